@@ -1,0 +1,277 @@
+//! ConnectorRegistry and ConnectorActor: registration, presence expiry and health sweeps
+//! (CORE-API §3.2.1).
+//!
+//! The registry owns the registered set (in the store, mirrored in the [`RegistryView`] that
+//! handlers read) and announces every change on the event bus. One ConnectorActor per
+//! connector owns that connector's current model and answers health checks against it, so a
+//! connector that re-registers with a new url is checked (and called) at the new url at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use reqwest::Method;
+use serde_json::json;
+
+use super::Services;
+use super::registry_view::RegistryView;
+use crate::backend::{BusEvent, StoreError};
+use crate::model::{ConnectorInstanceModel, now_ms};
+use crate::pipeline::connector_client::{ConnectorClients, Target};
+
+/// Registers (or refreshes) a validated model; answers whether it was a first registration.
+#[derive(Message)]
+#[rtype(result = "Result<bool, StoreError>")]
+pub struct Register(pub ConnectorInstanceModel);
+
+/// Removes a connector (idempotent).
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct Unregister(pub String);
+
+/// Replaces a connector actor's model.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct UpdateModel(ConnectorInstanceModel);
+
+/// Asks a connector actor whether its connector answers `healthz` (5 s cap).
+#[derive(Message)]
+#[rtype(result = "bool")]
+struct CheckHealth;
+
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct ConnectorActor {
+    model: ConnectorInstanceModel,
+    clients: Arc<ConnectorClients>,
+}
+
+impl Actor for ConnectorActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<UpdateModel> for ConnectorActor {
+    type Result = ();
+    fn handle(&mut self, msg: UpdateModel, _: &mut Self::Context) {
+        self.model = msg.0;
+    }
+}
+
+impl Handler<CheckHealth> for ConnectorActor {
+    type Result = ResponseFuture<bool>;
+
+    fn handle(&mut self, _: CheckHealth, _: &mut Self::Context) -> Self::Result {
+        let clients = Arc::clone(&self.clients);
+        let m = self.model.clone();
+        Box::pin(async move {
+            let Some(url) = m.url.clone() else { return false };
+            matches!(
+                clients
+                    .proxy(
+                        Method::GET,
+                        Target {
+                            base: &url,
+                            uuid: m.uuid.as_deref(),
+                            name: Some(&m.name),
+                        },
+                        "healthz",
+                        "",
+                        Some(HEALTH_TIMEOUT),
+                    )
+                    .await,
+                Ok((s, _)) if s.is_success()
+            )
+        })
+    }
+}
+
+pub struct ConnectorRegistry {
+    services: Arc<Services>,
+    clients: Arc<ConnectorClients>,
+    actors: HashMap<String, Addr<ConnectorActor>>,
+    sweeping: bool,
+}
+
+fn event(kind: &str, m: &ConnectorInstanceModel, reason: Option<&str>) -> serde_json::Value {
+    let mut v = json!({
+        "type": kind,
+        "uuid": m.uuid,
+        "name": m.name,
+        "url": if kind == "unregistered" { String::new() } else { m.url.clone().unwrap_or_default() },
+        "ts": now_ms() as f64 / 1000.0,
+    });
+    if let Some(r) = reason {
+        v["reason"] = json!(r);
+    }
+    v
+}
+
+impl ConnectorRegistry {
+    pub fn new(services: Arc<Services>, clients: Arc<ConnectorClients>) -> Self {
+        Self {
+            services,
+            clients,
+            actors: HashMap::new(),
+            sweeping: false,
+        }
+    }
+
+    fn view(&self) -> &RegistryView {
+        &self.services.registry_view
+    }
+
+    fn upsert_actor(&mut self, uuid: &str, model: ConnectorInstanceModel) {
+        match self.actors.get(uuid).filter(|a| a.connected()) {
+            Some(a) => a.do_send(UpdateModel(model)),
+            None => {
+                let a = ConnectorActor {
+                    model,
+                    clients: Arc::clone(&self.clients),
+                }
+                .start();
+                self.actors.insert(uuid.to_string(), a);
+            }
+        }
+    }
+
+    /// Checks every connector whose presence expired (all of them with `startup`) and evicts
+    /// the ones that do not answer.
+    fn sweep(&mut self, startup: bool, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            return;
+        }
+        self.sweeping = true;
+        let store = Arc::clone(&self.services.backend.registry);
+        let ttl = self.services.settings.connectors.presence_ttl_secs;
+        let actors = self.actors.clone();
+        let fut = async move {
+            let all = store.all().await?;
+            let now = now_ms();
+            let mut evicted = Vec::new();
+            for (model, expires) in all {
+                let Some(uuid) = model.uuid.clone() else { continue };
+                if !startup && expires > now {
+                    continue;
+                }
+                let healthy = match actors.get(&uuid) {
+                    Some(a) => a.send(CheckHealth).await.unwrap_or(false),
+                    None => false,
+                };
+                if healthy {
+                    store.renew(&uuid, ttl).await?;
+                } else {
+                    store.remove(&uuid).await?;
+                    evicted.push(model);
+                }
+            }
+            Ok::<_, StoreError>(evicted)
+        };
+        let reason = if startup {
+            "startup_validation"
+        } else {
+            "health_check_failed"
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            act.sweeping = false;
+            match res {
+                Ok(evicted) => {
+                    for m in evicted {
+                        let uuid = m.uuid.clone().unwrap_or_default();
+                        tracing::warn!(connector = %m.name, uuid = %uuid, reason, "connector evicted");
+                        act.view().remove(&uuid);
+                        act.actors.remove(&uuid);
+                        act.services.backend.events.publish(BusEvent::Connector(event(
+                            "unregistered",
+                            &m,
+                            Some(reason),
+                        )));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "connector sweep failed"),
+            }
+        }));
+    }
+}
+
+impl Actor for ConnectorRegistry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        let store = Arc::clone(&self.services.backend.registry);
+        ctx.wait(async move { store.all().await }.into_actor(self).map(|res, act, ctx| {
+            match res {
+                Ok(all) => {
+                    for (m, _) in all {
+                        if let Some(uuid) = m.uuid.clone() {
+                            act.view().put(&uuid, m.clone());
+                            act.upsert_actor(&uuid, m);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "loading stored connectors failed"),
+            }
+            act.sweep(true, ctx);
+        }));
+        let every = Duration::from_secs(self.services.settings.connectors.sweep_secs);
+        ctx.run_interval(every, |act, ctx| act.sweep(false, ctx));
+    }
+}
+
+impl Handler<Register> for ConnectorRegistry {
+    type Result = ResponseActFuture<Self, Result<bool, StoreError>>;
+
+    fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
+        let model = msg.0;
+        let uuid = model.uuid.clone().unwrap_or_default();
+        let store = Arc::clone(&self.services.backend.registry);
+        let ttl = self.services.settings.connectors.presence_ttl_secs;
+        let m = model.clone();
+        let u = uuid.clone();
+        Box::pin(
+            async move { store.upsert(&u, &m, ttl).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    if let Ok(first) = &res {
+                        act.view().put(&uuid, model.clone());
+                        act.upsert_actor(&uuid, model.clone());
+                        let kind = if *first { "registered" } else { "refreshed" };
+                        act.services
+                            .backend
+                            .events
+                            .publish(BusEvent::Connector(event(kind, &model, None)));
+                    }
+                    res
+                }),
+        )
+    }
+}
+
+impl Handler<Unregister> for ConnectorRegistry {
+    type Result = ResponseActFuture<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, msg: Unregister, _: &mut Self::Context) -> Self::Result {
+        let store = Arc::clone(&self.services.backend.registry);
+        let uuid = msg.0;
+        let u = uuid.clone();
+        Box::pin(
+            async move { store.remove(&u).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    let removed = res?;
+                    let known = act.view().remove(&uuid).or(removed);
+                    if let Some(a) = act.actors.remove(&uuid) {
+                        drop(a);
+                    }
+                    if let Some(m) = known {
+                        act.services
+                            .backend
+                            .events
+                            .publish(BusEvent::Connector(event("unregistered", &m, None)));
+                    }
+                    Ok(())
+                }),
+        )
+    }
+}

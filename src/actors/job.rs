@@ -1,0 +1,274 @@
+//! JobActor: one per live job in this process. Owns the job's commands (pause, resume, cancel,
+//! enqueue_done, outcomes), the throttled `job_summary` publication (at most 4 per second, the
+//! terminal one always and once), and the job's local subscribers (the CLI progress bar).
+//!
+//! The store decides every transition atomically; the actor orders this process's commands for
+//! the job and turns store changes into events. Talked to by the JobRegistry (which starts it),
+//! HTTP handlers and the pipeline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use crate::backend::{BusEvent, Control, ControlError, JobChange, OutcomeRecord, StoreError};
+use crate::model::job::JobRecord;
+use crate::model::now_secs;
+
+use super::Services;
+use super::job_registry::{JobRegistry, JobStopped};
+
+// ---- messages -------------------------------------------------------------------------------
+
+/// Records a task's final outcome (from the pipeline).
+#[derive(Message)]
+#[rtype(result = "Result<JobChange, StoreError>")]
+pub struct ItemFinished(pub OutcomeRecord);
+
+/// Pause, resume or cancel (from the HTTP API).
+#[derive(Message)]
+#[rtype(result = "Result<Result<JobChange, ControlError>, StoreError>")]
+pub struct ControlJob(pub Control);
+
+/// The connector finished enumerating (from the HTTP API).
+#[derive(Message)]
+#[rtype(result = "Result<JobChange, StoreError>")]
+pub struct EnqueueDone(pub Option<u64>);
+
+/// A change decided elsewhere (the idle sweep) to announce.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JobChanged(pub JobChange);
+
+/// Subscribes to this job's updates.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<JobUpdate>);
+
+/// A job update sent to subscribers (throttled; the terminal one always).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct JobUpdate(pub Arc<JobRecord>);
+
+// ---- actor ----------------------------------------------------------------------------------
+
+/// Minimum spacing of non-terminal summaries (4 per second).
+const THROTTLE: Duration = Duration::from_millis(250);
+/// An actor with no activity for this long stops (it is restarted on demand).
+const IDLE_STOP: Duration = Duration::from_secs(300);
+
+pub struct JobActor {
+    job_id: String,
+    services: Arc<Services>,
+    registry: Addr<JobRegistry>,
+    subscribers: Vec<Recipient<JobUpdate>>,
+    last_published: Option<Instant>,
+    /// A summary waiting for the throttle window, and whether a flush is scheduled.
+    pending: Option<(JobRecord, bool)>,
+    flush_scheduled: bool,
+    terminal_announced: bool,
+    last_activity: Instant,
+}
+
+impl JobActor {
+    pub fn new(job_id: String, services: Arc<Services>, registry: Addr<JobRegistry>) -> Self {
+        Self {
+            job_id,
+            services,
+            registry,
+            subscribers: Vec::new(),
+            last_published: None,
+            pending: None,
+            flush_scheduled: false,
+            terminal_announced: false,
+            last_activity: Instant::now(),
+        }
+    }
+
+    /// Publishes a summary on the bus and to subscribers.
+    fn publish(&mut self, job: &JobRecord, to_bus: bool) {
+        self.last_published = Some(Instant::now());
+        let terminal = job.status.is_terminal();
+        if to_bus {
+            let summary = Arc::new(job.summary(now_secs()));
+            self.services
+                .backend
+                .events
+                .publish(BusEvent::JobSummary { job: summary, terminal });
+        }
+        let update = JobUpdate(Arc::new(job.clone()));
+        self.subscribers.retain(|s| s.connected());
+        for s in &self.subscribers {
+            s.do_send(update.clone());
+        }
+    }
+
+    /// Turns a store change into events. `by_result` changes are carried by their
+    /// `scan_result` frame, so they reach only local subscribers.
+    fn on_change(&mut self, change: &JobChange, by_result: bool, ctx: &mut Context<Self>) {
+        if !change.changed {
+            return;
+        }
+        let job = &change.job;
+        if change.became_terminal || (job.status.is_terminal() && change.previous != Some(job.status)) {
+            if !self.terminal_announced {
+                self.terminal_announced = true;
+                self.pending = None;
+                log_terminal(job);
+                self.publish(job, true);
+            }
+            return;
+        }
+        let status_changed = change.previous != Some(job.status);
+        if status_changed {
+            self.pending = None;
+            self.publish(job, true);
+            return;
+        }
+        let due = self.last_published.is_none_or(|t| t.elapsed() >= THROTTLE);
+        let to_bus = !by_result || self.pending.as_ref().is_some_and(|(_, b)| *b);
+        if due {
+            self.pending = None;
+            self.publish(job, to_bus);
+        } else {
+            self.pending = Some((job.clone(), to_bus));
+            if !self.flush_scheduled {
+                self.flush_scheduled = true;
+                let wait = THROTTLE.saturating_sub(self.last_published.map_or(THROTTLE, |t| t.elapsed()));
+                ctx.run_later(wait, |act, _| {
+                    act.flush_scheduled = false;
+                    if let Some((job, to_bus)) = act.pending.take() {
+                        act.publish(&job, to_bus);
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn log_terminal(job: &JobRecord) {
+    let total = job.derived(now_secs()).total;
+    if job.status == crate::model::JobStatus::Completed {
+        tracing::info!(
+            event = "job.complete",
+            job = %job.job_id,
+            processed = job.processed_count,
+            failed = job.failed_count,
+            skipped = job.skipped_count,
+            total,
+            finished_at = job.finished_at,
+            completed_by = job.completed_by.map(|c| c.as_str()),
+            "job.complete"
+        );
+    }
+}
+
+impl Actor for JobActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(Duration::from_secs(30), |act, ctx| {
+            let idle = act.last_activity.elapsed() >= IDLE_STOP;
+            act.subscribers.retain(|s| s.connected());
+            if idle && act.subscribers.is_empty() && act.pending.is_none() {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        self.registry.do_send(JobStopped {
+            job_id: self.job_id.clone(),
+            addr: ctx.address(),
+        });
+    }
+}
+
+impl Handler<ItemFinished> for JobActor {
+    type Result = ResponseActFuture<Self, Result<JobChange, StoreError>>;
+
+    fn handle(&mut self, msg: ItemFinished, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let jobs = Arc::clone(&self.services.backend.jobs);
+        let by_result = matches!(msg.0.outcome, crate::backend::Outcome::Processed { .. });
+        Box::pin(
+            async move { jobs.record_outcome(msg.0).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    if let Ok(change) = &res {
+                        act.on_change(change, by_result, ctx);
+                    }
+                    res
+                }),
+        )
+    }
+}
+
+impl Handler<ControlJob> for JobActor {
+    type Result = AtomicResponse<Self, Result<Result<JobChange, ControlError>, StoreError>>;
+
+    fn handle(&mut self, msg: ControlJob, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let jobs = Arc::clone(&self.services.backend.jobs);
+        let job_id = self.job_id.clone();
+        let cmd = msg.0;
+        AtomicResponse::new(Box::pin(
+            async move { jobs.control(&job_id, cmd).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    if let Ok(Ok(change)) = &res {
+                        if change.changed {
+                            tracing::info!(
+                                event = "job.state",
+                                job = %act.job_id,
+                                from = change.previous.map(|s| s.as_str()),
+                                to = change.job.status.as_str(),
+                                "job.state"
+                            );
+                        }
+                        act.on_change(change, false, ctx);
+                    }
+                    res
+                }),
+        ))
+    }
+}
+
+impl Handler<EnqueueDone> for JobActor {
+    type Result = AtomicResponse<Self, Result<JobChange, StoreError>>;
+
+    fn handle(&mut self, msg: EnqueueDone, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let jobs = Arc::clone(&self.services.backend.jobs);
+        let job_id = self.job_id.clone();
+        AtomicResponse::new(Box::pin(
+            async move { jobs.enqueue_done(&job_id, msg.0).await }
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    if let Ok(change) = &res {
+                        act.on_change(change, false, ctx);
+                    }
+                    res
+                }),
+        ))
+    }
+}
+
+impl Handler<JobChanged> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: JobChanged, ctx: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        self.on_change(&msg.0, false, ctx);
+    }
+}
+
+impl Handler<Subscribe> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        self.subscribers.push(msg.0);
+    }
+}

@@ -1,0 +1,54 @@
+//! A read-mostly snapshot of the registered connectors, kept by the ConnectorRegistry actor and
+//! read without a mailbox hop by HTTP handlers and the pipeline (list, lookup, API key choice).
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use crate::model::ConnectorInstanceModel;
+
+#[derive(Default)]
+pub struct RegistryView {
+    by_uuid: RwLock<BTreeMap<String, ConnectorInstanceModel>>,
+}
+
+impl RegistryView {
+    pub fn put(&self, uuid: &str, model: ConnectorInstanceModel) {
+        if let Ok(mut m) = self.by_uuid.write() {
+            m.insert(uuid.to_string(), model);
+        }
+    }
+
+    pub fn remove(&self, uuid: &str) -> Option<ConnectorInstanceModel> {
+        self.by_uuid.write().ok().and_then(|mut m| m.remove(uuid))
+    }
+
+    pub fn get(&self, uuid: &str) -> Option<ConnectorInstanceModel> {
+        self.by_uuid.read().ok().and_then(|m| m.get(uuid).cloned())
+    }
+
+    pub fn contains(&self, uuid: &str) -> bool {
+        self.by_uuid.read().is_ok_and(|m| m.contains_key(uuid))
+    }
+
+    /// The registered connector whose callback url is `url` (trailing `/` ignored).
+    pub fn by_url(&self, url: &str) -> Option<ConnectorInstanceModel> {
+        let url = url.trim_end_matches('/');
+        self.by_uuid
+            .read()
+            .ok()?
+            .values()
+            .find(|m| m.url.as_deref().map(|u| u.trim_end_matches('/')) == Some(url))
+            .cloned()
+    }
+
+    /// Sorted by `name`, then `uuid`.
+    pub fn list(&self) -> Vec<ConnectorInstanceModel> {
+        let mut v: Vec<_> = self
+            .by_uuid
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| (&a.name, &a.uuid).cmp(&(&b.name, &b.uuid)));
+        v
+    }
+}

@@ -1,0 +1,167 @@
+//! WorkerPool: the claim loop and bounded concurrency of this process's scan workers.
+//!
+//! One loop claims entries in batches when slots are free and runs each item as its own task
+//! (holding one slot). Items are gated per job at dispatch (paused jobs park, cancelled jobs
+//! skip) inside the pipeline. A panicking item is caught and dead-lettered, so one bad item
+//! never takes the pool down. Talked to by the process start-up (start, drain).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+use tokio::sync::Semaphore;
+
+use crate::backend::Claimed;
+use crate::pipeline::{PipelineCtx, item};
+
+/// Stops claiming and waits (up to the timeout) for in-flight items.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain(pub Duration);
+
+/// Current figures.
+#[derive(Message)]
+#[rtype(result = "PoolStats")]
+pub struct GetPoolStats;
+
+#[derive(Debug, Clone, Copy, MessageResponse)]
+pub struct PoolStats {
+    pub concurrency: usize,
+    pub in_flight: usize,
+}
+
+/// Most entries claimed at once.
+const CLAIM_BATCH: usize = 64;
+
+pub struct WorkerPool {
+    ctx: Arc<PipelineCtx>,
+    concurrency: usize,
+    slots: Arc<Semaphore>,
+    in_flight: Arc<AtomicUsize>,
+    draining: Arc<AtomicBool>,
+}
+
+impl WorkerPool {
+    pub fn new(ctx: Arc<PipelineCtx>) -> Self {
+        let concurrency = ctx.settings.workers.concurrency.max(1);
+        Self {
+            ctx,
+            concurrency,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+async fn claim_loop(
+    ctx: Arc<PipelineCtx>,
+    slots: Arc<Semaphore>,
+    in_flight: Arc<AtomicUsize>,
+    draining: Arc<AtomicBool>,
+) {
+    let mut failures = 0u32;
+    while !draining.load(Ordering::Acquire) {
+        let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let want = (slots.available_permits() + 1).min(CLAIM_BATCH);
+        let claimed: Vec<Claimed> = match ctx.backend.queue.claim(want, Duration::from_millis(500)).await {
+            Ok(c) => {
+                failures = 0;
+                c
+            }
+            Err(e) => {
+                failures += 1;
+                let wait = Duration::from_millis((100u64 << failures.min(6)).min(5_000));
+                tracing::warn!(error = %e, ?wait, "claiming work failed; backing off");
+                drop(first);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        let mut permit = Some(first);
+        for c in claimed {
+            let slot = match permit.take() {
+                Some(p) => p,
+                None => match Arc::clone(&slots).acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            in_flight.fetch_add(1, Ordering::AcqRel);
+            let (ctx, in_flight) = (Arc::clone(&ctx), Arc::clone(&in_flight));
+            actix::spawn(async move {
+                let task = c.item.task_id.clone();
+                let job = c.item.job_id.clone();
+                let run = std::panic::AssertUnwindSafe(item::process(Arc::clone(&ctx), c.clone())).catch_unwind();
+                if run.await.is_err() {
+                    tracing::error!(task = %task, job = %job, "item processing panicked; dead-lettering it");
+                    item::dead_letter_panicked(&ctx, c).await;
+                }
+                in_flight.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
+            });
+        }
+    }
+}
+
+impl Actor for WorkerPool {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Self::Context) {
+        tracing::info!(concurrency = self.concurrency, "worker pool started");
+        let (ctx, slots, in_flight, draining) = (
+            Arc::clone(&self.ctx),
+            Arc::clone(&self.slots),
+            Arc::clone(&self.in_flight),
+            Arc::clone(&self.draining),
+        );
+        // Supervises the claim loop: a panic restarts it instead of silently stopping work.
+        actix::spawn(async move {
+            loop {
+                let run = claim_loop(
+                    Arc::clone(&ctx),
+                    Arc::clone(&slots),
+                    Arc::clone(&in_flight),
+                    Arc::clone(&draining),
+                );
+                let crashed = std::panic::AssertUnwindSafe(run).catch_unwind().await.is_err();
+                if draining.load(Ordering::Acquire) || !crashed {
+                    break;
+                }
+                tracing::error!("the claim loop panicked; restarting it");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+impl Handler<Drain> for WorkerPool {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: Drain, _: &mut Self::Context) -> Self::Result {
+        self.draining.store(true, Ordering::Release);
+        let in_flight = Arc::clone(&self.in_flight);
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + msg.0;
+            while in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            in_flight.load(Ordering::Acquire)
+        })
+    }
+}
+
+impl Handler<GetPoolStats> for WorkerPool {
+    type Result = PoolStats;
+
+    fn handle(&mut self, _: GetPoolStats, _: &mut Self::Context) -> PoolStats {
+        PoolStats {
+            concurrency: self.concurrency,
+            in_flight: self.in_flight.load(Ordering::Acquire),
+        }
+    }
+}

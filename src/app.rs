@@ -1,0 +1,149 @@
+//! Building and starting the core: stores, scanner, actors and the HTTP server.
+//!
+//! Kept in the library (not `main`) so tests and benchmarks start exactly what users run.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter};
+use actix_web::{App, HttpServer, web};
+
+use crate::actors::Services;
+use crate::actors::broadcaster::Broadcaster;
+use crate::actors::connector::ConnectorRegistry;
+use crate::actors::job_registry::JobRegistry;
+use crate::actors::registry_view::RegistryView;
+use crate::actors::worker_pool::{Drain, WorkerPool};
+use crate::backend::Backend;
+use crate::backend::sqlite::{SqliteStore, StoreOptions};
+use crate::config::Settings;
+use crate::http::{CoreState, meta, routes};
+use crate::pipeline::PipelineCtx;
+use crate::pipeline::connector_client::ConnectorClients;
+
+/// A running core.
+pub struct CoreHandle {
+    pub addr: SocketAddr,
+    pub state: web::Data<CoreState>,
+    server: actix_web::dev::ServerHandle,
+    pool: Option<Addr<WorkerPool>>,
+    pool_arbiter: Option<Arbiter>,
+}
+
+impl CoreHandle {
+    /// `http://127.0.0.1:<port>` for a wildcard listen address.
+    pub fn base_url(&self) -> String {
+        let host = if self.addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            self.addr.ip().to_string()
+        };
+        format!("http://{host}:{}", self.addr.port())
+    }
+
+    pub fn jobs(&self) -> &Addr<JobRegistry> {
+        &self.state.jobs
+    }
+
+    /// Stops accepting requests, then lets in-flight items finish (up to `grace`).
+    pub async fn shutdown(self, grace: Duration) {
+        self.server.stop(true).await;
+        if let Some(pool) = &self.pool {
+            match pool.send(Drain(grace)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    in_flight = n,
+                    "stopping with items in flight; they will be delivered again"
+                ),
+                Err(e) => tracing::warn!(error = %e, "worker pool did not answer the drain"),
+            }
+        }
+        if let Some(a) = self.pool_arbiter {
+            a.stop();
+        }
+    }
+}
+
+/// Opens the configured backend (embedded unless a Redis URL is set).
+pub fn open_backend(settings: &Settings) -> anyhow::Result<Backend> {
+    if settings.redis_url.is_some() {
+        anyhow::bail!(
+            "DSXCONNECT_REDIS_URL is set, but this build has no Redis backend yet; unset it to use the embedded store"
+        );
+    }
+    let store = SqliteStore::open(
+        &settings.data_dir,
+        StoreOptions {
+            app_env: settings.app_env.as_str().to_string(),
+            results_retain: settings.results_retain,
+            job_ttl_days: settings.jobs.ttl_days,
+            dlq_expire_days: settings.workers.dlq_expire_after_days,
+        },
+    )?;
+    tracing::info!(db = %store.path().display(), "embedded store opened");
+    Ok(store.backend())
+}
+
+/// Starts the core on `listener` inside the current actix system. With `workers`, this
+/// process also runs a worker pool (on its own thread).
+pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers: bool) -> anyhow::Result<CoreHandle> {
+    let backend = open_backend(&settings)?;
+    let scanner = crate::scanner::build(&settings.scanner)?;
+    let registry_view = Arc::new(RegistryView::default());
+    let services = Arc::new(Services {
+        settings: Arc::clone(&settings),
+        backend: backend.clone(),
+        registry_view: Arc::clone(&registry_view),
+    });
+    let clients = Arc::new(ConnectorClients::new(
+        settings.connectors.clone(),
+        Arc::clone(&registry_view),
+    )?);
+    let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
+    let jobs = JobRegistry::new(Arc::clone(&services)).start();
+    let connectors = ConnectorRegistry::new(Arc::clone(&services), Arc::clone(&clients)).start();
+
+    let (pool, pool_arbiter) = if workers {
+        let ctx = Arc::new(PipelineCtx {
+            settings: Arc::clone(&settings),
+            backend: backend.clone(),
+            scanner: Arc::clone(&scanner),
+            connectors: Arc::clone(&clients),
+            jobs: jobs.clone(),
+        });
+        let arbiter = Arbiter::new();
+        let pool = WorkerPool::start_in_arbiter(&arbiter.handle(), move |_| WorkerPool::new(ctx));
+        (Some(pool), Some(arbiter))
+    } else {
+        (None, None)
+    };
+
+    let state = web::Data::new(CoreState {
+        services,
+        scanner,
+        clients,
+        jobs,
+        connectors,
+        broadcaster,
+        build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
+    });
+    let addr = listener.local_addr()?;
+    let data = state.clone();
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    tracing::info!(%addr, engine = %settings.scanner.engine, workers, "core listening");
+    Ok(CoreHandle {
+        addr,
+        state,
+        server: handle,
+        pool,
+        pool_arbiter,
+    })
+}

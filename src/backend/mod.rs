@@ -1,0 +1,402 @@
+//! The stores behind small traits (ARCHITECTURE §5): one code path, two engines.
+//!
+//! Every multi-record update named by the spec is one method here, so an implementation can make
+//! it atomic (a SQLite transaction, a Redis Lua script). Callers never compose atomic steps
+//! themselves. All methods are idempotent where the spec says "exactly once": redelivered work
+//! may call them again.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::job::JobRecord;
+use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
+use crate::model::stats::StatsState;
+use crate::model::{
+    ConnectorInstanceModel, DlqEntry, DlqQueue, ItemActionStatusResponse, JobStatus, ScanRequestModel, Stage, Verdict,
+    WorkItem,
+};
+
+pub mod events;
+pub mod job_rules;
+pub mod sqlite;
+
+/// A store failure. `Unavailable` and `Timeout` are transient; the HTTP layer maps them to 503/504.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store timeout")]
+    Timeout,
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One scan request to accept.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    pub task_id: String,
+    pub job_id: String,
+    /// As accepted, with `scan_job_id` and `connector_url` filled in.
+    pub request: ScanRequestModel,
+    pub connector_uuid: Option<String>,
+    /// The request's connector advertises `enqueue_done` (rule I waits for the signal).
+    pub awaits_enqueue_done: bool,
+}
+
+/// Which endpoint an idempotency key belongs to (the key's scope, D6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdemScope {
+    Single,
+    Batch,
+}
+
+impl IdemScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdemScope::Single => "single",
+            IdemScope::Batch => "batch",
+        }
+    }
+}
+
+/// Stage 1 input: validated items, all accepted or rejected in one atomic step.
+#[derive(Debug, Clone)]
+pub struct AcceptRequest {
+    pub items: Vec<NewItem>,
+    /// Scope and SHA-256 hex of the `Idempotency-Key` header.
+    pub idempotency: Option<(IdemScope, String)>,
+    pub job_name: Option<String>,
+    pub max_attempts: u32,
+    /// Not started after this instant (→ 504 with nothing enqueued).
+    pub deadline: Instant,
+}
+
+/// What happened to one accepted item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemOutcome {
+    Queued,
+    Parked,
+    /// The job is cancelled (409).
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub task_id: String,
+    pub job_id: String,
+    pub outcome: ItemOutcome,
+    /// The job's status after the accept.
+    pub job_status: JobStatus,
+}
+
+/// Stage 1 output. A replay returns exactly what the first request got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptAnswer {
+    Fresh(Vec<Accepted>),
+    Replay(Vec<Accepted>),
+}
+
+impl AcceptAnswer {
+    pub fn items(&self) -> &[Accepted] {
+        match self {
+            AcceptAnswer::Fresh(v) | AcceptAnswer::Replay(v) => v,
+        }
+    }
+}
+
+/// A claimed work item and the handle to ack, retry or park it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub receipt: Receipt,
+    pub item: WorkItem,
+    /// How many times this entry has been handed out (crash-loop detection).
+    pub deliveries: u32,
+}
+
+/// Opaque queue position of a claimed entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Receipt(pub String);
+
+/// The queue (stage 1 intake and stage 2 claims).
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Stage 1, atomically: idempotency, job gate, task records, enqueue or park, job counters.
+    async fn accept(&self, req: AcceptRequest) -> StoreResult<AcceptAnswer>;
+    /// Up to `max` due entries, waiting up to `wait` when there are none.
+    async fn claim(&self, max: usize, wait: std::time::Duration) -> StoreResult<Vec<Claimed>>;
+    /// Removes a finished entry (only after its outcome was recorded).
+    async fn ack(&self, receipt: &Receipt) -> StoreResult<()>;
+    /// Replaces the entry with `item`, due at `due_ms` (epoch ms); the task becomes `retrying`.
+    async fn retry_later(&self, receipt: &Receipt, item: WorkItem, due_ms: i64, error: &str) -> StoreResult<()>;
+    /// Moves a claimed entry of a paused job to the job's parked list (oldest first); resume
+    /// re-queues parked entries in order as part of [`JobStore::control`].
+    async fn park(&self, receipt: &Receipt, item: WorkItem) -> StoreResult<()>;
+    /// Gives a claimed entry back without an outcome (the store could not record one); it is
+    /// delivered again later.
+    async fn release(&self, receipt: &Receipt) -> StoreResult<()>;
+    /// Dead-letters an entry whose payload cannot be read (`bad_payload`).
+    async fn reject_unreadable(&self, receipt: &Receipt, raw: &str, error: &str) -> StoreResult<()>;
+    /// The task record, with live state (running/retrying) where known.
+    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    /// Marks a task `running` for its `attempts`-th execution.
+    async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()>;
+    /// Entries waiting in the queue (ready + delayed), for readiness details and benchmarks.
+    async fn depth(&self) -> StoreResult<u64>;
+}
+
+/// Job fields set when a job is created by a trigger.
+#[derive(Debug, Clone, Default)]
+pub struct JobInit {
+    pub connector_uuid: Option<String>,
+    pub expected_total: Option<u64>,
+    pub job_name: Option<String>,
+    pub awaits_enqueue_done: bool,
+}
+
+/// A job control command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Control {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Pause => "pause",
+            Control::Resume => "resume",
+            Control::Cancel => "cancel",
+        }
+    }
+}
+
+/// Why a control command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("job_not_found")]
+    NotFound,
+    #[error("job_not_paused")]
+    NotPaused,
+    #[error("job_cancelled")]
+    Cancelled,
+    #[error("job_completed")]
+    Completed,
+}
+
+/// The job after a change, and whether the change made it terminal just now (exactly once).
+#[derive(Debug, Clone)]
+pub struct JobChange {
+    pub job: JobRecord,
+    pub previous: Option<JobStatus>,
+    pub became_terminal: bool,
+    /// Whether anything was written (false for idempotent repeats).
+    pub changed: bool,
+}
+
+/// The final outcome of one task.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Processed {
+        verdict: Box<Verdict>,
+        action: Box<ItemActionStatusResponse>,
+    },
+    /// Dead-lettered: the entry is written in the same atomic step.
+    Failed(Box<DlqEntry>),
+    /// Dropped because the job was cancelled.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn task_state(&self) -> TaskState {
+        match self {
+            Outcome::Processed { .. } => TaskState::Succeeded,
+            Outcome::Failed(_) => TaskState::DeadLettered,
+            Outcome::Skipped => TaskState::Skipped,
+        }
+    }
+}
+
+/// Input of [`JobStore::record_outcome`].
+#[derive(Debug, Clone)]
+pub struct OutcomeRecord {
+    pub task_id: String,
+    pub job_id: String,
+    pub outcome: Outcome,
+    pub attempts: u32,
+    /// The item came back from the DLQ: a failure re-dead-letters without touching counters.
+    pub requeued: bool,
+}
+
+/// Jobs: counters, state machine and completion decided exactly once (CORE-API §3.5).
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates the job if absent (status `running`); an existing job is returned unchanged.
+    async fn create(&self, job_id: &str, init: JobInit) -> StoreResult<JobRecord>;
+    async fn get(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
+    /// Newest `started_at` first.
+    async fn list(&self, status: Option<JobStatus>, limit: usize) -> StoreResult<Vec<JobRecord>>;
+    /// The raw record with its remaining TTL in seconds (−2 missing, −1 none).
+    async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)>;
+    /// Fast status lookup for the dispatch gate (may be served from a cache kept current).
+    async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>>;
+    /// Records `enqueue_done` (creating an empty job if absent) and evaluates rule C.
+    async fn enqueue_done(&self, job_id: &str, total: Option<u64>) -> StoreResult<JobChange>;
+    /// Pause / resume / cancel per the state table, atomically with its effect on parked
+    /// items: resume re-queues them in order, cancel counts them skipped at once.
+    async fn control(&self, job_id: &str, cmd: Control) -> StoreResult<Result<JobChange, ControlError>>;
+    /// Records a task's outcome (and its DLQ entry), updates counters, evaluates rule C.
+    async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<JobChange>;
+    /// Rules I and L for every active job; `connector_present` says whether a connector uuid is
+    /// still registered. Returns the jobs completed by this sweep.
+    async fn sweep_idle(
+        &self,
+        idle_secs: u64,
+        connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+    ) -> StoreResult<Vec<JobRecord>>;
+    /// Sets `expected_total` from a preflight estimate if it is still absent.
+    async fn set_expected_total(&self, job_id: &str, total: u64) -> StoreResult<()>;
+}
+
+/// Query of `GET /scan/results`.
+#[derive(Debug, Clone, Default)]
+pub struct ResultQuery {
+    pub limit: usize,
+    pub job_id: Option<String>,
+    pub verdict: Option<String>,
+    pub before_id: Option<i64>,
+}
+
+/// One DLQ queue's figures.
+#[derive(Debug, Clone)]
+pub struct DlqQueueStats {
+    pub length: u64,
+    /// Newest entry time (epoch ms): the queue TTL runs from the last push.
+    pub newest_failed_at_ms: Option<i64>,
+    pub samples: Vec<DlqEntry>,
+}
+
+/// Outcome of a DLQ requeue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequeueReport {
+    pub requeued: u64,
+    pub failed: u64,
+    pub remaining: u64,
+}
+
+/// Results, statistics and the dead-letter queues.
+#[async_trait]
+pub trait ResultStore: Send + Sync {
+    /// Records a result once per task id (the guard), assigning `id` and updating statistics;
+    /// a repeat returns the stored result with `inserted == false`.
+    async fn record(&self, result: ScanResultModel) -> StoreResult<(ScanResultModel, bool)>;
+    async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>>;
+    async fn list(&self, q: ResultQuery) -> StoreResult<Vec<ScanResultModel>>;
+    async fn stats(&self) -> StoreResult<StatsState>;
+    async fn dlq_stats(&self, queue: DlqQueue, samples: usize) -> StoreResult<DlqQueueStats>;
+    /// Entries `start..=end`, oldest first.
+    async fn dlq_items(&self, queue: DlqQueue, start: u64, end: u64) -> StoreResult<Vec<DlqEntry>>;
+    /// Moves the oldest `max` entries back into the work queue at `stage`, atomically per entry;
+    /// entries that cannot be turned into work stay in the DLQ.
+    async fn dlq_requeue(
+        &self,
+        queue: DlqQueue,
+        max: usize,
+        stage: Stage,
+        max_attempts: u32,
+    ) -> StoreResult<RequeueReport>;
+    /// Removes every entry; returns how many were removed.
+    async fn dlq_clear(&self, queue: DlqQueue) -> StoreResult<u64>;
+    /// Drops entries older than `days` (measured from `meta.failed_at`).
+    async fn dlq_purge(&self, days: u32) -> StoreResult<u64>;
+}
+
+/// Connector presence (shared registry view across API processes).
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// Stores the model with a TTL; returns true if no live presence existed (first registration).
+    async fn upsert(&self, uuid: &str, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool>;
+    async fn remove(&self, uuid: &str) -> StoreResult<Option<ConnectorInstanceModel>>;
+    /// Every stored model with its expiry (epoch ms); expired ones included for the sweeper.
+    async fn all(&self) -> StoreResult<Vec<(ConnectorInstanceModel, i64)>>;
+    async fn renew(&self, uuid: &str, ttl_secs: u64) -> StoreResult<()>;
+}
+
+/// Events crossing processes (best effort: correctness never depends on delivery).
+#[derive(Debug, Clone)]
+pub enum BusEvent {
+    /// A `scan_result` frame: the result and its job summary.
+    ScanResult {
+        result: Arc<ScanResultModel>,
+        job: Option<Arc<Value>>,
+    },
+    /// A `job_summary` frame: the summary JSON and whether its status is terminal.
+    JobSummary { job: Arc<Value>, terminal: bool },
+    /// A connector registry event (the connector SSE stream).
+    Connector(Value),
+    /// A DLQ event.
+    Dlq(Value),
+}
+
+/// Publish/subscribe of [`BusEvent`]s.
+pub trait EventBus: Send + Sync {
+    fn publish(&self, ev: BusEvent);
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<BusEvent>;
+    /// Whether the bus currently delivers (false while Redis is unreachable).
+    fn healthy(&self) -> bool {
+        true
+    }
+}
+
+/// The stores a process uses, chosen once at start.
+#[derive(Clone)]
+pub struct Backend {
+    pub kind: BackendKind,
+    pub queue: Arc<dyn WorkQueue>,
+    pub jobs: Arc<dyn JobStore>,
+    pub results: Arc<dyn ResultStore>,
+    pub registry: Arc<dyn RegistryStore>,
+    pub events: Arc<dyn EventBus>,
+    /// Readiness probe and retention sweeps.
+    pub maintenance: Arc<dyn Maintenance>,
+}
+
+impl Backend {
+    /// Releases a claimed entry, logging (not failing) when even that is impossible: the entry
+    /// is then delivered again after a restart or a claim timeout.
+    pub async fn queue_release(&self, receipt: &Receipt) {
+        if let Err(e) = self.queue.release(receipt).await {
+            tracing::warn!(error = %e, "releasing a queue entry failed");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Embedded,
+    Redis,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Embedded => "embedded",
+            BackendKind::Redis => "redis",
+        }
+    }
+}
+
+/// Store upkeep: a readiness probe and the periodic retention sweep (§6.7).
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+    /// Drops what outlived its retention (jobs, tasks, results, DLQ entries, idempotency).
+    async fn purge_expired(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,191 @@
+//! The embedded backend: one SQLite database (WAL) in the data dir.
+//!
+//! Writes go through the single [`writer::Writer`] thread (group commit); reads use a small pool
+//! of read-only connections on the blocking thread pool. Accepted work is in the database before
+//! the request that brought it is answered, so a restart (even after SIGKILL) loses nothing:
+//! entries that were claimed but not acknowledged are delivered again.
+
+mod jobs;
+mod queue;
+mod registry;
+pub(crate) mod results;
+mod schema;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Notify;
+
+use super::events::LocalBus;
+use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
+use crate::model::JobStatus;
+use crate::model::result::TaskState;
+use writer::{Shared, Writer, WriterState, sql_err};
+
+/// Retention settings the store applies.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `{env}` of queue names reported in DLQ answers.
+    pub app_env: String,
+    pub results_retain: i64,
+    pub job_ttl_days: u32,
+    pub dlq_expire_days: u32,
+}
+
+/// In-memory state of tasks that are being worked on (running is not persisted: after a
+/// restart such a task is queued again, which is what it is).
+#[derive(Debug, Clone)]
+pub(crate) struct LiveTask {
+    pub state: TaskState,
+    pub attempts: u32,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Writer,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    statuses: Arc<RwLock<HashMap<String, JobStatus>>>,
+    work: Arc<Notify>,
+    /// Highest queue sequence handed out in this process; claims read above it.
+    claim_cursor: AtomicI64,
+    /// Earliest due time of a delayed entry (epoch ms), `i64::MAX` when none.
+    next_due_ms: AtomicI64,
+    live: Mutex<HashMap<String, LiveTask>>,
+    /// Entries given back without an outcome; claimed again before anything new.
+    released: Mutex<Vec<i64>>,
+    opts: StoreOptions,
+}
+
+/// The embedded store; implements every store trait.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+const READERS: usize = 3;
+
+impl SqliteStore {
+    /// Opens (or creates) `<data_dir>/dsx-connect.db` and recovers in-flight work.
+    pub fn open(data_dir: &Path, opts: StoreOptions) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Internal(format!("cannot create data dir {}: {e}", data_dir.display())))?;
+        let path = data_dir.join("dsx-connect.db");
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        schema::prepare(&conn).map_err(sql_err)?;
+        schema::recover(&conn).map_err(sql_err)?;
+        let statuses = Arc::new(RwLock::new(schema::load_statuses(&conn).map_err(sql_err)?));
+        let next_due = schema::next_due(&conn).map_err(sql_err)?;
+        let work = Arc::new(Notify::new());
+        let writer = Writer::start(
+            conn,
+            Shared {
+                statuses: Arc::clone(&statuses),
+                work: Arc::clone(&work),
+            },
+            load_state,
+        )?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql_err)?;
+            c.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql_err)?;
+            readers.push(Mutex::new(c));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer,
+                readers,
+                next_reader: AtomicUsize::new(0),
+                statuses,
+                work,
+                claim_cursor: AtomicI64::new(0),
+                next_due_ms: AtomicI64::new(next_due.unwrap_or(i64::MAX)),
+                live: Mutex::new(HashMap::new()),
+                released: Mutex::new(Vec::new()),
+                opts,
+            }),
+        })
+    }
+
+    /// All four stores (plus registry and health) on this database and an in-process bus.
+    pub fn backend(self) -> Backend {
+        let s = Arc::new(self);
+        Backend {
+            kind: BackendKind::Embedded,
+            queue: s.clone(),
+            jobs: s.clone(),
+            results: s.clone(),
+            registry: s.clone(),
+            events: Arc::new(LocalBus::new()),
+            maintenance: s,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+
+    fn opts(&self) -> &StoreOptions {
+        &self.inner.opts
+    }
+
+    /// Runs a read on a pooled read-only connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i]
+                .lock()
+                .map_err(|_| StoreError::Internal("reader lock poisoned".into()))?;
+            f(&conn).map_err(sql_err)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+}
+
+fn load_state(conn: &Connection) -> rusqlite::Result<WriterState> {
+    Ok(WriterState {
+        jobs: HashMap::new(),
+        stats: results::load_stats(conn)?,
+        stats_dirty: false,
+        next_result_id: results::next_result_id(conn)?,
+        queue_grew: false,
+        status_changes: Vec::new(),
+    })
+}
+
+#[async_trait]
+impl Maintenance for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn purge_expired(&self) -> StoreResult<()> {
+        let opts = self.opts().clone();
+        self.writer()
+            .exec(None, move |c, st| schema::purge(c, st, &opts).map_err(sql_err))
+            .await
+    }
+}

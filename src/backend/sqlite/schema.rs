@@ -1,0 +1,173 @@
+//! Tables of the embedded store, start-up recovery and retention.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreOptions;
+use super::writer::WriterState;
+use crate::model::{JobStatus, now_ms, now_secs};
+
+const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id      TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    last_update INTEGER NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_start ON jobs(started_at DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);
+
+CREATE TABLE IF NOT EXISTS queue (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id    TEXT NOT NULL,
+    job_id     TEXT NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 0,
+    item       TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS delayed (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    due_ms  INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    job_id  TEXT NOT NULL,
+    item    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delayed_by_due ON delayed(due_ms);
+
+CREATE TABLE IF NOT EXISTS parked (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id  TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    item    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parked_by_job ON parked(job_id, seq);
+
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id    TEXT PRIMARY KEY,
+    job_id     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    outcome    TEXT,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    error      TEXT,
+    verdict    TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_by_update ON tasks(updated_at);
+
+CREATE TABLE IF NOT EXISTS results (
+    id         INTEGER PRIMARY KEY,
+    task_id    TEXT NOT NULL UNIQUE,
+    job_id     TEXT,
+    verdict    TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_job ON results(job_id, id);
+CREATE INDEX IF NOT EXISTS results_by_verdict ON results(verdict, id);
+CREATE INDEX IF NOT EXISTS results_by_time ON results(created_ms);
+
+CREATE TABLE IF NOT EXISTS stats (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    body TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS dlq (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue        TEXT NOT NULL,
+    failed_at_ms INTEGER NOT NULL,
+    task_id      TEXT NOT NULL,
+    job_id       TEXT NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dlq_by_queue ON dlq(queue, id);
+
+CREATE TABLE IF NOT EXISTS idempotency (
+    key        TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    answer     TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS connectors (
+    uuid       TEXT PRIMARY KEY,
+    model      TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+"#;
+
+/// Pragmas and tables. WAL with `synchronous=NORMAL`: a commit is safe from process crashes
+/// (the data is in the OS) without an fsync per commit; a power cut may lose the last commits.
+pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(DDL)
+}
+
+/// After a restart, every queue entry may have been in flight: count the delivery, so a
+/// crash loop is detected (`max_deliveries_exceeded`).
+pub fn recover(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("UPDATE queue SET deliveries = deliveries + 1", [])?;
+    // Tasks that were running are queued again.
+    conn.execute(
+        "UPDATE tasks SET state = 'queued' WHERE state IN ('running') AND outcome IS NULL",
+        [],
+    )?;
+    Ok(())
+}
+
+pub fn load_statuses(conn: &Connection) -> rusqlite::Result<HashMap<String, JobStatus>> {
+    let mut stmt = conn.prepare("SELECT job_id, status FROM jobs")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, s) = row?;
+        if let Some(s) = JobStatus::parse(&s) {
+            out.insert(id, s);
+        }
+    }
+    Ok(out)
+}
+
+pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT MIN(due_ms) FROM delayed", [], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Retention (§6.7): job records after their TTL, tasks and results after 7/14 days, DLQ
+/// entries after their expiry, idempotency answers after 24 h.
+pub fn purge(conn: &Connection, st: &mut WriterState, opts: &StoreOptions) -> rusqlite::Result<()> {
+    let now_s = now_secs();
+    let now = now_ms();
+    let job_cutoff = now_s - i64::from(opts.job_ttl_days) * 86_400;
+    let mut stmt = conn.prepare("SELECT job_id FROM jobs WHERE last_update < ?1")?;
+    let expired: Vec<String> = stmt
+        .query_map(params![job_cutoff], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for job in &expired {
+        conn.execute("DELETE FROM jobs WHERE job_id = ?1", params![job])?;
+        conn.execute("DELETE FROM parked WHERE job_id = ?1", params![job])?;
+        st.jobs.remove(job);
+        st.status_changes.push((job.clone(), None));
+    }
+    conn.execute(
+        "DELETE FROM tasks WHERE updated_at < ?1 AND outcome IS NOT NULL",
+        params![now_s - 7 * 86_400],
+    )?;
+    conn.execute("DELETE FROM results WHERE created_ms < ?1", params![now - 14 * DAY_MS])?;
+    conn.execute(
+        "DELETE FROM dlq WHERE failed_at_ms < ?1",
+        params![now - i64::from(opts.dlq_expire_days) * DAY_MS],
+    )?;
+    conn.execute("DELETE FROM idempotency WHERE created_ms < ?1", params![now - DAY_MS])?;
+    if !expired.is_empty() {
+        tracing::info!(jobs = expired.len(), "purged expired job records");
+    }
+    Ok(())
+}

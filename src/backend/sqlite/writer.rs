@@ -1,0 +1,214 @@
+//! The single writer thread of the embedded store, with group commit.
+//!
+//! Every write is a closure run on the one connection that may write. Closures that arrive
+//! together share one transaction (one commit for many items: the embedded store's throughput
+//! comes from here), each inside its own savepoint so one failing operation does not undo the
+//! others. A caller is answered only after the commit that contains its work, so nothing a
+//! caller was told is durable can be lost by a process crash.
+//!
+//! The thread also owns small write-through caches (job records, statistics, next result id):
+//! since nothing else writes, they stay exact, and closures mutate them only after their SQL
+//! succeeded. If a commit fails, the caches are rebuilt from the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use rusqlite::Connection;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::backend::{StoreError, StoreResult};
+use crate::model::JobStatus;
+use crate::model::job::JobRecord;
+use crate::model::stats::StatsState;
+
+/// Operations waiting for the writer; senders wait (backpressure) when it is full.
+const QUEUE_BOUND: usize = 4096;
+/// Most operations folded into one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// State owned by the writer thread.
+pub struct WriterState {
+    /// Write-through cache of job records touched since start (bounded by live jobs).
+    pub jobs: HashMap<String, JobRecord>,
+    pub stats: StatsState,
+    pub stats_dirty: bool,
+    pub next_result_id: i64,
+    /// Set when an operation added runnable queue entries: waiting claimers are woken.
+    pub queue_grew: bool,
+    /// Job status changes to publish to the shared status map after the commit.
+    pub status_changes: Vec<(String, Option<JobStatus>)>,
+}
+
+type Reply = Box<dyn FnOnce(bool) + Send>;
+type Run = Box<dyn FnOnce(&Connection, &mut WriterState) -> (bool, Reply) + Send>;
+
+struct Op {
+    deadline: Option<Instant>,
+    run: Run,
+    timed_out: Box<dyn FnOnce() + Send>,
+}
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Op>,
+}
+
+/// What the writer publishes after each commit.
+pub struct Shared {
+    pub statuses: Arc<RwLock<HashMap<String, JobStatus>>>,
+    pub work: Arc<Notify>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`. `load` builds the initial state (and is used again
+    /// to rebuild it after a failed commit).
+    pub fn start(
+        conn: Connection,
+        shared: Shared,
+        load: impl Fn(&Connection) -> rusqlite::Result<WriterState> + Send + 'static,
+    ) -> StoreResult<Self> {
+        let state = load(&conn).map_err(|e| StoreError::Internal(format!("loading the store: {e}")))?;
+        let (tx, rx) = mpsc::channel(QUEUE_BOUND);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, state, rx, shared, load))
+            .map_err(|e| StoreError::Internal(format!("starting the writer thread: {e}")))?;
+        Ok(Self { tx })
+    }
+
+    /// Runs `f` in the next transaction and returns its result once committed. `f` must change
+    /// `WriterState` only after its SQL succeeded; an `Err` rolls back its own savepoint.
+    pub async fn exec<T, F>(&self, deadline: Option<Instant>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
+        let tx_timeout = Arc::clone(&tx);
+        let op = Op {
+            deadline,
+            run: Box::new(move |conn, state| {
+                let r = f(conn, state);
+                let ok = r.is_ok();
+                let reply: Reply = Box::new(move |committed| {
+                    let out = if committed {
+                        r
+                    } else {
+                        Err(StoreError::Internal("commit failed".into()))
+                    };
+                    if let Some(tx) = tx.lock().ok().and_then(|mut g| g.take()) {
+                        let _ = tx.send(out);
+                    }
+                });
+                (ok, reply)
+            }),
+            timed_out: Box::new(move || {
+                if let Some(tx) = tx_timeout.lock().ok().and_then(|mut g| g.take()) {
+                    let _ = tx.send(Err(StoreError::Timeout));
+                }
+            }),
+        };
+        self.tx
+            .send(op)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    mut state: WriterState,
+    mut rx: mpsc::Receiver<Op>,
+    shared: Shared,
+    load: impl Fn(&Connection) -> rusqlite::Result<WriterState>,
+) {
+    let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let committed = match run_batch(&mut conn, &mut state, &mut batch, &mut replies) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "embedded store commit failed; rebuilding caches");
+                match load(&conn) {
+                    Ok(s) => state = s,
+                    Err(e) => tracing::error!(error = %e, "embedded store: reloading caches failed"),
+                }
+                false
+            }
+        };
+        if committed {
+            if !state.status_changes.is_empty()
+                && let Ok(mut map) = shared.statuses.write()
+            {
+                for (job, status) in state.status_changes.drain(..) {
+                    match status {
+                        Some(s) => map.insert(job, s),
+                        None => map.remove(&job),
+                    };
+                }
+            }
+            if std::mem::take(&mut state.queue_grew) {
+                shared.work.notify_waiters();
+            }
+        } else {
+            state.status_changes.clear();
+            state.queue_grew = false;
+        }
+        for reply in replies {
+            reply(committed);
+        }
+    }
+    tracing::debug!("embedded store writer stopped");
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    state: &mut WriterState,
+    batch: &mut Vec<Op>,
+    replies: &mut Vec<Reply>,
+) -> rusqlite::Result<()> {
+    let mut txn = conn.transaction()?;
+    let now = Instant::now();
+    for op in batch.drain(..) {
+        if op.deadline.is_some_and(|d| d < now) {
+            (op.timed_out)();
+            continue;
+        }
+        let sp = txn.savepoint()?;
+        let (ok, reply) = (op.run)(&sp, state);
+        if ok {
+            sp.commit()?;
+        } else {
+            drop(sp); // rolls the failed operation back
+        }
+        replies.push(reply);
+    }
+    if state.stats_dirty {
+        super::results::save_stats(&txn, &state.stats)?;
+        state.stats_dirty = false;
+    }
+    txn.commit()
+}
+
+/// Maps a SQLite error to a store error (the embedded store is local: nothing is transient
+/// except a busy database).
+pub fn sql_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}

@@ -1,0 +1,130 @@
+//! The command line: `serve`, `scan`, `connector filesystem`.
+
+pub mod builtin;
+pub mod connector;
+pub mod scan;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// dsx-connect: scan storage repositories with a malware scanning engine.
+///
+/// Start with `dsx-connect scan <folder>` for a one-off scan, or `dsx-connect serve --fs <folder>`
+/// for the service with its web UI at http://127.0.0.1:8586/. Settings come from
+/// `DSXCONNECT_*` variables (see docs/CONFIGURATION.md) or a TOML file given with --config.
+#[derive(Debug, Parser)]
+#[command(name = "dsx-connect", version, about, long_about)]
+pub struct Cli {
+    /// TOML settings file (environment variables override it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: API, web UI, scan workers and built-in connectors.
+    Serve(ServeArgs),
+    /// Scan a folder once and print a summary (exit code 0 clean, 1 malicious, 2 errors).
+    Scan(ScanArgs),
+    /// Run a standalone connector that registers with a dsx-connect core.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+}
+
+/// What to do with malicious items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActionArg {
+    /// Only report them.
+    Nothing,
+    /// Delete them.
+    Delete,
+    /// Move them to the quarantine folder, keeping their relative path.
+    Move,
+    /// Move them and tag them with the `user.dsx.verdict` extended attribute.
+    Movetag,
+    /// Tag them in place.
+    Tag,
+}
+
+impl ActionArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionArg::Nothing => "nothing",
+            ActionArg::Delete => "delete",
+            ActionArg::Move => "move",
+            ActionArg::Movetag => "movetag",
+            ActionArg::Tag => "tag",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve a folder with a built-in filesystem connector (repeatable).
+    #[arg(long = "fs", value_name = "DIR")]
+    pub fs: Vec<PathBuf>,
+    /// Action of the built-in connectors on malicious items (default: the connector default, move).
+    #[arg(long, value_enum)]
+    pub action: Option<ActionArg>,
+    /// Quarantine folder of the built-in connectors (default: <folder>/dsxconnect-quarantine).
+    #[arg(long, value_name = "DIR")]
+    pub quarantine: Option<PathBuf>,
+    /// Start a full scan of every built-in connector as soon as it is registered.
+    #[arg(long)]
+    pub scan_now: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The folder to scan.
+    pub target: PathBuf,
+    /// What to do with malicious items.
+    #[arg(long, value_enum, default_value = "nothing")]
+    pub action: ActionArg,
+    /// Quarantine folder for move/movetag (default: <target>/dsxconnect-quarantine).
+    #[arg(long, value_name = "DIR")]
+    pub quarantine: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the scan's state here instead of a temporary folder.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve the web UI during the scan at this address (e.g. 127.0.0.1:8586) and keep it
+    /// open afterwards until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub ui: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// The filesystem connector (settings: DSXCONNECTOR_* variables).
+    Filesystem(ConnectorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectorArgs {
+    /// Address to listen on (overrides DSXCONNECTOR_LISTEN_ADDR).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,7 @@
+//! Settings of the core and of the connectors, read from env, a TOML file and flags.
+
+pub mod core;
+pub mod loader;
+
+pub use self::core::Settings;
+pub use loader::{ConfigError, Secret};

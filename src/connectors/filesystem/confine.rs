@@ -1,0 +1,174 @@
+//! Confinement of locations to the asset (CONNECTORS §9.3).
+//!
+//! A location from a request is accepted only if, lexically and after resolving every symbolic
+//! link, it lies in the asset. Files are then opened with `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)` relative to the asset root, so a link swapped in after the check
+//! cannot lead outside either (a plain open is the fallback on kernels without `openat2`).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Why a location was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Outside the asset: 403.
+    Outside(String),
+    /// The asset itself is not available: 503.
+    AssetUnavailable(String),
+}
+
+/// A location that passed the checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confined {
+    /// The path with every link resolved (for paths that exist), below the asset root.
+    pub real: PathBuf,
+    /// `real` relative to the asset root.
+    pub rel: PathBuf,
+}
+
+/// Removes `.` and resolves `..` textually.
+pub fn lexical_normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Resolves every link of `p`; for a path that does not exist, of its deepest existing ancestor
+/// (the rest appended as is).
+fn resolve(p: &Path) -> io::Result<PathBuf> {
+    let mut missing = Vec::new();
+    let mut cur = p.to_path_buf();
+    loop {
+        match std::fs::canonicalize(&cur) {
+            Ok(mut real) => {
+                for m in missing.iter().rev() {
+                    real.push(m);
+                }
+                return Ok(real);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let Some(name) = cur.file_name().map(|n| n.to_os_string()) else {
+                    return Err(e);
+                };
+                missing.push(name);
+                if !cur.pop() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Applies §9.3 to `location` for an asset at `asset_path` (lexical) whose links resolve to
+/// `asset_root`.
+pub fn confine(location: &str, asset_path: &Path, asset_root: &Path) -> Result<Confined, Refused> {
+    if location.contains('\0') {
+        return Err(Refused::Outside("location contains a NUL character".into()));
+    }
+    let given = Path::new(location);
+    let joined = if given.is_absolute() {
+        given.to_path_buf()
+    } else {
+        asset_path.join(given)
+    };
+    let lexical = lexical_normalize(&joined);
+    if !(lexical.starts_with(asset_path) || lexical.starts_with(asset_root)) {
+        return Err(Refused::Outside(format!("{location} is outside the asset")));
+    }
+    let real = resolve(&lexical).map_err(|e| Refused::Outside(format!("{location} cannot be resolved: {e}")))?;
+    let Ok(rel) = real.strip_prefix(asset_root).map(Path::to_path_buf) else {
+        return Err(Refused::Outside(format!("{location} resolves outside the asset")));
+    };
+    Ok(Confined { real, rel })
+}
+
+/// Opens `rel` below the directory `root`, refusing any link on the way (race-free on Linux
+/// 5.6+). `rel` must be free of links (it comes from [`confine`]).
+pub fn open_beneath(root: &Path, rel: &Path) -> io::Result<File> {
+    let root_dir = File::open(root)?;
+    let c_rel = CString::new(rel.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: arguments are valid for the duration of the call: an open directory fd, a
+    // NUL-terminated path, and a fully initialised `open_how` of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root_dir.as_raw_fd(),
+            c_rel.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: the kernel returned a new, owned file descriptor.
+        return Ok(unsafe { File::from_raw_fd(fd as i32) });
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENOSYS) | Some(libc::EPERM) if !rel.as_os_str().is_empty() => {
+            // No openat2 (old kernel or seccomp): the checks of `confine` still applied.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(root.join(rel))
+        }
+        _ => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_is_textual() {
+        assert_eq!(lexical_normalize(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
+        assert_eq!(lexical_normalize(Path::new("/a/../../x")), PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn escapes_are_refused_and_inside_paths_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let asset = root.join("asset");
+        std::fs::create_dir_all(asset.join("sub")).unwrap();
+        std::fs::write(asset.join("sub/a.txt"), "a").unwrap();
+        std::fs::write(root.join("outside.txt"), "o").unwrap();
+        std::os::unix::fs::symlink(root.join("outside.txt"), asset.join("link")).unwrap();
+        let ok = confine("sub/a.txt", &asset, &asset).unwrap();
+        assert_eq!(ok.rel, PathBuf::from("sub/a.txt"));
+        for bad in [
+            "/etc/hostname",
+            "../outside.txt",
+            "sub/../../outside.txt",
+            "link",
+            "a\0b",
+        ] {
+            assert!(
+                matches!(confine(bad, &asset, &asset), Err(Refused::Outside(_))),
+                "{bad}"
+            );
+        }
+        // A missing file inside is fine here (existence is checked later).
+        assert!(confine("sub/missing.txt", &asset, &asset).is_ok());
+        let f = open_beneath(&asset, Path::new("sub/a.txt")).unwrap();
+        assert!(f.metadata().unwrap().is_file());
+        assert!(open_beneath(&asset, Path::new("link")).is_err());
+    }
+}

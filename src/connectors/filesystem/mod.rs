@@ -1,0 +1,461 @@
+//! The filesystem connector (CONNECTORS §9): a local or mounted folder.
+
+pub mod actions;
+pub mod confine;
+mod walk;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::{Map, Value, json};
+use tokio_util::io::ReaderStream;
+
+use self::actions::{MoveError, is_transient, move_to_quarantine, probe_xattrs, tag_file, xattr_unsupported};
+use self::confine::{Confined, Refused, confine, lexical_normalize, open_beneath};
+use crate::connectors::filter::Filter;
+use crate::connectors::framework::settings::ConnectorSettings;
+use crate::connectors::framework::{
+    ActionAnswer, Item, ItemBody, ItemReceiver, ReadError, RepoCheck, RepoFailure, Storage, WebhookError, WebhookItem,
+};
+use crate::model::{ItemAction, ItemActionStatusResponse, StatusKind};
+
+/// Bytes read from disk per chunk.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub struct FilesystemStorage {
+    /// The asset made absolute and normalised, links not resolved (locations are built on it).
+    asset_path: PathBuf,
+    /// The quarantine folder (absolute; relative settings are taken relative to the asset).
+    quarantine: PathBuf,
+    tag_scan_time: bool,
+    tag_engine: Option<String>,
+    /// Extended attributes work where tags go (probed at start).
+    tags_supported: bool,
+    action: ItemAction,
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix('~'), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            PathBuf::from(home).join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(p),
+    }
+}
+
+fn absolute(p: PathBuf) -> io::Result<PathBuf> {
+    Ok(lexical_normalize(&if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir()?.join(p)
+    }))
+}
+
+impl FilesystemStorage {
+    /// Validates the asset and quarantine settings; creates the quarantine folder for move
+    /// actions; probes tag support.
+    pub fn new(s: &ConnectorSettings) -> anyhow::Result<Self> {
+        let asset_path = absolute(expand_home(&s.asset))
+            .map_err(|e| anyhow::anyhow!("DSXCONNECTOR_ASSET: cannot make '{}' absolute: {e}", s.asset))?;
+        let q = expand_home(&s.move_metainfo);
+        let quarantine = lexical_normalize(&if q.is_absolute() { q } else { asset_path.join(q) });
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if !s.move_metainfo.trim().is_empty() && real(&asset_path).starts_with(real(&quarantine)) {
+            anyhow::bail!(
+                "DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO: the quarantine folder {} equals or contains the asset {}",
+                quarantine.display(),
+                asset_path.display()
+            );
+        }
+        if s.item_action.moves()
+            && let Err(e) = std::fs::create_dir_all(&quarantine)
+        {
+            tracing::warn!(quarantine = %quarantine.display(), error = %e, "cannot create the quarantine folder; moves will fail");
+        }
+        let mut tags_supported = true;
+        if matches!(s.item_action, ItemAction::Tag | ItemAction::MoveTag) {
+            let probe_dir = if s.item_action == ItemAction::MoveTag {
+                &quarantine
+            } else {
+                &asset_path
+            };
+            if let Err(e) = probe_xattrs(probe_dir) {
+                tags_supported = false;
+                tracing::warn!(folder = %probe_dir.display(), error = %e, "user extended attributes are not available; tagging will answer 'not implemented'");
+            }
+        }
+        Ok(Self {
+            asset_path,
+            quarantine,
+            tag_scan_time: s.tag_scan_time,
+            tag_engine: s.tag_engine.clone(),
+            tags_supported,
+            action: s.item_action,
+        })
+    }
+
+    /// The asset root: the asset with every link resolved (when it is available).
+    fn asset_root(&self) -> Result<PathBuf, Refused> {
+        std::fs::canonicalize(&self.asset_path).map_err(|e| {
+            Refused::AssetUnavailable(format!(
+                "asset folder {} is unavailable: {e}",
+                self.asset_path.display()
+            ))
+        })
+    }
+
+    fn quarantine_real(&self) -> PathBuf {
+        std::fs::canonicalize(&self.quarantine).unwrap_or_else(|_| self.quarantine.clone())
+    }
+
+    fn in_quarantine(&self, real: &Path) -> bool {
+        real.starts_with(self.quarantine_real())
+    }
+
+    fn confine(&self, location: &str) -> Result<(PathBuf, Confined), Refused> {
+        let root = self.asset_root()?;
+        let c = confine(location, &self.asset_path, &root)?;
+        Ok((root, c))
+    }
+
+    /// The location of a real path below the asset root (built on the asset path).
+    fn location_of(&self, rel: &Path) -> String {
+        format!("{}/{}", self.asset_path.display(), rel.display())
+    }
+}
+
+/// Sends exactly `expected` bytes, or fails (aborting the response) when the file ends early.
+struct ExactLen<S> {
+    inner: S,
+    remaining: u64,
+}
+
+impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for ExactLen<S> {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(mut b))) => {
+                if b.len() as u64 > self.remaining {
+                    b.truncate(self.remaining as usize);
+                }
+                self.remaining -= b.len() as u64;
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(None) => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file became shorter while it was read",
+            )))),
+            other => other,
+        }
+    }
+}
+
+fn action_error(msg: impl Into<String>, action: ItemAction) -> ItemActionStatusResponse {
+    ItemActionStatusResponse::new(StatusKind::Error, msg, action)
+}
+
+#[async_trait]
+impl Storage for FilesystemStorage {
+    fn kind(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn meta_info(&self) -> String {
+        format!("Filesystem location: {}", self.asset_path.display())
+    }
+
+    fn resolved_asset_base(&self) -> Option<String> {
+        self.asset_root().ok().map(|p| p.display().to_string())
+    }
+
+    fn extra_config(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("asset_path".into(), json!(self.asset_path.display().to_string()));
+        m.insert("quarantine_folder".into(), json!(self.quarantine.display().to_string()));
+        m.insert("tags_supported".into(), json!(self.tags_supported));
+        m
+    }
+
+    async fn repo_check(&self) -> RepoCheck {
+        let asset = self.asset_path.clone();
+        let quarantine = self.quarantine.clone();
+        let (moves, tags) = (self.action.moves(), self.tags_supported);
+        let tagging = matches!(self.action, ItemAction::Tag | ItemAction::MoveTag);
+        tokio::task::spawn_blocking(move || {
+            let fail = |reason: &'static str, message: String| Err(RepoFailure { reason, message });
+            match std::fs::metadata(&asset) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return fail("not_found", format!("{} does not exist", asset.display()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    return fail("auth_failure", format!("{}: {e}", asset.display()));
+                }
+                Err(e) => return fail("unreachable", format!("{}: {e}", asset.display())),
+                Ok(m) if !m.is_dir() => return fail("not_a_directory", format!("{} is not a folder", asset.display())),
+                Ok(_) => {}
+            }
+            if let Err(e) = std::fs::read_dir(&asset) {
+                let reason = if e.kind() == io::ErrorKind::PermissionDenied {
+                    "auth_failure"
+                } else {
+                    "unreachable"
+                };
+                return fail(reason, format!("cannot list {}: {e}", asset.display()));
+            }
+            let mut warnings = Vec::new();
+            if moves && !writable_dir(&quarantine) {
+                warnings.push("warning=quarantine_not_writable".to_string());
+            }
+            if tagging && !tags {
+                warnings.push("warning=tag_unsupported".to_string());
+            }
+            Ok(warnings)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(RepoFailure {
+                reason: "error",
+                message: e.to_string(),
+            })
+        })
+    }
+
+    fn enumerate(&self, filter: Arc<Filter>) -> ItemReceiver {
+        let quarantine_real = std::fs::canonicalize(&self.quarantine).ok();
+        walk::spawn(
+            walk::WalkPlan {
+                asset_path: self.asset_path.clone(),
+                quarantine_real,
+                quarantine_lexical: Some(self.quarantine.clone()),
+            },
+            filter,
+        )
+    }
+
+    async fn read(&self, location: &str) -> Result<ItemBody, ReadError> {
+        let (root, c) = self.confine(location).map_err(|r| match r {
+            Refused::Outside(m) => ReadError::new(403, m),
+            Refused::AssetUnavailable(m) => ReadError::new(503, m),
+        })?;
+        let file = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, u64), ReadError> {
+            let not_found = || ReadError::new(404, format!("{} not found", c.real.display()));
+            if c.rel.as_os_str().is_empty() {
+                return Err(ReadError::new(404, "the asset folder is not a file"));
+            }
+            let f = open_beneath(&root, &c.rel).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => not_found(),
+                io::ErrorKind::PermissionDenied => ReadError::new(403, format!("permission denied: {e}")),
+                _ if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) => {
+                    ReadError::new(403, "the location resolves outside the asset")
+                }
+                _ => ReadError::new(502, format!("cannot open {}: {e}", c.real.display())),
+            })?;
+            let meta = f.metadata().map_err(|e| ReadError::new(502, e.to_string()))?;
+            if !meta.is_file() {
+                return Err(ReadError::new(
+                    404,
+                    format!("{} is not a regular file", c.real.display()),
+                ));
+            }
+            Ok((f, meta.len()))
+        })
+        .await
+        .map_err(|e| ReadError::new(500, e.to_string()))??;
+        let (file, size) = file;
+        let stream = ExactLen {
+            inner: ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_CHUNK),
+            remaining: size,
+        };
+        Ok(ItemBody {
+            size: Some(size),
+            stream: Box::pin(stream),
+        })
+    }
+
+    async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer {
+        let (_root, c) = match self.confine(location) {
+            Ok(x) => x,
+            Err(Refused::Outside(m)) => return (403, action_error(m, action)),
+            Err(Refused::AssetUnavailable(m)) => return (503, action_error(m, action)),
+        };
+        match std::fs::symlink_metadata(&c.real) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return (200, action_error("Item is not a regular file", action)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (200, action_error("Item does not exist", action)),
+            Err(e) => {
+                return (
+                    if is_transient(&e) { 503 } else { 200 },
+                    action_error(e.to_string(), action),
+                );
+            }
+        }
+        if self.in_quarantine(&c.real) {
+            return (
+                200,
+                ItemActionStatusResponse::new(StatusKind::Nothing, "Item is in the quarantine folder", action),
+            );
+        }
+        let quarantine = self.quarantine.clone();
+        let (scan_time, engine, tags_ok) = (self.tag_scan_time, self.tag_engine.clone(), self.tags_supported);
+        tokio::task::spawn_blocking(move || act(&c, &quarantine, action, scan_time, engine.as_deref(), tags_ok))
+            .await
+            .unwrap_or_else(|e| (500, action_error(e.to_string(), action)))
+    }
+
+    async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError> {
+        let bad = |m: &str| WebhookError {
+            status: 400,
+            message: m.to_string(),
+        };
+        let obj = body.as_object().ok_or_else(|| bad("the body must be a JSON object"))?;
+        let location = ["location", "path", "file_path"]
+            .iter()
+            .find_map(|k| obj.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+            .ok_or_else(|| bad("the body needs a non-empty 'location', 'path' or 'file_path'"))?;
+        let (_root, c) = self.confine(location).map_err(|r| match r {
+            Refused::Outside(m) => WebhookError {
+                status: 403,
+                message: m,
+            },
+            Refused::AssetUnavailable(m) => WebhookError {
+                status: 503,
+                message: m,
+            },
+        })?;
+        let item = match std::fs::symlink_metadata(&c.real) {
+            Err(_) => WebhookItem::Ignored("not_found"),
+            Ok(m) if !m.is_file() => WebhookItem::Ignored("not_a_file"),
+            Ok(_) if self.in_quarantine(&c.real) => WebhookItem::Ignored("quarantine"),
+            Ok(m) => match c.rel.to_str() {
+                Some(rel) if filter.is_in_scope(rel) => WebhookItem::Enqueue(Item {
+                    location: self.location_of(&c.rel),
+                    metainfo: obj
+                        .get("metainfo")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| {
+                            c.real
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default()
+                        }),
+                    size: Some(m.len()),
+                }),
+                Some(_) => WebhookItem::Ignored("filtered"),
+                None => WebhookItem::Rejected("malformed"),
+            },
+        };
+        Ok(vec![item])
+    }
+}
+
+fn writable_dir(p: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str())) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path.
+    p.is_dir() && unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0
+}
+
+/// Performs the action on a confined, existing regular file.
+fn act(
+    c: &Confined,
+    quarantine: &Path,
+    action: ItemAction,
+    scan_time: bool,
+    engine: Option<&str>,
+    tags_ok: bool,
+) -> ActionAnswer {
+    let ok = |msg: &str, desc: String, a: ItemAction| {
+        (
+            200,
+            ItemActionStatusResponse::new(StatusKind::Success, msg, a).with_description(desc),
+        )
+    };
+    let tag = |path: &Path| -> Result<(), io::Error> {
+        if !tags_ok {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+        }
+        tag_file(path, scan_time, engine)
+    };
+    let do_move = || match move_to_quarantine(&c.real, &c.rel, quarantine) {
+        Ok(dest) => Ok(dest),
+        Err(MoveError::Failed { message, transient }) => {
+            Err((if transient { 503 } else { 200 }, action_error(message, action)))
+        }
+        Err(MoveError::SourceKept { dest, reason }) => Err((
+            200,
+            action_error(
+                "The item was copied to quarantine but its source could not be removed",
+                action,
+            )
+            .with_description(format!("moved_to={} source_not_removed={reason}", dest.display())),
+        )),
+    };
+    match action {
+        ItemAction::Delete => match std::fs::remove_file(&c.real) {
+            Ok(()) => ok("Item deleted", format!("deleted={}", c.real.display()), action),
+            Err(e) => (
+                if is_transient(&e) { 503 } else { 200 },
+                action_error(format!("delete failed: {e}"), action),
+            ),
+        },
+        ItemAction::Move => match do_move() {
+            Ok(dest) => ok(
+                "Item moved to quarantine",
+                format!("moved_to={}", dest.display()),
+                action,
+            ),
+            Err(answer) => answer,
+        },
+        ItemAction::Tag => match tag(&c.real) {
+            Ok(()) => ok("Item tagged", format!("tagged={}", c.real.display()), action),
+            Err(e) if xattr_unsupported(&e) => (
+                200,
+                ItemActionStatusResponse::new(
+                    StatusKind::Nothing,
+                    "Tagging is not supported on this filesystem",
+                    ItemAction::NotImplemented,
+                ),
+            ),
+            Err(e) => (
+                if is_transient(&e) { 503 } else { 200 },
+                action_error(format!("tag failed: {e}"), action),
+            ),
+        },
+        ItemAction::MoveTag => match do_move() {
+            Err(answer) => answer,
+            Ok(dest) => match tag(&dest) {
+                Ok(()) => ok(
+                    "Item moved to quarantine and tagged",
+                    format!("moved_to={}", dest.display()),
+                    action,
+                ),
+                Err(e) if xattr_unsupported(&e) => ok(
+                    "Item moved to quarantine (tagging is not supported there)",
+                    format!("moved_to={} tag=not_supported", dest.display()),
+                    ItemAction::Move,
+                ),
+                Err(e) => (
+                    200,
+                    action_error("Item moved to quarantine but tagging failed", action)
+                        .with_description(format!("moved_to={} tag_error={e}", dest.display())),
+                ),
+            },
+        },
+        ItemAction::Nothing | ItemAction::NotImplemented => (
+            200,
+            ItemActionStatusResponse::new(StatusKind::Nothing, "No action configured", action),
+        ),
+    }
+}

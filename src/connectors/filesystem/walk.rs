@@ -1,0 +1,108 @@
+//! Enumeration of the asset folder (CONNECTORS §9.4): depth first, entries in byte order,
+//! pruned by the filter and the quarantine rule, produced lazily into a bounded channel by a
+//! blocking thread so memory does not grow with the size of the tree.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use walkdir::WalkDir;
+
+use crate::connectors::filter::Filter;
+use crate::connectors::framework::{Item, ItemReceiver};
+
+/// Items buffered ahead of the sender.
+const CHANNEL_BOUND: usize = 2048;
+
+/// What the walk needs to know.
+#[derive(Debug, Clone)]
+pub struct WalkPlan {
+    pub asset_path: PathBuf,
+    /// Real path of the quarantine folder (pruned when it lies in the tree).
+    pub quarantine_real: Option<PathBuf>,
+    pub quarantine_lexical: Option<PathBuf>,
+}
+
+/// Starts the walk; the receiver yields items in order and closes at the end.
+pub fn spawn(plan: WalkPlan, filter: Arc<Filter>) -> ItemReceiver {
+    let (tx, rx) = mpsc::channel(CHANNEL_BOUND);
+    std::thread::Builder::new()
+        .name("fs-walk".into())
+        .spawn(move || walk(&plan, &filter, &tx))
+        .map_err(|e| tracing::error!(error = %e, "cannot start the enumeration thread"))
+        .ok();
+    rx
+}
+
+fn rel_of(path: &Path, base: &Path) -> Option<String> {
+    let rel = path.strip_prefix(base).ok()?;
+    let s = std::str::from_utf8(rel.as_os_str().as_bytes()).ok()?;
+    Some(s.to_string())
+}
+
+fn is_quarantine(plan: &WalkPlan, path: &Path) -> bool {
+    if plan.quarantine_lexical.as_deref() == Some(path) {
+        return true;
+    }
+    match &plan.quarantine_real {
+        Some(q) => std::fs::canonicalize(path).is_ok_and(|r| r == *q),
+        None => false,
+    }
+}
+
+fn walk(plan: &WalkPlan, filter: &Filter, tx: &mpsc::Sender<Result<Item, String>>) {
+    let base = &plan.asset_path;
+    let it = WalkDir::new(base)
+        .follow_links(false)
+        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() == 0 || !e.file_type().is_dir() {
+                return true;
+            }
+            let Some(rel) = rel_of(e.path(), base) else { return true };
+            !filter.prune_dir(&rel) && !is_quarantine(plan, e.path())
+        });
+    for entry in it {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                // An unreadable directory is skipped with a warning; the walk continues.
+                if tx
+                    .blocking_send(Err(format!(
+                        "cannot read {}: {e}",
+                        e.path().map(|p| p.display().to_string()).unwrap_or_default()
+                    )))
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Some(rel) = rel_of(entry.path(), base) else {
+            let msg = format!("skipping a name that is not valid UTF-8: {}", entry.path().display());
+            if tx.blocking_send(Err(msg)).is_err() {
+                return;
+            }
+            continue;
+        };
+        if !filter.is_in_scope(&rel) {
+            continue;
+        }
+        let size = entry.metadata().ok().map(|m| m.len());
+        let metainfo = entry.file_name().to_string_lossy().into_owned();
+        let item = Item {
+            location: format!("{}/{rel}", base.display()),
+            metainfo,
+            size,
+        };
+        if tx.blocking_send(Ok(item)).is_err() {
+            return; // the consumer stopped (limit reached, cancelled)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The connector framework: everything a connector does that is not about its storage
+//! (routes, authentication, status, registration and heartbeat, full scans, batching, retries,
+//! webhooks intake, shutdown). A storage plugs in by implementing [`Storage`].
+
+pub mod core_client;
+pub mod full_scan;
+pub mod routes;
+pub mod service;
+pub mod settings;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use crate::connectors::filter::Filter;
+use crate::model::{ItemAction, ItemActionStatusResponse};
+use crate::scanner::ByteStream;
+
+/// One item in scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub location: String,
+    pub metainfo: String,
+    pub size: Option<u64>,
+}
+
+/// Why a repository check failed (`last_repo_check_reason`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoFailure {
+    /// One of `not_found`, `not_a_directory`, `auth_failure`, `unreachable`, `misconfigured`, `error`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// A passed check may still carry warnings (`warning=…` tokens).
+pub type RepoCheck = Result<Vec<String>, RepoFailure>;
+
+/// The bytes of an item being read.
+pub struct ItemBody {
+    pub size: Option<u64>,
+    pub stream: ByteStream,
+}
+
+/// A `read_file` failure with its HTTP status (§4.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    pub status: u16,
+    pub message: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ReadError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+/// An item-action answer with its HTTP status (§4.9).
+pub type ActionAnswer = (u16, ItemActionStatusResponse);
+
+/// How one webhook item was classified (§4.10.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookItem {
+    Enqueue(Item),
+    /// Out of scope: `filtered`, `quarantine`, `not_found`, `not_a_file`, `folder_marker`, …
+    Ignored(&'static str),
+    /// Invalid: `foreign_bucket`, `malformed`.
+    Rejected(&'static str),
+}
+
+/// A webhook body that cannot be processed at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookError {
+    pub status: u16,
+    pub message: String,
+}
+
+/// Enumeration output: items in order, produced lazily into a bounded channel.
+pub type ItemReceiver = mpsc::Receiver<Result<Item, String>>;
+
+/// A storage repository behind a connector.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// `filesystem` or `s3`.
+    fn kind(&self) -> &'static str;
+    /// `meta_info` of the model.
+    fn meta_info(&self) -> String;
+    /// What the asset resolved to (`resolved_asset_base` in `/config`).
+    fn resolved_asset_base(&self) -> Option<String>;
+    /// Extra non-secret keys for `/config`.
+    fn extra_config(&self) -> Map<String, Value>;
+    /// Checks that the repository can be used (bounded by the caller).
+    async fn repo_check(&self) -> RepoCheck;
+    /// Items in scope (filter and quarantine rule applied), in enumeration order. Errors are
+    /// per-entry problems worth a warning; the channel closes at the end.
+    fn enumerate(&self, filter: Arc<Filter>) -> ItemReceiver;
+    /// Opens an item for streaming; locations outside the asset are 403.
+    async fn read(&self, location: &str) -> Result<ItemBody, ReadError>;
+    /// Performs the configured action on an item.
+    async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer;
+    /// Classifies the items of a webhook body.
+    async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError>;
+}

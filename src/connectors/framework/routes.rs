@@ -1,0 +1,360 @@
+//! Connector HTTP routes (CONNECTORS §3, §4), all below `/<name>`.
+
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, Route, web};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::service::ConnectorService;
+use crate::http::errors::{parse_json, query_get, query_pairs, read_body};
+use crate::model::validation::{Issue, Issues, Loc};
+use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
+
+const BODY_LIMIT: usize = 1 << 20;
+const WEBHOOK_LIMIT: usize = 10 << 20;
+
+type Svc = web::Data<Arc<ConnectorService>>;
+
+fn json(code: u16, v: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).json(v)
+}
+
+fn status_error(code: u16, message: impl Into<String>) -> HttpResponse {
+    json(code, StatusResponse::error(message))
+}
+
+fn validation(i: Issues) -> HttpResponse {
+    json(422, json!({ "detail": i.0 }))
+}
+
+/// Equal-time comparison of two keys (hashing first hides their lengths too).
+fn keys_match(given: &[u8], expected: &[u8]) -> bool {
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `x-api-key` on every route but the probes, checked before the body is read (§3.2).
+async fn api_key_guard(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error> {
+    let expected = req
+        .app_data::<Svc>()
+        .and_then(|s| s.settings().api_key.as_ref().map(|k| k.expose().to_string()));
+    let probe = {
+        let p = req.path().trim_end_matches('/');
+        p.ends_with("/healthz") || p.ends_with("/readyz")
+    };
+    if let Some(key) = expected
+        && !probe
+    {
+        let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or(b"");
+        if !keys_match(given, key.as_bytes()) {
+            let resp = HttpResponse::Forbidden().json(json!({"detail": "Invalid or missing API key"}));
+            return Ok(req.into_response(resp).map_into_right_body());
+        }
+    }
+    next.call(req).await.map(|r| r.map_into_left_body())
+}
+
+fn one(path: &str, method: &'static str, route: Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(move || async move {
+            HttpResponse::MethodNotAllowed()
+                .insert_header((ALLOW, method))
+                .json(json!({"detail": "Method Not Allowed"}))
+        }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
+    let name = format!("/{}", svc.settings().name);
+    cfg.app_data(web::Data::new(svc))
+        .service(
+            web::scope(&name)
+                .wrap(actix_web::middleware::from_fn(api_key_guard))
+                .service(one("", "GET", web::get().to(summary)))
+                .service(one("/", "GET", web::get().to(summary)))
+                .service(one("/healthz", "GET", web::get().to(healthz)))
+                .service(one("/readyz", "GET", web::get().to(readyz)))
+                .service(one("/config", "GET", web::get().to(config)))
+                .service(one("/repo_check", "GET", web::get().to(repo_check)))
+                .service(one("/estimate", "GET", web::get().to(estimate)))
+                .service(one("/full_scan", "POST", web::post().to(full_scan)))
+                .service(one("/read_file", "POST", web::post().to(read_file)))
+                .service(one("/item_action", "PUT", web::put().to(item_action)))
+                .service(one("/webhook/event", "POST", web::post().to(webhook)))
+                .default_service(web::to(crate::http::errors::not_found)),
+        )
+        .default_service(web::to(crate::http::errors::not_found));
+}
+
+/// `GET /<name>/`: status summary (§4.2).
+async fn summary(svc: Svc) -> HttpResponse {
+    let (core_ok, repo) = futures_util::join!(
+        svc.core().core_alive(),
+        svc.check_repo(std::time::Duration::from_secs(5))
+    );
+    json(
+        200,
+        json!({
+            "connector_status": svc.status(),
+            "dsx-connect connectivity": if core_ok { "success" } else { "failed" },
+            "repo connectivity": if repo.is_ok() { "success" } else { "failed" },
+            "scan_requests_since_active_count": svc.accepted_total(),
+        }),
+    )
+}
+
+async fn healthz() -> HttpResponse {
+    json(200, json!({"ok": true}))
+}
+
+async fn readyz(svc: Svc) -> HttpResponse {
+    let m = svc.model();
+    let code = if m.status == crate::model::ConnectorStatus::Ready {
+        200
+    } else {
+        503
+    };
+    json(code, m)
+}
+
+async fn config(svc: Svc) -> HttpResponse {
+    let mut v = serde_json::to_value(svc.model()).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("item_action".into(), json!(svc.settings().item_action));
+        m.insert("connector_type".into(), json!(svc.storage().kind()));
+        m.insert("version".into(), json!(crate::VERSION));
+        m.insert("resolved_asset_base".into(), json!(svc.storage().resolved_asset_base()));
+        m.insert("scan_batch_size".into(), json!(svc.settings().scan_batch_size));
+        m.insert(
+            "full_scan_enqueue_concurrency".into(),
+            json!(svc.settings().enqueue_concurrency),
+        );
+        for (k, val) in svc.storage().extra_config() {
+            m.insert(k, val);
+        }
+    }
+    json(200, v)
+}
+
+/// `GET /<name>/repo_check?preview=N` (§4.6): always 200.
+async fn repo_check(svc: Svc, req: HttpRequest) -> HttpResponse {
+    let q = query_pairs(&req);
+    let preview = query_get(&q, "preview")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map_or(0, |n| n.clamp(0, 1000) as usize);
+    match svc.check_repo(std::time::Duration::from_secs(10)).await {
+        Err(f) => json(
+            200,
+            StatusResponse::error("Repository unreachable")
+                .with_description(format!("reason={} {}", f.reason, f.message)),
+        ),
+        Ok(warnings) => {
+            let mut r = StatusResponse::success("Repository reachable");
+            let mut desc = warnings.join(" ");
+            if preview > 0
+                && let Some(items) = svc.preview(preview).await
+            {
+                let token = format!("preview={}", items.len());
+                desc = if desc.is_empty() {
+                    token
+                } else {
+                    format!("{desc} | {token}")
+                };
+                r.preview = Some(items);
+            }
+            r.description = (!desc.is_empty()).then_some(desc);
+            json(200, r)
+        }
+    }
+}
+
+async fn estimate(svc: Svc, req: HttpRequest) -> HttpResponse {
+    let q = query_pairs(&req);
+    let limit = query_get(&q, "limit")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|l| *l >= 1);
+    json(200, svc.estimate(limit).await)
+}
+
+/// `POST /<name>/full_scan?job_id=&limit=` (§4.7).
+async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
+    let q = query_pairs(&req);
+    let job_id = match query_get(&q, "job_id").filter(|j| !j.is_empty()) {
+        Some(j) => match JobId::parse(j) {
+            Ok(j) => j.to_string(),
+            Err(e) => {
+                return validation(Issues::one(
+                    Issue::new(
+                        "value_error",
+                        vec![Loc::from("query"), Loc::from("job_id")],
+                        e.to_string(),
+                    )
+                    .with_input(json!(j)),
+                ));
+            }
+        },
+        None => JobId::generate().to_string(),
+    };
+    let limit = query_get(&q, "limit")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|n| n.max(1) as u64);
+    if svc.is_stopping() {
+        return status_error(503, "Connector stopping");
+    }
+    if let Err(f) = svc.check_repo(std::time::Duration::from_secs(5)).await {
+        return json(
+            503,
+            StatusResponse::error("Repository unavailable")
+                .with_description(format!("reason={} {}", f.reason, f.message)),
+        );
+    }
+    svc.start_full_scan(job_id.clone(), limit);
+    let mut desc = format!("Full scan running in the background. job_id={job_id}");
+    if let Some(n) = limit {
+        desc.push_str(&format!(" limit={n}"));
+    }
+    HttpResponse::Ok().insert_header(("X-Job-Id", job_id.clone())).json(
+        StatusResponse::success("Full scan initiated")
+            .with_description(desc)
+            .with_id(job_id),
+    )
+}
+
+async fn scan_request_body(payload: web::Payload) -> Result<ScanRequestModel, HttpResponse> {
+    let body = read_body(payload, BODY_LIMIT)
+        .await
+        .map_err(|_| status_error(413, "request body is over the 1 MiB limit"))?;
+    let v = parse_json(&body).map_err(|e| match e {
+        crate::http::errors::ApiError::Validation(i) => validation(i),
+        other => status_error(400, other.to_string()),
+    })?;
+    let r = ScanRequestModel::from_value(&v, &[Loc::from("body")]).map_err(validation)?;
+    if r.location.is_empty() {
+        return Err(validation(Issues::one(Issue::new(
+            "string_too_short",
+            vec![Loc::from("body"), Loc::from("location")],
+            "location must not be empty",
+        ))));
+    }
+    Ok(r)
+}
+
+/// `POST /<name>/read_file`: the item's bytes, streamed (§4.8).
+async fn read_file(svc: Svc, payload: web::Payload) -> HttpResponse {
+    let r = match scan_request_body(payload).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match svc.storage().read(&r.location).await {
+        Ok(body) => {
+            let mut resp = HttpResponse::Ok();
+            resp.insert_header((CONTENT_TYPE, "application/octet-stream"));
+            match body.size {
+                Some(n) => resp
+                    .no_chunking(n)
+                    .insert_header((CONTENT_LENGTH, n))
+                    .streaming(body.stream),
+                None => resp.streaming(body.stream),
+            }
+        }
+        Err(e) => {
+            let mut resp =
+                HttpResponse::build(StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            if let Some(s) = e.retry_after_secs {
+                resp.insert_header((RETRY_AFTER, s.to_string()));
+            }
+            resp.json(StatusResponse::error(e.message))
+        }
+    }
+}
+
+/// `PUT /<name>/item_action`: the configured action (§4.9).
+async fn item_action(svc: Svc, payload: web::Payload) -> HttpResponse {
+    let r = match scan_request_body(payload).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let action = svc.settings().item_action;
+    let (code, answer) = match action {
+        ItemAction::Nothing => (
+            200,
+            ItemActionStatusResponse::new(StatusKind::Nothing, "No action configured", action),
+        ),
+        ItemAction::NotImplemented => (
+            200,
+            ItemActionStatusResponse::new(StatusKind::Nothing, "Item action not implemented", action),
+        ),
+        _ => svc.storage().item_action(&r.location, action).await,
+    };
+    if answer.status == StatusKind::Success {
+        tracing::info!(location = %r.location, action = %answer.item_action, description = ?answer.description, "item action done");
+    } else if answer.status == StatusKind::Error {
+        tracing::warn!(location = %r.location, action = %answer.item_action, message = %answer.message, "item action failed");
+    }
+    json(code, answer)
+}
+
+/// `POST /<name>/webhook/event` (§4.10).
+async fn webhook(svc: Svc, payload: web::Payload) -> HttpResponse {
+    if svc.is_stopping() {
+        return status_error(503, "Connector stopping");
+    }
+    let body = match read_body(payload, WEBHOOK_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return status_error(413, "webhook body is over the 10 MiB limit"),
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return status_error(400, "webhook body is not JSON");
+    };
+    let items = match svc.storage().webhook(&v, svc.filter()).await {
+        Ok(items) => items,
+        Err(e) => return status_error(e.status, e.message),
+    };
+    let single = items.len() == 1;
+    let o = svc.webhook_job(items).await;
+    let mut desc = Vec::new();
+    if let Some(j) = &o.job_id {
+        desc.push(format!("job_id={j}"));
+    }
+    desc.push(format!("enqueued={}", o.enqueued));
+    desc.push(format!("ignored={}", o.ignored));
+    desc.push(format!("rejected={}", o.rejected));
+    desc.push(format!("failed={}", o.failed));
+    if single
+        && o.enqueued == 0
+        && let Some(r) = o.reasons.first()
+    {
+        desc.push(format!("reason={r}"));
+    }
+    let (status, msg) = if o.rejected > 0 || o.failed > 0 {
+        (StatusKind::Error, "Some event items were not enqueued")
+    } else if o.enqueued > 0 {
+        (StatusKind::Success, "Event items enqueued")
+    } else {
+        (StatusKind::Nothing, "Nothing to enqueue")
+    };
+    let mut r = StatusResponse::new(status, msg).with_description(desc.join(" "));
+    r.id = o.job_id.clone();
+    json(if o.core_unavailable { 503 } else { 200 }, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys_match;
+
+    #[test]
+    fn keys_compare_exactly() {
+        assert!(keys_match(b"k", b"k"));
+        assert!(!keys_match(b"k", b"K"));
+        assert!(!keys_match(b"", b"k"));
+    }
+}

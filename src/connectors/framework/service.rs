@@ -1,0 +1,404 @@
+//! The running connector: its status (§5), registration and heartbeat (§6.3, §6.4), full
+//! scans, estimates, previews, webhook jobs, and graceful shutdown (§6.5).
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpServer};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::core_client::{CoreClient, scan_request};
+use super::settings::ConnectorSettings;
+use super::{Item, RepoCheck, RepoFailure, Storage, WebhookItem};
+use crate::connectors::filter::Filter;
+use crate::model::{ConnectorInstanceModel, ConnectorStatus, Estimate};
+
+/// Longest a repository check may take before it counts as failed.
+const REPO_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Live {
+    registered_once: bool,
+    checked: Option<(f64, Result<Vec<String>, RepoFailure>)>,
+    stopping: bool,
+}
+
+pub struct ConnectorService {
+    settings: ConnectorSettings,
+    uuid: String,
+    filter: Arc<Filter>,
+    storage: Arc<dyn Storage>,
+    core: CoreClient,
+    live: Mutex<Live>,
+    accepted_total: AtomicU64,
+    running_scans: Mutex<HashSet<String>>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl ConnectorService {
+    pub fn new(settings: ConnectorSettings, uuid: uuid::Uuid, storage: Arc<dyn Storage>) -> anyhow::Result<Arc<Self>> {
+        let core = CoreClient::new(&settings)?;
+        Ok(Arc::new(Self {
+            filter: Arc::new(settings.filter.clone()),
+            settings,
+            uuid: uuid.to_string(),
+            storage,
+            core,
+            live: Mutex::new(Live::default()),
+            accepted_total: AtomicU64::new(0),
+            running_scans: Mutex::new(HashSet::new()),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }))
+    }
+
+    pub fn settings(&self) -> &ConnectorSettings {
+        &self.settings
+    }
+
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    pub fn filter(&self) -> &Arc<Filter> {
+        &self.filter
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn core(&self) -> &CoreClient {
+        &self.core
+    }
+
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    pub fn count_accepted(&self, n: u64) {
+        self.accepted_total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted_total.load(Ordering::Relaxed)
+    }
+
+    fn with_live<T>(&self, f: impl FnOnce(&mut Live) -> T) -> T {
+        let mut g = match self.live.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut g)
+    }
+
+    /// Derived status (§5): stopped > failed > starting > ready.
+    pub fn status(&self) -> ConnectorStatus {
+        self.with_live(|l| {
+            if l.stopping {
+                ConnectorStatus::Stopped
+            } else {
+                match &l.checked {
+                    Some((_, Err(_))) => ConnectorStatus::Failed,
+                    Some((_, Ok(_))) if l.registered_once => ConnectorStatus::Ready,
+                    _ => ConnectorStatus::Starting,
+                }
+            }
+        })
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.with_live(|l| l.stopping)
+    }
+
+    /// The current model (registration body, readyz body, base of config).
+    pub fn model(&self) -> ConnectorInstanceModel {
+        let (ts, reason, message) = self.with_live(|l| match &l.checked {
+            None => (None, None, None),
+            Some((ts, Ok(w))) => (Some(*ts), None, (!w.is_empty()).then(|| w.join(" "))),
+            Some((ts, Err(f))) => (Some(*ts), Some(f.reason.to_string()), Some(f.message.clone())),
+        });
+        let s = &self.settings;
+        ConnectorInstanceModel {
+            name: s.name.clone(),
+            display_name: s.display_name.clone(),
+            display_icon: s.display_icon.clone(),
+            uuid: Some(self.uuid.clone()),
+            meta_info: Some(self.storage.meta_info()),
+            url: Some(s.callback_url()),
+            status: self.status(),
+            item_action_move_metainfo: s.move_metainfo.clone(),
+            asset: s.asset.clone(),
+            asset_display_name: s.asset_display_name.clone(),
+            filter: s.filter.raw().to_string(),
+            last_repo_check_ts: ts,
+            last_repo_check_reason: reason,
+            last_repo_check_message: message,
+            capabilities: Some(s.capabilities()),
+        }
+    }
+
+    /// Runs the repository check (bounded) and records its outcome.
+    pub async fn check_repo(&self, bound: Duration) -> RepoCheck {
+        let outcome = match tokio::time::timeout(bound, self.storage.repo_check()).await {
+            Ok(r) => r,
+            Err(_) => Err(RepoFailure {
+                reason: "unreachable",
+                message: format!("repository check did not finish within {bound:?}"),
+            }),
+        };
+        let ts = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        self.with_live(|l| l.checked = Some((ts, outcome.clone())));
+        outcome
+    }
+
+    /// One "repository check, then register" round; true when both passed.
+    async fn register_round(&self) -> bool {
+        let check_ok = self.check_repo(REPO_CHECK_TIMEOUT).await.is_ok();
+        let mut model = self.model();
+        // The body carries the status the connector will have if this registration succeeds.
+        if model.status == ConnectorStatus::Starting && check_ok {
+            model.status = ConnectorStatus::Ready;
+        }
+        match self.core.register(&model).await {
+            Ok(code) => {
+                let earlier = self.with_live(|l| std::mem::replace(&mut l.registered_once, true));
+                if earlier && code.as_u16() == 201 {
+                    tracing::info!("the core registered us anew (it lost its state); retrying its batch endpoint");
+                    self.core.reset_batch_support();
+                }
+                tracing::debug!(status = code.as_u16(), "registered with the core");
+                check_ok
+            }
+            Err(e) => {
+                if e.starts_with("HTTP 4") {
+                    tracing::error!(error = %e, core = %self.core.api(), "registration refused: check the configuration");
+                } else {
+                    tracing::warn!(error = %e, core = %self.core.api(), "registration failed; retrying");
+                }
+                false
+            }
+        }
+    }
+
+    /// Registration with capped backoff until it works, then heartbeats (never gives up).
+    async fn registration_loop(self: Arc<Self>) {
+        let mut failures = 0u32;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let ok = self.register_round().await;
+            let wait = if ok {
+                failures = 0;
+                self.settings.heartbeat_interval
+            } else {
+                failures += 1;
+                let cap = self.settings.register_retry_max.as_secs_f64();
+                let d = (2.0 * 2f64.powi(failures.min(20) as i32 - 1)).min(cap);
+                Duration::from_secs_f64((d * rand::random_range(0.8..=1.2)).max(1.0))
+            };
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Starts a background full scan unless one runs for this job already.
+    pub fn start_full_scan(self: &Arc<Self>, job_id: String, limit: Option<u64>) {
+        {
+            let mut running = match self.running_scans.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if !running.insert(job_id.clone()) {
+                return;
+            }
+        }
+        let svc = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let n = super::full_scan::run(Arc::clone(&svc), job_id.clone(), limit).await;
+            tracing::info!(job = %job_id, accepted = n, "full scan enumeration finished");
+            if let Ok(mut running) = svc.running_scans.lock() {
+                running.remove(&job_id);
+            }
+        });
+    }
+
+    /// Counts what a full scan would enqueue now, within the estimate budget (§7.5).
+    pub async fn estimate(&self, limit: Option<u64>) -> Estimate {
+        let budget = self.settings.estimate_timeout;
+        if budget.is_zero() || self.check_repo(budget).await.is_err() {
+            return Estimate::UNKNOWN;
+        }
+        let mut rx = self.storage.enumerate(Arc::clone(&self.filter));
+        let count = async {
+            let mut n = 0u64;
+            while let Some(item) = rx.recv().await {
+                if item.is_ok() {
+                    n += 1;
+                    if limit.is_some_and(|l| n >= l) {
+                        break;
+                    }
+                }
+            }
+            n
+        };
+        match tokio::time::timeout(budget, count).await {
+            Ok(n) => Estimate::exact(n),
+            Err(_) => Estimate::UNKNOWN,
+        }
+    }
+
+    /// The first `n` items a full scan would enqueue (preview).
+    pub async fn preview(&self, n: usize) -> Option<Vec<String>> {
+        let mut rx = self.storage.enumerate(Arc::clone(&self.filter));
+        let take = async {
+            let mut out = Vec::with_capacity(n);
+            while out.len() < n {
+                match rx.recv().await {
+                    Some(Ok(item)) => out.push(preview_label(&item)),
+                    Some(Err(_)) => {}
+                    None => break,
+                }
+            }
+            out
+        };
+        tokio::time::timeout(REPO_CHECK_TIMEOUT, take).await.ok()
+    }
+
+    /// Enqueues the in-scope items of a webhook as one job (§4.10) and reports the counts.
+    pub async fn webhook_job(&self, items: Vec<WebhookItem>) -> WebhookOutcome {
+        let mut out = WebhookOutcome::default();
+        let mut to_send: Vec<Item> = Vec::new();
+        for it in items {
+            match it {
+                WebhookItem::Enqueue(item) => to_send.push(item),
+                WebhookItem::Ignored(r) => {
+                    out.ignored += 1;
+                    out.reasons.push(r);
+                }
+                WebhookItem::Rejected(r) => {
+                    out.rejected += 1;
+                    out.reasons.push(r);
+                }
+            }
+        }
+        if to_send.is_empty() {
+            return out;
+        }
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let model = self.model();
+        let mut pending: &[Item] = &to_send;
+        while !pending.is_empty() {
+            let n = pending.len().min(self.core.batch_size().max(1));
+            let reqs = pending[..n].iter().map(|i| scan_request(i, &model, &job_id)).collect();
+            let r = self.core.send(&job_id, reqs).await;
+            out.enqueued += r.accepted;
+            out.failed += n as u64 - r.accepted;
+            out.core_unavailable |= r.abandoned > 0;
+            if r.rejected > 0 || r.conflict {
+                out.reasons.push("core_rejected");
+            }
+            if r.abandoned > 0 {
+                out.reasons.push("core_unavailable");
+            }
+            pending = &pending[n..];
+        }
+        self.count_accepted(out.enqueued);
+        if out.enqueued > 0 {
+            self.core.enqueue_done(&job_id, out.enqueued).await;
+            out.job_id = Some(job_id);
+        }
+        out
+    }
+
+    /// Graceful shutdown (§6.5): stop, let scans send `enqueue_done`, unregister.
+    pub async fn stop(&self) {
+        self.with_live(|l| l.stopping = true);
+        self.shutdown.cancel();
+        self.tasks.close();
+        let bound = self.settings.shutdown_timeout;
+        if tokio::time::timeout(bound, self.tasks.wait()).await.is_err() {
+            tracing::warn!("background work did not finish within the shutdown timeout");
+        }
+        match self.core.unregister(&self.uuid).await {
+            Ok(()) => tracing::info!(uuid = %self.uuid, "unregistered from the core"),
+            Err(e) => tracing::warn!(error = %e, "unregistering failed"),
+        }
+    }
+}
+
+/// Counts of one webhook request (§4.10.3).
+#[derive(Debug, Default)]
+pub struct WebhookOutcome {
+    pub job_id: Option<String>,
+    pub enqueued: u64,
+    pub ignored: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub core_unavailable: bool,
+    pub reasons: Vec<&'static str>,
+}
+
+fn preview_label(item: &Item) -> String {
+    item.location.clone()
+}
+
+/// A started connector: its service and HTTP server.
+pub struct RunningConnector {
+    pub service: Arc<ConnectorService>,
+    pub addr: std::net::SocketAddr,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl RunningConnector {
+    /// Stops the connector gracefully (unregisters) and its server.
+    pub async fn stop(self) {
+        self.service.stop().await;
+        self.server.stop(true).await;
+    }
+}
+
+/// Binds, serves, and starts registration in the background (§6.2). Must run inside an actix
+/// system. The listener may be on port 0 (built-in connectors): the connector URL is then
+/// completed with the bound port.
+pub async fn start(
+    mut settings: ConnectorSettings,
+    storage: Arc<dyn Storage>,
+    listener: TcpListener,
+) -> anyhow::Result<RunningConnector> {
+    let addr = listener.local_addr()?;
+    if let Ok(mut u) = url::Url::parse(&settings.connector_url)
+        && u.port() == Some(0)
+    {
+        let _ = u.set_port(Some(addr.port()));
+        settings.connector_url = u.as_str().trim_end_matches('/').to_string();
+    }
+    let uuid = super::settings::identity(&settings)?;
+    let name = settings.name.clone();
+    let service = ConnectorService::new(settings, uuid, storage)?;
+    let svc = Arc::clone(&service);
+    let server = HttpServer::new(move || App::new().configure(|c| super::routes::configure(c, Arc::clone(&svc))))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    let reg = Arc::clone(&service);
+    service.tasks.spawn(reg.registration_loop());
+    tracing::info!(connector = %name, %addr, uuid = %service.uuid, callback = %service.settings.callback_url(), "connector listening");
+    Ok(RunningConnector {
+        service,
+        addr,
+        server: handle,
+    })
+}

@@ -1,0 +1,456 @@
+//! Connector settings (`DSXCONNECTOR_*`, CONNECTORS §11) and the persisted identity (§6.1).
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::loader::{ConfigError, ConfigIssue, Secret, Source};
+use crate::connectors::filter::Filter;
+use crate::model::ItemAction;
+
+/// Which storage a connector serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorKind {
+    Filesystem,
+}
+
+impl ConnectorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Filesystem => "filesystem",
+        }
+    }
+
+    fn default_name(self) -> &'static str {
+        match self {
+            ConnectorKind::Filesystem => "filesystem-connector",
+        }
+    }
+
+    fn default_url(self) -> &'static str {
+        match self {
+            ConnectorKind::Filesystem => "http://0.0.0.0:8590",
+        }
+    }
+}
+
+/// Filesystem monitor settings (§9.7, §11.3).
+#[derive(Debug, Clone)]
+pub struct MonitorSettings {
+    pub enabled: bool,
+    pub debounce: Duration,
+    pub max_wait: Duration,
+    pub force_polling: bool,
+    pub poll_interval: Duration,
+}
+
+/// Every connector setting.
+#[derive(Debug, Clone)]
+pub struct ConnectorSettings {
+    pub kind: ConnectorKind,
+    pub name: String,
+    /// Base URL at which the core reaches this connector (without `/<name>`).
+    pub connector_url: String,
+    pub listen_addr: SocketAddr,
+    /// `<DSXCONNECTOR_DSX_CONNECT_URL>/dsx-connect/api/v1`.
+    pub core_api: String,
+    pub asset: String,
+    pub asset_display_name: Option<String>,
+    pub filter: Filter,
+    pub item_action: ItemAction,
+    pub move_metainfo: String,
+    pub display_name: Option<String>,
+    pub display_icon: Option<String>,
+    pub api_key: Option<Secret>,
+    pub core_api_key: Option<Secret>,
+    pub use_tls: bool,
+    pub tls_certfile: Option<PathBuf>,
+    pub tls_keyfile: Option<PathBuf>,
+    pub verify_tls: bool,
+    pub ca_bundle: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub uuid: Option<uuid::Uuid>,
+    pub heartbeat_interval: Duration,
+    pub register_retry_max: Duration,
+    pub core_timeout: Duration,
+    pub scan_batch_size: usize,
+    pub enqueue_concurrency: usize,
+    pub enqueue_max_attempts: u32,
+    pub estimate_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub tag_scan_time: bool,
+    pub tag_engine: Option<String>,
+    pub log_level: String,
+    pub monitor: MonitorSettings,
+}
+
+/// Values given on the command line or by an embedding process; they win over everything.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub name: Option<String>,
+    pub asset: Option<String>,
+    pub listen: Option<String>,
+    pub connector_url: Option<String>,
+    pub core_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub item_action: Option<String>,
+    pub move_metainfo: Option<String>,
+}
+
+/// Reads an env file: `KEY=VALUE` lines, `#` comments, one pair of quotes removed; it only
+/// fills variables the process environment does not set.
+pub fn merge_env_file(env: &mut BTreeMap<String, String>, path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(vec![ConfigIssue {
+            origin: "DSXCONNECTOR_ENV_FILE".into(),
+            message: format!("cannot read {}: {e}", path.display()),
+        }])
+    })?;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.trim();
+        let v = ['"', '\'']
+            .iter()
+            .find_map(|q| v.strip_prefix(*q).and_then(|x| x.strip_suffix(*q)))
+            .unwrap_or(v);
+        env.entry(k.trim().to_string()).or_insert_with(|| v.to_string());
+    }
+    Ok(())
+}
+
+/// Sanitises a display icon (§2.6): data URI, safe inline SVG or a short emoji; else `None`.
+pub fn sanitize_icon(raw: &str) -> Option<String> {
+    let v = raw.trim();
+    if v.is_empty() || v.chars().count() > 8192 {
+        return None;
+    }
+    let lower = v.to_ascii_lowercase();
+    let ok = lower.starts_with("data:image")
+        || (lower.starts_with("<svg")
+            && ![
+                "<script",
+                "onload=",
+                "onerror=",
+                "foreignobject",
+                "<iframe",
+                "href=\"http",
+                "href='http",
+                "url(http",
+            ]
+            .iter()
+            .any(|bad| lower.contains(bad)))
+        || (v.chars().count() <= 8 && !v.chars().any(|c| c.is_ascii()));
+    ok.then(|| v.to_string())
+}
+
+impl ConnectorSettings {
+    /// Reads and validates every setting; every problem is reported at once.
+    pub fn load(
+        kind: ConnectorKind,
+        env: &BTreeMap<String, String>,
+        toml: Option<&Path>,
+        o: &Overrides,
+    ) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut env = env.clone();
+        if let Some(file) = env.get("DSXCONNECTOR_ENV_FILE").cloned().filter(|f| !f.is_empty()) {
+            merge_env_file(&mut env, Path::new(&file))?;
+        }
+        let mut s = Source::load("DSXCONNECTOR_", &env, toml)?;
+        let flag = |s: &mut Source, key: &str, flag: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                s.set_flag(key, flag, v.clone());
+            }
+        };
+        flag(&mut s, "NAME", "name", &o.name);
+        flag(&mut s, "ASSET", "asset", &o.asset);
+        flag(&mut s, "LISTEN_ADDR", "listen", &o.listen);
+        flag(&mut s, "CONNECTOR_URL", "connector-url", &o.connector_url);
+        flag(&mut s, "DSX_CONNECT_URL", "core-url", &o.core_url);
+        flag(&mut s, "ITEM_ACTION", "action", &o.item_action);
+        flag(&mut s, "ITEM_ACTION_MOVE_METAINFO", "quarantine", &o.move_metainfo);
+        if let Some(d) = &o.data_dir {
+            s.set_flag("DATA_DIR", "data-dir", d.display().to_string());
+        }
+        s.alias("SCAN_CONCURRENCY", "FULL_SCAN_ENQUEUE_CONCURRENCY");
+        s.ignored("SCAN_BY_PATH", "unused, as in the original");
+        s.ignored("ENV_FILE", "read before everything else");
+        let mut warnings = Vec::new();
+
+        let name = s.string_or("NAME", kind.default_name());
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            s.error(
+                "NAME",
+                format!("'{name}' is not valid: expected 1-64 characters from [A-Za-z0-9._-]"),
+            );
+        }
+        let connector_url = s
+            .http_url_opt("CONNECTOR_URL")
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| kind.default_url().to_string());
+        let parsed_url = url::Url::parse(&connector_url).ok();
+        if parsed_url.as_ref().and_then(|u| u.host_str()) == Some("0.0.0.0") {
+            warnings.push(format!(
+                "DSXCONNECTOR_CONNECTOR_URL host is 0.0.0.0 ({connector_url}): the core cannot call that address from another host"
+            ));
+        }
+        let default_port = parsed_url
+            .as_ref()
+            .and_then(|u| u.port_or_known_default())
+            .unwrap_or(80);
+        let listen_raw = s.string_or("LISTEN_ADDR", &format!("0.0.0.0:{default_port}"));
+        let listen_addr = match listen_raw.to_socket_addrs().ok().and_then(|mut a| a.next()) {
+            Some(a) => a,
+            None => {
+                s.error(
+                    "LISTEN_ADDR",
+                    format!("'{listen_raw}' is not valid: expected host:port"),
+                );
+                SocketAddr::from(([0, 0, 0, 0], default_port))
+            }
+        };
+        let core_base = s
+            .http_url_opt("DSX_CONNECT_URL")
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| "http://0.0.0.0:8586".into());
+        let asset = s.string("ASSET").unwrap_or_default();
+        if asset.trim().is_empty() {
+            s.error(
+                "ASSET",
+                "is required: the folder (or bucket[/prefix]) this connector covers",
+            );
+        }
+        let filter_text = s.string("FILTER").unwrap_or_default();
+        let filter = match Filter::parse(&filter_text) {
+            Ok(f) => f,
+            Err(e) => {
+                s.error("FILTER", format!("invalid filter: {e}"));
+                Filter::default()
+            }
+        };
+        let item_action = s
+            .parse_opt::<ItemAction>(
+                "ITEM_ACTION",
+                "not implemented, nothing, delete, move, tag, movetag (any case; move_tag accepted)",
+            )
+            .unwrap_or(ItemAction::Move);
+        let move_metainfo = s.string_or("ITEM_ACTION_MOVE_METAINFO", "dsxconnect-quarantine");
+        if item_action.moves() && move_metainfo.trim().is_empty() {
+            s.error(
+                "ITEM_ACTION_MOVE_METAINFO",
+                "must name the quarantine for move and movetag",
+            );
+        }
+        let display_icon = s.string("DISPLAY_ICON").and_then(|raw| {
+            let clean = sanitize_icon(&raw);
+            if clean.is_none() {
+                warnings.push("DSXCONNECTOR_DISPLAY_ICON was rejected by the icon sanitiser and is not shown".into());
+            }
+            clean
+        });
+        let use_tls = s.bool_or("USE_TLS", false);
+        let tls_certfile = s.string("TLS_CERTFILE").map(PathBuf::from);
+        let tls_keyfile = s.string("TLS_KEYFILE").map(PathBuf::from);
+        if use_tls && (tls_certfile.is_none() || tls_keyfile.is_none()) {
+            s.error(
+                "USE_TLS",
+                "true requires DSXCONNECTOR_TLS_CERTFILE and DSXCONNECTOR_TLS_KEYFILE",
+            );
+        }
+        let uuid = s.string("UUID").and_then(|u| match uuid::Uuid::parse_str(u.trim()) {
+            Ok(u) => Some(u),
+            Err(_) => {
+                s.error("UUID", format!("'{u}' is not a valid UUID"));
+                None
+            }
+        });
+        let secs = |s: &mut Source, key: &str, d: i64, min: i64, max: i64| {
+            Duration::from_secs(s.int_in(key, d, min, max) as u64)
+        };
+        let tag_engine = s.string("TAG_ENGINE");
+        if let Some(t) = &tag_engine
+            && (t.len() > 256 || !t.chars().all(|c| c.is_alphanumeric() || " +-=._:/@".contains(c)))
+        {
+            s.error(
+                "TAG_ENGINE",
+                "must be at most 256 characters from letters, digits, spaces and + - = . _ : / @",
+            );
+        }
+        let force_polling = s.bool_or("MONITOR_FORCE_POLLING", false)
+            || env
+                .get("WATCHFILES_FORCE_POLLING")
+                .is_some_and(|v| crate::config::loader::parse_bool(v) == Some(true));
+        let settings = Self {
+            kind,
+            name,
+            core_api: format!("{core_base}/dsx-connect/api/v1"),
+            connector_url,
+            listen_addr,
+            asset,
+            asset_display_name: s.string("ASSET_DISPLAY_NAME"),
+            filter,
+            item_action,
+            move_metainfo,
+            display_name: s.string("DISPLAY_NAME"),
+            display_icon,
+            api_key: s.secret("API_KEY"),
+            core_api_key: s.secret("DSX_CONNECT_API_KEY"),
+            use_tls,
+            tls_certfile,
+            tls_keyfile,
+            verify_tls: s.bool_or("VERIFY_TLS", true),
+            ca_bundle: s.string("CA_BUNDLE").map(PathBuf::from),
+            data_dir: PathBuf::from(s.string_or("DATA_DIR", "data")),
+            uuid,
+            heartbeat_interval: secs(&mut s, "HEARTBEAT_INTERVAL_SECS", 60, 5, 3600),
+            register_retry_max: secs(&mut s, "REGISTER_RETRY_MAX_SECS", 60, 1, 3600),
+            core_timeout: secs(&mut s, "CORE_TIMEOUT_SECS", 30, 1, 600),
+            scan_batch_size: s.int_in("SCAN_BATCH_SIZE", 100, 1, 1000) as usize,
+            enqueue_concurrency: s.int_in("FULL_SCAN_ENQUEUE_CONCURRENCY", 8, 1, 64) as usize,
+            enqueue_max_attempts: s.int_in("ENQUEUE_MAX_ATTEMPTS", 8, 1, 20) as u32,
+            estimate_timeout: secs(&mut s, "ESTIMATE_TIMEOUT_SECS", 10, 0, 300),
+            shutdown_timeout: secs(&mut s, "SHUTDOWN_TIMEOUT_SECS", 10, 1, 300),
+            tag_scan_time: s.bool_or("TAG_SCAN_TIME", false),
+            tag_engine,
+            log_level: s.string_or("LOG_LEVEL", "info"),
+            monitor: MonitorSettings {
+                enabled: s.bool_or("MONITOR", false),
+                debounce: Duration::from_millis(s.int_in("MONITOR_DEBOUNCE_MS", 1000, 50, 60_000) as u64),
+                max_wait: secs(&mut s, "MONITOR_MAX_WAIT_SECS", 300, 1, 86_400),
+                force_polling,
+                poll_interval: Duration::from_millis(s.int_in("MONITOR_POLL_INTERVAL_MS", 1000, 100, 600_000) as u64),
+            },
+        };
+        s.ignored("LOG_FORMAT", "connector logs use the process's log format");
+        for key in [
+            "AUTH__ENABLED",
+            "AUTH__HMAC_KEY_ID",
+            "AUTH__HMAC_SECRET",
+            "AUTH__CLOCK_SKEW_SECONDS",
+        ] {
+            s.ignored(key, "phase-2 authentication is not available in this version");
+        }
+        warnings.extend(s.finish()?);
+        Ok((settings, warnings))
+    }
+
+    /// The callback base the core uses: `<connector url>/<name>`.
+    pub fn callback_url(&self) -> String {
+        format!("{}/{}", self.connector_url, self.name)
+    }
+
+    /// Capabilities advertised on registration (§2.2).
+    pub fn capabilities(&self) -> Vec<String> {
+        let mut c = vec![crate::model::connector::CAP_ENQUEUE_DONE.to_string()];
+        if self.scan_batch_size > 1 {
+            c.push(crate::model::connector::CAP_SCAN_REQUEST_BATCH.to_string());
+        }
+        c
+    }
+}
+
+/// Establishes the connector's identity (§6.1): `DSXCONNECTOR_UUID`, else the persisted file
+/// `<data dir>/<name>/connector_uuid.txt`, else a new UUID written atomically.
+pub fn identity(settings: &ConnectorSettings) -> anyhow::Result<uuid::Uuid> {
+    if let Some(u) = settings.uuid {
+        return Ok(u);
+    }
+    let dir = settings.data_dir.join(&settings.name);
+    let file = dir.join("connector_uuid.txt");
+    match std::fs::read_to_string(&file) {
+        Ok(text) => uuid::Uuid::parse_str(text.trim()).map_err(|_| {
+            anyhow::anyhow!(
+                "{} does not contain a valid UUID; fix or remove the file",
+                file.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot create the data dir {}: {e}", dir.display()))?;
+            let id = uuid::Uuid::new_v4();
+            let tmp = dir.join(format!(".connector_uuid.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, format!("{id}\n"))
+                .and_then(|_| std::fs::rename(&tmp, &file))
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", file.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<(ConnectorSettings, Vec<String>), ConfigError> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ConnectorSettings::load(ConnectorKind::Filesystem, &env, None, &Overrides::default())
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (k, v) in [
+            ("DSXCONNECTOR_ITEM_ACTION", "bogus"),
+            ("DSXCONNECTOR_FILTER", "'x"),
+            ("DSXCONNECTOR_SCAN_BATCH_SIZE", "0"),
+            ("DSXCONNECTOR_USE_TLS", "true"),
+        ] {
+            let e = load(&[("DSXCONNECTOR_ASSET", "/tmp"), (k, v)])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(k), "{k}: {e}");
+        }
+        let e = load(&[]).err().unwrap().to_string();
+        assert!(e.contains("DSXCONNECTOR_ASSET"));
+    }
+
+    #[test]
+    fn item_actions_accept_case_and_alias() {
+        for (raw, want) in [
+            ("MOVE", ItemAction::Move),
+            ("move_tag", ItemAction::MoveTag),
+            (" MoveTag ", ItemAction::MoveTag),
+        ] {
+            let (s, _) = load(&[("DSXCONNECTOR_ASSET", "/tmp"), ("DSXCONNECTOR_ITEM_ACTION", raw)]).unwrap();
+            assert_eq!(s.item_action, want);
+        }
+    }
+
+    #[test]
+    fn icons_are_sanitised() {
+        assert!(sanitize_icon("data:image/png;base64,AAAA").is_some());
+        assert!(sanitize_icon("<svg><circle/></svg>").is_some());
+        assert!(sanitize_icon("<svg onload=alert(1)>").is_none());
+        assert!(sanitize_icon("<svg><a href=\"https://x\"/></svg>").is_none());
+        assert!(sanitize_icon("📁").is_some());
+        assert!(sanitize_icon("folder").is_none());
+    }
+
+    #[test]
+    fn identity_is_persisted_per_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let (a, _) = load(&[("DSXCONNECTOR_ASSET", "/tmp"), ("DSXCONNECTOR_DATA_DIR", d)]).unwrap();
+        let (b, _) = load(&[
+            ("DSXCONNECTOR_ASSET", "/tmp"),
+            ("DSXCONNECTOR_DATA_DIR", d),
+            ("DSXCONNECTOR_NAME", "other"),
+        ])
+        .unwrap();
+        let ia = identity(&a).unwrap();
+        assert_eq!(identity(&a).unwrap(), ia);
+        assert_ne!(identity(&b).unwrap(), ia);
+        std::fs::write(dir.path().join("other/connector_uuid.txt"), "not-a-uuid").unwrap();
+        assert!(identity(&b).unwrap_err().to_string().contains("connector_uuid.txt"));
+    }
+}

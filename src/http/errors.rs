@@ -1,0 +1,186 @@
+//! HTTP error answers in the original's shapes (CORE-API §1.2) and request-reading helpers
+//! that turn every malformed input into a 4xx, never a 5xx or a panic.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::backend::StoreError;
+use crate::model::StatusResponse;
+use crate::model::validation::{Issue, Issues, Loc};
+
+/// Body size limits (§1.1).
+pub const SINGLE_BODY_LIMIT: usize = 1 << 20;
+pub const BATCH_BODY_LIMIT: usize = 32 << 20;
+
+/// An error answer.
+#[derive(Debug)]
+pub enum ApiError {
+    /// `{"detail": "<text>"}`.
+    Detail(StatusCode, String),
+    /// 422 `{"detail": [issues]}`.
+    Validation(Issues),
+    /// A StatusResponse body.
+    Status(StatusCode, StatusResponse),
+}
+
+impl ApiError {
+    pub fn detail(code: StatusCode, text: impl Into<String>) -> Self {
+        ApiError::Detail(code, text.into())
+    }
+
+    pub fn not_found(text: impl Into<String>) -> Self {
+        ApiError::Detail(StatusCode::NOT_FOUND, text.into())
+    }
+
+    pub fn invalid(issue: Issue) -> Self {
+        ApiError::Validation(Issues::one(issue))
+    }
+
+    /// 422 for a query parameter.
+    pub fn bad_query(name: &str, kind: &'static str, msg: impl Into<String>, input: &str) -> Self {
+        Self::invalid(Issue::new(kind, vec![Loc::from("query"), Loc::from(name)], msg).with_input(json!(input)))
+    }
+
+    /// 422 for a path parameter.
+    pub fn bad_path(name: &str, kind: &'static str, msg: impl Into<String>, input: &str) -> Self {
+        Self::invalid(Issue::new(kind, vec![Loc::from("path"), Loc::from(name)], msg).with_input(json!(input)))
+    }
+
+    /// A job-store failure on a job endpoint (§3.4).
+    pub fn job_store(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "job store failure");
+        match e {
+            StoreError::Unavailable(_) | StoreError::Timeout => {
+                Self::detail(StatusCode::SERVICE_UNAVAILABLE, "job_store_unavailable")
+            }
+            StoreError::Internal(_) => Self::detail(StatusCode::INTERNAL_SERVER_ERROR, "job_store_error"),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Detail(c, t) => write!(f, "{c}: {t}"),
+            ApiError::Validation(i) => write!(f, "422: {i}"),
+            ApiError::Status(c, s) => write!(f, "{c}: {}", s.message),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Detail(c, _) | ApiError::Status(c, _) => *c,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = match self {
+            ApiError::Detail(_, t) => json!({ "detail": t }),
+            ApiError::Validation(i) => json!({ "detail": i.0 }),
+            ApiError::Status(_, s) => json!(s),
+        };
+        HttpResponse::build(self.status_code()).json(body)
+    }
+}
+
+impl From<Issues> for ApiError {
+    fn from(i: Issues) -> Self {
+        ApiError::Validation(i)
+    }
+}
+
+/// Reads a request body up to `limit` bytes (413 `payload_too_large` beyond).
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => {
+                ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            other => ApiError::detail(StatusCode::BAD_REQUEST, format!("body could not be read: {other}")),
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses a body as JSON (422 `json_invalid` otherwise).
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(Issue::json_invalid(format!("JSON decode error: {e}"))))
+}
+
+/// Query parameters in order (percent-decoded).
+pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub fn query_get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// An optional integer query parameter (422 `int_parsing` when not an integer).
+pub fn query_int(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, ApiError> {
+    match query_get(pairs, name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_query(name, "int_parsing", "Input should be a valid integer", v)),
+    }
+}
+
+/// An integer query parameter within bounds (422 with the bound's type otherwise).
+pub fn query_int_in(pairs: &[(String, String)], name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+    let Some(v) = query_int(pairs, name)? else {
+        return Ok(default);
+    };
+    if v < min {
+        return Err(ApiError::bad_query(
+            name,
+            "greater_than_equal",
+            format!("Input should be greater than or equal to {min}"),
+            &v.to_string(),
+        ));
+    }
+    if v > max {
+        return Err(ApiError::bad_query(
+            name,
+            "less_than_equal",
+            format!("Input should be less than or equal to {max}"),
+            &v.to_string(),
+        ));
+    }
+    Ok(v)
+}
+
+/// 404 for unknown routes.
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"detail": "Not Found"}))
+}
+
+/// 405 for known routes with another method.
+pub async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed().json(json!({"detail": "Method Not Allowed"}))
+}
+
+/// A header value as text, if present and valid.
+pub fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Cache-Control: no-store` for answers that change while a task runs.
+pub fn no_store() -> (header::HeaderName, HeaderValue) {
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}

@@ -1,0 +1,157 @@
+//! Job endpoints (CORE-API §3.4): list, read, raw, enqueue_done, pause, resume, cancel.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::CoreState;
+use super::errors::{ApiError, SINGLE_BODY_LIMIT, query_get, query_int_in, query_pairs, read_body};
+use crate::actors::job::{ControlJob, EnqueueDone};
+use crate::actors::job_registry::job_actor;
+use crate::backend::{Control, ControlError};
+use crate::model::validation::{Issue, Loc};
+use crate::model::{JobId, JobStatus, now_secs};
+
+/// Parses a job id path parameter (422 when it cannot be a job id).
+pub fn job_path(raw: &str) -> Result<String, ApiError> {
+    JobId::parse(raw)
+        .map(|j| j.to_string())
+        .map_err(|e| ApiError::bad_path("job_id", "value_error", e.to_string(), raw))
+}
+
+fn mailbox(e: actix::MailboxError) -> ApiError {
+    tracing::error!(error = %e, "job actor unavailable");
+    ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "job_store_unavailable")
+}
+
+/// `GET /scan/jobs?status=&limit=`: newest first.
+pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = query_pairs(&req);
+    let limit = query_int_in(&q, "limit", 1000, 1, 10_000)?;
+    let status = match query_get(&q, "status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_query(
+                "status",
+                "enum",
+                "Input should be 'running', 'paused', 'cancelled' or 'completed'",
+                s,
+            )
+        })?),
+    };
+    let jobs = state
+        .services
+        .backend
+        .jobs
+        .list(status, limit as usize)
+        .await
+        .map_err(ApiError::job_store)?;
+    let now = now_secs();
+    Ok(HttpResponse::Ok().json(jobs.iter().map(|j| j.api_view(now)).collect::<Vec<_>>()))
+}
+
+/// `GET /scan/jobs/{job_id}`.
+pub async fn get(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = job_path(&path)?;
+    let job = state
+        .services
+        .backend
+        .jobs
+        .get(&id)
+        .await
+        .map_err(ApiError::job_store)?
+        .ok_or_else(|| ApiError::not_found("job_not_found"))?;
+    Ok(HttpResponse::Ok().json(job.api_view(now_secs())))
+}
+
+/// `GET /scan/jobs/{job_id}/raw`: 200 even when missing.
+pub async fn raw(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = job_path(&path)?;
+    let (ttl, data) = state
+        .services
+        .backend
+        .jobs
+        .raw(&id)
+        .await
+        .map_err(ApiError::job_store)?;
+    Ok(HttpResponse::Ok().json(json!({"key": format!("dsxconnect:job:{id}"), "ttl": ttl, "data": data})))
+}
+
+/// `POST /scan/jobs/{job_id}/enqueue_done` with an optional `{"enqueued_total": n}`.
+pub async fn enqueue_done(
+    state: web::Data<CoreState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = job_path(&path)?;
+    let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
+    let total = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let v = super::errors::parse_json(&body)?;
+        let Value::Object(m) = v else {
+            return Err(ApiError::invalid(Issue::new(
+                "model_attributes_type",
+                vec![Loc::from("body")],
+                "Input should be a valid dictionary or object",
+            )));
+        };
+        match m.get("enqueued_total") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    Issue::new(
+                        "int_parsing",
+                        vec![Loc::from("body"), Loc::from("enqueued_total")],
+                        "Input should be an integer greater than or equal to 0",
+                    )
+                    .with_input(other.clone()),
+                ));
+            }
+        }
+    };
+    let actor = job_actor(&state.jobs, &id).await.map_err(mailbox)?;
+    let change = actor
+        .send(EnqueueDone(total))
+        .await
+        .map_err(mailbox)?
+        .map_err(ApiError::job_store)?;
+    tracing::info!(job = %id, enqueued_total = total, status = change.job.status.as_str(), "enqueue_done received");
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "job_id": id, "status": change.job.status.as_str()})))
+}
+
+async fn control(state: web::Data<CoreState>, path: web::Path<String>, cmd: Control) -> Result<HttpResponse, ApiError> {
+    let id = job_path(&path)?;
+    let actor = job_actor(&state.jobs, &id).await.map_err(mailbox)?;
+    let outcome = actor
+        .send(ControlJob(cmd))
+        .await
+        .map_err(mailbox)?
+        .map_err(ApiError::job_store)?;
+    match outcome {
+        Ok(change) => {
+            let summary = change.job.summary(now_secs());
+            Ok(HttpResponse::Ok().json(json!({
+                "ok": true,
+                "job_id": id,
+                "status": change.job.status.as_str(),
+                "job": summary,
+            })))
+        }
+        Err(ControlError::NotFound) => Err(ApiError::not_found("job_not_found")),
+        Err(e) => Err(ApiError::detail(StatusCode::CONFLICT, e.to_string())),
+    }
+}
+
+pub async fn pause(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    control(state, path, Control::Pause).await
+}
+
+pub async fn resume(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    control(state, path, Control::Resume).await
+}
+
+pub async fn cancel(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    control(state, path, Control::Cancel).await
+}

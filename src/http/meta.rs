@@ -1,0 +1,74 @@
+//! Meta and health endpoints (CORE-API §3.1, §3.10).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::CoreState;
+use crate::model::StatusResponse;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+/// Ready = the backend store answers (scanner and connectors are not checked).
+pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
+    let kind = state.services.backend.kind;
+    let redis_configured = kind == crate::backend::BackendKind::Redis;
+    match state.services.backend.maintenance.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "redis": if redis_configured { "ok" } else { "not_configured" },
+            "registry": "ok",
+            "backend": kind.as_str(),
+        })),
+        Err(e) => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "not_ready",
+            "redis": if redis_configured { format!("error: {e}") } else { "not_configured".into() },
+            "registry": "unavailable",
+            "backend": kind.as_str(),
+            "store": e.to_string(),
+        })),
+    }
+}
+
+pub async fn meta(state: web::Data<CoreState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "version": crate::VERSION,
+        "build_timestamp": state.build_timestamp,
+    }))
+}
+
+/// The version as a JSON string (quotes included).
+pub async fn version() -> HttpResponse {
+    HttpResponse::Ok().json(crate::VERSION)
+}
+
+pub async fn config(state: web::Data<CoreState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.services.settings.view())
+}
+
+pub async fn test_connection() -> HttpResponse {
+    HttpResponse::Ok().json(
+        StatusResponse::success("dsx-connect is reachable").with_description(format!("version {}", crate::VERSION)),
+    )
+}
+
+/// Always 200 with the engine's connection test.
+pub async fn test_dsxa(state: web::Data<CoreState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.scanner.test_connection().await)
+}
+
+/// `build_timestamp`: `DSX_BUILD_TIMESTAMP`, else this binary's modification time, else start.
+pub fn build_timestamp(configured: Option<&str>) -> String {
+    if let Some(t) = configured {
+        return t.to_string();
+    }
+    let from_binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .map(chrono::DateTime::<chrono::Utc>::from);
+    from_binary
+        .unwrap_or_else(chrono::Utc::now)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

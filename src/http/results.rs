@@ -1,0 +1,89 @@
+//! Results and statistics (CORE-API §3.6).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::CoreState;
+use super::errors::{ApiError, query_get, query_int, query_pairs};
+use crate::backend::ResultQuery;
+
+fn clamp_limit(v: Option<i64>, default: i64) -> usize {
+    v.unwrap_or(default).clamp(1, 10_000) as usize
+}
+
+/// `GET /scan/results?limit=&job_id=&verdict=&before_id=`: newest first.
+pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = query_pairs(&req);
+    let query = ResultQuery {
+        limit: clamp_limit(query_int(&q, "limit")?, 200),
+        job_id: query_get(&q, "job_id").filter(|s| !s.is_empty()).map(str::to_string),
+        verdict: query_get(&q, "verdict").filter(|s| !s.is_empty()).map(str::to_string),
+        before_id: query_int(&q, "before_id")?,
+    };
+    let results = state
+        .services
+        .backend
+        .results
+        .list(query)
+        .await
+        .map_err(ApiError::job_store)?;
+    Ok(HttpResponse::Ok().json(results))
+}
+
+/// `GET /scan/results/job/{job_id}`: that job's results, newest first (`[]` when unknown).
+pub async fn by_job(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query_pairs(&req);
+    let retain = state.services.settings.results_retain;
+    let default = if retain > 0 { retain } else { 10_000 };
+    let query = ResultQuery {
+        limit: clamp_limit(query_int(&q, "limit")?, default),
+        job_id: Some(path.into_inner()),
+        verdict: None,
+        before_id: None,
+    };
+    let results = state
+        .services
+        .backend
+        .results
+        .list(query)
+        .await
+        .map_err(ApiError::job_store)?;
+    Ok(HttpResponse::Ok().json(results))
+}
+
+/// `GET /scan/results/{task_id}`: a 0- or 1-element array, never 404.
+pub async fn by_task(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let r = state
+        .services
+        .backend
+        .results
+        .by_task(&path)
+        .await
+        .map_err(ApiError::job_store)?;
+    Ok(HttpResponse::Ok().json(r.into_iter().collect::<Vec<_>>()))
+}
+
+/// `GET /scan/stats`.
+pub async fn stats(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .services
+        .backend
+        .results
+        .stats()
+        .await
+        .map_err(ApiError::job_store)?;
+    Ok(HttpResponse::Ok().json(s.view()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn limits_are_clamped() {
+        assert_eq!(super::clamp_limit(Some(0), 200), 1);
+        assert_eq!(super::clamp_limit(Some(50_000), 200), 10_000);
+        assert_eq!(super::clamp_limit(None, 200), 200);
+    }
+}

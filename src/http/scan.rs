@@ -1,0 +1,290 @@
+//! Scan request intake (CORE-API §3.3): single, batch, and task status.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::CoreState;
+use super::errors::{ApiError, BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, read_body};
+use crate::backend::{AcceptAnswer, AcceptRequest, Accepted, IdemScope, ItemOutcome, NewItem, StoreError};
+use crate::model::connector::CAP_ENQUEUE_DONE;
+use crate::model::result::TaskStatusView;
+use crate::model::validation::{Issue, Issues, Loc};
+use crate::model::{JobId, ScanRequestModel, StatusResponse, TaskId};
+
+/// How long intake waits for the store before answering 504 (nothing enqueued).
+const STORE_DEADLINE: Duration = Duration::from_secs(5);
+const MAX_BATCH: usize = 1000;
+
+/// The `Idempotency-Key` header: 1–255 printable ASCII characters, hashed for storage.
+fn idempotency(req: &HttpRequest, scope: IdemScope) -> Result<Option<(IdemScope, String)>, ApiError> {
+    let Some(raw) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let bytes = raw.as_bytes();
+    if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(ApiError::detail(StatusCode::BAD_REQUEST, "invalid_idempotency_key"));
+    }
+    Ok(Some((scope, hex::encode(Sha256::digest(bytes)))))
+}
+
+fn is_http_url(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
+}
+
+/// Fills `connector_url` (request, its connector, or the registered connector) and the job id.
+fn complete_request(
+    state: &CoreState,
+    mut r: ScanRequestModel,
+    job_id: &str,
+    prefix: &[Loc],
+) -> Result<NewItem, Issues> {
+    let registered = r
+        .connector
+        .as_ref()
+        .and_then(|c| c.uuid.as_deref())
+        .and_then(|u| state.services.registry_view.get(&u.to_ascii_lowercase()));
+    let url = r
+        .connector_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| {
+            r.connector
+                .as_ref()
+                .and_then(|c| c.url.clone())
+                .filter(|u| !u.is_empty())
+        })
+        .or_else(|| registered.as_ref().and_then(|m| m.url.clone()));
+    let mut loc = prefix.to_vec();
+    loc.push(Loc::from("connector_url"));
+    let Some(url) = url else {
+        return Err(Issues::one(Issue::new(
+            "value_error",
+            loc,
+            "no connector_url: give connector_url, connector.url, or the uuid of a registered connector",
+        )));
+    };
+    if !is_http_url(&url) {
+        return Err(Issues::one(
+            Issue::new(
+                "value_error",
+                loc,
+                "connector_url must be an absolute http or https URL",
+            )
+            .with_input(json!(url)),
+        ));
+    }
+    r.connector_url = Some(url.trim_end_matches('/').to_string());
+    r.scan_job_id = Some(job_id.to_string());
+    let awaits = r.connector.as_ref().is_some_and(|c| c.has_capability(CAP_ENQUEUE_DONE))
+        || registered.as_ref().is_some_and(|m| m.has_capability(CAP_ENQUEUE_DONE));
+    let connector_uuid = r
+        .connector
+        .as_ref()
+        .and_then(|c| c.uuid.clone())
+        .and_then(|u| uuid::Uuid::parse_str(&u).ok())
+        .map(|u| u.to_string());
+    Ok(NewItem {
+        task_id: TaskId::generate().to_string(),
+        job_id: job_id.to_string(),
+        request: r,
+        connector_uuid,
+        awaits_enqueue_done: awaits,
+    })
+}
+
+fn store_failure(e: StoreError) -> ApiError {
+    tracing::warn!(error = %e, "scan request intake failed");
+    let (code, desc) = match &e {
+        StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Task broker unavailable"),
+        StoreError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Timed out queuing scan task"),
+        StoreError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Failed to queue scan task"),
+    };
+    ApiError::Status(code, StatusResponse::error(e.to_string()).with_description(desc))
+}
+
+fn cancelled(job_id: &str) -> HttpResponse {
+    HttpResponse::Conflict()
+        .json(StatusResponse::error("Job cancelled").with_description(format!("scan_job_id={job_id}")))
+}
+
+async fn accept(
+    state: &CoreState,
+    req: &HttpRequest,
+    items: Vec<NewItem>,
+    idem: Option<(IdemScope, String)>,
+) -> Result<AcceptAnswer, ApiError> {
+    let job_name = header_str(req, "X-Job-Name").map(str::to_string);
+    state
+        .services
+        .backend
+        .queue
+        .accept(AcceptRequest {
+            items,
+            idempotency: idem,
+            job_name,
+            max_attempts: state.services.settings.workers.max_attempts,
+            deadline: Instant::now() + STORE_DEADLINE,
+        })
+        .await
+        .map_err(store_failure)
+}
+
+/// `POST /scan/request`.
+pub async fn request(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
+    let v = parse_json(&body)?;
+    let idem = idempotency(&req, IdemScope::Single)?;
+    let prefix = [Loc::from("body")];
+    let r = ScanRequestModel::from_value(&v, &prefix)?;
+    let job_id = r
+        .scan_job_id
+        .clone()
+        .filter(|j| !j.is_empty())
+        .unwrap_or_else(|| JobId::generate().to_string());
+    let item = complete_request(&state, r, &job_id, &prefix)?;
+    let connector_url = item.request.connector_url.clone().unwrap_or_default();
+    let answer = accept(&state, &req, vec![item], idem).await?;
+    let Some(a) = answer.items().first().cloned() else {
+        return Err(ApiError::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "empty accept answer",
+        ));
+    };
+    if a.outcome == ItemOutcome::Rejected {
+        return Ok(cancelled(&a.job_id));
+    }
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/dsx-connect/api/v1/scan/request/{}", a.task_id)))
+        .insert_header(("X-Job-Id", a.job_id.clone()))
+        .insert_header(("X-Job-Status", a.job_status.as_str()))
+        .json(
+            StatusResponse::success(format!("Scan task ID: {}", a.task_id))
+                .with_description(format!("Scan task queued for connector: {connector_url}"))
+                .with_id(a.task_id.clone()),
+        ))
+}
+
+/// `POST /scan/request/batch`: 1–1000 requests, all validated before any is enqueued.
+pub async fn batch(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, BATCH_BODY_LIMIT).await?;
+    let v = parse_json(&body)?;
+    let idem = idempotency(&req, IdemScope::Batch)?;
+    let Value::Array(list) = v else {
+        return Err(ApiError::invalid(Issue::new(
+            "list_type",
+            vec![Loc::from("body")],
+            "Input should be a valid list",
+        )));
+    };
+    if list.is_empty() || list.len() > MAX_BATCH {
+        return Err(ApiError::invalid(Issue::new(
+            if list.is_empty() { "too_short" } else { "too_long" },
+            vec![Loc::from("body")],
+            format!("a batch holds 1 to {MAX_BATCH} scan requests, got {}", list.len()),
+        )));
+    }
+    let shared_job = JobId::generate().to_string();
+    let mut issues = Issues::default();
+    let mut items = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let prefix = [Loc::from("body"), Loc::from(i)];
+        match ScanRequestModel::from_value(v, &prefix) {
+            Ok(r) => {
+                let job = r
+                    .scan_job_id
+                    .clone()
+                    .filter(|j| !j.is_empty())
+                    .unwrap_or_else(|| shared_job.clone());
+                match complete_request(&state, r, &job, &prefix) {
+                    Ok(item) => items.push(item),
+                    Err(e) => issues.0.extend(e.0),
+                }
+            }
+            Err(e) => issues.0.extend(e.0),
+        }
+    }
+    issues.into_result()?;
+    let n = items.len();
+    let answer = accept(&state, &req, items, idem).await?;
+    let results: &[Accepted] = answer.items();
+    let accepted = results.iter().filter(|a| a.outcome != ItemOutcome::Rejected).count();
+    if accepted == 0 {
+        return Ok(cancelled(
+            &results.first().map(|a| a.job_id.clone()).unwrap_or_default(),
+        ));
+    }
+    let entries: Vec<Value> = results
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let ok = a.outcome != ItemOutcome::Rejected;
+            json!({
+                "index": i,
+                "id": if ok { Some(a.task_id.clone()) } else { None },
+                "job_id": a.job_id,
+                "status": if ok { "success" } else { "error" },
+                "http_status": if ok { 202 } else { 409 },
+                "message": if ok { format!("Scan task ID: {}", a.task_id) } else { "Job cancelled".to_string() },
+            })
+        })
+        .collect();
+    let mut resp = HttpResponse::Accepted();
+    let first_job = &results[0].job_id;
+    if results.iter().all(|a| &a.job_id == first_job) {
+        resp.insert_header(("X-Job-Id", first_job.clone()));
+        resp.insert_header(("X-Job-Status", results[0].job_status.as_str()));
+    }
+    Ok(resp.json(json!({
+        "status": "success",
+        "message": format!("Queued {accepted} of {n} scan requests"),
+        "description": null,
+        "id": null,
+        "preview": null,
+        "accepted": accepted,
+        "rejected": n - accepted,
+        "items": entries,
+    })))
+}
+
+/// `GET /scan/request/{task_id}`.
+pub async fn task_status(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found("task_not_found");
+    let task_id = TaskId::parse(&path).map_err(|_| not_found())?;
+    let backend = &state.services.backend;
+    let task = backend
+        .queue
+        .task(task_id.as_str())
+        .await
+        .map_err(ApiError::job_store)?
+        .ok_or_else(not_found)?;
+    let pending = task.state.is_pending();
+    let result = if task.state == crate::model::TaskState::Succeeded {
+        backend
+            .results
+            .by_task(task_id.as_str())
+            .await
+            .map_err(ApiError::job_store)?
+    } else {
+        None
+    };
+    let view = TaskStatusView::new(task, result);
+    let mut resp = HttpResponse::Ok();
+    if pending {
+        resp.insert_header(no_store());
+        resp.insert_header(("Retry-After", HeaderValue::from_static("2")));
+    }
+    Ok(resp.json(view))
+}

@@ -1,0 +1,17 @@
+//! dsx-connect: scan orchestration between storage connectors and malware scanning engines.
+
+pub mod actors;
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod connectors;
+pub mod http;
+pub mod model;
+
+/// The version reported by `/version`, `/meta` and the User-Agent.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod pipeline;
+pub mod scanner;
+pub mod telemetry;
+pub mod tls;

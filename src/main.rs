@@ -1,0 +1,73 @@
+//! `dsx-connect`: parse the command line, load and validate settings, start the role.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dsx_connect::cli::{Cli, Command, ConnectorCommand, connector, scan, serve};
+use dsx_connect::config::Settings;
+use dsx_connect::telemetry;
+
+/// Invalid settings exit with 2 before anything listens (CORE-API §7.1).
+fn config_failure(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("dsx-connect: {e}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let system = actix_rt::System::new();
+    match cli.command {
+        Command::Connector(ConnectorCommand::Filesystem(args)) => {
+            let (settings, warnings) = match connector::load(cli.config.as_deref(), &args) {
+                Ok(x) => x,
+                Err(e) => return config_failure(e),
+            };
+            telemetry::init(&settings.log_level, false);
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            finish(system.block_on(connector::run(settings)).map(|_| 0))
+        }
+        Command::Serve(args) => {
+            let loaded = match Settings::from_env(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(e) => return config_failure(e),
+            };
+            let s = loaded.settings;
+            telemetry::init(&s.log_level, s.log_format == dsx_connect::config::core::LogFormat::Json);
+            for w in loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            finish(system.block_on(serve::run(s, args)).map(|_| 0))
+        }
+        Command::Scan(args) => {
+            let loaded = match Settings::from_env(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(e) => return config_failure(e),
+            };
+            let s = loaded.settings;
+            // A one-off scan keeps the terminal for its progress bar: warnings and errors only.
+            let level = if std::env::var_os("DSXCONNECT_LOG_LEVEL").is_some() {
+                s.log_level.clone()
+            } else {
+                "warn".into()
+            };
+            telemetry::init(&level, s.log_format == dsx_connect::config::core::LogFormat::Json);
+            for w in loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            finish(system.block_on(scan::run(s, args)))
+        }
+    }
+}
+
+fn finish(r: anyhow::Result<i32>) -> ExitCode {
+    match r {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("dsx-connect: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

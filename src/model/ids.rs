@@ -1,0 +1,133 @@
+//! Identifier newtypes that can only be built valid (CORE-API §1.3).
+//!
+//! Job ids travel in URLs, Redis key names and connector queries, so they are restricted to a
+//! URL-safe alphabet; a `:` could otherwise collide with sub-keys such as `…:tasks`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an identifier was refused; the text becomes the `msg` of a 422 entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("job id must be 1-128 characters from [A-Za-z0-9._~-]")]
+    BadJobId,
+    #[error("input should be a valid UUID")]
+    BadUuid,
+}
+
+/// A job id: 1–128 characters from `[A-Za-z0-9._~-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobId(String);
+
+impl JobId {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'));
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(IdError::BadJobId)
+        }
+    }
+
+    /// A fresh UUID4 job id, used when the caller gave none.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<JobId> for String {
+    fn from(j: JobId) -> String {
+        j.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A task id: the lower-case UUID4 the core assigns to every accepted scan request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TaskId(String);
+
+impl TaskId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Task ids are looked up as given; anything that is not a UUID can never exist.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        uuid::Uuid::parse_str(s)
+            .map(|u| Self(u.to_string()))
+            .map_err(|_| IdError::BadUuid)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TaskId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TaskId> for String {
+    fn from(t: TaskId) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses a connector uuid path parameter into its canonical lower-case form.
+pub fn parse_connector_uuid(s: &str) -> Result<uuid::Uuid, IdError> {
+    uuid::Uuid::parse_str(s).map_err(|_| IdError::BadUuid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_accept_the_url_safe_alphabet_only() {
+        assert!(JobId::parse("abc-DEF_1.2~x").is_ok());
+        assert!(JobId::parse(&"a".repeat(128)).is_ok());
+        assert_eq!(JobId::parse(""), Err(IdError::BadJobId));
+        assert_eq!(JobId::parse(&"a".repeat(129)), Err(IdError::BadJobId));
+        assert_eq!(JobId::parse("a:b"), Err(IdError::BadJobId));
+        assert_eq!(JobId::parse("a b"), Err(IdError::BadJobId));
+        assert_eq!(JobId::parse("é"), Err(IdError::BadJobId));
+    }
+
+    #[test]
+    fn task_ids_are_canonical_lower_case_uuids() {
+        let t = TaskId::parse("3F0C2B2E-1111-4222-8333-444455556666").unwrap();
+        assert_eq!(t.as_str(), "3f0c2b2e-1111-4222-8333-444455556666");
+        assert!(TaskId::parse("nope").is_err());
+    }
+}

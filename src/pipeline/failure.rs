@@ -1,0 +1,191 @@
+//! Classified failures and the retry policy (CORE-API §6.4, D20).
+
+use std::time::Duration;
+
+use crate::config::core::WorkerSettings;
+
+/// Error classes; their names are part of the DLQ contract (`meta.error_class`, reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    ConnectorConnection,
+    ConnectorServer,
+    ConnectorClient,
+    DsxaConnection,
+    DsxaTimeout,
+    DsxaServer,
+    DsxaClient,
+    DsxaAuth,
+    DsxaBadResponse,
+    ClamdConnection,
+    ClamdError,
+    StoreUnavailable,
+    BadPayload,
+    Unknown,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::ConnectorConnection => "connector_connection",
+            ErrorClass::ConnectorServer => "connector_server",
+            ErrorClass::ConnectorClient => "connector_client",
+            ErrorClass::DsxaConnection => "dsxa_connection",
+            ErrorClass::DsxaTimeout => "dsxa_timeout",
+            ErrorClass::DsxaServer => "dsxa_server",
+            ErrorClass::DsxaClient => "dsxa_client",
+            ErrorClass::DsxaAuth => "dsxa_auth",
+            ErrorClass::DsxaBadResponse => "dsxa_bad_response",
+            ErrorClass::ClamdConnection => "clamd_connection",
+            ErrorClass::ClamdError => "clamd_error",
+            ErrorClass::StoreUnavailable => "store_unavailable",
+            ErrorClass::BadPayload => "bad_payload",
+            ErrorClass::Unknown => "unknown_error",
+        }
+    }
+
+    /// Whether this class is retried, given the configured toggles.
+    pub fn is_retriable(self, w: &WorkerSettings) -> bool {
+        match self {
+            ErrorClass::ConnectorConnection => w.retry_connector_connection_errors,
+            ErrorClass::ConnectorServer => w.retry_connector_server_errors,
+            ErrorClass::ConnectorClient => w.retry_connector_client_errors,
+            ErrorClass::DsxaConnection => w.retry_dsxa_connection_errors,
+            ErrorClass::DsxaTimeout => w.retry_dsxa_timeout_errors,
+            ErrorClass::DsxaServer => w.retry_dsxa_server_errors,
+            ErrorClass::DsxaClient | ErrorClass::DsxaAuth => w.retry_dsxa_client_errors,
+            ErrorClass::ClamdConnection | ErrorClass::ClamdError | ErrorClass::StoreUnavailable => true,
+            ErrorClass::DsxaBadResponse | ErrorClass::BadPayload | ErrorClass::Unknown => false,
+        }
+    }
+
+    /// The DLQ reason when this class is not retried.
+    pub fn no_retry_reason(self) -> String {
+        match self {
+            ErrorClass::BadPayload => "bad_payload".into(),
+            ErrorClass::Unknown => "unknown_error".into(),
+            other => format!("{}_no_retry", other.as_str()),
+        }
+    }
+
+    /// Base delay before the first retry: the most specific per-class base that is set.
+    fn backoff_base(self, w: &WorkerSettings) -> f64 {
+        let server = matches!(self, ErrorClass::ConnectorServer | ErrorClass::DsxaServer);
+        let connector = matches!(
+            self,
+            ErrorClass::ConnectorConnection | ErrorClass::ConnectorServer | ErrorClass::ConnectorClient
+        );
+        let engine = matches!(
+            self,
+            ErrorClass::DsxaConnection
+                | ErrorClass::DsxaTimeout
+                | ErrorClass::DsxaServer
+                | ErrorClass::DsxaClient
+                | ErrorClass::DsxaAuth
+                | ErrorClass::DsxaBadResponse
+                | ErrorClass::ClamdConnection
+                | ErrorClass::ClamdError
+        );
+        server
+            .then_some(w.server_error_retry_backoff_base)
+            .flatten()
+            .or(connector.then_some(w.connector_retry_backoff_base).flatten())
+            .or(engine.then_some(w.dsxa_retry_backoff_base).flatten())
+            .unwrap_or(w.retry_backoff_base_secs)
+    }
+}
+
+/// A classified failure of one stage.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{class:?}: {message}")]
+pub struct Failure {
+    pub class: ErrorClass,
+    pub message: String,
+    /// A `Retry-After` the peer asked for.
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
+        self.retry_after = d;
+        self
+    }
+}
+
+/// Delay before attempt n+1 after `failures` failures: `min(base·2^(n−1), max)`, jittered
+/// uniformly in `[d/2, d]`, raised to a peer's `Retry-After` (capped at the maximum).
+pub fn backoff(class: ErrorClass, failures: u32, retry_after: Option<Duration>, w: &WorkerSettings) -> Duration {
+    let base = class.backoff_base(w);
+    let exp = base * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
+    let d = exp.min(w.retry_backoff_max_secs).max(0.0);
+    let jittered = if d > 0.0 { rand::random_range(d / 2.0..=d) } else { 0.0 };
+    let floor = retry_after
+        .map(|r| r.as_secs_f64().min(w.retry_backoff_max_secs))
+        .unwrap_or(0.0);
+    Duration::from_secs_f64(jittered.max(floor))
+}
+
+/// Reads a `Retry-After` header given in seconds.
+pub fn retry_after_secs(h: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
+    h?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// `HTTP <code> <reason>[: <body, first 2000 chars>]`.
+pub fn http_error_text(status: reqwest::StatusCode, body: &str) -> String {
+    let reason = status.canonical_reason().unwrap_or("");
+    let body: String = body.chars().take(2000).collect();
+    if body.trim().is_empty() {
+        format!("HTTP {} {reason}", status.as_u16())
+    } else {
+        format!("HTTP {} {reason}: {body}", status.as_u16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let w = Settings::defaults().workers;
+        for n in 1..=3 {
+            let d = backoff(ErrorClass::ConnectorServer, n, None, &w).as_secs_f64();
+            let full = 2.0 * 2f64.powi(n as i32 - 1);
+            assert!(d >= full / 2.0 && d <= full, "{n}: {d}");
+        }
+        let d = backoff(ErrorClass::DsxaServer, 20, None, &w).as_secs_f64();
+        assert!((150.0..=300.0).contains(&d));
+        let d = backoff(ErrorClass::DsxaServer, 1, Some(Duration::from_secs(10)), &w);
+        assert_eq!(d, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn per_class_bases_apply_in_order() {
+        let mut w = Settings::defaults().workers;
+        w.connector_retry_backoff_base = Some(10.0);
+        w.server_error_retry_backoff_base = Some(40.0);
+        assert_eq!(ErrorClass::ConnectorConnection.backoff_base(&w), 10.0);
+        assert_eq!(ErrorClass::ConnectorServer.backoff_base(&w), 40.0);
+        assert_eq!(ErrorClass::ClamdError.backoff_base(&w), 2.0);
+    }
+
+    #[test]
+    fn client_errors_are_not_retried_by_default() {
+        let w = Settings::defaults().workers;
+        assert!(!ErrorClass::ConnectorClient.is_retriable(&w));
+        assert!(!ErrorClass::DsxaAuth.is_retriable(&w));
+        assert!(ErrorClass::DsxaServer.is_retriable(&w));
+        assert_eq!(
+            ErrorClass::ConnectorClient.no_retry_reason(),
+            "connector_client_no_retry"
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Processing of one claimed work item: gate, fetch + scan, action, record, ack (CORE-API §6.1).
+//!
+//! Each stage either succeeds and hands over to the next, or fails with a classified
+//! [`Failure`]: retriable failures are rescheduled with backoff (the item waits in the delayed
+//! set, nothing else is blocked); the rest, and retries that run out, are dead-lettered and
+//! counted `failed` in one atomic store step. Nothing is acknowledged before its outcome is
+//! recorded, so a crash at any point only causes a redelivery, which recording absorbs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use serde_json::Value;
+
+use super::PipelineCtx;
+use super::failure::{ErrorClass, Failure, backoff};
+use crate::actors::job::ItemFinished;
+use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, Receipt};
+use crate::model::result::ScanResultModel;
+use crate::model::{
+    DlqEntry, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms, now_secs,
+};
+use crate::scanner::{ByteStream, Meter, MeterReport, ScanInput};
+
+/// How long a legacy JSON error envelope may be before it is treated as file content.
+const ENVELOPE_PEEK: usize = 64 * 1024;
+
+/// Runs one item to its end (recorded, rescheduled, parked or dead-lettered).
+pub async fn process(ctx: Arc<PipelineCtx>, claimed: Claimed) {
+    let Claimed {
+        receipt,
+        mut item,
+        deliveries,
+    } = claimed;
+    let max_deliveries = 2 * item.max_attempts.max(1);
+    if deliveries > max_deliveries {
+        let f = Failure::new(
+            ErrorClass::Unknown,
+            format!("delivered {deliveries} times without an outcome"),
+        );
+        dead_letter(&ctx, &receipt, &item, "max_deliveries_exceeded", &f, item.attempt).await;
+        return;
+    }
+    if !item.requeued {
+        match ctx.backend.jobs.status(&item.job_id).await {
+            Ok(Some(JobStatus::Paused)) => {
+                if let Err(e) = ctx.backend.queue.park(&receipt, item).await {
+                    tracing::error!(error = %e, "parking an item failed; it will be delivered again");
+                    ctx.backend.queue_release(&receipt).await;
+                }
+                return;
+            }
+            Ok(Some(JobStatus::Cancelled)) => {
+                finish(&ctx, &receipt, &item, Outcome::Skipped, item.attempt, None).await;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "job status unavailable; retrying the item later");
+                ctx.backend.queue_release(&receipt).await;
+                return;
+            }
+        }
+    }
+    loop {
+        let attempts = item.attempt + 1;
+        let _ = ctx.backend.queue.task_started(&item.task_id, attempts).await;
+        let step = match item.stage {
+            Stage::Scan => scan_stage(&ctx, &item).await.map(|v| {
+                let next = if v.verdict == VerdictKind::Malicious {
+                    Stage::Action
+                } else {
+                    Stage::Record
+                };
+                item.verdict = Some(v);
+                next
+            }),
+            Stage::Action => action_stage(&ctx, &item).await.map(|a| {
+                item.item_action = Some(a);
+                Stage::Record
+            }),
+            Stage::Record => {
+                record_stage(&ctx, &receipt, &item, attempts).await;
+                return;
+            }
+        };
+        match step {
+            Ok(next) => {
+                item.stage = next;
+                item.attempt = 0;
+            }
+            Err(f) => {
+                fail(&ctx, &receipt, item, f).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Dead-letters an item whose processing panicked (`unknown_error`).
+pub async fn dead_letter_panicked(ctx: &PipelineCtx, c: Claimed) {
+    let f = Failure::new(ErrorClass::Unknown, "processing the item panicked");
+    dead_letter(ctx, &c.receipt, &c.item, "unknown_error", &f, c.item.attempt + 1).await;
+}
+
+/// Retry or dead-letter after a failed stage.
+async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failure) {
+    let w = &ctx.settings.workers;
+    let attempts = item.attempt + 1;
+    let retriable = f.class.is_retriable(w);
+    if retriable && attempts < item.max_attempts {
+        let delay = backoff(f.class, attempts, f.retry_after, w);
+        item.attempt = attempts;
+        let due = now_ms() + delay.as_millis() as i64;
+        tracing::debug!(task = %item.task_id, class = f.class.as_str(), attempts, ?delay, "retrying item");
+        if let Err(e) = ctx.backend.queue.retry_later(receipt, item, due, &f.message).await {
+            tracing::error!(error = %e, "scheduling a retry failed; the item will be delivered again");
+            ctx.backend.queue_release(receipt).await;
+        }
+        return;
+    }
+    let reason = if retriable {
+        "max_retries_exceeded".to_string()
+    } else {
+        f.class.no_retry_reason()
+    };
+    dead_letter(ctx, receipt, &item, &reason, &f, attempts).await;
+}
+
+async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reason: &str, f: &Failure, attempts: u32) {
+    let entry = DlqEntry::for_item(item, reason, f.class.as_str(), &f.message, attempts, chrono::Utc::now());
+    tracing::info!(
+        event = "item.dead_lettered",
+        job = %item.job_id,
+        task = %item.task_id,
+        stage = ?item.stage,
+        reason,
+        attempts,
+        error = %f.message,
+        "item.dead_lettered"
+    );
+    let dlq_event = serde_json::json!({
+        "type": "dead_lettered",
+        "queue_type": entry.queue.as_str(),
+        "queue_name": entry.queue.queue_name(ctx.settings.app_env.as_str()),
+        "timestamp": entry.meta.failed_at,
+        "task_id": item.task_id,
+        "job_id": item.job_id,
+        "reason": reason,
+    });
+    if finish(ctx, receipt, item, Outcome::Failed(Box::new(entry)), attempts, None).await {
+        ctx.backend.events.publish(BusEvent::Dlq(dlq_event));
+    }
+}
+
+/// Records an outcome through the job's actor and acks the entry. Returns whether it was
+/// recorded (false: the store was unavailable and the entry was released for a later retry).
+async fn finish(
+    ctx: &PipelineCtx,
+    receipt: &Receipt,
+    item: &WorkItem,
+    outcome: Outcome,
+    attempts: u32,
+    result: Option<ScanResultModel>,
+) -> bool {
+    let record = OutcomeRecord {
+        task_id: item.task_id.clone(),
+        job_id: item.job_id.clone(),
+        outcome,
+        attempts,
+        requeued: item.requeued,
+    };
+    let change = match crate::actors::job_registry::job_actor(&ctx.jobs, &item.job_id).await {
+        Ok(actor) => actor.send(ItemFinished(record)).await,
+        Err(e) => Err(e),
+    };
+    let change = match change {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, task = %item.task_id, "recording the outcome failed; retrying later");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            ctx.backend.queue_release(receipt).await;
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the job actor is unavailable; retrying later");
+            ctx.backend.queue_release(receipt).await;
+            return false;
+        }
+    };
+    if let Some(result) = result {
+        let now = now_secs();
+        let summary = Arc::new(change.job.summary(now));
+        let total = change.job.derived(now).total;
+        tracing::info!(
+            event = "notify.scan_result",
+            job = %change.job.job_id,
+            status = change.job.status.as_str(),
+            processed = change.job.processed_count,
+            total,
+            duration = change.job.derived(now).duration_secs,
+            "notify.scan_result"
+        );
+        ctx.backend.events.publish(BusEvent::ScanResult {
+            result: Arc::new(result),
+            job: Some(summary),
+        });
+    }
+    if let Err(e) = ctx.backend.queue.ack(receipt).await {
+        // Recorded but not acked: the redelivery is absorbed by idempotent recording.
+        tracing::warn!(error = %e, task = %item.task_id, "ack failed; the item may be delivered again");
+    }
+    true
+}
+
+async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, attempts: u32) {
+    let Some(verdict) = item.verdict.clone() else {
+        let f = Failure::new(ErrorClass::BadPayload, "record stage without a verdict");
+        dead_letter(ctx, receipt, item, "bad_payload", &f, attempts).await;
+        return;
+    };
+    let action = item
+        .item_action
+        .clone()
+        .unwrap_or_else(ItemActionStatusResponse::no_action);
+    let result = ScanResultModel::new(
+        &item.task_id,
+        item.scan_request.clone(),
+        verdict.clone(),
+        action.clone(),
+        chrono::Utc::now(),
+    );
+    let stored = match ctx.backend.results.record(result).await {
+        Ok((stored, _inserted)) => stored,
+        Err(e) => {
+            let f = Failure::new(ErrorClass::StoreUnavailable, e.to_string());
+            fail(ctx, receipt, item.clone(), f).await;
+            return;
+        }
+    };
+    let outcome = Outcome::Processed {
+        verdict: Box::new(verdict),
+        action: Box::new(action),
+    };
+    finish(ctx, receipt, item, outcome, attempts, Some(stored)).await;
+}
+
+async fn action_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<ItemActionStatusResponse, Failure> {
+    let base = connector_base(item)?;
+    ctx.connectors.item_action(&base, &item.scan_request).await
+}
+
+fn connector_base(item: &WorkItem) -> Result<String, Failure> {
+    item.scan_request
+        .connector_url
+        .clone()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Failure::new(ErrorClass::BadPayload, "work item has no connector_url"))
+}
+
+/// Fetch from the connector and scan, streaming (§4.3, §6.3).
+async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failure> {
+    let started = Instant::now();
+    let engine = ctx.scanner.engine();
+    let limit = ctx.scanner.max_file_size();
+    let hint = item.scan_request.size_in_bytes.and_then(|s| u64::try_from(s).ok());
+    if limit > 0 && hint.is_some_and(|s| s > limit) {
+        return Ok(stamp(Verdict::too_large(hint, engine), item, None));
+    }
+    let base = connector_base(item)?;
+    let resp = ctx.connectors.read_file(&base, &item.scan_request).await?;
+    let read_ms = started.elapsed().as_secs_f64() * 1e3;
+    let length = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if limit > 0 && length.is_some_and(|l| l > limit) {
+        return Ok(stamp(Verdict::too_large(length, engine), item, Some(read_ms)));
+    }
+    let is_json = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
+    let mut source: ByteStream = Box::pin(resp.bytes_stream().map(|r| r.map_err(std::io::Error::other)));
+    if is_json {
+        source = check_legacy_envelope(source).await?;
+    }
+    let meter = Meter::default();
+    let input = ScanInput {
+        body: meter.wrap(source, limit),
+        size: length,
+        metainfo: item.scan_request.metainfo.clone(),
+        task_id: item.task_id.clone(),
+    };
+    match (ctx.scanner.scan(input).await, meter.report()) {
+        (_, Some(MeterReport::LimitExceeded { .. })) => {
+            Ok(stamp(Verdict::too_large(length, engine), item, Some(read_ms)))
+        }
+        (Ok(v), None) => Ok(stamp(v, item, Some(read_ms))),
+        (_, Some(MeterReport::SourceFailed(msg))) => Err(Failure::new(
+            ErrorClass::ConnectorConnection,
+            format!("connector stream broke after {} bytes: {msg}", meter.bytes()),
+        )),
+        (Err(f), None) => Err(f),
+    }
+}
+
+/// Reads up to 64 KiB of a JSON answer: a `{"status":"error","message":…}` object is the
+/// original connectors' error envelope (not file content); anything else is scanned, prefix
+/// included.
+async fn check_legacy_envelope(mut source: ByteStream) -> Result<ByteStream, Failure> {
+    let mut prefix = Vec::new();
+    let mut ended = false;
+    while prefix.len() <= ENVELOPE_PEEK {
+        match source.next().await {
+            Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
+            Some(Err(e)) => {
+                return Err(Failure::new(
+                    ErrorClass::ConnectorConnection,
+                    format!("connector stream broke: {e}"),
+                ));
+            }
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    if ended
+        && let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&prefix)
+        && m.get("status").and_then(Value::as_str) == Some("error")
+        && let Some(msg) = m.get("message").and_then(Value::as_str)
+    {
+        return Err(Failure::new(
+            ErrorClass::ConnectorClient,
+            format!("connector error: {msg}"),
+        ));
+    }
+    let head = futures_util::stream::once(async move { Ok(Bytes::from(prefix)) });
+    Ok(Box::pin(head.chain(source)))
+}
+
+fn stamp(mut v: Verdict, item: &WorkItem, read_ms: Option<f64>) -> Verdict {
+    v.dsxconnect_read_elapsed_ms = read_ms;
+    v.dsxconnect_request_elapsed_ms = Some((now_ms() - item.enqueued_at).max(0) as f64);
+    v
+}

@@ -1,0 +1,296 @@
+//! ClamAV daemon client (CORE-API §5.2): `zINSTREAM` over TCP or a unix socket.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{ScanInput, Scanner};
+use crate::config::core::ScannerSettings;
+use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
+use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
+use crate::pipeline::failure::{ErrorClass, Failure};
+
+/// Largest INSTREAM chunk sent (the protocol allows any size; clamd reads in pieces).
+const MAX_CHUNK: usize = 1 << 20;
+const MAX_REPLY: usize = 64 * 1024;
+
+/// Where clamd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClamdAddress {
+    Tcp(String),
+    Unix(std::path::PathBuf),
+}
+
+impl ClamdAddress {
+    /// `tcp://host:port`, `host:port`, `unix:///path` or an absolute path.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_prefix("unix://") {
+            return Ok(Self::Unix(p.into()));
+        }
+        if s.starts_with('/') {
+            return Ok(Self::Unix(s.into()));
+        }
+        let hostport = s.strip_prefix("tcp://").unwrap_or(s);
+        match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Self::Tcp(hostport.to_string())),
+            _ => Err(format!(
+                "'{s}' is not valid: expected tcp://host:port, host:port, unix:///path or an absolute path"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ClamdAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClamdAddress::Tcp(a) => write!(f, "tcp://{a}"),
+            ClamdAddress::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+
+pub struct ClamdScanner {
+    address: ClamdAddress,
+    timeout: Duration,
+    max_file_size: u64,
+}
+
+/// The outcome of one INSTREAM exchange before it becomes a verdict.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    Clean,
+    Found(String),
+    SizeLimit,
+    Error(String),
+}
+
+/// Parses clamd's reply line (without the trailing NUL).
+pub fn parse_reply(line: &str) -> Reply {
+    let line = line.trim_end_matches('\0').trim();
+    if line == "stream: OK" {
+        Reply::Clean
+    } else if let Some(sig) = line.strip_prefix("stream: ").and_then(|r| r.strip_suffix(" FOUND")) {
+        Reply::Found(sig.to_string())
+    } else if line.starts_with("INSTREAM size limit exceeded") {
+        Reply::SizeLimit
+    } else {
+        Reply::Error(line.to_string())
+    }
+}
+
+impl ClamdScanner {
+    pub fn new(s: &ScannerSettings) -> anyhow::Result<Self> {
+        let address = ClamdAddress::parse(&s.clamd_address)
+            .map_err(|e| anyhow::anyhow!("DSXCONNECT_SCANNER__CLAMD_ADDRESS: {e}"))?;
+        Ok(Self {
+            address,
+            timeout: s.timeout,
+            max_file_size: s.max_file_size,
+        })
+    }
+
+    async fn connect(&self) -> Result<Box<dyn Conn>, Failure> {
+        let conn: std::io::Result<Box<dyn Conn>> = match &self.address {
+            ClamdAddress::Tcp(a) => tokio::net::TcpStream::connect(a).await.map(|s| {
+                let _ = s.set_nodelay(true);
+                Box::new(s) as Box<dyn Conn>
+            }),
+            ClamdAddress::Unix(p) => tokio::net::UnixStream::connect(p)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Conn>),
+        };
+        conn.map_err(|e| {
+            Failure::new(
+                ErrorClass::ClamdConnection,
+                format!("cannot connect to clamd at {}: {e}", self.address),
+            )
+        })
+    }
+
+    /// Sends a simple command (`PING`, `VERSION`) and reads the reply.
+    async fn command(&self, cmd: &str) -> Result<String, Failure> {
+        let io = async {
+            let mut c = self.connect().await?;
+            c.write_all(format!("z{cmd}\0").as_bytes()).await.map_err(io_fail)?;
+            read_reply(&mut c).await
+        };
+        tokio::time::timeout(Duration::from_secs(10), io)
+            .await
+            .map_err(|_| Failure::new(ErrorClass::ClamdConnection, "clamd did not answer within 10 s"))?
+    }
+
+    async fn instream(&self, input: &mut ScanInput, hasher: &mut Sha256, sent: &mut u64) -> Result<Reply, Failure> {
+        let mut c = self.connect().await?;
+        c.write_all(b"zINSTREAM\0").await.map_err(io_fail)?;
+        while let Some(chunk) = input.body.next().await {
+            let chunk = chunk.map_err(|e| Failure::new(ErrorClass::Unknown, format!("reading the item: {e}")))?;
+            hasher.update(&chunk);
+            for piece in chunk.chunks(MAX_CHUNK) {
+                let len = (piece.len() as u32).to_be_bytes();
+                let wrote = async {
+                    c.write_all(&len).await?;
+                    c.write_all(piece).await
+                }
+                .await;
+                if let Err(e) = wrote {
+                    // clamd closes the stream when its size limit is hit; its reply says why.
+                    return match read_reply(&mut c).await {
+                        Ok(line) => Ok(parse_reply(&line)),
+                        Err(_) => Err(io_fail(e)),
+                    };
+                }
+                *sent += piece.len() as u64;
+            }
+        }
+        c.write_all(&[0, 0, 0, 0]).await.map_err(io_fail)?;
+        c.flush().await.map_err(io_fail)?;
+        Ok(parse_reply(&read_reply(&mut c).await?))
+    }
+}
+
+fn io_fail(e: std::io::Error) -> Failure {
+    Failure::new(ErrorClass::ClamdConnection, format!("clamd I/O error: {e}"))
+}
+
+async fn read_reply(c: &mut Box<dyn Conn>) -> Result<String, Failure> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 512];
+    loop {
+        let n = c.read(&mut byte).await.map_err(io_fail)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&byte[..n]);
+        if buf.contains(&0) || buf.len() > MAX_REPLY {
+            break;
+        }
+    }
+    if buf.is_empty() {
+        return Err(Failure::new(
+            ErrorClass::ClamdConnection,
+            "clamd closed the connection without a reply",
+        ));
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).trim_end().to_string())
+}
+
+#[async_trait]
+impl Scanner for ClamdScanner {
+    fn engine(&self) -> Engine {
+        Engine::Clamd
+    }
+
+    fn max_file_size(&self) -> u64 {
+        self.max_file_size
+    }
+
+    async fn scan(&self, mut input: ScanInput) -> Result<Verdict, Failure> {
+        let started = Instant::now();
+        let mut hasher = Sha256::new();
+        let mut sent = 0u64;
+        let reply = tokio::time::timeout(self.timeout, self.instream(&mut input, &mut hasher, &mut sent))
+            .await
+            .map_err(|_| {
+                Failure::new(
+                    ErrorClass::ClamdConnection,
+                    format!("clamd did not answer within {:?}", self.timeout),
+                )
+            })??;
+        let (kind, details) = match reply {
+            Reply::Clean => (VerdictKind::Benign, VerdictDetails::default()),
+            Reply::Found(sig) => (
+                VerdictKind::Malicious,
+                VerdictDetails {
+                    event_description: Some(sig),
+                    reason: Some("clamd signature match".into()),
+                    threat_type: None,
+                },
+            ),
+            Reply::SizeLimit => return Ok(Verdict::too_large(input.size, Engine::Clamd)),
+            Reply::Error(line) => return Err(Failure::new(ErrorClass::ClamdError, format!("clamd: {line}"))),
+        };
+        let mut v = Verdict::bare(kind, Engine::Clamd);
+        v.scan_guid = Some(generate_scan_guid());
+        v.verdict_details = details;
+        v.file_info = Some(FileInfo {
+            file_type: Some("Unknown".into()),
+            file_size_in_bytes: i64::try_from(sent).ok(),
+            file_hash: Some(hex::encode(hasher.finalize())),
+            container_hash: None,
+            additional_office_data: None,
+        });
+        v.scan_duration_in_microseconds = started.elapsed().as_micros() as i64;
+        v.dsxconnect_dsxa_elapsed_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        Ok(v)
+    }
+
+    async fn test_connection(&self) -> StatusResponse {
+        let desc = "engine=clamd";
+        let result = async {
+            let pong = self.command("PING").await?;
+            if pong != "PONG" {
+                return Err(Failure::new(
+                    ErrorClass::ClamdError,
+                    format!("unexpected PING reply '{pong}'"),
+                ));
+            }
+            self.command("VERSION").await
+        }
+        .await;
+        match result {
+            Ok(version) => StatusResponse::success(format!(
+                "Successfully connected to clamd at {} ({version})",
+                self.address
+            ))
+            .with_description(desc),
+            Err(f) => {
+                StatusResponse::error(format!("Scanner connection test failed: {}", f.message)).with_description(desc)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_parsed() {
+        assert_eq!(parse_reply("stream: OK"), Reply::Clean);
+        assert_eq!(
+            parse_reply("stream: Eicar-Test-Signature.CustomHDB.UNOFFICIAL FOUND\0"),
+            Reply::Found("Eicar-Test-Signature.CustomHDB.UNOFFICIAL".into())
+        );
+        assert_eq!(parse_reply("INSTREAM size limit exceeded. ERROR"), Reply::SizeLimit);
+        assert!(matches!(parse_reply("Something broke. ERROR"), Reply::Error(_)));
+    }
+
+    #[test]
+    fn addresses_take_four_forms() {
+        assert_eq!(
+            ClamdAddress::parse("tcp://127.0.0.1:3310").unwrap(),
+            ClamdAddress::Tcp("127.0.0.1:3310".into())
+        );
+        assert_eq!(
+            ClamdAddress::parse("localhost:3310").unwrap(),
+            ClamdAddress::Tcp("localhost:3310".into())
+        );
+        assert_eq!(
+            ClamdAddress::parse("unix:///run/c.sock").unwrap(),
+            ClamdAddress::Unix("/run/c.sock".into())
+        );
+        assert_eq!(
+            ClamdAddress::parse("/run/c.sock").unwrap(),
+            ClamdAddress::Unix("/run/c.sock".into())
+        );
+        assert!(ClamdAddress::parse("nonsense").is_err());
+    }
+}
