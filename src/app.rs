@@ -18,6 +18,7 @@ use crate::actors::worker_pool::{Drain, WorkerPool};
 use crate::backend::Backend;
 use crate::backend::sqlite::{SqliteStore, StoreOptions};
 use crate::config::Settings;
+use crate::http::ui::UiSource;
 use crate::http::{CoreState, meta, routes};
 use crate::pipeline::PipelineCtx;
 use crate::pipeline::connector_client::ConnectorClients;
@@ -110,6 +111,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
             backend: backend.clone(),
             scanner: Arc::clone(&scanner),
             connectors: Arc::clone(&clients),
+            registry_view: Arc::clone(&registry_view),
             jobs: jobs.clone(),
         });
         let arbiter = Arbiter::new();
@@ -130,12 +132,19 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
     });
     let addr = listener.local_addr()?;
     let data = state.clone();
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)?
-        .run();
+    let ui = web::Data::new(UiSource(settings.ui_dir.clone()));
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
+            .app_data(data.clone())
+            .app_data(ui.clone())
+            .configure(routes)
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
     let handle = server.handle();
     actix_rt::spawn(server);
     tracing::info!(%addr, engine = %settings.scanner.engine, workers, "core listening");

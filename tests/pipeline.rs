@@ -18,7 +18,9 @@ fn tree(root: &std::path::Path) -> Vec<u8> {
     prefixed.extend_from_slice(EICAR);
     prefixed.extend_from_slice(b" trailer");
     write(root, "nested/embedded-eicar.txt", &prefixed);
-    let big: Vec<u8> = (0..50u32 * 1024 * 1024).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..50u32 * 1024 * 1024)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     write(root, "big/fifty.bin", &big);
     big
 }
@@ -29,7 +31,12 @@ async fn a_full_scan_completes_with_exact_counts_and_quarantines_only_eicar_file
     let (core, data) = start_core(&[("DSXCONNECT_SCANNER__SCAN_BINARY_URL", &dsxa.scan_url())]);
     let asset = tempfile::tempdir().unwrap();
     let big = tree(asset.path());
-    let (_conn, uuid) = start_fs_connector(&core.url, asset.path(), data.path(), &[("DSXCONNECTOR_ITEM_ACTION", "move")]);
+    let (_conn, uuid) = start_fs_connector(
+        &core.url,
+        asset.path(),
+        data.path(),
+        &[("DSXCONNECTOR_ITEM_ACTION", "move")],
+    );
     let api = Api::new(&core.url);
     api.wait_registered(&uuid).await;
 
@@ -51,19 +58,36 @@ async fn a_full_scan_completes_with_exact_counts_and_quarantines_only_eicar_file
     assert_eq!(std::fs::read(q.join("nested/deeper/eicar.com")).unwrap(), EICAR);
     assert!(q.join("nested/embedded-eicar.txt").exists());
     assert!(!asset.path().join("nested/deeper/eicar.com").exists());
-    for kept in ["clean.txt", "empty.bin", "nested/spaced name é ü.txt", "日本語/ファイル.txt", "big/fifty.bin"] {
+    for kept in [
+        "clean.txt",
+        "empty.bin",
+        "nested/spaced name é ü.txt",
+        "日本語/ファイル.txt",
+        "big/fifty.bin",
+    ] {
         assert!(asset.path().join(kept).exists(), "{kept} must stay");
     }
 
     // The 50 MB file reached the scanner byte for byte, streamed with its length.
     let caps = dsxa.captured().await;
     let want = hex::encode(Sha256::digest(&big));
-    let big_req = caps.iter().find(|c| c["body_len"] == 52_428_800).expect("the big file was scanned");
+    let big_req = caps
+        .iter()
+        .find(|c| c["body_len"] == 52_428_800)
+        .expect("the big file was scanned");
     assert_eq!(big_req["body_sha256"], Value::String(want));
     assert_eq!(big_req["headers"]["content-length"], "52428800");
     assert_eq!(big_req["headers"]["content-type"], "application/octet-stream");
-    let empty = caps.iter().find(|c| c["body_len"] == 0).expect("the empty file was scanned");
-    assert!(empty["headers"]["x-custom-metadata"].as_str().unwrap().starts_with("file-tag:empty.bin,task-id:"));
+    let empty = caps
+        .iter()
+        .find(|c| c["body_len"] == 0)
+        .expect("the empty file was scanned");
+    assert!(
+        empty["headers"]["x-custom-metadata"]
+            .as_str()
+            .unwrap()
+            .starts_with("file-tag:empty.bin,task-id:")
+    );
 
     // Results are listed per job, newest first, with results of every verdict.
     let (_, results) = api.get(&format!("/scan/results/job/{job_id}")).await;

@@ -58,7 +58,10 @@ fn verdict_body(malicious: bool, size: u64, sha: &str, metadata: &str, nested: b
             json!({"event_description": "EICAR Test File", "reason": "Signature match", "threat_type": "VIRUS"}),
         )
     } else {
-        ("Benign", json!({"event_description": "File identified as benign", "reason": null, "threat_type": null}))
+        (
+            "Benign",
+            json!({"event_description": "File identified as benign", "reason": null, "threat_type": null}),
+        )
     };
     let info = json!({"file_type": "Unknown", "file_size_in_bytes": size, "file_hash": sha, "container_hash": null});
     let guid = uuid::Uuid::new_v4().simple().to_string();
@@ -123,7 +126,9 @@ async fn scan(state: Shared, req: HttpRequest, mut body: web::Payload) -> HttpRe
         Some(s) => {
             tokio::time::sleep(Duration::from_millis(s.delay_ms)).await;
             let code = actix_web::http::StatusCode::from_u16(s.status).unwrap_or(actix_web::http::StatusCode::OK);
-            let body = s.body.unwrap_or_else(|| verdict_body(malicious, size, &sha, &metadata, nested));
+            let body = s
+                .body
+                .unwrap_or_else(|| verdict_body(malicious, size, &sha, &metadata, nested));
             match body {
                 Value::String(text) => HttpResponse::build(code).body(text),
                 other => HttpResponse::build(code).json(other),
@@ -175,7 +180,9 @@ async fn config(state: Shared, body: web::Json<Config>) -> HttpResponse {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> std::io::Result<()> {

@@ -143,6 +143,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_sse_events: bool,
     pub build_timestamp: Option<String>,
+    /// Serve the web UI from this folder instead of the copy built into the binary (UI work).
+    pub ui_dir: Option<PathBuf>,
     pub scanner: ScannerSettings,
     pub workers: WorkerSettings,
     pub jobs: JobSettings,
@@ -241,6 +243,7 @@ impl Settings {
         let log_sse_events =
             s.bool_or("LOG_SSE_EVENTS", false) || env.get("DSX_LOG_SSE_EVENTS").is_some_and(|v| v.trim() == "1");
         let build_timestamp = env.get("DSX_BUILD_TIMESTAMP").filter(|v| !v.is_empty()).cloned();
+        let ui_dir = s.string("UI__STATIC_DIR").map(PathBuf::from);
 
         let scanner = read_scanner(&mut s);
         let workers = read_workers(&mut s, env);
@@ -277,6 +280,7 @@ impl Settings {
                 log_format,
                 log_sse_events,
                 build_timestamp,
+                ui_dir,
                 scanner,
                 workers,
                 jobs,
@@ -366,6 +370,7 @@ impl Settings {
             "use_tls": self.use_tls,
             "tls_certfile": path(&self.tls_certfile),
             "tls_keyfile": path(&self.tls_keyfile),
+            "ui": { "static_dir": path(&self.ui_dir) },
             "log_level": self.log_level,
             "log_format": match self.log_format { LogFormat::Text => "text", LogFormat::Json => "json" },
             "version": crate::VERSION,

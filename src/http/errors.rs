@@ -175,6 +175,23 @@ pub async fn method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed().json(json!({"detail": "Method Not Allowed"}))
 }
 
+/// Largest total size of request headers accepted (a 4xx beyond, never a crash).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Middleware: refuses requests whose headers exceed [`MAX_HEADER_BYTES`] with 431.
+pub async fn limit_headers(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<actix_web::body::BoxBody>>, actix_web::Error> {
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        let resp = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .json(json!({"detail": "request_header_fields_too_large"}));
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    next.call(req).await.map(|r| r.map_into_left_body())
+}
+
 /// A header value as text, if present and valid.
 pub fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())

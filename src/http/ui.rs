@@ -1,41 +1,83 @@
-//! The web UI: static files compiled into the binary, so `serve` works from any directory and
-//! offline (no CDN).
+//! The web UI: the files under `static/`, compiled into the binary so `serve` works from any
+//! directory and offline (no CDN). With `DSXCONNECT_UI__STATIC_DIR` set, files are read from that folder
+//! instead, so the UI can be developed without rebuilding.
+
+use std::path::{Component, Path, PathBuf};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-/// `(path, content type, bytes)` of every UI file.
-const FILES: &[(&str, &str, &[u8])] = &[(
-    "index.html",
-    "text/html; charset=utf-8",
-    include_bytes!("../../static/index.html"),
-)];
+include!(concat!(env!("OUT_DIR"), "/static_files.rs"));
 
-fn find(name: &str) -> Option<&'static (&'static str, &'static str, &'static [u8])> {
-    FILES.iter().find(|(n, _, _)| *n == name)
+/// Where UI files come from.
+#[derive(Clone)]
+pub struct UiSource(pub Option<PathBuf>);
+
+fn content_type(name: &str) -> &'static str {
+    FILES
+        .iter()
+        .find(|(n, _, _)| n.rsplit('.').next() == name.rsplit('.').next())
+        .map(|(_, t, _)| *t)
+        .unwrap_or("application/octet-stream")
 }
 
-async fn index() -> HttpResponse {
-    file_response("index.html")
+/// A file from disk, for names made only of normal components below `dir`.
+fn from_dir(dir: &Path, name: &str) -> Option<Vec<u8>> {
+    let rel = Path::new(name);
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    std::fs::read(dir.join(rel)).ok()
 }
 
-async fn asset(req: HttpRequest) -> HttpResponse {
-    let name = req.match_info().get("file").unwrap_or("");
-    file_response(name)
-}
-
-fn file_response(name: &str) -> HttpResponse {
-    match find(name) {
-        Some((_, ctype, bytes)) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, *ctype))
+fn file_response(src: &UiSource, name: &str) -> HttpResponse {
+    let found = match &src.0 {
+        Some(dir) => from_dir(dir, name).map(|b| (content_type(name), std::borrow::Cow::Owned(b))),
+        None => FILES
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, t, b)| (*t, std::borrow::Cow::Borrowed(*b))),
+    };
+    match found {
+        Some((ctype, bytes)) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, ctype))
+            .insert_header((header::ETAG, etag(&bytes)))
             .insert_header((header::CACHE_CONTROL, "no-cache"))
             .insert_header(("X-Content-Type-Options", "nosniff"))
-            .body(*bytes),
+            .insert_header(("Referrer-Policy", "no-referrer"))
+            .insert_header((
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ))
+            .body(bytes.into_owned()),
         None => HttpResponse::NotFound().json(serde_json::json!({"detail": "Not Found"})),
     }
 }
 
+/// A strong validator from the content.
+fn etag(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("\"{}\"", &hex::encode(sha2::Sha256::digest(bytes))[..16])
+}
+
+/// The original UI's address.
+async fn legacy() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/"))
+        .finish()
+}
+
+async fn index(src: web::Data<UiSource>) -> HttpResponse {
+    file_response(&src, "index.html")
+}
+
+async fn asset(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
+    file_response(&src, req.match_info().get("file").unwrap_or(""))
+}
+
+/// The UI routes; the app provides a [`UiSource`] as app data.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
+        .route("/static/html/dsx_connect.html", web::get().to(legacy))
         .route("/static/{file:.*}", web::get().to(asset));
 }

@@ -248,14 +248,23 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
 }
 
 async fn action_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<ItemActionStatusResponse, Failure> {
-    let base = connector_base(item)?;
+    let base = connector_base(ctx, item)?;
     ctx.connectors.item_action(&base, &item.scan_request).await
 }
 
-fn connector_base(item: &WorkItem) -> Result<String, Failure> {
-    item.scan_request
-        .connector_url
-        .clone()
+/// Where to call the item's connector: its currently registered url when the connector is
+/// known (a connector that moved, e.g. restarted on another port, is called where it is now,
+/// D11), else the url the request was accepted with.
+fn connector_base(ctx: &PipelineCtx, item: &WorkItem) -> Result<String, Failure> {
+    let registered = item
+        .scan_request
+        .connector
+        .as_ref()
+        .and_then(|c| c.uuid.as_deref())
+        .and_then(|u| ctx.registry_view.get(&u.to_ascii_lowercase()))
+        .and_then(|m| m.url);
+    registered
+        .or_else(|| item.scan_request.connector_url.clone())
         .filter(|u| !u.is_empty())
         .ok_or_else(|| Failure::new(ErrorClass::BadPayload, "work item has no connector_url"))
 }
@@ -269,7 +278,7 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
     if limit > 0 && hint.is_some_and(|s| s > limit) {
         return Ok(stamp(Verdict::too_large(hint, engine), item, None));
     }
-    let base = connector_base(item)?;
+    let base = connector_base(ctx, item)?;
     let resp = ctx.connectors.read_file(&base, &item.scan_request).await?;
     let read_ms = started.elapsed().as_secs_f64() * 1e3;
     let length = resp

@@ -20,5 +20,6 @@ pub struct PipelineCtx {
     pub backend: Backend,
     pub scanner: Arc<dyn Scanner>,
     pub connectors: Arc<ConnectorClients>,
+    pub registry_view: Arc<crate::actors::registry_view::RegistryView>,
     pub jobs: Addr<JobRegistry>,
 }

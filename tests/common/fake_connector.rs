@@ -74,12 +74,13 @@ impl FakeConnector {
                 let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 let addr = listener.local_addr().unwrap();
                 let data = web::Data::new(shared);
-                let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener)
-                    .unwrap()
-                    .run();
+                let server =
+                    HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
+                        .workers(1)
+                        .disable_signals()
+                        .listen(listener)
+                        .unwrap()
+                        .run();
                 let h = server.handle();
                 actix_rt::spawn(server);
                 tx.send(addr).unwrap();
@@ -104,7 +105,11 @@ impl FakeConnector {
     }
 
     pub fn script_read(&self, location: &str, answers: Vec<Answer>) {
-        self.state.lock().unwrap().read_script.insert(location.into(), answers.into());
+        self.state
+            .lock()
+            .unwrap()
+            .read_script
+            .insert(location.into(), answers.into());
     }
 
     pub fn requests(&self, path_suffix: &str) -> Vec<Recorded> {
@@ -146,8 +151,13 @@ async fn handle(state: web::Data<Arc<Mutex<State>>>, req: HttpRequest, body: web
             return respond(a);
         }
         return match st.files.get(&loc) {
-            Some(b) => HttpResponse::Ok().content_type("application/octet-stream").body(b.clone()),
-            None => respond(Answer::json(404, json!({"status":"error","message":"not found","description":null,"id":null,"preview":null}))),
+            Some(b) => HttpResponse::Ok()
+                .content_type("application/octet-stream")
+                .body(b.clone()),
+            None => respond(Answer::json(
+                404,
+                json!({"status":"error","message":"not found","description":null,"id":null,"preview":null}),
+            )),
         };
     }
     if path.ends_with("/item_action") {

@@ -82,7 +82,8 @@ pub fn start_core_in(data_dir: &Path, env: &[(&str, &str)]) -> Threaded {
     init_logs();
     let mut env = env_map(env);
     env.insert("DSXCONNECT_DATA_DIR".into(), data_dir.display().to_string());
-    env.entry("DSXCONNECT_WORKERS__RETRY_BACKOFF_BASE_SECS".into()).or_insert("0.05".into());
+    env.entry("DSXCONNECT_WORKERS__RETRY_BACKOFF_BASE_SECS".into())
+        .or_insert("0.05".into());
     let settings = Arc::new(Settings::from_map(&env, None).expect("valid core settings").settings);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -116,7 +117,8 @@ pub fn start_fs_connector(core_url: &str, asset: &Path, data_dir: &Path, env: &[
     env.insert("DSXCONNECTOR_ASSET".into(), asset.display().to_string());
     env.insert("DSXCONNECTOR_DSX_CONNECT_URL".into(), core_url.to_string());
     env.insert("DSXCONNECTOR_DATA_DIR".into(), data_dir.display().to_string());
-    env.entry("DSXCONNECTOR_CONNECTOR_URL".into()).or_insert("http://127.0.0.1:0".into());
+    env.entry("DSXCONNECTOR_CONNECTOR_URL".into())
+        .or_insert("http://127.0.0.1:0".into());
     let overrides = Overrides {
         listen: Some("127.0.0.1:0".into()),
         ..Overrides::default()
@@ -161,8 +163,14 @@ impl Dsxa {
             .spawn()
             .expect("dsxa-stub starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on ").expect("stub address").to_string();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("stub address")
+            .to_string();
         Self {
             url: format!("http://{addr}"),
             child,
@@ -193,7 +201,12 @@ impl Dsxa {
     }
 
     pub async fn captured(&self) -> Vec<Value> {
-        let v: Value = reqwest::get(format!("{}/__captured", self.url)).await.unwrap().json().await.unwrap();
+        let v: Value = reqwest::get(format!("{}/__captured", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["requests"].as_array().cloned().unwrap_or_default()
     }
 }
@@ -220,14 +233,23 @@ impl Api {
         }
     }
 
+    /// `(status, body)`; status 0 when the server cannot be reached (yet).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let Ok(r) = self.http.get(format!("{}{path}", self.base)).send().await else {
+            return (0, Value::Null);
+        };
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
@@ -282,7 +304,10 @@ impl Api {
 
 /// Reads a counter of a job view (all values are strings).
 pub fn count(job: &Value, field: &str) -> u64 {
-    job[field].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{field} in {job}"))
+    job[field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in {job}"))
 }
 
 /// Writes `contents` at `root/rel`, creating folders.

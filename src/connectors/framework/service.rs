@@ -385,12 +385,16 @@ pub async fn start(
     let name = settings.name.clone();
     let service = ConnectorService::new(settings, uuid, storage)?;
     let svc = Arc::clone(&service);
-    let server = HttpServer::new(move || App::new().configure(|c| super::routes::configure(c, Arc::clone(&svc))))
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)?
-        .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
+            .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
     let handle = server.handle();
     actix_rt::spawn(server);
     let reg = Arc::clone(&service);

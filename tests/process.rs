@@ -1,0 +1,176 @@
+//! The binary as users run it: `scan` exit codes and summaries, and a `serve` process killed
+//! with SIGKILL mid-job that finishes the job after a restart with exact counts.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+}
+
+#[test]
+fn scan_exits_1_and_lists_the_malicious_paths() {
+    let tree = tempfile::tempdir().unwrap();
+    write(tree.path(), "ok.txt", b"fine");
+    write(tree.path(), "a/b/evil one.com", EICAR);
+    let out = bin().arg("scan").arg(tree.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("a/b/evil one.com"), "{text}");
+    assert!(text.contains("malicious") && text.contains("files/s"), "{text}");
+    assert!(
+        tree.path().join("a/b/evil one.com").exists(),
+        "the default action only reports"
+    );
+}
+
+#[test]
+fn scan_of_a_clean_tree_exits_0_and_json_is_machine_readable() {
+    let tree = tempfile::tempdir().unwrap();
+    for i in 0..25 {
+        write(
+            tree.path(),
+            &format!("d{}/f{i}.txt", i % 3),
+            format!("clean {i}").as_bytes(),
+        );
+    }
+    let out = bin().arg("scan").arg(tree.path()).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(v["files"], 25);
+    assert_eq!(v["verdicts"]["benign"], 25);
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["exit_code"], 0);
+}
+
+#[test]
+fn scan_with_move_quarantines_and_reports_the_destination() {
+    let tree = tempfile::tempdir().unwrap();
+    let q = tempfile::tempdir().unwrap();
+    write(tree.path(), "x/evil.com", EICAR);
+    write(tree.path(), "x/fine.txt", b"fine");
+    let out = bin()
+        .arg("scan")
+        .arg(tree.path())
+        .args(["--action", "move", "--json", "--quarantine"])
+        .arg(q.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["actions"]["taken"], 1);
+    assert!(
+        v["malicious"][0]["action_detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("moved_to=")
+    );
+    assert_eq!(std::fs::read(q.path().join("x/evil.com")).unwrap(), EICAR);
+    assert!(!tree.path().join("x/evil.com").exists());
+}
+
+#[test]
+fn scan_of_a_missing_folder_exits_2_with_a_message() {
+    let out = bin().args(["scan", "/definitely/not/here"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/definitely/not/here"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(data: &std::path::Path, tree: &std::path::Path, port: u16, dsxa: &Dsxa) -> Child {
+    bin()
+        .args(["serve", "--action", "nothing", "--fs"])
+        .arg(tree)
+        .env("DSXCONNECT_PORT", port.to_string())
+        .env("DSXCONNECT_HOST", "127.0.0.1")
+        .env("DSXCONNECT_DATA_DIR", data)
+        .env("DSXCONNECT_SCANNER__SCAN_BINARY_URL", dsxa.scan_url())
+        .env("DSXCONNECT_WORKERS__CONCURRENCY", "4")
+        .env("DSXCONNECT_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn builtin_uuid(api: &Api) -> String {
+    wait_for("built-in connector", Duration::from_secs(30), || async {
+        let (_, list) = api.get("/connectors/list").await;
+        list.as_array()?.first()?.get("uuid")?.as_str().map(str::to_string)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serve_process_killed_mid_job_finishes_the_job_after_restart_with_exact_counts() {
+    const N: u64 = 1000;
+    let dsxa = Dsxa::start(&["--delay-ms", "15"]);
+    let data = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    for i in 0..N {
+        write(
+            tree.path(),
+            &format!("d{}/f{i:04}.bin", i % 10),
+            format!("content {i}").as_bytes(),
+        );
+    }
+    let port = free_port();
+    let api = Api::new(&format!("http://127.0.0.1:{port}"));
+    let mut first = serve(data.path(), tree.path(), port, &dsxa);
+    let uuid = builtin_uuid(&api).await;
+    let job_id = api.full_scan(&uuid).await;
+    let at_kill = wait_for(
+        "enumeration done and a part processed",
+        Duration::from_secs(60),
+        || async {
+            let j = api.job(&job_id).await;
+            (j["enqueue_done"] == "1" && j["processed_count"].as_str()?.parse::<u64>().ok()? >= 150).then_some(j)
+        },
+    )
+    .await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    assert_eq!(count(&at_kill, "enqueued_count"), N);
+    assert!(count(&at_kill, "processed_count") < N, "killed mid-job");
+
+    let mut second = serve(data.path(), tree.path(), port, &dsxa);
+    let job = api.wait_job(&job_id, "completed", Duration::from_secs(120)).await;
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(count(&job, "enqueued_count"), N);
+    assert_eq!(count(&job, "processed_count"), N, "nothing lost");
+    assert_eq!(count(&job, "failed_count") + count(&job, "skipped_count"), 0);
+    assert_eq!(count(&job, "verdict_benign"), N, "nothing counted twice");
+
+    let mut second = serve(data.path(), tree.path(), port, &dsxa);
+    let (_, stats) = wait_for("core back", Duration::from_secs(30), || async {
+        let r = api.http.get(format!("{}/scan/stats", api.base)).send().await.ok()?;
+        Some((r.status().as_u16(), r.json::<Value>().await.ok()?))
+    })
+    .await;
+    assert_eq!(stats["files_scanned"], N, "statistics count each item once");
+    let (_, results) = api.get(&format!("/scan/results/job/{job_id}?limit=5000")).await;
+    let mut ids: Vec<&str> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scan_request_task_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, N, "one stored result per item");
+    let _ = second.kill();
+    let _ = second.wait();
+}
