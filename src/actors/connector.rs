@@ -135,9 +135,9 @@ impl ConnectorRegistry {
         }
     }
 
-    /// Checks every connector whose presence expired (all of them with `startup`) and evicts
-    /// the ones that do not answer.
-    fn sweep(&mut self, startup: bool, ctx: &mut Context<Self>) {
+    /// Checks every connector whose presence expired (with `startup`: the ones known when the
+    /// process started, whatever their expiry) and evicts the ones that do not answer.
+    fn sweep(&mut self, startup: Option<Vec<String>>, ctx: &mut Context<Self>) {
         if self.sweeping {
             return;
         }
@@ -145,13 +145,19 @@ impl ConnectorRegistry {
         let store = Arc::clone(&self.services.backend.registry);
         let ttl = self.services.settings.connectors.presence_ttl_secs;
         let actors = self.actors.clone();
+        let startup_run = startup.is_some();
+        let only = startup;
         let fut = async move {
             let all = store.all().await?;
             let now = now_ms();
             let mut evicted = Vec::new();
             for (model, expires) in all {
                 let Some(uuid) = model.uuid.clone() else { continue };
-                if !startup && expires > now {
+                let due = match &only {
+                    Some(known) => known.contains(&uuid),
+                    None => expires <= now,
+                };
+                if !due {
                     continue;
                 }
                 let healthy = match actors.get(&uuid) {
@@ -167,7 +173,7 @@ impl ConnectorRegistry {
             }
             Ok::<_, StoreError>(evicted)
         };
-        let reason = if startup {
+        let reason = if startup_run {
             "startup_validation"
         } else {
             "health_check_failed"
@@ -201,21 +207,25 @@ impl Actor for ConnectorRegistry {
         ctx.set_mailbox_capacity(4096);
         let store = Arc::clone(&self.services.backend.registry);
         ctx.wait(async move { store.all().await }.into_actor(self).map(|res, act, ctx| {
+            let mut known = Vec::new();
             match res {
                 Ok(all) => {
                     for (m, _) in all {
                         if let Some(uuid) = m.uuid.clone() {
                             act.view().put(&uuid, m.clone());
                             act.upsert_actor(&uuid, m);
+                            known.push(uuid);
                         }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "loading stored connectors failed"),
             }
-            act.sweep(true, ctx);
+            if !known.is_empty() {
+                act.sweep(Some(known), ctx);
+            }
         }));
         let every = Duration::from_secs(self.services.settings.connectors.sweep_secs);
-        ctx.run_interval(every, |act, ctx| act.sweep(false, ctx));
+        ctx.run_interval(every, |act, ctx| act.sweep(None, ctx));
     }
 }
 

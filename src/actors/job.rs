@@ -14,16 +14,18 @@ use actix::prelude::*;
 use crate::backend::{BusEvent, Control, ControlError, JobChange, OutcomeRecord, StoreError};
 use crate::model::job::JobRecord;
 use crate::model::now_secs;
+use crate::model::result::ScanResultModel;
 
 use super::Services;
 use super::job_registry::{JobRegistry, JobStopped};
 
 // ---- messages -------------------------------------------------------------------------------
 
-/// Records a task's final outcome (from the pipeline).
+/// Records a task's final outcome (from the pipeline), with its stored result for processed
+/// items: the actor publishes the result's frame before any terminal summary of the job.
 #[derive(Message)]
 #[rtype(result = "Result<JobChange, StoreError>")]
-pub struct ItemFinished(pub OutcomeRecord);
+pub struct ItemFinished(pub OutcomeRecord, pub Option<ScanResultModel>);
 
 /// Pause, resume or cancel (from the HTTP API).
 #[derive(Message)]
@@ -67,6 +69,10 @@ pub struct JobActor {
     pending: Option<(JobRecord, bool)>,
     flush_scheduled: bool,
     terminal_announced: bool,
+    /// Outcomes being recorded right now; a terminal summary waits for them so that every
+    /// result frame of the job precedes it.
+    recording: usize,
+    held_terminal: Option<JobRecord>,
     last_activity: Instant,
 }
 
@@ -81,6 +87,8 @@ impl JobActor {
             pending: None,
             flush_scheduled: false,
             terminal_announced: false,
+            recording: 0,
+            held_terminal: None,
             last_activity: Instant::now(),
         }
     }
@@ -103,6 +111,35 @@ impl JobActor {
         }
     }
 
+    /// Announces a held terminal summary once no outcome of this job is being recorded.
+    fn release_terminal(&mut self) {
+        if self.recording == 0
+            && let Some(job) = self.held_terminal.take()
+        {
+            log_terminal(&job);
+            self.publish(&job, true);
+        }
+    }
+
+    /// The `scan_result` frame of a recorded result, with the job as it is now.
+    fn publish_result(&self, change: &JobChange, result: ScanResultModel) {
+        let now = now_secs();
+        let d = change.job.derived(now);
+        tracing::info!(
+            event = "notify.scan_result",
+            job = %change.job.job_id,
+            status = change.job.status.as_str(),
+            processed = change.job.processed_count,
+            total = d.total,
+            duration = d.duration_secs,
+            "notify.scan_result"
+        );
+        self.services.backend.events.publish(BusEvent::ScanResult {
+            result: Arc::new(result),
+            job: Some(Arc::new(change.job.summary(now))),
+        });
+    }
+
     /// Turns a store change into events. `by_result` changes are carried by their
     /// `scan_result` frame, so they reach only local subscribers.
     fn on_change(&mut self, change: &JobChange, by_result: bool, ctx: &mut Context<Self>) {
@@ -114,8 +151,8 @@ impl JobActor {
             if !self.terminal_announced {
                 self.terminal_announced = true;
                 self.pending = None;
-                log_terminal(job);
-                self.publish(job, true);
+                self.held_terminal = Some(job.clone());
+                self.release_terminal();
             }
             return;
         }
@@ -191,14 +228,21 @@ impl Handler<ItemFinished> for JobActor {
     fn handle(&mut self, msg: ItemFinished, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
         let jobs = Arc::clone(&self.services.backend.jobs);
-        let by_result = matches!(msg.0.outcome, crate::backend::Outcome::Processed { .. });
+        let ItemFinished(record, result) = msg;
+        let by_result = result.is_some();
+        self.recording += 1;
         Box::pin(
-            async move { jobs.record_outcome(msg.0).await }
+            async move { jobs.record_outcome(record).await }
                 .into_actor(self)
                 .map(move |res, act, ctx| {
+                    act.recording -= 1;
+                    if let (Ok(change), Some(result)) = (&res, result) {
+                        act.publish_result(change, result);
+                    }
                     if let Ok(change) = &res {
                         act.on_change(change, by_result, ctx);
                     }
+                    act.release_terminal();
                     res
                 }),
         )

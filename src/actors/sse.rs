@@ -210,24 +210,33 @@ pub struct SseSession {
     kind: StreamKind,
     queue: Arc<SessionQueue>,
     services: Arc<Services>,
-    broadcaster: Addr<Broadcaster>,
     throttles: HashMap<String, JobThrottle>,
 }
 
 impl SseSession {
-    pub fn new(
-        kind: StreamKind,
-        queue: Arc<SessionQueue>,
-        services: Arc<Services>,
-        broadcaster: Addr<Broadcaster>,
-    ) -> Self {
+    pub fn new(kind: StreamKind, queue: Arc<SessionQueue>, services: Arc<Services>) -> Self {
         Self {
             kind,
             queue,
             services,
-            broadcaster,
             throttles: HashMap::new(),
         }
+    }
+
+    /// Starts a session and connects it to the broadcaster before returning, so no event
+    /// published after the stream is answered can miss it.
+    pub async fn open(kind: StreamKind, services: Arc<Services>, broadcaster: &Addr<Broadcaster>) -> Arc<SessionQueue> {
+        let queue = SessionQueue::new();
+        let addr = SseSession::new(kind.clone(), Arc::clone(&queue), services).start();
+        let connect = Connect {
+            addr,
+            queue: Arc::clone(&queue),
+            kind,
+        };
+        if broadcaster.send(connect).await.is_err() {
+            tracing::error!("the SSE broadcaster is gone; the stream will only carry heartbeats");
+        }
+        queue
     }
 
     fn push(&self, f: Frame) {
@@ -332,11 +341,6 @@ impl Actor for SseSession {
                 ));
             }
         }
-        self.broadcaster.do_send(Connect {
-            addr: ctx.address(),
-            queue: Arc::clone(&self.queue),
-            kind: self.kind.clone(),
-        });
         ctx.run_interval(Duration::from_secs(1), |act, ctx| {
             if act.queue.is_closed() {
                 ctx.stop();

@@ -3,24 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Actor;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::CoreState;
 use super::errors::{ApiError, query_get, query_pairs};
 use super::jobs::job_path;
-use crate::actors::sse::{SessionQueue, SseSession, StreamKind, body_stream};
+use crate::actors::sse::{SseSession, StreamKind, body_stream};
 
-fn open(state: &CoreState, kind: StreamKind) -> HttpResponse {
-    let queue = SessionQueue::new();
+async fn open(state: &CoreState, kind: StreamKind) -> HttpResponse {
     let keep_alive = matches!(kind, StreamKind::Connectors);
-    SseSession::new(
-        kind,
-        Arc::clone(&queue),
-        Arc::clone(&state.services),
-        state.broadcaster.clone(),
-    )
-    .start();
+    let queue = SseSession::open(kind, Arc::clone(&state.services), &state.broadcaster).await;
     let mut resp = HttpResponse::Ok();
     resp.content_type("text/event-stream; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
@@ -32,11 +24,11 @@ fn open(state: &CoreState, kind: StreamKind) -> HttpResponse {
 }
 
 pub async fn scan_results(state: web::Data<CoreState>) -> HttpResponse {
-    open(&state, StreamKind::ScanResults)
+    open(&state, StreamKind::ScanResults).await
 }
 
 pub async fn connectors(state: web::Data<CoreState>) -> HttpResponse {
-    open(&state, StreamKind::Connectors)
+    open(&state, StreamKind::Connectors).await
 }
 
 /// `GET /subscribe/job-summary/{job_id}?interval=5` (2 ≤ interval ≤ 60 seconds).
@@ -76,5 +68,6 @@ pub async fn job_summary(
             job_id,
             interval: Duration::from_secs_f64(interval),
         },
-    ))
+    )
+    .await)
 }

@@ -19,9 +19,7 @@ use super::failure::{ErrorClass, Failure, backoff};
 use crate::actors::job::ItemFinished;
 use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, Receipt};
 use crate::model::result::ScanResultModel;
-use crate::model::{
-    DlqEntry, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms, now_secs,
-};
+use crate::model::{DlqEntry, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms};
 use crate::scanner::{ByteStream, Meter, MeterReport, ScanInput};
 
 /// How long a legacy JSON error envelope may be before it is treated as file content.
@@ -173,11 +171,11 @@ async fn finish(
         requeued: item.requeued,
     };
     let change = match crate::actors::job_registry::job_actor(&ctx.jobs, &item.job_id).await {
-        Ok(actor) => actor.send(ItemFinished(record)).await,
+        Ok(actor) => actor.send(ItemFinished(record, result)).await,
         Err(e) => Err(e),
     };
-    let change = match change {
-        Ok(Ok(c)) => c,
+    match change {
+        Ok(Ok(_)) => {}
         Ok(Err(e)) => {
             tracing::error!(error = %e, task = %item.task_id, "recording the outcome failed; retrying later");
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -189,24 +187,6 @@ async fn finish(
             ctx.backend.queue_release(receipt).await;
             return false;
         }
-    };
-    if let Some(result) = result {
-        let now = now_secs();
-        let summary = Arc::new(change.job.summary(now));
-        let total = change.job.derived(now).total;
-        tracing::info!(
-            event = "notify.scan_result",
-            job = %change.job.job_id,
-            status = change.job.status.as_str(),
-            processed = change.job.processed_count,
-            total,
-            duration = change.job.derived(now).duration_secs,
-            "notify.scan_result"
-        );
-        ctx.backend.events.publish(BusEvent::ScanResult {
-            result: Arc::new(result),
-            job: Some(summary),
-        });
     }
     if let Err(e) = ctx.backend.queue.ack(receipt).await {
         // Recorded but not acked: the redelivery is absorbed by idempotent recording.

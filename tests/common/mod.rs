@@ -322,3 +322,69 @@ pub fn write(root: &Path, rel: &str, contents: &[u8]) -> PathBuf {
 pub fn scan_request(location: &str, connector_url: &str, job: Option<&str>) -> Value {
     json!({"location": location, "metainfo": location, "connector_url": connector_url, "scan_job_id": job})
 }
+
+/// Reads an SSE response frame by frame (`data: …` blocks and `retry:` blocks).
+pub struct Sse {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    pub async fn open(url: &str) -> Self {
+        let resp = reqwest::get(url).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "SSE {url}");
+        assert_eq!(resp.headers()["content-type"], "text/event-stream; charset=utf-8");
+        assert_eq!(resp.headers()["cache-control"], "no-cache");
+        assert_eq!(resp.headers()["x-accel-buffering"], "no");
+        Self {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next raw block (without the blank line), or `None` after `timeout`.
+    pub async fn next_block(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let block = self.buf[..i].to_string();
+                self.buf.drain(..i + 2);
+                return Some(block);
+            }
+            let left = deadline.checked_duration_since(tokio::time::Instant::now())?;
+            match tokio::time::timeout(left, self.resp.chunk()).await {
+                Ok(Ok(Some(c))) => self.buf.push_str(&String::from_utf8_lossy(&c)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next `data:` frame as JSON.
+    pub async fn next_json(&mut self, timeout: Duration) -> Option<Value> {
+        loop {
+            let b = self.next_block(timeout).await?;
+            if let Some(d) = b.strip_prefix("data: ") {
+                return Some(serde_json::from_str(d).expect("frame is JSON"));
+            }
+        }
+    }
+
+    /// Frames until `pred` holds for one (returned with everything seen before it).
+    pub async fn until(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
+            match self.next_json(left).await {
+                Some(v) => {
+                    let done = pred(&v);
+                    seen.push(v);
+                    if done {
+                        return seen;
+                    }
+                }
+                None => break,
+            }
+        }
+        panic!("condition not met within {timeout:?}; frames: {seen:?}");
+    }
+}

@@ -1,0 +1,288 @@
+//! Jobs: completion rules, control transitions, live frames and statistics (CORE-API §3.4,
+//! §3.5, §3.8, §2.9; checklist 22–26, 35, 36, 38).
+
+mod common;
+
+use std::time::Duration;
+
+use common::fake_connector::FakeConnector;
+use common::*;
+use serde_json::{Value, json};
+
+async fn submit(api: &Api, fake: &FakeConnector, job: &str, n: usize, connector: Option<Value>) {
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            let loc = format!("/{job}/f{i}");
+            fake.put_file(&loc, format!("data {i}").as_bytes());
+            let mut r = scan_request(&loc, &fake.url, Some(job));
+            if let Some(c) = &connector {
+                r["connector"] = c.clone();
+            }
+            r
+        })
+        .collect();
+    let (s, v) = api.post("/scan/request/batch", json!(items)).await;
+    assert_eq!(s, 202, "{v}");
+}
+
+#[tokio::test]
+async fn a_job_stays_running_until_enqueue_done_then_completes_at_once_with_exact_counts() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    let caps = json!({"name": "c", "uuid": "3f0c2b2e-1111-4222-8333-444455556666", "capabilities": ["enqueue_done"]});
+    submit(&api, &fake, "jc", 5, Some(caps)).await;
+    wait_for("all processed", Duration::from_secs(20), || async {
+        (count(&api.job("jc").await, "processed_count") == 5).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        api.job("jc").await["status"],
+        "running",
+        "no completion before enqueue_done"
+    );
+    let (s, v) = api
+        .post("/scan/jobs/jc/enqueue_done", json!({"enqueued_total": 5}))
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")));
+    let j = api.job("jc").await;
+    assert_eq!(j["completed_by"], "enqueue_done");
+    assert_eq!(j["progress_pct"], "100");
+    let verdicts: u64 = [
+        "verdict_benign",
+        "verdict_malicious",
+        "verdict_unknown",
+        "verdict_unsupported",
+        "verdict_not_scanned",
+        "verdict_non_compliant",
+    ]
+    .iter()
+    .map(|f| count(&j, f))
+    .sum();
+    assert_eq!(verdicts, count(&j, "processed_count"));
+    // An empty job completes at once; a bad body is refused.
+    let (s, v) = api
+        .post("/scan/jobs/empty-one/enqueue_done", json!({"enqueued_total": 0}))
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")));
+    assert_eq!(
+        api.post("/scan/jobs/x/enqueue_done", json!({"enqueued_total": -1}))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(api.post("/scan/jobs/x/enqueue_done", json!([1])).await.0, 422);
+    let (_, raw) = api.get("/scan/jobs/jc/raw").await;
+    assert_eq!(raw["key"], "dsxconnect:job:jc");
+    assert!(raw["ttl"].as_i64().unwrap() > 600_000);
+    assert_eq!(api.get("/scan/jobs/nope/raw").await.1["ttl"], -2);
+}
+
+#[tokio::test]
+async fn the_idle_rule_completes_jobs_of_connectors_that_never_signal_but_waits_for_those_that_promise_to() {
+    let (core, _d) = start_core(&[("DSXCONNECT_JOBS__IDLE_COMPLETE_SECS", "1")]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    submit(&api, &fake, "legacy", 3, None).await;
+    let caps = json!({"name": "c", "uuid": "3f0c2b2e-1111-4222-8333-444455556666", "capabilities": ["enqueue_done"]});
+    api.post(
+        "/connectors/register",
+        json!({"name": "c", "uuid": "3f0c2b2e-1111-4222-8333-444455556666", "url": fake.url, "capabilities": ["enqueue_done"]}),
+    )
+    .await;
+    submit(&api, &fake, "modern", 3, Some(caps)).await;
+    let j = api.wait_job("legacy", "completed", Duration::from_secs(15)).await;
+    assert_eq!(j["completed_by"], "idle");
+    assert_eq!(count(&j, "processed_count"), 3);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(api.job("modern").await["status"], "running");
+}
+
+#[tokio::test]
+async fn control_transitions_follow_the_state_table() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    for cmd in ["pause", "resume", "cancel"] {
+        assert_eq!(
+            api.post(&format!("/scan/jobs/ghost/{cmd}"), json!(null)).await,
+            (404, json!({"detail": "job_not_found"}))
+        );
+    }
+    api.post("/scan/jobs/t1/enqueue_done", json!({})).await;
+    assert_eq!(
+        api.job("t1").await["status"],
+        "completed",
+        "an empty job completes at enqueue_done"
+    );
+    let fake = FakeConnector::start();
+    submit(&api, &fake, "t2", 1, None).await;
+    assert_eq!(
+        api.post("/scan/jobs/t2/resume", json!(null)).await,
+        (409, json!({"detail": "job_not_paused"}))
+    );
+    let (s, v) = api.post("/scan/jobs/t2/pause", json!(null)).await;
+    assert_eq!(
+        (s, v["status"].as_str(), v["job"]["status"].as_str()),
+        (200, Some("paused"), Some("paused"))
+    );
+    assert_eq!(api.post("/scan/jobs/t2/pause", json!(null)).await.0, 200);
+    assert_eq!(
+        api.post("/scan/jobs/t2/cancel", json!(null)).await.1["status"],
+        "cancelled"
+    );
+    assert_eq!(
+        api.post("/scan/jobs/t2/cancel", json!(null)).await.0,
+        200,
+        "cancel twice is fine"
+    );
+    assert_eq!(
+        api.post("/scan/jobs/t2/pause", json!(null)).await,
+        (409, json!({"detail": "job_cancelled"}))
+    );
+    api.post("/scan/jobs/t3/enqueue_done", json!({"enqueued_total": 0}))
+        .await;
+    for cmd in ["pause", "resume", "cancel"] {
+        assert_eq!(
+            api.post(&format!("/scan/jobs/t3/{cmd}"), json!(null)).await,
+            (409, json!({"detail": "job_completed"}))
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_scan_result_stream_carries_every_result_with_its_job_and_one_terminal_summary() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    let mut sse = Sse::open(&format!("{}/subscribe/scan-result", api.base)).await;
+    assert_eq!(
+        sse.next_block(Duration::from_secs(5)).await.unwrap(),
+        r#"data: {"type":"connected"}"#
+    );
+    assert_eq!(sse.next_block(Duration::from_secs(5)).await.unwrap(), "retry: 5000");
+    submit(&api, &fake, "live", 20, None).await;
+    api.post("/scan/jobs/live/enqueue_done", json!({"enqueued_total": 20}))
+        .await;
+    let frames = sse
+        .until(Duration::from_secs(20), |v| {
+            v["type"] == "job_summary" && v["job"]["status"] == "completed"
+        })
+        .await;
+    let results: Vec<&Value> = frames.iter().filter(|f| f["type"] == "scan_result").collect();
+    assert_eq!(results.len(), 20);
+    for key in [
+        "job_id",
+        "status",
+        "processed_count",
+        "total",
+        "enqueued_total",
+        "enqueued_count",
+        "enqueue_done",
+        "last_update",
+        "duration_secs",
+        "eta_secs",
+        "time_remaining",
+    ] {
+        assert!(results[0]["job"].get(key).is_some(), "job summary has {key}");
+    }
+    assert!(results[0]["scan_result"]["scan_request_task_id"].is_string());
+    // Exactly one terminal frame, even with enqueue_done racing the last results.
+    let more = {
+        let mut extra = Vec::new();
+        while let Some(v) = sse.next_json(Duration::from_millis(800)).await {
+            extra.push(v);
+        }
+        extra
+    };
+    let terminal = frames
+        .iter()
+        .chain(more.iter())
+        .filter(|f| f["type"] == "job_summary" && f["job"]["status"] == "completed")
+        .count();
+    assert_eq!(terminal, 1);
+}
+
+#[tokio::test]
+async fn pausing_a_quiet_job_publishes_its_summary_within_a_second() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    submit(&api, &fake, "quiet", 1, None).await;
+    wait_for("processed", Duration::from_secs(10), || async {
+        (count(&api.job("quiet").await, "processed_count") == 1).then_some(())
+    })
+    .await;
+    let mut sse = Sse::open(&format!("{}/subscribe/scan-result", api.base)).await;
+    sse.next_block(Duration::from_secs(2)).await;
+    sse.next_block(Duration::from_secs(2)).await;
+    api.post("/scan/jobs/quiet/pause", json!(null)).await;
+    let f = sse.next_json(Duration::from_secs(1)).await.expect("a frame within 1 s");
+    assert_eq!(
+        (f["type"].as_str(), f["job"]["status"].as_str()),
+        (Some("job_summary"), Some("paused"))
+    );
+    assert!(f["ts"].is_i64());
+    assert_eq!(api.get("/subscribe/job-summary/quiet?interval=1").await.0, 422);
+    let mut js = Sse::open(&format!("{}/subscribe/job-summary/quiet?interval=2", api.base)).await;
+    assert_eq!(js.next_block(Duration::from_secs(2)).await.unwrap(), "retry: 5000");
+    assert_eq!(
+        js.next_json(Duration::from_secs(2)).await.unwrap(),
+        json!({"type": "connected", "job_id": "quiet"})
+    );
+    let s = js.next_json(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(s["job"]["status"], "paused");
+}
+
+#[tokio::test]
+async fn an_idle_stream_sends_a_heartbeat_within_fifteen_seconds() {
+    let (core, _d) = start_core(&[]);
+    let mut sse = Sse::open(&format!("{}{API}/subscribe/scan-result", core.url)).await;
+    sse.next_block(Duration::from_secs(2)).await;
+    sse.next_block(Duration::from_secs(2)).await;
+    let f = sse.next_json(Duration::from_secs(16)).await.expect("heartbeat");
+    assert_eq!(f, json!({"type": "heartbeat"}));
+}
+
+#[tokio::test]
+async fn statistics_count_results_with_and_without_file_info_exactly_once() {
+    let dsxa = Dsxa::start(&[]);
+    let url = dsxa.scan_url();
+    let (core, _d) = start_core(&[("DSXCONNECT_SCANNER__SCAN_BINARY_URL", &url)]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    let answer = |size: Option<u64>| match size {
+        Some(s) => {
+            json!({"status": 200, "body": {"verdict": "Benign", "file_info": {"file_size_in_bytes": s}, "scan_duration_in_microseconds": s}})
+        }
+        None => json!({"status": 200, "body": {"verdict": "Benign"}}),
+    };
+    dsxa.script(json!([answer(Some(100)), answer(Some(200)), answer(None)]))
+        .await;
+    for i in 0..3 {
+        fake.put_file(&format!("/s{i}"), b"x");
+        api.post(
+            "/scan/request",
+            scan_request(&format!("/s{i}"), &fake.url, Some("stats")),
+        )
+        .await;
+        wait_for("one more result", Duration::from_secs(10), || async {
+            (api.get("/scan/stats").await.1["files_scanned"] == i + 1).then_some(())
+        })
+        .await;
+    }
+    let (_, s) = api.get("/scan/stats").await;
+    assert_eq!(
+        (
+            s["files_scanned"].as_u64(),
+            s["total_file_size"].as_u64(),
+            s["avg_file_size"].as_u64()
+        ),
+        (Some(3), Some(300), Some(150))
+    );
+    assert_eq!(s["benign_count"], 3);
+    // Two sized results, 100 and 200: rank 1 falls in the bucket [96, 103] (§2.9).
+    assert_eq!(s["median_file_size_in_bytes"], 103);
+    assert_eq!(s["longest_scan_time_in_microseconds"], 200);
+    assert_eq!(s["longest_scan_time_file"], "/s1");
+}
