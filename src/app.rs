@@ -107,6 +107,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
 
     let (pool, pool_arbiter) = if workers {
         let ctx = Arc::new(PipelineCtx {
+            job_actors: Default::default(),
             settings: Arc::clone(&settings),
             backend: backend.clone(),
             scanner: Arc::clone(&scanner),
@@ -140,6 +141,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
             .app_data(ui.clone())
             .configure(routes)
     })
+    .on_connect(crate::http::no_delay)
     .workers(2)
     .disable_signals()
     .shutdown_timeout(5)

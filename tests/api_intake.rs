@@ -285,11 +285,12 @@ async fn the_config_endpoint_redacts_secrets() {
 
 #[test]
 fn an_invalid_setting_stops_start_up_naming_the_variable() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
-        .args(["serve"])
-        .env("DSXCONNECT_SCANNER__ENGINE", "foo")
-        .output()
-        .unwrap();
+    let out = run_for(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .args(["serve"])
+            .env("DSXCONNECT_SCANNER__ENGINE", "foo"),
+        30,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

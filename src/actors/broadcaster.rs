@@ -24,10 +24,13 @@ pub struct Connect {
     pub kind: StreamKind,
 }
 
-/// An event from the bus.
+/// Events from the bus (batched: one mailbox hop for everything that arrived together).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Publish(pub BusEvent);
+pub struct Publish(pub Vec<BusEvent>);
+
+/// Most events relayed in one message.
+const RELAY_BATCH: usize = 256;
 
 /// Number of open sessions (for readiness details and tests).
 #[derive(Message)]
@@ -124,7 +127,14 @@ impl Actor for Broadcaster {
             loop {
                 match rx.recv().await {
                     Ok(ev) => {
-                        if me.send(Publish(ev)).await.is_err() {
+                        let mut batch = vec![ev];
+                        while batch.len() < RELAY_BATCH {
+                            match rx.try_recv() {
+                                Ok(ev) => batch.push(ev),
+                                Err(_) => break,
+                            }
+                        }
+                        if me.send(Publish(batch)).await.is_err() {
                             break;
                         }
                     }
@@ -158,7 +168,14 @@ impl Handler<Publish> for Broadcaster {
         if self.sessions.is_empty() {
             return;
         }
-        let rendered = Arc::new(render(msg.0));
+        for ev in msg.0 {
+            self.deliver(Arc::new(render(ev)));
+        }
+    }
+}
+
+impl Broadcaster {
+    fn deliver(&self, rendered: Arc<Rendered>) {
         for s in &self.sessions {
             let wanted = match (&s.kind, &rendered.event) {
                 (StreamKind::Connectors, BusEvent::Connector(_)) => true,

@@ -213,6 +213,11 @@ fn main() -> std::io::Result<()> {
                 .route("/__script", web::post().to(script))
                 .route("/__config", web::post().to(config))
         })
+        .on_connect(|conn, _| {
+            if let Some(s) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = s.set_nodelay(true);
+            }
+        })
         .workers(workers)
         .listen(listener)?
         .run()

@@ -173,7 +173,9 @@ async fn wait_for_job(core: &CoreHandle, job_id: &str, interactive: bool) -> any
     loop {
         // Updates arrive through the subscription; the periodic read covers a job that
         // finished before the subscription was in place.
-        let latest = match rx.borrow_and_update().clone() {
+        // Clone out of the watch guard first: it must not be held across the await below.
+        let pushed = rx.borrow_and_update().clone();
+        let latest = match pushed {
             Some(j) => Some((*j).clone()),
             None => jobs.get(job_id).await?,
         };

@@ -437,7 +437,7 @@ fn read_workers(s: &mut Source, env: &BTreeMap<String, String>) -> WorkerSetting
         (v >= 0.0).then_some(v)
     };
     WorkerSettings {
-        concurrency: s.int_in("WORKERS__CONCURRENCY", (2 * cpus).max(4) as i64, 1, 10_000) as usize,
+        concurrency: s.int_in("WORKERS__CONCURRENCY", (8 * cpus).max(32) as i64, 1, 10_000) as usize,
         max_attempts,
         retry_backoff_base_secs: s.secs_in("WORKERS__RETRY_BACKOFF_BASE_SECS", 2.0, 0.0, 86_400.0),
         retry_backoff_max_secs: s.secs_in("WORKERS__RETRY_BACKOFF_MAX_SECS", 300.0, 0.0, 86_400.0),

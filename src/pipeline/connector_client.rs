@@ -100,6 +100,7 @@ impl ConnectorClients {
         map.entry(origin)
             .or_insert_with(|| {
                 let mut b = reqwest::Client::builder()
+                    .tcp_nodelay(true)
                     .connect_timeout(self.settings.connect_timeout)
                     .read_timeout(self.settings.timeout)
                     .redirect(reqwest::redirect::Policy::none())

@@ -170,7 +170,7 @@ async fn finish(
         attempts,
         requeued: item.requeued,
     };
-    let change = match crate::actors::job_registry::job_actor(&ctx.jobs, &item.job_id).await {
+    let change = match ctx.job_actor(&item.job_id).await {
         Ok(actor) => actor.send(ItemFinished(record, result)).await,
         Err(e) => Err(e),
     };
@@ -188,10 +188,14 @@ async fn finish(
             return false;
         }
     }
-    if let Err(e) = ctx.backend.queue.ack(receipt).await {
-        // Recorded but not acked: the redelivery is absorbed by idempotent recording.
-        tracing::warn!(error = %e, task = %item.task_id, "ack failed; the item may be delivered again");
-    }
+    // The outcome is recorded, so the ack is off the item's critical path: if it is lost (crash,
+    // store failure) the entry is delivered again and idempotent recording absorbs it.
+    let (queue, receipt, task) = (Arc::clone(&ctx.backend.queue), receipt.clone(), item.task_id.clone());
+    actix::spawn(async move {
+        if let Err(e) = queue.ack(&receipt).await {
+            tracing::warn!(error = %e, task = %task, "ack failed; the item may be delivered again");
+        }
+    });
     true
 }
 

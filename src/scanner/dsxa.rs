@@ -35,6 +35,7 @@ impl DsxaScanner {
             .clone()
             .ok_or_else(|| anyhow::anyhow!("DSXCONNECT_SCANNER__SCAN_BINARY_URL is required for engine dsxa"))?;
         let mut builder = reqwest::Client::builder()
+            .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(256)
             .user_agent(format!("dsx-connect/{}", crate::VERSION))

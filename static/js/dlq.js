@@ -173,7 +173,17 @@ async function requeue(type, btn) {
   } finally {
     setBusy(btn, false);
     await after();
+    followUp();
   }
+}
+
+/**
+ * Requeued items are processed after the answer; one that fails again returns to the DLQ without
+ * changing its job's counters (CORE-API §6.5), so no failed_count rise will announce it. A few
+ * bounded follow-up refreshes (2 s, 5 s, 10 s after the action) show the count settle.
+ */
+function followUp() {
+  for (const ms of [2000, 5000, 10000]) setTimeout(after, ms);
 }
 
 /** Clear one queue (`type`, with its length) or all (null), after confirmation. */

@@ -66,23 +66,24 @@ function buildRow(id) {
   p.badge = h('span', { class: 'badge badge-info' });
   p.jobId = h('span', { class: 'mono', title: id, text: shortId(id) });
   p.copy = h('button', { type: 'button', class: 'btn btn-ghost btn-icon btn-small', 'aria-label': `Copy job id ${id}`, title: 'Copy job id' }, icon('copy'));
-  p.conn = h('td');
-  p.name = h('td');
-  p.started = h('td', { class: 'mono' });
-  p.duration = h('td', { class: 'mono' });
-  p.progress = h('td', { class: 'num' });
-  p.malicious = h('td', { class: 'num' });
-  p.failed = h('td', { class: 'num' });
+  // data-label feeds the stacked layout below 600 px (CSS shows it before the value).
+  p.conn = h('td', { 'data-label': 'Connector' });
+  p.name = h('td', { 'data-label': 'Name', class: 'wide-only' });
+  p.started = h('td', { class: 'mono', 'data-label': 'Started' });
+  p.duration = h('td', { class: 'mono', 'data-label': 'Duration' });
+  p.progress = h('td', { class: 'num', 'data-label': 'Progress' });
+  p.malicious = h('td', { class: 'num', 'data-label': 'Malicious' });
+  p.failed = h('td', { class: 'num', 'data-label': 'Failed' });
   const btn = (label, iconName, cls = 'btn btn-small') => h('button', { type: 'button', class: cls }, icon(iconName), h('span', { class: 'btn-text', text: label }));
   p.results = h('button', { type: 'button', class: 'btn btn-small', testid: 'btn-job-results' }, icon('list'), h('span', { class: 'btn-text', text: 'Results' }));
   p.pause = btn('Pause', 'pause');
   p.resume = btn('Resume', 'play');
   p.cancel = btn('Cancel', 'stop', 'btn btn-small btn-danger');
-  p.tr = h('tr', { testid: 'job-row', 'data-job-id': id },
-    h('td', {}, p.badge),
-    h('td', {}, h('span', { class: 'file-cell' }, p.jobId, p.copy)),
+  p.tr = h('tr', { class: 'job-row', testid: 'job-row', 'data-job-id': id },
+    h('td', { class: 'cell-status' }, p.badge),
+    h('td', { class: 'cell-jobid' }, h('span', { class: 'file-cell' }, p.jobId, p.copy)),
     p.conn, p.name, p.started, p.duration, p.progress, p.malicious, p.failed,
-    h('td', {}, h('div', { class: 'row-actions' }, p.results, p.pause, p.resume, p.cancel)));
+    h('td', { class: 'cell-actions' }, h('div', { class: 'row-actions' }, p.results, p.pause, p.resume, p.cancel)));
   p.copy.addEventListener('click', async () => {
     const ok = await copyText(id);
     toast(ok ? 'success' : 'error', ok ? 'Job id copied' : 'Copy failed');

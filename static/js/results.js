@@ -11,7 +11,7 @@ import { toast } from './toast.js';
 
 const PAGE = 50;
 const MAX_ROWS = 500;
-const MAX_PER_FRAME = 200;
+const MAX_PER_FRAME = 40;
 
 const VERDICTS = {
   Malicious: ['Malicious', 'virus', 'verdict verdict-malicious'],
@@ -59,6 +59,7 @@ const state = {
   detached: false,
   generation: 0,
   flushQueued: false,
+  gap: false,
 };
 let els;
 let nameOf = () => null;
@@ -66,7 +67,7 @@ let nameOf = () => null;
 export function initResults({ connectorName }) {
   nameOf = connectorName;
   els = {
-    tbody: byTestId('results-table').tBodies[0],
+    tbody: byTestId('results-table').querySelector('.rbody'),
     wrap: document.querySelector('.results-wrap'),
     empty: byTestId('results-empty'),
     error: document.querySelector('.results-error'),
@@ -89,8 +90,13 @@ export function initResults({ connectorName }) {
   els.clear.addEventListener('click', () => setFilters({ verdict: '', job: '' }));
   els.more.addEventListener('click', () => loadPage(true));
   els.newBtn.addEventListener('click', showNewest);
-  els.wrap.addEventListener('scroll', () => { if (!scrolledAway() && state.held.length && !state.detached) releaseHeld(); }, { passive: true });
-  window.addEventListener('scroll', () => { if (!scrolledAway() && state.held.length && !state.detached) releaseHeld(); }, { passive: true });
+  const onScroll = () => {
+    invalidateAway();
+    if (!scrolledAway() && state.held.length && !state.detached) releaseHeld();
+  };
+  els.wrap.addEventListener('scroll', onScroll, { passive: true });
+  window.addEventListener('scroll', onScroll, { passive: true });
+  window.addEventListener('resize', invalidateAway, { passive: true });
 }
 
 /** Sets filters (URL query too, F-09.6) and reloads page 1. */
@@ -128,6 +134,7 @@ export function reload() {
   state.pending = [];
   state.held = [];
   state.detached = false;
+  state.gap = false;
   els.tbody.replaceChildren();
   updateChrome();
   return loadPage(false);
@@ -172,7 +179,7 @@ async function loadPage(more) {
 }
 
 function smallestId() {
-  const rows = els.tbody.querySelectorAll('tr.result-row');
+  const rows = els.tbody.querySelectorAll('.result-row');
   return rows.length ? rows[rows.length - 1].dataset.resultId : '';
 }
 
@@ -182,59 +189,81 @@ export function addLive(sr) {
   const id = toNum(sr.id);
   if (id === null || state.ids.has(id)) return;
   state.pending.push(sr);
-  // Bounded: more than a table's worth of pending rows would all be trimmed anyway.
-  if (state.pending.length > MAX_ROWS * 2) state.pending.splice(0, state.pending.length - MAX_ROWS);
+  // Bounded: a table's worth of pending rows is all that can ever be shown. Dropping older
+  // pending rows leaves a hole between them and the rows on screen, so those are replaced
+  // as a whole at the next insert (the table stays contiguous for Load more).
+  if (state.pending.length > MAX_ROWS) {
+    state.pending.splice(0, state.pending.length - MAX_ROWS);
+    state.gap = true;
+  }
   scheduleFlush();
 }
 
+/**
+ * Live rows are inserted in small batches (≤ 40 rows) at most every 250 ms. Building a batch's
+ * nodes runs in its own task; only the insertion happens in the animation frame, so a fast
+ * stream never puts the row-building and the layout of a frame into one long task.
+ */
+const FLUSH_GAP_MS = 250;
+let lastFlush = 0;
 function scheduleFlush() {
   if (state.flushQueued) return;
   state.flushQueued = true;
-  nextFrame(flush);
+  const wait = Math.max(0, lastFlush + FLUSH_GAP_MS - performance.now());
+  setTimeout(flush, wait);
 }
 
 function topId() {
-  const first = els.tbody.querySelector('tr.result-row');
+  const first = els.tbody.querySelector('.result-row');
   return first ? Number(first.dataset.resultId) : -Infinity;
 }
 
-/** Inserts up to MAX_PER_FRAME pending rows (oldest first, so the table stays contiguous). */
 function flush() {
   state.flushQueued = false;
+  lastFlush = performance.now();
   if (state.loading) return; // page 1 in flight: flushed when it lands
-  if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
   const batch = state.pending.splice(0, MAX_PER_FRAME);
-  if (state.pending.length) scheduleFlush();
   if (!batch.length) return;
   if (state.detached || scrolledAway()) {
     for (const sr of batch) state.held.push(sr);
     if (state.held.length > MAX_ROWS) state.held.splice(0, state.held.length - MAX_ROWS);
     updateChrome();
+    if (state.pending.length) scheduleFlush();
     return;
   }
-  insertTop(batch);
+  const built = build(batch, state.gap ? -Infinity : topId());
+  nextFrame(() => {
+    commit(built);
+    if (state.pending.length) scheduleFlush();
+  });
+}
+
+/** Builds the rows of `batch` newer than `top`, newest first (no layout yet). */
+function build(batch, top) {
+  const fresh = batch.filter((sr) => { const id = toNum(sr.id); return id !== null && id > top && !state.ids.has(id); });
+  fresh.sort((a, b) => b.id - a.id);
+  const frag = document.createDocumentFragment();
+  for (const sr of fresh) frag.append(buildRow(sr));
+  return { frag, ids: fresh.map((sr) => toNum(sr.id)), gen: state.generation };
+}
+
+/** Inserts built rows at the top (one layout), replacing the old rows after a gap. */
+function commit({ frag, ids, gen }) {
+  if (gen !== state.generation || !ids.length) return;
+  if (state.gap) {
+    state.gap = false;
+    els.tbody.replaceChildren();
+    state.ids.clear();
+    state.hasMore = true;
+  }
+  for (const id of ids) state.ids.add(id);
+  els.tbody.insertBefore(frag, els.tbody.firstChild);
+  trimBottom();
+  updateChrome();
 }
 
 function insertTop(batch) {
-  const top = topId();
-  const frag = document.createDocumentFragment();
-  // Newest first: walk the batch backwards, keeping only rows newer than the current top.
-  const fresh = [];
-  for (const sr of batch) {
-    const id = toNum(sr.id);
-    if (id === null || state.ids.has(id) || id <= top) continue;
-    fresh.push(sr);
-  }
-  fresh.sort((a, b) => b.id - a.id);
-  for (const sr of fresh) {
-    state.ids.add(toNum(sr.id));
-    frag.append(buildRow(sr));
-  }
-  if (fresh.length) {
-    els.tbody.insertBefore(frag, els.tbody.firstChild);
-    trimBottom();
-    updateChrome();
-  }
+  commit(build(batch, topId()));
 }
 
 function releaseHeld() {
@@ -255,11 +284,20 @@ function showNewest() {
   document.getElementById('results-section').scrollIntoView({ block: 'start' });
 }
 
-/** Whether the user scrolled away from the newest rows (then live rows are held, F-09.4). */
+/**
+ * Whether the user scrolled away from the newest rows (then live rows are held, F-09.4). The
+ * answer is cached and refreshed on scroll/resize events, so a flush never forces a layout.
+ */
+let awayCache = null;
 function scrolledAway() {
-  if (els.wrap.scrollHeight > els.wrap.clientHeight + 1) return els.wrap.scrollTop > 4;
-  return els.tbody.getBoundingClientRect().top < -4;
+  if (awayCache === null) {
+    awayCache = els.wrap.scrollHeight > els.wrap.clientHeight + 1
+      ? els.wrap.scrollTop > 4
+      : els.tbody.getBoundingClientRect().top < -4;
+  }
+  return awayCache;
 }
+const invalidateAway = () => { awayCache = null; };
 
 function removeRow(tr) {
   state.ids.delete(Number(tr.dataset.resultId));
@@ -270,7 +308,7 @@ function removeRow(tr) {
 
 /** Drops the oldest rows beyond MAX_ROWS (they stay reachable through Load more, F-09.5). */
 function trimBottom() {
-  const rows = els.tbody.querySelectorAll('tr.result-row');
+  const rows = els.tbody.querySelectorAll('.result-row');
   if (rows.length <= MAX_ROWS) return;
   for (let i = rows.length - 1; i >= MAX_ROWS; i -= 1) removeRow(rows[i]);
   state.hasMore = true;
@@ -278,7 +316,7 @@ function trimBottom() {
 
 /** After Load more: drops the newest rows beyond MAX_ROWS; live rows are then held. */
 function trimTop() {
-  const rows = els.tbody.querySelectorAll('tr.result-row');
+  const rows = els.tbody.querySelectorAll('.result-row');
   if (rows.length <= MAX_ROWS) return;
   for (let i = 0; i < rows.length - MAX_ROWS; i += 1) removeRow(rows[i]);
   state.detached = true;
@@ -317,18 +355,20 @@ function buildRow(sr) {
   const size = toNum(info.file_size_in_bytes);
   const jobId = typeof sr.scan_job_id === 'string' ? sr.scan_job_id : '';
 
-  const toggle = h('button', { type: 'button', class: 'btn btn-ghost btn-icon btn-small toggle-details', 'aria-expanded': 'false', 'aria-label': `Details of ${file}` }, icon('chevron'));
-  const tr = h('tr', { class: 'result-row', testid: 'result-row', 'data-result-id': String(sr.id), 'data-verdict': v.verdict ?? '', 'data-job-id': jobId },
-    h('td', { class: 'cell-toggle' }, toggle),
-    h('td', { class: 'cell-time mono', title: isoOf(ms), text: fmtTime(ms) }),
-    h('td', {}, h('span', { class: vClass }, icon(vIcon), vText)),
-    h('td', { class: 'cell-file' }, h('span', { class: 'file-cell', title: visible(req.location ?? '') },
+  // The chevron is drawn by CSS: one SVG <use> less per row keeps streaming inserts cheap.
+  const toggle = h('button', { type: 'button', class: 'btn btn-ghost btn-icon btn-small toggle-details', 'aria-expanded': 'false', 'aria-label': `Details of ${file}` });
+  const cell = (cls, props, ...kids) => h('div', { role: 'cell', class: cls, ...props }, ...kids);
+  const tr = h('div', { role: 'row', class: 'rrow result-row', testid: 'result-row', 'data-result-id': String(sr.id), 'data-verdict': v.verdict ?? '', 'data-job-id': jobId },
+    cell('cell-toggle', {}, toggle),
+    cell('cell-time mono', { title: isoOf(ms), text: fmtTime(ms) }),
+    cell('cell-verdict', {}, h('span', { class: vClass }, icon(vIcon), vText)),
+    cell('cell-file', {}, h('span', { class: 'file-cell', title: visible(req.location ?? '') },
       icon(fileIcon(info.file_type, req.metainfo ?? req.location)), h('span', { class: 'cell-clip', text: file }))),
-    h('td', { class: 'wide-only', title: conn.uuid || null, text: visible(connName) }),
-    h('td', { class: 'num wide-only', title: size !== null ? `${size} bytes` : null, text: fmtSize(size) }),
-    h('td', { class: 'wide-only', text: visible(info.file_type ?? '—') }),
-    h('td', { class: 'wide-only', text: actionText(sr.item_action) }),
-    h('td', { class: 'mono', title: jobId || null, text: jobId ? shortId(jobId) : '—' }));
+    cell('wide-only', { title: conn.uuid || null, text: visible(connName) }),
+    cell('num wide-only', { title: size !== null ? `${size} bytes` : null, text: fmtSize(size) }),
+    cell('wide-only', { text: visible(info.file_type ?? '—') }),
+    cell('wide-only', { text: actionText(sr.item_action) }),
+    cell('cell-job mono', { title: jobId || null, text: jobId ? `job ${shortId(jobId)}` : '—' }));
   toggle.addEventListener('click', () => toggleDetails(tr, toggle, sr));
   return tr;
 }
@@ -369,16 +409,17 @@ function buildDetails(sr) {
   add('Size', info.file_size_in_bytes !== undefined && info.file_size_in_bytes !== null ? `${fmtSize(info.file_size_in_bytes)} (${info.file_size_in_bytes} bytes)` : null);
   add('Verdict', [v.verdict, det.event_description].filter(Boolean).join(' — '));
   add('Reason', [det.reason, det.threat_type].filter(Boolean).join(' · '));
-  add('Action', [ia.item_action, ia.status, ia.message, ia.description].filter((x) => typeof x === 'string' && x).join(' — '));
+  add('Action', ia.item_action === 'nothing' ? ia.message
+    : [ia.item_action, ia.status, ia.message, ia.description].filter((x) => typeof x === 'string' && x).join(' — '));
   add('Scan duration', fmtMicros(v.scan_duration_in_microseconds));
   add('Task id', sr.scan_request_task_id);
   add('Job id', sr.scan_job_id, sr.scan_job_id ? copyButton(sr.scan_job_id, 'Copy job id') : null);
   add('Result id', sr.id);
   add('Recorded', sr.timestamp ?? sr.created_at);
   const raw = h('details', {}, h('summary', { text: 'Raw JSON' }), h('pre', { class: 'raw-json mono', text: JSON.stringify(sr, null, 2) }));
-  return h('tr', { class: 'details-row', testid: 'result-details' },
-    h('td', { colspan: '9' }, h('dl', { class: 'details' }, items), raw));
+  return h('div', { role: 'row', class: 'details-row', testid: 'result-details' },
+    h('div', { role: 'cell', class: 'details-cell' }, h('dl', { class: 'details' }, items), raw));
 }
 
 /** Number of result rows in the DOM (tests, debugging). */
-export const rowCount = () => els.tbody.querySelectorAll('tr.result-row').length;
+export const rowCount = () => els.tbody.querySelectorAll('.result-row').length;

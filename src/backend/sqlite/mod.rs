@@ -82,6 +82,7 @@ impl SqliteStore {
         schema::recover(&conn).map_err(sql_err)?;
         let statuses = Arc::new(RwLock::new(schema::load_statuses(&conn).map_err(sql_err)?));
         let next_due = schema::next_due(&conn).map_err(sql_err)?;
+        schema::spawn_checkpointer(path.clone());
         let work = Arc::new(Notify::new());
         let writer = Writer::start(
             conn,

@@ -103,8 +103,38 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Checkpoints run on their own thread (see `spawn_checkpointer`), never inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(DDL)
+}
+
+/// Copies the WAL back into the database every second from a separate connection, so the
+/// writer's commits never wait for a checkpoint (and its fsync). PASSIVE checkpoints never block
+/// writers or readers.
+pub fn spawn_checkpointer(path: std::path::PathBuf) {
+    let run = move || {
+        let conn = match Connection::open(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "embedded store: the checkpoint thread cannot open the database");
+                return;
+            }
+        };
+        let _ = conn.busy_timeout(std::time::Duration::from_millis(100));
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            // PASSIVE never takes the write lock; once it has copied everything, the next
+            // writer restarts the WAL from its beginning (and journal_size_limit trims it).
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::debug!(error = %e, "checkpoint skipped");
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(run) {
+        tracing::error!(error = %e, "embedded store: cannot start the checkpoint thread");
+    }
 }
 
 /// After a restart, every queue entry may have been in flight: count the delivery, so a

@@ -46,7 +46,8 @@ type Run = Box<dyn FnOnce(&Connection, &mut WriterState) -> (bool, Reply) + Send
 struct Op {
     deadline: Option<Instant>,
     run: Run,
-    timed_out: Box<dyn FnOnce() + Send>,
+    /// Answers the caller without running the operation (deadline passed, batch aborted).
+    timed_out_or_failed: Box<dyn FnOnce(StoreError) + Send>,
 }
 
 /// Handle to the writer thread.
@@ -105,9 +106,9 @@ impl Writer {
                 });
                 (ok, reply)
             }),
-            timed_out: Box::new(move || {
+            timed_out_or_failed: Box::new(move |e| {
                 if let Some(tx) = tx_timeout.lock().ok().and_then(|mut g| g.take()) {
-                    let _ = tx.send(Err(StoreError::Timeout));
+                    let _ = tx.send(Err(e));
                 }
             }),
         };
@@ -181,19 +182,31 @@ fn run_batch(
 ) -> rusqlite::Result<()> {
     let mut txn = conn.transaction()?;
     let now = Instant::now();
-    for op in batch.drain(..) {
+    let mut ops = batch.drain(..);
+    while let Some(op) = ops.next() {
         if op.deadline.is_some_and(|d| d < now) {
-            (op.timed_out)();
+            (op.timed_out_or_failed)(StoreError::Timeout);
             continue;
         }
         let sp = txn.savepoint()?;
         let (ok, reply) = (op.run)(&sp, state);
+        replies.push(reply);
         if ok {
             sp.commit()?;
         } else {
             drop(sp); // rolls the failed operation back
         }
-        replies.push(reply);
+        // Some errors (busy, I/O, full) make SQLite roll back the whole transaction: stop here
+        // rather than run the rest of the batch outside a transaction; every caller is failed.
+        if txn.is_autocommit() {
+            for rest in ops.by_ref() {
+                (rest.timed_out_or_failed)(StoreError::Unavailable("the store transaction was rolled back".into()));
+            }
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("transaction rolled back by SQLite".into()),
+            ));
+        }
     }
     if state.stats_dirty {
         super::results::save_stats(&txn, &state.stats)?;

@@ -57,6 +57,7 @@ pub struct CoreClient {
 impl CoreClient {
     pub fn new(s: &ConnectorSettings) -> anyhow::Result<Self> {
         let mut b = reqwest::Client::builder()
+            .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
             .timeout(s.core_timeout)
             .pool_max_idle_per_host(64)

@@ -390,6 +390,7 @@ pub async fn start(
             .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
             .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
     })
+    .on_connect(crate::http::no_delay)
     .workers(1)
     .disable_signals()
     .shutdown_timeout(5)

@@ -1,0 +1,110 @@
+/**
+ * Performance under a result burst (UI.md §9.2, E2E-24) and the 20,000-result benchmark: the stub
+ * answers with no delay, the core scans with 4 workers, and the page measures long tasks
+ * (PerformanceObserver 'longtask'), the largest gap between animation frames and the number of
+ * result rows in the DOM. The measured numbers are printed.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startStub, startCore, makeFlatTree, stopAll, WORK, waitFor, waitIdle, sleep } from './lib/servers.mjs';
+import { scenario, goto, tid, card, shot, closeBrowser } from './lib/browser.mjs';
+import { waitCardState, startFullScan, sumCounts } from './lib/cards.mjs';
+
+const BENCH_FILES = Number(process.env.UI_BENCH_FILES || 20000);
+const treeBurst = path.join(WORK, 'burst-tree');
+const treeBench = path.join(WORK, 'bench-tree');
+let stub;
+let core;
+let uuidBurst;
+let uuidBench;
+
+before(async () => {
+  stub = await startStub({ delayMs: 0 });
+  makeFlatTree(treeBurst, 2000);
+  makeFlatTree(treeBench, BENCH_FILES);
+  core = await startCore({ trees: [treeBurst, treeBench], stub, concurrency: 4 });
+  const list = await core.connectors();
+  uuidBurst = list.find((c) => c.asset === treeBurst).uuid;
+  uuidBench = list.find((c) => c.asset === treeBench).uuid;
+});
+after(async () => { await closeBrowser(); await stopAll(); });
+
+/** Installed before any page script: long tasks, animation-frame gaps and DOM row counts. */
+function monitor() {
+  const perf = { armed: false, longtasks: [], maxGap: 0, gapsOver100: 0, maxRows: 0, samples: 0 };
+  window.__perf = perf;
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (perf.armed) perf.longtasks.push(Math.round(e.duration));
+    }).observe({ type: 'longtask', buffered: false });
+  } catch { perf.noLongtask = true; }
+  let last = performance.now();
+  const tick = (t) => {
+    const gap = t - last;
+    last = t;
+    if (perf.armed) {
+      if (gap > perf.maxGap) perf.maxGap = gap;
+      if (gap > 100) perf.gapsOver100 += 1;
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  setInterval(() => {
+    const tb = document.querySelector('[data-testid="results-table"]');
+    if (!tb || !perf.armed) return;
+    perf.samples += 1;
+    const n = tb.querySelectorAll('.result-row').length;
+    if (n > perf.maxRows) perf.maxRows = n;
+  }, 100);
+}
+
+async function burst(page, uuid, expected, name) {
+  await page.addInitScript(monitor);
+  await goto(page);
+  await page.waitForSelector(`${tid('connector-card')}[data-connector-uuid="${uuid}"][data-ready="true"]`);
+  await page.waitForTimeout(500);
+  await page.evaluate(() => { window.__perf.armed = true; });
+  const t0 = Date.now();
+  const job = await startFullScan(page, uuid);
+  await waitCardState(page, uuid, 'done', 600000);
+  const secs = (Date.now() - t0) / 1000;
+  await sleep(500);
+  const perf = await page.evaluate(() => { window.__perf.armed = false; return window.__perf; });
+  const summary = await core.json(`scan/jobs/${job}`);
+  const c = card(page, uuid);
+  const note = (await c.locator(tid('job-note')).textContent()).trim();
+  const counts = (await c.locator(tid('job-counts')).textContent()).trim();
+  const fmt = new Intl.NumberFormat('en-US');
+  const rowsNow = await page.locator(tid('result-row')).count();
+  const frames = await page.evaluate(() => window.dsxUi.frames());
+  const report = {
+    scenario: name, files: expected, seconds: secs.toFixed(1), resultsPerSecond: Math.round(expected / secs),
+    longTasks: perf.longtasks.length, longestTaskMs: perf.longtasks.length ? Math.max(...perf.longtasks) : 0,
+    maxFrameGapMs: Math.round(perf.maxGap), frameGapsOver100ms: perf.gapsOver100,
+    maxResultRowsInDom: perf.maxRows, resultRowsAtEnd: rowsNow, sseFrames: frames.frames,
+  };
+  console.log(`# PERF ${JSON.stringify(report)}`);
+  assert.equal(Number(summary.processed_count), expected, 'server processed every file');
+  assert.equal(note.split(': ')[1].split(' / ')[0], fmt.format(Number(summary.processed_count)), 'final summary = server');
+  assert.equal(sumCounts(counts), Number(summary.processed_count) + Number(summary.failed_count) + Number(summary.skipped_count));
+  assert.match(counts, new RegExp(`${fmt.format(Number(summary.verdict_benign))} benign`));
+  assert.ok(perf.maxRows <= 500 && rowsNow <= 500, `≤ 500 result rows in the DOM (max ${perf.maxRows})`);
+  return report;
+}
+
+test('E2E-24 burst (2,000 files, stub delay 0, 4 workers)', { timeout: 180000 }, async () => {
+  await scenario('E2E-24', core, {}, async (page) => {
+    const r = await burst(page, uuidBurst, 2000, 'E2E-24');
+    assert.ok(r.longestTaskMs <= 200, `no long task > 200 ms (longest ${r.longestTaskMs} ms)`);
+    await shot(page, '24-burst-done-1280.png');
+  });
+});
+
+test(`benchmark: ${BENCH_FILES} results streaming at full speed`, { timeout: 900000 }, async () => {
+  await waitIdle(core);
+  await scenario('BENCH-20000', core, {}, async (page) => {
+    const r = await burst(page, uuidBench, BENCH_FILES, 'bench');
+    assert.ok(r.longestTaskMs <= 100, `main thread never blocked > 100 ms (longest task ${r.longestTaskMs} ms)`);
+  });
+});
