@@ -18,7 +18,7 @@ fn scan_exits_1_and_lists_the_malicious_paths() {
     let tree = tempfile::tempdir().unwrap();
     write(tree.path(), "ok.txt", b"fine");
     write(tree.path(), "a/b/evil one.com", EICAR);
-    let out = run_for(&mut bin().arg("scan").arg(tree.path()), 60);
+    let out = run_for(bin().arg("scan").arg(tree.path()), 60);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("a/b/evil one.com"), "{text}");
@@ -39,7 +39,7 @@ fn scan_of_a_clean_tree_exits_0_and_json_is_machine_readable() {
             format!("clean {i}").as_bytes(),
         );
     }
-    let out = run_for(&mut bin().arg("scan").arg(tree.path()).arg("--json"), 60);
+    let out = run_for(bin().arg("scan").arg(tree.path()).arg("--json"), 60);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
     assert_eq!(v["files"], 25);
@@ -55,7 +55,7 @@ fn scan_with_move_quarantines_and_reports_the_destination() {
     write(tree.path(), "x/evil.com", EICAR);
     write(tree.path(), "x/fine.txt", b"fine");
     let out = run_for(
-        &mut bin()
+        bin()
             .arg("scan")
             .arg(tree.path())
             .args(["--action", "move", "--json", "--quarantine"])
@@ -77,7 +77,7 @@ fn scan_with_move_quarantines_and_reports_the_destination() {
 
 #[test]
 fn scan_of_a_missing_folder_exits_2_with_a_message() {
-    let out = run_for(&mut bin().args(["scan", "/definitely/not/here"]), 60);
+    let out = run_for(bin().args(["scan", "/definitely/not/here"]), 60);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/definitely/not/here"));
 }
