@@ -26,6 +26,8 @@ use crate::pipeline::connector_client::ConnectorClients;
 /// A running core.
 pub struct CoreHandle {
     pub addr: SocketAddr,
+    /// Served over HTTPS.
+    pub tls: bool,
     pub state: web::Data<CoreState>,
     server: actix_web::dev::ServerHandle,
     pool: Option<Addr<WorkerPool>>,
@@ -40,7 +42,8 @@ impl CoreHandle {
         } else {
             self.addr.ip().to_string()
         };
-        format!("http://{host}:{}", self.addr.port())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", self.addr.port())
     }
 
     pub fn jobs(&self) -> &Addr<JobRegistry> {
@@ -132,6 +135,10 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
         build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
     });
     let addr = listener.local_addr()?;
+    let tls = match (settings.use_tls, &settings.tls_certfile, &settings.tls_keyfile) {
+        (true, Some(c), Some(k)) => Some(crate::tls::server_config(c, k)?),
+        _ => None,
+    };
     let data = state.clone();
     let ui = web::Data::new(UiSource(settings.ui_dir.clone()));
     let server = HttpServer::new(move || {
@@ -144,14 +151,19 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
     .on_connect(crate::http::no_delay)
     .workers(2)
     .disable_signals()
-    .shutdown_timeout(5)
-    .listen(listener)?
+    .shutdown_timeout(5);
+    let tls_on = tls.is_some();
+    let server = match tls {
+        Some(cfg) => server.listen_rustls_0_23(listener, cfg)?,
+        None => server.listen(listener)?,
+    }
     .run();
     let handle = server.handle();
     actix_rt::spawn(server);
     tracing::info!(%addr, engine = %settings.scanner.engine, workers, "core listening");
     Ok(CoreHandle {
         addr,
+        tls: tls_on,
         state,
         server: handle,
         pool,

@@ -175,3 +175,47 @@ async fn a_serve_process_killed_mid_job_finishes_the_job_after_restart_with_exac
     let _ = second.kill();
     let _ = second.wait();
 }
+
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_256_mib_file_reaches_the_scanner_intact_while_memory_stays_flat() {
+    const SIZE: u64 = 256 << 20;
+    let dsxa = Dsxa::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    let f = std::fs::File::create(tree.path().join("huge.img")).unwrap();
+    f.set_len(SIZE).unwrap(); // sparse: reads as zeros
+    let port = free_port();
+    let api = Api::new(&format!("http://127.0.0.1:{port}"));
+    let mut child = serve(data.path(), tree.path(), port, &dsxa);
+    let uuid = builtin_uuid(&api).await;
+    let before = status_kb(child.id(), "VmRSS:");
+    let job = api.full_scan(&uuid).await;
+    let j = api.wait_job(&job, "completed", Duration::from_secs(120)).await;
+    let peak = status_kb(child.id(), "VmHWM:");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(count(&j, "processed_count"), 1);
+    let cap = &dsxa.captured().await[0];
+    assert_eq!(cap["body_len"], SIZE);
+    let zeros = vec![0u8; 1 << 20];
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    for _ in 0..256 {
+        sha2::Digest::update(&mut h, &zeros);
+    }
+    assert_eq!(cap["body_sha256"], hex::encode(sha2::Digest::finalize(h)));
+    let growth_mb = peak.saturating_sub(before) / 1024;
+    assert!(
+        growth_mb < 32,
+        "resident memory grew by {growth_mb} MiB (before {before} kB, peak {peak} kB)"
+    );
+}

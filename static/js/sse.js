@@ -54,10 +54,15 @@ class Stream {
   }
 
   message(e) {
+    // Only bookkeeping here: the frame itself is handled by the time-sliced drain below.
     this.lastFrameAt = performance.now();
     debug.frames += 1;
+    enqueue(this, e.data);
+  }
+
+  handle(data) {
     let frame;
-    try { frame = JSON.parse(e.data); } catch { debug.ignoredFrames += 1; return; }
+    try { frame = JSON.parse(data); } catch { debug.ignoredFrames += 1; return; }
     if (!frame || typeof frame !== 'object' || typeof frame.type !== 'string') { debug.ignoredFrames += 1; return; }
     if (this.waitingMessage !== null && frame.type !== 'waiting') {
       this.waitingMessage = null;
@@ -119,6 +124,44 @@ class Stream {
     if (this.es && now - this.lastFrameAt > WATCHDOG_MS) {
       this.scheduleReconnect();
     }
+  }
+}
+
+/*
+ * Frames are queued on arrival and handled in slices of at most 8 ms. A renderer that was busy
+ * receives many frames in one network chunk, and the browser dispatches them all in one task;
+ * queuing keeps that task tiny and lets rendering run between slices (UI.md §9.2).
+ */
+const SLICE_MS = 8;
+let queue = [];
+let head = 0;
+let draining = false;
+
+function enqueue(stream, data) {
+  queue.push(stream, data);
+  if (!draining) {
+    draining = true;
+    setTimeout(drain, 0);
+  }
+}
+
+function drain() {
+  const end = performance.now() + SLICE_MS;
+  while (head < queue.length && performance.now() < end) {
+    const stream = queue[head];
+    const data = queue[head + 1];
+    queue[head] = null;
+    queue[head + 1] = null;
+    head += 2;
+    if (!stream.stopped) stream.handle(data);
+  }
+  if (head >= queue.length) {
+    queue = [];
+    head = 0;
+    draining = false;
+  } else {
+    if (head > 20000) { queue = queue.slice(head); head = 0; }
+    setTimeout(drain, 0);
   }
 }
 

@@ -382,6 +382,10 @@ pub async fn start(
         settings.connector_url = u.as_str().trim_end_matches('/').to_string();
     }
     let uuid = super::settings::identity(&settings)?;
+    let tls = match (settings.use_tls, &settings.tls_certfile, &settings.tls_keyfile) {
+        (true, Some(c), Some(k)) => Some(crate::tls::server_config(c, k)?),
+        _ => None,
+    };
     let name = settings.name.clone();
     let service = ConnectorService::new(settings, uuid, storage)?;
     let svc = Arc::clone(&service);
@@ -393,8 +397,11 @@ pub async fn start(
     .on_connect(crate::http::no_delay)
     .workers(1)
     .disable_signals()
-    .shutdown_timeout(5)
-    .listen(listener)?
+    .shutdown_timeout(5);
+    let server = match tls {
+        Some(cfg) => server.listen_rustls_0_23(listener, cfg)?,
+        None => server.listen(listener)?,
+    }
     .run();
     let handle = server.handle();
     actix_rt::spawn(server);

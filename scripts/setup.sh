@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs when it is missing (idempotent; needs root for apt-get):
+# clamd (real ClamAV daemon tests), Chromium (browser tests), Node packages of the UI tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+command -v clamd >/dev/null 2>&1 || missing+=(clamav-daemon clamav)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y "${missing[@]}" >/dev/null 2>&1 || {
+    $SUDO apt-get update >/dev/null
+    $SUDO apt-get install -y "${missing[@]}" >/dev/null
+  }
+fi
+if [ -f tests/ui/package.json ] && [ ! -d tests/ui/node_modules ]; then
+  (cd tests/ui && npm ci --no-audit --no-fund >/dev/null)
+fi

@@ -1,0 +1,236 @@
+//! The scanning engines end to end: clamd (a protocol-checking fake and the real daemon with a
+//! custom signature database) and the built-in engine's SHA-256 block list (checklist 20, 21).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::fake_connector::FakeConnector;
+use common::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A clamd that records the raw bytes of each session and answers from a list.
+async fn fake_clamd(replies: Vec<&'static str>) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sessions = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&sessions);
+    tokio::spawn(async move {
+        let mut replies = replies.into_iter();
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            // Read until the INSTREAM terminator (or a short command).
+            loop {
+                let n = sock.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.starts_with(b"zINSTREAM\0") && buf.len() >= 14 && buf.ends_with(&[0, 0, 0, 0]) {
+                    break;
+                }
+                if !buf.starts_with(b"zINSTREAM") && buf.ends_with(b"\0") {
+                    break;
+                }
+            }
+            let reply = if buf.starts_with(b"zPING") {
+                "PONG"
+            } else if buf.starts_with(b"zVERSION") {
+                "ClamAV 1.4.6"
+            } else {
+                replies.next().unwrap_or("stream: OK")
+            };
+            seen.lock().unwrap().push(buf);
+            let _ = sock.write_all(format!("{reply}\0").as_bytes()).await;
+        }
+    });
+    (format!("tcp://{addr}"), sessions)
+}
+
+/// Parses an INSTREAM session into its payload, checking the framing on the way.
+fn payload_of(session: &[u8]) -> Vec<u8> {
+    assert!(session.starts_with(b"zINSTREAM\0"), "command");
+    let mut rest = &session[10..];
+    let mut out = Vec::new();
+    loop {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        rest = &rest[4..];
+        if len == 0 {
+            assert!(rest.is_empty(), "nothing after the terminator");
+            return out;
+        }
+        assert!(len <= 1 << 20, "chunks are at most 1 MiB");
+        out.extend_from_slice(&rest[..len]);
+        rest = &rest[len..];
+    }
+}
+
+async fn scan_one(api: &Api, fake: &FakeConnector, job: &str, loc: &str) -> Value {
+    api.post("/scan/request", scan_request(loc, &fake.url, Some(job))).await;
+    api.post(&format!("/scan/jobs/{job}/enqueue_done"), json!({"enqueued_total": 1}))
+        .await;
+    api.wait_job(job, "completed", Duration::from_secs(30)).await;
+    let (_, r) = api.get(&format!("/scan/results/job/{job}")).await;
+    r[0].clone()
+}
+
+#[tokio::test]
+async fn clamd_gets_length_prefixed_chunks_and_its_replies_become_verdicts() {
+    let (addr, sessions) = fake_clamd(vec![
+        "stream: Eicar-Signature FOUND",
+        "stream: OK",
+        "INSTREAM size limit exceeded. ERROR",
+    ])
+    .await;
+    let (core, _d) = start_core(&[
+        ("DSXCONNECT_SCANNER__ENGINE", "clamd"),
+        ("DSXCONNECT_SCANNER__CLAMD_ADDRESS", &addr),
+    ]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
+    fake.put_file("/eicar", EICAR);
+    fake.put_file("/big", &big);
+    fake.put_file("/huge", b"pretend this is over clamd's StreamMaxLength");
+    let r = scan_one(&api, &fake, "c1", "/eicar").await;
+    assert_eq!(r["verdict"]["verdict"], "Malicious");
+    assert_eq!(r["verdict"]["verdict_details"]["event_description"], "Eicar-Signature");
+    assert_eq!(r["verdict"]["scan_engine"], "clamd");
+    let r = scan_one(&api, &fake, "c2", "/big").await;
+    assert_eq!(r["verdict"]["verdict"], "Benign");
+    assert_eq!(
+        r["verdict"]["file_info"]["file_hash"],
+        hex::encode(Sha256::digest(&big))
+    );
+    let r = scan_one(&api, &fake, "c3", "/huge").await;
+    assert_eq!(
+        (r["verdict"]["verdict"].as_str(), r["status"].as_str()),
+        (Some("Not Scanned"), Some("not scanned"))
+    );
+    let s = sessions.lock().unwrap().clone();
+    assert_eq!(payload_of(&s[0]), EICAR);
+    assert_eq!(payload_of(&s[1]), big, "3 MB arrive intact in ≤ 1 MiB chunks");
+    let (_, t) = api.get("/test/dsxa-connection").await;
+    assert_eq!(t["status"], "success");
+    assert!(t["message"].as_str().unwrap().contains("ClamAV 1.4.6"), "{t}");
+}
+
+struct Clamd(Child, tempfile::TempDir);
+
+impl Drop for Clamd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real clamd, offline, with one custom signature (the EICAR MD5) on a unix socket.
+fn real_clamd() -> (Clamd, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    let md5 = format!("{:x}", md5_of(EICAR));
+    std::fs::write(db.join("custom.hdb"), format!("{md5}:68:Eicar-Test-Signature.Custom\n")).unwrap();
+    let sock = dir.path().join("clamd.sock");
+    let conf = dir.path().join("clamd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "DatabaseDirectory {}\nLocalSocket {}\nForeground yes\nLogFile {}\nStreamMaxLength 10M\n",
+            db.display(),
+            sock.display(),
+            dir.path().join("clamd.log").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("clamd")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("clamd is installed (scripts/test.sh installs clamav-daemon)");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(std::time::Instant::now() < deadline, "clamd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addr = format!("unix://{}", sock.display());
+    (Clamd(child, dir), addr)
+}
+
+/// MD5 for the clamd hash signature (computed by `md5sum`, to avoid a crate for one test).
+fn md5_of(data: &[u8]) -> u128 {
+    let mut child = Command::new("md5sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    u128::from_str_radix(&String::from_utf8_lossy(&out.stdout)[..32], 16).unwrap()
+}
+
+#[tokio::test]
+async fn the_real_clamd_detects_eicar_with_a_custom_signature() {
+    let (_clamd, addr) = real_clamd();
+    let (core, _d) = start_core(&[
+        ("DSXCONNECT_SCANNER__ENGINE", "clamd"),
+        ("DSXCONNECT_SCANNER__CLAMD_ADDRESS", &addr),
+    ]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    fake.put_file("/e", EICAR);
+    fake.put_file("/ok", b"just text");
+    let r = scan_one(&api, &fake, "r1", "/e").await;
+    assert_eq!(r["verdict"]["verdict"], "Malicious");
+    assert!(
+        r["verdict"]["verdict_details"]["event_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Eicar-Test-Signature.Custom")
+    );
+    assert_eq!(scan_one(&api, &fake, "r2", "/ok").await["verdict"]["verdict"], "Benign");
+    let (_, t) = api.get("/test/dsxa-connection").await;
+    assert_eq!(t["status"], "success", "{t}");
+}
+
+#[tokio::test]
+async fn the_embedded_engine_blocks_listed_hashes_and_finds_eicar_split_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = b"some proprietary malware sample";
+    let list = dir.path().join("blocklist.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# test list\n{}  Sample.Trojan\n",
+            hex::encode(Sha256::digest(bad)).to_uppercase()
+        ),
+    )
+    .unwrap();
+    let (core, _d) = start_core(&[("DSXCONNECT_SCANNER__SHA256_BLOCKLIST", list.to_str().unwrap())]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    fake.put_file("/bad", bad);
+    // EICAR at a 64 KiB boundary: the HTTP body arrives in several reads.
+    let mut split = vec![b'.'; 65_536 - 30];
+    split.extend_from_slice(EICAR);
+    split.extend(vec![b'.'; 200_000]);
+    fake.put_file("/split", &split);
+    fake.put_file("/fine", b"%PDF-1.7 fine");
+    let r = scan_one(&api, &fake, "b1", "/bad").await;
+    assert_eq!(r["verdict"]["verdict"], "Malicious");
+    assert_eq!(r["verdict"]["verdict_details"]["event_description"], "Sample.Trojan");
+    assert_eq!(r["verdict"]["verdict_details"]["reason"], "sha256 blocklist");
+    let r = scan_one(&api, &fake, "b2", "/split").await;
+    assert_eq!(r["verdict"]["verdict_details"]["event_description"], "EICAR-Test-File");
+    let r = scan_one(&api, &fake, "b3", "/fine").await;
+    assert_eq!(r["verdict"]["verdict"], "Benign");
+    assert_eq!(r["verdict"]["file_info"]["file_type"], "PDFFileType");
+    assert_eq!(r["verdict"]["scan_engine"], "embedded");
+}
