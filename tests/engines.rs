@@ -120,7 +120,8 @@ async fn clamd_gets_length_prefixed_chunks_and_its_replies_become_verdicts() {
     assert!(t["message"].as_str().unwrap().contains("ClamAV 1.4.6"), "{t}");
 }
 
-struct Clamd(Child, tempfile::TempDir);
+/// The daemon and its folder (removed when the test ends).
+struct Clamd(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Clamd {
     fn drop(&mut self) {
