@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_connector;
+pub mod fake_core;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -288,8 +288,15 @@ fn enqueue_backoff(attempt: u32) -> Duration {
     Duration::from_secs_f64(base * rand::random_range(0.8..=1.2))
 }
 
+/// Everything but the unreserved characters of RFC 3986 is encoded in a path segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn seg(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// SHA-256 hex of `<job_id>` followed by LF and each location in order.
