@@ -82,6 +82,7 @@ pub fn open_backend(settings: &Settings) -> anyhow::Result<Backend> {
             app_env: settings.app_env.as_str().to_string(),
             results_retain: settings.results_retain,
             job_ttl_days: settings.jobs.ttl_days,
+            jobs_retain_finished: settings.jobs.retain_finished,
             dlq_expire_days: settings.workers.dlq_expire_after_days,
         },
     )?;

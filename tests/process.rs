@@ -219,3 +219,60 @@ async fn a_256_mib_file_reaches_the_scanner_intact_while_memory_stays_flat() {
         "resident memory grew by {growth_mb} MiB (before {before} kB, peak {peak} kB)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_paused_before_a_sigkill_is_still_paused_after_restart_and_resume_completes_it() {
+    const N: u64 = 500;
+    let dsxa = Dsxa::start(&["--delay-ms", "20"]);
+    let data = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    for i in 0..N {
+        write(tree.path(), &format!("p{i:03}"), b"x");
+    }
+    let port = free_port();
+    let api = Api::new(&format!("http://127.0.0.1:{port}"));
+    let mut first = serve(data.path(), tree.path(), port, &dsxa);
+    let uuid = builtin_uuid(&api).await;
+    let job_id = api.full_scan(&uuid).await;
+    assert_eq!(
+        api.post(&format!("/scan/jobs/{job_id}/pause"), serde_json::json!(null))
+            .await
+            .0,
+        200
+    );
+    wait_for("enumeration done", Duration::from_secs(30), || async {
+        (api.job(&job_id).await["enqueue_done"] == "1").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut second = serve(data.path(), tree.path(), port, &dsxa);
+    let j = wait_for("core back", Duration::from_secs(30), || async {
+        let j = api.job(&job_id).await;
+        j.get("status").is_some().then_some(j)
+    })
+    .await;
+    assert_eq!(j["status"], "paused");
+    assert_eq!(count(&j, "enqueued_count"), N);
+    let parked_at = count(&j, "processed_count");
+    assert!(parked_at < N);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        count(&api.job(&job_id).await, "processed_count"),
+        parked_at,
+        "still holding its items"
+    );
+    assert_eq!(
+        api.post(&format!("/scan/jobs/{job_id}/resume"), serde_json::json!(null))
+            .await
+            .0,
+        200
+    );
+    let done = api.wait_job(&job_id, "completed", Duration::from_secs(60)).await;
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(count(&done, "processed_count"), N);
+    assert_eq!(count(&done, "failed_count") + count(&done, "skipped_count"), 0);
+}

@@ -241,8 +241,8 @@ pub trait JobStore: Send + Sync {
     /// Creates the job if absent (status `running`); an existing job is returned unchanged.
     async fn create(&self, job_id: &str, init: JobInit) -> StoreResult<JobRecord>;
     async fn get(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
-    /// Newest `started_at` first.
-    async fn list(&self, status: Option<JobStatus>, limit: usize) -> StoreResult<Vec<JobRecord>>;
+    /// Newest `started_at` first, skipping `offset` jobs (paging).
+    async fn list(&self, status: Option<JobStatus>, limit: usize, offset: usize) -> StoreResult<Vec<JobRecord>>;
     /// The raw record with its remaining TTL in seconds (−2 missing, −1 none).
     async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)>;
     /// Fast status lookup for the dispatch gate (may be served from a cache kept current).

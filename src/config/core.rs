@@ -109,6 +109,8 @@ pub struct JobSettings {
     /// Idle rule I; 0 disables.
     pub idle_complete_secs: u64,
     pub ttl_days: u32,
+    /// Finished (completed or cancelled) jobs kept; the oldest beyond are purged.
+    pub retain_finished: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +252,7 @@ impl Settings {
         let jobs = JobSettings {
             idle_complete_secs: s.int_in("JOBS__IDLE_COMPLETE_SECS", 30, 0, 86_400 * 30) as u64,
             ttl_days: s.int_in("JOBS__TTL_DAYS", 7, 1, 3650) as u32,
+            retain_finished: s.int_in("JOBS__RETAIN_FINISHED", 1000, 1, 10_000_000) as u64,
         };
         let connectors = read_connector_client(&mut s);
         let auth_enabled = s.bool_or("AUTH__ENABLED", false);
@@ -347,6 +350,7 @@ impl Settings {
             "jobs": {
                 "idle_complete_secs": self.jobs.idle_complete_secs,
                 "ttl_days": self.jobs.ttl_days,
+                "retain_finished": self.jobs.retain_finished,
             },
             "connectors": {
                 "api_key": secret(&c.api_key),

@@ -28,6 +28,7 @@ fn mailbox(e: actix::MailboxError) -> ApiError {
 pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = query_pairs(&req);
     let limit = query_int_in(&q, "limit", 1000, 1, 10_000)?;
+    let offset = query_int_in(&q, "offset", 0, 0, i64::MAX)?;
     let status = match query_get(&q, "status").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
@@ -43,7 +44,7 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
         .services
         .backend
         .jobs
-        .list(status, limit as usize)
+        .list(status, limit as usize, offset as usize)
         .await
         .map_err(ApiError::job_store)?;
     let now = now_secs();

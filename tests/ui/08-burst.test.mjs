@@ -6,12 +6,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import path from 'node:path';
 import { startStub, startCore, makeFlatTree, stopAll, WORK, waitFor, waitIdle, sleep } from './lib/servers.mjs';
 import { scenario, goto, tid, card, shot, closeBrowser } from './lib/browser.mjs';
 import { waitCardState, startFullScan, sumCounts } from './lib/cards.mjs';
 
 const BENCH_FILES = Number(process.env.UI_BENCH_FILES || 20000);
+/** Longest main-thread task allowed: 100 ms for the benchmark (the issue), 200 ms for E2E-24 (UI.md). */
+const BENCH_MAX_TASK_MS = Number(process.env.UI_BENCH_MAX_TASK_MS || 100);
+const BURST_MAX_TASK_MS = Number(process.env.UI_BURST_MAX_TASK_MS || 200);
 const treeBurst = path.join(WORK, 'burst-tree');
 const treeBench = path.join(WORK, 'bench-tree');
 let stub;
@@ -83,6 +87,7 @@ async function burst(page, uuid, expected, name) {
     longTasks: perf.longtasks.length, longestTaskMs: perf.longtasks.length ? Math.max(...perf.longtasks) : 0,
     maxFrameGapMs: Math.round(perf.maxGap), frameGapsOver100ms: perf.gapsOver100,
     maxResultRowsInDom: perf.maxRows, resultRowsAtEnd: rowsNow, sseFrames: frames.frames,
+    loadAverage: os.loadavg().map((x) => x.toFixed(2)).join(' '),
   };
   console.log(`# PERF ${JSON.stringify(report)}`);
   assert.equal(Number(summary.processed_count), expected, 'server processed every file');
@@ -96,7 +101,7 @@ async function burst(page, uuid, expected, name) {
 test('E2E-24 burst (2,000 files, stub delay 0, 4 workers)', { timeout: 180000 }, async () => {
   await scenario('E2E-24', core, {}, async (page) => {
     const r = await burst(page, uuidBurst, 2000, 'E2E-24');
-    assert.ok(r.longestTaskMs <= 200, `no long task > 200 ms (longest ${r.longestTaskMs} ms)`);
+    assert.ok(r.longestTaskMs <= BURST_MAX_TASK_MS, `no long task > ${BURST_MAX_TASK_MS} ms (longest ${r.longestTaskMs} ms)`);
     await shot(page, '24-burst-done-1280.png');
   });
 });
@@ -105,6 +110,6 @@ test(`benchmark: ${BENCH_FILES} results streaming at full speed`, { timeout: 900
   await waitIdle(core);
   await scenario('BENCH-20000', core, {}, async (page) => {
     const r = await burst(page, uuidBench, BENCH_FILES, 'bench');
-    assert.ok(r.longestTaskMs <= 100, `main thread never blocked > 100 ms (longest task ${r.longestTaskMs} ms)`);
+    assert.ok(r.longestTaskMs <= BENCH_MAX_TASK_MS, `main thread never blocked > ${BENCH_MAX_TASK_MS} ms (longest task ${r.longestTaskMs} ms)`);
   });
 });

@@ -240,12 +240,13 @@ impl JobStore for SqliteStore {
         .await
     }
 
-    async fn list(&self, status: Option<JobStatus>, limit: usize) -> StoreResult<Vec<JobRecord>> {
+    async fn list(&self, status: Option<JobStatus>, limit: usize, offset: usize) -> StoreResult<Vec<JobRecord>> {
         self.read(move |c| {
             let mut s = c.prepare_cached(
-                "SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY started_at DESC, job_id LIMIT ?2",
+                "SELECT record FROM jobs WHERE (?1 IS NULL OR status = ?1) \
+                 ORDER BY started_at DESC, job_id LIMIT ?2 OFFSET ?3",
             )?;
-            let rows = s.query_map(params![status.map(|s| s.as_str()), limit as i64], |r| {
+            let rows = s.query_map(params![status.map(|s| s.as_str()), limit as i64, offset as i64], |r| {
                 r.get::<_, String>(0)
             })?;
             rows.map(|t| t.and_then(|t| parse_record(&t))).collect()
@@ -300,7 +301,7 @@ impl JobStore for SqliteStore {
             return Ok(Vec::new());
         }
         // Decide presence outside the writer (the closure is not 'static).
-        let running = self.list(Some(JobStatus::Running), 100_000).await?;
+        let running = self.list(Some(JobStatus::Running), 100_000, 0).await?;
         let lost: Vec<String> = running
             .iter()
             .filter_map(|j| j.connector_uuid.clone())

@@ -34,6 +34,8 @@ pub struct StoreOptions {
     pub app_env: String,
     pub results_retain: i64,
     pub job_ttl_days: u32,
+    /// Finished jobs kept (the oldest beyond this are purged).
+    pub jobs_retain_finished: u64,
     pub dlq_expire_days: u32,
 }
 

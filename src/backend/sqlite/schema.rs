@@ -176,9 +176,14 @@ pub fn purge(conn: &Connection, st: &mut WriterState, opts: &StoreOptions) -> ru
     let now_s = now_secs();
     let now = now_ms();
     let job_cutoff = now_s - i64::from(opts.job_ttl_days) * 86_400;
-    let mut stmt = conn.prepare("SELECT job_id FROM jobs WHERE last_update < ?1")?;
+    // Jobs past their TTL, and finished jobs beyond the retained count (oldest first).
+    let mut stmt = conn.prepare(
+        "SELECT job_id FROM jobs WHERE last_update < ?1 UNION \
+         SELECT job_id FROM (SELECT job_id FROM jobs WHERE status IN ('completed', 'cancelled') \
+         ORDER BY started_at DESC LIMIT -1 OFFSET ?2)",
+    )?;
     let expired: Vec<String> = stmt
-        .query_map(params![job_cutoff], |r| r.get(0))?
+        .query_map(params![job_cutoff, opts.jobs_retain_finished as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for job in &expired {
         conn.execute("DELETE FROM jobs WHERE job_id = ?1", params![job])?;
