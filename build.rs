@@ -18,37 +18,15 @@ fn collect(dir: &Path, base: &Path, out: &mut Vec<String>) {
     }
 }
 
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next().unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "json" => "application/json",
-        "woff2" => "font/woff2",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
-
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
     println!("cargo:rerun-if-changed=static");
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
-    let mut code = String::from(
-        "/// `(path, content type, bytes)` of every UI file.\npub const FILES: &[(&str, &str, &[u8])] = &[\n",
-    );
+    let mut code = String::from("/// `(path, bytes)` of every UI file.\npub const FILES: &[(&str, &[u8])] = &[\n");
     for f in &files {
         let abs = root.join(f);
-        let _ = writeln!(
-            code,
-            "    ({f:?}, {:?}, include_bytes!({:?})),",
-            content_type(f),
-            abs.display().to_string()
-        );
+        let _ = writeln!(code, "    ({f:?}, include_bytes!({:?})),", abs.display().to_string());
     }
     code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("static_files.rs");

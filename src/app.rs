@@ -100,6 +100,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
         settings: Arc::clone(&settings),
         backend: backend.clone(),
         registry_view: Arc::clone(&registry_view),
+        held: Arc::default(),
     });
     let clients = Arc::new(ConnectorClients::new(
         settings.connectors.clone(),
@@ -117,6 +118,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
             scanner: Arc::clone(&scanner),
             connectors: Arc::clone(&clients),
             registry_view: Arc::clone(&registry_view),
+            held: Arc::clone(&services.held),
             jobs: jobs.clone(),
         });
         let arbiter = Arbiter::new();

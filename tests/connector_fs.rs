@@ -531,3 +531,31 @@ async fn stopping_the_connector_unregisters_it() {
     assert_eq!(un.len(), 1);
     assert_eq!(un[0].method, "DELETE");
 }
+
+#[tokio::test]
+async fn no_enumerated_item_is_lost_when_answers_race_partial_batches() {
+    let r = rig_with(
+        &[
+            ("DSXCONNECTOR_SCAN_BATCH_SIZE", "7"),
+            ("DSXCONNECTOR_FULL_SCAN_ENQUEUE_CONCURRENCY", "3"),
+        ],
+        |root| {
+            for i in 0..1500 {
+                write(root, &format!("d{}/f{i:04}", i % 13), b"x");
+            }
+        },
+    );
+    r.ready().await;
+    r.fc.set(|s| s.delay = Duration::from_millis(3));
+    r.full_scan("?job_id=R").await;
+    assert_eq!(r.wait_enqueue_done("R").await, json!({"enqueued_total": 1500}));
+    let mut locs: Vec<String> =
+        r.fc.scan_items()
+            .iter()
+            .map(|i| i["location"].as_str().unwrap().to_string())
+            .collect();
+    assert_eq!(locs.len(), 1500);
+    locs.sort();
+    locs.dedup();
+    assert_eq!(locs.len(), 1500, "every item exactly once");
+}

@@ -257,10 +257,15 @@ impl Handler<ControlJob> for JobActor {
         let jobs = Arc::clone(&self.services.backend.jobs);
         let job_id = self.job_id.clone();
         let cmd = msg.0;
+        let held = Arc::clone(&self.services.held);
+        if cmd != Control::Resume {
+            held.hold(&job_id);
+        }
         AtomicResponse::new(Box::pin(
             async move { jobs.control(&job_id, cmd).await }
                 .into_actor(self)
                 .map(move |res, act, ctx| {
+                    act.services.held.release(&act.job_id);
                     if let Ok(Ok(change)) = &res {
                         if change.changed {
                             tracing::info!(

@@ -19,4 +19,28 @@ pub struct Services {
     pub settings: Arc<Settings>,
     pub backend: Backend,
     pub registry_view: Arc<RegistryView>,
+    pub held: Arc<HeldJobs>,
+}
+
+/// Jobs with a pause or cancel being committed right now. This process's workers stop
+/// dispatching their items at once instead of after the store's commit (pause latency).
+#[derive(Default)]
+pub struct HeldJobs(std::sync::RwLock<std::collections::HashSet<String>>);
+
+impl HeldJobs {
+    pub fn hold(&self, job: &str) {
+        if let Ok(mut s) = self.0.write() {
+            s.insert(job.to_string());
+        }
+    }
+
+    pub fn release(&self, job: &str) {
+        if let Ok(mut s) = self.0.write() {
+            s.remove(job);
+        }
+    }
+
+    pub fn is_held(&self, job: &str) -> bool {
+        self.0.read().is_ok_and(|s| s.contains(job))
+    }
 }

@@ -136,8 +136,10 @@ pub trait WorkQueue: Send + Sync {
     /// Replaces the entry with `item`, due at `due_ms` (epoch ms); the task becomes `retrying`.
     async fn retry_later(&self, receipt: &Receipt, item: WorkItem, due_ms: i64, error: &str) -> StoreResult<()>;
     /// Moves a claimed entry of a paused job to the job's parked list (oldest first); resume
-    /// re-queues parked entries in order as part of [`JobStore::control`].
-    async fn park(&self, receipt: &Receipt, item: WorkItem) -> StoreResult<()>;
+    /// re-queues parked entries in order as part of [`JobStore::control`]. Decided on the job's
+    /// status at that moment: a job resumed meanwhile gets the entry back in its queue, a job
+    /// cancelled meanwhile counts it skipped.
+    async fn park(&self, receipt: &Receipt, item: WorkItem) -> StoreResult<ParkOutcome>;
     /// Gives a claimed entry back without an outcome (the store could not record one); it is
     /// delivered again later.
     async fn release(&self, receipt: &Receipt) -> StoreResult<()>;
@@ -149,6 +151,16 @@ pub trait WorkQueue: Send + Sync {
     async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()>;
     /// Entries waiting in the queue (ready + delayed), for readiness details and benchmarks.
     async fn depth(&self) -> StoreResult<u64>;
+}
+
+/// What [`WorkQueue::park`] did.
+#[derive(Debug, Clone)]
+pub enum ParkOutcome {
+    Parked,
+    /// The job runs again: the entry went back to the queue.
+    Requeued,
+    /// The job was cancelled: the item was counted skipped (the change is returned).
+    Skipped(Box<JobChange>),
 }
 
 /// Job fields set when a job is created by a trigger.

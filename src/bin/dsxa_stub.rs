@@ -3,7 +3,8 @@
 //! and records what it received, for tests and benchmarks.
 //!
 //! Control endpoints (not part of DSXA):
-//! - `GET /__captured`: the recorded requests (method, path, headers, body length and SHA-256);
+//! - `GET /__captured[?since_ms=T]`: the recorded requests (method, path, headers, body length
+//!   and SHA-256, arrival time `at_ms`);
 //! - `DELETE /__captured`: forget them;
 //! - `POST /__script`: a JSON array of answers `{"status", "body"?, "delay_ms"?}` used, in
 //!   order, for the next scans before the normal behaviour resumes;
@@ -80,6 +81,7 @@ fn verdict_body(malicious: bool, size: u64, sha: &str, metadata: &str, nested: b
 }
 
 async fn scan(state: Shared, req: HttpRequest, mut body: web::Payload) -> HttpResponse {
+    let arrived_ms = chrono::Utc::now().timestamp_millis();
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut tail: Vec<u8> = Vec::new();
@@ -118,6 +120,7 @@ async fn scan(state: Shared, req: HttpRequest, mut body: web::Payload) -> HttpRe
             st.captured.push(json!({
                 "method": req.method().as_str(), "path": req.path(), "headers": headers,
                 "body_len": size, "body_sha256": sha,
+                "at_ms": arrived_ms,
             }));
         }
         (st.script.pop_front(), st.delay, st.nested)
@@ -143,9 +146,27 @@ async fn scan(state: Shared, req: HttpRequest, mut body: web::Payload) -> HttpRe
     }
 }
 
-async fn captured(state: Shared) -> HttpResponse {
-    let st = state.lock().map(|s| (s.captured.clone(), s.scans)).unwrap_or_default();
-    HttpResponse::Ok().json(json!({"scans": st.1, "requests": st.0}))
+/// The recorded requests; `?since_ms=T` keeps those that arrived at or after T (epoch ms).
+async fn captured(state: Shared, req: HttpRequest) -> HttpResponse {
+    let since: i64 = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("since_ms="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let (reqs, scans) = state
+        .lock()
+        .map(|s| {
+            let r: Vec<Value> = s
+                .captured
+                .iter()
+                .filter(|c| c["at_ms"].as_i64().unwrap_or(0) >= since)
+                .cloned()
+                .collect();
+            (r, s.scans)
+        })
+        .unwrap_or_default();
+    HttpResponse::Ok().json(json!({"scans": scans, "requests": reqs}))
 }
 
 async fn reset(state: Shared) -> HttpResponse {

@@ -13,12 +13,20 @@ include!(concat!(env!("OUT_DIR"), "/static_files.rs"));
 #[derive(Clone)]
 pub struct UiSource(pub Option<PathBuf>);
 
+/// The content type of a UI file, from its extension (also for files served from disk).
 fn content_type(name: &str) -> &'static str {
-    FILES
-        .iter()
-        .find(|(n, _, _)| n.rsplit('.').next() == name.rsplit('.').next())
-        .map(|(_, t, _)| *t)
-        .unwrap_or("application/octet-stream")
+    match name.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" => "application/json",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
 }
 
 /// A file from disk, for names made only of normal components below `dir`.
@@ -35,8 +43,8 @@ fn file_response(src: &UiSource, name: &str) -> HttpResponse {
         Some(dir) => from_dir(dir, name).map(|b| (content_type(name), std::borrow::Cow::Owned(b))),
         None => FILES
             .iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, t, b)| (*t, std::borrow::Cow::Borrowed(*b))),
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| (content_type(name), std::borrow::Cow::Borrowed(*b))),
     };
     match found {
         Some((ctype, bytes)) => HttpResponse::Ok()
@@ -79,5 +87,6 @@ async fn asset(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/static/html/dsx_connect.html", web::get().to(legacy))
-        .route("/static/{file:.*}", web::get().to(asset));
+        .route("/static/{file:.*}", web::get().to(asset))
+        .route("/static/{file:.*}", web::head().to(asset));
 }

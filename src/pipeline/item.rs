@@ -16,11 +16,14 @@ use serde_json::Value;
 
 use super::PipelineCtx;
 use super::failure::{ErrorClass, Failure, backoff};
-use crate::actors::job::ItemFinished;
-use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, Receipt};
+use crate::actors::job::{ItemFinished, JobChanged};
+use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt};
 use crate::model::result::ScanResultModel;
 use crate::model::{DlqEntry, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms};
 use crate::scanner::{ByteStream, Meter, MeterReport, ScanInput};
+
+/// Longest a worker waits for a pause or cancel being committed before it looks again.
+const HOLD_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a legacy JSON error envelope may be before it is treated as file content.
 const ENVELOPE_PEEK: usize = 64 * 1024;
@@ -42,11 +45,24 @@ pub async fn process(ctx: Arc<PipelineCtx>, claimed: Claimed) {
         return;
     }
     if !item.requeued {
+        // A pause or cancel being committed: wait for the decision rather than dispatch.
+        let held_since = Instant::now();
+        while ctx.held.is_held(&item.job_id) && held_since.elapsed() < HOLD_WAIT {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         match ctx.backend.jobs.status(&item.job_id).await {
             Ok(Some(JobStatus::Paused)) => {
-                if let Err(e) = ctx.backend.queue.park(&receipt, item).await {
-                    tracing::error!(error = %e, "parking an item failed; it will be delivered again");
-                    ctx.backend.queue_release(&receipt).await;
+                match ctx.backend.queue.park(&receipt, item.clone()).await {
+                    Ok(ParkOutcome::Skipped(change)) => {
+                        if let Ok(actor) = ctx.job_actor(&item.job_id).await {
+                            actor.do_send(JobChanged(*change));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "parking an item failed; it will be delivered again");
+                        ctx.backend.queue_release(&receipt).await;
+                    }
                 }
                 return;
             }

@@ -28,6 +28,8 @@ pub struct PipelineCtx {
     pub scanner: Arc<dyn Scanner>,
     pub connectors: Arc<ConnectorClients>,
     pub registry_view: Arc<crate::actors::registry_view::RegistryView>,
+    /// Jobs being paused or cancelled right now (dispatch waits for the decision).
+    pub held: Arc<crate::actors::HeldJobs>,
     pub jobs: Addr<JobRegistry>,
 }
 

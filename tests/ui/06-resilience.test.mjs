@@ -36,8 +36,9 @@ test('E2E-18 connection lost and restored', { timeout: 90000 }, async () => {
     await shot(page, '18-banner-1280.png');
     await sleep(Math.max(0, 5000 - (Date.now() - tKill)));
 
-    await core.restart();
+    // Taken before the restart: the browser may reconnect while restart() is still waiting.
     const tUp = Date.now();
+    await core.restart();
     await waitFor(async () => !(await banner.isVisible()), { timeout: 10000, what: 'banner hidden within 10 s of the restart' });
     await waitFor(() => page.locator(`${tid('toast')}[data-kind="success"]`, { hasText: 'Live updates restored' }).count(), { what: 'restored toast' });
     await sleep(1500);

@@ -70,7 +70,8 @@ node --input-type=module -e "
 
 echo "== end-to-end scenarios"
 if [[ $# -gt 0 ]]; then
-  files=("$@")
+  files=()
+  for f in "$@"; do [[ -e "$f" ]] && files+=("$f") || files+=("$HERE/$f"); done
 else
   files=("$HERE"/[0-9][0-9]-*.test.mjs)
 fi

@@ -59,7 +59,7 @@ fn remember(st: &mut WriterState, job: &JobRecord, previous: Option<JobStatus>) 
     }
 }
 
-fn record_outcome_tx(c: &Connection, st: &mut WriterState, rec: OutcomeRecord) -> StoreResult<JobChange> {
+pub(super) fn record_outcome_tx(c: &Connection, st: &mut WriterState, rec: OutcomeRecord) -> StoreResult<JobChange> {
     let now = now_secs();
     let prior: Option<Option<String>> = c
         .prepare_cached("SELECT outcome FROM tasks WHERE task_id = ?1")

@@ -12,11 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::jobs::{load_job, save_job};
+use super::jobs::{load_job, record_outcome_tx, save_job};
 use super::writer::{WriterState, sql_err};
 use super::{LiveTask, SqliteStore};
 use crate::backend::{
-    AcceptAnswer, AcceptRequest, Accepted, Claimed, ItemOutcome, Receipt, StoreError, StoreResult, WorkQueue,
+    AcceptAnswer, AcceptRequest, Accepted, Claimed, ItemOutcome, Outcome, OutcomeRecord, ParkOutcome, Receipt,
+    StoreError, StoreResult, WorkQueue,
 };
 use crate::model::job::JobRecord;
 use crate::model::result::{TaskRecord, TaskState};
@@ -314,25 +315,50 @@ impl WorkQueue for SqliteStore {
         Ok(())
     }
 
-    async fn park(&self, receipt: &Receipt, item: WorkItem) -> StoreResult<()> {
+    async fn park(&self, receipt: &Receipt, item: WorkItem) -> StoreResult<ParkOutcome> {
         let seq = seq_of(receipt)?;
         let task_id = item.task_id.clone();
         let json = to_json(&item)?;
-        self.writer()
-            .exec(None, move |c, _| {
+        let outcome = self
+            .writer()
+            .exec(None, move |c, st| {
+                // Decided on the job's status now, not the status the worker saw: a resume or
+                // cancel may have committed in between.
+                let status = load_job(c, st, &item.job_id)?.map(|j| j.status);
                 c.execute("DELETE FROM queue WHERE seq = ?1", params![seq])
                     .map_err(sql_err)?;
-                c.prepare_cached("INSERT INTO parked (job_id, task_id, item) VALUES (?1, ?2, ?3)")
-                    .and_then(|mut s| s.execute(params![item.job_id, item.task_id, json]))
-                    .map_err(sql_err)?;
-                c.prepare_cached("UPDATE tasks SET state = 'queued' WHERE task_id = ?1 AND outcome IS NULL")
-                    .and_then(|mut s| s.execute(params![item.task_id]))
-                    .map_err(sql_err)?;
-                Ok(())
+                match status {
+                    Some(JobStatus::Paused) => {
+                        c.prepare_cached("INSERT INTO parked (job_id, task_id, item) VALUES (?1, ?2, ?3)")
+                            .and_then(|mut s| s.execute(params![item.job_id, item.task_id, json]))
+                            .map_err(sql_err)?;
+                        c.prepare_cached("UPDATE tasks SET state = 'queued' WHERE task_id = ?1 AND outcome IS NULL")
+                            .and_then(|mut s| s.execute(params![item.task_id]))
+                            .map_err(sql_err)?;
+                        Ok(ParkOutcome::Parked)
+                    }
+                    Some(JobStatus::Cancelled) => {
+                        let rec = OutcomeRecord {
+                            task_id: item.task_id.clone(),
+                            job_id: item.job_id.clone(),
+                            outcome: Outcome::Skipped,
+                            attempts: item.attempt,
+                            requeued: false,
+                        };
+                        Ok(ParkOutcome::Skipped(Box::new(record_outcome_tx(c, st, rec)?)))
+                    }
+                    _ => {
+                        c.prepare_cached("INSERT INTO queue (job_id, task_id, item) VALUES (?1, ?2, ?3)")
+                            .and_then(|mut s| s.execute(params![item.job_id, item.task_id, json]))
+                            .map_err(sql_err)?;
+                        st.queue_grew = true;
+                        Ok(ParkOutcome::Requeued)
+                    }
+                }
             })
             .await?;
         self.forget_live(&task_id);
-        Ok(())
+        Ok(outcome)
     }
 
     async fn release(&self, receipt: &Receipt) -> StoreResult<()> {

@@ -6,47 +6,15 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio_util::sync::CancellationToken;
 
+use super::Item;
 use super::core_client::{SendReport, scan_request};
 use super::service::ConnectorService;
-use super::{Item, ItemReceiver};
 
 /// How long a partly filled batch waits for more items before it is sent anyway.
 const BATCH_LINGER: Duration = Duration::from_millis(50);
 /// Consecutive abandoned requests that abort a scan.
 const MAX_ABANDONED_IN_A_ROW: u32 = 3;
-
-/// Takes up to `max` items: waits for the first, then gathers more for a short while.
-async fn next_batch(rx: &mut ItemReceiver, max: usize, stop: &CancellationToken) -> Option<Vec<Item>> {
-    let mut batch = Vec::with_capacity(max);
-    let first = tokio::select! {
-        _ = stop.cancelled() => return None,
-        v = rx.recv() => v?,
-    };
-    push(&mut batch, first);
-    let deadline = tokio::time::Instant::now() + BATCH_LINGER;
-    while batch.len() < max {
-        match rx.try_recv() {
-            Ok(v) => push(&mut batch, v),
-            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
-            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(v)) => push(&mut batch, v),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        }
-    }
-    Some(batch)
-}
-
-fn push(batch: &mut Vec<Item>, v: Result<Item, String>) {
-    match v {
-        Ok(item) => batch.push(item),
-        Err(warning) => tracing::warn!(%warning, "skipped during enumeration"),
-    }
-}
 
 /// Runs a full scan of job `job_id` to its `enqueue_done`. Returns the accepted count.
 pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>) -> u64 {
@@ -54,16 +22,37 @@ pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>)
     let stop = svc.shutdown_token().child_token();
     let mut rx = svc.storage().enumerate(Arc::clone(svc.filter()));
     let concurrency = svc.settings().enqueue_concurrency;
-    let batch_size = svc.core().batch_size().max(1);
+    let batch_size = svc.core().batch_size().max(1) as u64;
     let mut inflight = FuturesUnordered::new();
+    // Items taken from the enumeration but not sent yet. It lives outside every awaited
+    // future, so nothing taken from the channel can be lost when another branch wins.
+    let mut buffer: Vec<Item> = Vec::new();
+    let mut linger: Option<tokio::time::Instant> = None;
     let (mut accepted, mut inflight_items) = (0u64, 0u64);
     let mut abandoned_in_a_row = 0u32;
     let mut enumeration_done = false;
     let mut halted = false;
     loop {
-        let room = limit.map_or(batch_size as u64, |n| n.saturating_sub(accepted + inflight_items));
-        let can_send = !enumeration_done && !halted && inflight.len() < concurrency && room > 0;
-        if !can_send && inflight.is_empty() {
+        if halted {
+            buffer.clear();
+        }
+        // With a limit, never hold (in flight or buffered) more than the limit still allows.
+        let room = limit.map_or(u64::MAX, |n| n.saturating_sub(accepted + inflight_items));
+        let want = room.min(batch_size);
+        let buffered = buffer.len() as u64;
+        let linger_over = linger.is_some_and(|t| t <= tokio::time::Instant::now());
+        if buffered > 0 && inflight.len() < concurrency && (buffered >= want || enumeration_done || linger_over) {
+            let n = (buffered.min(want.max(1))) as usize;
+            let items: Vec<Item> = buffer.drain(..n).collect();
+            linger = (!buffer.is_empty()).then(|| tokio::time::Instant::now() + BATCH_LINGER);
+            inflight_items += n as u64;
+            let reqs = items.iter().map(|i| scan_request(i, &model, &job_id)).collect();
+            let (svc, job) = (Arc::clone(&svc), job_id.clone());
+            inflight.push(async move { (n as u64, svc.core().send(&job, reqs).await) });
+            continue;
+        }
+        let can_receive = !enumeration_done && !halted && buffered < want;
+        if !can_receive && inflight.is_empty() && (buffer.is_empty() || halted || want == 0) {
             break;
         }
         tokio::select! {
@@ -91,26 +80,21 @@ pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>)
                     abandoned_in_a_row = 0;
                 }
             }
-            batch = next_batch(&mut rx, room.min(batch_size as u64) as usize, &stop), if can_send => {
-                match batch {
-                    None => enumeration_done = true,
-                    Some(items) if items.is_empty() => {}
-                    Some(items) => {
-                        let n = items.len() as u64;
-                        inflight_items += n;
-                        let reqs = items.iter().map(|i| scan_request(i, &model, &job_id)).collect();
-                        let (svc, job) = (Arc::clone(&svc), job_id.clone());
-                        inflight.push(async move { (n, svc.core().send(&job, reqs).await) });
+            item = rx.recv(), if can_receive => match item {
+                None => enumeration_done = true,
+                Some(Ok(i)) => {
+                    if buffer.is_empty() {
+                        linger = Some(tokio::time::Instant::now() + BATCH_LINGER);
                     }
+                    buffer.push(i);
                 }
-            }
+                Some(Err(warning)) => tracing::warn!(%warning, "skipped during enumeration"),
+            },
+            _ = tokio::time::sleep_until(linger.unwrap_or_else(tokio::time::Instant::now)), if linger.is_some() && !buffer.is_empty() && !linger_over => {}
             _ = stop.cancelled(), if !halted => {
                 tracing::info!(job = %job_id, "connector stopping; ending the full scan");
                 halted = true;
             }
-        }
-        if stop.is_cancelled() {
-            halted = true;
         }
     }
     drop(rx);

@@ -1,0 +1,129 @@
+"""Shared pieces of the benchmarks: generated trees, the DSXA stub, `dsx-connect serve` with
+built-in connectors, and the few API calls the benchmarks make. One Python process drives a
+benchmark so that measuring costs almost nothing."""
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "bench", "out")
+
+
+def make_tree(name, n, seed=42):
+    """n files of 1–64 KiB under bench/out/<name> (cached), plus a `.complete` marker file."""
+    path = os.path.join(OUT, name)
+    marker = os.path.join(path, ".complete")
+    if os.path.exists(marker):
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    rnd = random.Random(seed)
+    for i in range(n):
+        d = os.path.join(path, f"d{i % 100:02d}", f"e{(i // 100) % 10}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"f{i:06d}.bin"), "wb") as f:
+            f.write(rnd.randbytes(rnd.randint(1024, 65536)))
+    open(marker, "w").close()
+    return path
+
+
+def get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.load(r)
+
+
+def post(url, timeout=30):
+    req = urllib.request.Request(url, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.headers, r.read()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Rig:
+    """The stub and a serve process with one built-in connector per tree."""
+
+    def __init__(self, trees, delay_ms=0, capture=False, env=(), bin_dir=None):
+        self.bin = bin_dir or os.path.join(ROOT, "target", "release")
+        self.data = tempfile.mkdtemp(prefix="dsx-bench-")
+        self.procs = []
+        args = [os.path.join(self.bin, "dsxa-stub"), "--delay-ms", str(delay_ms)]
+        if not capture:
+            args.append("--no-capture")
+        self.stub = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        self.procs.append(self.stub)
+        self.stub_url = "http://" + self.stub.stdout.readline().strip().removeprefix("listening on ")
+        port = free_port()
+        e = dict(os.environ, DSXCONNECT_HOST="127.0.0.1", DSXCONNECT_PORT=str(port), DSXCONNECT_DATA_DIR=self.data,
+                 DSXCONNECT_SCANNER__SCAN_BINARY_URL=f"{self.stub_url}/scan/binary/v2", DSXCONNECT_LOG_LEVEL="warn")
+        for kv in env:
+            k, v = kv.split("=", 1)
+            e[k] = v
+        cmd = [os.path.join(self.bin, "dsx-connect"), "serve", "--action", "nothing"]
+        for t in trees:
+            cmd += ["--fs", t]
+        os.makedirs(OUT, exist_ok=True)
+        self.log = open(os.path.join(OUT, "serve.log"), "w")
+        self.serve = subprocess.Popen(cmd, env=e, stdout=self.log, stderr=self.log)
+        self.procs.append(self.serve)
+        self.api = f"http://127.0.0.1:{port}/dsx-connect/api/v1"
+        self.connectors = self._wait_connectors(len(trees))
+
+    def _wait_connectors(self, n):
+        for _ in range(300):
+            try:
+                lst = get(f"{self.api}/connectors/list")
+                if len(lst) >= n:
+                    return [c["uuid"] for c in lst]
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("the built-in connectors did not register")
+
+    def full_scan(self, uuid):
+        _, headers, _ = post(f"{self.api}/connectors/full_scan/{uuid}")
+        return headers["X-Job-Id"]
+
+    def job(self, job_id):
+        return get(f"{self.api}/scan/jobs/{job_id}")
+
+    def wait_completed(self, job_id, poll=0.25):
+        while True:
+            j = self.job(job_id)
+            if j["status"] in ("completed", "cancelled"):
+                return j
+            time.sleep(poll)
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
