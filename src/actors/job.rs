@@ -94,9 +94,10 @@ impl JobActor {
     }
 
     /// Publishes a summary on the bus and to subscribers.
-    fn publish(&mut self, job: &JobRecord, to_bus: bool) {
+    /// `terminal` marks the one announcement of the job's end (never dropped, once per stream);
+    /// later updates of a finished job (skips after a cancel, a requeued item) are ordinary.
+    fn publish(&mut self, job: &JobRecord, to_bus: bool, terminal: bool) {
         self.last_published = Some(Instant::now());
-        let terminal = job.status.is_terminal();
         if to_bus {
             let summary = Arc::new(job.summary(now_secs()));
             self.services
@@ -117,7 +118,7 @@ impl JobActor {
             && let Some(job) = self.held_terminal.take()
         {
             log_terminal(&job);
-            self.publish(&job, true);
+            self.publish(&job, true, true);
         }
     }
 
@@ -159,14 +160,14 @@ impl JobActor {
         let status_changed = change.previous != Some(job.status);
         if status_changed {
             self.pending = None;
-            self.publish(job, true);
+            self.publish(job, true, false);
             return;
         }
         let due = self.last_published.is_none_or(|t| t.elapsed() >= THROTTLE);
         let to_bus = !by_result || self.pending.as_ref().is_some_and(|(_, b)| *b);
         if due {
             self.pending = None;
-            self.publish(job, to_bus);
+            self.publish(job, to_bus, false);
         } else {
             self.pending = Some((job.clone(), to_bus));
             if !self.flush_scheduled {
@@ -175,7 +176,7 @@ impl JobActor {
                 ctx.run_later(wait, |act, _| {
                     act.flush_scheduled = false;
                     if let Some((job, to_bus)) = act.pending.take() {
-                        act.publish(&job, to_bus);
+                        act.publish(&job, to_bus, false);
                     }
                 });
             }

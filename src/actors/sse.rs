@@ -257,10 +257,10 @@ impl SseSession {
             touched: Instant::now(),
         });
         t.touched = Instant::now();
-        if t.terminal_sent {
-            return;
-        }
         if terminal {
+            if t.terminal_sent {
+                return;
+            }
             t.terminal_sent = true;
             t.pending = None;
             t.last_sent = Some(Instant::now());
@@ -284,7 +284,6 @@ impl SseSession {
             ctx.run_later(wait, move |act, _| {
                 if let Some(t) = act.throttles.get_mut(&job)
                     && let Some(f) = t.pending.take()
-                    && !t.terminal_sent
                 {
                     t.last_sent = Some(Instant::now());
                     act.push(f);

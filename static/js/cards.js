@@ -414,8 +414,14 @@ const COUNT_ORDER = [
 
 /** Builds the count line of a finished job; rebuilt only when its text changes. */
 function renderFinal(p, job) {
-  const word = job.status === 'cancelled' ? 'Scan cancelled' : job.status === 'completed' ? 'Scan complete' : visible(job.status);
-  setText(p.note, `${word}: ${fmtCount(job.processed)} / ${fmtDuration(job.durationSecs ?? 0)}`);
+  // The summary line is written once, from the summary that ended the job: items that were in
+  // flight at a cancel still finish and count afterwards (the count line shows them), but the
+  // final note does not move.
+  if (p.noteJobId !== job.id) {
+    p.noteJobId = job.id;
+    const word = job.status === 'cancelled' ? 'Scan cancelled' : job.status === 'completed' ? 'Scan complete' : visible(job.status);
+    setText(p.note, `${word}: ${fmtCount(job.processed)} / ${fmtDuration(job.durationSecs ?? 0)}`);
+  }
   const parts = [];
   for (const [key, label] of COUNT_ORDER) {
     const n = job.verdicts[key] || 0;
