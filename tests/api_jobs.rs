@@ -286,3 +286,35 @@ async fn statistics_count_results_with_and_without_file_info_exactly_once() {
     assert_eq!(s["longest_scan_time_in_microseconds"], 200);
     assert_eq!(s["longest_scan_time_file"], "/s1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_summaries_are_throttled_to_four_per_second_per_job() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    let items: Vec<Value> = (0..1000)
+        .map(|i| {
+            fake.put_file(&format!("/t{i}"), b"x");
+            scan_request(&format!("/t{i}"), &fake.url, Some("thr"))
+        })
+        .collect();
+    api.post("/scan/request/batch", json!(items)).await;
+    let mut sse = Sse::open(&format!("{}/subscribe/scan-result", api.base)).await;
+    api.post("/scan/jobs/thr/cancel", json!(null)).await;
+    // Every queued item is now skipped as the workers reach it: many changes, few frames.
+    let start = tokio::time::Instant::now();
+    let mut summaries = 0;
+    let mut last_counts = 0;
+    while let Some(v) = sse.next_json(Duration::from_millis(1500)).await {
+        if v["type"] == "job_summary" && v["job"]["job_id"] == "thr" {
+            summaries += 1;
+            last_counts = v["job"]["processed_count"].as_u64().unwrap() + v["job"]["skipped_count"].as_u64().unwrap();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64() - 1.5;
+    let j = api.job("thr").await;
+    assert_eq!(last_counts, count(&j, "processed_count") + count(&j, "skipped_count"), "the last frame has the final figures");
+    assert!(count(&j, "skipped_count") > 100, "many changes happened");
+    let allowed = (secs.max(0.0) * 4.0).ceil() as u64 + 3; // + the cancel announcement and edges
+    assert!(summaries <= allowed, "{summaries} summaries in {secs:.2} s");
+}
