@@ -313,7 +313,11 @@ async fn job_summaries_are_throttled_to_four_per_second_per_job() {
     }
     let secs = start.elapsed().as_secs_f64() - 1.5;
     let j = api.job("thr").await;
-    assert_eq!(last_counts, count(&j, "processed_count") + count(&j, "skipped_count"), "the last frame has the final figures");
+    assert_eq!(
+        last_counts,
+        count(&j, "processed_count") + count(&j, "skipped_count"),
+        "the last frame has the final figures"
+    );
     assert!(count(&j, "skipped_count") > 100, "many changes happened");
     let allowed = (secs.max(0.0) * 4.0).ceil() as u64 + 3; // + the cancel announcement and edges
     assert!(summaries <= allowed, "{summaries} summaries in {secs:.2} s");

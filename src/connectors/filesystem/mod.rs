@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod confine;
+mod monitor;
 mod walk;
 
 use std::io;
@@ -21,7 +22,8 @@ use self::confine::{Confined, Refused, confine, lexical_normalize, open_beneath}
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::settings::ConnectorSettings;
 use crate::connectors::framework::{
-    ActionAnswer, Item, ItemBody, ItemReceiver, ReadError, RepoCheck, RepoFailure, Storage, WebhookError, WebhookItem,
+    ActionAnswer, Item, ItemBody, ItemReceiver, ItemSink, ReadError, RepoCheck, RepoFailure, Storage, WebhookError,
+    WebhookItem,
 };
 use crate::model::{ItemAction, ItemActionStatusResponse, StatusKind};
 
@@ -38,6 +40,7 @@ pub struct FilesystemStorage {
     /// Extended attributes work where tags go (probed at start).
     tags_supported: bool,
     action: ItemAction,
+    monitor: crate::connectors::framework::settings::MonitorSettings,
 }
 
 fn expand_home(p: &str) -> PathBuf {
@@ -73,7 +76,10 @@ impl FilesystemStorage {
                 asset_path.display()
             );
         }
+        // Never create a missing asset (an unmounted share) by creating a quarantine inside it.
+        let inside_missing_asset = quarantine.starts_with(&asset_path) && !asset_path.is_dir();
         if s.item_action.moves()
+            && !inside_missing_asset
             && let Err(e) = std::fs::create_dir_all(&quarantine)
         {
             tracing::warn!(quarantine = %quarantine.display(), error = %e, "cannot create the quarantine folder; moves will fail");
@@ -97,6 +103,7 @@ impl FilesystemStorage {
             tag_engine: s.tag_engine.clone(),
             tags_supported,
             action: s.item_action,
+            monitor: s.monitor.clone(),
         })
     }
 
@@ -310,6 +317,21 @@ impl Storage for FilesystemStorage {
         tokio::task::spawn_blocking(move || act(&c, &quarantine, action, scan_time, engine.as_deref(), tags_ok))
             .await
             .unwrap_or_else(|e| (500, action_error(e.to_string(), action)))
+    }
+
+    fn start_monitor(
+        self: Arc<Self>,
+        sink: Arc<dyn ItemSink>,
+        filter: Arc<Filter>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> bool {
+        let plan = monitor::MonitorPlan {
+            asset_path: self.asset_path.clone(),
+            quarantine: self.quarantine.clone(),
+            settings: self.monitor.clone(),
+        };
+        monitor::spawn(plan, sink, filter, stop);
+        true
     }
 
     async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError> {

@@ -81,6 +81,15 @@ pub struct WebhookError {
     pub message: String,
 }
 
+/// Where a storage's change monitor hands what it found (implemented by the framework).
+#[async_trait]
+pub trait ItemSink: Send + Sync {
+    /// Sends settled items as one job (scan requests, then `enqueue_done`).
+    async fn submit(&self, items: Vec<Item>);
+    /// Reports the monitor's health: `None` when it watches, else why it does not.
+    fn monitor_state(&self, error: Option<String>);
+}
+
 /// Enumeration output: items in order, produced lazily into a bounded channel.
 pub type ItemReceiver = mpsc::Receiver<Result<Item, String>>;
 
@@ -106,4 +115,14 @@ pub trait Storage: Send + Sync + 'static {
     async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer;
     /// Classifies the items of a webhook body.
     async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError>;
+    /// Starts watching the repository for new items, if this storage can and is configured to;
+    /// runs until `stop` is cancelled. Returns whether a monitor was started.
+    fn start_monitor(
+        self: Arc<Self>,
+        _sink: Arc<dyn ItemSink>,
+        _filter: Arc<Filter>,
+        _stop: tokio_util::sync::CancellationToken,
+    ) -> bool {
+        false
+    }
 }

@@ -116,9 +116,11 @@ async fn healthz() -> HttpResponse {
     json(200, json!({"ok": true}))
 }
 
+/// Ready: registered, the repository passes, and a requested monitor is watching.
 async fn readyz(svc: Svc) -> HttpResponse {
     let m = svc.model();
-    let code = if m.status == crate::model::ConnectorStatus::Ready {
+    let monitor_ok = !matches!(svc.monitor_status(), Some(Err(_)));
+    let code = if m.status == crate::model::ConnectorStatus::Ready && monitor_ok {
         200
     } else {
         503
@@ -137,6 +139,14 @@ async fn config(svc: Svc) -> HttpResponse {
         m.insert(
             "full_scan_enqueue_concurrency".into(),
             json!(svc.settings().enqueue_concurrency),
+        );
+        m.insert(
+            "monitor".into(),
+            match svc.monitor_status() {
+                None => json!({"enabled": false}),
+                Some(Ok(())) => json!({"enabled": true, "watching": true, "error": null}),
+                Some(Err(e)) => json!({"enabled": true, "watching": false, "error": e}),
+            },
         );
         for (k, val) in svc.storage().extra_config() {
             m.insert(k, val);

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::core_client::{CoreClient, scan_request};
 use super::settings::ConnectorSettings;
-use super::{Item, RepoCheck, RepoFailure, Storage, WebhookItem};
+use super::{Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
 use crate::connectors::filter::Filter;
 use crate::model::{ConnectorInstanceModel, ConnectorStatus, Estimate};
 
@@ -25,6 +25,10 @@ struct Live {
     registered_once: bool,
     checked: Option<(f64, Result<Vec<String>, RepoFailure>)>,
     stopping: bool,
+    /// A monitor was started for this connector.
+    monitoring: bool,
+    /// Why the monitor does not watch right now (watcher error, folder gone).
+    monitor_error: Option<String>,
 }
 
 pub struct ConnectorService {
@@ -116,6 +120,11 @@ impl ConnectorService {
         self.with_live(|l| l.stopping)
     }
 
+    /// `None` without a monitor; else whether it watches and why not.
+    pub fn monitor_status(&self) -> Option<Result<(), String>> {
+        self.with_live(|l| l.monitoring.then(|| l.monitor_error.clone().map_or(Ok(()), Err)))
+    }
+
     /// The current model (registration body, readyz body, base of config).
     pub fn model(&self) -> ConnectorInstanceModel {
         let (ts, reason, message) = self.with_live(|l| match &l.checked {
@@ -152,6 +161,12 @@ impl ConnectorService {
                 message: format!("repository check did not finish within {bound:?}"),
             }),
         };
+        let outcome = outcome.map(|mut warnings| {
+            if let Some(Err(_)) = self.monitor_status() {
+                warnings.push("warning=monitor_error".into());
+            }
+            warnings
+        });
         let ts = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
         self.with_live(|l| l.checked = Some((ts, outcome.clone())));
         outcome
@@ -335,6 +350,30 @@ impl ConnectorService {
     }
 }
 
+#[async_trait::async_trait]
+impl ItemSink for ConnectorService {
+    async fn submit(&self, items: Vec<Item>) {
+        if self.is_stopping() || items.is_empty() {
+            return;
+        }
+        let n = items.len();
+        let o = self
+            .webhook_job(items.into_iter().map(WebhookItem::Enqueue).collect())
+            .await;
+        tracing::info!(items = n, enqueued = o.enqueued, failed = o.failed, job = ?o.job_id, "monitor group sent");
+    }
+
+    fn monitor_state(&self, error: Option<String>) {
+        let changed = self.with_live(|l| std::mem::replace(&mut l.monitor_error, error.clone()) != error);
+        if changed {
+            match &error {
+                Some(e) => tracing::error!(error = %e, "the folder monitor is not watching"),
+                None => tracing::info!("the folder monitor is watching"),
+            }
+        }
+    }
+}
+
 /// Counts of one webhook request (§4.10.3).
 #[derive(Debug, Default)]
 pub struct WebhookOutcome {
@@ -407,6 +446,18 @@ pub async fn start(
     actix_rt::spawn(server);
     let reg = Arc::clone(&service);
     service.tasks.spawn(reg.registration_loop());
+    if service.settings.monitor.enabled {
+        let sink: Arc<dyn ItemSink> = Arc::clone(&service) as Arc<dyn ItemSink>;
+        let started = Arc::clone(&service.storage).start_monitor(
+            sink,
+            Arc::clone(&service.filter),
+            service.shutdown.child_token(),
+        );
+        service.with_live(|l| l.monitoring = started);
+        if !started {
+            tracing::warn!("DSXCONNECTOR_MONITOR is set, but this connector has no monitor");
+        }
+    }
     tracing::info!(connector = %name, %addr, uuid = %service.uuid, callback = %service.settings.callback_url(), "connector listening");
     Ok(RunningConnector {
         service,
