@@ -308,7 +308,8 @@ async fn movetag_moves_then_tags_the_destination() {
 }
 
 /// A ramfs mount: a filesystem this kernel offers without user extended attributes.
-struct NoXattrFs(PathBuf, tempfile::TempDir);
+/// The temporary directory is kept so the mount point outlives the test; it goes after unmounting.
+struct NoXattrFs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl NoXattrFs {
     fn mount() -> Self {
