@@ -53,7 +53,49 @@ macro_rules! vectors {
                 check($filter, $path, $expected);
             }
         )*
+
+        /// Every §12 row, for the real-walk test below.
+        const ROWS: &[(&str, &str, &str, bool)] = &[$((stringify!($name), $filter, $path, $expected),)*];
     };
+}
+
+/// CONNECTORS §13 line 36: for every §12 row, a real filesystem walk (the one a full scan uses,
+/// with directory pruning) yields the path iff the row says include.
+#[tokio::test]
+async fn every_row_holds_for_a_real_walk_of_the_filesystem_connector() {
+    use dsx_connect::connectors::filesystem::FilesystemStorage;
+    use dsx_connect::connectors::framework::Storage;
+    use dsx_connect::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
+    use std::sync::Arc;
+
+    assert!(ROWS.len() >= 115);
+    for (name, text, path, expected) in ROWS {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"x").unwrap();
+        let env = [
+            ("DSXCONNECTOR_ASSET".to_string(), dir.path().display().to_string()),
+            ("DSXCONNECTOR_FILTER".to_string(), text.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let (settings, _) = ConnectorSettings::load(ConnectorKind::Filesystem, &env, None, &Overrides::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let storage = FilesystemStorage::new(&settings).unwrap();
+        let mut rx = storage.enumerate(Arc::new(parse(text)));
+        let mut found = Vec::new();
+        while let Some(item) = rx.recv().await {
+            found.push(item.unwrap_or_else(|e| panic!("{name}: {e:?}")).location);
+        }
+        let want = format!("{}/{path}", dir.path().display());
+        assert_eq!(
+            found.contains(&want),
+            *expected,
+            "{name}: filter {text:?}, path {path:?}: walk found {found:?}"
+        );
+        assert!(found.len() <= 1, "{name}: only one file exists: {found:?}");
+    }
 }
 
 vectors! {

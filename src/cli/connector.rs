@@ -13,8 +13,14 @@ use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, O
 /// Reads the settings (exit 2 on invalid ones, before listening).
 pub fn load(config: Option<&Path>, args: &ConnectorArgs) -> Result<(ConnectorSettings, Vec<String>), ConfigError> {
     let overrides = Overrides {
+        name: args.name.clone(),
+        asset: args.asset.clone(),
         listen: args.listen.clone(),
-        ..Overrides::default()
+        connector_url: args.connector_url.clone(),
+        core_url: args.core_url.clone(),
+        data_dir: args.data_dir.clone(),
+        item_action: args.action.clone(),
+        move_metainfo: args.quarantine.clone(),
     };
     ConnectorSettings::load(ConnectorKind::Filesystem, &process_env(), config, &overrides)
 }

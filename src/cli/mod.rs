@@ -111,6 +111,27 @@ pub struct ConnectorArgs {
     /// Address to listen on (overrides DSXCONNECTOR_LISTEN_ADDR).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// The folder to scan (overrides DSXCONNECTOR_ASSET).
+    #[arg(long, value_name = "DIR")]
+    pub asset: Option<String>,
+    /// The core's base URL (overrides DSXCONNECTOR_DSX_CONNECT_URL).
+    #[arg(long, value_name = "URL")]
+    pub core_url: Option<String>,
+    /// The URL the core calls this connector back on (overrides DSXCONNECTOR_CONNECTOR_URL).
+    #[arg(long, value_name = "URL")]
+    pub connector_url: Option<String>,
+    /// The connector's name (overrides DSXCONNECTOR_NAME).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// What to do with malicious items (overrides DSXCONNECTOR_ITEM_ACTION).
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Quarantine folder for move/movetag (overrides DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO).
+    #[arg(long, value_name = "DIR")]
+    pub quarantine: Option<String>,
+    /// Where the connector keeps its UUID (overrides DSXCONNECTOR_DATA_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Waits for Ctrl-C or SIGTERM.

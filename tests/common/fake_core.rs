@@ -27,6 +27,9 @@ pub struct State {
     registered: bool,
     /// Path suffix → status to answer instead of the normal one.
     pub overrides: HashMap<String, u16>,
+    /// Path suffix → (status, how many more times): answers that status that many times, then
+    /// behaves normally again (transient failures).
+    pub fail_first: HashMap<String, (u16, usize)>,
     /// Scan requests (single or batch items) after which the job answers 409.
     pub conflict_after: Option<usize>,
     accepted: usize,
@@ -138,6 +141,15 @@ async fn handle(state: web::Data<Arc<Mutex<State>>>, req: HttpRequest, body: web
     let mut st = state.lock().unwrap();
     if path.contains("/scan/request") {
         st.in_flight -= 1;
+    }
+    if let Some((_, (code, left))) = st
+        .fail_first
+        .iter_mut()
+        .find(|(k, (_, left))| path.ends_with(k.as_str()) && *left > 0)
+    {
+        *left -= 1;
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(*code).unwrap())
+            .json(json!({"detail": "transient"}));
     }
     if let Some((_, code)) = st.overrides.iter().find(|(k, _)| path.ends_with(k.as_str())) {
         return HttpResponse::build(actix_web::http::StatusCode::from_u16(*code).unwrap())

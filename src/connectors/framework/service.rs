@@ -214,9 +214,11 @@ impl ConnectorService {
                 self.settings.heartbeat_interval
             } else {
                 failures += 1;
-                let cap = self.settings.register_retry_max.as_secs_f64();
-                let d = (2.0 * 2f64.powi(failures.min(20) as i32 - 1)).min(cap);
-                Duration::from_secs_f64((d * rand::random_range(0.8..=1.2)).max(1.0))
+                register_backoff(
+                    failures,
+                    self.settings.register_retry_max,
+                    rand::random_range(0.8..=1.2),
+                )
             };
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -464,4 +466,34 @@ pub async fn start(
         addr,
         server: handle,
     })
+}
+
+/// The wait after the `failures`-th failed registration round: 2 s doubling per failure, capped
+/// at `cap`, times `jitter` (0.8–1.2, so many connectors restarted together spread out), never
+/// under 1 s (CONNECTORS §6.2).
+fn register_backoff(failures: u32, cap: Duration, jitter: f64) -> Duration {
+    let d = (2.0 * 2f64.powi(failures.clamp(1, 20) as i32 - 1)).min(cap.as_secs_f64());
+    Duration::from_secs_f64((d * jitter).max(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_backoff_grows_from_2_s_to_its_cap_plus_jitter() {
+        let cap = Duration::from_secs(60);
+        let waits: Vec<_> = (1..=10).map(|n| register_backoff(n, cap, 1.0).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
+        for n in [1, 5, 6, 100, u32::MAX] {
+            for j in [0.8, 1.0, 1.2] {
+                let w = register_backoff(n, cap, j);
+                assert!(
+                    w >= Duration::from_secs(1) && w <= Duration::from_secs(72),
+                    "{n} {j}: {w:?}"
+                );
+            }
+        }
+        assert_eq!(register_backoff(1, Duration::from_secs(1), 0.8), Duration::from_secs(1));
+    }
 }
