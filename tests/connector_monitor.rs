@@ -231,3 +231,42 @@ async fn a_missing_folder_is_reported_and_watched_once_it_appears() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_burst_of_thousands_is_coalesced_into_batches_each_file_once() {
+    let r = rig(&[]);
+    r.watching().await;
+    for i in 0..3000 {
+        write(r.asset.path(), &format!("burst/d{:02}/f{i:05}.bin", i % 30), b"payload");
+    }
+    wait_for("every file of the burst", Duration::from_secs(30), || async {
+        (r.locations().len() >= 3000).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut locs = r.locations();
+    assert_eq!(locs.len(), 3000, "nothing twice");
+    locs.sort();
+    locs.dedup();
+    assert_eq!(locs.len(), 3000);
+    let requests = r.fc.requests("/scan/request/batch").len() + r.fc.requests("/scan/request").len();
+    assert!(requests <= 60, "batched: {requests} requests for 3000 files");
+    let jobs: std::collections::BTreeSet<String> =
+        r.fc.scan_items()
+            .iter()
+            .map(|i| i["scan_job_id"].as_str().unwrap().to_string())
+            .collect();
+    for job in &jobs {
+        let done = r.fc.requests(&format!("/scan/jobs/{job}/enqueue_done"));
+        assert_eq!(done.len(), 1, "one enqueue_done per monitor job");
+    }
+    let closed: u64 = jobs
+        .iter()
+        .map(|j| {
+            r.fc.requests(&format!("/scan/jobs/{j}/enqueue_done"))[0].body["enqueued_total"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(closed, 3000);
+}
