@@ -297,3 +297,53 @@ async fn an_action_that_keeps_failing_is_dead_lettered_without_rescanning() {
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0]["payload"]["verdict"]["verdict"], "Malicious");
 }
+
+/// Issue 4: the core sends the configured connector key on every call it makes to a connector —
+/// reads, item actions and every proxied route.
+#[tokio::test]
+async fn the_core_sends_its_connector_key_on_every_call_to_a_connector() {
+    let r = rig(&[("DSXCONNECT_CONNECTORS__API_KEY", "k-every")]);
+    let uuid = "0b7c6a51-3d2e-4f10-8a9b-1c2d3e4f5a6b";
+    let (s, _) = r
+        .api
+        .post(
+            "/connectors/register",
+            json!({"name": "fake", "uuid": uuid, "url": r.fake.url, "status": "ready", "asset": "/data",
+                   "capabilities": ["enqueue_done"]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    for route in ["config", "repo_check", "readyz", "healthz", "estimate"] {
+        // Whatever the fake answers is relayed; what matters here is the header it received.
+        r.api.get(&format!("/connectors/{route}/{uuid}")).await;
+    }
+    r.api.post(&format!("/connectors/full_scan/{uuid}"), json!(null)).await;
+    r.fake.put_file("/evil", EICAR);
+    r.run_one("jkey", "/evil", json!({})).await;
+    let all = r.fake.requests("");
+    let paths: std::collections::BTreeSet<String> = all
+        .iter()
+        .map(|q| q.path.rsplit('/').next().unwrap().to_string())
+        .collect();
+    for p in [
+        "config",
+        "repo_check",
+        "readyz",
+        "healthz",
+        "estimate",
+        "full_scan",
+        "read_file",
+        "item_action",
+    ] {
+        assert!(paths.contains(p), "{p} was never called: {paths:?}");
+    }
+    for q in &all {
+        assert_eq!(
+            q.headers.get("x-api-key").map(String::as_str),
+            Some("k-every"),
+            "{} {}",
+            q.method,
+            q.path
+        );
+    }
+}
