@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use dsx_connect::cli::{Cli, Command, ConnectorCommand, connector, scan, serve};
 use dsx_connect::config::Settings;
+use dsx_connect::connectors::framework::settings::ConnectorKind;
 use dsx_connect::telemetry;
 
 /// Invalid settings exit with 2 before anything listens (CORE-API §7.1).
@@ -18,8 +19,12 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let system = actix_rt::System::new();
     match cli.command {
-        Command::Connector(ConnectorCommand::Filesystem(args)) => {
-            let (settings, warnings) = match connector::load(cli.config.as_deref(), &args) {
+        Command::Connector(cmd) => {
+            let (kind, args) = match cmd {
+                ConnectorCommand::Filesystem(a) => (ConnectorKind::Filesystem, a),
+                ConnectorCommand::S3(a) => (ConnectorKind::S3, a),
+            };
+            let (settings, warnings) = match connector::load(kind, cli.config.as_deref(), &args) {
                 Ok(x) => x,
                 Err(e) => return config_failure(e),
             };

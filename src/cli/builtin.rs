@@ -1,5 +1,5 @@
-//! Built-in connectors of `serve` and `scan`: the same connector as the standalone one, on its
-//! own loopback port, registering with this process's core over HTTP.
+//! Built-in connectors of `serve` and `scan`: the same connectors as the standalone ones, on
+//! their own loopback port, registering with this process's core over HTTP (CONNECTORS §11.5).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -7,43 +7,56 @@ use std::sync::Arc;
 
 use crate::config::loader::process_env;
 use crate::connectors::filesystem::FilesystemStorage;
+use crate::connectors::framework::Storage;
 use crate::connectors::framework::service::{RunningConnector, start};
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
+use crate::connectors::s3::S3Storage;
 
-/// Starts a filesystem connector for `dir` against the core at `core_url`.
-pub async fn start_filesystem(
-    dir: &Path,
-    name: &str,
-    core_url: &str,
-    data_dir: &Path,
-    action: Option<&str>,
-    quarantine: Option<&Path>,
-) -> anyhow::Result<RunningConnector> {
+/// What a built-in connector serves.
+pub struct Builtin<'a> {
+    pub kind: ConnectorKind,
+    /// A folder, or `bucket[/prefix]`.
+    pub asset: &'a str,
+    pub name: String,
+    pub action: Option<&'a str>,
+    pub quarantine: Option<&'a str>,
+}
+
+/// Starts a built-in connector against the core at `core_url`, keeping its identity in
+/// `data_dir`.
+pub async fn start_builtin(b: Builtin<'_>, core_url: &str, data_dir: &Path) -> anyhow::Result<RunningConnector> {
     let overrides = Overrides {
-        name: Some(name.to_string()),
-        asset: Some(dir.display().to_string()),
+        name: Some(b.name.clone()),
+        asset: Some(b.asset.to_string()),
         listen: Some("127.0.0.1:0".into()),
         connector_url: Some("http://127.0.0.1:0".into()),
         core_url: Some(core_url.to_string()),
         data_dir: Some(data_dir.to_path_buf()),
-        item_action: action.map(str::to_string),
-        move_metainfo: quarantine.map(|q| q.display().to_string()),
+        item_action: b.action.map(str::to_string),
+        move_metainfo: b.quarantine.map(str::to_string),
     };
-    let (settings, warnings) = ConnectorSettings::load(ConnectorKind::Filesystem, &process_env(), None, &overrides)
-        .map_err(anyhow::Error::new)?;
+    let (settings, warnings) =
+        ConnectorSettings::load(b.kind, &process_env(), None, &overrides).map_err(anyhow::Error::new)?;
     for w in warnings.iter().filter(|w| !w.contains("0.0.0.0")) {
         tracing::warn!("{w}");
     }
-    let storage = Arc::new(FilesystemStorage::new(&settings)?);
+    let storage: Arc<dyn Storage> = match b.kind {
+        ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
+        ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
+    };
     let listener = TcpListener::bind(settings.listen_addr)?;
     start(settings, storage, listener).await
 }
 
-/// The name of the n-th built-in filesystem connector (`filesystem-connector`, `-2`, …).
-pub fn fs_name(index: usize) -> String {
+/// The name of the n-th built-in connector of a kind (`filesystem-connector`, `-2`, …).
+pub fn name(kind: ConnectorKind, index: usize) -> String {
+    let base = match kind {
+        ConnectorKind::Filesystem => "filesystem-connector",
+        ConnectorKind::S3 => "aws-s3-connector",
+    };
     if index == 0 {
-        "filesystem-connector".into()
+        base.into()
     } else {
-        format!("filesystem-connector-{}", index + 1)
+        format!("{base}-{}", index + 1)
     }
 }

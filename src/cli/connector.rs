@@ -1,4 +1,4 @@
-//! `dsx-connect connector filesystem`: a standalone connector service.
+//! `dsx-connect connector filesystem|s3`: a standalone connector service.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -7,11 +7,17 @@ use std::sync::Arc;
 use super::{ConnectorArgs, shutdown_signal};
 use crate::config::loader::{ConfigError, process_env};
 use crate::connectors::filesystem::FilesystemStorage;
+use crate::connectors::framework::Storage;
 use crate::connectors::framework::service::start;
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
+use crate::connectors::s3::S3Storage;
 
 /// Reads the settings (exit 2 on invalid ones, before listening).
-pub fn load(config: Option<&Path>, args: &ConnectorArgs) -> Result<(ConnectorSettings, Vec<String>), ConfigError> {
+pub fn load(
+    kind: ConnectorKind,
+    config: Option<&Path>,
+    args: &ConnectorArgs,
+) -> Result<(ConnectorSettings, Vec<String>), ConfigError> {
     let overrides = Overrides {
         name: args.name.clone(),
         asset: args.asset.clone(),
@@ -22,12 +28,15 @@ pub fn load(config: Option<&Path>, args: &ConnectorArgs) -> Result<(ConnectorSet
         item_action: args.action.clone(),
         move_metainfo: args.quarantine.clone(),
     };
-    ConnectorSettings::load(ConnectorKind::Filesystem, &process_env(), config, &overrides)
+    ConnectorSettings::load(kind, &process_env(), config, &overrides)
 }
 
 /// Serves until Ctrl-C / SIGTERM, then shuts down gracefully (§6.5).
 pub async fn run(settings: ConnectorSettings) -> anyhow::Result<()> {
-    let storage = Arc::new(FilesystemStorage::new(&settings)?);
+    let storage: Arc<dyn Storage> = match settings.kind {
+        ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
+        ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
+    };
     let listener = TcpListener::bind(settings.listen_addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;
     let running = start(settings, storage, listener).await?;

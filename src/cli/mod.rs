@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Serve a folder with a built-in filesystem connector (repeatable).
     #[arg(long = "fs", value_name = "DIR")]
     pub fs: Vec<PathBuf>,
+    /// Serve an S3 bucket or a prefix of one (`bucket[/prefix]`) with a built-in S3 connector
+    /// (repeatable; endpoint, region and credentials from DSXCONNECTOR_S3_* and AWS_*).
+    #[arg(long = "s3", value_name = "BUCKET[/PREFIX]")]
+    pub s3: Vec<String>,
     /// Action of the built-in connectors on malicious items (default: the connector default, move).
     #[arg(long, value_enum)]
     pub action: Option<ActionArg>,
@@ -80,14 +84,15 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// The folder to scan.
-    pub target: PathBuf,
+    /// The folder to scan, or `s3://bucket[/prefix]`.
+    pub target: String,
     /// What to do with malicious items.
     #[arg(long, value_enum, default_value = "nothing")]
     pub action: ActionArg,
-    /// Quarantine folder for move/movetag (default: <target>/dsxconnect-quarantine).
+    /// Quarantine for move/movetag: a folder (default: <target>/dsxconnect-quarantine), or for
+    /// S3 a prefix of the bucket or `s3://bucket[/prefix]` (default: dsxconnect-quarantine).
     #[arg(long, value_name = "DIR")]
-    pub quarantine: Option<PathBuf>,
+    pub quarantine: Option<String>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -104,6 +109,8 @@ pub struct ScanArgs {
 pub enum ConnectorCommand {
     /// The filesystem connector (settings: DSXCONNECTOR_* variables).
     Filesystem(ConnectorArgs),
+    /// The AWS S3 connector (settings: DSXCONNECTOR_* and DSXCONNECTOR_S3_* variables, AWS_*).
+    S3(ConnectorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,8 +118,8 @@ pub struct ConnectorArgs {
     /// Address to listen on (overrides DSXCONNECTOR_LISTEN_ADDR).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// The folder to scan (overrides DSXCONNECTOR_ASSET).
-    #[arg(long, value_name = "DIR")]
+    /// The folder, or for S3 `bucket[/prefix]`, to scan (overrides DSXCONNECTOR_ASSET).
+    #[arg(long, value_name = "ASSET")]
     pub asset: Option<String>,
     /// The core's base URL (overrides DSXCONNECTOR_DSX_CONNECT_URL).
     #[arg(long, value_name = "URL")]

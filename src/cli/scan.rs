@@ -17,6 +17,7 @@ use crate::actors::job_registry::job_actor;
 use crate::app::{CoreHandle, start_core};
 use crate::backend::ResultQuery;
 use crate::config::Settings;
+use crate::connectors::framework::settings::ConnectorKind;
 use crate::model::job::JobRecord;
 use crate::model::{DlqQueue, ScanResultModel, now_secs};
 
@@ -58,10 +59,10 @@ impl Summary {
         self.job.finished() as f64 / secs
     }
 
-    fn to_json(&self, target: &Path) -> Value {
+    fn to_json(&self, target: &str) -> Value {
         let j = &self.job;
         json!({
-            "target": target.display().to_string(),
+            "target": target,
             "job_id": j.job_id,
             "status": j.status.as_str(),
             "files": j.finished(),
@@ -90,11 +91,11 @@ impl Summary {
         })
     }
 
-    fn print_table(&self, target: &Path) {
+    fn print_table(&self, target: &str) {
         let j = &self.job;
         let row = |k: &str, v: String| println!("  {k:<22} {v}");
         println!();
-        println!("Scan of {} — {}", target.display(), j.status.as_str());
+        println!("Scan of {target} — {}", j.status.as_str());
         row("files", j.finished().to_string());
         row("benign", j.verdicts.benign.to_string());
         row("malicious", j.verdicts.malicious.to_string());
@@ -251,11 +252,22 @@ async fn collect(core: &CoreHandle, job: &JobRecord) -> anyhow::Result<(Vec<Scan
 
 /// Runs the scan and returns the process exit code.
 pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> {
-    let target = std::fs::canonicalize(&args.target)
-        .map_err(|e| anyhow::anyhow!("cannot scan {}: {e}", args.target.display()))?;
-    if !target.is_dir() {
-        anyhow::bail!("{} is not a folder", target.display());
-    }
+    // `s3://bucket[/prefix]` or a folder.
+    let (kind, target) = match args.target.strip_prefix("s3://") {
+        Some(rest) => (ConnectorKind::S3, rest.to_string()),
+        None => {
+            let dir =
+                std::fs::canonicalize(&args.target).map_err(|e| anyhow::anyhow!("cannot scan {}: {e}", args.target))?;
+            if !dir.is_dir() {
+                anyhow::bail!("{} is not a folder", dir.display());
+            }
+            (ConnectorKind::Filesystem, dir.display().to_string())
+        }
+    };
+    let shown = match kind {
+        ConnectorKind::S3 => format!("s3://{target}"),
+        ConnectorKind::Filesystem => target.clone(),
+    };
     let temp = match &args.data_dir {
         Some(d) => {
             settings.data_dir = d.clone();
@@ -277,20 +289,24 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
     if args.ui.is_some() {
         eprintln!("web UI: {base}/");
     }
-    let quarantine = args.quarantine.clone();
     if matches!(args.action, ActionArg::Move | ActionArg::Movetag) {
-        let q = quarantine
-            .clone()
-            .unwrap_or_else(|| target.join("dsxconnect-quarantine"));
-        eprintln!("malicious items will be moved to {}", q.display());
+        let q = match (&args.quarantine, kind) {
+            (Some(q), _) => q.clone(),
+            (None, ConnectorKind::Filesystem) => Path::new(&target).join("dsxconnect-quarantine").display().to_string(),
+            (None, ConnectorKind::S3) => "dsxconnect-quarantine (in the bucket)".into(),
+        };
+        eprintln!("malicious items will be moved to {q}");
     }
-    let connector = builtin::start_filesystem(
-        &target,
-        "filesystem-connector",
+    let connector = builtin::start_builtin(
+        builtin::Builtin {
+            kind,
+            asset: &target,
+            name: builtin::name(kind, 0),
+            action: Some(args.action.as_str()),
+            quarantine: args.quarantine.as_deref(),
+        },
         &base,
         &settings.data_dir,
-        Some(args.action.as_str()),
-        quarantine.as_deref(),
     )
     .await?;
     let uuid = connector.service.uuid().to_string();
@@ -331,9 +347,9 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
         elapsed,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary.to_json(&target))?);
+        println!("{}", serde_json::to_string_pretty(&summary.to_json(&shown))?);
     } else {
-        summary.print_table(&target);
+        summary.print_table(&shown);
     }
     if args.ui.is_some() {
         eprintln!("\nthe web UI stays open at {base}/ — Ctrl-C to exit");

@@ -1,4 +1,4 @@
-//! `dsx-connect serve`: the core (API, UI, workers) plus built-in filesystem connectors.
+//! `dsx-connect serve`: the core (API, UI, workers) plus built-in filesystem and S3 connectors.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{ServeArgs, builtin, shutdown_signal};
 use crate::app::start_core;
 use crate::config::Settings;
+use crate::connectors::framework::settings::ConnectorKind;
 
 /// Runs until Ctrl-C / SIGTERM, then stops connectors (they unregister) and drains workers.
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
@@ -16,16 +17,32 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let core = start_core(Arc::clone(&settings), listener, true).await?;
     let base = core.base_url();
     let mut connectors = Vec::new();
-    for (i, dir) in args.fs.iter().enumerate() {
-        let c = builtin::start_filesystem(
-            dir,
-            &builtin::fs_name(i),
+    let fs = args
+        .fs
+        .iter()
+        .map(|d| (ConnectorKind::Filesystem, d.display().to_string()));
+    let s3 = args.s3.iter().map(|b| (ConnectorKind::S3, b.clone()));
+    let (mut fs_count, mut s3_count) = (0usize, 0usize);
+    for (kind, asset) in fs.chain(s3) {
+        let n = match kind {
+            ConnectorKind::Filesystem => &mut fs_count,
+            ConnectorKind::S3 => &mut s3_count,
+        };
+        let quarantine = args.quarantine.as_ref().map(|q| q.display().to_string());
+        let c = builtin::start_builtin(
+            builtin::Builtin {
+                kind,
+                asset: &asset,
+                name: builtin::name(kind, *n),
+                action: args.action.map(|a| a.as_str()),
+                // A quarantine folder given on the command line is for folders.
+                quarantine: quarantine.as_deref().filter(|_| kind == ConnectorKind::Filesystem),
+            },
             &base,
             &settings.data_dir,
-            args.action.map(|a| a.as_str()),
-            args.quarantine.as_deref(),
         )
         .await?;
+        *n += 1;
         connectors.push(c);
     }
     eprintln!(

@@ -4,3 +4,4 @@
 pub mod filesystem;
 pub mod filter;
 pub mod framework;
+pub mod s3;

@@ -80,6 +80,8 @@ impl Default for ConnectorInstanceModel {
 pub const CAP_ENQUEUE_DONE: &str = "enqueue_done";
 /// Capability advertised by connectors that use the batch intake endpoint.
 pub const CAP_SCAN_REQUEST_BATCH: &str = "scan_request_batch";
+/// The connector records every scan result on the item itself (`PUT <url>/result_tag`).
+pub const CAP_RESULT_TAGS: &str = "result_tags";
 
 impl ConnectorInstanceModel {
     pub fn has_capability(&self, cap: &str) -> bool {

@@ -191,6 +191,34 @@ impl ConnectorClients {
         })
     }
 
+    /// `PUT <url>/result_tag`: the item's scan result for connectors that record it on the
+    /// item (capability `result_tags`).
+    pub async fn result_tag(
+        &self,
+        base: &str,
+        req: &ScanRequestModel,
+        result: &str,
+        reason: Option<&str>,
+    ) -> Result<(), Failure> {
+        let key = self.key_for_request(req, base);
+        let mut body = serde_json::to_value(req).unwrap_or_default();
+        if let Some(o) = body.as_object_mut() {
+            o.insert("result".into(), result.into());
+            o.insert("reason".into(), reason.into());
+        }
+        let resp = self
+            .request(Method::PUT, base, "result_tag", key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(connection_failure)?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_failure(resp).await)
+        }
+    }
+
     /// A proxied call (`full_scan`, `estimate`, `repo_check`, `config`, `healthz`, `readyz`).
     pub async fn proxy(
         &self,

@@ -25,6 +25,9 @@ use crate::scanner::{ByteStream, Meter, MeterReport, ScanInput};
 /// Longest a worker waits for a pause or cancel being committed before it looks again.
 const HOLD_WAIT: Duration = Duration::from_secs(2);
 
+/// Attempts to deliver a result tag to a connector.
+const RESULT_TAG_ATTEMPTS: u32 = 3;
+
 /// How long a legacy JSON error envelope may be before it is treated as file content.
 const ENVELOPE_PEEK: usize = 64 * 1024;
 
@@ -166,7 +169,59 @@ async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reas
     });
     if finish(ctx, receipt, item, Outcome::Failed(Box::new(entry)), attempts, None).await {
         ctx.backend.events.publish(BusEvent::Dlq(dlq_event));
+        tag_result(ctx, item, "error", Some(reason.to_string()));
     }
+}
+
+/// The result tag of a verdict: `clean`, `malicious`, `not_scanned` (with its reason) or `error`.
+fn result_of(v: &Verdict) -> (&'static str, Option<String>) {
+    match v.verdict {
+        VerdictKind::Benign => ("clean", None),
+        VerdictKind::Malicious => ("malicious", None),
+        VerdictKind::NotScanned | VerdictKind::UnsupportedFileType | VerdictKind::NonCompliant => (
+            "not_scanned",
+            Some(
+                v.verdict_details
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| v.verdict.as_str().to_string()),
+            ),
+        ),
+        VerdictKind::Unknown => ("error", v.verdict_details.reason.clone()),
+    }
+}
+
+/// Tells the item's connector its result when it records results on items (capability
+/// `result_tags`). Off the item's critical path, with a few retries: a tag that never arrives
+/// leaves the item `pending`, which a bucket policy treats as not clean — it fails closed.
+fn tag_result(ctx: &PipelineCtx, item: &WorkItem, result: &'static str, reason: Option<String>) {
+    let wants = item
+        .scan_request
+        .connector
+        .as_ref()
+        .and_then(|c| c.uuid.as_deref())
+        .and_then(|u| ctx.registry_view.get(&u.to_ascii_lowercase()))
+        .and_then(|m| m.capabilities)
+        .is_some_and(|c| c.iter().any(|x| x == crate::model::connector::CAP_RESULT_TAGS));
+    if !wants {
+        return;
+    }
+    let Ok(base) = connector_base(ctx, item) else { return };
+    let (clients, req) = (Arc::clone(&ctx.connectors), item.scan_request.clone());
+    actix::spawn(async move {
+        for attempt in 0..RESULT_TAG_ATTEMPTS {
+            match clients.result_tag(&base, &req, result, reason.as_deref()).await {
+                Ok(()) => return,
+                Err(f) if attempt + 1 < RESULT_TAG_ATTEMPTS => {
+                    tracing::debug!(location = %req.location, error = %f.message, "result tag failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                }
+                Err(f) => {
+                    tracing::warn!(location = %req.location, result, error = %f.message, "the connector did not take the result tag; the item stays pending there");
+                }
+            }
+        }
+    });
 }
 
 /// Records an outcome through the job's actor and acks the entry. Returns whether it was
@@ -240,11 +295,14 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
             return;
         }
     };
+    let (result, reason) = result_of(&verdict);
     let outcome = Outcome::Processed {
         verdict: Box::new(verdict),
         action: Box::new(action),
     };
-    finish(ctx, receipt, item, outcome, attempts, Some(stored)).await;
+    if finish(ctx, receipt, item, outcome, attempts, Some(stored)).await {
+        tag_result(ctx, item, result, reason);
+    }
 }
 
 async fn action_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<ItemActionStatusResponse, Failure> {

@@ -5,6 +5,7 @@
 
 pub mod fake_connector;
 pub mod fake_core;
+pub mod moto;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

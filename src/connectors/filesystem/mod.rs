@@ -7,19 +7,16 @@ mod walk;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures_util::Stream;
 use serde_json::{Map, Value, json};
 use tokio_util::io::ReaderStream;
 
 use self::actions::{MoveError, is_transient, move_to_quarantine, probe_xattrs, tag_file, xattr_unsupported};
 use self::confine::{Confined, Refused, confine, lexical_normalize, open_beneath};
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::exact_len::ExactLen;
 use crate::connectors::framework::settings::ConnectorSettings;
 use crate::connectors::framework::{
     ActionAnswer, Item, ItemBody, ItemReceiver, ItemSink, ReadError, RepoCheck, RepoFailure, Storage, WebhookError,
@@ -137,36 +134,6 @@ impl FilesystemStorage {
     }
 }
 
-/// Sends exactly `expected` bytes, or fails (aborting the response) when the file ends early.
-struct ExactLen<S> {
-    inner: S,
-    remaining: u64,
-}
-
-impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for ExactLen<S> {
-    type Item = io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut self.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(mut b))) => {
-                if b.len() as u64 > self.remaining {
-                    b.truncate(self.remaining as usize);
-                }
-                self.remaining -= b.len() as u64;
-                Poll::Ready(Some(Ok(b)))
-            }
-            Poll::Ready(None) => Poll::Ready(Some(Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file became shorter while it was read",
-            )))),
-            other => other,
-        }
-    }
-}
-
 fn action_error(msg: impl Into<String>, action: ItemAction) -> ItemActionStatusResponse {
     ItemActionStatusResponse::new(StatusKind::Error, msg, action)
 }
@@ -279,10 +246,11 @@ impl Storage for FilesystemStorage {
         .await
         .map_err(|e| ReadError::new(500, e.to_string()))??;
         let (file, size) = file;
-        let stream = ExactLen {
-            inner: ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_CHUNK),
-            remaining: size,
-        };
+        let stream = ExactLen::new(
+            ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_CHUNK),
+            size,
+            "the file became shorter while it was read",
+        );
         Ok(ItemBody {
             size: Some(size),
             stream: Box::pin(stream),
@@ -325,6 +293,9 @@ impl Storage for FilesystemStorage {
         filter: Arc<Filter>,
         stop: tokio_util::sync::CancellationToken,
     ) -> bool {
+        if !self.monitor.enabled {
+            return false;
+        }
         let plan = monitor::MonitorPlan {
             asset_path: self.asset_path.clone(),
             quarantine: self.quarantine.clone(),

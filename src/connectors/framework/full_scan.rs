@@ -48,7 +48,10 @@ pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>)
             inflight_items += n as u64;
             let reqs = items.iter().map(|i| scan_request(i, &model, &job_id)).collect();
             let (svc, job) = (Arc::clone(&svc), job_id.clone());
-            inflight.push(async move { (n as u64, svc.core().send(&job, reqs).await) });
+            inflight.push(async move {
+                svc.storage().before_enqueue(&items).await;
+                (n as u64, svc.core().send(&job, reqs).await)
+            });
             continue;
         }
         let can_receive = !enumeration_done && !halted && buffered < want;

@@ -3,6 +3,7 @@
 //! webhooks intake, shutdown). A storage plugs in by implementing [`Storage`].
 
 pub mod core_client;
+pub mod exact_len;
 pub mod full_scan;
 pub mod routes;
 pub mod service;
@@ -81,13 +82,40 @@ pub struct WebhookError {
     pub message: String,
 }
 
+/// A scan result to record on the item itself (`PUT /<name>/result_tag`, offered by connectors
+/// that advertise the `result_tags` capability).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultTag {
+    /// `clean`, `malicious`, `not_scanned` or `error`.
+    pub result: String,
+    /// Why it was not scanned or failed.
+    pub reason: Option<String>,
+}
+
+impl ResultTag {
+    pub const RESULTS: [&'static str; 4] = ["clean", "malicious", "not_scanned", "error"];
+}
+
 /// Where a storage's change monitor hands what it found (implemented by the framework).
 #[async_trait]
 pub trait ItemSink: Send + Sync {
     /// Sends settled items as one job (scan requests, then `enqueue_done`).
     async fn submit(&self, items: Vec<Item>);
+    /// Sends classified event items as one job and reports what became of them (an event
+    /// queue deletes a message only once its items were accepted).
+    async fn submit_event(&self, items: Vec<WebhookItem>) -> EventOutcome;
     /// Reports the monitor's health: `None` when it watches, else why it does not.
     fn monitor_state(&self, error: Option<String>);
+}
+
+/// What became of the items of one event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventOutcome {
+    pub enqueued: u64,
+    /// Refused by the core or abandoned after transient failures.
+    pub failed: u64,
+    /// Some items were abandoned because the core was unreachable.
+    pub core_unavailable: bool,
 }
 
 /// Enumeration output: items in order, produced lazily into a bounded channel.
@@ -115,6 +143,23 @@ pub trait Storage: Send + Sync + 'static {
     async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer;
     /// Classifies the items of a webhook body.
     async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError>;
+    /// Capabilities this storage adds to the registration (e.g. `result_tags`).
+    fn capabilities(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Runs before items are sent to the core (e.g. to mark new objects `pending`).
+    async fn before_enqueue(&self, _items: &[Item]) {}
+    /// Records a scan result on an item; storages without result tags answer `not implemented`.
+    async fn result_tag(&self, _location: &str, _tag: &ResultTag) -> ActionAnswer {
+        (
+            200,
+            ItemActionStatusResponse::new(
+                crate::model::StatusKind::Nothing,
+                "Result tags are not offered by this connector",
+                ItemAction::NotImplemented,
+            ),
+        )
+    }
     /// Starts watching the repository for new items, if this storage can and is configured to;
     /// runs until `stop` is cancelled. Returns whether a monitor was started.
     fn start_monitor(

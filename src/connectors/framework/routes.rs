@@ -11,6 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::ResultTag;
 use super::service::ConnectorService;
 use crate::http::errors::{parse_json, query_get, query_pairs, read_body};
 use crate::model::validation::{Issue, Issues, Loc};
@@ -90,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
                 .service(one("/read_file", "POST", web::post().to(read_file)))
                 .service(one("/item_action", "PUT", web::put().to(item_action)))
                 .service(one("/webhook/event", "POST", web::post().to(webhook)))
+                .service(one("/result_tag", "PUT", web::put().to(result_tag)))
                 .default_service(web::to(crate::http::errors::not_found)),
         )
         .default_service(web::to(crate::http::errors::not_found));
@@ -239,23 +241,30 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
     )
 }
 
-async fn scan_request_body(payload: web::Payload) -> Result<ScanRequestModel, HttpResponse> {
+async fn json_body(payload: web::Payload) -> Result<Value, HttpResponse> {
     let body = read_body(payload, BODY_LIMIT)
         .await
         .map_err(|_| status_error(413, "request body is over the 1 MiB limit"))?;
-    let v = parse_json(&body).map_err(|e| match e {
+    parse_json(&body).map_err(|e| match e {
         crate::http::errors::ApiError::Validation(i) => validation(i),
         other => status_error(400, other.to_string()),
-    })?;
-    let r = ScanRequestModel::from_value(&v, &[Loc::from("body")]).map_err(validation)?;
+    })
+}
+
+fn scan_request_from(v: &Value) -> Result<ScanRequestModel, Issues> {
+    let r = ScanRequestModel::from_value(v, &[Loc::from("body")])?;
     if r.location.is_empty() {
-        return Err(validation(Issues::one(Issue::new(
+        return Err(Issues::one(Issue::new(
             "string_too_short",
             vec![Loc::from("body"), Loc::from("location")],
             "location must not be empty",
-        ))));
+        )));
     }
     Ok(r)
+}
+
+async fn scan_request_body(payload: web::Payload) -> Result<ScanRequestModel, HttpResponse> {
+    scan_request_from(&json_body(payload).await?).map_err(validation)
 }
 
 /// `POST /<name>/read_file`: the item's bytes, streamed (§4.8).
@@ -309,6 +318,39 @@ async fn item_action(svc: Svc, payload: web::Payload) -> HttpResponse {
         tracing::info!(location = %r.location, action = %answer.item_action, description = ?answer.description, "item action done");
     } else if answer.status == StatusKind::Error {
         tracing::warn!(location = %r.location, action = %answer.item_action, message = %answer.message, "item action failed");
+    }
+    json(code, answer)
+}
+
+/// `PUT /<name>/result_tag`: records a scan result on the item (connectors advertising the
+/// `result_tags` capability). Body: a ScanRequestModel plus `result` and an optional `reason`.
+async fn result_tag(svc: Svc, payload: web::Payload) -> HttpResponse {
+    let v = match json_body(payload).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let r = match scan_request_from(&v) {
+        Ok(r) => r,
+        Err(issues) => return validation(issues),
+    };
+    let Some(result) = v
+        .get("result")
+        .and_then(Value::as_str)
+        .filter(|x| ResultTag::RESULTS.contains(x))
+    else {
+        return validation(Issues::one(Issue::new(
+            "literal_error",
+            vec![Loc::from("body"), Loc::from("result")],
+            "result must be one of clean, malicious, not_scanned, error",
+        )));
+    };
+    let tag = ResultTag {
+        result: result.to_string(),
+        reason: v.get("reason").and_then(Value::as_str).map(str::to_string),
+    };
+    let (code, answer) = svc.storage().result_tag(&r.location, &tag).await;
+    if answer.status == StatusKind::Error {
+        tracing::warn!(location = %r.location, result = %tag.result, message = %answer.message, "result tag failed");
     }
     json(code, answer)
 }

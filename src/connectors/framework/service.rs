@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::core_client::{CoreClient, scan_request};
 use super::settings::ConnectorSettings;
-use super::{Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
+use super::{EventOutcome, Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
 use crate::connectors::filter::Filter;
 use crate::model::{ConnectorInstanceModel, ConnectorStatus, Estimate};
 
@@ -148,7 +148,11 @@ impl ConnectorService {
             last_repo_check_ts: ts,
             last_repo_check_reason: reason,
             last_repo_check_message: message,
-            capabilities: Some(s.capabilities()),
+            capabilities: Some({
+                let mut caps = s.capabilities();
+                caps.extend(self.storage.capabilities());
+                caps
+            }),
         }
     }
 
@@ -312,6 +316,7 @@ impl ConnectorService {
         }
         let job_id = uuid::Uuid::new_v4().to_string();
         let model = self.model();
+        self.storage.before_enqueue(&to_send).await;
         let mut pending: &[Item] = &to_send;
         while !pending.is_empty() {
             let n = pending.len().min(self.core.batch_size().max(1));
@@ -363,6 +368,15 @@ impl ItemSink for ConnectorService {
             .webhook_job(items.into_iter().map(WebhookItem::Enqueue).collect())
             .await;
         tracing::info!(items = n, enqueued = o.enqueued, failed = o.failed, job = ?o.job_id, "monitor group sent");
+    }
+
+    async fn submit_event(&self, items: Vec<WebhookItem>) -> EventOutcome {
+        let o = self.webhook_job(items).await;
+        EventOutcome {
+            enqueued: o.enqueued,
+            failed: o.failed,
+            core_unavailable: o.core_unavailable,
+        }
     }
 
     fn monitor_state(&self, error: Option<String>) {
@@ -448,17 +462,13 @@ pub async fn start(
     actix_rt::spawn(server);
     let reg = Arc::clone(&service);
     service.tasks.spawn(reg.registration_loop());
-    if service.settings.monitor.enabled {
-        let sink: Arc<dyn ItemSink> = Arc::clone(&service) as Arc<dyn ItemSink>;
-        let started = Arc::clone(&service.storage).start_monitor(
-            sink,
-            Arc::clone(&service.filter),
-            service.shutdown.child_token(),
-        );
-        service.with_live(|l| l.monitoring = started);
-        if !started {
-            tracing::warn!("DSXCONNECTOR_MONITOR is set, but this connector has no monitor");
-        }
+    // The storage decides whether it watches (the folder monitor, an event queue).
+    let sink: Arc<dyn ItemSink> = Arc::clone(&service) as Arc<dyn ItemSink>;
+    let started =
+        Arc::clone(&service.storage).start_monitor(sink, Arc::clone(&service.filter), service.shutdown.child_token());
+    service.with_live(|l| l.monitoring = started);
+    if service.settings.monitor.enabled && !started {
+        tracing::warn!("DSXCONNECTOR_MONITOR is set, but this connector has no folder monitor");
     }
     tracing::info!(connector = %name, %addr, uuid = %service.uuid, callback = %service.settings.callback_url(), "connector listening");
     Ok(RunningConnector {

@@ -13,24 +13,28 @@ use crate::model::ItemAction;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectorKind {
     Filesystem,
+    S3,
 }
 
 impl ConnectorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectorKind::Filesystem => "filesystem",
+            ConnectorKind::S3 => "s3",
         }
     }
 
     fn default_name(self) -> &'static str {
         match self {
             ConnectorKind::Filesystem => "filesystem-connector",
+            ConnectorKind::S3 => "aws-s3-connector",
         }
     }
 
     fn default_url(self) -> &'static str {
         match self {
             ConnectorKind::Filesystem => "http://0.0.0.0:8590",
+            ConnectorKind::S3 => "http://0.0.0.0:8591",
         }
     }
 }
@@ -83,6 +87,8 @@ pub struct ConnectorSettings {
     pub tag_engine: Option<String>,
     pub log_level: String,
     pub monitor: MonitorSettings,
+    /// The S3 connector's own settings (`None` for other kinds).
+    pub s3: Option<crate::connectors::s3::settings::S3Settings>,
 }
 
 /// Values given on the command line or by an embedding process; they win over everything.
@@ -322,6 +328,7 @@ impl ConnectorSettings {
             tag_scan_time: s.bool_or("TAG_SCAN_TIME", false),
             tag_engine,
             log_level: s.string_or("LOG_LEVEL", "info"),
+            s3: (kind == ConnectorKind::S3).then(|| crate::connectors::s3::settings::read(&mut s, &env)),
             monitor: MonitorSettings {
                 enabled: s.bool_or("MONITOR", false),
                 debounce: Duration::from_millis(s.int_in("MONITOR_DEBOUNCE_MS", 1000, 50, 60_000) as u64),
