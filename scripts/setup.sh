@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing (idempotent; needs root for apt-get):
-# clamd (real ClamAV daemon tests), Chromium (browser tests), Node packages of the UI tests.
+# clamd (real ClamAV daemon tests), Chromium (browser tests), moto (a real S3/SQS/IAM API on
+# loopback for the S3 connector tests), Node packages of the UI tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -15,6 +16,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update >/dev/null
     $SUDO apt-get install -y "${missing[@]}" >/dev/null
   }
+fi
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "installing: moto[server] (pip)"
+  python3 -m pip install --quiet 'moto[server]>=5.1,<6' || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5.1,<6'
+  hash -r
 fi
 if [ -f tests/ui/package.json ] && [ ! -d tests/ui/node_modules ]; then
   (cd tests/ui && npm ci --no-audit --no-fund >/dev/null)
