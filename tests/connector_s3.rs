@@ -255,7 +255,7 @@ async fn read_file_streams_exact_bytes_and_refuses_what_is_not_an_item() {
     assert_eq!(bad.status().as_u16(), 422);
 }
 
-/// Lines 18 and 19: a missing bucket registers as failed (`not_found`), answers repo checks with
+/// Lines 18, 19 and 32: a missing bucket registers as failed (`not_found`), answers repo checks with
 /// 200 `error`, and turns ready once the bucket exists; an endpoint that refuses connections is
 /// an `error` too, never a 500.
 #[tokio::test]
@@ -283,6 +283,17 @@ async fn a_missing_bucket_is_reported_then_ready_once_created() {
             .as_u16(),
         503
     );
+    // Line 32: a full scan of a missing bucket answers 503 and sends nothing.
+    let fs = http
+        .post(format!("{}/full_scan?job_id=NOBUCKET", conn.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fs.status().as_u16(), 503);
+    assert_eq!(fs.json::<Value>().await.unwrap()["status"], "error");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(fc.requests("/scan/request").is_empty() && fc.requests("/scan/request/batch").is_empty());
+    assert!(fc.requests("/scan/jobs/NOBUCKET/enqueue_done").is_empty());
     create_bucket(&admin(moto()), &bucket).await;
     wait_for("ready", Duration::from_secs(20), || async {
         let s = http
