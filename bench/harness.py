@@ -59,10 +59,18 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
+def builtin_order(connector):
+    """Sort key of built-in connector names: `filesystem-connector`, `-2`, … then `aws-s3-connector`, …"""
+    name = connector["name"]
+    base, _, n = name.rpartition("-")
+    index = int(n) if n.isdigit() else 1
+    return (name.startswith("aws-s3"), index)
+
+
 class Rig:
     """The stub and a serve process with one built-in connector per tree."""
 
-    def __init__(self, trees, delay_ms=0, capture=False, env=(), bin_dir=None):
+    def __init__(self, trees, delay_ms=0, capture=False, env=(), bin_dir=None, s3_assets=()):
         self.bin = bin_dir or os.path.join(ROOT, "target", "release")
         self.data = tempfile.mkdtemp(prefix="dsx-bench-")
         self.procs = []
@@ -81,18 +89,22 @@ class Rig:
         cmd = [os.path.join(self.bin, "dsx-connect"), "serve", "--action", "nothing"]
         for t in trees:
             cmd += ["--fs", t]
+        for asset in s3_assets:
+            cmd += ["--s3", asset]
         os.makedirs(OUT, exist_ok=True)
         self.log = open(os.path.join(OUT, "serve.log"), "w")
         self.serve = subprocess.Popen(cmd, env=e, stdout=self.log, stderr=self.log)
         self.procs.append(self.serve)
         self.api = f"http://127.0.0.1:{port}/dsx-connect/api/v1"
-        self.connectors = self._wait_connectors(len(trees))
+        self.connectors = self._wait_connectors(len(trees) + len(s3_assets))
 
     def _wait_connectors(self, n):
+        """The built-in connectors' uuids, filesystem ones first, each group in asset order."""
         for _ in range(300):
             try:
                 lst = get(f"{self.api}/connectors/list")
                 if len(lst) >= n:
+                    lst.sort(key=builtin_order)
                     return [c["uuid"] for c in lst]
             except OSError:
                 pass
