@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and integration tests (real servers on
-# loopback, the real clamd), then the browser tests. Installs missing tools first.
+# loopback, the real clamd, Redis), the HTTP suites once more on the Redis backend, then the
+# browser tests. Installs missing tools first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+# The same HTTP-level suites again on the Redis backend (a private redis-server per core).
+DSX_TEST_BACKEND=redis cargo test \
+  --test pipeline --test api_jobs --test job_control --test api_intake --test api_failures \
+  --test api_connectors --test engines --test tls
 if [ -x tests/ui/run.sh ]; then
   BIN_DIR=target/debug tests/ui/run.sh
 fi

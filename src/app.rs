@@ -16,6 +16,7 @@ use crate::actors::job_registry::JobRegistry;
 use crate::actors::registry_view::RegistryView;
 use crate::actors::worker_pool::{Drain, WorkerPool};
 use crate::backend::Backend;
+use crate::backend::redis::{RedisOptions, RedisStore};
 use crate::backend::sqlite::{SqliteStore, StoreOptions};
 use crate::config::Settings;
 use crate::http::ui::UiSource;
@@ -71,10 +72,20 @@ impl CoreHandle {
 
 /// Opens the configured backend (embedded unless a Redis URL is set).
 pub fn open_backend(settings: &Settings) -> anyhow::Result<Backend> {
-    if settings.redis_url.is_some() {
-        anyhow::bail!(
-            "DSXCONNECT_REDIS_URL is set, but this build has no Redis backend yet; unset it to use the embedded store"
-        );
+    if let Some(url) = &settings.redis_url {
+        let store = RedisStore::connect(
+            url.expose(),
+            RedisOptions {
+                app_env: settings.app_env.as_str().to_string(),
+                results_retain: settings.results_retain,
+                job_ttl_days: settings.jobs.ttl_days,
+                jobs_retain_finished: settings.jobs.retain_finished,
+                dlq_expire_days: settings.workers.dlq_expire_after_days,
+                claim_idle_secs: settings.workers.claim_idle_secs,
+            },
+        )?;
+        tracing::info!(url = %crate::config::core::redact_url_password(url.expose()), "Redis store configured");
+        return Ok(store.backend());
     }
     let store = SqliteStore::open(
         &settings.data_dir,
@@ -90,9 +101,27 @@ pub fn open_backend(settings: &Settings) -> anyhow::Result<Backend> {
     Ok(store.backend())
 }
 
+/// What a process runs (ARCHITECTURE §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// API, UI and a worker pool (`serve`, `scan`).
+    All,
+    /// API and UI only (`api`, distributed backend).
+    Api,
+    /// A worker pool with health endpoints only (`worker`, distributed backend).
+    Worker,
+}
+
 /// Starts the core on `listener` inside the current actix system. With `workers`, this
 /// process also runs a worker pool (on its own thread).
 pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers: bool) -> anyhow::Result<CoreHandle> {
+    start_role(settings, listener, if workers { Role::All } else { Role::Api }).await
+}
+
+/// Starts `role` on `listener`: the worker pool runs on its own thread when the role has one;
+/// a worker's listener serves only the health endpoints.
+pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Role) -> anyhow::Result<CoreHandle> {
+    let workers = role != Role::Api;
     let backend = open_backend(&settings)?;
     let scanner = crate::scanner::build(&settings.scanner)?;
     let registry_view = Arc::new(RegistryView::default());
@@ -149,7 +178,11 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
             .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
             .app_data(data.clone())
             .app_data(ui.clone())
-            .configure(routes)
+            .configure(if role == Role::Worker {
+                crate::http::health_routes
+            } else {
+                routes
+            })
     })
     .on_connect(crate::http::no_delay)
     .workers(2)
@@ -163,7 +196,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
     .run();
     let handle = server.handle();
     actix_rt::spawn(server);
-    tracing::info!(%addr, engine = %settings.scanner.engine, workers, "core listening");
+    tracing::info!(%addr, engine = %settings.scanner.engine, ?role, "core listening");
     Ok(CoreHandle {
         addr,
         tls: tls_on,

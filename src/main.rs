@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dsx_connect::cli::{Cli, Command, ConnectorCommand, connector, scan, serve};
+use dsx_connect::app::Role;
+use dsx_connect::cli::{Cli, Command, ConnectorCommand, connector, role, scan, serve};
 use dsx_connect::config::Settings;
 use dsx_connect::connectors::framework::settings::ConnectorKind;
 use dsx_connect::telemetry;
@@ -45,6 +46,28 @@ fn main() -> ExitCode {
                 tracing::warn!("{w}");
             }
             finish(system.block_on(serve::run(s, args)).map(|_| 0))
+        }
+        Command::Api | Command::Worker => {
+            let role = if matches!(cli.command, Command::Api) {
+                Role::Api
+            } else {
+                Role::Worker
+            };
+            let loaded = match Settings::from_env(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(e) => return config_failure(e),
+            };
+            let s = loaded.settings;
+            if s.redis_url.is_none() {
+                return config_failure(
+                    "DSXCONNECT_REDIS_URL is required for `api` and `worker` (they share a Redis store); use `serve` for one process",
+                );
+            }
+            telemetry::init(&s.log_level, s.log_format == dsx_connect::config::core::LogFormat::Json);
+            for w in loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            finish(system.block_on(role::run(s, role)).map(|_| 0))
         }
         Command::Scan(args) => {
             let loaded = match Settings::from_env(cli.config.as_deref()) {

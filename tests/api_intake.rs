@@ -27,7 +27,7 @@ async fn meta_version_health_and_connection_endpoints_answer_their_documented_sh
     let (s, r) = api.get("/readyz").await;
     assert_eq!(
         (s, r["status"].as_str(), r["backend"].as_str()),
-        (200, Some("ready"), Some("embedded"))
+        (200, Some("ready"), Some(common::redis::backend_name()))
     );
     let (s, t) = api.get("/test/connection").await;
     assert_eq!(s, 200);
@@ -280,7 +280,7 @@ async fn the_config_endpoint_redacts_secrets() {
     assert_eq!(v["scanner"]["auth_token"], "***");
     let text = v.to_string();
     assert!(!text.contains("super-secret-key") && !text.contains("tok-123"));
-    assert_eq!(v["backend"], "embedded");
+    assert_eq!(v["backend"], common::redis::backend_name());
 }
 
 #[test]

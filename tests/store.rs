@@ -1,28 +1,183 @@
-//! The store traits exercised directly (the embedded backend today; the Redis backend will run
-//! the same cases): exactly-once recording under concurrency, retention of finished jobs and
-//! expiry of dead letters.
+//! The backend conformance suite: the store traits exercised directly, each case on both engines
+//! (the embedded SQLite store and Redis on a private `redis-server`): exactly-once recording
+//! under concurrency, queue claims, retries, parking, reclaiming a dead consumer's entries,
+//! retention of finished jobs and expiry of dead letters. (The HTTP-level suites run on both
+//! engines too: `DSX_TEST_BACKEND=redis`, see scripts/test.sh.)
 
+mod common;
+
+use std::time::Duration;
+
+use deadpool_redis::redis;
+use dsx_connect::backend::redis::{RedisOptions, RedisStore};
 use dsx_connect::backend::sqlite::{SqliteStore, StoreOptions};
-use dsx_connect::backend::{Backend, Outcome, OutcomeRecord};
-use dsx_connect::model::result::ScanResultModel;
+use dsx_connect::backend::{
+    AcceptRequest, Backend, Control, ItemOutcome, NewItem, Outcome, OutcomeRecord, ParkOutcome,
+};
+use dsx_connect::model::result::{ScanResultModel, TaskState};
 use dsx_connect::model::{
-    DlqEntry, Engine, ItemActionStatusResponse, ScanRequestModel, Stage, Verdict, VerdictKind, WorkItem,
+    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, ScanRequestModel, Stage, Verdict, VerdictKind, WorkItem,
 };
 
-fn store(dir: &std::path::Path, retain_finished: u64) -> (Backend, std::path::PathBuf) {
-    let s = SqliteStore::open(
-        dir,
-        StoreOptions {
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Embedded,
+    Redis,
+}
+
+/// One engine's store plus what the tests need to age records behind its back.
+struct Store {
+    b: Backend,
+    sqlite: Option<std::path::PathBuf>,
+    redis: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+fn open(kind: Kind, retain_finished: u64) -> Store {
+    open_with(kind, retain_finished, 120)
+}
+
+fn open_with(kind: Kind, retain_finished: u64, claim_idle_secs: u64) -> Store {
+    let dir = tempfile::tempdir().unwrap();
+    match kind {
+        Kind::Embedded => {
+            let s = SqliteStore::open(
+                dir.path(),
+                StoreOptions {
+                    app_env: "dev".into(),
+                    results_retain: 1000,
+                    job_ttl_days: 7,
+                    jobs_retain_finished: retain_finished,
+                    dlq_expire_days: 7,
+                },
+            )
+            .unwrap();
+            let path = s.path().to_path_buf();
+            Store {
+                b: s.backend(),
+                sqlite: Some(path),
+                redis: None,
+                _dir: dir,
+            }
+        }
+        Kind::Redis => {
+            let url = common::redis::url_for(dir.path());
+            Store {
+                b: redis_backend(&url, retain_finished, claim_idle_secs),
+                sqlite: None,
+                redis: Some(url),
+                _dir: dir,
+            }
+        }
+    }
+}
+
+fn redis_backend(url: &str, retain_finished: u64, claim_idle_secs: u64) -> Backend {
+    RedisStore::connect(
+        url,
+        RedisOptions {
             app_env: "dev".into(),
             results_retain: 1000,
             job_ttl_days: 7,
             jobs_retain_finished: retain_finished,
             dlq_expire_days: 7,
+            claim_idle_secs,
         },
     )
-    .unwrap();
-    let path = s.path().to_path_buf();
-    (s.backend(), path)
+    .unwrap()
+    .backend()
+}
+
+async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+impl Store {
+    /// Moves a job's start `secs` into the past.
+    async fn age_job(&self, job: &str, secs: i64) {
+        if let Some(path) = &self.sqlite {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute(
+                "UPDATE jobs SET started_at = started_at - ?1 WHERE job_id = ?2",
+                rusqlite::params![secs, job],
+            )
+            .unwrap();
+        }
+        if let Some(url) = &self.redis {
+            let mut c = redis_conn(url).await;
+            let started: i64 = redis::cmd("HINCRBY")
+                .arg(format!("dsxconnect:job:{job}"))
+                .arg("started_at")
+                .arg(-secs)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            let _: i64 = redis::cmd("ZADD")
+                .arg("dsxconnect:jobs")
+                .arg(started)
+                .arg(job)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Moves the dead letter of `task` `days` into the past.
+    async fn age_dead_letter(&self, task: &str, days: i64) {
+        if let Some(path) = &self.sqlite {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute(
+                "UPDATE dlq SET failed_at_ms = failed_at_ms - ?1 WHERE task_id = ?2",
+                rusqlite::params![days * 86_400_000, task],
+            )
+            .unwrap();
+        }
+        if let Some(url) = &self.redis {
+            let mut c = redis_conn(url).await;
+            let key = "dev:dsx-connect:dlq:scan_request";
+            let all: Vec<String> = redis::cmd("LRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            for (i, text) in all.iter().enumerate() {
+                let mut e: DlqEntry = serde_json::from_str(text).unwrap();
+                if e.meta.task_id == task {
+                    let at = chrono::DateTime::parse_from_rfc3339(&e.meta.failed_at).unwrap();
+                    e.meta.failed_at = (at - chrono::Duration::days(days)).to_rfc3339();
+                    let _: () = redis::cmd("LSET")
+                        .arg(key)
+                        .arg(i)
+                        .arg(serde_json::to_string(&e).unwrap())
+                        .query_async(&mut c)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// Runs one case on both engines as two tests.
+macro_rules! both {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$case(super::Kind::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$case(super::Kind::Redis).await
+            }
+        }
+    };
 }
 
 fn processed(task: &str, job: &str) -> OutcomeRecord {
@@ -49,10 +204,10 @@ fn result(task: &str, job: &str, size: i64) -> ScanResultModel {
     ScanResultModel::new(task, r, v, ItemActionStatusResponse::no_action(), chrono::Utc::now())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_and_repeated_outcomes_count_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (b, _) = store(dir.path(), 1000);
+both!(concurrent_and_repeated_outcomes_count_exactly_once);
+async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
+    let st = open(kind, 1000);
+    let b = st.b.clone();
     b.jobs.enqueue_done("j", Some(100)).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..100 {
@@ -79,22 +234,17 @@ async fn concurrent_and_repeated_outcomes_count_exactly_once() {
     assert_eq!(job.status, dsx_connect::model::JobStatus::Completed);
 }
 
-#[tokio::test]
-async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let (b, path) = store(dir.path(), 2);
+both!(finished_jobs_beyond_the_retained_count_are_purged_oldest_first);
+async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first(kind: Kind) {
+    let st = open(kind, 2);
+    let b = st.b.clone();
     for i in 0..5 {
         b.jobs.enqueue_done(&format!("done{i}"), Some(0)).await.unwrap();
     }
     b.jobs.create("active", Default::default()).await.unwrap();
     // Spread their start times so "oldest" is well defined.
-    let conn = rusqlite::Connection::open(&path).unwrap();
     for i in 0..5 {
-        conn.execute(
-            "UPDATE jobs SET started_at = started_at - ?1 WHERE job_id = ?2",
-            rusqlite::params![100 - i, format!("done{i}")],
-        )
-        .unwrap();
+        st.age_job(&format!("done{i}"), 100 - i).await;
     }
     b.maintenance.purge_expired().await.unwrap();
     let left: Vec<String> = b
@@ -108,10 +258,10 @@ async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first() {
     assert_eq!(left, ["active", "done4", "done3"]);
 }
 
-#[tokio::test]
-async fn dead_letters_expire_after_the_configured_days() {
-    let dir = tempfile::tempdir().unwrap();
-    let (b, path) = store(dir.path(), 1000);
+both!(dead_letters_expire_after_the_configured_days);
+async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
+    let st = open(kind, 1000);
+    let b = st.b.clone();
     let item = WorkItem {
         task_id: "t".into(),
         job_id: "j".into(),
@@ -146,12 +296,7 @@ async fn dead_letters_expire_after_the_configured_days() {
             .await
             .unwrap();
     }
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
-        "UPDATE dlq SET failed_at_ms = failed_at_ms - ?1 WHERE task_id = 'old'",
-        rusqlite::params![8 * 86_400_000i64],
-    )
-    .unwrap();
+    st.age_dead_letter("old", 8).await;
     b.maintenance.purge_expired().await.unwrap();
     let left = b
         .results
@@ -162,4 +307,166 @@ async fn dead_letters_expire_after_the_configured_days() {
     assert_eq!(left[0].meta.task_id, "new");
     let job = b.jobs.get("j").await.unwrap().unwrap();
     assert_eq!(job.failed_count, 2, "expiry removes the entries, not the job's figures");
+}
+
+fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptRequest {
+    AcceptRequest {
+        items: tasks
+            .iter()
+            .map(|t| {
+                let mut r = ScanRequestModel::new(format!("/{t}"), *t);
+                r.scan_job_id = Some(job.into());
+                NewItem {
+                    task_id: t.to_string(),
+                    job_id: job.into(),
+                    request: r,
+                    connector_uuid: None,
+                    awaits_enqueue_done: false,
+                }
+            })
+            .collect(),
+        idempotency: idempotency.map(|k| (dsx_connect::backend::IdemScope::Batch, k.to_string())),
+        job_name: None,
+        max_attempts: 3,
+        deadline: std::time::Instant::now() + Duration::from_secs(10),
+    }
+}
+
+async fn claim_all(b: &Backend, n: usize) -> Vec<dsx_connect::backend::Claimed> {
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while out.len() < n {
+        assert!(std::time::Instant::now() < deadline, "claimed {} of {n}", out.len());
+        out.extend(b.queue.claim(n - out.len(), Duration::from_millis(200)).await.unwrap());
+    }
+    out
+}
+
+both!(claims_deliver_in_order_retries_wait_and_acks_empty_the_queue);
+async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kind) {
+    let st = open(kind, 1000);
+    let b = &st.b;
+    let a = b.queue.accept(accept_req("q", &["a", "b", "c"], None)).await.unwrap();
+    assert!(a.items().iter().all(|i| i.outcome == ItemOutcome::Queued));
+    assert_eq!(b.queue.depth().await.unwrap(), 3);
+    let claimed = claim_all(b, 3).await;
+    let order: Vec<&str> = claimed.iter().map(|c| c.item.task_id.as_str()).collect();
+    assert_eq!(order, ["a", "b", "c"]);
+    assert!(claimed.iter().all(|c| c.deliveries == 0), "first handouts");
+    b.queue.task_started("a", 1).await.unwrap();
+    assert_eq!(b.queue.task("a").await.unwrap().unwrap().state, TaskState::Running);
+    // A retry due in 300 ms is not handed out before it is due, and then it is.
+    let mut retry = claimed[0].item.clone();
+    retry.attempt = 1;
+    let due = dsx_connect::model::now_ms() + 300;
+    b.queue
+        .retry_later(&claimed[0].receipt, retry, due, "scanner_unavailable")
+        .await
+        .unwrap();
+    assert_eq!(b.queue.task("a").await.unwrap().unwrap().state, TaskState::Retrying);
+    for c in &claimed[1..] {
+        b.queue.ack(&c.receipt).await.unwrap();
+    }
+    let again = claim_all(b, 1).await;
+    assert!(
+        dsx_connect::model::now_ms() >= due,
+        "a retry came back before it was due"
+    );
+    assert_eq!(again[0].item.task_id, "a");
+    assert_eq!(again[0].item.attempt, 1);
+    b.queue.ack(&again[0].receipt).await.unwrap();
+    assert_eq!(b.queue.depth().await.unwrap(), 0);
+    assert!(b.queue.claim(10, Duration::from_millis(100)).await.unwrap().is_empty());
+}
+
+both!(an_idempotency_key_replays_the_first_answer_without_enqueuing_again);
+async fn an_idempotency_key_replays_the_first_answer_without_enqueuing_again(kind: Kind) {
+    let st = open(kind, 1000);
+    let b = &st.b;
+    let first = b.queue.accept(accept_req("i", &["x", "y"], Some("k1"))).await.unwrap();
+    let again = b.queue.accept(accept_req("i", &["x", "y"], Some("k1"))).await.unwrap();
+    assert!(matches!(again, dsx_connect::backend::AcceptAnswer::Replay(_)));
+    assert_eq!(first.items(), again.items());
+    assert_eq!(b.queue.depth().await.unwrap(), 2);
+    assert_eq!(b.jobs.get("i").await.unwrap().unwrap().enqueued_count, 2);
+}
+
+both!(paused_jobs_park_in_order_resume_requeues_and_cancel_skips);
+async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) {
+    let st = open(kind, 1000);
+    let b = &st.b;
+    b.queue.accept(accept_req("p", &["p1", "p2"], None)).await.unwrap();
+    let change = b.jobs.control("p", Control::Pause).await.unwrap().unwrap();
+    assert_eq!(change.job.status, JobStatus::Paused);
+    // Claimed entries of a paused job are parked; new items go straight to the parked list.
+    for c in claim_all(b, 2).await {
+        assert!(matches!(
+            b.queue.park(&c.receipt, c.item).await.unwrap(),
+            ParkOutcome::Parked
+        ));
+    }
+    let late = b.queue.accept(accept_req("p", &["p3"], None)).await.unwrap();
+    assert_eq!(late.items()[0].outcome, ItemOutcome::Parked);
+    assert!(b.queue.claim(10, Duration::from_millis(100)).await.unwrap().is_empty());
+    assert!(
+        !b.jobs.control("p", Control::Pause).await.unwrap().unwrap().changed,
+        "pausing a paused job changes nothing"
+    );
+    b.jobs.control("p", Control::Resume).await.unwrap().unwrap();
+    let resumed = claim_all(b, 3).await;
+    let order: Vec<&str> = resumed.iter().map(|c| c.item.task_id.as_str()).collect();
+    assert_eq!(order, ["p1", "p2", "p3"]);
+    // Pause again with all three claimed: two parked, then cancel counts parked ones skipped.
+    b.jobs.control("p", Control::Pause).await.unwrap().unwrap();
+    for c in &resumed[..2] {
+        b.queue.park(&c.receipt, c.item.clone()).await.unwrap();
+    }
+    let cancelled = b.jobs.control("p", Control::Cancel).await.unwrap().unwrap();
+    assert!(cancelled.became_terminal);
+    assert_eq!(cancelled.job.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.job.skipped_count, 2);
+    assert_eq!(b.queue.task("p1").await.unwrap().unwrap().state, TaskState::Skipped);
+    // The third, claimed before the cancel, is skipped when it reaches the gate.
+    match b
+        .queue
+        .park(&resumed[2].receipt, resumed[2].item.clone())
+        .await
+        .unwrap()
+    {
+        ParkOutcome::Skipped(change) => assert_eq!(change.job.skipped_count, 3),
+        other => panic!("expected skipped, got {other:?}"),
+    }
+    assert_eq!(
+        b.jobs.control("p", Control::Resume).await.unwrap().unwrap_err(),
+        dsx_connect::backend::ControlError::Cancelled
+    );
+    assert_eq!(b.queue.depth().await.unwrap(), 0);
+}
+
+/// Redis only (the embedded store redelivers after a restart, tested through the `serve`
+/// process): an entry claimed by a consumer that stopped is taken over by another one after
+/// the claim idle time, with its delivery counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_consumers_entries_are_reclaimed_after_the_idle_time() {
+    let st = open_with(Kind::Redis, 1000, 1);
+    let url = st.redis.clone().unwrap();
+    st.b.queue.accept(accept_req("r", &["lost"], None)).await.unwrap();
+    let first = claim_all(&st.b, 1).await;
+    assert_eq!(first[0].deliveries, 0);
+    // Another process (same consumer name here, which XAUTOCLAIM does not care about).
+    let other = redis_backend(&url, 1000, 1);
+    assert!(
+        other
+            .queue
+            .claim(10, Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = claim_all(&other, 1).await;
+    assert_eq!(again[0].item.task_id, "lost");
+    assert!(again[0].deliveries >= 1, "deliveries {}", again[0].deliveries);
+    other.queue.ack(&again[0].receipt).await.unwrap();
+    assert_eq!(other.queue.depth().await.unwrap(), 0);
 }

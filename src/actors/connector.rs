@@ -35,6 +35,12 @@ pub struct Unregister(pub String);
 #[rtype(result = "()")]
 struct UpdateModel(ConnectorInstanceModel);
 
+/// Brings the registered set in line with the shared store: another API process registered or
+/// removed a connector (distributed backend).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Resync;
+
 /// Asks a connector actor whether its connector answers `healthz` (5 s cap).
 #[derive(Message)]
 #[rtype(result = "bool")]
@@ -91,6 +97,8 @@ pub struct ConnectorRegistry {
     clients: Arc<ConnectorClients>,
     actors: HashMap<String, Addr<ConnectorActor>>,
     sweeping: bool,
+    /// A resync is running, and whether another one was asked for meanwhile.
+    resync: (bool, bool),
 }
 
 fn event(kind: &str, m: &ConnectorInstanceModel, reason: Option<&str>) -> serde_json::Value {
@@ -114,6 +122,7 @@ impl ConnectorRegistry {
             clients,
             actors: HashMap::new(),
             sweeping: false,
+            resync: (false, false),
         }
     }
 
@@ -226,6 +235,60 @@ impl Actor for ConnectorRegistry {
         }));
         let every = Duration::from_secs(self.services.settings.connectors.sweep_secs);
         ctx.run_interval(every, |act, ctx| act.sweep(None, ctx));
+        // Distributed: registrations made through other API processes arrive as connector
+        // events on the shared bus; each one brings this process's set up to date.
+        if self.services.backend.kind == crate::backend::BackendKind::Redis {
+            let mut events = self.services.backend.events.subscribe();
+            let me = ctx.address();
+            actix_rt::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match events.recv().await {
+                        Ok(BusEvent::Connector(_)) | Err(RecvError::Lagged(_)) => me.do_send(Resync),
+                        Ok(_) => {}
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+    }
+}
+
+impl Handler<Resync> for ConnectorRegistry {
+    type Result = ();
+
+    fn handle(&mut self, _: Resync, ctx: &mut Self::Context) {
+        if self.resync.0 {
+            self.resync.1 = true;
+            return;
+        }
+        self.resync = (true, false);
+        let store = Arc::clone(&self.services.backend.registry);
+        ctx.spawn(async move { store.all().await }.into_actor(self).map(|res, act, ctx| {
+            let again = act.resync.1;
+            act.resync = (false, false);
+            match res {
+                Ok(all) => {
+                    let live: HashMap<String, ConnectorInstanceModel> = all
+                        .into_iter()
+                        .filter_map(|(m, _)| Some((m.uuid.clone()?, m)))
+                        .collect();
+                    for (uuid, m) in &live {
+                        act.view().put(uuid, m.clone());
+                        act.upsert_actor(uuid, m.clone());
+                    }
+                    let gone: Vec<String> = act.actors.keys().filter(|u| !live.contains_key(*u)).cloned().collect();
+                    for uuid in gone {
+                        act.view().remove(&uuid);
+                        act.actors.remove(&uuid);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reloading the shared connector registry failed"),
+            }
+            if again {
+                ctx.notify(Resync);
+            }
+        }));
     }
 }
 

@@ -73,6 +73,9 @@ pub struct JobActor {
     /// result frame of the job precedes it.
     recording: usize,
     held_terminal: Option<JobRecord>,
+    /// The most advanced figures seen: changes recorded concurrently (by other processes, or
+    /// answered out of order) may arrive older than one already published.
+    newest: Option<JobRecord>,
     last_activity: Instant,
 }
 
@@ -89,6 +92,7 @@ impl JobActor {
             terminal_announced: false,
             recording: 0,
             held_terminal: None,
+            newest: None,
             last_activity: Instant::now(),
         }
     }
@@ -147,7 +151,12 @@ impl JobActor {
         if !change.changed {
             return;
         }
-        let job = &change.job;
+        let job = match &self.newest {
+            Some(n) if n.status == change.job.status && n.finished() > change.job.finished() => n.clone(),
+            _ => change.job.clone(),
+        };
+        self.newest = Some(job.clone());
+        let job = &job;
         if change.became_terminal || (job.status.is_terminal() && change.previous != Some(job.status)) {
             if !self.terminal_announced {
                 self.terminal_announced = true;

@@ -22,6 +22,7 @@ use crate::model::{
 
 pub mod events;
 pub mod job_rules;
+pub mod redis;
 pub mod sqlite;
 
 /// A store failure. `Unavailable` and `Timeout` are transient; the HTTP layer maps them to 503/504.
@@ -116,7 +117,7 @@ impl AcceptAnswer {
 pub struct Claimed {
     pub receipt: Receipt,
     pub item: WorkItem,
-    /// How many times this entry has been handed out (crash-loop detection).
+    /// Earlier handouts of this entry that ended without an outcome (crash-loop detection).
     pub deliveries: u32,
 }
 

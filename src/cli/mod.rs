@@ -2,6 +2,7 @@
 
 pub mod builtin;
 pub mod connector;
+pub mod role;
 pub mod scan;
 pub mod serve;
 
@@ -30,6 +31,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Scan a folder once and print a summary (exit code 0 clean, 1 malicious, 2 errors).
     Scan(ScanArgs),
+    /// Scale-out: the API and web UI only, on the Redis backend (DSXCONNECT_REDIS_URL).
+    Api,
+    /// Scale-out: a worker pool only, on the Redis backend (DSXCONNECT_REDIS_URL); run as many
+    /// as needed, on any host. Serves health endpoints on DSXCONNECT_HOST:DSXCONNECT_PORT.
+    Worker,
     /// Run a standalone connector that registers with a dsx-connect core.
     #[command(subcommand)]
     Connector(ConnectorCommand),

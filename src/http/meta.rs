@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::CoreState;
+use crate::backend::StoreError;
 use crate::model::StatusResponse;
 
 pub async fn healthz() -> HttpResponse {
@@ -23,7 +24,11 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
         })),
         Err(e) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "not_ready",
-            "redis": if redis_configured { format!("error: {e}") } else { "not_configured".into() },
+            "redis": match (&e, redis_configured) {
+                (_, false) => "not_configured".to_string(),
+                (StoreError::Unavailable(_) | StoreError::Timeout, true) => "unavailable".to_string(),
+                (other, true) => format!("error: {other}"),
+            },
             "registry": "unavailable",
             "backend": kind.as_str(),
             "store": e.to_string(),

@@ -6,6 +6,7 @@
 pub mod fake_connector;
 pub mod fake_core;
 pub mod moto;
+pub mod redis;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -79,11 +80,16 @@ fn env_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-/// A core with the embedded backend in `data_dir`, on a free port.
+/// A core with its state for `data_dir` (the embedded store there, or with
+/// `DSX_TEST_BACKEND=redis` a Redis database of its own), on a free port.
 pub fn start_core_in(data_dir: &Path, env: &[(&str, &str)]) -> Threaded {
     init_logs();
     let mut env = env_map(env);
     env.insert("DSXCONNECT_DATA_DIR".into(), data_dir.display().to_string());
+    if redis::backend_is_redis() {
+        env.entry("DSXCONNECT_REDIS_URL".into())
+            .or_insert_with(|| redis::url_for(data_dir));
+    }
     env.entry("DSXCONNECT_WORKERS__RETRY_BACKOFF_BASE_SECS".into())
         .or_insert("0.05".into());
     let settings = Arc::new(Settings::from_map(&env, None).expect("valid core settings").settings);

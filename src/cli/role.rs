@@ -1,0 +1,35 @@
+//! `dsx-connect api` and `dsx-connect worker`: the scale-out roles on the Redis backend. Any
+//! number of each, on any hosts, share the Redis store; built-in connectors are not started
+//! here (connectors run as their own services and register through any API process).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::shutdown_signal;
+use crate::app::{Role, start_role};
+use crate::config::Settings;
+
+/// Runs `role` until Ctrl-C / SIGTERM; a worker then lets in-flight items finish.
+pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let listen = format!("{}:{}", settings.host, settings.port);
+    let listener = TcpListener::bind(&listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let core = start_role(Arc::clone(&settings), listener, role).await?;
+    match role {
+        Role::Worker => eprintln!(
+            "dsx-connect {} worker is running (health at {}/dsx-connect/api/v1/readyz)",
+            crate::VERSION,
+            core.base_url()
+        ),
+        _ => eprintln!(
+            "dsx-connect {} API is running: web UI at {}/",
+            crate::VERSION,
+            core.base_url()
+        ),
+    }
+    shutdown_signal().await;
+    eprintln!("stopping…");
+    core.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}

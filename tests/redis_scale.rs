@@ -1,0 +1,236 @@
+//! Scale-out on Redis with real processes: two `dsx-connect api` and three `dsx-connect worker`
+//! processes on a private `redis-server`, a standalone filesystem connector registered through
+//! API A and triggered through API B, the DSXA stub as scanner. A worker killed with SIGKILL
+//! mid-job, and Redis itself restarted mid-job (AOF on): the job completes with exact counts,
+//! nothing lost, nothing counted twice; the SSE stream of API A carries every result whichever
+//! worker produced it.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const ITEMS: u64 = 20_000;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills its child when dropped (a failing test leaves nothing behind).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn role(role: &str, redis: &str, port: u16, dsxa: &Dsxa) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .arg(role)
+            .env("DSXCONNECT_REDIS_URL", redis)
+            .env("DSXCONNECT_HOST", "127.0.0.1")
+            .env("DSXCONNECT_PORT", port.to_string())
+            .env("DSXCONNECT_SCANNER__SCAN_BINARY_URL", dsxa.scan_url())
+            .env("DSXCONNECT_WORKERS__CONCURRENCY", "16")
+            .env("DSXCONNECT_WORKERS__CLAIM_IDLE_SECS", "3")
+            .env("DSXCONNECT_WORKERS__RETRY_BACKOFF_BASE_SECS", "0.2")
+            .env("DSXCONNECT_RESULTS_DB__RETAIN", "-1")
+            .env("DSXCONNECT_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+struct Cluster {
+    api_a: Api,
+    api_b: Api,
+    workers: Vec<Proc>,
+    _apis: Vec<Proc>,
+    _connector: Proc,
+    connector_uuid: String,
+    _tree: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+async fn ready(api: &Api) {
+    wait_for("readyz", Duration::from_secs(30), || async {
+        (api.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+}
+
+async fn cluster(redis: &str, dsxa: &Dsxa) -> Cluster {
+    let tree = tempfile::tempdir().unwrap();
+    for i in 0..ITEMS {
+        write(
+            tree.path(),
+            &format!("d{:02}/f{i:05}.txt", i % 50),
+            format!("item {i}").as_bytes(),
+        );
+    }
+    let (pa, pb) = (free_port(), free_port());
+    let apis = vec![role("api", redis, pa, dsxa), role("api", redis, pb, dsxa)];
+    let workers = (0..3).map(|_| role("worker", redis, free_port(), dsxa)).collect();
+    let api_a = Api::new(&format!("http://127.0.0.1:{pa}"));
+    let api_b = Api::new(&format!("http://127.0.0.1:{pb}"));
+    ready(&api_a).await;
+    ready(&api_b).await;
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let connector = Proc(
+        Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .args(["connector", "filesystem", "--listen", &listen, "--action", "nothing"])
+            .args(["--core-url", &api_a.base.replace("/dsx-connect/api/v1", "")])
+            .arg("--asset")
+            .arg(tree.path())
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("DSXCONNECTOR_CONNECTOR_URL", format!("http://{listen}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Registered through A, known to B.
+    let connector_uuid = wait_for("the connector, seen through API B", Duration::from_secs(30), || async {
+        let (_, list) = api_b.get("/connectors/list").await;
+        list.as_array()?.first()?.get("uuid")?.as_str().map(str::to_string)
+    })
+    .await;
+    Cluster {
+        api_a,
+        api_b,
+        workers,
+        _apis: apis,
+        _connector: connector,
+        connector_uuid,
+        _tree: tree,
+        _data: data,
+    }
+}
+
+/// The job's final figures add up exactly, every item has one result, and statistics agree.
+async fn assert_exact(api: &Api, job: &Value, job_id: &str) {
+    assert_eq!(count(job, "processed_count"), ITEMS, "{job}");
+    assert_eq!(count(job, "failed_count") + count(job, "skipped_count"), 0, "{job}");
+    assert_eq!(count(job, "enqueued_count"), ITEMS, "{job}");
+    let mut results: Vec<Value> = Vec::new();
+    let mut before = String::new();
+    loop {
+        let (_, page) = api
+            .get(&format!("/scan/results?job_id={job_id}&limit=10000{before}"))
+            .await;
+        let page = page.as_array().cloned().unwrap_or_default();
+        let Some(last) = page.last().and_then(|r| r["id"].as_i64()) else {
+            break;
+        };
+        before = format!("&before_id={last}");
+        results.extend(page);
+    }
+    let tasks: HashSet<&str> = results
+        .iter()
+        .filter_map(|r| r["scan_request_task_id"].as_str())
+        .collect();
+    assert_eq!(results.len() as u64, ITEMS, "one stored result per item");
+    assert_eq!(tasks.len() as u64, ITEMS, "no task recorded twice");
+    let (_, stats) = api.get("/scan/stats").await;
+    assert_eq!(stats["files_scanned"], ITEMS, "statistics count each item once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing_and_sse_on_a_shows_every_worker_s_results() {
+    let redis = format!("redis://127.0.0.1:{}", common::redis::start_redis_server(&[]));
+    let dsxa = Dsxa::start(&["--no-capture"]);
+    let mut c = cluster(&redis, &dsxa).await;
+    let mut sse = Sse::open(&format!("{}/subscribe/scan-result", c.api_a.base)).await;
+    // Read while the job runs (a client that does not read loses its oldest frames).
+    let reader = tokio::spawn(async move {
+        let mut seen = HashSet::new();
+        while let Some(f) = sse.next_json(Duration::from_secs(20)).await {
+            if f["type"] == "scan_result" {
+                seen.insert(
+                    f["scan_result"]["scan_request_task_id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+            if f["type"] == "job_summary" && f["job"]["status"] == "completed" {
+                break;
+            }
+        }
+        seen
+    });
+    // Triggered through B: the connector was registered through A.
+    let job = c.api_b.full_scan(&c.connector_uuid).await;
+    wait_for("a quarter of the job", Duration::from_secs(120), || async {
+        (count(&c.api_a.job(&job).await, "processed_count") >= ITEMS / 4).then_some(())
+    })
+    .await;
+    let victim = c.workers.remove(0);
+    unsafe {
+        libc::kill(victim.0.id() as i32, libc::SIGKILL);
+    }
+    drop(victim);
+    let j = c.api_b.wait_job(&job, "completed", Duration::from_secs(300)).await;
+    assert_exact(&c.api_a, &j, &job).await;
+    // Every result reached API A's stream, whichever worker recorded it (the killed one
+    // included); pub/sub is best effort, so this allows for nothing lost but a slow reader.
+    let seen = reader.await.unwrap();
+    assert_eq!(
+        seen.len() as u64,
+        ITEMS,
+        "SSE on A carried {} of {ITEMS} results",
+        seen.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_job_with_aof_the_processes_reconnect_and_the_job_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let aof = ["--appendonly", "yes", "--appendfsync", "always", "--dir"];
+    let start = || {
+        let mut args: Vec<&str> = aof.to_vec();
+        args.push(dir.path().to_str().unwrap());
+        common::redis::spawn_redis(port, &args)
+    };
+    let server = Proc(start());
+    let redis = format!("redis://127.0.0.1:{port}");
+    let dsxa = Dsxa::start(&["--no-capture"]);
+    let c = cluster(&redis, &dsxa).await;
+    let job = c.api_b.full_scan(&c.connector_uuid).await;
+    wait_for("a quarter of the job", Duration::from_secs(120), || async {
+        (count(&c.api_a.job(&job).await, "processed_count") >= ITEMS / 4).then_some(())
+    })
+    .await;
+    drop(server);
+    // While Redis is down, the API is not ready and scan requests are refused, never dropped.
+    let (status, r) = c.api_a.get("/readyz").await;
+    assert_eq!((status, r["redis"].as_str()), (503, Some("unavailable")), "{r}");
+    let (status, _) = c
+        .api_a
+        .post(
+            "/scan/request",
+            scan_request("/outage.txt", "http://127.0.0.1:9/x", Some("outage")),
+        )
+        .await;
+    assert_eq!(status, 503, "a scan request during the outage is refused, not dropped");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _server = Proc(start());
+    let j = c.api_b.wait_job(&job, "completed", Duration::from_secs(300)).await;
+    assert_exact(&c.api_a, &j, &job).await;
+}
