@@ -234,3 +234,73 @@ async fn redis_restarted_mid_job_with_aof_the_processes_reconnect_and_the_job_fi
     let j = c.api_b.wait_job(&job, "completed", Duration::from_secs(300)).await;
     assert_exact(&c.api_a, &j, &job).await;
 }
+
+/// CORE-API checklist 39: the original's key layout in Redis after a job, with the job hash's
+/// TTL, and `raw` naming the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_keys_follow_the_original_layout() {
+    use deadpool_redis::redis;
+    let port = common::redis::start_redis_server(&[]);
+    let url = format!("redis://127.0.0.1:{port}");
+    let (core, _d) = start_core(&[("DSXCONNECT_REDIS_URL", &url)]);
+    let api = Api::new(&core.url);
+    let fake = common::fake_connector::FakeConnector::start();
+    fake.put_file("/k/a.txt", b"a");
+    let (s, v) = api
+        .post("/scan/request", scan_request("/k/a.txt", &fake.url, Some("KJ")))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let task = v["id"].as_str().unwrap().to_string();
+    api.post("/scan/jobs/KJ/enqueue_done", serde_json::json!({"enqueued_total": 1}))
+        .await;
+    api.wait_job("KJ", "completed", Duration::from_secs(20)).await;
+    let (_, raw) = api.get("/scan/jobs/KJ/raw").await;
+    assert_eq!(raw["key"], "dsxconnect:job:KJ");
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let q = |cmd: &str, key: &str| {
+        let mut r = redis::cmd(cmd);
+        r.arg(key);
+        r
+    };
+    let kind: String = q("TYPE", "dsxconnect:job:KJ").query_async(&mut c).await.unwrap();
+    assert_eq!(kind, "hash");
+    let ttl: i64 = q("TTL", "dsxconnect:job:KJ").query_async(&mut c).await.unwrap();
+    assert!((604_000..=604_800).contains(&ttl), "job TTL {ttl}");
+    let results: i64 = q("LLEN", "dsxconnect:scan_results").query_async(&mut c).await.unwrap();
+    assert_eq!(results, 1);
+    let by_task: i64 = q("EXISTS", &format!("dsxconnect:scan_result_by_task:{task}"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(by_task, 1);
+    let groups: Vec<Vec<redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("dev:dsx-connect:queue:scan_request")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let names: Vec<String> = groups
+        .iter()
+        .map(|g| match &g[1] {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["dsx-connect-workers"]);
+    // A connector registers: its presence key appears with a TTL.
+    let model = serde_json::json!({"name": "keys", "url": "http://127.0.0.1:9/keys", "uuid": "3f0c2b2e-1111-4222-8333-444455556677"});
+    let (s, _) = api.post("/connectors/register", model).await;
+    assert!(s == 200 || s == 201, "register {s}");
+    let presence: i64 = q(
+        "TTL",
+        "dev:dsx-connect:connectors:presence:3f0c2b2e-1111-4222-8333-444455556677",
+    )
+    .query_async(&mut c)
+    .await
+    .unwrap();
+    assert!(presence > 0, "presence TTL {presence}");
+}

@@ -470,3 +470,59 @@ async fn a_dead_consumers_entries_are_reclaimed_after_the_idle_time() {
     other.queue.ack(&again[0].receipt).await.unwrap();
     assert_eq!(other.queue.depth().await.unwrap(), 0);
 }
+
+/// Redis only: a worker busy on a long item renews its claim, so the entry is not reclaimed
+/// while it works; once renewals stop (the worker died), it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_claim_is_not_reclaimed_until_renewals_stop() {
+    let st = open_with(Kind::Redis, 1000, 1);
+    let url = st.redis.clone().unwrap();
+    st.b.queue.accept(accept_req("long", &["slow"], None)).await.unwrap();
+    let mine = claim_all(&st.b, 1).await;
+    let other = redis_backend(&url, 1000, 1);
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        st.b.queue.renew(&mine[0].receipt).await.unwrap();
+        assert!(
+            other
+                .queue
+                .claim(10, Duration::from_millis(10))
+                .await
+                .unwrap()
+                .is_empty(),
+            "a renewed entry was reclaimed"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let taken = claim_all(&other, 1).await;
+    assert_eq!(taken[0].item.task_id, "slow");
+}
+
+/// Redis only: password (and ACL user) authentication from the URL; a wrong password is a store
+/// error the readiness probe reports, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_authentication_comes_from_the_url() {
+    let port = common::redis::start_redis_server(&[
+        "--requirepass",
+        "s3cret",
+        "--user",
+        "scanner",
+        "on",
+        ">pw",
+        "~*",
+        "&*",
+        "+@all",
+    ]);
+    for url in [
+        format!("redis://:s3cret@127.0.0.1:{port}"),
+        format!("redis://scanner:pw@127.0.0.1:{port}"),
+    ] {
+        let b = redis_backend(&url, 1000, 120);
+        b.maintenance.ping().await.unwrap();
+        b.queue.accept(accept_req("auth", &["a1"], None)).await.unwrap();
+        let c = claim_all(&b, 1).await;
+        b.queue.ack(&c[0].receipt).await.unwrap();
+    }
+    let wrong = redis_backend(&format!("redis://:nope@127.0.0.1:{port}"), 1000, 120);
+    assert!(wrong.maintenance.ping().await.is_err());
+}

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
-use crate::backend::Claimed;
+use crate::backend::{Claimed, Receipt};
 use crate::pipeline::{PipelineCtx, item};
 
 /// Stops claiming and waits (up to the timeout) for in-flight items.
@@ -97,13 +97,32 @@ async fn claim_loop(
                 let task = c.item.task_id.clone();
                 let job = c.item.job_id.clone();
                 let run = std::panic::AssertUnwindSafe(item::process(Arc::clone(&ctx), c.clone())).catch_unwind();
-                if run.await.is_err() {
+                let outcome = keep_claimed(&ctx, &c.receipt, run).await;
+                if outcome.is_err() {
                     tracing::error!(task = %task, job = %job, "item processing panicked; dead-lettering it");
                     item::dead_letter_panicked(&ctx, c).await;
                 }
                 in_flight.fetch_sub(1, Ordering::AcqRel);
                 drop(slot);
             });
+        }
+    }
+}
+
+/// Runs `work` while renewing the claim on its queue entry every third of the claim idle time,
+/// so a long item (a huge file, a slow scanner) is not reclaimed by another worker meanwhile.
+async fn keep_claimed<F: std::future::Future>(ctx: &PipelineCtx, receipt: &Receipt, work: F) -> F::Output {
+    let every = Duration::from_secs(ctx.settings.workers.claim_idle_secs.max(3) / 3);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = ticks.tick() => {
+                if let Err(e) = ctx.backend.queue.renew(receipt).await {
+                    tracing::warn!(error = %e, "renewing a claim failed");
+                }
+            }
         }
     }
 }

@@ -152,6 +152,12 @@ pub trait WorkQueue: Send + Sync {
     async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()>;
     /// Entries waiting in the queue (ready + delayed), for readiness details and benchmarks.
     async fn depth(&self) -> StoreResult<u64>;
+    /// Says a claimed entry is still being worked on. The distributed queue resets the entry's
+    /// idle time so it is not reclaimed; the embedded one redelivers only after a restart and
+    /// has nothing to do.
+    async fn renew(&self, _receipt: &Receipt) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// What [`WorkQueue::park`] did.

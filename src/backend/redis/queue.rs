@@ -362,6 +362,22 @@ impl WorkQueue for RedisStore {
         .map(|_| ())
     }
 
+    /// XCLAIM to this consumer with no minimum idle time resets the entry's idle counter.
+    async fn renew(&self, receipt: &Receipt) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        let _: Value = redis::cmd("XCLAIM")
+            .arg(self.stream())
+            .arg(GROUP)
+            .arg(&self.inner.consumer)
+            .arg(0)
+            .arg(&receipt.0)
+            .arg("JUSTID")
+            .query_async(&mut c)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
     /// Entries not yet acknowledged (ready, claimed, or waiting for a retry).
     async fn depth(&self) -> StoreResult<u64> {
         let mut c = self.conn().await?;
