@@ -304,3 +304,72 @@ async fn the_redis_keys_follow_the_original_layout() {
     .unwrap();
     assert!(presence > 0, "presence TTL {presence}");
 }
+
+/// `rediss://`: the API process talks TLS to Redis and verifies the server's certificate
+/// against the trust store (here a test CA given through `SSL_CERT_FILE`); without that CA the
+/// store is unreachable and readiness says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_verifies_the_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.path().join("redis.pem"), dir.path().join("redis.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_ca = other_dir.path().join("other-ca.pem");
+    let other = rcgen::generate_simple_self_signed(vec!["elsewhere.test".into()]).unwrap();
+    std::fs::write(&other_ca, other.cert.pem()).unwrap();
+    let port = free_port();
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let _redis = Proc(common::redis::spawn_redis(
+        port,
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            c,
+            "--tls-key-file",
+            k,
+            "--tls-ca-cert-file",
+            c,
+            "--tls-auth-clients",
+            "no",
+        ],
+    ));
+    let dsxa = Dsxa::start(&["--no-capture"]);
+    let url = format!("rediss://localhost:{port}");
+    let start = |trust: bool| {
+        let api_port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsx-connect"));
+        cmd.arg("api")
+            .env("DSXCONNECT_REDIS_URL", &url)
+            .env("DSXCONNECT_HOST", "127.0.0.1")
+            .env("DSXCONNECT_PORT", api_port.to_string())
+            .env("DSXCONNECT_SCANNER__SCAN_BINARY_URL", dsxa.scan_url())
+            .env("DSXCONNECT_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if trust {
+            cmd.env("SSL_CERT_FILE", &cert);
+        } else {
+            // A trust store that holds some other CA, not the one of Redis's certificate.
+            cmd.env("SSL_CERT_FILE", &other_ca)
+                .env("SSL_CERT_DIR", other_dir.path());
+        }
+        (
+            Proc(cmd.spawn().unwrap()),
+            Api::new(&format!("http://127.0.0.1:{api_port}")),
+        )
+    };
+    let (_trusted, api) = start(true);
+    ready(&api).await;
+    let (_untrusted, other) = start(false);
+    wait_for("the untrusted API answering", Duration::from_secs(20), || async {
+        (other.get("/healthz").await.0 == 200).then_some(())
+    })
+    .await;
+    let (status, r) = other.get("/readyz").await;
+    assert_eq!(status, 503, "an untrusted certificate must not be accepted: {r}");
+}
