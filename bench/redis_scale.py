@@ -2,9 +2,11 @@
 """Scale-out benchmark on Redis: one `dsx-connect api`, 1, 2 and 4 `dsx-connect worker`
 processes with a fixed concurrency each, a standalone filesystem connector and the DSXA stub at
 20 ms per scan, all sharing a private `redis-server`. For each worker count: files/s from the
-trigger to the job's completion, the speed-up relative to one worker, and Redis commands per
-item (from INFO commandstats, every process included). With the scanner as the limit, the
-speed-up follows the worker count.
+trigger to the job's completion, the speed-up relative to one worker, and per item the Redis
+round trips of the API and worker processes (each process reports its requests — commands,
+pipelines and scripts — in `readyz`) and the commands Redis executed (INFO commandstats, which
+also counts the commands run inside scripts). With the scanner as the limit, the speed-up
+follows the worker count.
 
     bench/redis_scale.py --files 10000 --concurrency 4 --delay-ms 20
 """
@@ -71,11 +73,19 @@ def run(workers, tree, a, stub_url):
         api_port = free_port()
         procs.append(subprocess.Popen([os.path.join(BIN, "dsx-connect"), "api"],
                                       env=dict(env, DSXCONNECT_PORT=str(api_port)), stderr=subprocess.DEVNULL))
+        health = [f"http://127.0.0.1:{api_port}/dsx-connect/api/v1/readyz"]
         for _ in range(workers):
+            port = free_port()
             procs.append(subprocess.Popen([os.path.join(BIN, "dsx-connect"), "worker"],
-                                          env=dict(env, DSXCONNECT_PORT=str(free_port())), stderr=subprocess.DEVNULL))
+                                          env=dict(env, DSXCONNECT_PORT=str(port)), stderr=subprocess.DEVNULL))
+            health.append(f"http://127.0.0.1:{port}/dsx-connect/api/v1/readyz")
         api = f"http://127.0.0.1:{api_port}/dsx-connect/api/v1"
-        wait(f"{api}/readyz")
+        for h in health:
+            wait(h)
+
+        def round_trips():
+            return sum(get(h)["redis_round_trips"] for h in health)
+
         cport = free_port()
         cenv = dict(os.environ, DSXCONNECTOR_ASSET=tree, DSXCONNECTOR_DSX_CONNECT_URL=f"http://127.0.0.1:{api_port}",
                     DSXCONNECTOR_CONNECTOR_URL=f"http://127.0.0.1:{cport}", DSXCONNECTOR_LISTEN_ADDR=f"127.0.0.1:{cport}",
@@ -91,6 +101,7 @@ def run(workers, tree, a, stub_url):
         if uuid is None:
             raise SystemExit("the connector did not register")
         before = total_commands(rport)
+        trips_before = round_trips()
         start = time.monotonic()
         _, headers, _ = post(f"{api}/connectors/full_scan/{uuid}")
         job_id = headers["X-Job-Id"]
@@ -102,7 +113,8 @@ def run(workers, tree, a, stub_url):
         secs = time.monotonic() - start
         done = int(j["processed_count"])
         commands = total_commands(rport) - before
-        return done, secs, commands
+        trips = round_trips() - trips_before
+        return done, secs, commands, trips
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -128,11 +140,12 @@ def main():
     base = None
     try:
         for n in [int(x) for x in a.workers.split(",")]:
-            done, secs, commands = run(n, tree, a, stub_url)
+            done, secs, commands, trips = run(n, tree, a, stub_url)
             rate = done / secs
             base = base or rate
             print(f"workers={n} concurrency_per_worker={a.concurrency} delay_ms={a.delay_ms} files={done} "
                   f"seconds={secs:.2f} files_per_s={rate:.0f} speedup={rate / base:.2f} "
+                  f"round_trips_per_item={trips / max(done, 1):.1f} "
                   f"redis_commands_per_item={commands / max(done, 1):.1f}", flush=True)
     finally:
         stub.terminate()

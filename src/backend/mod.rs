@@ -418,4 +418,9 @@ pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// Drops what outlived its retention (jobs, tasks, results, DLQ entries, idempotency).
     async fn purge_expired(&self) -> StoreResult<()>;
+    /// Requests this process has made to a network store so far (commands, pipelines and
+    /// scripts each count one), for readiness details and benchmarks; `None` when embedded.
+    fn round_trips(&self) -> Option<u64> {
+        None
+    }
 }

@@ -16,12 +16,18 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
     let kind = state.services.backend.kind;
     let redis_configured = kind == crate::backend::BackendKind::Redis;
     match state.services.backend.maintenance.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({
-            "status": "ready",
-            "redis": if redis_configured { "ok" } else { "not_configured" },
-            "registry": "ok",
-            "backend": kind.as_str(),
-        })),
+        Ok(()) => {
+            let mut body = json!({
+                "status": "ready",
+                "redis": if redis_configured { "ok" } else { "not_configured" },
+                "registry": "ok",
+                "backend": kind.as_str(),
+            });
+            if let Some(n) = state.services.backend.maintenance.round_trips() {
+                body["redis_round_trips"] = json!(n);
+            }
+            HttpResponse::Ok().json(body)
+        }
         Err(e) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "not_ready",
             "redis": match (&e, redis_configured) {

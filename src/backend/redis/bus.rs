@@ -36,7 +36,7 @@ pub struct RedisBus {
 
 impl RedisBus {
     /// Starts the publisher and the subscriber tasks (each reconnects with backoff on its own).
-    pub fn start(client: redis::Client, prefix: &str) -> Self {
+    pub fn start(client: redis::Client, prefix: &str, round_trips: Arc<AtomicU64>) -> Self {
         let channels = Arc::new(Channels {
             scan_result: format!("{prefix}notify:scan_result"),
             connectors: format!("{prefix}notify:connectors"),
@@ -45,7 +45,7 @@ impl RedisBus {
         let (local, _) = broadcast::channel(CAPACITY);
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let healthy = Arc::new(AtomicBool::new(false));
-        tokio::spawn(publisher(client.clone(), rx));
+        tokio::spawn(publisher(client.clone(), rx, round_trips));
         tokio::spawn(subscriber(
             client,
             Arc::clone(&channels),
@@ -118,7 +118,7 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(5)).min(3000))
 }
 
-async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<(String, String)>) {
+async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<(String, String)>, round_trips: Arc<AtomicU64>) {
     let mut conn = None;
     let mut attempt = 0;
     while let Some((channel, payload)) = rx.recv().await {
@@ -135,6 +135,7 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<(String, String
                 }
             }
             let Some(c) = conn.as_mut() else { continue };
+            round_trips.fetch_add(1, Ordering::Relaxed);
             match c.publish::<_, _, i64>(&channel, &payload).await {
                 Ok(_) => {
                     attempt = 0;

@@ -18,7 +18,7 @@ mod scripts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,6 +63,8 @@ struct Inner {
     next_due_ms: AtomicI64,
     /// Last XAUTOCLAIM pass (epoch ms).
     last_reclaim_ms: AtomicI64,
+    /// Requests made to Redis by this process (pool checkouts: one command, pipeline or script).
+    round_trips: Arc<AtomicU64>,
     /// The consumer group is known to exist (cleared when Redis answers NOGROUP, e.g. after
     /// it restarted without persistence).
     group_ready: AtomicBool,
@@ -106,13 +108,18 @@ impl RedisStore {
                 next_due_ms: AtomicI64::new(0),
                 last_reclaim_ms: AtomicI64::new(0),
                 group_ready: AtomicBool::new(false),
+                round_trips: Arc::new(AtomicU64::new(0)),
             }),
         })
     }
 
     /// All stores on this Redis, and a pub/sub event bus.
     pub fn backend(self) -> Backend {
-        let bus = Arc::new(bus::RedisBus::start(self.inner.client.clone(), &self.inner.prefix));
+        let bus = Arc::new(bus::RedisBus::start(
+            self.inner.client.clone(),
+            &self.inner.prefix,
+            Arc::clone(&self.inner.round_trips),
+        ));
         let s = Arc::new(self);
         Backend {
             kind: BackendKind::Redis,
@@ -126,6 +133,7 @@ impl RedisStore {
     }
 
     async fn conn(&self) -> StoreResult<deadpool_redis::Connection> {
+        self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
         self.inner.pool.get().await.map_err(|e| match e {
             deadpool_redis::PoolError::Timeout(_) => StoreError::Timeout,
             other => StoreError::Unavailable(other.to_string()),
@@ -289,6 +297,10 @@ fn now_ms() -> i64 {
 
 #[async_trait]
 impl Maintenance for RedisStore {
+    fn round_trips(&self) -> Option<u64> {
+        Some(self.inner.round_trips.load(Ordering::Relaxed))
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let mut c = self.conn().await?;
         let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(redis_err)?;
