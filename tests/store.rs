@@ -526,3 +526,38 @@ async fn redis_authentication_comes_from_the_url() {
     let wrong = redis_backend(&format!("redis://:nope@127.0.0.1:{port}"), 1000, 120);
     assert!(wrong.maintenance.ping().await.is_err());
 }
+
+/// Redis only: one process at a time runs the periodic sweeps (the janitor lease), its holder
+/// keeps it while it renews it, and another takes over once it lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_at_a_time_holds_the_janitor_lease() {
+    let st = open(Kind::Redis, 1000);
+    let url = st.redis.clone().unwrap();
+    assert!(st.b.maintenance.lead().await.unwrap());
+    // Another process: same host and pid here, so give the lease a different holder by hand.
+    let mut c = redis_conn(&url).await;
+    let holder: String = redis::cmd("GET")
+        .arg("dev:dsx-connect:lock:janitor")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("dev:dsx-connect:lock:janitor")
+        .arg("elsewhere:1")
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(!st.b.maintenance.lead().await.unwrap(), "held by another process");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(st.b.maintenance.lead().await.unwrap(), "taken over once it lapsed");
+    let now: String = redis::cmd("GET")
+        .arg("dev:dsx-connect:lock:janitor")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(now, holder);
+    let embedded = open(Kind::Embedded, 1000);
+    assert!(embedded.b.maintenance.lead().await.unwrap());
+}

@@ -63,6 +63,9 @@ impl JobRegistry {
         self.sweeping = true;
         let services = Arc::clone(&self.services);
         let fut = async move {
+            if !services.backend.maintenance.lead().await? {
+                return Ok(Vec::new());
+            }
             let idle = services.settings.jobs.idle_complete_secs;
             let view = Arc::clone(&services.registry_view);
             let present = move |uuid: &str| view.contains(uuid);
@@ -98,7 +101,12 @@ impl Actor for JobRegistry {
             let m = Arc::clone(&act.services.backend.maintenance);
             ctx.spawn(
                 async move {
-                    if let Err(e) = m.purge_expired().await {
+                    let r = match m.lead().await {
+                        Ok(true) => m.purge_expired().await,
+                        Ok(false) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = r {
                         tracing::warn!(error = %e, "retention sweep failed");
                     }
                 }

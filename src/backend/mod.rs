@@ -418,6 +418,12 @@ pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// Drops what outlived its retention (jobs, tasks, results, DLQ entries, idempotency).
     async fn purge_expired(&self) -> StoreResult<()>;
+    /// Whether this process should run the periodic sweeps now (idle completion, retention).
+    /// Distributed: one process at a time holds a short lease (`{env}:dsx-connect:lock:janitor`),
+    /// renewed while it keeps sweeping; the embedded store has one process.
+    async fn lead(&self) -> StoreResult<bool> {
+        Ok(true)
+    }
     /// Requests this process has made to a network store so far (commands, pipelines and
     /// scripts each count one), for readiness details and benchmarks; `None` when embedded.
     fn round_trips(&self) -> Option<u64> {

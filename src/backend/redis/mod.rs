@@ -295,8 +295,20 @@ fn now_ms() -> i64 {
     crate::model::now_ms()
 }
 
+/// Lease of the periodic sweeps; a holder that dies is replaced after this.
+const JANITOR_LEASE_MS: u64 = 15_000;
+
 #[async_trait]
 impl Maintenance for RedisStore {
+    async fn lead(&self) -> StoreResult<bool> {
+        let r = self
+            .run(
+                &self.inner.scripts.lead,
+                vec![self.inner.consumer.clone(), JANITOR_LEASE_MS.to_string()],
+            )
+            .await?;
+        Ok(int(&r) == 1)
+    }
     fn round_trips(&self) -> Option<u64> {
         Some(self.inner.round_trips.load(Ordering::Relaxed))
     }

@@ -26,6 +26,7 @@ pub(super) struct Scripts {
     pub trim_head: Script,
     pub record_result: Script,
     pub task_started: Script,
+    pub lead: Script,
 }
 
 impl Scripts {
@@ -48,6 +49,7 @@ impl Scripts {
             trim_head: with_prelude(include_str!("lua/trim_head.lua")),
             record_result: with_prelude(include_str!("lua/record_result.lua")),
             task_started: with_prelude(include_str!("lua/task_started.lua")),
+            lead: with_prelude(include_str!("lua/lead.lua")),
         }
     }
 }
