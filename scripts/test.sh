@@ -13,5 +13,5 @@ DSX_TEST_BACKEND=redis cargo test \
   --test pipeline --test api_jobs --test job_control --test api_intake --test api_failures \
   --test api_connectors --test engines --test tls
 if [ -x tests/ui/run.sh ]; then
-  BIN_DIR=target/debug tests/ui/run.sh
+  BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" tests/ui/run.sh
 fi

@@ -561,3 +561,33 @@ async fn one_process_at_a_time_holds_the_janitor_lease() {
     let embedded = open(Kind::Embedded, 1000);
     assert!(embedded.b.maintenance.lead().await.unwrap());
 }
+
+/// The event bus: every process sees every event; `subscribe_own` sees only this process's
+/// (what superlog takes, so a SIEM gets each result once however many processes run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_sees_every_event_and_its_own_separately() {
+    let st = open(Kind::Redis, 1000);
+    let other = redis_backend(st.redis.as_deref().unwrap(), 1000, 120);
+    let mut all_here = st.b.events.subscribe();
+    let mut all_there = other.events.subscribe();
+    let mut own_there = other.events.subscribe_own();
+    // The subscriptions reach Redis asynchronously.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !(st.b.events.healthy() && other.events.healthy()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("both buses subscribed");
+    st.b.events
+        .publish(dsx_connect::backend::BusEvent::Dlq(serde_json::json!({"n": 1})));
+    for rx in [&mut all_here, &mut all_there] {
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("delivered")
+            .unwrap();
+        assert!(matches!(ev, dsx_connect::backend::BusEvent::Dlq(v) if v["n"] == 1));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(own_there.try_recv().is_err(), "another process's event is not its own");
+}

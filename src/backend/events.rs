@@ -37,4 +37,9 @@ impl EventBus for LocalBus {
     fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
     }
+
+    /// One process: every event is its own.
+    fn subscribe_own(&self) -> broadcast::Receiver<BusEvent> {
+        self.tx.subscribe()
+    }
 }
