@@ -22,6 +22,7 @@ use crate::http::ui::UiSource;
 use crate::http::{CoreState, meta, routes};
 use crate::pipeline::PipelineCtx;
 use crate::pipeline::connector_client::ConnectorClients;
+use crate::superlog::Superlog;
 
 /// A running core.
 pub struct CoreHandle {
@@ -66,6 +67,8 @@ impl CoreHandle {
         if let Some(a) = self.pool_arbiter {
             a.stop();
         }
+        // Every result is recorded by now: flush what superlog still holds.
+        self.state.superlog.shutdown().await;
     }
 }
 
@@ -107,6 +110,12 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
         Arc::clone(&registry_view),
     )?);
     let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
+    // Only processes that record results emit (SUPERLOG §2.6).
+    let superlog = if workers {
+        Superlog::start(&settings.superlog, Some(Arc::clone(&backend.events)))?
+    } else {
+        Superlog::disabled()
+    };
     let jobs = JobRegistry::new(Arc::clone(&services)).start();
     let connectors = ConnectorRegistry::new(Arc::clone(&services), Arc::clone(&clients)).start();
 
@@ -136,6 +145,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
         connectors,
         broadcaster,
         build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
+        superlog,
     });
     let addr = listener.local_addr()?;
     let tls = match (settings.use_tls, &settings.tls_certfile, &settings.tls_keyfile) {

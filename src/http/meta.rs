@@ -20,6 +20,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
             "redis": if redis_configured { "ok" } else { "not_configured" },
             "registry": "ok",
             "backend": kind.as_str(),
+            "superlog": state.superlog.readiness(),
         })),
         Err(e) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "not_ready",
@@ -27,6 +28,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
             "registry": "unavailable",
             "backend": kind.as_str(),
             "store": e.to_string(),
+            "superlog": state.superlog.readiness(),
         })),
     }
 }
@@ -45,6 +47,11 @@ pub async fn version() -> HttpResponse {
 
 pub async fn config(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(state.services.settings.view())
+}
+
+/// Superlog counters and destination states (SUPERLOG §12.2).
+pub async fn superlog_status(state: web::Data<CoreState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.superlog.status())
 }
 
 pub async fn test_connection() -> HttpResponse {
