@@ -6,6 +6,7 @@
 pub mod fake_connector;
 pub mod fake_core;
 pub mod moto;
+pub mod rsyslog;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

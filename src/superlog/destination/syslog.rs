@@ -62,6 +62,9 @@ pub struct SyslogConfig {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
 
+/// How long a fresh TLS session listens for a post-handshake refusal before the first write.
+const POST_HANDSHAKE_LISTEN: Duration = Duration::from_millis(250);
+
 /// How often a UDP destination re-resolves its host (§6.1.4).
 const RESOLVE_EVERY: Duration = Duration::from_secs(60);
 
@@ -138,10 +141,21 @@ impl SyslogSink {
             return Ok(Box::new(tcp));
         };
         let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
-        match timeout(self.cfg.connect_timeout, connector.connect(name.clone(), tcp)).await {
-            Ok(Ok(s)) => Ok(Box::new(s)),
+        let mut tls = match timeout(self.cfg.connect_timeout, connector.connect(name.clone(), tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(SendError::retriable(describe(&e))),
+            Err(_) => return Err(SendError::retriable("TLS: handshake timed out")),
+        };
+        // With TLS 1.3 a server judges the client certificate after our side of the handshake
+        // has completed; its refusal arrives as an alert right after. Listening briefly before
+        // the first write keeps events from being written into a session the server rejects.
+        let mut probe = [0u8; 1];
+        match timeout(POST_HANDSHAKE_LISTEN, tls.read(&mut probe)).await {
+            Ok(Ok(0)) => Err(SendError::retriable(
+                "TLS: the server closed the connection after the handshake (client certificate refused?)",
+            )),
             Ok(Err(e)) => Err(SendError::retriable(describe(&e))),
-            Err(_) => Err(SendError::retriable("TLS: handshake timed out")),
+            Err(_) | Ok(Ok(_)) => Ok(Box::new(tls)),
         }
     }
 
