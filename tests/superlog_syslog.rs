@@ -3,90 +3,24 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::events::{CONNECTOR, env_of, result, start_superlog, wait_status};
 use common::rsyslog::{Input, Rsyslog, TestPki, free_port};
-use dsx_connect::config::Settings;
-use dsx_connect::model::result::ScanResultModel;
-use dsx_connect::model::scan_request::ScanRequestModel;
-use dsx_connect::model::status::{ItemAction, ItemActionStatusResponse, StatusKind};
-use dsx_connect::model::verdict::{FileInfo, Verdict, VerdictKind};
-use dsx_connect::model::{ConnectorInstanceModel, Engine};
 use dsx_connect::superlog::Superlog;
 
-const CONNECTOR: &str = "fs \"one\" \\ two ] three\tfour";
-
 fn superlog(env: &[(&str, &str)]) -> Superlog {
-    let mut env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut env = env_of(env);
     env.insert("DSXCONNECT_SUPERLOG__DESTINATIONS".into(), "syslog".into());
     env.insert("DSXCONNECT_SUPERLOG__HOSTNAME".into(), "test-host".into());
     env.entry("DSXCONNECT_SUPERLOG__BACKOFF_BASE_MS".into())
         .or_insert("50".into());
     env.entry("DSXCONNECT_SUPERLOG__BACKOFF_MAX_MS".into())
         .or_insert("200".into());
-    let s = Settings::from_map(&env, None).expect("valid settings").settings;
-    Superlog::start(&s.superlog, None).expect("superlog starts")
-}
-
-/// A recorded result: benign unless `malicious`, whose action failed when `action_error`.
-fn result(i: usize, location: &str, malicious: bool, action_error: bool) -> ScanResultModel {
-    let kind = if malicious {
-        VerdictKind::Malicious
-    } else {
-        VerdictKind::Benign
-    };
-    let mut v = Verdict::bare(kind, Engine::Embedded);
-    v.verdict_details.event_description = Some(
-        if malicious {
-            "EICAR-Test-File"
-        } else {
-            "No threat detected"
-        }
-        .into(),
-    );
-    v.file_info = Some(FileInfo {
-        file_type: Some("TXTFileType".into()),
-        file_size_in_bytes: Some(68),
-        file_hash: Some("275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f".into()),
-        ..Default::default()
-    });
-    v.scan_duration_in_microseconds = 1234;
-    let action = match (malicious, action_error) {
-        (true, true) => ItemActionStatusResponse::new(StatusKind::Error, "permission denied", ItemAction::Move),
-        (true, false) => ItemActionStatusResponse::new(StatusKind::Success, "moved", ItemAction::Move),
-        _ => ItemActionStatusResponse::no_action(),
-    };
-    let mut req = ScanRequestModel::new(location, location);
-    req.scan_job_id = Some("job-1".into());
-    req.connector = Some(ConnectorInstanceModel {
-        name: CONNECTOR.into(),
-        uuid: Some("3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41".into()),
-        asset: "/data".into(),
-        ..Default::default()
-    });
-    let mut r = ScanResultModel::new(&format!("task-{i}"), req, v, action, chrono::Utc::now());
-    r.id = i as i64 + 1;
-    r
-}
-
-fn status_of(sl: &Superlog) -> Value {
-    sl.status()["destinations"][0].clone()
-}
-
-fn wait_status(sl: &Superlog, what: &str, f: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = status_of(sl);
-        if f(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {s}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    start_superlog(&env)
 }
 
 /// The structured data the sender must produce for `result(i, …)`.

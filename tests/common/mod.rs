@@ -3,6 +3,8 @@
 //! scriptable fake connector, and polling helpers.
 #![allow(dead_code)]
 
+pub mod capture;
+pub mod events;
 pub mod fake_connector;
 pub mod fake_core;
 pub mod moto;
