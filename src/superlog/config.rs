@@ -18,15 +18,18 @@ use crate::config::loader::{Source, parse_bool};
 pub enum DestKind {
     Syslog,
     Splunk,
+    Cloudwatch,
 }
 
 impl DestKind {
-    pub const ALL: [DestKind; 2] = [DestKind::Syslog, DestKind::Splunk];
+    pub const ALL: [DestKind; 3] = [DestKind::Syslog, DestKind::Splunk, DestKind::Cloudwatch];
+    const ACCEPTED: &str = "syslog, splunk, cloudwatch";
 
     pub fn as_str(self) -> &'static str {
         match self {
             DestKind::Syslog => "syslog",
             DestKind::Splunk => "splunk",
+            DestKind::Cloudwatch => "cloudwatch",
         }
     }
 
@@ -34,6 +37,7 @@ impl DestKind {
         match self {
             DestKind::Syslog => "SYSLOG",
             DestKind::Splunk => "SPLUNK",
+            DestKind::Cloudwatch => "CLOUDWATCH",
         }
     }
 }
@@ -86,6 +90,20 @@ pub struct SyslogSettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct CloudwatchSettings {
+    pub log_group: String,
+    /// With `{host}` and `{pid}` replaced.
+    pub log_stream: String,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub create_group: bool,
+    pub create_stream: bool,
+    pub retention_days: Option<i32>,
+    pub batch_max_events: usize,
+    pub flush_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct SplunkSettings {
     pub url: String,
     pub token: Secret,
@@ -109,12 +127,14 @@ pub struct SplunkSettings {
 #[derive(Debug, Clone, Default)]
 pub struct SuperlogSettings {
     pub enabled: bool,
-    pub hostname: Option<String>,
+    /// `HOSTNAME`, else the OS host name.
+    pub host: String,
     pub labels: BTreeMap<String, String>,
     pub shutdown_flush: Duration,
     pub drop_warning_interval: Duration,
     pub syslog: Option<(SyslogSettings, Common)>,
     pub splunk: Option<(SplunkSettings, Common)>,
+    pub cloudwatch: Option<(CloudwatchSettings, Common)>,
     /// The `superlog` section of `GET /config`, secrets as `"***"`.
     pub view: Value,
     /// Destinations configured but not enabled (logged at INFO when superlog starts).
@@ -176,13 +196,21 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
     if enabled && kinds.is_empty() {
         s.error(
             "SUPERLOG__ENABLED",
-            "superlog is enabled but DSXCONNECT_SUPERLOG__DESTINATIONS is empty; accepted: syslog, splunk",
+            format!(
+                "superlog is enabled but DSXCONNECT_SUPERLOG__DESTINATIONS is empty; accepted: {}",
+                DestKind::ACCEPTED
+            ),
         );
     }
     if enabled_flag == Some(false) && (!kinds.is_empty() || legacy_set) {
         s.warn("superlog is disabled by DSXCONNECT_SUPERLOG__ENABLED=false; its destination settings are ignored");
     }
     let hostname = s.string("SUPERLOG__HOSTNAME");
+    let host = hostname.clone().unwrap_or_else(|| {
+        hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "localhost".into())
+    });
     let labels = labels(s);
     let shutdown_flush = ms(s, "SUPERLOG__SHUTDOWN_FLUSH_MS", 5000, 0, 60_000);
     let drop_warning_interval = ms(s, "SUPERLOG__DROP_WARNING_INTERVAL_MS", 10_000, 1000, 3_600_000);
@@ -207,7 +235,7 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
 
     let mut out = SuperlogSettings {
         enabled,
-        hostname,
+        host: host.clone(),
         labels,
         shutdown_flush,
         drop_warning_interval,
@@ -243,6 +271,14 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
                 Some(v) => {
                     let shown = splunk_view(&v);
                     out.splunk = Some((v, c.clone()));
+                    shown
+                }
+                None => Value::Null,
+            },
+            DestKind::Cloudwatch => match cloudwatch(s, &host) {
+                Some(v) => {
+                    let shown = cloudwatch_view(&v);
+                    out.cloudwatch = Some((v, c.clone()));
                     shown
                 }
                 None => Value::Null,
@@ -290,7 +326,7 @@ fn destinations(s: &mut Source) -> Vec<DestKind> {
             Some(k) => out.push(*k),
             None => s.error(
                 "SUPERLOG__DESTINATIONS",
-                format!("invalid value \"{item}\"; accepted: syslog, splunk"),
+                format!("invalid value \"{item}\"; accepted: {}", DestKind::ACCEPTED),
             ),
         }
     }
@@ -625,6 +661,69 @@ fn splunk(s: &mut Source) -> Option<SplunkSettings> {
     (url.is_some() && token.is_some()).then_some(settings)
 }
 
+const RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+fn cloudwatch(s: &mut Source, host: &str) -> Option<CloudwatchSettings> {
+    let p = |name: &str| format!("SUPERLOG__CLOUDWATCH__{name}");
+    let log_group = s.string(&p("LOG_GROUP"));
+    match &log_group {
+        None => s.error(&p("LOG_GROUP"), "required when cloudwatch is enabled"),
+        Some(g)
+            if !(1..=512).contains(&g.len())
+                || !g.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b)) =>
+        {
+            s.error(&p("LOG_GROUP"), "expected 1 to 512 characters of [.-_/#A-Za-z0-9]")
+        }
+        Some(_) => {}
+    }
+    let log_stream = s
+        .string_or(&p("LOG_STREAM"), "dsx-connect/{host}/{pid}")
+        .replace("{host}", host)
+        .replace("{pid}", &std::process::id().to_string());
+    if !(1..=512).contains(&log_stream.chars().count()) || log_stream.contains([':', '*']) {
+        s.error(&p("LOG_STREAM"), "expected 1 to 512 characters without ':' or '*'");
+    }
+    let endpoint_url = s.http_url_opt(&p("ENDPOINT_URL")).map(|u| u.to_string());
+    let retention_days = s.int_opt_in(&p("RETENTION_DAYS"), 1, 3653);
+    if let Some(d) = retention_days
+        && !RETENTION_DAYS.contains(&d)
+    {
+        let accepted: Vec<String> = RETENTION_DAYS.iter().map(i64::to_string).collect();
+        s.error(
+            &p("RETENTION_DAYS"),
+            format!("invalid value {d}; accepted: {}", accepted.join(", ")),
+        );
+    }
+    let settings = CloudwatchSettings {
+        log_group: log_group.clone().unwrap_or_default(),
+        log_stream,
+        region: s.string(&p("REGION")),
+        endpoint_url,
+        create_group: s.bool_or(&p("CREATE_LOG_GROUP"), true),
+        create_stream: s.bool_or(&p("CREATE_LOG_STREAM"), true),
+        retention_days: retention_days.map(|d| d as i32),
+        batch_max_events: s.int_in(&p("BATCH_MAX_EVENTS"), 1000, 1, 10_000) as usize,
+        flush_interval: ms(s, &p("FLUSH_INTERVAL_MS"), 2000, 1, 600_000),
+    };
+    log_group.map(|_| settings)
+}
+
+fn cloudwatch_view(v: &CloudwatchSettings) -> Value {
+    json!({
+        "log_group": v.log_group,
+        "log_stream": v.log_stream,
+        "region": v.region,
+        "endpoint_url": v.endpoint_url,
+        "create_log_group": v.create_group,
+        "create_log_stream": v.create_stream,
+        "retention_days": v.retention_days,
+        "batch_max_events": v.batch_max_events,
+        "flush_interval_ms": v.flush_interval.as_millis() as u64,
+    })
+}
+
 /// A section that is configured but not enabled: its keys as set, secrets masked.
 fn raw_section(s: &mut Source, prefix: &str) -> Map<String, Value> {
     let mut out = Map::new();
@@ -722,7 +821,7 @@ mod tests {
     fn an_unknown_destination_names_the_variable_and_the_accepted_values() {
         let e = err(&[("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,graylog")]);
         assert!(e.contains("DSXCONNECT_SUPERLOG__DESTINATIONS"), "{e}");
-        assert!(e.contains("accepted: syslog, splunk"), "{e}");
+        assert!(e.contains("accepted: syslog, splunk, cloudwatch"), "{e}");
         let e = err(&[("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,SYSLOG")]);
         assert!(e.contains("twice"), "{e}");
     }

@@ -26,7 +26,8 @@ use tokio::time::Instant;
 
 use crate::backend::{BusEvent, EventBus};
 use crate::model::result::ScanResultModel;
-use config::{Common, RedactSettings, SplunkSettings, SuperlogSettings, SyslogSettings};
+use config::{CloudwatchSettings, Common, RedactSettings, SplunkSettings, SuperlogSettings, SyslogSettings};
+use destination::cloudwatch::{CloudwatchConfig, CloudwatchSink};
 use destination::splunk::{AckConfig, SplunkConfig, SplunkSink};
 use destination::syslog::{Framing, SyslogConfig, SyslogSink, Transport};
 use destination::tls::{TlsFiles, client_config};
@@ -95,13 +96,8 @@ impl Superlog {
         if !settings.ignored.is_empty() {
             tracing::info!(target: "superlog", sections = ?settings.ignored, "settings of destinations that are not enabled are ignored");
         }
-        let host = settings.hostname.clone().unwrap_or_else(|| {
-            hostname::get()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "localhost".into())
-        });
         let ctx = EventContext {
-            host,
+            host: settings.host.clone(),
             labels: settings.labels.clone(),
         };
         let mut built = Vec::new();
@@ -110,6 +106,9 @@ impl Superlog {
         }
         if let Some((s, c)) = &settings.splunk {
             built.push(build_splunk(s, c, settings.drop_warning_interval)?);
+        }
+        if let Some((s, c)) = &settings.cloudwatch {
+            built.push(build_cloudwatch(s, c, settings.drop_warning_interval));
         }
         let (shutdown, shutdown_rx) = watch::channel(None);
         let (done_tx, done_rx) = oneshot::channel();
@@ -394,4 +393,26 @@ fn build_splunk(s: &SplunkSettings, c: &Common, warn_interval: Duration) -> Resu
         policy: policy(c),
         sink: Box::new(SplunkSink::new(cfg, client)),
     })
+}
+
+fn build_cloudwatch(s: &CloudwatchSettings, c: &Common, warn_interval: Duration) -> Built {
+    let cfg = CloudwatchConfig {
+        log_group: s.log_group.clone(),
+        log_stream: s.log_stream.clone(),
+        region: s.region.clone(),
+        endpoint_url: s.endpoint_url.clone(),
+        create_group: s.create_group,
+        create_stream: s.create_stream,
+        retention_days: s.retention_days,
+        batch_max_events: s.batch_max_events,
+        flush_interval: s.flush_interval,
+        connect_timeout: c.connect_timeout,
+        request_timeout: c.request_timeout,
+    };
+    Built {
+        shared: shared("cloudwatch", c, warn_interval),
+        extra: json!({}),
+        policy: policy(c),
+        sink: Box::new(CloudwatchSink::new(cfg)),
+    }
 }

@@ -6,6 +6,7 @@
 //! them with capped, jittered backoff. Everything a destination does happens here, so a slow or
 //! failing receiver only ever fills its own buffer.
 
+pub mod cloudwatch;
 pub mod http;
 pub mod splunk;
 pub mod syslog;

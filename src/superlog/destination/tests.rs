@@ -295,3 +295,26 @@ fn batches_respect_the_byte_limit_but_always_carry_one_unit() {
     assert_eq!(next_batch(&mut pending, &limits).len(), 1);
     assert_eq!(next_batch(&mut pending, &limits).len(), 1);
 }
+
+#[test]
+fn cloudwatch_batches_split_exactly_at_the_service_byte_limit() {
+    use crate::superlog::destination::cloudwatch::{EVENT_OVERHEAD, MAX_BYTES};
+    let limits = Limits {
+        max_events: 10_000,
+        max_bytes: MAX_BYTES,
+        overhead: EVENT_OVERHEAD,
+        flush_interval: None,
+    };
+    // Four units whose Σ(size + 26) is exactly 1,048,576, then one more byte's worth.
+    let size = MAX_BYTES / 4 - EVENT_OVERHEAD;
+    let unit = |n: usize| Unit {
+        text: "x".repeat(n),
+        event: event(n),
+    };
+    let mut pending: VecDeque<Unit> = (0..4).map(|_| unit(size)).chain([unit(1)]).collect();
+    assert_eq!(next_batch(&mut pending, &limits).len(), 4);
+    assert_eq!(next_batch(&mut pending, &limits).len(), 1);
+    let mut many: VecDeque<Unit> = (0..10_001).map(|_| unit(10)).collect();
+    assert_eq!(next_batch(&mut many, &limits).len(), 10_000);
+    assert_eq!(next_batch(&mut many, &limits).len(), 1);
+}
