@@ -26,8 +26,11 @@ use tokio::time::Instant;
 
 use crate::backend::{BusEvent, EventBus};
 use crate::model::result::ScanResultModel;
-use config::{CloudwatchSettings, Common, RedactSettings, SplunkSettings, SuperlogSettings, SyslogSettings};
+use config::{
+    CloudwatchSettings, Common, RedactSettings, SentinelSettings, SplunkSettings, SuperlogSettings, SyslogSettings,
+};
 use destination::cloudwatch::{CloudwatchConfig, CloudwatchSink};
+use destination::sentinel::{SentinelConfig, SentinelSink};
 use destination::splunk::{AckConfig, SplunkConfig, SplunkSink};
 use destination::syslog::{Framing, SyslogConfig, SyslogSink, Transport};
 use destination::tls::{TlsFiles, client_config};
@@ -109,6 +112,9 @@ impl Superlog {
         }
         if let Some((s, c)) = &settings.cloudwatch {
             built.push(build_cloudwatch(s, c, settings.drop_warning_interval));
+        }
+        if let Some((s, c)) = &settings.sentinel {
+            built.push(build_sentinel(s, c, settings.drop_warning_interval)?);
         }
         let (shutdown, shutdown_rx) = watch::channel(None);
         let (done_tx, done_rx) = oneshot::channel();
@@ -415,4 +421,33 @@ fn build_cloudwatch(s: &CloudwatchSettings, c: &Common, warn_interval: Duration)
         policy: policy(c),
         sink: Box::new(CloudwatchSink::new(cfg)),
     }
+}
+
+fn build_sentinel(s: &SentinelSettings, c: &Common, warn_interval: Duration) -> Result<Built, SuperlogError> {
+    let client = destination::http::client(c.connect_timeout, c.request_timeout, true, None).map_err(|message| {
+        SuperlogError::Build {
+            destination: "sentinel",
+            message,
+        }
+    })?;
+    let cfg = SentinelConfig {
+        upload_url: format!(
+            "{}/dataCollectionRules/{}/streams/{}?api-version={}",
+            s.dce_url, s.dcr_immutable_id, s.stream_name, s.api_version
+        ),
+        token_url: format!("{}/{}/oauth2/v2.0/token", s.authority_host, s.tenant_id),
+        client_id: s.client_id.clone(),
+        client_secret: s.client_secret.clone(),
+        scope: s.scope.clone(),
+        gzip: s.gzip,
+        batch_max_events: s.batch_max_events,
+        batch_max_bytes: s.batch_max_bytes,
+        flush_interval: s.flush_interval,
+    };
+    Ok(Built {
+        shared: shared("sentinel", c, warn_interval),
+        extra: json!({}),
+        policy: policy(c),
+        sink: Box::new(SentinelSink::new(cfg, client)),
+    })
 }

@@ -8,6 +8,7 @@
 
 pub mod cloudwatch;
 pub mod http;
+pub mod sentinel;
 pub mod splunk;
 pub mod syslog;
 pub mod tls;
