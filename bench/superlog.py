@@ -6,10 +6,11 @@
         receiver; moto's CloudWatch Logs; an Azure Logs Ingestion receiver) and the emitting
         process's CPU time per 1,000 events, driven by the `superlog_emit` example.
 
-    bench/superlog.py scan --files 20000 --runs 2
+    bench/superlog.py scan --files 20000 --runs 3
         a full scan with no destination vs. the same scan with a Splunk destination that is
-        down for the whole scan (connection refused); afterwards the receiver comes up on that
-        port and the kept events are delivered; checks sent + dropped + failed == results.
+        down for the whole scan (connection refused; afterwards the receiver comes up on that
+        port and the kept events are delivered) vs. one that is up; checks
+        sent + dropped + failed == results.
 
 Build first: cargo build --release --bins --example superlog_emit (BIN_DIR= another folder holding
 dsx-connect, dsxa-stub and superlog_emit).
@@ -179,49 +180,51 @@ def throughput(a):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def scan_once(tree, files, env):
+def scan_once(tree, files, env, receiver_port=None, up=False):
+    """One full scan; with `receiver_port`, a HEC receiver listens there during the scan (`up`) or
+    only after it (down for the whole scan), and the kept events are counted once delivered."""
+    rx = Receiver(receiver_port) if up else None
     with Rig([tree], 0, env=env, bin_dir=BIN) as rig:
         start = time.monotonic()
         job = rig.full_scan(rig.connectors[0])
         j = rig.wait_completed(job)
         secs = time.monotonic() - start
-        status = get(f"{rig.api}/superlog/status")
         extra = ""
-        if status["enabled"]:
-            port = int(env[1].rsplit(":", 1)[1])
-            d = status["destinations"][0]
-            dropped_during_scan, buffered = d["dropped"], d["buffered"]
-            rx = Receiver(port)
+        if receiver_port:
+            d = get(f"{rig.api}/superlog/status")["destinations"][0]
+            buffered = d["buffered"]
+            rx = rx or Receiver(receiver_port)
             t = time.monotonic()
-            while True:
-                d = get(f"{rig.api}/superlog/status")["destinations"][0]
-                if d["buffered"] == 0:
-                    break
+            while d["buffered"] > 0 or d["sent"] + d["dropped"] + d["failed"] < int(j["processed_count"]):
                 time.sleep(0.1)
-            results = int(j["processed_count"])
+                d = get(f"{rig.api}/superlog/status")["destinations"][0]
             total = d["sent"] + d["dropped"] + d["failed"]
             extra = (f" buffered_at_end={buffered} dropped={d['dropped']} sent={d['sent']} failed={d['failed']}"
                      f" received={rx.events} delivered_after_s={time.monotonic() - t:.1f}"
-                     f" sent+dropped+failed==results:{'yes' if total == results else 'NO'}")
+                     f" sent+dropped+failed==results:{'yes' if total == int(j['processed_count']) else 'NO'}")
             rx.shutdown()
+            rx.server_close()
         return files / secs, (f"files={files} seconds={secs:.2f} files_per_s={files / secs:.0f} "
                               f"processed={j['processed_count']} failed={j['failed_count']}{extra}")
 
 
 def scan(a):
     tree = make_tree(f"tree-{a.files}", a.files)
-    down = free_port()
-    dest = ["DSXCONNECT_SUPERLOG__DESTINATIONS=splunk", f"DSXCONNECT_SUPERLOG__SPLUNK__URL=http://127.0.0.1:{down}",
-            "DSXCONNECT_SUPERLOG__SPLUNK__TOKEN=bench", "DSXCONNECT_SUPERLOG__MAX_ATTEMPTS=100",
-            "DSXCONNECT_SUPERLOG__BACKOFF_MAX_MS=2000"]
-    rates = {"none": [], "down": []}
+    rates = {"none": [], "down": [], "up": []}
     for _ in range(a.runs):
-        for name, env in (("none", []), ("down", dest)):
-            rate, line = scan_once(tree, a.files + 1, env)
+        for name in ("none", "down", "up"):
+            port = free_port()
+            env = [] if name == "none" else [
+                "DSXCONNECT_SUPERLOG__DESTINATIONS=splunk", f"DSXCONNECT_SUPERLOG__SPLUNK__URL=http://127.0.0.1:{port}",
+                "DSXCONNECT_SUPERLOG__SPLUNK__TOKEN=bench", "DSXCONNECT_SUPERLOG__MAX_ATTEMPTS=100",
+                "DSXCONNECT_SUPERLOG__BACKOFF_MAX_MS=2000"]
+            rate, line = scan_once(tree, a.files + 1, env, None if name == "none" else port, up=name == "up")
             rates[name].append(rate)
             print(f"superlog={name} {line}", flush=True)
-    base, withdest = statistics.median(rates["none"]), statistics.median(rates["down"])
-    print(f"median files/s: none={base:.0f} destination_down={withdest:.0f} ratio={withdest / base:.3f}")
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"median files/s: none={med['none']:.0f} destination_down={med['down']:.0f} "
+          f"destination_up={med['up']:.0f} ratio_down={med['down'] / med['none']:.3f} "
+          f"ratio_up={med['up'] / med['none']:.3f}")
 
 
 def main():
