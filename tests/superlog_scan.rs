@@ -155,3 +155,34 @@ async fn a_dead_syslog_receiver_does_not_delay_splunk() {
     assert_eq!(syslog["sent"], 0);
     assert!(syslog["last_error"].as_str().unwrap().contains("connect"), "{syslog}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_core_flushes_buffered_events_to_a_reachable_receiver() {
+    let cap = Capture::start();
+    cap.set_default(EVENT, Reply::new(200, r#"{"text":"Success","code":0}"#));
+    let (mut core, data) = start_core(&[
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "splunk"),
+        ("DSXCONNECT_SUPERLOG__SPLUNK__URL", &cap.url),
+        ("DSXCONNECT_SUPERLOG__SPLUNK__TOKEN", TOKEN),
+        // Nothing would be sent for a minute: only the shutdown flush delivers.
+        ("DSXCONNECT_SUPERLOG__SPLUNK__FLUSH_INTERVAL_MS", "60000"),
+    ]);
+    let asset = tempfile::tempdir().unwrap();
+    tree(asset.path(), 50);
+    let (mut conn, uuid) = start_fs_connector(&core.url, asset.path(), data.path(), &[]);
+    let api = Api::new(&core.url);
+    api.wait_registered(&uuid).await;
+    let job_id = api.full_scan(&uuid).await;
+    api.wait_job(&job_id, "completed", Duration::from_secs(60)).await;
+    wait_for("50 emitted", Duration::from_secs(5), || async {
+        (superlog_status(&api).await["emitted"] == 50).then_some(())
+    })
+    .await;
+    assert!(task_ids(&cap).is_empty());
+    conn.stop();
+    tokio::task::spawn_blocking(move || core.stop()).await.unwrap();
+    let mut ids = task_ids(&cap);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 50);
+}

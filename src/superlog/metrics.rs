@@ -271,6 +271,65 @@ impl WarnLimiter {
 mod tests {
     use super::*;
 
+    /// Log lines written while `f` runs.
+    fn captured_logs(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(sub, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn drop_warnings_name_the_event_and_are_limited_to_one_plus_a_summary_per_window() {
+        let limiter = WarnLimiter::new("splunk", Duration::from_millis(200));
+        let ev = |i: usize| {
+            let mut e = crate::superlog::event::fixtures::benign();
+            e.job_id = Some(format!("job-{i}"));
+            e.scan_request_task_id = format!("task-{i}");
+            e
+        };
+        let logs = captured_logs(|| {
+            for i in 0..900 {
+                limiter.note("buffer_full", &ev(i), 1, i as u64 + 1);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+            limiter.tick();
+        });
+        let lines: Vec<&str> = logs.lines().collect();
+        assert_eq!(lines.len(), 2, "{logs}");
+        assert!(
+            lines[0].contains(" WARN superlog: superlog events lost "),
+            "{}",
+            lines[0]
+        );
+        for field in [
+            "destination=\"splunk\"",
+            "reason=\"buffer_full\"",
+            "job_id=\"job-0\"",
+            "scan_request_task_id=task-0",
+        ] {
+            assert!(lines[0].contains(field), "{field}: {}", lines[0]);
+        }
+        for field in ["count=899", "job_id=\"job-899\"", "scan_request_task_id=task-899"] {
+            assert!(lines[1].contains(field), "{field}: {}", lines[1]);
+        }
+    }
+
     #[test]
     fn three_failed_batches_make_a_destination_failing_and_a_success_clears_it() {
         let m = Metrics::default();
