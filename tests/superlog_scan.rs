@@ -186,3 +186,41 @@ async fn stopping_the_core_flushes_buffered_events_to_a_reachable_receiver() {
     ids.dedup();
     assert_eq!(ids.len(), 50);
 }
+
+#[test]
+fn a_bad_superlog_setting_stops_start_up_naming_the_variable_without_the_secret() {
+    let data = tempfile::tempdir().unwrap();
+    for (var, value, want) in [
+        (
+            "DSXCONNECT_SUPERLOG__DESTINATIONS",
+            "syslog,graylog",
+            "accepted: syslog, splunk, cloudwatch, sentinel",
+        ),
+        ("DSXCONNECT_SUPERLOG__REDACT__DENY", "verdict", "mandatory"),
+        (
+            "DSXCONNECT_SUPERLOG__REDACT__MASKS",
+            r#"[{"pattern":"(","replacement":""}]"#,
+            "invalid pattern",
+        ),
+        (
+            "DSXCONNECT_SUPERLOG__SPLUNK__TOKEN_FILE",
+            "/nonexistent/token",
+            "cannot read the secret file",
+        ),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dsx-connect"));
+        cmd.args(["serve"])
+            .env("DSXCONNECT_DATA_DIR", data.path())
+            .env("DSXCONNECT_PORT", "0")
+            .env("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,splunk")
+            .env("DSXCONNECT_SUPERLOG__SPLUNK__URL", "http://127.0.0.1:9");
+        if !var.ends_with("TOKEN_FILE") {
+            cmd.env("DSXCONNECT_SUPERLOG__SPLUNK__TOKEN", TOKEN);
+        }
+        let out = run_for(cmd.env(var, value), 30);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {err}");
+        assert!(err.contains(var) && err.contains(want), "{var}: {err}");
+        assert!(!err.contains(TOKEN), "{err}");
+    }
+}
