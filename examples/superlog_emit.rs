@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(20_000);
     let loaded = Settings::from_env(None)?;
-    let sl = Superlog::start(&loaded.settings.superlog, None)?;
+    let sl = Superlog::start(&loaded.settings.superlog)?;
     let results: Vec<ScanResultModel> = (0..n).map(result).collect();
     let (cpu0, t0) = (cpu(), Instant::now());
     for r in &results {

@@ -112,7 +112,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
     let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
     // Only processes that record results emit (SUPERLOG §2.6).
     let superlog = if workers {
-        Superlog::start(&settings.superlog, Some(Arc::clone(&backend.events)))?
+        Superlog::start(&settings.superlog)?
     } else {
         Superlog::disabled()
     };
@@ -129,6 +129,7 @@ pub async fn start_core(settings: Arc<Settings>, listener: TcpListener, workers:
             registry_view: Arc::clone(&registry_view),
             held: Arc::clone(&services.held),
             jobs: jobs.clone(),
+            superlog: superlog.clone(),
         });
         let arbiter = Arbiter::new();
         let pool = WorkerPool::start_in_arbiter(&arbiter.handle(), move |_| WorkerPool::new(ctx));

@@ -1,8 +1,10 @@
 //! Superlog: one `scan_result` event per recorded result, delivered to SIEMs
 //! (SUPERLOG spec, ARCHITECTURE §4 and §8).
 //!
-//! The [`Superlog`] handle subscribes to the process's event bus; for each recorded result it
-//! builds one [`event::ScanResultEvent`] and hands it to every destination's drop-oldest buffer.
+//! The pipeline calls [`Superlog::emit_result`] once per result, where the result is first
+//! recorded (never from the shared event bus, which in the distributed engine reaches every
+//! process); it builds one [`event::ScanResultEvent`] and hands it to every destination's
+//! drop-oldest buffer.
 //! Destinations run as tasks on a dedicated thread, so neither a slow receiver nor formatting
 //! work ever competes with the scan pipeline. Application logs stay on `tracing`.
 
@@ -21,10 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::backend::{BusEvent, EventBus};
 use crate::model::result::ScanResultModel;
 use config::{
     CloudwatchSettings, Common, RedactSettings, SentinelSettings, SplunkSettings, SuperlogSettings, SyslogSettings,
@@ -59,8 +60,6 @@ pub struct Superlog {
 struct Inner {
     ctx: EventContext,
     emitted: AtomicU64,
-    /// Results the bus relay never saw because it fell behind the bus.
-    missed: AtomicU64,
     dests: Vec<Dest>,
     shutdown: watch::Sender<Option<Instant>>,
     flush: Duration,
@@ -90,9 +89,8 @@ impl Superlog {
         self.inner.is_some()
     }
 
-    /// Builds every enabled destination and starts them on the superlog thread; with `bus`,
-    /// every recorded result published there becomes an event.
-    pub fn start(settings: &SuperlogSettings, bus: Option<Arc<dyn EventBus>>) -> Result<Self, SuperlogError> {
+    /// Builds every enabled destination and starts them on the superlog thread.
+    pub fn start(settings: &SuperlogSettings) -> Result<Self, SuperlogError> {
         if !settings.enabled {
             return Ok(Self::disabled());
         }
@@ -121,7 +119,6 @@ impl Superlog {
         let inner = Arc::new(Inner {
             ctx,
             emitted: AtomicU64::new(0),
-            missed: AtomicU64::new(0),
             dests: built
                 .iter()
                 .map(|b| Dest {
@@ -134,11 +131,10 @@ impl Superlog {
             finished: Mutex::new(Some(done_rx)),
         });
         let me = Self { inner: Some(inner) };
-        let relay = bus.map(|b| (me.clone(), b.subscribe()));
         let names: Vec<&str> = built.iter().map(|b| b.shared.name).collect();
         std::thread::Builder::new()
             .name("superlog".into())
-            .spawn(move || run_thread(built, relay, shutdown_rx, done_tx))
+            .spawn(move || run_thread(built, shutdown_rx, done_tx))
             .map_err(|e| SuperlogError::Thread(e.to_string()))?;
         tracing::info!(target: "superlog", destinations = ?names, "superlog started");
         Ok(me)
@@ -188,7 +184,6 @@ impl Superlog {
         json!({
             "enabled": true,
             "emitted": inner.emitted.load(Relaxed),
-            "missed_on_bus": inner.missed.load(Relaxed),
             "destinations": dests,
         })
     }
@@ -220,13 +215,8 @@ impl Superlog {
     }
 }
 
-/// The superlog thread: a current-thread runtime running the relay and every destination.
-fn run_thread(
-    built: Vec<Built>,
-    relay: Option<(Superlog, broadcast::Receiver<BusEvent>)>,
-    shutdown: watch::Receiver<Option<Instant>>,
-    done: oneshot::Sender<()>,
-) {
+/// The superlog thread: a current-thread runtime running every destination.
+fn run_thread(built: Vec<Built>, shutdown: watch::Receiver<Option<Instant>>, done: oneshot::Sender<()>) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -235,7 +225,6 @@ fn run_thread(
         }
     };
     rt.block_on(async move {
-        let relay_task = relay.map(|(sl, rx)| tokio::spawn(relay_bus(sl, rx, shutdown.clone())));
         let runners: Vec<_> = built
             .into_iter()
             .map(|b| tokio::spawn(destination::run(b.shared, b.policy, b.sink, shutdown.clone())))
@@ -243,35 +232,8 @@ fn run_thread(
         for r in runners {
             let _ = r.await;
         }
-        if let Some(t) = relay_task {
-            t.abort();
-        }
     });
     let _ = done.send(());
-}
-
-/// Turns the bus's recorded results into events until shutdown starts.
-async fn relay_bus(
-    sl: Superlog,
-    mut rx: broadcast::Receiver<BusEvent>,
-    mut shutdown: watch::Receiver<Option<Instant>>,
-) {
-    loop {
-        tokio::select! {
-            ev = rx.recv() => match ev {
-                Ok(BusEvent::ScanResult { result, .. }) => sl.emit_result(&result),
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    if let Some(inner) = &sl.inner {
-                        inner.missed.fetch_add(n, Relaxed);
-                    }
-                    tracing::warn!(target: "superlog", missed = n, "superlog fell behind the event bus; results were not turned into events");
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            r = shutdown.changed() => if r.is_err() || shutdown.borrow().is_some() { return },
-        }
-    }
 }
 
 fn shared(name: &'static str, common: &Common, warn_interval: Duration) -> Arc<Shared> {

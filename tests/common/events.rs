@@ -22,7 +22,7 @@ pub fn env_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// Superlog as a process with these `DSXCONNECT_*` variables would start it.
 pub fn start_superlog(env: &BTreeMap<String, String>) -> Superlog {
     let s = Settings::from_map(env, None).expect("valid settings").settings;
-    Superlog::start(&s.superlog, None).expect("superlog starts")
+    Superlog::start(&s.superlog).expect("superlog starts")
 }
 
 /// A recorded result: benign unless `malicious`, whose action failed when `action_error`.
