@@ -84,7 +84,10 @@ impl Rsyslog {
             Input::Udp => (
                 String::new(),
                 r#"module(load="imudp")"#.to_string(),
-                format!(r#"input(type="imudp" address="127.0.0.1" port="{}")"#, self.port),
+                format!(
+                    r#"input(type="imudp" address="127.0.0.1" port="{}" rcvbufSize="8m")"#,
+                    self.port
+                ),
             ),
             Input::Tcp => (
                 String::new(),
