@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing (idempotent; needs root for apt-get):
-# clamd (real ClamAV daemon tests), Chromium (browser tests), redis-server (the Redis backend), moto (a real S3/SQS/IAM API on
-# loopback for the S3 connector tests), Node packages of the UI tests.
+# clamd (real ClamAV daemon tests), Chromium (browser tests), redis-server (the Redis backend),
+# rsyslog with GnuTLS (a real syslog receiver for the superlog tests), moto (a real S3/SQS/IAM
+# API on loopback for the S3 connector tests), Node packages of the UI tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v clamd >/dev/null 2>&1 || missing+=(clamav-daemon clamav)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v rsyslogd >/dev/null 2>&1 || missing+=(rsyslog)
+dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing+=(rsyslog-gnutls)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -23,6 +23,7 @@ use crate::http::ui::UiSource;
 use crate::http::{CoreState, meta, routes};
 use crate::pipeline::PipelineCtx;
 use crate::pipeline::connector_client::ConnectorClients;
+use crate::superlog::Superlog;
 
 /// A running core.
 pub struct CoreHandle {
@@ -67,6 +68,8 @@ impl CoreHandle {
         if let Some(a) = self.pool_arbiter {
             a.stop();
         }
+        // Every result is recorded by now: flush what superlog still holds.
+        self.state.superlog.shutdown().await;
     }
 }
 
@@ -136,6 +139,12 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         Arc::clone(&registry_view),
     )?);
     let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
+    // Only processes that record results emit (SUPERLOG §2.6).
+    let superlog = if workers {
+        Superlog::start(&settings.superlog)?
+    } else {
+        Superlog::disabled()
+    };
     let jobs = JobRegistry::new(Arc::clone(&services)).start();
     let connectors = ConnectorRegistry::new(Arc::clone(&services), Arc::clone(&clients)).start();
 
@@ -149,6 +158,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             registry_view: Arc::clone(&registry_view),
             held: Arc::clone(&services.held),
             jobs: jobs.clone(),
+            superlog: superlog.clone(),
         });
         let arbiter = Arbiter::new();
         let pool = WorkerPool::start_in_arbiter(&arbiter.handle(), move |_| WorkerPool::new(ctx));
@@ -165,6 +175,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         connectors,
         broadcaster,
         build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
+        superlog,
     });
     let addr = listener.local_addr()?;
     let tls = match (settings.use_tls, &settings.tls_certfile, &settings.tls_keyfile) {

@@ -13,5 +13,6 @@ pub mod model;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod pipeline;
 pub mod scanner;
+pub mod superlog;
 pub mod telemetry;
 pub mod tls;

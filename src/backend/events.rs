@@ -1,6 +1,7 @@
 //! In-process event bus (embedded backend): one broadcast channel per process.
 //!
-//! Subscribers are the process's Broadcaster and superlog relays; a subscriber that falls more
+//! Subscribers are the process's Broadcaster (superlog is fed where results are recorded, not
+//! from the bus, so a shared bus never makes two processes report one result); a subscriber that falls more
 //! than the channel capacity behind loses the oldest events and is told how many (counted by the
 //! receiver), which never slows publishers.
 
@@ -35,11 +36,6 @@ impl EventBus for LocalBus {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
-        self.tx.subscribe()
-    }
-
-    /// One process: every event is its own.
-    fn subscribe_own(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
     }
 }

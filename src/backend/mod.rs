@@ -368,9 +368,6 @@ pub enum BusEvent {
 pub trait EventBus: Send + Sync {
     fn publish(&self, ev: BusEvent);
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<BusEvent>;
-    /// Only the events this process publishes itself: consumers that must see each event once
-    /// across all processes (superlog) take them where they are produced.
-    fn subscribe_own(&self) -> tokio::sync::broadcast::Receiver<BusEvent>;
     /// Whether the bus currently delivers (false while Redis is unreachable).
     fn healthy(&self) -> bool {
         true

@@ -154,6 +154,8 @@ pub struct Settings {
     pub auth_enabled: bool,
     pub enrollment_token: Option<Secret>,
     pub hmac_max_skew: i64,
+    /// Scan-result events to SIEMs (SUPERLOG §11).
+    pub superlog: crate::superlog::config::SuperlogSettings,
 }
 
 /// Settings plus the warnings to log once logging is up.
@@ -265,6 +267,8 @@ impl Settings {
             );
         }
 
+        let superlog = crate::superlog::config::read(&mut s);
+
         warnings.extend(s.finish()?);
         Ok(Loaded {
             settings: Settings {
@@ -291,6 +295,7 @@ impl Settings {
                 auth_enabled,
                 enrollment_token,
                 hmac_max_skew,
+                superlog,
             },
             warnings,
         })
@@ -365,7 +370,7 @@ impl Settings {
             "features": {
                 "enable_estimate_preflight": self.enable_estimate_preflight,
             },
-            "syslog": Value::Null,
+            "superlog": self.superlog.view,
             "auth": {
                 "enabled": self.auth_enabled,
                 "enrollment_token": secret(&self.enrollment_token),

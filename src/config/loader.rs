@@ -192,6 +192,47 @@ impl Source {
             .map(Secret::new)
     }
 
+    /// A secret given as `KEY` or as `KEY_FILE` (a file whose content, without one trailing
+    /// newline, is the value); both set is an error.
+    pub fn secret_or_file(&mut self, key: &str) -> Option<Secret> {
+        let file_key = format!("{key}_FILE");
+        let direct = self.secret(key);
+        let path = self.string(&file_key);
+        match (direct, path) {
+            (Some(_), Some(_)) => {
+                self.error(key, format!("set either {0} or {0}_FILE, not both", self.var_name(key)));
+                None
+            }
+            (Some(s), None) => Some(s),
+            (None, Some(p)) => match std::fs::read_to_string(p.trim()) {
+                Ok(text) => {
+                    let v = text.strip_suffix('\n').unwrap_or(&text);
+                    let v = v.strip_suffix('\r').unwrap_or(v);
+                    Some(Secret::new(v))
+                }
+                Err(e) => {
+                    self.error(&file_key, format!("cannot read the secret file: {}", e.kind()));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
+    /// Set keys that start with `prefix` (to list or consume a section).
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(k, (v, _))| k.starts_with(prefix) && !v.trim().is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Adds a warning to log at start (e.g. a deprecated name).
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.warnings.push(text.into());
+    }
+
     /// `true/false/1/0/yes/no/on/off`, any case.
     pub fn bool_or(&mut self, key: &str, default: bool) -> bool {
         let Some((v, origin)) = self.take(key) else {

@@ -22,6 +22,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
                 "redis": if redis_configured { "ok" } else { "not_configured" },
                 "registry": "ok",
                 "backend": kind.as_str(),
+                "superlog": state.superlog.readiness(),
             });
             if let Some(n) = state.services.backend.maintenance.round_trips() {
                 body["redis_round_trips"] = json!(n);
@@ -38,6 +39,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
             "registry": "unavailable",
             "backend": kind.as_str(),
             "store": e.to_string(),
+            "superlog": state.superlog.readiness(),
         })),
     }
 }
@@ -56,6 +58,11 @@ pub async fn version() -> HttpResponse {
 
 pub async fn config(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(state.services.settings.view())
+}
+
+/// Superlog counters and destination states (SUPERLOG §12.2).
+pub async fn superlog_status(state: web::Data<CoreState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.superlog.status())
 }
 
 pub async fn test_connection() -> HttpResponse {

@@ -34,6 +34,8 @@ pub struct CoreState {
     pub connectors: Addr<ConnectorRegistry>,
     pub broadcaster: Addr<Broadcaster>,
     pub build_timestamp: String,
+    /// Scan-result events to SIEMs (disabled unless configured).
+    pub superlog: crate::superlog::Superlog,
 }
 
 /// A resource with one method; other methods answer 405.
@@ -67,6 +69,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(one("/meta", web::get().to(meta::meta)))
             .service(one("/version", web::get().to(meta::version)))
             .service(one("/config", web::get().to(meta::config)))
+            .service(one("/superlog/status", web::get().to(meta::superlog_status)))
             .service(one("/test/connection", web::get().to(meta::test_connection)))
             .service(one("/test/dsxa-connection", web::get().to(meta::test_dsxa)))
             .service(one("/connectors/register", web::post().to(connectors::register)))

@@ -287,8 +287,8 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
         action.clone(),
         chrono::Utc::now(),
     );
-    let stored = match ctx.backend.results.record(result).await {
-        Ok((stored, _inserted)) => stored,
+    let (stored, inserted) = match ctx.backend.results.record(result).await {
+        Ok(recorded) => recorded,
         Err(e) => {
             let f = Failure::new(ErrorClass::StoreUnavailable, e.to_string());
             fail(ctx, receipt, item.clone(), f).await;
@@ -300,7 +300,14 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
         verdict: Box::new(verdict),
         action: Box::new(action),
     };
-    if finish(ctx, receipt, item, outcome, attempts, Some(stored)).await {
+    // Only the first recording of a result becomes a superlog event (SUPERLOG §2.2): a
+    // redelivered item is recorded again but must not be reported twice.
+    let event_source = (inserted && ctx.superlog.is_enabled()).then(|| stored.clone());
+    let recorded = finish(ctx, receipt, item, outcome, attempts, Some(stored)).await;
+    if let Some(r) = event_source {
+        ctx.superlog.emit_result(&r);
+    }
+    if recorded {
         tag_result(ctx, item, result, reason);
     }
 }

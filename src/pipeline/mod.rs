@@ -31,6 +31,8 @@ pub struct PipelineCtx {
     /// Jobs being paused or cancelled right now (dispatch waits for the decision).
     pub held: Arc<crate::actors::HeldJobs>,
     pub jobs: Addr<JobRegistry>,
+    /// Scan-result events to SIEMs, emitted where a result is first recorded.
+    pub superlog: crate::superlog::Superlog,
 }
 
 /// Lookups cached before the cache is cleared (jobs come and go).

@@ -3,10 +3,13 @@
 //! scriptable fake connector, and polling helpers.
 #![allow(dead_code)]
 
+pub mod capture;
+pub mod events;
 pub mod fake_connector;
 pub mod fake_core;
 pub mod moto;
 pub mod redis;
+pub mod rsyslog;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -28,8 +28,6 @@ struct Channels {
 
 pub struct RedisBus {
     local: broadcast::Sender<BusEvent>,
-    /// Events published by this process, delivered here without the round trip.
-    own: broadcast::Sender<BusEvent>,
     outbox: mpsc::Sender<(String, String)>,
     channels: Arc<Channels>,
     healthy: Arc<AtomicBool>,
@@ -45,7 +43,6 @@ impl RedisBus {
             dlq: format!("{prefix}notify:dlq"),
         });
         let (local, _) = broadcast::channel(CAPACITY);
-        let (own, _) = broadcast::channel(CAPACITY);
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let healthy = Arc::new(AtomicBool::new(false));
         tokio::spawn(publisher(client.clone(), rx, round_trips));
@@ -57,7 +54,6 @@ impl RedisBus {
         ));
         Self {
             local,
-            own,
             outbox,
             channels,
             healthy,
@@ -202,7 +198,6 @@ async fn subscriber(
 impl EventBus for RedisBus {
     fn publish(&self, ev: BusEvent) {
         let msg = self.encode(&ev);
-        let _ = self.own.send(ev);
         if self.outbox.try_send(msg).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
@@ -213,10 +208,6 @@ impl EventBus for RedisBus {
 
     fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.local.subscribe()
-    }
-
-    fn subscribe_own(&self) -> broadcast::Receiver<BusEvent> {
-        self.own.subscribe()
     }
 
     fn healthy(&self) -> bool {

@@ -1,0 +1,68 @@
+//! Pieces the HTTP destinations share: the client, gzip bodies and answer classification.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use super::SendError;
+use crate::superlog::backoff::parse_retry_after;
+
+/// An HTTP client with the destination's timeouts and trust settings.
+pub fn client(
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    verify_tls: bool,
+    ca_file: Option<&Path>,
+) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .user_agent(format!("dsx-connect/{}", crate::VERSION))
+        .danger_accept_invalid_certs(!verify_tls);
+    if let Some(ca) = ca_file {
+        let certs = crate::tls::load_certificates(ca).map_err(|e| e.to_string())?;
+        b = b.tls_certs_only(certs);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// Gzip of a request body.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+/// The `Retry-After` of an answer.
+pub fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+/// A transport error (connect, timeout, reset): retriable. The text names the kind only;
+/// reqwest's own message could carry the URL's query.
+pub fn transport_error(e: &reqwest::Error) -> SendError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    SendError::retriable(format!("HTTP {kind}"))
+}
+
+/// The common status rule (§7.4.1): 408, 429 and 5xx are retriable, other 4xx permanent.
+pub fn status_error(resp: &reqwest::Response, what: String) -> SendError {
+    let s = resp.status().as_u16();
+    let mut e = if s == 408 || s == 429 || s >= 500 {
+        SendError::retriable(what)
+    } else {
+        SendError::permanent(what)
+    };
+    e.retry_after = retry_after(resp);
+    e
+}

@@ -1,0 +1,283 @@
+//! Superlog Splunk HEC destination against a capture server playing HEC
+//! (SUPERLOG §14: SL-13…SL-16, SL-23, SL-29).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::capture::{Capture, Reply};
+use common::events::{env_of, result, start_superlog, status_of, wait_status};
+use dsx_connect::superlog::Superlog;
+
+const EVENT: &str = "/services/collector/event";
+const ACK: &str = "/services/collector/ack";
+const TOKEN: &str = "hec-token-5f0c2a";
+const OK: &str = r#"{"text":"Success","code":0}"#;
+
+fn hec(cap: &Capture, env: &[(&str, &str)]) -> Superlog {
+    cap.set_default(EVENT, Reply::new(200, OK));
+    let mut env = env_of(env);
+    env.insert("DSXCONNECT_SUPERLOG__DESTINATIONS".into(), "splunk".into());
+    env.insert("DSXCONNECT_SUPERLOG__HOSTNAME".into(), "test-host".into());
+    env.insert("DSXCONNECT_SUPERLOG__SPLUNK__URL".into(), cap.url.clone());
+    env.insert("DSXCONNECT_SUPERLOG__SPLUNK__TOKEN".into(), TOKEN.into());
+    env.entry("DSXCONNECT_SUPERLOG__SPLUNK__FLUSH_INTERVAL_MS".into())
+        .or_insert("100".into());
+    env.entry("DSXCONNECT_SUPERLOG__BACKOFF_BASE_MS".into())
+        .or_insert("200".into());
+    env.entry("DSXCONNECT_SUPERLOG__BACKOFF_MAX_MS".into())
+        .or_insert("800".into());
+    start_superlog(&env)
+}
+
+fn envelopes(body: &str) -> Vec<Value> {
+    assert!(!body.ends_with('\n') && !body.starts_with('['));
+    body.split('\n')
+        .map(|l| serde_json::from_str(l).expect("envelope JSON"))
+        .collect()
+}
+
+fn emit(sl: &Superlog, range: std::ops::Range<usize>) {
+    for i in range {
+        sl.emit_result(&result(i, &format!("/hec/ü/{i}"), i % 2 == 0, false));
+    }
+}
+
+#[test]
+fn hec_requests_carry_the_token_and_ordered_envelopes() {
+    let cap = Capture::start();
+    let sl = hec(&cap, &[]);
+    let r = result(7, "/hec/ü/one", true, false);
+    sl.emit_result(&r);
+    let req = cap.wait(EVENT, Duration::from_secs(5), |r| !r.is_empty()).remove(0);
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.headers["authorization"], format!("Splunk {TOKEN}"));
+    assert_eq!(req.headers["content-type"], "application/json");
+    assert_eq!(
+        req.headers["user-agent"],
+        format!("dsx-connect/{}", dsx_connect::VERSION)
+    );
+    assert!(!req.headers.contains_key("x-splunk-request-channel"));
+    let text = req.text();
+    assert!(text.contains("/hec/ü/one"), "raw UTF-8 in HTTP bodies (SL-34)");
+    let env = envelopes(&text).remove(0);
+    let keys: Vec<&str> = env.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["time", "host", "source", "sourcetype", "event"],
+        "index absent when unset"
+    );
+    let ms = chrono::DateTime::parse_from_rfc3339(&r.timestamp)
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        text.starts_with(&format!("{{\"time\":{}.{:03},", ms / 1000, ms % 1000)),
+        "{text}"
+    );
+    assert_eq!(env["host"], "test-host");
+    assert_eq!(env["source"], "dsx-connect");
+    assert_eq!(env["sourcetype"], "dsx:scan:result");
+    assert_eq!(env["event"]["scan_request_task_id"], "task-7");
+    assert_eq!(env["event"]["severity"], "warning");
+    assert_eq!(env["event"]["timestamp"], r.timestamp);
+    wait_status(&sl, "sent", |s| s["sent"] == 1 && s["state"] == "ok");
+}
+
+#[test]
+fn hec_batches_keep_emission_order_and_the_flush_interval() {
+    let cap = Capture::start();
+    let sl = hec(
+        &cap,
+        &[
+            ("DSXCONNECT_SUPERLOG__SPLUNK__BATCH_MAX_EVENTS", "100"),
+            ("DSXCONNECT_SUPERLOG__SPLUNK__FLUSH_INTERVAL_MS", "500"),
+            ("DSXCONNECT_SUPERLOG__SPLUNK__INDEX", "security"),
+        ],
+    );
+    emit(&sl, 0..250);
+    let reqs = cap.wait(EVENT, Duration::from_secs(5), |r| r.len() >= 3);
+    let sizes: Vec<usize> = reqs.iter().map(|r| envelopes(&r.text()).len()).collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    let order: Vec<String> = reqs
+        .iter()
+        .flat_map(|r| envelopes(&r.text()))
+        .map(|e| e["event"]["scan_request_task_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order, (0..250).map(|i| format!("task-{i}")).collect::<Vec<_>>());
+    assert_eq!(envelopes(&reqs[0].text())[0]["index"], "security");
+
+    let t = Instant::now();
+    emit(&sl, 250..251);
+    cap.wait(EVENT, Duration::from_secs(5), |r| r.len() >= 4);
+    assert!(t.elapsed() < Duration::from_millis(500 + 500), "{:?}", t.elapsed());
+}
+
+#[test]
+fn hec_gzip_bodies_decode_to_the_same_envelopes() {
+    let cap = Capture::start();
+    let sl = hec(&cap, &[("DSXCONNECT_SUPERLOG__SPLUNK__GZIP", "true")]);
+    emit(&sl, 0..3);
+    let req = cap.wait(EVENT, Duration::from_secs(5), |r| !r.is_empty()).remove(0);
+    assert_eq!(req.headers["content-encoding"], "gzip");
+    assert_eq!(envelopes(&req.text()).len(), 3);
+}
+
+#[test]
+fn hec_server_errors_are_retried_with_backoff_and_delivered_once() {
+    let cap = Capture::start();
+    cap.script(
+        EVENT,
+        [
+            Reply::new(503, r#"{"text":"Server is busy","code":9}"#),
+            Reply::new(503, "{}"),
+        ],
+    );
+    let sl = hec(&cap, &[]);
+    emit(&sl, 0..3);
+    let reqs = cap.wait(EVENT, Duration::from_secs(10), |r| r.len() >= 3);
+    assert!(reqs.iter().all(|r| r.body == reqs[0].body), "the same batch is re-sent");
+    let gaps: Vec<Duration> = reqs.windows(2).map(|w| w[1].at - w[0].at).collect();
+    // Attempt 1 waits in [100, 200] ms, attempt 2 in [200, 400] ms (base 200 ms).
+    assert!(
+        gaps[0] >= Duration::from_millis(95) && gaps[0] <= Duration::from_millis(400),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(195) && gaps[1] <= Duration::from_millis(600),
+        "{gaps:?}"
+    );
+    let s = wait_status(&sl, "sent", |s| s["sent"] == 3);
+    assert_eq!(s["retried"], 6);
+    assert_eq!(s["failed"], 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cap.requests_to(EVENT).len(), 3);
+}
+
+#[test]
+fn hec_retry_after_is_honoured() {
+    let cap = Capture::start();
+    cap.script(EVENT, [Reply::new(429, "{}").header("Retry-After", "2")]);
+    let sl = hec(&cap, &[]);
+    emit(&sl, 0..1);
+    let reqs = cap.wait(EVENT, Duration::from_secs(10), |r| r.len() >= 2);
+    assert!(reqs[1].at - reqs[0].at >= Duration::from_secs(2));
+    wait_status(&sl, "sent", |s| s["sent"] == 1);
+}
+
+#[test]
+fn hec_client_errors_fail_at_once_and_never_show_the_token() {
+    for (status, body) in [
+        (400, r#"{"text":"Invalid data format","code":6}"#),
+        (403, r#"{"text":"Invalid token","code":4}"#),
+    ] {
+        let cap = Capture::start();
+        cap.script(EVENT, [Reply::new(status, body)]);
+        let sl = hec(&cap, &[]);
+        emit(&sl, 0..2);
+        let s = wait_status(&sl, "failed", |s| s["failed"] == 2);
+        assert_eq!(s["sent"], 0);
+        assert_eq!(s["retried"], 0);
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(cap.requests_to(EVENT).len(), 1, "no second request after {status}");
+        let text = sl.status().to_string();
+        assert!(!text.contains(TOKEN), "{text}");
+        if status == 400 {
+            assert!(s["last_error"].as_str().unwrap().contains("Invalid data format"), "{s}");
+        } else {
+            assert!(s["last_error"].as_str().unwrap().contains("token rejected"), "{s}");
+        }
+    }
+}
+
+#[test]
+fn hec_413_splits_the_batch_into_halves() {
+    let cap = Capture::start();
+    cap.script(EVENT, [Reply::new(413, "{}")]);
+    let sl = hec(&cap, &[]);
+    emit(&sl, 0..2);
+    let reqs = cap.wait(EVENT, Duration::from_secs(5), |r| r.len() >= 3);
+    let sizes: Vec<usize> = reqs.iter().map(|r| envelopes(&r.text()).len()).collect();
+    assert_eq!(sizes, [2, 1, 1]);
+    let s = wait_status(&sl, "sent", |s| s["sent"] == 2);
+    assert_eq!(s["retried"], 0);
+}
+
+#[test]
+fn hec_acknowledgements_count_a_batch_only_once_acknowledged() {
+    let cap = Capture::start();
+    cap.script(EVENT, [Reply::new(200, r#"{"text":"Success","code":0,"ackId":7}"#)]);
+    cap.script(
+        ACK,
+        [
+            Reply::new(200, r#"{"acks":{"7":false}}"#),
+            Reply::new(200, r#"{"acks":{"7":true}}"#),
+        ],
+    );
+    let sl = hec(
+        &cap,
+        &[
+            ("DSXCONNECT_SUPERLOG__SPLUNK__ACK", "true"),
+            (
+                "DSXCONNECT_SUPERLOG__SPLUNK__CHANNEL",
+                "0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10",
+            ),
+            ("DSXCONNECT_SUPERLOG__SPLUNK__ACK_POLL_MS", "300"),
+        ],
+    );
+    emit(&sl, 0..2);
+    let req = cap.wait(EVENT, Duration::from_secs(5), |r| !r.is_empty()).remove(0);
+    assert_eq!(
+        req.headers["x-splunk-request-channel"],
+        "0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10"
+    );
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(status_of(&sl)["sent"], 0, "not sent while unacknowledged");
+    let acks = cap.wait(ACK, Duration::from_secs(5), |r| r.len() >= 2);
+    assert_eq!(acks[0].query, "channel=0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&acks[0].body).unwrap()["acks"],
+        serde_json::json!([7])
+    );
+    wait_status(&sl, "acknowledged", |s| s["sent"] == 2);
+}
+
+#[test]
+fn a_receiver_that_never_answers_keeps_the_newest_events_and_counts_the_rest_dropped() {
+    let cap = Capture::start();
+    // Every answer comes after the request timeout: the batch stays in flight.
+    cap.set_default(EVENT, Reply::new(200, OK).delay(Duration::from_secs(3)));
+    let mut env = env_of(&[
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "splunk"),
+        ("DSXCONNECT_SUPERLOG__SPLUNK__URL", &cap.url),
+        ("DSXCONNECT_SUPERLOG__SPLUNK__TOKEN", TOKEN),
+        ("DSXCONNECT_SUPERLOG__SPLUNK__BATCH_MAX_EVENTS", "10"),
+        ("DSXCONNECT_SUPERLOG__SPLUNK__FLUSH_INTERVAL_MS", "10"),
+        ("DSXCONNECT_SUPERLOG__BUFFER_EVENTS", "100"),
+        ("DSXCONNECT_SUPERLOG__REQUEST_TIMEOUT_MS", "1000"),
+        ("DSXCONNECT_SUPERLOG__BACKOFF_BASE_MS", "100"),
+        ("DSXCONNECT_SUPERLOG__BACKOFF_MAX_MS", "200"),
+    ]);
+    env.insert("DSXCONNECT_SUPERLOG__MAX_ATTEMPTS".into(), "100".into());
+    let sl = start_superlog(&env);
+    emit(&sl, 0..10);
+    cap.wait(EVENT, Duration::from_secs(5), |r| !r.is_empty());
+    emit(&sl, 10..1000);
+    let s = status_of(&sl);
+    assert_eq!(s["dropped"], 1000 - 100 - 10, "{s}");
+    assert_eq!(s["buffered"], 110, "buffer plus the in-flight batch");
+    // The receiver recovers.
+    cap.set_default(EVENT, Reply::new(200, OK));
+    let s = wait_status(&sl, "everything accounted", |s| s["sent"] == 110);
+    assert_eq!(s["emitted"], 1000);
+    assert_eq!(s["failed"], 0);
+    let delivered: std::collections::BTreeSet<String> = cap
+        .requests_to(EVENT)
+        .iter()
+        .flat_map(|r| envelopes(&r.text()))
+        .map(|e| e["event"]["scan_request_task_id"].as_str().unwrap().to_string())
+        .collect();
+    let want: std::collections::BTreeSet<String> = (0..10).chain(900..1000).map(|i| format!("task-{i}")).collect();
+    assert_eq!(delivered, want);
+}
