@@ -45,12 +45,14 @@ fn one(path: &str, route: Route) -> actix_web::Resource {
         .default_service(web::to(errors::method_not_allowed))
 }
 
-/// What a `worker` process serves: liveness, readiness and its version, for orchestrators.
+/// What a `worker` process serves: liveness, readiness and its version for orchestrators, and
+/// its superlog counters (workers are where results are recorded and events emitted).
 pub fn health_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(API)
             .service(one("/healthz", web::get().to(meta::healthz)))
             .service(one("/readyz", web::get().to(meta::readyz)))
+            .service(one("/superlog/status", web::get().to(meta::superlog_status)))
             .service(one("/meta", web::get().to(meta::meta)))
             .service(one("/version", web::get().to(meta::version))),
     );
