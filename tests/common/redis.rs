@@ -43,50 +43,24 @@ pub fn spawn_redis(port: u16, args: &[&str]) -> std::process::Child {
     child
 }
 
-/// Starts `redis-server` on a free port with `args`; it dies with the test process.
+/// Starts `redis-server` on a free port with `args`; it dies with the test process (the child
+/// is tied to a thread that waits on it as long as the process lives).
 pub fn start_redis_server(args: &[&str]) -> u16 {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut argv: Vec<String> = vec![
-        "--port".into(),
-        port.to_string(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        "--save".into(),
-        String::new(),
-        "--appendonly".into(),
-        "no".into(),
-    ];
-    argv.extend(args.iter().map(|a| a.to_string()));
+    let args: Vec<String> = ["--appendonly", "no"]
+        .iter()
+        .chain(args)
+        .map(|a| a.to_string())
+        .collect();
     let (tx, rx) = std::sync::mpsc::channel();
-    // The child gets SIGKILL when the spawning thread ends; that thread lives as long as the
-    // test process.
     std::thread::spawn(move || {
-        let mut cmd = Command::new("redis-server");
-        cmd.args(&argv).stdout(Stdio::null()).stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn();
-        let ok = child.is_ok();
-        tx.send(child.map(|_| ()).map_err(|e| e.to_string())).unwrap();
-        if ok {
-            loop {
-                std::thread::park();
-            }
-        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = spawn_redis(port, &refs);
+        tx.send(()).unwrap();
+        // Reaps the server if it ever exits; it is killed with the process otherwise.
+        let _ = child.wait();
     });
-    rx.recv()
-        .unwrap()
-        .expect("redis-server runs (apt-get install redis-server)");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rx.recv().expect("redis-server started");
     port
 }
 
