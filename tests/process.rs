@@ -82,14 +82,6 @@ fn scan_of_a_missing_folder_exits_2_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/definitely/not/here"));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn serve(data: &std::path::Path, tree: &std::path::Path, port: u16, dsxa: &Dsxa) -> Child {
     bin()
         .args(["serve", "--action", "nothing", "--fs"])
@@ -127,7 +119,7 @@ async fn a_serve_process_killed_mid_job_finishes_the_job_after_restart_with_exac
             format!("content {i}").as_bytes(),
         );
     }
-    let port = free_port();
+    let port = free_tcp_port();
     let api = Api::new(&format!("http://127.0.0.1:{port}"));
     let mut first = serve(data.path(), tree.path(), port, &dsxa);
     let uuid = builtin_uuid(&api).await;
@@ -176,16 +168,6 @@ async fn a_serve_process_killed_mid_job_finishes_the_job_after_restart_with_exac
     let _ = second.wait();
 }
 
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_256_mib_file_reaches_the_scanner_intact_while_memory_stays_flat() {
     const SIZE: u64 = 256 << 20;
@@ -194,7 +176,7 @@ async fn a_256_mib_file_reaches_the_scanner_intact_while_memory_stays_flat() {
     let tree = tempfile::tempdir().unwrap();
     let f = std::fs::File::create(tree.path().join("huge.img")).unwrap();
     f.set_len(SIZE).unwrap(); // sparse: reads as zeros
-    let port = free_port();
+    let port = free_tcp_port();
     let api = Api::new(&format!("http://127.0.0.1:{port}"));
     let mut child = serve(data.path(), tree.path(), port, &dsxa);
     let uuid = builtin_uuid(&api).await;
@@ -229,7 +211,7 @@ async fn a_job_paused_before_a_sigkill_is_still_paused_after_restart_and_resume_
     for i in 0..N {
         write(tree.path(), &format!("p{i:03}"), b"x");
     }
-    let port = free_port();
+    let port = free_tcp_port();
     let api = Api::new(&format!("http://127.0.0.1:{port}"));
     let mut first = serve(data.path(), tree.path(), port, &dsxa);
     let uuid = builtin_uuid(&api).await;

@@ -24,14 +24,6 @@ async fn processed(api: &Api, job: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Kills its child when dropped (a failing test leaves nothing behind).
 struct Proc(Child);
 
@@ -99,17 +91,17 @@ async fn cluster_with(redis: &str, dsxa: &Dsxa, worker_env: &[(&str, &str)]) -> 
             format!("item {i}").as_bytes(),
         );
     }
-    let (pa, pb) = (free_port(), free_port());
+    let (pa, pb) = (free_tcp_port(), free_tcp_port());
     let apis = vec![role("api", redis, pa, dsxa), role("api", redis, pb, dsxa)];
     let workers = (0..3)
-        .map(|_| role_with("worker", redis, free_port(), dsxa, worker_env))
+        .map(|_| role_with("worker", redis, free_tcp_port(), dsxa, worker_env))
         .collect();
     let api_a = Api::new(&format!("http://127.0.0.1:{pa}"));
     let api_b = Api::new(&format!("http://127.0.0.1:{pb}"));
     ready(&api_a).await;
     ready(&api_b).await;
     let data = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_tcp_port());
     let connector = Proc(
         Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
             .args(["connector", "filesystem", "--listen", &listen, "--action", "nothing"])
@@ -274,7 +266,7 @@ async fn a_worker_killed_mid_job_loses_nothing_and_sse_on_a_shows_every_worker_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_mid_job_with_aof_the_processes_reconnect_and_the_job_finishes() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_tcp_port();
     let aof = ["--appendonly", "yes", "--appendfsync", "always", "--dir"];
     let start = || {
         let mut args: Vec<&str> = aof.to_vec();
@@ -392,7 +384,7 @@ async fn redis_over_tls_verifies_the_server_certificate() {
     let other_ca = other_dir.path().join("other-ca.pem");
     let other = rcgen::generate_simple_self_signed(vec!["elsewhere.test".into()]).unwrap();
     std::fs::write(&other_ca, other.cert.pem()).unwrap();
-    let port = free_port();
+    let port = free_tcp_port();
     let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let _redis = Proc(common::redis::spawn_redis(
         port,
@@ -414,7 +406,7 @@ async fn redis_over_tls_verifies_the_server_certificate() {
     let dsxa = Dsxa::start(&["--no-capture"]);
     let url = format!("rediss://localhost:{port}");
     let start = |trust: bool| {
-        let api_port = free_port();
+        let api_port = free_tcp_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsx-connect"));
         cmd.arg("api")
             .env("DSXCONNECT_REDIS_URL", &url)

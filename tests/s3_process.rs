@@ -21,24 +21,6 @@ fn bin(endpoint: &str) -> Command {
     c
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// `scan s3://bucket/pre` scans only keys below the prefix, exits 1 with the malicious key listed,
 /// and `--action move` leaves the object in the quarantine prefix of the same bucket; a clean
 /// prefix exits 0; a missing bucket exits 2 naming it.
@@ -115,7 +97,7 @@ async fn serve_with_s3_scans_a_300_mb_object_with_flat_memory() {
 
     let dsxa = Dsxa::start(&[]);
     let data = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_tcp_port();
     let mut child = bin(&endpoint)
         .args(["serve", "--action", "nothing", "--s3", &format!("{bucket}/data")])
         .env("DSXCONNECT_PORT", port.to_string())
