@@ -167,6 +167,12 @@ async function u03(base) {
     if (resp.status !== 200) bad.push(`static/${r} → ${resp.status}`);
     else if (types[ext] && !types[ext].test(ct)) bad.push(`static/${r} served as "${ct}"`);
     else if (!resp.headers.get('etag')) bad.push(`static/${r} without ETag`);
+    else {
+      // no-cache means "revalidate": the ETag must be honoured, or every reuse re-downloads (and
+      // the sprite is re-parsed for every batch of icons).
+      const again = await fetch(new URL(`static/${r}`, base), { headers: { 'If-None-Match': resp.headers.get('etag') }, cache: 'no-store' });
+      if (again.status !== 304) bad.push(`static/${r} revalidation → ${again.status}, not 304`);
+    }
   }
   return bad;
 }
