@@ -15,7 +15,8 @@ export const SHOT_DIR = path.resolve(REPO, process.env.SCREENSHOT_DIR || 'target
 export const DOCS_SHOT_DIR = path.join(REPO, 'docs', 'screenshots');
 fs.mkdirSync(SHOT_DIR, { recursive: true });
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+/** Chromium launch flags of UI.md §11.2.1 (also used by the benchmark's lean driver, cdp.mjs). */
+export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let browser = null;

@@ -12,15 +12,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-
-/** The launch flags of UI.md §11.2 (as lib/browser.mjs), plus the pipe transport. */
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--remote-debugging-pipe'];
+import { ARGS } from './browser.mjs';
 
 /** Starts Chromium with a fresh profile; resolves to a connection (`send`, `page`, `close`). */
 export async function launchLean() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'dsx-ui-cdp-'));
-  const child = spawn(process.env.CHROMIUM || '/usr/bin/chromium', [...ARGS, `--user-data-dir=${profile}`, 'about:blank'],
+  const profile = fs.mkdtempSync(path.join(process.env.UI_TEST_TMP || os.tmpdir(), 'chromium-cdp-'));
+  const child = spawn(process.env.CHROMIUM || '/usr/bin/chromium', [...ARGS, '--remote-debugging-pipe', `--user-data-dir=${profile}`, 'about:blank'],
+    // Not detached: a new session would put Chromium in its own scheduler autogroup, where the
+    // servers' `nice` (servers.mjs) no longer yields the CPU to it (see docs/BENCHMARKS.md).
     { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
@@ -80,7 +79,9 @@ export async function launchLean() {
     try { await Promise.race([send('Browser.close'), new Promise((r) => setTimeout(r, 3000))]); } catch { /* exiting */ }
     if (child.exitCode === null) child.kill('SIGKILL');
     await exited;
-    fs.rmSync(profile, { recursive: true, force: true });
+    // Helper processes can write into the profile for a moment after the browser exits; the
+    // profile lies in the run's temporary directory, which run.sh removes at the end anyway.
+    try { fs.rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); } catch { /* run.sh */ }
   }
 
   return { send, page, close };
