@@ -2,6 +2,7 @@
 
 pub mod actors;
 pub mod app;
+pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;

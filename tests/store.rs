@@ -16,7 +16,7 @@ use dsx_connect::backend::{
 };
 use dsx_connect::model::result::{ScanResultModel, TaskState};
 use dsx_connect::model::{
-    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, ScanRequestModel, Stage, Verdict, VerdictKind, WorkItem,
+    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Pin, ScanRequestModel, Stage, Verdict, VerdictKind, WorkItem,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -273,6 +273,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         verdict: None,
         item_action: None,
         requeued: false,
+        pin: None,
     };
     for task in ["old", "new"] {
         let mut it = item.clone();
@@ -321,6 +322,7 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
                     job_id: job.into(),
                     request: r,
                     connector_uuid: None,
+                    pin: pin_of(t),
                     awaits_enqueue_done: false,
                 }
             })
@@ -329,6 +331,14 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
         job_name: None,
         max_attempts: 3,
         deadline: std::time::Instant::now() + Duration::from_secs(10),
+    }
+}
+
+/// Each test item is pinned to its own connector url.
+fn pin_of(task: &str) -> Pin {
+    Pin {
+        connector_uuid: Some(format!("conn-{task}")),
+        url: format!("http://127.0.0.1:9/{task}"),
     }
 }
 
@@ -353,6 +363,13 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
     let order: Vec<&str> = claimed.iter().map(|c| c.item.task_id.as_str()).collect();
     assert_eq!(order, ["a", "b", "c"]);
     assert!(claimed.iter().all(|c| c.deliveries == 0), "first handouts");
+    for c in &claimed {
+        assert_eq!(
+            c.item.pin,
+            Some(pin_of(&c.item.task_id)),
+            "the pin fixed at acceptance travels with the item"
+        );
+    }
     b.queue.task_started("a", 1).await.unwrap();
     assert_eq!(b.queue.task("a").await.unwrap().unwrap().state, TaskState::Running);
     // A retry due in 300 ms is not handed out before it is due, and then it is.

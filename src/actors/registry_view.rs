@@ -31,14 +31,15 @@ impl RegistryView {
     }
 
     /// The registered connector whose callback url is `url` (trailing `/` ignored).
-    pub fn by_url(&self, url: &str) -> Option<ConnectorInstanceModel> {
+    /// The registered connector at `url`, when exactly one is registered there.
+    pub fn only_at_url(&self, url: &str) -> Option<ConnectorInstanceModel> {
         let url = url.trim_end_matches('/');
-        self.by_uuid
-            .read()
-            .ok()?
+        let map = self.by_uuid.read().ok()?;
+        let mut at = map
             .values()
-            .find(|m| m.url.as_deref().map(|u| u.trim_end_matches('/')) == Some(url))
-            .cloned()
+            .filter(|m| m.url.as_deref().map(|u| u.trim_end_matches('/')) == Some(url));
+        let first = at.next()?;
+        at.next().is_none().then(|| first.clone())
     }
 
     /// Sorted by `name`, then `uuid`.

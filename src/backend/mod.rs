@@ -46,6 +46,8 @@ pub struct NewItem {
     /// As accepted, with `scan_job_id` and `connector_url` filled in.
     pub request: ScanRequestModel,
     pub connector_uuid: Option<String>,
+    /// Where the item's connector calls go (fixed here, at acceptance).
+    pub pin: crate::model::Pin,
     /// The request's connector advertises `enqueue_done` (rule I waits for the signal).
     pub awaits_enqueue_done: bool,
 }

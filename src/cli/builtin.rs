@@ -5,11 +5,12 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::auth::builtin::BuiltinKeys;
 use crate::config::loader::process_env;
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
 use crate::connectors::framework::service::{RunningConnector, start};
-use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
+use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides, identity};
 use crate::connectors::s3::S3Storage;
 
 /// What a built-in connector serves.
@@ -23,8 +24,14 @@ pub struct Builtin<'a> {
 }
 
 /// Starts a built-in connector against the core at `core_url`, keeping its identity in
-/// `data_dir`.
-pub async fn start_builtin(b: Builtin<'_>, core_url: &str, data_dir: &Path) -> anyhow::Result<RunningConnector> {
+/// `data_dir`. The core's `keys` give it a fresh DSX-HMAC key in memory: it signs its calls and
+/// requires the core's signature on its own port.
+pub async fn start_builtin(
+    b: Builtin<'_>,
+    core_url: &str,
+    data_dir: &Path,
+    keys: &BuiltinKeys,
+) -> anyhow::Result<RunningConnector> {
     let overrides = Overrides {
         name: Some(b.name.clone()),
         asset: Some(b.asset.to_string()),
@@ -35,8 +42,11 @@ pub async fn start_builtin(b: Builtin<'_>, core_url: &str, data_dir: &Path) -> a
         item_action: b.action.map(str::to_string),
         move_metainfo: b.quarantine.map(str::to_string),
     };
-    let (settings, warnings) =
+    let (mut settings, warnings) =
         ConnectorSettings::load(b.kind, &process_env(), None, &overrides).map_err(anyhow::Error::new)?;
+    let uuid = identity(&settings)?;
+    settings.uuid = Some(uuid);
+    settings.auth.key = Some(keys.issue(&uuid.to_string()));
     for w in warnings.iter().filter(|w| !w.contains("0.0.0.0")) {
         tracing::warn!("{w}");
     }

@@ -9,11 +9,20 @@ use std::time::Duration;
 use super::shutdown_signal;
 use crate::app::{Role, start_role};
 use crate::config::Settings;
+use crate::config::core::Listener;
 
 /// Runs `role` until Ctrl-C / SIGTERM; a worker then lets in-flight items finish.
 pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let listen = format!("{}:{}", settings.host, settings.port);
+    let listener_kind = if role == Role::Worker {
+        Listener::Worker
+    } else {
+        Listener::Api
+    };
+    settings
+        .check_protected_mode(listener_kind)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let listen = format!("{}:{}", settings.listen_host(listener_kind), settings.port);
     let listener = TcpListener::bind(&listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let core = start_role(Arc::clone(&settings), listener, role).await?;
     match role {

@@ -307,6 +307,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
         },
         &base,
         &settings.data_dir,
+        &core.state.services.builtin_keys,
     )
     .await?;
     let uuid = connector.service.uuid().to_string();

@@ -7,12 +7,16 @@ use std::time::Duration;
 use super::{ServeArgs, builtin, shutdown_signal};
 use crate::app::start_core;
 use crate::config::Settings;
+use crate::config::core::Listener;
 use crate::connectors::framework::settings::ConnectorKind;
 
 /// Runs until Ctrl-C / SIGTERM, then stops connectors (they unregister) and drains workers.
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let listen = format!("{}:{}", settings.host, settings.port);
+    settings
+        .check_protected_mode(Listener::Api)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let listen = format!("{}:{}", settings.listen_host(Listener::Api), settings.port);
     let listener = TcpListener::bind(&listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let core = start_core(Arc::clone(&settings), listener, true).await?;
     let base = core.base_url();
@@ -40,6 +44,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
             },
             &base,
             &settings.data_dir,
+            &core.state.services.builtin_keys,
         )
         .await?;
         *n += 1;

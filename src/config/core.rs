@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::loader::{ConfigError, Secret, Source};
+use crate::auth::url_guard::AllowList;
 use crate::model::Engine;
 
 /// `DSXCONNECT_APP_ENV`: only the namespace of Redis keys and channels.
@@ -124,6 +126,9 @@ pub struct ConnectorClientSettings {
     pub connect_timeout: Duration,
     pub presence_ttl_secs: u64,
     pub sweep_secs: u64,
+    /// `CONNECTORS__ALLOWED_URLS`: where connector URLs may point (empty = anywhere outside
+    /// the always-blocked ranges).
+    pub allowed_urls: Arc<AllowList>,
 }
 
 /// Every core setting.
@@ -135,7 +140,9 @@ pub struct Settings {
     pub results_db: Option<Secret>,
     /// Results retention; 0 keeps nothing in the lists, < 0 is unlimited.
     pub results_retain: i64,
-    pub host: String,
+    /// `HOST` as set; the listen address depends on the role and the auth mode
+    /// ([`Settings::listen_host`]).
+    pub host: Option<String>,
     pub port: u16,
     pub use_tls: bool,
     pub tls_certfile: Option<PathBuf>,
@@ -152,6 +159,8 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub connectors: ConnectorClientSettings,
     pub auth_enabled: bool,
+    /// `ALLOW_UNAUTHENTICATED`: serve without authentication on a non-loopback address.
+    pub allow_unauthenticated: bool,
     pub enrollment_token: Option<Secret>,
     pub hmac_max_skew: i64,
     /// Scan-result events to SIEMs (SUPERLOG §11).
@@ -219,7 +228,7 @@ impl Settings {
             );
         }
         let results_retain = s.int_in("RESULTS_DB__RETAIN", 1000, i64::MIN, i64::MAX);
-        let host = s.string_or("HOST", "0.0.0.0");
+        let host = s.string("HOST").filter(|h| !h.trim().is_empty());
         let port = s.int_in("PORT", 8586, 0, 65535) as u16;
         let use_tls = s.bool_or("USE_TLS", false);
         let tls_certfile = s.string("TLS_CERTFILE").map(PathBuf::from);
@@ -258,8 +267,14 @@ impl Settings {
         };
         let connectors = read_connector_client(&mut s);
         let auth_enabled = s.bool_or("AUTH__ENABLED", false);
+        let allow_unauthenticated = s.bool_or("ALLOW_UNAUTHENTICATED", false);
+        if allow_unauthenticated && !auth_enabled {
+            warnings.push(
+                "DSXCONNECT_ALLOW_UNAUTHENTICATED=true: anyone who can reach this address can control scans".into(),
+            );
+        }
         let enrollment_token = s.secret("AUTH__ENROLLMENT_TOKEN");
-        let hmac_max_skew = s.int_in("AUTH__HMAC_MAX_SKEW", 60, 1, 86_400);
+        let hmac_max_skew = s.int_in("AUTH__HMAC_MAX_SKEW", 60, 5, 600);
         if auth_enabled {
             s.error(
                 "AUTH__ENABLED",
@@ -293,6 +308,7 @@ impl Settings {
                 jobs,
                 connectors,
                 auth_enabled,
+                allow_unauthenticated,
                 enrollment_token,
                 hmac_max_skew,
                 superlog,
@@ -366,11 +382,14 @@ impl Settings {
                 "connect_timeout_secs": c.connect_timeout.as_secs_f64(),
                 "presence_ttl_secs": c.presence_ttl_secs,
                 "sweep_secs": c.sweep_secs,
+                "allowed_urls": self.allowed_urls_view(),
             },
             "features": {
                 "enable_estimate_preflight": self.enable_estimate_preflight,
             },
             "superlog": self.superlog.view,
+            "host": self.host,
+            "allow_unauthenticated": self.allow_unauthenticated,
             "auth": {
                 "enabled": self.auth_enabled,
                 "enrollment_token": secret(&self.enrollment_token),
@@ -480,7 +499,16 @@ fn read_connector_client(s: &mut Source) -> ConnectorClientSettings {
             }
         }
     }
+    let allowed_urls = match s.string("CONNECTORS__ALLOWED_URLS").map(|l| AllowList::parse(&l)) {
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
+            s.error("CONNECTORS__ALLOWED_URLS", e);
+            AllowList::default()
+        }
+        None => AllowList::default(),
+    };
     ConnectorClientSettings {
+        allowed_urls: Arc::new(allowed_urls),
         api_key: s.secret("CONNECTORS__API_KEY"),
         api_keys,
         verify_tls: s.bool_or("CONNECTORS__VERIFY_TLS", true),
@@ -489,6 +517,69 @@ fn read_connector_client(s: &mut Source) -> ConnectorClientSettings {
         connect_timeout: Duration::from_secs_f64(s.secs_in("CONNECTORS__CONNECT_TIMEOUT_SECS", 5.0, 0.1, 600.0)),
         presence_ttl_secs: s.int_in("CONNECTORS__PRESENCE_TTL_SECS", 120, 1, 86_400) as u64,
         sweep_secs: s.int_in("CONNECTORS__SWEEP_SECS", 20, 1, 3600) as u64,
+    }
+}
+
+/// Which kind of process listens (its default address and protected mode differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// `serve`, `api`, `scan --ui`: the API and UI.
+    Api,
+    /// `worker`: health and status routes only.
+    Worker,
+}
+
+impl Settings {
+    /// The address to listen on: `HOST` when set; else loopback for the API with
+    /// authentication off, and every address for a worker or with authentication on.
+    pub fn listen_host(&self, listener: Listener) -> String {
+        match &self.host {
+            Some(h) => h.clone(),
+            None if listener == Listener::Worker || self.auth_enabled => "0.0.0.0".into(),
+            None => "127.0.0.1".into(),
+        }
+    }
+
+    /// Protected mode: without authentication the API serves loopback only, unless the
+    /// operator says otherwise. The error is the start-up message.
+    pub fn check_protected_mode(&self, listener: Listener) -> Result<(), String> {
+        let host = self.listen_host(listener);
+        if listener == Listener::Worker || self.auth_enabled || self.allow_unauthenticated || is_loopback(&host) {
+            return Ok(());
+        }
+        Err(format!(
+            "DSXCONNECT_HOST={host}: refusing to serve without authentication on a non-loopback address; \
+             set DSXCONNECT_AUTH__ENABLED=true or DSXCONNECT_ALLOW_UNAUTHENTICATED=true"
+        ))
+    }
+
+    fn allowed_urls_view(&self) -> Value {
+        let a = &self.connectors.allowed_urls;
+        if a.is_empty() {
+            Value::Null
+        } else {
+            json!(a.to_string())
+        }
+    }
+}
+
+/// Loopback: `127.0.0.0/8`, `::1`, `localhost`, or a name that resolves only to these
+/// (`0.0.0.0` and `::` listen everywhere, so they are not).
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = h.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    if h.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    use std::net::ToSocketAddrs;
+    match (h, 0u16).to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
     }
 }
 

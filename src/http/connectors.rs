@@ -10,11 +10,14 @@ use serde_json::{Value, json};
 use super::CoreState;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, header_str, parse_json, query_get, query_pairs, read_body};
 use crate::actors::connector::{Register, Unregister};
+use crate::auth::url_guard::{self, AllowList};
+use crate::auth::{hmac, relay};
 use crate::backend::{JobInit, StoreError};
 use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusKind, StatusResponse};
 use crate::pipeline::connector_client::{ProxyAnswer, Target, Unreachable};
+use actix_web::http::header::AUTHORIZATION;
 
 /// How long the estimate preflight may take before the trigger goes on without it.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -36,7 +39,7 @@ fn uuid_path(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Validates a registration body: `uuid` required and valid, `url` absolute http(s).
-fn registration(v: &Value) -> Result<ConnectorInstanceModel, ApiError> {
+fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, ApiError> {
     let mut model: ConnectorInstanceModel = serde_json::from_value(v.clone())
         .map_err(|e| ApiError::invalid(Issue::new("model_type", vec![Loc::from("body")], e.to_string())))?;
     let mut issues = Issues::default();
@@ -52,28 +55,61 @@ fn registration(v: &Value) -> Result<ConnectorInstanceModel, ApiError> {
         ),
         Some(Ok(u)) => model.uuid = Some(u.to_string()),
     }
-    match model.url.as_deref() {
-        Some(u) if url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some()) => {
-            model.url = Some(u.trim_end_matches('/').to_string());
-        }
-        other => issues.push(
-            Issue::new(
-                "value_error",
-                vec![Loc::from("body"), Loc::from("url")],
-                "url must be an absolute http or https URL",
-            )
-            .with_input(json!(other)),
+    let loc = || vec![Loc::from("body"), Loc::from("url")];
+    match model.url.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) => match url_guard::check(u, allow) {
+            Ok(stored) => model.url = Some(stored),
+            Err(why) => issues.push(Issue::new("value_error", loc(), why.message()).with_input(json!(u))),
+        },
+        None => issues.push(
+            Issue::new("value_error", loc(), "url must be an absolute http or https URL").with_input(json!(model.url)),
         ),
     }
     issues.into_result()?;
     Ok(model)
 }
 
+/// A call about one of this process's built-in connectors must be signed with its key: nobody
+/// else may re-point or remove it (docs/AUTH.md, "Built-in connectors").
+fn require_builtin_signature(state: &CoreState, req: &HttpRequest, uuid: &str, body: &[u8]) -> Result<(), ApiError> {
+    let keys = &state.services.builtin_keys;
+    if !keys.is_builtin(uuid) {
+        return Ok(());
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.to_string());
+    let verified = hmac::verify(
+        req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
+        hmac::Received {
+            method: req.method().as_str(),
+            target: &target,
+            body,
+        },
+        hmac::now_secs(),
+        u64::try_from(state.services.settings.hmac_max_skew).unwrap_or(60),
+        None,
+        |kid| keys.lookup(kid),
+    );
+    match verified {
+        Ok(v) if v.owner == uuid => Ok(()),
+        Ok(_) => Err(ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch")),
+        Err(hmac::Reject::MissingHmac) => Err(ApiError::unauthorized_hmac("signature_required")),
+        Err(r) => Err(ApiError::unauthorized_hmac(r.as_str())),
+    }
+}
+
 /// `POST /connectors/register`: 201 the first time, 200 on refresh.
-pub async fn register(state: web::Data<CoreState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
-    let model = registration(&parse_json(&body)?)?;
+    let model = registration(&parse_json(&body)?, &state.services.settings.connectors.allowed_urls)?;
     let uuid = model.uuid.clone().unwrap_or_default();
+    require_builtin_signature(&state, &req, &uuid, &body)?;
     let desc = format!("{} ({uuid}) @ {}", model.name, model.url.as_deref().unwrap_or(""));
     let first = state
         .connectors
@@ -90,8 +126,13 @@ pub async fn register(state: web::Data<CoreState>, payload: web::Payload) -> Res
 }
 
 /// `DELETE /connectors/unregister/{uuid}`: 204, idempotent.
-pub async fn unregister(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn unregister(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let uuid = uuid_path(&path)?;
+    require_builtin_signature(&state, &req, &uuid, b"")?;
     state
         .connectors
         .send(Unregister(uuid))
@@ -121,10 +162,19 @@ fn unreachable(r: Unreachable) -> ApiError {
     )
 }
 
-/// Maps a non-2xx connector answer to the same status with its body text.
+/// Maps a non-2xx connector answer to the same status with its sanitised text (docs/AUTH.md,
+/// "Relaying connector answers"); a redirect is not an answer, and a connector refusing the
+/// core's credentials must not read as the browser's own session failing.
 fn passthrough_error(status: reqwest::StatusCode, body: &[u8]) -> ApiError {
-    let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    ApiError::detail(code, String::from_utf8_lossy(body).into_owned())
+    let text = relay::error_text(body);
+    match status.as_u16() {
+        300..=399 => unreachable(Unreachable::InvalidResponse),
+        401 | 407 => ApiError::detail(
+            StatusCode::BAD_GATEWAY,
+            format!("connector rejected the core's credentials: {text}"),
+        ),
+        code => ApiError::detail(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY), text),
+    }
 }
 
 async fn call(
@@ -244,8 +294,15 @@ async fn proxy_json(
     call(state, &m, Method::GET, segment, query).await.map_err(unreachable)
 }
 
-fn json_body(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|_| unreachable(Unreachable::InvalidResponse))
+/// Deepest JSON object relayed from a connector.
+const MAX_RELAYED_DEPTH: usize = 32;
+
+/// A connector's answer as a JSON object, re-serialised by the core (never its raw bytes).
+fn json_object(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(|v| v.is_object() && relay::depth(v) <= MAX_RELAYED_DEPTH)
+        .ok_or_else(|| unreachable(Unreachable::InvalidResponse))
 }
 
 /// `GET /connectors/repo_check/{uuid}?preview=N`: the connector's StatusResponse.
@@ -258,7 +315,9 @@ pub async fn repo_check(
     if !status.is_success() {
         return Err(passthrough_error(status, &body));
     }
-    Ok(HttpResponse::Ok().json(json_body(&body)?))
+    let answer =
+        serde_json::from_slice::<StatusResponse>(&body).map_err(|_| unreachable(Unreachable::InvalidResponse))?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// `GET /connectors/estimate/{uuid}`: the connector's estimate if well-formed, else unknown.
@@ -281,7 +340,7 @@ async fn passthrough(state: &CoreState, raw: &str, segment: &str) -> Result<Http
     if !status.is_success() {
         return Err(passthrough_error(status, &body));
     }
-    Ok(HttpResponse::Ok().json(json_body(&body)?))
+    Ok(HttpResponse::Ok().json(json_object(&body)?))
 }
 
 pub async fn config(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -310,6 +369,8 @@ mod tests {
 
     #[test]
     fn registration_requires_a_uuid_and_an_http_url() {
+        let allow = AllowList::default();
+        let registration = |v: &Value| registration(v, &allow);
         let e = registration(&json!({"name": "x", "url": "http://h:1/x"})).unwrap_err();
         assert!(matches!(e, ApiError::Validation(ref i) if i.0[0].kind == "missing"));
         let e = registration(&json!({"uuid": "3F0C2B2E-1111-4222-8333-444455556666", "url": ""})).unwrap_err();

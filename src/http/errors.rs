@@ -24,11 +24,18 @@ pub enum ApiError {
     Validation(Issues),
     /// A StatusResponse body.
     Status(StatusCode, StatusResponse),
+    /// 401 `{"detail": "<reason>"}` with a `WWW-Authenticate: DSX-HMAC` challenge.
+    HmacUnauthorized(&'static str),
 }
 
 impl ApiError {
     pub fn detail(code: StatusCode, text: impl Into<String>) -> Self {
         ApiError::Detail(code, text.into())
+    }
+
+    /// A refused or missing DSX-HMAC signature.
+    pub fn unauthorized_hmac(reason: &'static str) -> Self {
+        ApiError::HmacUnauthorized(reason)
     }
 
     pub fn not_found(text: impl Into<String>) -> Self {
@@ -67,6 +74,7 @@ impl std::fmt::Display for ApiError {
             ApiError::Detail(c, t) => write!(f, "{c}: {t}"),
             ApiError::Validation(i) => write!(f, "422: {i}"),
             ApiError::Status(c, s) => write!(f, "{c}: {}", s.message),
+            ApiError::HmacUnauthorized(r) => write!(f, "401: {r}"),
         }
     }
 }
@@ -76,6 +84,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Detail(c, _) | ApiError::Status(c, _) => *c,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::HmacUnauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -84,6 +93,14 @@ impl ResponseError for ApiError {
             ApiError::Detail(_, t) => json!({ "detail": t }),
             ApiError::Validation(i) => json!({ "detail": i.0 }),
             ApiError::Status(_, s) => json!(s),
+            ApiError::HmacUnauthorized(reason) => {
+                return HttpResponse::Unauthorized()
+                    .insert_header((
+                        actix_web::http::header::WWW_AUTHENTICATE,
+                        format!("DSX-HMAC realm=\"dsx-connect\", error=\"{reason}\""),
+                    ))
+                    .json(json!({ "detail": reason }));
+            }
         };
         HttpResponse::build(self.status_code()).json(body)
     }

@@ -10,11 +10,12 @@ use sha2::{Digest, Sha256};
 
 use super::CoreState;
 use super::errors::{ApiError, BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, read_body};
+use crate::auth::url_guard;
 use crate::backend::{AcceptAnswer, AcceptRequest, Accepted, IdemScope, ItemOutcome, NewItem, StoreError};
 use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::result::TaskStatusView;
 use crate::model::validation::{Issue, Issues, Loc};
-use crate::model::{JobId, ScanRequestModel, StatusResponse, TaskId};
+use crate::model::{JobId, Pin, ScanRequestModel, StatusResponse, TaskId};
 
 /// How long intake waits for the store before answering 504 (nothing enqueued).
 const STORE_DEADLINE: Duration = Duration::from_secs(5);
@@ -32,22 +33,20 @@ fn idempotency(req: &HttpRequest, scope: IdemScope) -> Result<Option<(IdemScope,
     Ok(Some((scope, hex::encode(Sha256::digest(bytes)))))
 }
 
-fn is_http_url(u: &str) -> bool {
-    url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
-}
-
-/// Fills `connector_url` (request, its connector, or the registered connector) and the job id.
+/// Fills `connector_url` (request, its connector, or the registered connector) and the job id,
+/// checks the destination against the SSRF guard and pins it (docs/AUTH.md, "Pinning").
 fn complete_request(
     state: &CoreState,
     mut r: ScanRequestModel,
     job_id: &str,
     prefix: &[Loc],
 ) -> Result<NewItem, Issues> {
+    let view = &state.services.registry_view;
     let registered = r
         .connector
         .as_ref()
         .and_then(|c| c.uuid.as_deref())
-        .and_then(|u| state.services.registry_view.get(&u.to_ascii_lowercase()));
+        .and_then(|u| view.get(&u.to_ascii_lowercase()));
     let url = r
         .connector_url
         .clone()
@@ -68,17 +67,15 @@ fn complete_request(
             "no connector_url: give connector_url, connector.url, or the uuid of a registered connector",
         )));
     };
-    if !is_http_url(&url) {
-        return Err(Issues::one(
-            Issue::new(
-                "value_error",
-                loc,
-                "connector_url must be an absolute http or https URL",
-            )
-            .with_input(json!(url)),
-        ));
-    }
-    r.connector_url = Some(url.trim_end_matches('/').to_string());
+    let url = url_guard::check(&url, &state.services.settings.connectors.allowed_urls)
+        .map_err(|why| Issues::one(Issue::new("value_error", loc, why.message()).with_input(json!(url))))?;
+    // Credentials go only to a connector registered at exactly this url.
+    let pinned = registered
+        .as_ref()
+        .filter(|m| m.url.as_deref().map(|u| u.trim_end_matches('/')) == Some(url.as_str()))
+        .cloned()
+        .or_else(|| view.only_at_url(&url));
+    r.connector_url = Some(url.clone());
     r.scan_job_id = Some(job_id.to_string());
     let awaits = r.connector.as_ref().is_some_and(|c| c.has_capability(CAP_ENQUEUE_DONE))
         || registered.as_ref().is_some_and(|m| m.has_capability(CAP_ENQUEUE_DONE));
@@ -93,6 +90,10 @@ fn complete_request(
         job_id: job_id.to_string(),
         request: r,
         connector_uuid,
+        pin: Pin {
+            connector_uuid: pinned.and_then(|m| m.uuid),
+            url,
+        },
         awaits_enqueue_done: awaits,
     })
 }

@@ -18,7 +18,7 @@ pub use result::{ScanResultModel, TaskRecord, TaskState};
 pub use scan_request::ScanRequestModel;
 pub use status::{Confidence, Estimate, ItemAction, ItemActionStatusResponse, StatusKind, StatusResponse};
 pub use verdict::{Engine, Verdict, VerdictKind};
-pub use work::{DlqEntry, DlqQueue, Stage, WorkItem};
+pub use work::{DlqEntry, DlqQueue, Pin, Stage, WorkItem};
 
 /// Current time as epoch seconds.
 pub fn now_secs() -> i64 {

@@ -31,6 +31,15 @@ impl Stage {
     }
 }
 
+/// Where an accepted item's connector calls go, fixed once at acceptance (docs/AUTH.md,
+/// "Pinning"): workers call `url` and nothing else, whatever happens to the registry later, and
+/// attach credentials only when `connector_uuid` names the connector registered at that url.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    pub connector_uuid: Option<String>,
+    pub url: String,
+}
+
 /// One unit of work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
@@ -50,6 +59,27 @@ pub struct WorkItem {
     /// Requeued from the DLQ: dispatched whatever its job's status.
     #[serde(default)]
     pub requeued: bool,
+    /// The connector destination fixed at acceptance. Absent only on items queued by an
+    /// older version: those go to their `connector_url` without credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Pin>,
+}
+
+impl WorkItem {
+    /// The pin, or for an item queued by an older version its `connector_url` with no
+    /// connector (so no credentials).
+    pub fn destination(&self) -> Option<Pin> {
+        self.pin.clone().or_else(|| {
+            self.scan_request
+                .connector_url
+                .clone()
+                .filter(|u| !u.is_empty())
+                .map(|url| Pin {
+                    connector_uuid: None,
+                    url,
+                })
+        })
+    }
 }
 
 /// The three dead-letter queues.
@@ -121,6 +151,9 @@ pub struct DlqMeta {
     pub attempts: u32,
     pub error_class: String,
     pub failed_at: String,
+    /// The item's pin, reused by a requeue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Pin>,
 }
 
 impl DlqEntry {
@@ -159,6 +192,7 @@ impl DlqEntry {
                 attempts,
                 error_class: error_class.to_string(),
                 failed_at: failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                pin: item.pin.clone(),
             },
             chain: json!({
                 "scan_request_task_id": item.task_id,
@@ -194,6 +228,7 @@ impl DlqEntry {
             verdict,
             item_action,
             requeued: true,
+            pin: self.meta.pin.clone(),
         })
     }
 }
@@ -287,6 +322,10 @@ mod tests {
             verdict: None,
             item_action: None,
             requeued: false,
+            pin: Some(Pin {
+                connector_uuid: Some("c".into()),
+                url: "http://h:1/c".into(),
+            }),
         };
         let e = DlqEntry::for_item(
             &item,
@@ -302,6 +341,8 @@ mod tests {
         assert_eq!(back.task_id, "t");
         assert!(back.requeued);
         assert_eq!(back.attempt, 0);
+        assert_eq!(back.pin, item.pin, "a requeue reuses the pin");
+        assert_eq!(serde_json::to_value(&e.meta).unwrap()["pin"]["url"], "http://h:1/c");
         assert!(e.to_work_item(Stage::Action, 4, 2).is_none());
     }
 }

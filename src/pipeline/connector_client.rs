@@ -1,5 +1,10 @@
-//! Core → connector calls (CORE-API §4): one pooled client per connector base URL, the API key
-//! chosen per connector, answers classified for retries.
+//! Core → connector calls (CORE-API §4): one pooled client per connector base URL, answers
+//! classified for retries.
+//!
+//! Where credentials go (docs/AUTH.md, "Pinning"): an item's calls carry the API key and the
+//! DSX-HMAC signature of the connector it was pinned to at acceptance, and nothing when it was
+//! pinned to no registered connector. Every client refuses redirects and resolves names through
+//! the SSRF guard, so the address connected to is the address checked.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,9 +14,12 @@ use reqwest::{Method, StatusCode};
 
 use super::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
 use crate::actors::registry_view::RegistryView;
+use crate::auth::builtin::BuiltinKeys;
+use crate::auth::relay;
+use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
-use crate::model::{ItemAction, ItemActionStatusResponse, ScanRequestModel, StatusKind};
+use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::scanner::dsxa::error_chain;
 
 /// Largest JSON answer accepted from a connector.
@@ -40,7 +48,9 @@ impl Unreachable {
 
     fn of(e: &reqwest::Error) -> Self {
         let chain = error_chain(e).to_ascii_lowercase();
-        if e.is_timeout() {
+        if chain.contains(&BLOCKED_TEXT.to_ascii_lowercase()) {
+            Unreachable::ConnectError
+        } else if e.is_timeout() {
             if e.is_connect() {
                 Unreachable::ConnectTimeout
             } else {
@@ -67,15 +77,36 @@ pub struct Target<'a> {
 /// A proxied answer: status and body, or why there was none.
 pub type ProxyAnswer = Result<(StatusCode, bytes::Bytes), Unreachable>;
 
+/// The error text of a call the SSRF guard refused at connect time.
+const BLOCKED_TEXT: &str = "blocked by DSXCONNECT_CONNECTORS__ALLOWED_URLS";
+
 pub struct ConnectorClients {
     settings: ConnectorClientSettings,
     view: Arc<RegistryView>,
+    builtin: Arc<BuiltinKeys>,
     clients: Mutex<HashMap<String, reqwest::Client>>,
     ca: Vec<reqwest::Certificate>,
 }
 
+/// The credentials a call carries.
+struct Credentials<'a> {
+    api_key: Option<&'a Secret>,
+    hmac: Option<crate::auth::hmac::HmacKey>,
+}
+
+impl Credentials<'_> {
+    const NONE: Credentials<'static> = Credentials {
+        api_key: None,
+        hmac: None,
+    };
+}
+
 impl ConnectorClients {
-    pub fn new(settings: ConnectorClientSettings, view: Arc<RegistryView>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: ConnectorClientSettings,
+        view: Arc<RegistryView>,
+        builtin: Arc<BuiltinKeys>,
+    ) -> anyhow::Result<Self> {
         let ca = match &settings.ca_bundle {
             Some(p) => crate::tls::load_certificates(p)
                 .map_err(|e| anyhow::anyhow!("DSXCONNECT_CONNECTORS__CA_BUNDLE: {e}"))?,
@@ -84,6 +115,7 @@ impl ConnectorClients {
         Ok(Self {
             settings,
             view,
+            builtin,
             clients: Mutex::new(HashMap::new()),
             ca,
         })
@@ -104,6 +136,7 @@ impl ConnectorClients {
                     .connect_timeout(self.settings.connect_timeout)
                     .read_timeout(self.settings.timeout)
                     .redirect(reqwest::redirect::Policy::none())
+                    .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&self.settings.allowed_urls))))
                     .pool_max_idle_per_host(256)
                     .user_agent(format!("dsx-connect/{}", crate::VERSION))
                     .danger_accept_invalid_certs(!self.settings.verify_tls);
@@ -118,44 +151,89 @@ impl ConnectorClients {
             .clone()
     }
 
-    /// Key for a connector: by uuid, else by name, else the global key (§4.5).
+    /// API key for a connector: by uuid, else by name, else the global key (§4.5).
     pub fn key_for(&self, uuid: Option<&str>, name: Option<&str>) -> Option<&Secret> {
         let by = |k: Option<&str>| k.and_then(|k| self.settings.api_keys.get(&k.to_ascii_lowercase()));
         by(uuid).or_else(|| by(name)).or(self.settings.api_key.as_ref())
     }
 
-    /// The key for a scan request's connector (falling back to the registered connector whose
-    /// url equals `connector_url`).
-    fn key_for_request(&self, req: &ScanRequestModel, base: &str) -> Option<&Secret> {
-        let (mut uuid, mut name) = (
-            req.connector.as_ref().and_then(|c| c.uuid.clone()),
-            req.connector.as_ref().map(|c| c.name.clone()),
-        );
-        if uuid.is_none()
-            && let Some(m) = self.view.by_url(base)
-        {
-            uuid = m.uuid;
-            name = Some(m.name);
+    /// Credentials of the registered connector `uuid` (none for no connector).
+    fn credentials(&self, uuid: Option<&str>, name: Option<&str>) -> Credentials<'_> {
+        let Some(uuid) = uuid else {
+            return Credentials::NONE;
+        };
+        Credentials {
+            api_key: self.key_for(Some(uuid), name),
+            hmac: self.builtin.key(uuid),
         }
-        self.key_for(uuid.as_deref(), name.as_deref())
     }
 
-    fn request(&self, method: Method, base: &str, segment: &str, key: Option<&Secret>) -> reqwest::RequestBuilder {
+    /// Credentials of an item's pinned connector.
+    fn pinned(&self, pin: &Pin) -> Credentials<'_> {
+        let name = pin
+            .connector_uuid
+            .as_deref()
+            .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
+            .map(|m| m.name);
+        let uuid = pin.connector_uuid.as_deref();
+        Credentials {
+            api_key: uuid.and_then(|u| self.key_for(Some(u), name.as_deref())),
+            hmac: uuid.and_then(|u| self.builtin.key(u)),
+        }
+    }
+
+    /// Where an item's calls go: the pinned url, or for one of this process's built-in
+    /// connectors its current url (it may have restarted on another loopback port; only this
+    /// process can register it, so its registration cannot be re-pointed by a peer).
+    pub fn destination(&self, pin: &Pin) -> String {
+        pin.connector_uuid
+            .as_deref()
+            .filter(|u| self.builtin.is_builtin(u))
+            .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
+            .and_then(|m| m.url)
+            .unwrap_or_else(|| pin.url.clone())
+    }
+
+    /// A request to `<base>/<segment>` with its credentials and body; the signature covers the
+    /// exact bytes sent.
+    fn request(
+        &self,
+        method: Method,
+        base: &str,
+        segment: &str,
+        creds: &Credentials<'_>,
+        body: Option<Vec<u8>>,
+    ) -> Result<reqwest::RequestBuilder, Failure> {
         let url = format!("{}/{segment}", base.trim_end_matches('/'));
-        let mut r = self.client(base).request(method, url);
-        if let Some(k) = key {
+        url_guard::check_literal(&url, &self.settings.allowed_urls)
+            .map_err(|_| Failure::new(ErrorClass::ConnectorClient, BLOCKED_TEXT))?;
+        let mut r = self.client(base).request(method.clone(), &url);
+        if let Some(k) = creds.api_key {
             r = r.header("x-api-key", k.expose());
         }
-        r
+        if let Some(key) = &creds.hmac {
+            let target = url::Url::parse(&url)
+                .map(|u| match u.query() {
+                    Some(q) if !q.is_empty() => format!("{}?{q}", u.path()),
+                    _ => u.path().to_string(),
+                })
+                .unwrap_or_default();
+            let auth = key.authorization(method.as_str(), &target, body.as_deref().unwrap_or_default());
+            r = r.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        if let Some(b) = body {
+            r = r.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
+        }
+        Ok(r)
     }
 
     /// `POST <url>/read_file`: the response, or a classified failure (§4.3). The caller streams
     /// the body of a 200.
-    pub async fn read_file(&self, base: &str, req: &ScanRequestModel) -> Result<reqwest::Response, Failure> {
-        let key = self.key_for_request(req, base);
+    pub async fn read_file(&self, pin: &Pin, req: &ScanRequestModel) -> Result<reqwest::Response, Failure> {
+        let creds = self.pinned(pin);
+        let body = json_bytes(req)?;
         let resp = self
-            .request(Method::POST, base, "read_file", key)
-            .json(req)
+            .request(Method::POST, &self.destination(pin), "read_file", &creds, Some(body))?
             .send()
             .await
             .map_err(connection_failure)?;
@@ -168,11 +246,11 @@ impl ConnectorClients {
 
     /// `PUT <url>/item_action` (§4.4). An invalid 2xx body becomes an error-status answer, not
     /// a failure: the verdict is kept and the item counts as processed.
-    pub async fn item_action(&self, base: &str, req: &ScanRequestModel) -> Result<ItemActionStatusResponse, Failure> {
-        let key = self.key_for_request(req, base);
+    pub async fn item_action(&self, pin: &Pin, req: &ScanRequestModel) -> Result<ItemActionStatusResponse, Failure> {
+        let creds = self.pinned(pin);
+        let body = json_bytes(req)?;
         let resp = self
-            .request(Method::PUT, base, "item_action", key)
-            .json(req)
+            .request(Method::PUT, &self.destination(pin), "item_action", &creds, Some(body))?
             .send()
             .await
             .map_err(connection_failure)?;
@@ -195,20 +273,20 @@ impl ConnectorClients {
     /// item (capability `result_tags`).
     pub async fn result_tag(
         &self,
-        base: &str,
+        pin: &Pin,
         req: &ScanRequestModel,
         result: &str,
         reason: Option<&str>,
     ) -> Result<(), Failure> {
-        let key = self.key_for_request(req, base);
+        let creds = self.pinned(pin);
         let mut body = serde_json::to_value(req).unwrap_or_default();
         if let Some(o) = body.as_object_mut() {
             o.insert("result".into(), result.into());
             o.insert("reason".into(), reason.into());
         }
+        let body = json_bytes(&body)?;
         let resp = self
-            .request(Method::PUT, base, "result_tag", key)
-            .json(&body)
+            .request(Method::PUT, &self.destination(pin), "result_tag", &creds, Some(body))?
             .send()
             .await
             .map_err(connection_failure)?;
@@ -233,8 +311,10 @@ impl ConnectorClients {
         } else {
             format!("{segment}?{query}")
         };
-        let key = self.key_for(to.uuid, to.name);
-        let mut r = self.request(method, to.base, &path, key);
+        let creds = self.credentials(to.uuid, to.name);
+        let mut r = self
+            .request(method, to.base, &path, &creds, None)
+            .map_err(|_| Unreachable::ConnectError)?;
         if let Some(t) = timeout {
             r = r.timeout(t);
         }
@@ -262,10 +342,18 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<bytes::B
     Ok(buf.freeze())
 }
 
+fn json_bytes(v: &impl serde::Serialize) -> Result<Vec<u8>, Failure> {
+    serde_json::to_vec(v).map_err(|e| Failure::new(ErrorClass::BadPayload, format!("unserialisable request: {e}")))
+}
+
 fn connection_failure(e: reqwest::Error) -> Failure {
+    let chain = error_chain(&e);
+    if chain.contains(BLOCKED_TEXT) {
+        return Failure::new(ErrorClass::ConnectorClient, BLOCKED_TEXT);
+    }
     Failure::new(
         ErrorClass::ConnectorConnection,
-        format!("connector unreachable: {}", error_chain(&e)),
+        format!("connector unreachable: {}", relay::sanitize(&chain)),
     )
 }
 
@@ -274,7 +362,7 @@ async fn status_failure(resp: reqwest::Response) -> Failure {
     let status = resp.status();
     let retry_after = retry_after_secs(resp.headers().get(reqwest::header::RETRY_AFTER));
     let body = read_capped(resp, 4096).await.unwrap_or_default();
-    let text = http_error_text(status, &String::from_utf8_lossy(&body));
+    let text = http_error_text(status, &relay::error_text(&body));
     let class = match status.as_u16() {
         408 | 429 | 500..=599 => ErrorClass::ConnectorServer,
         _ => ErrorClass::ConnectorClient,

@@ -195,22 +195,21 @@ fn result_of(v: &Verdict) -> (&'static str, Option<String>) {
 /// `result_tags`). Off the item's critical path, with a few retries: a tag that never arrives
 /// leaves the item `pending`, which a bucket policy treats as not clean — it fails closed.
 fn tag_result(ctx: &PipelineCtx, item: &WorkItem, result: &'static str, reason: Option<String>) {
-    let wants = item
-        .scan_request
-        .connector
-        .as_ref()
-        .and_then(|c| c.uuid.as_deref())
+    let Ok(pin) = destination(item) else { return };
+    // Only a pinned connector is asked to tag: the tag call carries its credentials.
+    let wants = pin
+        .connector_uuid
+        .as_deref()
         .and_then(|u| ctx.registry_view.get(&u.to_ascii_lowercase()))
         .and_then(|m| m.capabilities)
         .is_some_and(|c| c.iter().any(|x| x == crate::model::connector::CAP_RESULT_TAGS));
     if !wants {
         return;
     }
-    let Ok(base) = connector_base(ctx, item) else { return };
     let (clients, req) = (Arc::clone(&ctx.connectors), item.scan_request.clone());
     actix::spawn(async move {
         for attempt in 0..RESULT_TAG_ATTEMPTS {
-            match clients.result_tag(&base, &req, result, reason.as_deref()).await {
+            match clients.result_tag(&pin, &req, result, reason.as_deref()).await {
                 Ok(()) => return,
                 Err(f) if attempt + 1 < RESULT_TAG_ATTEMPTS => {
                     tracing::debug!(location = %req.location, error = %f.message, "result tag failed; retrying");
@@ -313,24 +312,15 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
 }
 
 async fn action_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<ItemActionStatusResponse, Failure> {
-    let base = connector_base(ctx, item)?;
-    ctx.connectors.item_action(&base, &item.scan_request).await
+    ctx.connectors
+        .item_action(&destination(item)?, &item.scan_request)
+        .await
 }
 
-/// Where to call the item's connector: its currently registered url when the connector is
-/// known (a connector that moved, e.g. restarted on another port, is called where it is now,
-/// D11), else the url the request was accepted with.
-fn connector_base(ctx: &PipelineCtx, item: &WorkItem) -> Result<String, Failure> {
-    let registered = item
-        .scan_request
-        .connector
-        .as_ref()
-        .and_then(|c| c.uuid.as_deref())
-        .and_then(|u| ctx.registry_view.get(&u.to_ascii_lowercase()))
-        .and_then(|m| m.url);
-    registered
-        .or_else(|| item.scan_request.connector_url.clone())
-        .filter(|u| !u.is_empty())
+/// Where to call the item's connector: the pin fixed at acceptance (docs/AUTH.md, "Pinning");
+/// never re-resolved from the registry, so re-pointing a connector affects new items only.
+fn destination(item: &WorkItem) -> Result<crate::model::Pin, Failure> {
+    item.destination()
         .ok_or_else(|| Failure::new(ErrorClass::BadPayload, "work item has no connector_url"))
 }
 
@@ -343,8 +333,10 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
     if limit > 0 && hint.is_some_and(|s| s > limit) {
         return Ok(stamp(Verdict::too_large(hint, engine), item, None));
     }
-    let base = connector_base(ctx, item)?;
-    let resp = ctx.connectors.read_file(&base, &item.scan_request).await?;
+    let resp = ctx
+        .connectors
+        .read_file(&destination(item)?, &item.scan_request)
+        .await?;
     let read_ms = started.elapsed().as_secs_f64() * 1e3;
     let length = resp
         .headers()

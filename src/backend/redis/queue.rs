@@ -175,6 +175,7 @@ impl WorkQueue for RedisStore {
                 verdict: None,
                 item_action: None,
                 requeued: false,
+                pin: Some(item.pin),
             };
             args.push(item.task_id);
             args.push(item.job_id);

@@ -89,6 +89,7 @@ fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreR
                 verdict: None,
                 item_action: None,
                 requeued: false,
+                pin: Some(item.pin),
             };
             let json = to_json(&work)?;
             let table_sql = if outcome == ItemOutcome::Parked {

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::Item;
 use super::settings::ConnectorSettings;
+use crate::auth::hmac::HmacKey;
 use crate::model::{ConnectorInstanceModel, ScanRequestModel};
 use crate::scanner::dsxa::error_chain;
 
@@ -48,6 +49,8 @@ pub struct CoreClient {
     http: reqwest::Client,
     api: String,
     key: Option<String>,
+    /// Signs every call but the probes when held (docs/AUTH.md, "Signatures").
+    hmac: Option<HmacKey>,
     max_attempts: u32,
     batch_size: usize,
     /// False once the core answered the batch endpoint with 404/405/501.
@@ -66,6 +69,7 @@ impl CoreClient {
                 crate::VERSION,
                 s.kind.as_str()
             ))
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(!s.verify_tls);
         if let Some(ca) = &s.ca_bundle {
             b = b.tls_certs_only(
@@ -76,6 +80,7 @@ impl CoreClient {
             http: b.build()?,
             api: s.core_api.clone(),
             key: s.core_api_key.as_ref().map(|k| k.expose().to_string()),
+            hmac: s.auth.key.clone(),
             max_attempts: s.enqueue_max_attempts,
             batch_size: s.scan_batch_size,
             batch_supported: AtomicBool::new(s.scan_batch_size > 1),
@@ -98,19 +103,36 @@ impl CoreClient {
         }
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut r = self.http.request(method, format!("{}/{path}", self.api));
+    /// A request to `<core api>/<path>` with the API key, the body serialised once, and the
+    /// DSX-HMAC signature over exactly those bytes (fresh for every attempt).
+    fn request(&self, method: Method, path: &str, body: Option<&Value>) -> reqwest::RequestBuilder {
+        let url = format!("{}/{path}", self.api);
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let mut r = self.http.request(method.clone(), &url);
         if let Some(k) = &self.key {
             r = r.header("x-api-key", k);
+        }
+        if let Some(key) = &self.hmac {
+            let target = url::Url::parse(&url)
+                .map(|u| match u.query() {
+                    Some(q) if !q.is_empty() => format!("{}?{q}", u.path()),
+                    _ => u.path().to_string(),
+                })
+                .unwrap_or_default();
+            let auth = key.authorization(method.as_str(), &target, bytes.as_deref().unwrap_or_default());
+            r = r.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        if let Some(b) = bytes {
+            r = r.header(reqwest::header::CONTENT_TYPE, "application/json").body(b);
         }
         r
     }
 
     /// One attempt per call; the caller decides about retries.
     pub async fn register(&self, model: &ConnectorInstanceModel) -> Result<StatusCode, String> {
+        let body = serde_json::to_value(model).unwrap_or(Value::Null);
         let resp = self
-            .request(Method::POST, "connectors/register")
-            .json(model)
+            .request(Method::POST, "connectors/register", Some(&body))
             .send()
             .await
             .map_err(|e| error_chain(&e))?;
@@ -126,7 +148,7 @@ impl CoreClient {
     pub async fn unregister(&self, uuid: &str) -> Result<(), String> {
         let path = format!("connectors/unregister/{}", seg(uuid));
         let resp = self
-            .request(Method::DELETE, &path)
+            .request(Method::DELETE, &path, None)
             .timeout(Duration::from_secs(5))
             .send()
             .await
@@ -140,7 +162,8 @@ impl CoreClient {
 
     /// `GET <core>/healthz` within 2 s.
     pub async fn core_alive(&self) -> bool {
-        self.request(Method::GET, "healthz")
+        self.http
+            .get(format!("{}/healthz", self.api))
             .timeout(Duration::from_secs(2))
             .send()
             .await
@@ -151,7 +174,7 @@ impl CoreClient {
     async fn exchange(&self, path: &str, body: &Value, idem: Option<&str>) -> Exchange {
         let mut last = String::new();
         for attempt in 1..=self.max_attempts {
-            let mut r = self.request(Method::POST, path).json(body);
+            let mut r = self.request(Method::POST, path, Some(body));
             if let Some(k) = idem {
                 r = r.header("Idempotency-Key", k);
             }

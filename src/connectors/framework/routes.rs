@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use serde_json::{Value, json};
@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::ResultTag;
 use super::service::ConnectorService;
+use crate::auth::hmac::{self, KeyLookup};
 use crate::http::errors::{parse_json, query_get, query_pairs, read_body};
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
@@ -64,6 +65,98 @@ async fn api_key_guard(
     next.call(req).await.map(|r| r.map_into_left_body())
 }
 
+/// DSX-HMAC on every route but the probes whenever this connector holds a key or
+/// `DSXCONNECTOR_AUTH__ENABLED` is set (docs/AUTH.md, "Our connectors"): verified before the
+/// handler runs, so a refused call reads, moves or deletes nothing. The webhook also accepts
+/// the connector's API key, for third-party senders that cannot sign.
+async fn hmac_guard(
+    mut req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(svc) = req.app_data::<Svc>().cloned() else {
+        return next.call(req).await;
+    };
+    let auth = &svc.settings().auth;
+    let path = req.path().trim_end_matches('/').to_string();
+    let probe = path.ends_with("/healthz") || path.ends_with("/readyz");
+    if !auth.enforced() || probe {
+        return next.call(req).await;
+    }
+    let webhook_key_ok = path.ends_with("/webhook/event")
+        && svc.settings().api_key.as_ref().is_some_and(|k| {
+            let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or(b"");
+            keys_match(given, k.expose().as_bytes())
+        });
+    if webhook_key_ok {
+        return next.call(req).await;
+    }
+    let limit = if path.ends_with("/webhook/event") {
+        WEBHOOK_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    let body = match read_payload(actix_web::HttpMessage::take_payload(&mut req), limit).await {
+        Ok(b) => b,
+        Err(resp) => return Ok(req.into_response(resp).map_into_boxed_body()),
+    };
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+    let now = crate::auth::hmac::now_secs();
+    let verified = hmac::verify(
+        header.as_deref(),
+        hmac::Received {
+            method: req.method().as_str(),
+            target: &target,
+            body: &body,
+        },
+        now,
+        auth.clock_skew_secs,
+        None,
+        |kid| match &auth.key {
+            Some(k) if k.key_id == kid => KeyLookup::Active {
+                secret: k.secret().to_string(),
+                owner: svc.uuid().to_string(),
+            },
+            _ => KeyLookup::Unknown,
+        },
+    )
+    .and_then(|v| svc.replay_cache().check(&v.key_id, &v.nonce, now));
+    if let Err(reason) = verified {
+        let realm = format!("DSX-HMAC realm=\"{}\", error=\"{reason}\"", svc.settings().name);
+        let mut resp = if reason == hmac::Reject::ReplayCacheFull {
+            HttpResponse::ServiceUnavailable()
+        } else {
+            HttpResponse::Unauthorized()
+        };
+        if reason != hmac::Reject::ReplayCacheFull {
+            resp.insert_header((WWW_AUTHENTICATE, realm));
+        }
+        let resp = resp.json(json!({"detail": reason.as_str()}));
+        return Ok(req.into_response(resp).map_into_boxed_body());
+    }
+    // The handler reads the same bytes the signature covered.
+    req.set_payload(actix_web::dev::Payload::from(body));
+    next.call(req).await
+}
+
+/// Reads a request body up to `limit` bytes (413 beyond).
+async fn read_payload(mut payload: actix_web::dev::Payload, limit: usize) -> Result<bytes::Bytes, HttpResponse> {
+    use futures_util::StreamExt;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| json(400, json!({"detail": "body could not be read"})))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(json(413, json!({"detail": "payload_too_large"})));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 fn one(path: &str, method: &'static str, route: Route) -> actix_web::Resource {
     web::resource(path)
         .route(route)
@@ -79,6 +172,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
     cfg.app_data(web::Data::new(svc))
         .service(
             web::scope(&name)
+                .wrap(actix_web::middleware::from_fn(hmac_guard))
                 .wrap(actix_web::middleware::from_fn(api_key_guard))
                 .service(one("", "GET", web::get().to(summary)))
                 .service(one("/", "GET", web::get().to(summary)))

@@ -42,11 +42,17 @@ pub struct ConnectorService {
     running_scans: Mutex<HashSet<String>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// Nonces of verified inbound signatures (each accepted once).
+    replay: crate::auth::replay::ReplayCache,
 }
+
+/// Live replay-cache entries a connector keeps before it refuses signed calls (503).
+const REPLAY_CACHE_MAX: usize = 100_000;
 
 impl ConnectorService {
     pub fn new(settings: ConnectorSettings, uuid: uuid::Uuid, storage: Arc<dyn Storage>) -> anyhow::Result<Arc<Self>> {
         let core = CoreClient::new(&settings)?;
+        let settings_skew = settings.auth.clock_skew_secs;
         Ok(Arc::new(Self {
             filter: Arc::new(settings.filter.clone()),
             settings,
@@ -58,6 +64,7 @@ impl ConnectorService {
             running_scans: Mutex::new(HashSet::new()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            replay: crate::auth::replay::ReplayCache::new(settings_skew, REPLAY_CACHE_MAX),
         }))
     }
 
@@ -67,6 +74,10 @@ impl ConnectorService {
 
     pub fn uuid(&self) -> &str {
         &self.uuid
+    }
+
+    pub fn replay_cache(&self) -> &crate::auth::replay::ReplayCache {
+        &self.replay
     }
 
     pub fn filter(&self) -> &Arc<Filter> {

@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::hmac::HmacKey;
 use crate::config::loader::{ConfigError, ConfigIssue, Secret, Source};
 use crate::connectors::filter::Filter;
 use crate::model::ItemAction;
@@ -68,6 +69,8 @@ pub struct ConnectorSettings {
     pub display_icon: Option<String>,
     pub api_key: Option<Secret>,
     pub core_api_key: Option<Secret>,
+    /// DSX-HMAC both ways (docs/AUTH.md, "Our connectors").
+    pub auth: ConnectorAuth,
     pub use_tls: bool,
     pub tls_certfile: Option<PathBuf>,
     pub tls_keyfile: Option<PathBuf>,
@@ -310,6 +313,7 @@ impl ConnectorSettings {
             display_icon,
             api_key: s.secret("API_KEY"),
             core_api_key: s.secret("DSX_CONNECT_API_KEY"),
+            auth: read_auth(&mut s, &env),
             use_tls,
             tls_certfile,
             tls_keyfile,
@@ -338,14 +342,6 @@ impl ConnectorSettings {
             },
         };
         s.ignored("LOG_FORMAT", "connector logs use the process's log format");
-        for key in [
-            "AUTH__ENABLED",
-            "AUTH__HMAC_KEY_ID",
-            "AUTH__HMAC_SECRET",
-            "AUTH__CLOCK_SKEW_SECONDS",
-        ] {
-            s.ignored(key, "phase-2 authentication is not available in this version");
-        }
         warnings.extend(s.finish()?);
         Ok((settings, warnings))
     }
@@ -367,6 +363,92 @@ impl ConnectorSettings {
 
 /// Establishes the connector's identity (§6.1): `DSXCONNECTOR_UUID`, else the persisted file
 /// `<data dir>/<name>/connector_uuid.txt`, else a new UUID written atomically.
+/// A connector's DSX-HMAC settings: whether signatures are required, and the key it holds.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorAuth {
+    /// `DSXCONNECTOR_AUTH__ENABLED`: require signatures even before a key is installed.
+    pub enabled: bool,
+    /// The static key (`DSXCONNECTOR_AUTH__HMAC_KEY_ID` / `_SECRET`), or a built-in
+    /// connector's key handed over in memory by its core.
+    pub key: Option<HmacKey>,
+    pub clock_skew_secs: u64,
+    /// `DSXCONNECT_ENROLLMENT_TOKEN` (`_FILE`).
+    pub enrollment_token: Option<Secret>,
+}
+
+impl ConnectorAuth {
+    /// Holding a key implies requiring it: a connector never fails open.
+    pub fn enforced(&self) -> bool {
+        self.enabled || self.key.is_some()
+    }
+}
+
+/// The message of the start-up refusal when signatures are required but no credential is set.
+pub const AUTH_WITHOUT_CREDENTIALS: &str = "DSXCONNECTOR_AUTH__ENABLED=true requires DSXCONNECT_ENROLLMENT_TOKEN, DSXCONNECTOR_AUTH__HMAC_KEY_ID/_SECRET or stored credentials";
+
+fn read_auth(s: &mut Source, env: &BTreeMap<String, String>) -> ConnectorAuth {
+    let enabled = s.bool_or("AUTH__ENABLED", false);
+    let key_id = s.string("AUTH__HMAC_KEY_ID").filter(|k| !k.trim().is_empty());
+    let secret = s.secret_or_file("AUTH__HMAC_SECRET");
+    let clock_skew_secs = s.int_in("AUTH__CLOCK_SKEW_SECONDS", 60, 5, 600) as u64;
+    let key = match (key_id, secret) {
+        (Some(id), Some(secret)) => Some(HmacKey::new(id.trim(), secret.expose())),
+        (None, None) => None,
+        _ => {
+            s.error(
+                "AUTH__HMAC_KEY_ID",
+                "DSXCONNECTOR_AUTH__HMAC_KEY_ID and DSXCONNECTOR_AUTH__HMAC_SECRET go together",
+            );
+            None
+        }
+    };
+    let enrollment_token = enrollment_token(s, env);
+    if enabled && key.is_none() && enrollment_token.is_none() {
+        s.error("AUTH__ENABLED", AUTH_WITHOUT_CREDENTIALS);
+    }
+    ConnectorAuth {
+        enabled,
+        key,
+        clock_skew_secs,
+        enrollment_token,
+    }
+}
+
+/// `DSXCONNECT_ENROLLMENT_TOKEN` or `DSXCONNECT_ENROLLMENT_TOKEN_FILE` (the original's name,
+/// outside the connector's own prefix).
+fn enrollment_token(s: &mut Source, env: &BTreeMap<String, String>) -> Option<Secret> {
+    let get = |k: &str| {
+        env.iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    match (
+        get("DSXCONNECT_ENROLLMENT_TOKEN"),
+        get("DSXCONNECT_ENROLLMENT_TOKEN_FILE"),
+    ) {
+        (Some(_), Some(_)) => {
+            s.error(
+                "AUTH__ENABLED",
+                "set either DSXCONNECT_ENROLLMENT_TOKEN or DSXCONNECT_ENROLLMENT_TOKEN_FILE, not both",
+            );
+            None
+        }
+        (Some(t), None) => Some(Secret::new(t)),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some(Secret::new(text.strip_suffix('\n').unwrap_or(&text))).filter(|t| !t.expose().is_empty()),
+            Err(e) => {
+                s.error(
+                    "AUTH__ENABLED",
+                    format!("cannot read DSXCONNECT_ENROLLMENT_TOKEN_FILE: {}", e.kind()),
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
 pub fn identity(settings: &ConnectorSettings) -> anyhow::Result<uuid::Uuid> {
     if let Some(u) = settings.uuid {
         return Ok(u);
