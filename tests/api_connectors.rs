@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::fake_connector::FakeConnector;
+use common::fake_connector::{Answer, FakeConnector};
 use common::*;
 use serde_json::{Value, json};
 
@@ -215,4 +215,220 @@ async fn a_connector_whose_presence_expires_and_fails_its_health_check_is_evicte
     assert!(reg["ts"].is_f64());
     assert!(text.contains(r#""reason":"health_check_failed""#), "{text}");
     assert_eq!(api.get("/connectors/list").await.1, json!([]));
+}
+
+// ---- Connector trust (docs/AUTH.md): regression tests of the attacks that used to work ----
+
+/// Says that `n` items were enqueued for `job`, so it completes once they are done.
+async fn enqueue_done(api: &Api, job: &str, n: u64) {
+    let (s, v) = api
+        .post(
+            &format!("/scan/jobs/{job}/enqueue_done"),
+            json!({ "enqueued_total": n }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// `atk_23`: a registration or scan request cannot aim the core at a fragment, userinfo, a
+/// query, another scheme or the cloud metadata address.
+#[tokio::test]
+async fn atk_ssrf_connector_urls_are_refused_at_registration_and_intake() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    let cases = [
+        ("http://127.0.0.1:9/fake#", "fragment"),
+        ("http://user:pw@127.0.0.1:9/fake", "userinfo"),
+        ("http://127.0.0.1:9/fake?x=1", "query"),
+        ("ftp://127.0.0.1/fake", "scheme"),
+        ("http://169.254.169.254/latest/meta-data", "blocked_address"),
+        ("http://[::ffff:169.254.169.254]/x", "blocked_address"),
+    ];
+    for (url, reason) in cases {
+        let (s, v) = api.post("/connectors/register", model(url, None)).await;
+        assert_eq!(s, 422, "{url}: {v}");
+        assert_eq!(v["detail"][0]["loc"], json!(["body", "url"]));
+        assert_eq!(v["detail"][0]["msg"], format!("url not allowed: {reason}"), "{url}");
+        let (s, v) = api.post("/scan/request", scan_request("/x", url, None)).await;
+        assert_eq!(s, 422, "{url}: {v}");
+        assert_eq!(v["detail"][0]["loc"], json!(["body", "connector_url"]));
+        assert_eq!(v["detail"][0]["msg"], format!("url not allowed: {reason}"), "{url}");
+    }
+    assert_eq!(api.get("/connectors/list").await.1, json!([]), "nothing registered");
+}
+
+/// `atk_22`: the connector key goes only to the connector registered at the item's url; a scan
+/// request naming any other url gets neither the key nor a signature.
+#[tokio::test]
+async fn atk_credentials_go_only_to_the_registered_connector_of_the_pinned_url() {
+    let (core, _d) = start_core(&[("DSXCONNECT_CONNECTORS__API_KEY", "k-secret")]);
+    let api = Api::new(&core.url);
+    let real = FakeConnector::start();
+    let attacker = FakeConnector::start();
+    assert_eq!(api.post("/connectors/register", model(&real.url, None)).await.0, 201);
+    real.put_file("/a", b"clean");
+    attacker.put_file("/b", b"clean");
+    let (s, _) = api
+        .post("/scan/request", scan_request("/a", &real.url, Some("jk1")))
+        .await;
+    assert_eq!(s, 202);
+    // Naming the registered connector's uuid does not lend its credentials to another url.
+    let mut steal = scan_request("/b", &attacker.url, Some("jk2"));
+    steal["connector"] = json!({"name": "fake", "uuid": UUID, "url": attacker.url});
+    let (s, _) = api.post("/scan/request", steal).await;
+    assert_eq!(s, 202);
+    wait_for("both reads", Duration::from_secs(30), || async {
+        (!real.requests("/read_file").is_empty() && !attacker.requests("/read_file").is_empty()).then_some(())
+    })
+    .await;
+    let r = &real.requests("/read_file")[0];
+    assert_eq!(r.headers.get("x-api-key").map(String::as_str), Some("k-secret"));
+    for q in attacker.requests("") {
+        assert!(!q.headers.contains_key("x-api-key"), "{} got the key", q.path);
+        assert!(!q.headers.contains_key("authorization"), "{} got a signature", q.path);
+    }
+}
+
+/// `atk_21`: items accepted for a connector keep going to the url they were accepted with when
+/// the connector re-registers elsewhere; only new items follow the new url.
+#[tokio::test]
+async fn atk_repointing_a_connector_mid_job_leaves_accepted_items_pinned() {
+    let (core, _d) = start_core(&[("DSXCONNECT_WORKERS__CONCURRENCY", "4")]);
+    let api = Api::new(&core.url);
+    let old = FakeConnector::start();
+    let new = FakeConnector::start();
+    assert_eq!(api.post("/connectors/register", model(&old.url, None)).await.0, 201);
+    // Every item's first read fails, so all 20 are still queued when the connector moves.
+    for i in 0..20 {
+        let loc = format!("/f{i}");
+        old.put_file(&loc, b"clean");
+        old.script_read(&loc, vec![Answer::status(503)]);
+        new.put_file(&loc, b"clean");
+    }
+    let batch: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut r = scan_request(&format!("/f{i}"), "", Some("jpin"));
+            r["connector"] = json!({"name": "fake", "uuid": UUID});
+            r
+        })
+        .collect();
+    let (s, v) = api.post("/scan/request/batch", json!(batch)).await;
+    assert_eq!(s, 202, "{v}");
+    enqueue_done(&api, "jpin", 20).await;
+    wait_for("20 first reads", Duration::from_secs(30), || async {
+        (old.requests("/read_file").len() >= 20).then_some(())
+    })
+    .await;
+    assert_eq!(api.post("/connectors/register", model(&new.url, None)).await.0, 200);
+    let job = api.wait_job("jpin", "completed", Duration::from_secs(60)).await;
+    assert_eq!(count(&job, "processed_count"), 20, "{job}");
+    assert!(
+        new.requests("/read_file").is_empty(),
+        "an accepted item followed the re-registration"
+    );
+    assert_eq!(old.requests("/read_file").len(), 40);
+    // New items follow the new registration.
+    let mut fresh = scan_request("/f0", "", Some("jpin2"));
+    fresh["connector"] = json!({"name": "fake", "uuid": UUID});
+    assert_eq!(api.post("/scan/request", fresh).await.0, 202);
+    enqueue_done(&api, "jpin2", 1).await;
+    api.wait_job("jpin2", "completed", Duration::from_secs(60)).await;
+    assert_eq!(new.requests("/read_file").len(), 1);
+}
+
+/// `atk_25`, `atk_26`: proxies relay only parsed, re-serialised JSON; a connector's error text is
+/// bounded and escaped; a redirect is never followed.
+#[tokio::test]
+async fn atk_proxies_relay_only_parsed_bounded_answers_and_follow_no_redirect() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    let elsewhere = FakeConnector::start();
+    assert_eq!(api.post("/connectors/register", model(&fake.url, None)).await.0, 201);
+    let mut noisy = b"\x1b[31mERROR\r\nINFO forged log line\x00".to_vec();
+    noisy.resize(4096, b'x');
+    fake.script_route("/config", Answer::raw(500, "text/plain", noisy));
+    let r = api
+        .http
+        .get(format!("{}/connectors/config/{UUID}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: Value = r.json().await.unwrap();
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("\\u001b[31mERROR\\u000d\\u000aINFO forged log line\\u0000"),
+        "{detail}"
+    );
+    assert!(!detail.chars().any(char::is_control), "{detail:?}");
+    assert!(detail.len() <= 512 + 5 * 6, "{} bytes", detail.len());
+
+    fake.script_route(
+        "/config",
+        Answer::raw(200, "text/html", b"<script>alert(1)</script>".to_vec()),
+    );
+    let (s, v) = api.get(&format!("/connectors/config/{UUID}")).await;
+    assert_eq!(
+        (s, v["detail"].as_str()),
+        (502, Some("Connector service unavailable: InvalidResponse"))
+    );
+
+    fake.script_route("/config", Answer::json(200, json!({"a": 1, "x-extra": [1, 2]})));
+    let (s, v) = api.get(&format!("/connectors/config/{UUID}")).await;
+    assert_eq!((s, v), (200, json!({"a": 1, "x-extra": [1, 2]})));
+
+    fake.script_route("/repo_check", Answer::redirect(&format!("{}/config", elsewhere.url)));
+    let (s, _) = api.get(&format!("/connectors/repo_check/{UUID}")).await;
+    assert_eq!(s, 502);
+    fake.script_route("/read_file", Answer::redirect(&format!("{}/read_file", elsewhere.url)));
+    fake.put_file("/r", b"clean");
+    let mut req = scan_request("/r", &fake.url, Some("jredir"));
+    req["connector"] = json!({"name": "fake", "uuid": UUID});
+    assert_eq!(api.post("/scan/request", req).await.0, 202);
+    enqueue_done(&api, "jredir", 1).await;
+    let job = api.wait_job("jredir", "completed", Duration::from_secs(60)).await;
+    assert_eq!(count(&job, "failed_count"), 1, "{job}");
+    assert!(elsewhere.requests("").is_empty(), "the Location target was contacted");
+
+    fake.script_route(
+        "/config",
+        Answer::raw(401, "application/json", br#"{"detail":"bad_signature"}"#.to_vec()),
+    );
+    let (s, v) = api.get(&format!("/connectors/config/{UUID}")).await;
+    assert_eq!(s, 502);
+    assert_eq!(v["detail"], "connector rejected the core's credentials: bad_signature");
+}
+
+/// `atk_24`: with an allow-list, a connector url whose name resolves outside it is refused at
+/// connect time: the item is dead-lettered and no request is sent.
+#[tokio::test]
+async fn atk_allow_list_is_enforced_on_resolved_addresses_at_connect_time() {
+    let (core, _d) = start_core(&[("DSXCONNECT_CONNECTORS__ALLOWED_URLS", "10.1.0.0/16")]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    fake.put_file("/x", b"clean");
+    // `localhost` passes the text check (names are decided on their addresses) …
+    let url = fake.url.replace("127.0.0.1", "localhost");
+    let (s, v) = api
+        .post("/scan/request", scan_request("/x", &url, Some("jallow")))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    enqueue_done(&api, "jallow", 1).await;
+    let job = api.wait_job("jallow", "completed", Duration::from_secs(60)).await;
+    assert_eq!(count(&job, "failed_count"), 1, "{job}");
+    assert!(fake.requests("").is_empty(), "a request reached a refused address");
+    let (_, dlq) = api.get("/admin/dead-letter/items/scan_request?start=0&end=100").await;
+    let text = dlq.to_string();
+    assert!(
+        text.contains("blocked by DSXCONNECT_CONNECTORS__ALLOWED_URLS"),
+        "{text}"
+    );
+    // … an IP literal outside the list is refused at once.
+    let (s, v) = api.post("/scan/request", scan_request("/x", &fake.url, None)).await;
+    assert_eq!(
+        (s, v["detail"][0]["msg"].as_str()),
+        (422, Some("url not allowed: not_in_allow_list"))
+    );
 }

@@ -567,3 +567,105 @@ async fn a_bad_job_id_is_refused_and_nothing_reaches_the_core() {
         "{counts:?}"
     );
 }
+
+// ---- DSX-HMAC on our connectors (docs/AUTH.md, "Our connectors") ----
+
+const KID: &str = "c3RhdGljLWtleS1pZA==";
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// `atk_29`: a connector holding a key refuses unsigned, forged, stale and replayed calls on
+/// every route but the probes, and signs what it sends to the core.
+#[tokio::test]
+async fn atk_a_connector_holding_a_key_requires_it_and_signs_its_own_calls() {
+    use dsx_connect::auth::hmac::{HmacKey, SignatureHeader, now_secs};
+    let r = rig(
+        &[
+            ("DSXCONNECTOR_AUTH__HMAC_KEY_ID", KID),
+            ("DSXCONNECTOR_AUTH__HMAC_SECRET", SECRET),
+        ],
+        tree,
+    );
+    r.ready().await;
+    for p in ["/healthz", "/readyz"] {
+        assert_eq!(r.get(p).await.0, 200, "{p} stays open");
+    }
+    for (method, p) in [
+        ("GET", "/"),
+        ("GET", "/config"),
+        ("GET", "/repo_check"),
+        ("GET", "/estimate"),
+        ("POST", "/full_scan"),
+        ("POST", "/read_file"),
+        ("PUT", "/item_action"),
+    ] {
+        let resp = r
+            .http
+            .request(method.parse().unwrap(), r.url(p))
+            .json(&json!({"location": "top.txt", "metainfo": "top.txt"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{method} {p}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["detail"], "missing_hmac", "{method} {p}");
+    }
+    let key = HmacKey::new(KID, SECRET);
+    let path = url::Url::parse(&r.url("/read_file")).unwrap().path().to_string();
+    let body = br#"{"location":"top.txt","metainfo":"top.txt"}"#.to_vec();
+    let send = |auth: String, body: Vec<u8>| {
+        r.http
+            .post(r.url("/read_file"))
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let signed = key.authorization("POST", &path, &body);
+    let ok = send(signed.clone(), body.clone()).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.bytes().await.unwrap().as_ref(), b"top");
+    let again = send(signed, body.clone()).await.unwrap();
+    assert_eq!(again.status().as_u16(), 401);
+    assert_eq!(again.json::<Value>().await.unwrap()["detail"], "replayed_request");
+    let stale = key.authorization_at("POST", &path, &body, now_secs() - 120, "c3RhbGUtbm9uY2Ux");
+    let v: Value = send(stale, body.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(v["detail"], "stale_request");
+    let other = HmacKey::new(KID, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=");
+    let v: Value = send(other.authorization("POST", &path, &body), body.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["detail"], "bad_signature");
+    let tampered = br#"{"location":"sub1/a.txt","metainfo":"top.txt"}"#.to_vec();
+    let v: Value = send(key.authorization("POST", &path, &body), tampered)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["detail"], "bad_signature", "the signature covers the body");
+    // What the connector sent the core carries a signature made with its key.
+    let reg = r.fc.requests("/connectors/register");
+    let auth = reg[0].headers.get("authorization").expect("signed registration");
+    let h = SignatureHeader::parse(auth.as_bytes()).unwrap();
+    assert_eq!(h.key_id, KID);
+}
+
+/// `atk_28`: signatures required but no way to get a key is a start-up error naming the variable.
+#[test]
+fn atk_auth_enabled_without_credentials_is_a_startup_error() {
+    use dsx_connect::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
+    let env: BTreeMap<String, String> = [("DSXCONNECTOR_ASSET", "/tmp"), ("DSXCONNECTOR_AUTH__ENABLED", "true")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let err = ConnectorSettings::load(ConnectorKind::Filesystem, &env, None, &Overrides::default())
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("DSXCONNECTOR_AUTH__ENABLED=true requires DSXCONNECT_ENROLLMENT_TOKEN, DSXCONNECTOR_AUTH__HMAC_KEY_ID/_SECRET or stored credentials"),
+        "{err}"
+    );
+}

@@ -258,3 +258,108 @@ async fn a_job_paused_before_a_sigkill_is_still_paused_after_restart_and_resume_
     assert_eq!(count(&done, "processed_count"), N);
     assert_eq!(count(&done, "failed_count") + count(&done, "skipped_count"), 0);
 }
+
+/// `atk_31` (protected mode): without authentication `serve` refuses a non-loopback address,
+/// naming the variables to set; with `DSXCONNECT_ALLOW_UNAUTHENTICATED=true` it starts and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atk_serve_without_auth_refuses_a_non_loopback_address() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_tcp_port();
+    let out = run_for(
+        bin()
+            .arg("serve")
+            .env("DSXCONNECT_HOST", "0.0.0.0")
+            .env("DSXCONNECT_PORT", port.to_string())
+            .env("DSXCONNECT_DATA_DIR", data.path()),
+        60,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DSXCONNECT_HOST=0.0.0.0: refusing to serve without authentication on a non-loopback address; set DSXCONNECT_AUTH__ENABLED=true or DSXCONNECT_ALLOW_UNAUTHENTICATED=true"),
+        "{err}"
+    );
+    let mut child = bin()
+        .arg("serve")
+        .env("DSXCONNECT_HOST", "0.0.0.0")
+        .env("DSXCONNECT_ALLOW_UNAUTHENTICATED", "true")
+        .env("DSXCONNECT_PORT", port.to_string())
+        .env("DSXCONNECT_DATA_DIR", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let api = Api::new(&format!("http://127.0.0.1:{port}"));
+    let config = wait_for("serve with ALLOW_UNAUTHENTICATED", Duration::from_secs(30), || async {
+        let (s, v) = api.get("/config").await;
+        (s == 200).then_some(v)
+    })
+    .await;
+    assert_eq!(config["allow_unauthenticated"], true);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `atk_32`: the built-in connector of `serve` answers nobody but its core: an unsigned
+/// `read_file` on its loopback port is refused, and nobody can re-point or remove it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atk_the_builtin_connector_port_refuses_unsigned_calls_and_cannot_be_repointed() {
+    let dsxa = Dsxa::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    write(tree.path(), "secret.txt", b"private");
+    let port = free_tcp_port();
+    let mut child = serve(data.path(), tree.path(), port, &dsxa);
+    let api = Api::new(&format!("http://127.0.0.1:{port}"));
+    let uuid = builtin_uuid(&api).await;
+    let (_, list) = api.get("/connectors/list").await;
+    let url = list[0]["url"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{url}/read_file"))
+        .json(&serde_json::json!({"location": "secret.txt", "metainfo": "secret.txt"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DSX-HMAC realm=")
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["detail"], "missing_hmac");
+    // Probes stay open.
+    assert_eq!(
+        http.get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    // Re-pointing or removing it needs its key.
+    let (s, v) = api
+        .post(
+            "/connectors/register",
+            serde_json::json!({"name": "filesystem-connector", "uuid": uuid, "url": "http://127.0.0.1:9/evil"}),
+        )
+        .await;
+    assert_eq!((s, v["detail"].as_str()), (401, Some("signature_required")));
+    let r = http
+        .delete(format!("{}/connectors/unregister/{uuid}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (_, list) = api.get("/connectors/list").await;
+    assert_eq!(list[0]["url"], url.as_str(), "the registry still has the real url");
+    // And the core's own calls still work: a full scan reads the file.
+    let job = api.full_scan(&uuid).await;
+    let j = api.wait_job(&job, "completed", Duration::from_secs(60)).await;
+    assert_eq!(count(&j, "processed_count"), 1, "{j}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -101,6 +101,16 @@ impl HmacKey {
     }
 }
 
+/// The signed `path_q` of an absolute URL: its path, plus `?query` when the query is non-empty.
+pub fn target_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| match u.query() {
+            Some(q) if !q.is_empty() => format!("{}?{q}", u.path()),
+            _ => u.path().to_string(),
+        })
+        .unwrap_or_default()
+}
+
 fn random_b64<const N: usize>() -> String {
     let mut b = [0u8; N];
     rand::rng().fill_bytes(&mut b);
@@ -478,6 +488,16 @@ mod tests {
             Err(Reject::BadSignature)
         );
         assert!(verify(Some(h.as_bytes()), req, TS, 60, Some("/dsx"), lookup).is_ok());
+    }
+
+    #[test]
+    fn the_signed_target_of_a_url_is_its_path_and_non_empty_query() {
+        assert_eq!(target_of("http://h:1/fs/read_file"), "/fs/read_file");
+        assert_eq!(
+            target_of("http://h:1/fs/repo_check?preview=5"),
+            "/fs/repo_check?preview=5"
+        );
+        assert_eq!(target_of("http://h:1/fs/x?"), "/fs/x");
     }
 
     #[test]

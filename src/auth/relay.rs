@@ -40,8 +40,9 @@ pub fn sanitize(s: &str) -> String {
     escape_controls(truncate(s, MAX_PEER_TEXT))
 }
 
-/// The text of a peer's error answer: its JSON `detail` string, else its `message` string, else
-/// the body as text; sanitised.
+/// The text of a peer's error answer: its JSON `detail` string, else its `message` string (with
+/// a StatusResponse's `description` after a colon: that is where connectors say why), else the
+/// body as text; sanitised.
 pub fn error_text(body: &[u8]) -> String {
     let parsed = serde_json::from_slice::<Value>(body).ok();
     let field = |k: &str| {
@@ -51,8 +52,14 @@ pub fn error_text(body: &[u8]) -> String {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let message = || {
+        field("message").map(|m| match field("description").filter(|d| !d.trim().is_empty()) {
+            Some(d) => format!("{m}: {d}"),
+            None => m,
+        })
+    };
     let text = field("detail")
-        .or_else(|| field("message"))
+        .or_else(message)
         .unwrap_or_else(|| String::from_utf8_lossy(truncate_bytes(body, MAX_PEER_TEXT + 4)).into_owned());
     sanitize(&text)
 }
@@ -94,6 +101,10 @@ mod tests {
     fn error_text_prefers_detail_then_message() {
         assert_eq!(error_text(br#"{"detail":"no\nway","message":"m"}"#), "no\\u000away");
         assert_eq!(error_text(br#"{"message":"m"}"#), "m");
+        assert_eq!(
+            error_text(br#"{"status":"error","message":"m","description":"why"}"#),
+            "m: why"
+        );
         assert_eq!(
             error_text(b"plain\r\nINFO forged line"),
             "plain\\u000d\\u000aINFO forged line"

@@ -212,12 +212,7 @@ impl ConnectorClients {
             r = r.header("x-api-key", k.expose());
         }
         if let Some(key) = &creds.hmac {
-            let target = url::Url::parse(&url)
-                .map(|u| match u.query() {
-                    Some(q) if !q.is_empty() => format!("{}?{q}", u.path()),
-                    _ => u.path().to_string(),
-                })
-                .unwrap_or_default();
+            let target = crate::auth::hmac::target_of(&url);
             let auth = key.authorization(method.as_str(), &target, body.as_deref().unwrap_or_default());
             r = r.header(reqwest::header::AUTHORIZATION, auth);
         }

@@ -18,6 +18,8 @@ pub struct Answer {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// A `Location` header (redirect answers).
+    pub location: Option<String>,
 }
 
 impl Answer {
@@ -26,6 +28,23 @@ impl Answer {
             status,
             content_type: "application/json",
             body: br#"{"status":"error","message":"scripted"}"#.to_vec(),
+            location: None,
+        }
+    }
+
+    pub fn raw(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            content_type,
+            body,
+            location: None,
+        }
+    }
+
+    pub fn redirect(to: &str) -> Self {
+        Self {
+            location: Some(to.to_string()),
+            ..Self::raw(302, "text/plain", Vec::new())
         }
     }
 
@@ -34,6 +53,7 @@ impl Answer {
             status,
             content_type: "application/json",
             body: v.to_string().into_bytes(),
+            location: None,
         }
     }
 }
@@ -53,6 +73,8 @@ pub struct State {
     pub files: HashMap<String, Vec<u8>>,
     pub read_script: HashMap<String, VecDeque<Answer>>,
     pub action_answer: Option<Answer>,
+    /// Answers for other routes, by path suffix (`/config`, `/repo_check`, …).
+    pub route_answers: HashMap<String, Answer>,
     pub requests: Vec<Recorded>,
 }
 
@@ -112,6 +134,11 @@ impl FakeConnector {
             .insert(location.into(), answers.into());
     }
 
+    /// Answers every later call of the route ending in `suffix` with `a`.
+    pub fn script_route(&self, suffix: &str, a: Answer) {
+        self.state.lock().unwrap().route_answers.insert(suffix.into(), a);
+    }
+
     pub fn requests(&self, path_suffix: &str) -> Vec<Recorded> {
         self.state
             .lock()
@@ -141,10 +168,20 @@ async fn handle(state: web::Data<Arc<Mutex<State>>>, req: HttpRequest, body: web
     st.requests.push(rec);
     let path = req.path().to_string();
     let respond = |a: Answer| {
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(a.status).unwrap())
-            .content_type(a.content_type)
-            .body(a.body)
+        let mut r = HttpResponse::build(actix_web::http::StatusCode::from_u16(a.status).unwrap());
+        if let Some(l) = a.location {
+            r.insert_header(("Location", l));
+        }
+        r.content_type(a.content_type).body(a.body)
     };
+    if let Some(a) = st
+        .route_answers
+        .iter()
+        .find(|(suffix, _)| path.ends_with(suffix.as_str()))
+        .map(|(_, a)| a.clone())
+    {
+        return respond(a);
+    }
     if path.ends_with("/read_file") {
         let loc = body_json["location"].as_str().unwrap_or("").to_string();
         if let Some(a) = st.read_script.get_mut(&loc).and_then(VecDeque::pop_front) {

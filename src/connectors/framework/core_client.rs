@@ -113,12 +113,7 @@ impl CoreClient {
             r = r.header("x-api-key", k);
         }
         if let Some(key) = &self.hmac {
-            let target = url::Url::parse(&url)
-                .map(|u| match u.query() {
-                    Some(q) if !q.is_empty() => format!("{}?{q}", u.path()),
-                    _ => u.path().to_string(),
-                })
-                .unwrap_or_default();
+            let target = crate::auth::hmac::target_of(&url);
             let auth = key.authorization(method.as_str(), &target, bytes.as_deref().unwrap_or_default());
             r = r.header(reqwest::header::AUTHORIZATION, auth);
         }
@@ -140,8 +135,8 @@ impl CoreClient {
         if status.is_success() {
             return Ok(status);
         }
-        let body = resp.text().await.unwrap_or_default();
-        Err(format!("HTTP {status}: {}", body.chars().take(500).collect::<String>()))
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(format!("HTTP {status}: {}", crate::auth::relay::error_text(&body)))
     }
 
     /// Best effort, one attempt with a 5 s cap (§6.5).
@@ -162,9 +157,12 @@ impl CoreClient {
 
     /// `GET <core>/healthz` within 2 s.
     pub async fn core_alive(&self) -> bool {
-        self.http
-            .get(format!("{}/healthz", self.api))
-            .timeout(Duration::from_secs(2))
+        let mut r = self.http.get(format!("{}/healthz", self.api));
+        // The probe is never signed (it is exempt), but a core behind a key still wants it.
+        if let Some(k) = &self.key {
+            r = r.header("x-api-key", k);
+        }
+        r.timeout(Duration::from_secs(2))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
