@@ -133,12 +133,16 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         backend: backend.clone(),
         registry_view: Arc::clone(&registry_view),
         held: Arc::default(),
-        builtin_keys: Arc::default(),
+        trust: Arc::new(crate::trust::Trust::new(
+            Arc::clone(&backend.credentials),
+            Arc::default(),
+            settings.auth.clone(),
+        )),
     });
     let clients = Arc::new(ConnectorClients::new(
         settings.connectors.clone(),
         Arc::clone(&registry_view),
-        Arc::clone(&services.builtin_keys),
+        Arc::clone(&services.trust),
     )?);
     let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
     // Only processes that record results emit (SUPERLOG §2.6).

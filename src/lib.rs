@@ -17,3 +17,4 @@ pub mod scanner;
 pub mod superlog;
 pub mod telemetry;
 pub mod tls;
+pub mod trust;

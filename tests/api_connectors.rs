@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::fake_connector::{Answer, FakeConnector};
 use common::*;
+use dsx_connect::auth::hmac::HmacKey;
 use serde_json::{Value, json};
 
 const UUID: &str = "3f0c2b2e-1111-4222-8333-444455556666";
@@ -431,4 +432,249 @@ async fn atk_allow_list_is_enforced_on_resolved_addresses_at_connect_time() {
         (s, v["detail"][0]["msg"].as_str()),
         (422, Some("url not allowed: not_in_allow_list"))
     );
+}
+
+// ---- Authentication on: enrollment, signatures, identity binding ----
+
+const TOKEN: &str = "enroll-token-0123456789";
+const UUID_B: &str = "9a1e7c44-2222-4333-8444-555566667777";
+
+fn auth_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("DSXCONNECT_AUTH__ENABLED", "true"),
+        ("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", TOKEN),
+    ]
+}
+
+/// Sends `body` with `method` to `path` below the API, signed with `key` when given.
+async fn send(
+    api: &Api,
+    method: &str,
+    path: &str,
+    body: &str,
+    key: Option<&HmacKey>,
+    extra: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let url = format!("{}{path}", api.base);
+    let target = dsx_connect::auth::hmac::target_of(&url);
+    let mut r = api
+        .http
+        .request(method.parse().unwrap(), &url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(k) = key {
+        r = r.header("authorization", k.authorization(method, &target, body.as_bytes()));
+    }
+    for (h, v) in extra {
+        r = r.header(*h, *v);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.json().await.unwrap_or(Value::Null), headers)
+}
+
+async fn enroll(api: &Api, uuid: &str, url: &str) -> HmacKey {
+    let body = json!({"name": "fake", "uuid": uuid, "url": url, "status": "ready"}).to_string();
+    let (s, v, h) = send(
+        api,
+        "POST",
+        "/connectors/register",
+        &body,
+        None,
+        &[("X-Enrollment-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(v["connector_uuid"], uuid);
+    assert!(v.get("access_token").is_none());
+    let (kid, secret) = (v["hmac_key_id"].as_str().unwrap(), v["hmac_secret"].as_str().unwrap());
+    assert_eq!((kid.len(), secret.len()), (16, 44));
+    HmacKey::new(kid, secret)
+}
+
+/// Checklist 8–12, 15, 18, 19: enrollment needs a token; a connector's key binds its uuid, url
+/// and jobs; registrations cannot be hijacked.
+#[tokio::test]
+async fn atk_auth_on_enrollment_binds_identity_and_refuses_hijacks() {
+    let env = auth_env();
+    let (core, _d) = start_core(&env);
+    let api = Api::new(&core.url);
+    let a = FakeConnector::start();
+    let b = FakeConnector::start();
+    let reg = |uuid: &str, url: &str| json!({"name": "fake", "uuid": uuid, "url": url, "status": "ready"}).to_string();
+
+    // No token, a wrong one, the original's default: refused.
+    for extra in [
+        vec![],
+        vec![("X-Enrollment-Token", "dev-enroll")],
+        vec![("Authorization", "Bearer wrong-token-000000000")],
+    ] {
+        let (s, v, h) = send(&api, "POST", "/connectors/register", &reg(UUID, &a.url), None, &extra).await;
+        assert_eq!((s, v["detail"].as_str()), (401, Some("invalid_enrollment_token")));
+        assert_eq!(h["www-authenticate"], "Bearer realm=\"dsx-connect-enrollment\"");
+    }
+    let key_a = enroll(&api, UUID, &a.url).await;
+    // The token as a bearer works too.
+    let bearer = format!("Bearer {TOKEN}");
+    let (s, v, _) = send(
+        &api,
+        "POST",
+        "/connectors/register",
+        &reg(UUID_B, &b.url),
+        None,
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let key_b = HmacKey::new(v["hmac_key_id"].as_str().unwrap(), v["hmac_secret"].as_str().unwrap());
+
+    // R7: an unsigned heartbeat of the same identity refreshes without handing out the key.
+    let (s, v, _) = send(
+        &api,
+        "POST",
+        "/connectors/register",
+        &reg(UUID, &a.url),
+        None,
+        &[("X-Enrollment-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("hmac_secret").is_none());
+    // R8: a token holder cannot move A.
+    let (s, v, _) = send(
+        &api,
+        "POST",
+        "/connectors/register",
+        &reg(UUID, &b.url),
+        None,
+        &[("X-Enrollment-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!((s, v["detail"].as_str()), (401, Some("signature_required")));
+    // Nor can B, with its own key.
+    let (s, v, _) = send(
+        &api,
+        "POST",
+        "/connectors/register",
+        &reg(UUID, &b.url),
+        Some(&key_b),
+        &[],
+    )
+    .await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("identity_mismatch")));
+
+    // Scan requests: only A's own uuid and url, signed by A.
+    a.put_file("/x", b"clean");
+    let own = json!({"location": "/x", "metainfo": "x", "scan_job_id": "ja"}).to_string();
+    let (s, v, _) = send(&api, "POST", "/scan/request", &own, None, &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (401, Some("not_authenticated")));
+    let named_b = json!({"location": "/x", "metainfo": "x", "connector": {"name": "fake", "uuid": UUID_B}}).to_string();
+    let (s, v, _) = send(&api, "POST", "/scan/request", &named_b, Some(&key_a), &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("identity_mismatch")));
+    let elsewhere = json!({"location": "/x", "metainfo": "x", "connector_url": b.url}).to_string();
+    let (s, v, _) = send(&api, "POST", "/scan/request", &elsewhere, Some(&key_a), &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("identity_mismatch")));
+    let batch =
+        json!([{"location": "/x", "metainfo": "x"}, {"location": "/y", "metainfo": "y", "connector_url": b.url}])
+            .to_string();
+    let (s, _, _) = send(&api, "POST", "/scan/request/batch", &batch, Some(&key_a), &[]).await;
+    assert_eq!(s, 403, "one bad item rejects the batch");
+    let (s, v, _) = send(&api, "POST", "/scan/request", &own, Some(&key_a), &[]).await;
+    assert_eq!(s, 202, "{v}");
+    // The core calls A with A's key, and A alone.
+    let read = wait_for("signed read_file", Duration::from_secs(30), || async {
+        a.requests("/read_file").first().cloned()
+    })
+    .await;
+    let auth = read.headers.get("authorization").expect("signed read_file");
+    let h = dsx_connect::auth::hmac::SignatureHeader::parse(auth.as_bytes()).unwrap();
+    assert_eq!(h.key_id, key_a.key_id);
+    assert!(b.requests("/read_file").is_empty());
+    // B may not finish A's job.
+    let (s, v, _) = send(
+        &api,
+        "POST",
+        "/scan/jobs/ja/enqueue_done",
+        r#"{"enqueued_total":1}"#,
+        Some(&key_b),
+        &[],
+    )
+    .await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("identity_mismatch")));
+    let (s, _, _) = send(
+        &api,
+        "POST",
+        "/scan/jobs/ja/enqueue_done",
+        r#"{"enqueued_total":1}"#,
+        Some(&key_a),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // A signature is no operator: other routes answer 403; anonymous callers 401.
+    let (s, v, _) = send(&api, "GET", "/scan/results", "", Some(&key_a), &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("insufficient_role")));
+    let (s, v, _) = send(&api, "GET", "/scan/results", "", None, &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (401, Some("not_authenticated")));
+    let (s, _, _) = send(&api, "GET", "/healthz", "", None, &[]).await;
+    assert_eq!(s, 200);
+    let (s, v, _) = send(&api, "POST", "/scan/auth_check", "", Some(&key_a), &[]).await;
+    assert_eq!((s, v["message"].as_str()), (200, Some("auth_ok")));
+
+    // Unregistration: only A itself; afterwards the same identity re-enrolls, another is refused.
+    let path = format!("/connectors/unregister/{UUID}");
+    let (s, _, _) = send(&api, "DELETE", &path, "", None, &[("X-Enrollment-Token", TOKEN)]).await;
+    assert_eq!(s, 401);
+    let (s, v, _) = send(&api, "DELETE", &path, "", Some(&key_b), &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("identity_mismatch")));
+    let (s, _, _) = send(&api, "DELETE", &path, "", Some(&key_a), &[]).await;
+    assert_eq!(s, 204);
+    let (s, v, _) = send(
+        &api,
+        "POST",
+        "/connectors/register",
+        &reg(UUID, &b.url),
+        None,
+        &[("X-Enrollment-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!((s, v["detail"].as_str()), (409, Some("connector_identity_conflict")));
+    let again = enroll(&api, UUID, &a.url).await;
+    assert_ne!(again.key_id, key_a.key_id, "re-enrollment issues a new key");
+}
+
+/// Checklist 4, 5: a signed request is accepted once, within the skew window.
+#[tokio::test]
+async fn atk_auth_on_replayed_and_stale_signatures_are_refused() {
+    let env = auth_env();
+    let (core, _d) = start_core(&env);
+    let api = Api::new(&core.url);
+    let a = FakeConnector::start();
+    let key = enroll(&api, UUID, &a.url).await;
+    let url = format!("{}/scan/auth_check", api.base);
+    let target = dsx_connect::auth::hmac::target_of(&url);
+    let header = key.authorization("POST", &target, b"");
+    let post = |h: String| api.http.post(&url).header("authorization", h).send();
+    assert_eq!(post(header.clone()).await.unwrap().status().as_u16(), 200);
+    let r = post(header).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "DSX-HMAC realm=\"dsx-connect\", error=\"replayed_request\""
+    );
+    let now = dsx_connect::auth::hmac::now_secs();
+    for ts in [now - 61, now + 61] {
+        let stale = key.authorization_at("POST", &target, b"", ts, &format!("c3RhbGUt{}", ts % 100_000_000));
+        let v: Value = post(stale).await.unwrap().json().await.unwrap();
+        assert_eq!(v["detail"], "stale_request");
+    }
+    let no_nonce = format!(
+        "DSX-HMAC key_id={}, ts={now}, sig=7lUlzjzeTyDjy0i1jHe/OwH/Wq9nn3uY937p5p3SH+Q=",
+        key.key_id
+    );
+    let v: Value = post(no_nonce).await.unwrap().json().await.unwrap();
+    assert_eq!(v["detail"], "malformed_hmac");
 }

@@ -20,8 +20,8 @@ pub struct Services {
     pub backend: Backend,
     pub registry_view: Arc<RegistryView>,
     pub held: Arc<HeldJobs>,
-    /// Keys of this process's built-in connectors.
-    pub builtin_keys: Arc<crate::auth::builtin::BuiltinKeys>,
+    /// Connector keys: built-in connectors' and enrolled connectors' (docs/AUTH.md).
+    pub trust: Arc<crate::trust::Trust>,
 }
 
 /// Jobs with a pause or cancel being committed right now. This process's workers stop

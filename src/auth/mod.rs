@@ -5,6 +5,7 @@
 //! depending on each other.
 
 pub mod builtin;
+pub mod credentials;
 pub mod hmac;
 pub mod relay;
 pub mod replay;

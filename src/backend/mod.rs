@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::auth::credentials::CredentialRecord;
 use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
@@ -350,6 +351,22 @@ pub trait RegistryStore: Send + Sync {
     async fn renew(&self, uuid: &str, ttl_secs: u64) -> StoreResult<()>;
 }
 
+/// Connector credential records (docs/AUTH.md, "Enrollment"), shared by every API process.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn credential(&self, uuid: &str) -> StoreResult<Option<CredentialRecord>>;
+    /// The record owning `key_id` as its current or previous key.
+    async fn credential_by_key(&self, key_id: &str) -> StoreResult<Option<CredentialRecord>>;
+    /// Writes `rec` if the stored version is still `read` (`None`: no record may exist yet);
+    /// the stored copy gets version `read + 1`. False when another writer came first.
+    async fn put_credential(&self, rec: &CredentialRecord, read: Option<u64>) -> StoreResult<bool>;
+    async fn delete_credential(&self, uuid: &str) -> StoreResult<()>;
+    async fn credentials(&self) -> StoreResult<Vec<CredentialRecord>>;
+    /// Records a verified nonce for `ttl_secs`: `Some(true)` the first time, `Some(false)` for a
+    /// replay, `None` when this store keeps no shared cache (the caller keeps its own).
+    async fn first_use(&self, key_id: &str, nonce: &str, ttl_secs: u64) -> StoreResult<Option<bool>>;
+}
+
 /// Events crossing processes (best effort: correctness never depends on delivery).
 #[derive(Debug, Clone)]
 pub enum BusEvent {
@@ -384,6 +401,7 @@ pub struct Backend {
     pub jobs: Arc<dyn JobStore>,
     pub results: Arc<dyn ResultStore>,
     pub registry: Arc<dyn RegistryStore>,
+    pub credentials: Arc<dyn CredentialStore>,
     pub events: Arc<dyn EventBus>,
     /// Readiness probe and retention sweeps.
     pub maintenance: Arc<dyn Maintenance>,

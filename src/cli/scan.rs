@@ -307,7 +307,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
         },
         &base,
         &settings.data_dir,
-        &core.state.services.builtin_keys,
+        core.state.services.trust.builtin(),
     )
     .await?;
     let uuid = connector.service.uuid().to_string();

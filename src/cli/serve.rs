@@ -44,7 +44,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
             },
             &base,
             &settings.data_dir,
-            &core.state.services.builtin_keys,
+            core.state.services.trust.builtin(),
         )
         .await?;
         *n += 1;

@@ -158,11 +158,8 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub jobs: JobSettings,
     pub connectors: ConnectorClientSettings,
-    pub auth_enabled: bool,
-    /// `ALLOW_UNAUTHENTICATED`: serve without authentication on a non-loopback address.
-    pub allow_unauthenticated: bool,
-    pub enrollment_token: Option<Secret>,
-    pub hmac_max_skew: i64,
+    /// Connector trust and protected mode (docs/AUTH.md).
+    pub auth: super::auth::AuthSettings,
     /// Scan-result events to SIEMs (SUPERLOG §11).
     pub superlog: crate::superlog::config::SuperlogSettings,
 }
@@ -200,10 +197,6 @@ impl Settings {
             "WORKERS__BACKEND",
             "WORKERS__RETRY_QUEUE_DISPATCH_ERRORS",
             "FEATURES__ENABLE_APPROXIMATE_ESTIMATES",
-            "AUTH__JWT_SECRET",
-            "AUTH__JWT_AUDIENCE",
-            "AUTH__JWT_ISSUER",
-            "AUTH__JWT_TTL",
         ] {
             s.ignored(key, "kept for compatibility with the original");
         }
@@ -266,21 +259,7 @@ impl Settings {
             retain_finished: s.int_in("JOBS__RETAIN_FINISHED", 1000, 1, 10_000_000) as u64,
         };
         let connectors = read_connector_client(&mut s);
-        let auth_enabled = s.bool_or("AUTH__ENABLED", false);
-        let allow_unauthenticated = s.bool_or("ALLOW_UNAUTHENTICATED", false);
-        if allow_unauthenticated && !auth_enabled {
-            warnings.push(
-                "DSXCONNECT_ALLOW_UNAUTHENTICATED=true: anyone who can reach this address can control scans".into(),
-            );
-        }
-        let enrollment_token = s.secret("AUTH__ENROLLMENT_TOKEN");
-        let hmac_max_skew = s.int_in("AUTH__HMAC_MAX_SKEW", 60, 5, 600);
-        if auth_enabled {
-            s.error(
-                "AUTH__ENABLED",
-                "phase-2 authentication (enrollment + DSX-HMAC) is not available in this version; leave it false",
-            );
-        }
+        let auth = super::auth::read(&mut s, &mut warnings);
 
         let superlog = crate::superlog::config::read(&mut s);
 
@@ -307,10 +286,7 @@ impl Settings {
                 workers,
                 jobs,
                 connectors,
-                auth_enabled,
-                allow_unauthenticated,
-                enrollment_token,
-                hmac_max_skew,
+                auth,
                 superlog,
             },
             warnings,
@@ -389,12 +365,8 @@ impl Settings {
             },
             "superlog": self.superlog.view,
             "host": self.host,
-            "allow_unauthenticated": self.allow_unauthenticated,
-            "auth": {
-                "enabled": self.auth_enabled,
-                "enrollment_token": secret(&self.enrollment_token),
-                "hmac_max_skew": self.hmac_max_skew,
-            },
+            "allow_unauthenticated": self.auth.allow_unauthenticated,
+            "auth": self.auth.view(),
             "use_tls": self.use_tls,
             "tls_certfile": path(&self.tls_certfile),
             "tls_keyfile": path(&self.tls_keyfile),
@@ -535,7 +507,7 @@ impl Settings {
     pub fn listen_host(&self, listener: Listener) -> String {
         match &self.host {
             Some(h) => h.clone(),
-            None if listener == Listener::Worker || self.auth_enabled => "0.0.0.0".into(),
+            None if listener == Listener::Worker || self.auth.enabled => "0.0.0.0".into(),
             None => "127.0.0.1".into(),
         }
     }
@@ -544,7 +516,7 @@ impl Settings {
     /// operator says otherwise. The error is the start-up message.
     pub fn check_protected_mode(&self, listener: Listener) -> Result<(), String> {
         let host = self.listen_host(listener);
-        if listener == Listener::Worker || self.auth_enabled || self.allow_unauthenticated || is_loopback(&host) {
+        if listener == Listener::Worker || self.auth.enabled || self.auth.allow_unauthenticated || is_loopback(&host) {
             return Ok(());
         }
         Err(format!(

@@ -1,5 +1,6 @@
 //! Settings of the core and of the connectors, read from env, a TOML file and flags.
 
+pub mod auth;
 pub mod core;
 pub mod loader;
 

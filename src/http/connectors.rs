@@ -8,8 +8,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::CoreState;
-use super::errors::{ApiError, SINGLE_BODY_LIMIT, header_str, parse_json, query_get, query_pairs, read_body};
+use super::access;
+use super::errors::{ApiError, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, query_get, query_pairs, read_body};
 use crate::actors::connector::{Register, Unregister};
+use crate::auth::credentials::{self, Registration, Rules, Signer, enrollment_token_valid};
 use crate::auth::url_guard::{self, AllowList};
 use crate::auth::{hmac, relay};
 use crate::backend::{JobInit, StoreError};
@@ -17,7 +19,9 @@ use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusKind, StatusResponse};
 use crate::pipeline::connector_client::{ProxyAnswer, Target, Unreachable};
-use actix_web::http::header::AUTHORIZATION;
+use crate::trust::ConnectorPrincipal;
+use actix_web::HttpMessage;
+use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 
 /// How long the estimate preflight may take before the trigger goes on without it.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -69,47 +73,177 @@ fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, 
     Ok(model)
 }
 
-/// A call about one of this process's built-in connectors must be signed with its key: nobody
-/// else may re-point or remove it (docs/AUTH.md, "Built-in connectors").
-fn require_builtin_signature(state: &CoreState, req: &HttpRequest, uuid: &str, body: &[u8]) -> Result<(), ApiError> {
-    let keys = &state.services.builtin_keys;
-    if !keys.is_builtin(uuid) {
-        return Ok(());
-    }
+/// Verifies a request's DSX-HMAC signature over `body` (the handler has read it).
+async fn verify(state: &CoreState, req: &HttpRequest, body: &[u8]) -> Result<ConnectorPrincipal, HttpResponse> {
     let target = req
         .uri()
         .path_and_query()
         .map_or_else(|| req.path().to_string(), |p| p.to_string());
-    let verified = hmac::verify(
-        req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
-        hmac::Received {
-            method: req.method().as_str(),
-            target: &target,
-            body,
-        },
-        hmac::now_secs(),
-        u64::try_from(state.services.settings.hmac_max_skew).unwrap_or(60),
-        None,
-        |kid| keys.lookup(kid),
-    );
-    match verified {
-        Ok(v) if v.owner == uuid => Ok(()),
-        Ok(_) => Err(ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch")),
-        Err(hmac::Reject::MissingHmac) => Err(ApiError::unauthorized_hmac("signature_required")),
-        Err(r) => Err(ApiError::unauthorized_hmac(r.as_str())),
+    state
+        .services
+        .trust
+        .verify(
+            req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
+            hmac::Received {
+                method: req.method().as_str(),
+                target: &target,
+                body,
+            },
+        )
+        .await
+        .map_err(access::refusal_response)
+}
+
+fn is_signed(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(' ').next())
+        .is_some_and(|s| s.eq_ignore_ascii_case(hmac::SCHEME))
+}
+
+fn refused(status: u16, detail: &str) -> HttpResponse {
+    let mut r = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN));
+    if status == 401 {
+        r.insert_header((
+            WWW_AUTHENTICATE,
+            format!("DSX-HMAC realm=\"dsx-connect\", error=\"{detail}\""),
+        ));
+    }
+    r.json(json!({ "detail": detail }))
+}
+
+/// Who is registering: a verified signature, or (unsigned) a valid enrollment token; `None`
+/// for an unsigned registration that may go on (authentication off).
+async fn registrant(
+    state: &CoreState,
+    req: &HttpRequest,
+    body: &[u8],
+    uuid: &str,
+) -> Result<Option<ConnectorPrincipal>, HttpResponse> {
+    let auth = &state.services.settings.auth;
+    let builtin = state.services.trust.builtin().is_builtin(uuid);
+    if is_signed(req) || builtin {
+        if !is_signed(req) {
+            return Err(refused(401, "signature_required"));
+        }
+        let p = verify(state, req, body).await?;
+        if p.uuid != uuid || (builtin != p.builtin) {
+            return Err(refused(403, "identity_mismatch"));
+        }
+        return Ok(Some(p));
+    }
+    if !auth.enabled {
+        return Ok(None);
+    }
+    let token = header_str(req, "X-Enrollment-Token").map(str::to_string).or_else(|| {
+        header_str(req, "Authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string())
+    });
+    let valid: Vec<&str> = auth.enrollment_tokens.iter().map(|t| t.expose()).collect();
+    if token.is_some_and(|t| enrollment_token_valid(t.as_bytes(), &valid)) {
+        Ok(None)
+    } else {
+        Err(HttpResponse::Unauthorized()
+            .insert_header((WWW_AUTHENTICATE, "Bearer realm=\"dsx-connect-enrollment\""))
+            .json(json!({"detail": "invalid_enrollment_token"})))
     }
 }
 
-/// `POST /connectors/register`: 201 the first time, 200 on refresh.
+/// The credential decision for an enrolled (non-built-in) connector, written with optimistic
+/// concurrency (a concurrent registration in another API process makes it decide again).
+async fn apply_credentials(
+    state: &CoreState,
+    model: &ConnectorInstanceModel,
+    signer: Option<&ConnectorPrincipal>,
+) -> Result<Registration, HttpResponse> {
+    let trust = &state.services.trust;
+    let auth = &state.services.settings.auth;
+    let rules = Rules {
+        grace_secs: auth.rotation_grace_secs,
+        key_max_age_secs: auth.key_max_age_secs(),
+        legacy_connectors: auth.legacy_connectors,
+    };
+    let uuid = model.uuid.clone().unwrap_or_default();
+    let url = model.url.clone().unwrap_or_default();
+    let signer = signer.map(|p| Signer {
+        uuid: p.uuid.clone(),
+        with_prev: p.with_prev,
+    });
+    let unavailable = |e: StoreError| {
+        tracing::warn!(error = %e, "credential store failure");
+        refused(503, "registry_unavailable")
+    };
+    for _ in 0..5 {
+        let existing = trust.store().credential(&uuid).await.map_err(unavailable)?;
+        let decision = credentials::register(
+            existing.as_ref(),
+            &uuid,
+            &url,
+            &model.name,
+            signer.as_ref(),
+            hmac::now_secs(),
+            rules,
+        );
+        let Registration::Accepted { record, .. } = &decision else {
+            return Ok(decision);
+        };
+        let read = existing.as_ref().map(|r| r.version);
+        if trust.store().put_credential(record, read).await.map_err(unavailable)? {
+            trust.invalidate(record);
+            if let Some(old) = &existing {
+                trust.invalidate(old);
+            }
+            return Ok(decision);
+        }
+    }
+    Err(refused(503, "registry_unavailable"))
+}
+
+/// `POST /connectors/register`: 201 the first time, 200 on refresh. With authentication on
+/// (docs/AUTH.md, "Enrollment") a connector enrolls with a token, gets its own key, and from
+/// then on may only refresh or move itself with a signed registration.
 pub async fn register(
     state: web::Data<CoreState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
-    let model = registration(&parse_json(&body)?, &state.services.settings.connectors.allowed_urls)?;
+    let mut model = registration(&parse_json(&body)?, &state.services.settings.connectors.allowed_urls)?;
     let uuid = model.uuid.clone().unwrap_or_default();
-    require_builtin_signature(&state, &req, &uuid, &body)?;
+    let signer = match registrant(&state, &req, &body, &uuid).await {
+        Ok(s) => s,
+        Err(resp) => return Ok(resp),
+    };
+    let enrolled = state.services.settings.auth.enabled && !signer.as_ref().is_some_and(|p| p.builtin);
+    let mut issued = None;
+    if enrolled {
+        match apply_credentials(&state, &model, signer.as_ref()).await {
+            Ok(Registration::Refused { status, detail }) => return Ok(refused(status, detail)),
+            Ok(Registration::Accepted {
+                credentials,
+                presence_only,
+                identity_changed,
+                ..
+            }) => {
+                issued = credentials;
+                if identity_changed {
+                    tracing::info!(connector = %uuid, url = %model.url.as_deref().unwrap_or(""), "connector.update: a signed registration moved the connector");
+                }
+                if presence_only && let Some(current) = state.services.registry_view.get(&uuid) {
+                    // An unsigned refresh renews presence and status; the rest stays as enrolled.
+                    let mut kept = current;
+                    kept.status = model.status;
+                    kept.last_repo_check_ts = model.last_repo_check_ts;
+                    kept.last_repo_check_reason = model.last_repo_check_reason.clone();
+                    kept.last_repo_check_message = model.last_repo_check_message.clone();
+                    model = kept;
+                }
+            }
+            Err(resp) => return Ok(resp),
+        }
+    }
     let desc = format!("{} ({uuid}) @ {}", model.name, model.url.as_deref().unwrap_or(""));
     let first = state
         .connectors
@@ -122,17 +256,63 @@ pub async fn register(
     } else {
         (StatusCode::OK, "refreshed")
     };
-    Ok(HttpResponse::build(code).json(StatusResponse::success(msg).with_description(desc).with_id(uuid)))
+    let mut answer = serde_json::to_value(
+        StatusResponse::success(msg)
+            .with_description(desc)
+            .with_id(uuid.clone()),
+    )
+    .unwrap_or_default();
+    if let Some(o) = answer.as_object_mut()
+        && enrolled
+    {
+        o.insert("connector_uuid".into(), json!(uuid));
+        if let Some(k) = &issued {
+            o.insert("hmac_key_id".into(), json!(k.key_id));
+            o.insert("hmac_secret".into(), json!(k.secret()));
+        }
+    }
+    Ok(HttpResponse::build(code).insert_header(no_store()).json(answer))
 }
 
-/// `DELETE /connectors/unregister/{uuid}`: 204, idempotent.
+/// `DELETE /connectors/unregister/{uuid}`: 204, idempotent. Only the connector itself may
+/// remove its registration once it is signed (a built-in connector always; any connector with
+/// authentication on, whose key then stays valid for the rotation grace period).
 pub async fn unregister(
     state: web::Data<CoreState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let uuid = uuid_path(&path)?;
-    require_builtin_signature(&state, &req, &uuid, b"")?;
+    let trust = &state.services.trust;
+    let auth = &state.services.settings.auth;
+    let principal = req.extensions().get::<ConnectorPrincipal>().cloned();
+    let builtin = trust.builtin().is_builtin(&uuid);
+    let principal = match principal {
+        Some(p) => Some(p),
+        None if builtin => match verify(&state, &req, b"").await {
+            Ok(p) => Some(p),
+            Err(_) if !is_signed(&req) => return Ok(refused(401, "signature_required")),
+            Err(resp) => return Ok(resp),
+        },
+        None => None,
+    };
+    if let Some(p) = &principal
+        && p.uuid != uuid
+    {
+        return Ok(refused(403, "identity_mismatch"));
+    }
+    if auth.enabled && !builtin {
+        let rec = trust.store().credential(&uuid).await.map_err(registry_err)?;
+        if let Some(rec) = rec {
+            let released = credentials::release(&rec, hmac::now_secs(), auth.rotation_grace_secs);
+            let _ = trust
+                .store()
+                .put_credential(&released, Some(rec.version))
+                .await
+                .map_err(registry_err)?;
+            trust.invalidate(&rec);
+        }
+    }
     state
         .connectors
         .send(Unregister(uuid))

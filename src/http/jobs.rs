@@ -81,10 +81,27 @@ pub async fn raw(state: web::Data<CoreState>, path: web::Path<String>) -> Result
 /// `POST /scan/jobs/{job_id}/enqueue_done` with an optional `{"enqueued_total": n}`.
 pub async fn enqueue_done(
     state: web::Data<CoreState>,
+    req: actix_web::HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = job_path(&path)?;
+    // A connector may only finish its own jobs (docs/AUTH.md, identity binding).
+    let principal = actix_web::HttpMessage::extensions(&req)
+        .get::<crate::trust::ConnectorPrincipal>()
+        .cloned();
+    if let Some(p) = principal {
+        let job = state
+            .services
+            .backend
+            .jobs
+            .get(&id)
+            .await
+            .map_err(ApiError::job_store)?;
+        if job.and_then(|j| j.connector_uuid).is_some_and(|u| u != p.uuid) {
+            return Err(ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch"));
+        }
+    }
     let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
     let total = if body.iter().all(u8::is_ascii_whitespace) {
         None

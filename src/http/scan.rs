@@ -16,6 +16,8 @@ use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::result::TaskStatusView;
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{JobId, Pin, ScanRequestModel, StatusResponse, TaskId};
+use crate::trust::ConnectorPrincipal;
+use actix_web::HttpMessage;
 
 /// How long intake waits for the store before answering 504 (nothing enqueued).
 const STORE_DEADLINE: Duration = Duration::from_secs(5);
@@ -98,6 +100,81 @@ fn complete_request(
     })
 }
 
+/// The connector a signed request came from, with the url it is pinned to.
+struct Bound {
+    uuid: String,
+    url: String,
+    model: Option<crate::model::ConnectorInstanceModel>,
+}
+
+/// Resolves the signing connector's pinned identity: its credential record's url (or, for a
+/// built-in connector, its registration).
+async fn bound(state: &CoreState, p: &ConnectorPrincipal) -> Result<Bound, ApiError> {
+    let model = state.services.registry_view.get(&p.uuid);
+    let url = if p.builtin {
+        model.as_ref().and_then(|m| m.url.clone())
+    } else {
+        state
+            .services
+            .trust
+            .record(&p.uuid)
+            .await
+            .map_err(|_| ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable"))?
+            .map(|r| r.url)
+    };
+    let url = url.ok_or_else(|| ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch"))?;
+    Ok(Bound {
+        uuid: p.uuid.clone(),
+        url,
+        model,
+    })
+}
+
+/// Identity binding of a signed scan request (docs/AUTH.md): it may name only its own
+/// connector and that connector's url; missing ones are filled in.
+fn bind(b: &Bound, r: &mut ScanRequestModel, allow: &crate::auth::url_guard::AllowList) -> Result<(), ApiError> {
+    let mismatch = || ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch");
+    let same_url = |u: &str| url_guard::check(u, allow).is_ok_and(|n| n == b.url);
+    match r.connector.as_mut() {
+        Some(c) => {
+            match c.uuid.as_deref().map(|u| u.to_ascii_lowercase()) {
+                Some(u) if u != b.uuid => return Err(mismatch()),
+                Some(_) => {}
+                None => c.uuid = Some(b.uuid.clone()),
+            }
+            if c.url.as_deref().is_some_and(|u| !u.is_empty() && !same_url(u)) {
+                return Err(mismatch());
+            }
+        }
+        None => {
+            r.connector = b.model.clone().map(|m| crate::model::ConnectorInstanceModel {
+                display_icon: None,
+                ..m
+            })
+        }
+    }
+    match r.connector_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(u) if !same_url(u) => return Err(mismatch()),
+        _ => r.connector_url = Some(b.url.clone()),
+    }
+    Ok(())
+}
+
+/// A signed request may not add items to another connector's job.
+async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item = String>) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    for j in jobs.into_iter().filter(|j| !j.is_empty()) {
+        if !seen.insert(j.clone()) {
+            continue;
+        }
+        let job = state.services.backend.jobs.get(&j).await.map_err(ApiError::job_store)?;
+        if job.and_then(|j| j.connector_uuid).is_some_and(|u| u != b.uuid) {
+            return Err(ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch"));
+        }
+    }
+    Ok(())
+}
+
 fn store_failure(e: StoreError) -> ApiError {
     tracing::warn!(error = %e, "scan request intake failed");
     let (code, desc) = match &e {
@@ -145,13 +222,24 @@ pub async fn request(
     let v = parse_json(&body)?;
     let idem = idempotency(&req, IdemScope::Single)?;
     let prefix = [Loc::from("body")];
-    let r = ScanRequestModel::from_value(&v, &prefix)?;
+    let mut r = ScanRequestModel::from_value(&v, &prefix)?;
+    let principal = req.extensions().get::<ConnectorPrincipal>().cloned();
+    let binding = match &principal {
+        Some(p) => {
+            let b = bound(&state, p).await?;
+            bind(&b, &mut r, &state.services.settings.connectors.allowed_urls)?;
+            check_jobs(&state, &b, r.scan_job_id.clone()).await?;
+            Some(b)
+        }
+        None => None,
+    };
     let job_id = r
         .scan_job_id
         .clone()
         .filter(|j| !j.is_empty())
         .unwrap_or_else(|| JobId::generate().to_string());
-    let item = complete_request(&state, r, &job_id, &prefix)?;
+    let mut item = complete_request(&state, r, &job_id, &prefix)?;
+    signed_pin(&mut item, binding.as_ref());
     let connector_url = item.request.connector_url.clone().unwrap_or_default();
     let answer = accept(&state, &req, vec![item], idem).await?;
     let Some(a) = answer.items().first().cloned() else {
@@ -172,6 +260,15 @@ pub async fn request(
                 .with_description(format!("Scan task queued for connector: {connector_url}"))
                 .with_id(a.task_id.clone()),
         ))
+}
+
+/// A signed request's items are pinned to the signing connector (its url was checked by
+/// [`bind`]).
+fn signed_pin(item: &mut NewItem, b: Option<&Bound>) {
+    if let Some(b) = b {
+        item.pin.connector_uuid = Some(b.uuid.clone());
+        item.connector_uuid = Some(b.uuid.clone());
+    }
 }
 
 /// `POST /scan/request/batch`: 1–1000 requests, all validated before any is enqueued.
@@ -197,20 +294,31 @@ pub async fn batch(
             format!("a batch holds 1 to {MAX_BATCH} scan requests, got {}", list.len()),
         )));
     }
+    let principal = req.extensions().get::<ConnectorPrincipal>().cloned();
+    let binding = match &principal {
+        Some(p) => Some(bound(&state, p).await?),
+        None => None,
+    };
     let shared_job = JobId::generate().to_string();
     let mut issues = Issues::default();
     let mut items = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let prefix = [Loc::from("body"), Loc::from(i)];
         match ScanRequestModel::from_value(v, &prefix) {
-            Ok(r) => {
+            Ok(mut r) => {
+                if let Some(b) = &binding {
+                    bind(b, &mut r, &state.services.settings.connectors.allowed_urls)?;
+                }
                 let job = r
                     .scan_job_id
                     .clone()
                     .filter(|j| !j.is_empty())
                     .unwrap_or_else(|| shared_job.clone());
                 match complete_request(&state, r, &job, &prefix) {
-                    Ok(item) => items.push(item),
+                    Ok(mut item) => {
+                        signed_pin(&mut item, binding.as_ref());
+                        items.push(item)
+                    }
                     Err(e) => issues.0.extend(e.0),
                 }
             }
@@ -218,6 +326,9 @@ pub async fn batch(
         }
     }
     issues.into_result()?;
+    if let Some(b) = &binding {
+        check_jobs(&state, b, items.iter().map(|i| i.job_id.clone())).await?;
+    }
     let n = items.len();
     let answer = accept(&state, &req, items, idem).await?;
     let results: &[Accepted] = answer.items();
@@ -297,4 +408,10 @@ pub async fn task_status(state: web::Data<CoreState>, path: web::Path<String>) -
         resp.insert_header(("Retry-After", HeaderValue::from_static("2")));
     }
     Ok(resp.json(view))
+}
+
+/// `POST /scan/auth_check`: a connector checks that the core accepts its signature (the gate
+/// has verified it when this runs).
+pub async fn auth_check() -> HttpResponse {
+    HttpResponse::Ok().json(StatusResponse::success("auth_ok").with_description("HMAC verified"))
 }

@@ -14,13 +14,13 @@ use reqwest::{Method, StatusCode};
 
 use super::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
 use crate::actors::registry_view::RegistryView;
-use crate::auth::builtin::BuiltinKeys;
 use crate::auth::relay;
 use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
 use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::scanner::dsxa::error_chain;
+use crate::trust::{OutboundRefusal, Trust};
 
 /// Largest JSON answer accepted from a connector.
 pub const MAX_JSON_ANSWER: usize = 1 << 20;
@@ -83,7 +83,7 @@ const BLOCKED_TEXT: &str = "blocked by DSXCONNECT_CONNECTORS__ALLOWED_URLS";
 pub struct ConnectorClients {
     settings: ConnectorClientSettings,
     view: Arc<RegistryView>,
-    builtin: Arc<BuiltinKeys>,
+    trust: Arc<Trust>,
     clients: Mutex<HashMap<String, reqwest::Client>>,
     ca: Vec<reqwest::Certificate>,
 }
@@ -102,11 +102,7 @@ impl Credentials<'_> {
 }
 
 impl ConnectorClients {
-    pub fn new(
-        settings: ConnectorClientSettings,
-        view: Arc<RegistryView>,
-        builtin: Arc<BuiltinKeys>,
-    ) -> anyhow::Result<Self> {
+    pub fn new(settings: ConnectorClientSettings, view: Arc<RegistryView>, trust: Arc<Trust>) -> anyhow::Result<Self> {
         let ca = match &settings.ca_bundle {
             Some(p) => crate::tls::load_certificates(p)
                 .map_err(|e| anyhow::anyhow!("DSXCONNECT_CONNECTORS__CA_BUNDLE: {e}"))?,
@@ -115,7 +111,7 @@ impl ConnectorClients {
         Ok(Self {
             settings,
             view,
-            builtin,
+            trust,
             clients: Mutex::new(HashMap::new()),
             ca,
         })
@@ -157,29 +153,31 @@ impl ConnectorClients {
         by(uuid).or_else(|| by(name)).or(self.settings.api_key.as_ref())
     }
 
-    /// Credentials of the registered connector `uuid` (none for no connector).
-    fn credentials(&self, uuid: Option<&str>, name: Option<&str>) -> Credentials<'_> {
+    /// Credentials of the registered connector `uuid` (none for no connector). With
+    /// authentication on, a connector without a usable key is not called at all.
+    async fn credentials(&self, uuid: Option<&str>, name: Option<&str>) -> Result<Credentials<'_>, Failure> {
         let Some(uuid) = uuid else {
-            return Credentials::NONE;
+            return Ok(Credentials::NONE);
         };
-        Credentials {
+        let hmac = self.trust.outbound_key(uuid).await.map_err(|r| match r {
+            OutboundRefusal::Revoked => Failure::new(ErrorClass::ConnectorClient, "connector revoked"),
+            OutboundRefusal::NoKey => Failure::new(ErrorClass::ConnectorClient, "connector credentials unavailable"),
+            OutboundRefusal::Unavailable(e) => Failure::new(ErrorClass::StoreUnavailable, e.to_string()),
+        })?;
+        Ok(Credentials {
             api_key: self.key_for(Some(uuid), name),
-            hmac: self.builtin.key(uuid),
-        }
+            hmac,
+        })
     }
 
     /// Credentials of an item's pinned connector.
-    fn pinned(&self, pin: &Pin) -> Credentials<'_> {
+    async fn pinned(&self, pin: &Pin) -> Result<Credentials<'_>, Failure> {
         let name = pin
             .connector_uuid
             .as_deref()
             .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
             .map(|m| m.name);
-        let uuid = pin.connector_uuid.as_deref();
-        Credentials {
-            api_key: uuid.and_then(|u| self.key_for(Some(u), name.as_deref())),
-            hmac: uuid.and_then(|u| self.builtin.key(u)),
-        }
+        self.credentials(pin.connector_uuid.as_deref(), name.as_deref()).await
     }
 
     /// Where an item's calls go: the pinned url, or for one of this process's built-in
@@ -188,7 +186,7 @@ impl ConnectorClients {
     pub fn destination(&self, pin: &Pin) -> String {
         pin.connector_uuid
             .as_deref()
-            .filter(|u| self.builtin.is_builtin(u))
+            .filter(|u| self.trust.builtin().is_builtin(u))
             .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
             .and_then(|m| m.url)
             .unwrap_or_else(|| pin.url.clone())
@@ -225,7 +223,7 @@ impl ConnectorClients {
     /// `POST <url>/read_file`: the response, or a classified failure (§4.3). The caller streams
     /// the body of a 200.
     pub async fn read_file(&self, pin: &Pin, req: &ScanRequestModel) -> Result<reqwest::Response, Failure> {
-        let creds = self.pinned(pin);
+        let creds = self.pinned(pin).await?;
         let body = json_bytes(req)?;
         let resp = self
             .request(Method::POST, &self.destination(pin), "read_file", &creds, Some(body))?
@@ -242,7 +240,7 @@ impl ConnectorClients {
     /// `PUT <url>/item_action` (§4.4). An invalid 2xx body becomes an error-status answer, not
     /// a failure: the verdict is kept and the item counts as processed.
     pub async fn item_action(&self, pin: &Pin, req: &ScanRequestModel) -> Result<ItemActionStatusResponse, Failure> {
-        let creds = self.pinned(pin);
+        let creds = self.pinned(pin).await?;
         let body = json_bytes(req)?;
         let resp = self
             .request(Method::PUT, &self.destination(pin), "item_action", &creds, Some(body))?
@@ -273,7 +271,7 @@ impl ConnectorClients {
         result: &str,
         reason: Option<&str>,
     ) -> Result<(), Failure> {
-        let creds = self.pinned(pin);
+        let creds = self.pinned(pin).await?;
         let mut body = serde_json::to_value(req).unwrap_or_default();
         if let Some(o) = body.as_object_mut() {
             o.insert("result".into(), result.into());
@@ -306,7 +304,10 @@ impl ConnectorClients {
         } else {
             format!("{segment}?{query}")
         };
-        let creds = self.credentials(to.uuid, to.name);
+        let creds = self
+            .credentials(to.uuid, to.name)
+            .await
+            .map_err(|_| Unreachable::ConnectError)?;
         let mut r = self
             .request(method, to.base, &path, &creds, None)
             .map_err(|_| Unreachable::ConnectError)?;

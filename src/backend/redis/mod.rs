@@ -10,6 +10,7 @@
 //! XAUTOCLAIM after `DSXCONNECT_WORKERS__CLAIM_IDLE_SECS`.
 
 mod bus;
+mod credentials;
 mod jobs;
 mod queue;
 mod registry;
@@ -127,6 +128,7 @@ impl RedisStore {
             jobs: s.clone(),
             results: s.clone(),
             registry: s.clone(),
+            credentials: s.clone(),
             events: bus,
             maintenance: s,
         }

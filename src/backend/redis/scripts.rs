@@ -27,6 +27,7 @@ pub(super) struct Scripts {
     pub record_result: Script,
     pub task_started: Script,
     pub lead: Script,
+    pub put_credential: Script,
 }
 
 impl Scripts {
@@ -50,6 +51,7 @@ impl Scripts {
             record_result: with_prelude(include_str!("lua/record_result.lua")),
             task_started: with_prelude(include_str!("lua/task_started.lua")),
             lead: with_prelude(include_str!("lua/lead.lua")),
+            put_credential: with_prelude(include_str!("lua/put_credential.lua")),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the request that brought it is answered, so a restart (even after SIGKILL) loses nothing:
 //! entries that were claimed but not acknowledged are delivered again.
 
+mod credentials;
 mod jobs;
 mod queue;
 mod registry;
@@ -130,6 +131,7 @@ impl SqliteStore {
             jobs: s.clone(),
             results: s.clone(),
             registry: s.clone(),
+            credentials: s.clone(),
             events: Arc::new(LocalBus::new()),
             maintenance: s,
         }

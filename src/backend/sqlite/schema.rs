@@ -95,6 +95,16 @@ CREATE TABLE IF NOT EXISTS connectors (
     model      TEXT NOT NULL,
     expires_ms INTEGER NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS connector_credentials (
+    uuid        TEXT PRIMARY KEY,
+    key_id      TEXT,
+    prev_key_id TEXT,
+    version     INTEGER NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS credentials_by_key ON connector_credentials(key_id);
+CREATE INDEX IF NOT EXISTS credentials_by_prev_key ON connector_credentials(prev_key_id);
 "#;
 
 /// Pragmas and tables. WAL with `synchronous=NORMAL`: a commit is safe from process crashes

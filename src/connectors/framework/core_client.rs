@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::Item;
 use super::settings::ConnectorSettings;
-use crate::auth::hmac::HmacKey;
+use std::sync::Arc;
+
+use super::keyring::Keyring;
 use crate::model::{ConnectorInstanceModel, ScanRequestModel};
 use crate::scanner::dsxa::error_chain;
 
@@ -49,8 +51,10 @@ pub struct CoreClient {
     http: reqwest::Client,
     api: String,
     key: Option<String>,
-    /// Signs every call but the probes when held (docs/AUTH.md, "Signatures").
-    hmac: Option<HmacKey>,
+    /// Signs every call but the probes when it holds a key (docs/AUTH.md, "Signatures").
+    keyring: Arc<Keyring>,
+    /// Sent on registrations so a core (ours or the original) can enroll us.
+    enrollment_token: Option<String>,
     max_attempts: u32,
     batch_size: usize,
     /// False once the core answered the batch endpoint with 404/405/501.
@@ -58,7 +62,7 @@ pub struct CoreClient {
 }
 
 impl CoreClient {
-    pub fn new(s: &ConnectorSettings) -> anyhow::Result<Self> {
+    pub fn new(s: &ConnectorSettings, keyring: Arc<Keyring>) -> anyhow::Result<Self> {
         let mut b = reqwest::Client::builder()
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
@@ -80,7 +84,8 @@ impl CoreClient {
             http: b.build()?,
             api: s.core_api.clone(),
             key: s.core_api_key.as_ref().map(|k| k.expose().to_string()),
-            hmac: s.auth.key.clone(),
+            keyring,
+            enrollment_token: s.auth.enrollment_token.as_ref().map(|t| t.expose().to_string()),
             max_attempts: s.enqueue_max_attempts,
             batch_size: s.scan_batch_size,
             batch_supported: AtomicBool::new(s.scan_batch_size > 1),
@@ -112,7 +117,7 @@ impl CoreClient {
         if let Some(k) = &self.key {
             r = r.header("x-api-key", k);
         }
-        if let Some(key) = &self.hmac {
+        if let Some(key) = self.keyring.current() {
             let target = crate::auth::hmac::target_of(&url);
             let auth = key.authorization(method.as_str(), &target, bytes.as_deref().unwrap_or_default());
             r = r.header(reqwest::header::AUTHORIZATION, auth);
@@ -123,20 +128,20 @@ impl CoreClient {
         r
     }
 
-    /// One attempt per call; the caller decides about retries.
-    pub async fn register(&self, model: &ConnectorInstanceModel) -> Result<StatusCode, String> {
+    /// One attempt per call; the caller decides about retries. The answer's status and body
+    /// (a success may carry credentials), or why there was none.
+    pub async fn register(&self, model: &ConnectorInstanceModel) -> Result<(StatusCode, Value), String> {
         let body = serde_json::to_value(model).unwrap_or(Value::Null);
-        let resp = self
-            .request(Method::POST, "connectors/register", Some(&body))
-            .send()
-            .await
-            .map_err(|e| error_chain(&e))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(status);
+        let mut r = self.request(Method::POST, "connectors/register", Some(&body));
+        if let Some(t) = &self.enrollment_token {
+            r = r.header("X-Enrollment-Token", t);
         }
-        let body = resp.bytes().await.unwrap_or_default();
-        Err(format!("HTTP {status}: {}", crate::auth::relay::error_text(&body)))
+        let resp = r.send().await.map_err(|e| error_chain(&e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| error_chain(&e))?;
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::json!({ "detail": crate::auth::relay::error_text(&bytes) }));
+        Ok((status, v))
     }
 
     /// Best effort, one attempt with a 5 s cap (§6.5).

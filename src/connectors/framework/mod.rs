@@ -5,6 +5,7 @@
 pub mod core_client;
 pub mod exact_len;
 pub mod full_scan;
+pub mod keyring;
 pub mod routes;
 pub mod service;
 pub mod settings;

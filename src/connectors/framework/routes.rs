@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::ResultTag;
 use super::service::ConnectorService;
-use crate::auth::hmac::{self, KeyLookup};
+use crate::auth::hmac;
 use crate::http::errors::{parse_json, query_get, query_pairs, read_body};
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
@@ -79,7 +79,7 @@ async fn hmac_guard(
     let auth = &svc.settings().auth;
     let path = req.path().trim_end_matches('/').to_string();
     let probe = path.ends_with("/healthz") || path.ends_with("/readyz");
-    if !auth.enforced() || probe {
+    if !svc.enforces_signatures() || probe {
         return next.call(req).await;
     }
     let webhook_key_ok = path.ends_with("/webhook/event")
@@ -116,13 +116,7 @@ async fn hmac_guard(
         now,
         auth.clock_skew_secs,
         None,
-        |kid| match &auth.key {
-            Some(k) if k.key_id == kid => KeyLookup::Active {
-                secret: k.secret().to_string(),
-                owner: svc.uuid().to_string(),
-            },
-            _ => KeyLookup::Unknown,
-        },
+        |kid| svc.keyring().lookup(kid),
     )
     .and_then(|v| svc.replay_cache().check(&v.key_id, &v.nonce, now));
     if let Err(reason) = verified {

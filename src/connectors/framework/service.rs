@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::core_client::{CoreClient, scan_request};
+use super::keyring::Keyring;
 use super::settings::ConnectorSettings;
 use super::{EventOutcome, Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
 use crate::connectors::filter::Filter;
@@ -44,6 +45,9 @@ pub struct ConnectorService {
     tasks: TaskTracker,
     /// Nonces of verified inbound signatures (each accepted once).
     replay: crate::auth::replay::ReplayCache,
+    keyring: Arc<Keyring>,
+    /// The core revoked us: registration stops (no unsigned fallback).
+    stop_registering: AtomicBool,
 }
 
 /// Live replay-cache entries a connector keeps before it refuses signed calls (503).
@@ -51,7 +55,16 @@ const REPLAY_CACHE_MAX: usize = 100_000;
 
 impl ConnectorService {
     pub fn new(settings: ConnectorSettings, uuid: uuid::Uuid, storage: Arc<dyn Storage>) -> anyhow::Result<Arc<Self>> {
-        let core = CoreClient::new(&settings)?;
+        let file = (settings.auth.persist_credentials && settings.auth.key.is_none())
+            .then(|| settings.data_dir.join(&settings.name).join("credentials.json"));
+        let keyring = Arc::new(Keyring::new(
+            settings.auth.key.clone(),
+            std::time::Duration::from_secs(settings.auth.rotation_grace_secs),
+            file,
+            &uuid.to_string(),
+            &settings.core_api,
+        ));
+        let core = CoreClient::new(&settings, Arc::clone(&keyring))?;
         let settings_skew = settings.auth.clock_skew_secs;
         Ok(Arc::new(Self {
             filter: Arc::new(settings.filter.clone()),
@@ -65,6 +78,8 @@ impl ConnectorService {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             replay: crate::auth::replay::ReplayCache::new(settings_skew, REPLAY_CACHE_MAX),
+            keyring,
+            stop_registering: AtomicBool::new(false),
         }))
     }
 
@@ -78,6 +93,15 @@ impl ConnectorService {
 
     pub fn replay_cache(&self) -> &crate::auth::replay::ReplayCache {
         &self.replay
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Holding a key implies requiring it: a connector never fails open.
+    pub fn enforces_signatures(&self) -> bool {
+        self.settings.auth.enabled || self.keyring.has_key()
     }
 
     pub fn filter(&self) -> &Arc<Filter> {
@@ -195,8 +219,14 @@ impl ConnectorService {
         if model.status == ConnectorStatus::Starting && check_ok {
             model.status = ConnectorStatus::Ready;
         }
+        if self.stop_registering.load(Ordering::Acquire) {
+            tracing::error!(uuid = %self.uuid, "this connector was revoked by the core; an admin must forget it before it can enroll again");
+            return false;
+        }
+        let signed = self.keyring.has_key();
         match self.core.register(&model).await {
-            Ok(code) => {
+            Ok((code, answer)) if code.is_success() => {
+                self.take_credentials(&answer);
                 let earlier = self.with_live(|l| std::mem::replace(&mut l.registered_once, true));
                 if earlier && code.as_u16() == 201 {
                     tracing::info!("the core registered us anew (it lost its state); retrying its batch endpoint");
@@ -205,14 +235,48 @@ impl ConnectorService {
                 tracing::debug!(status = code.as_u16(), "registered with the core");
                 check_ok
             }
-            Err(e) => {
-                if e.starts_with("HTTP 4") {
-                    tracing::error!(error = %e, core = %self.core.api(), "registration refused: check the configuration");
-                } else {
-                    tracing::warn!(error = %e, core = %self.core.api(), "registration failed; retrying");
+            Ok((code, answer)) => {
+                let detail = answer.get("detail").and_then(|d| d.as_str()).unwrap_or("");
+                match (code.as_u16(), detail) {
+                    (401, "unknown_key_id") if signed => {
+                        tracing::warn!("the core does not know our key; enrolling again");
+                        self.keyring.forget();
+                    }
+                    (401, "key_revoked") | (403, "connector_revoked") => {
+                        self.stop_registering.store(true, Ordering::Release);
+                        tracing::error!(uuid = %self.uuid, "the core revoked this connector");
+                    }
+                    (400..=499, _) => {
+                        tracing::error!(status = code.as_u16(), detail = %crate::auth::relay::sanitize(detail), core = %self.core.api(), "registration refused: check the configuration");
+                    }
+                    _ => {
+                        tracing::warn!(status = code.as_u16(), core = %self.core.api(), "registration failed; retrying")
+                    }
                 }
                 false
             }
+            Err(e) => {
+                tracing::warn!(error = %e, core = %self.core.api(), "registration failed; retrying");
+                false
+            }
+        }
+    }
+
+    /// Installs credentials from a registration answer (a first enrollment, a rotation).
+    fn take_credentials(&self, answer: &serde_json::Value) {
+        let field = |k: &str| answer.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        match (field("hmac_key_id"), field("hmac_secret")) {
+            (Some(id), Some(secret)) => {
+                tracing::info!(key_id = %id, "the core issued connector credentials");
+                self.keyring.install(crate::auth::hmac::HmacKey::new(id, secret));
+            }
+            _ if answer.get("connector_uuid").is_some() && !self.keyring.has_key() => {
+                tracing::warn!(uuid = %self.uuid, "core issued no credentials; an admin must reset connector {}", self.uuid);
+            }
+            _ if self.settings.auth.enabled && !self.keyring.has_key() => {
+                tracing::warn!("core did not issue credentials; all core calls will be rejected");
+            }
+            _ => {}
         }
     }
 

@@ -374,14 +374,14 @@ pub struct ConnectorAuth {
     pub clock_skew_secs: u64,
     /// `DSXCONNECT_ENROLLMENT_TOKEN` (`_FILE`).
     pub enrollment_token: Option<Secret>,
+    /// Seconds the previous key is still accepted after the core issued a new one.
+    pub rotation_grace_secs: u64,
+    /// Keep keys issued by the core in `credentials.json` (off for built-in connectors, whose
+    /// key lives in memory only).
+    pub persist_credentials: bool,
 }
 
-impl ConnectorAuth {
-    /// Holding a key implies requiring it: a connector never fails open.
-    pub fn enforced(&self) -> bool {
-        self.enabled || self.key.is_some()
-    }
-}
+impl ConnectorAuth {}
 
 /// The message of the start-up refusal when signatures are required but no credential is set.
 pub const AUTH_WITHOUT_CREDENTIALS: &str = "DSXCONNECTOR_AUTH__ENABLED=true requires DSXCONNECT_ENROLLMENT_TOKEN, DSXCONNECTOR_AUTH__HMAC_KEY_ID/_SECRET or stored credentials";
@@ -403,6 +403,8 @@ fn read_auth(s: &mut Source, env: &BTreeMap<String, String>) -> ConnectorAuth {
         }
     };
     let enrollment_token = enrollment_token(s, env);
+    let rotation_grace_secs = s.int_in("AUTH__ROTATION_GRACE_SECS", 300, 0, 86_400) as u64;
+    let persist_credentials = s.bool_or("AUTH__PERSIST_CREDENTIALS", true);
     if enabled && key.is_none() && enrollment_token.is_none() {
         s.error("AUTH__ENABLED", AUTH_WITHOUT_CREDENTIALS);
     }
@@ -411,6 +413,8 @@ fn read_auth(s: &mut Source, env: &BTreeMap<String, String>) -> ConnectorAuth {
         key,
         clock_skew_secs,
         enrollment_token,
+        rotation_grace_secs,
+        persist_credentials,
     }
 }
 

@@ -1,0 +1,186 @@
+//! Authentication settings of the core (`DSXCONNECT_AUTH__*`, `DSXCONNECT_ALLOW_UNAUTHENTICATED`;
+//! docs/AUTH.md).
+
+use serde_json::{Value, json};
+
+use super::loader::{Secret, Source};
+
+/// Connector trust and protected mode.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `AUTH__ENABLED`: connectors must enroll and sign; operator routes need a principal.
+    pub enabled: bool,
+    /// `ALLOW_UNAUTHENTICATED`: serve without authentication on a non-loopback address.
+    pub allow_unauthenticated: bool,
+    /// Every valid enrollment token (from `AUTH__ENROLLMENT_TOKEN[S][_FILE]`).
+    pub enrollment_tokens: Vec<Secret>,
+    /// Seconds a signature's timestamp may differ from the clock.
+    pub hmac_max_skew: u64,
+    /// Seconds a replaced key still verifies inbound.
+    pub rotation_grace_secs: u64,
+    /// Keys older than this are replaced at the next signed registration; 0 = never.
+    pub key_max_age_days: u64,
+    /// Return the current key to unsigned same-identity registrations (original connectors).
+    pub legacy_connectors: bool,
+    /// Credential records without a registration for this long are deleted (not revoked ones).
+    pub forget_after_days: u64,
+    /// Live entries of the embedded backend's replay cache.
+    pub nonce_cache_max: usize,
+}
+
+impl AuthSettings {
+    /// Seconds a key may live before the next signed registration replaces it (0 = never).
+    pub fn key_max_age_secs(&self) -> u64 {
+        self.key_max_age_days.saturating_mul(86_400)
+    }
+
+    pub fn view(&self) -> Value {
+        json!({
+            "enabled": self.enabled,
+            "enrollment_tokens": if self.enrollment_tokens.is_empty() { Value::Null } else { json!("***") },
+            "hmac_max_skew": self.hmac_max_skew,
+            "rotation_grace_secs": self.rotation_grace_secs,
+            "key_max_age_days": self.key_max_age_days,
+            "legacy_connectors": self.legacy_connectors,
+            "forget_after_days": self.forget_after_days,
+            "nonce_cache_max": self.nonce_cache_max,
+        })
+    }
+}
+
+/// An enrollment token: 16–256 printable ASCII characters without space or comma.
+fn valid_token(t: &str) -> bool {
+    (16..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+}
+
+pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
+    let enabled = s.bool_or("AUTH__ENABLED", false);
+    let allow_unauthenticated = s.bool_or("ALLOW_UNAUTHENTICATED", false);
+    if allow_unauthenticated && !enabled {
+        warnings
+            .push("DSXCONNECT_ALLOW_UNAUTHENTICATED=true: anyone who can reach this address can control scans".into());
+    }
+    let mut tokens: Vec<String> = Vec::new();
+    if let Some(t) = s.secret_or_file("AUTH__ENROLLMENT_TOKEN") {
+        tokens.push(t.expose().trim().to_string());
+    }
+    if let Some(list) = s.secret("AUTH__ENROLLMENT_TOKENS") {
+        tokens.extend(list.expose().split(',').map(|t| t.trim().to_string()));
+    }
+    if let Some(path) = s.string("AUTH__ENROLLMENT_TOKENS_FILE") {
+        match std::fs::read_to_string(path.trim()) {
+            Ok(text) => tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.starts_with('#'))
+                    .map(str::to_string),
+            ),
+            Err(e) => s.error(
+                "AUTH__ENROLLMENT_TOKENS_FILE",
+                format!("cannot read the token file: {}", e.kind()),
+            ),
+        }
+    }
+    tokens.retain(|t| !t.is_empty());
+    if tokens.iter().any(|t| !valid_token(t)) {
+        s.error(
+            "AUTH__ENROLLMENT_TOKEN",
+            "every enrollment token must be 16-256 printable ASCII characters without spaces or commas",
+        );
+    }
+    tokens.sort();
+    tokens.dedup();
+    if enabled && tokens.is_empty() {
+        warnings.push("no enrollment token: external connectors cannot enroll".into());
+    }
+    for key in [
+        "AUTH__JWT_SECRET",
+        "AUTH__JWT_AUDIENCE",
+        "AUTH__JWT_ISSUER",
+        "AUTH__JWT_TTL",
+    ] {
+        s.ignored(key, "kept for compatibility with the original");
+    }
+    AuthSettings {
+        enabled,
+        allow_unauthenticated,
+        enrollment_tokens: tokens.into_iter().map(Secret::new).collect(),
+        hmac_max_skew: s.int_in("AUTH__HMAC_MAX_SKEW", 60, 5, 600) as u64,
+        rotation_grace_secs: s.int_in("AUTH__ROTATION_GRACE_SECS", 300, 0, 86_400) as u64,
+        key_max_age_days: s.int_in("AUTH__KEY_MAX_AGE_DAYS", 30, 0, 3650) as u64,
+        legacy_connectors: s.bool_or("AUTH__LEGACY_CONNECTORS", false),
+        forget_after_days: s.int_in("AUTH__FORGET_AFTER_DAYS", 30, 1, 3650) as u64,
+        nonce_cache_max: s.int_in("AUTH__NONCE_CACHE_MAX", 500_000, 1000, 100_000_000) as usize,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::config::Settings;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let env: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_map(&env, None)
+            .map(|l| l.settings)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tokens_come_from_every_source_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = dir.path().join("one");
+        std::fs::write(&one, "token-from-file-0001\n").unwrap();
+        let many = dir.path().join("many");
+        std::fs::write(&many, "# comment\n\ntoken-from-list-file-2\n").unwrap();
+        let s = load(&[
+            ("DSXCONNECT_AUTH__ENROLLMENT_TOKEN_FILE", one.to_str().unwrap()),
+            (
+                "DSXCONNECT_AUTH__ENROLLMENT_TOKENS",
+                "token-from-list-00001, token-from-list-00002",
+            ),
+            ("DSXCONNECT_AUTH__ENROLLMENT_TOKENS_FILE", many.to_str().unwrap()),
+        ])
+        .unwrap();
+        let got: Vec<&str> = s.auth.enrollment_tokens.iter().map(|t| t.expose()).collect();
+        assert_eq!(
+            got,
+            [
+                "token-from-file-0001",
+                "token-from-list-00001",
+                "token-from-list-00002",
+                "token-from-list-file-2"
+            ]
+        );
+        let e = load(&[("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", "short-15-chars!")]).unwrap_err();
+        assert!(e.contains("16-256 printable ASCII"), "{e}");
+        let e = load(&[
+            ("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", "a-long-enough-token"),
+            ("DSXCONNECT_AUTH__ENROLLMENT_TOKEN_FILE", one.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn skew_bounds_are_enforced() {
+        assert!(load(&[("DSXCONNECT_AUTH__HMAC_MAX_SKEW", "4")]).is_err());
+        assert!(load(&[("DSXCONNECT_AUTH__HMAC_MAX_SKEW", "601")]).is_err());
+        assert_eq!(
+            load(&[("DSXCONNECT_AUTH__HMAC_MAX_SKEW", "120")])
+                .unwrap()
+                .auth
+                .hmac_max_skew,
+            120
+        );
+    }
+
+    #[test]
+    fn config_view_hides_tokens() {
+        let s = load(&[("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", "a-long-enough-token")]).unwrap();
+        let v = s.view();
+        assert_eq!(v["auth"]["enrollment_tokens"], "***");
+        assert!(!v.to_string().contains("a-long-enough-token"));
+    }
+}

@@ -1,0 +1,268 @@
+//! Who may call what (docs/AUTH.md, "Routes by role"): every API route of the core with the
+//! least access it needs, and the gate that enforces it. The router is built from this table,
+//! so a route cannot exist without an access level.
+//!
+//! With authentication off every request acts as `admin` (protected mode keeps the listener on
+//! loopback). With it on: public routes are open; connector routes need a verified DSX-HMAC
+//! signature (the principal is handed to the handler for identity binding); every other route
+//! needs an operator principal — users, sessions and API tokens come with operator identity, so
+//! until then such a route answers `401 not_authenticated` (and a connector's signature on it
+//! `403 insufficient_role`): closed, never open.
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, Route, web};
+use serde_json::json;
+
+use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
+use super::{CoreState, connectors, dlq, jobs, meta, results, scan, sse};
+use crate::auth::hmac::{Received, Reject};
+use crate::trust::{ConnectorPrincipal, Refusal};
+
+/// The least a caller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Anyone (probes).
+    Public,
+    /// The registration route authenticates itself (signature or enrollment token).
+    Enrollment,
+    /// A connector's signature (or, with operator identity, an operator).
+    Connector,
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Enrollment => "enrollment",
+            Access::Connector => "connector",
+            Access::Viewer => "viewer",
+            Access::Operator => "operator",
+            Access::Admin => "admin",
+        }
+    }
+}
+
+/// One API route: path below the API prefix, method, access, handler.
+pub struct Entry {
+    pub path: &'static str,
+    pub method: &'static str,
+    pub access: Access,
+    route: fn() -> Route,
+}
+
+macro_rules! entry {
+    ($method:ident $path:literal $access:ident => $handler:path) => {
+        Entry {
+            path: $path,
+            method: stringify!($method),
+            access: Access::$access,
+            route: || web::$method().to($handler),
+        }
+    };
+}
+
+/// Every route below `/dsx-connect/api/v1`.
+pub fn table() -> Vec<Entry> {
+    vec![
+        entry!(get "/healthz" Public => meta::healthz),
+        entry!(get "/readyz" Public => meta::readyz),
+        entry!(get "/meta" Viewer => meta::meta),
+        entry!(get "/version" Viewer => meta::version),
+        entry!(get "/config" Operator => meta::config),
+        entry!(get "/superlog/status" Viewer => meta::superlog_status),
+        entry!(get "/test/connection" Viewer => meta::test_connection),
+        entry!(get "/test/dsxa-connection" Viewer => meta::test_dsxa),
+        entry!(post "/connectors/register" Enrollment => connectors::register),
+        entry!(delete "/connectors/unregister/{uuid}" Connector => connectors::unregister),
+        entry!(get "/connectors/list" Viewer => connectors::list),
+        entry!(post "/connectors/full_scan/{uuid}" Operator => connectors::full_scan),
+        entry!(get "/connectors/repo_check/{uuid}" Operator => connectors::repo_check),
+        entry!(get "/connectors/estimate/{uuid}" Operator => connectors::estimate),
+        entry!(get "/connectors/config/{uuid}" Viewer => connectors::config),
+        entry!(get "/connectors/healthz/{uuid}" Viewer => connectors::healthz),
+        entry!(get "/connectors/readyz/{uuid}" Viewer => connectors::readyz),
+        entry!(post "/scan/request" Connector => scan::request),
+        entry!(post "/scan/request/batch" Connector => scan::batch),
+        entry!(post "/scan/auth_check" Connector => scan::auth_check),
+        entry!(get "/scan/request/{task_id}" Viewer => scan::task_status),
+        entry!(get "/scan/jobs" Viewer => jobs::list),
+        entry!(get "/scan/jobs/{job_id}" Viewer => jobs::get),
+        entry!(get "/scan/jobs/{job_id}/raw" Viewer => jobs::raw),
+        entry!(post "/scan/jobs/{job_id}/enqueue_done" Connector => jobs::enqueue_done),
+        entry!(post "/scan/jobs/{job_id}/pause" Operator => jobs::pause),
+        entry!(post "/scan/jobs/{job_id}/resume" Operator => jobs::resume),
+        entry!(post "/scan/jobs/{job_id}/cancel" Operator => jobs::cancel),
+        entry!(get "/scan/results" Viewer => results::list),
+        entry!(get "/scan/results/job/{job_id}" Viewer => results::by_job),
+        entry!(get "/scan/results/{task_id}" Viewer => results::by_task),
+        entry!(get "/scan/stats" Viewer => results::stats),
+        entry!(get "/admin/dead-letter/stats" Viewer => dlq::stats),
+        entry!(get "/admin/dead-letter/stats/{queue_type}" Viewer => dlq::stats_one),
+        entry!(get "/admin/dead-letter/items/{queue_type}" Operator => dlq::items),
+        entry!(post "/admin/dead-letter/requeue" Operator => dlq::requeue_all),
+        entry!(post "/admin/dead-letter/requeue/{queue_type}" Operator => dlq::requeue),
+        entry!(delete "/admin/dead-letter/clear" Admin => dlq::clear_all),
+        entry!(delete "/admin/dead-letter/clear/{queue_type}" Admin => dlq::clear),
+        entry!(get "/admin/dead-letter/health" Viewer => dlq::health),
+        entry!(get "/subscribe/scan-result" Viewer => sse::scan_results),
+        entry!(get "/subscribe/job-summary/{job_id}" Viewer => sse::job_summary),
+        entry!(get "/subscribe/connector-registered" Viewer => sse::connectors),
+    ]
+}
+
+/// The routes a `worker` serves.
+pub fn worker_table() -> Vec<Entry> {
+    let keep = ["/healthz", "/readyz", "/superlog/status", "/meta", "/version"];
+    table().into_iter().filter(|e| keep.contains(&e.path)).collect()
+}
+
+impl Entry {
+    /// The resource: the handler behind the gate of its access level; other methods 405.
+    pub fn resource(&self) -> impl actix_web::dev::HttpServiceFactory + use<> {
+        let access = self.access;
+        web::resource(self.path)
+            .route((self.route)())
+            .default_service(web::to(super::errors::method_not_allowed))
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                gate_for(access, req, next)
+            }))
+    }
+}
+
+fn unauthorized(detail: &str, challenge: String) -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((WWW_AUTHENTICATE, challenge))
+        .json(json!({ "detail": detail }))
+}
+
+fn hmac_challenge(reason: &str) -> String {
+    format!("DSX-HMAC realm=\"dsx-connect\", error=\"{reason}\"")
+}
+
+/// The response to a refused signature.
+pub fn refusal_response(r: Refusal) -> HttpResponse {
+    match r {
+        Refusal::Signature(Reject::ReplayCacheFull) => {
+            HttpResponse::ServiceUnavailable().json(json!({"detail": "replay_cache_full"}))
+        }
+        Refusal::Signature(reason) => unauthorized(reason.as_str(), hmac_challenge(reason.as_str())),
+        Refusal::Unavailable(e) => {
+            tracing::warn!(error = %e, "credential store unavailable: refusing a signed request");
+            HttpResponse::ServiceUnavailable().json(json!({"detail": "registry_unavailable"}))
+        }
+    }
+}
+
+/// Reads the body of a request whose signature must be checked, and verifies it; the body is
+/// handed back to the request unchanged for the handler.
+pub async fn verify_request(req: &mut ServiceRequest, limit: usize) -> Result<ConnectorPrincipal, HttpResponse> {
+    let Some(state) = req.app_data::<web::Data<CoreState>>().cloned() else {
+        return Err(HttpResponse::InternalServerError().json(json!({"detail": "no core state"})));
+    };
+    let body = read_payload(req.take_payload(), limit).await?;
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+    let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+    let verified = state
+        .services
+        .trust
+        .verify(
+            header.as_deref(),
+            Received {
+                method: req.method().as_str(),
+                target: &target,
+                body: &body,
+            },
+        )
+        .await;
+    req.set_payload(actix_web::dev::Payload::from(body));
+    verified.map_err(refusal_response)
+}
+
+async fn read_payload(mut payload: actix_web::dev::Payload, limit: usize) -> Result<bytes::Bytes, HttpResponse> {
+    use futures_util::StreamExt;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| HttpResponse::BadRequest().json(json!({"detail": "body could not be read"})))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(HttpResponse::PayloadTooLarge().json(json!({"detail": "payload_too_large"})));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn is_signed(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(' ').next())
+        .is_some_and(|s| s.eq_ignore_ascii_case(crate::auth::hmac::SCHEME))
+}
+
+pub async fn gate_for(
+    access: Access,
+    mut req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let enabled = req
+        .app_data::<web::Data<CoreState>>()
+        .is_some_and(|s| s.services.settings.auth.enabled);
+    if req.headers().get_all(AUTHORIZATION).count() > 1 {
+        let resp = HttpResponse::BadRequest().json(json!({"detail": "duplicate_authorization_header"}));
+        return Ok(req.into_response(resp));
+    }
+    if !enabled || matches!(access, Access::Public | Access::Enrollment) {
+        return next.call(req).await;
+    }
+    let limit = if req.path().ends_with("/batch") {
+        BATCH_BODY_LIMIT
+    } else {
+        SINGLE_BODY_LIMIT
+    };
+    if !is_signed(&req) {
+        let challenge = if access == Access::Connector {
+            "Bearer realm=\"dsx-connect\", DSX-HMAC realm=\"dsx-connect\"".to_string()
+        } else {
+            "Bearer realm=\"dsx-connect\"".to_string()
+        };
+        return Ok(req.into_response(unauthorized("not_authenticated", challenge)));
+    }
+    match verify_request(&mut req, limit).await {
+        Ok(p) if access == Access::Connector => {
+            req.extensions_mut().insert(p);
+            next.call(req).await
+        }
+        Ok(_) => {
+            let resp = HttpResponse::Forbidden().json(json!({"detail": "insufficient_role"}));
+            Ok(req.into_response(resp))
+        }
+        Err(resp) => Ok(req.into_response(resp)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_appears_once_with_an_access_level() {
+        let t = table();
+        let mut seen = std::collections::HashSet::new();
+        for e in &t {
+            assert!(seen.insert(e.path), "{} twice", e.path);
+        }
+        assert!(t.iter().any(|e| e.access == Access::Connector));
+        for e in worker_table() {
+            assert!(matches!(e.access, Access::Public | Access::Viewer), "{}", e.path);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The core's side of connector trust (docs/AUTH.md): which key a signature was made with,
+//! whether its nonce is fresh, and which key the core signs its calls to a connector with.
+//!
+//! Keys come from this process's built-in connectors (always) and, with authentication on,
+//! from the credential store. Store lookups are cached for at most [`KEY_CACHE_TTL`], so a
+//! revocation through any API process takes effect everywhere within that time. A store that
+//! cannot answer fails the request closed (503 `registry_unavailable`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::auth::builtin::BuiltinKeys;
+use crate::auth::credentials::{CredentialRecord, CredentialState};
+use crate::auth::hmac::{self, HmacKey, KeyLookup, Received, Reject, SignatureHeader};
+use crate::auth::replay::ReplayCache;
+use crate::backend::{CredentialStore, StoreError};
+use crate::config::auth::AuthSettings;
+
+/// Longest time a cached credential record is trusted.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Cached lookups kept before the cache is cleared (bounded memory whatever peers send).
+const CACHE_MAX: usize = 10_000;
+
+/// Why a signed call was refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// `401 {"detail": reason}`.
+    Signature(Reject),
+    /// The credential store could not answer: fail closed.
+    Unavailable(StoreError),
+}
+
+impl From<Reject> for Refusal {
+    fn from(r: Reject) -> Self {
+        Refusal::Signature(r)
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::Unavailable(e)
+    }
+}
+
+/// A verified connector signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorPrincipal {
+    pub uuid: String,
+    pub key_id: String,
+    /// Signed with a key in its rotation grace period.
+    pub with_prev: bool,
+    /// One of this process's built-in connectors.
+    pub builtin: bool,
+}
+
+type Cached = (Instant, Option<CredentialRecord>);
+
+pub struct Trust {
+    store: Arc<dyn CredentialStore>,
+    builtin: Arc<BuiltinKeys>,
+    settings: AuthSettings,
+    replay: ReplayCache,
+    by_key: Mutex<HashMap<String, Cached>>,
+    by_uuid: Mutex<HashMap<String, Cached>>,
+}
+
+fn cached(map: &Mutex<HashMap<String, Cached>>, k: &str) -> Option<Option<CredentialRecord>> {
+    let m = map.lock().ok()?;
+    m.get(k)
+        .filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL)
+        .map(|(_, r)| r.clone())
+}
+
+fn remember(map: &Mutex<HashMap<String, Cached>>, k: &str, r: Option<CredentialRecord>) {
+    if let Ok(mut m) = map.lock() {
+        if m.len() >= CACHE_MAX {
+            m.clear();
+        }
+        m.insert(k.to_string(), (Instant::now(), r));
+    }
+}
+
+impl Trust {
+    pub fn new(store: Arc<dyn CredentialStore>, builtin: Arc<BuiltinKeys>, settings: AuthSettings) -> Self {
+        let replay = ReplayCache::new(settings.hmac_max_skew, settings.nonce_cache_max);
+        Self {
+            store,
+            builtin,
+            settings,
+            replay,
+            by_key: Mutex::default(),
+            by_uuid: Mutex::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    pub fn builtin(&self) -> &BuiltinKeys {
+        &self.builtin
+    }
+
+    pub fn store(&self) -> &Arc<dyn CredentialStore> {
+        &self.store
+    }
+
+    /// Forgets cached lookups of a record this process just changed.
+    pub fn invalidate(&self, rec: &CredentialRecord) {
+        for map in [&self.by_key, &self.by_uuid] {
+            if let Ok(mut m) = map.lock() {
+                m.remove(&rec.uuid);
+                for k in rec.key_ids() {
+                    m.remove(&k);
+                }
+            }
+        }
+    }
+
+    async fn record_by_key(&self, key_id: &str) -> Result<Option<CredentialRecord>, StoreError> {
+        if let Some(r) = cached(&self.by_key, key_id) {
+            return Ok(r);
+        }
+        let r = self.store.credential_by_key(key_id).await?;
+        remember(&self.by_key, key_id, r.clone());
+        Ok(r)
+    }
+
+    /// The credential record of `uuid` (cached for at most [`KEY_CACHE_TTL`]).
+    pub async fn record(&self, uuid: &str) -> Result<Option<CredentialRecord>, StoreError> {
+        if let Some(r) = cached(&self.by_uuid, uuid) {
+            return Ok(r);
+        }
+        let r = self.store.credential(uuid).await?;
+        remember(&self.by_uuid, uuid, r.clone());
+        Ok(r)
+    }
+
+    /// Verifies a signed request (steps 1–8 of the verification order): built-in keys always,
+    /// enrolled connectors' keys when authentication is on; then the nonce, once.
+    pub async fn verify(&self, header: Option<&[u8]>, req: Received<'_>) -> Result<ConnectorPrincipal, Refusal> {
+        let parsed = SignatureHeader::parse(header.ok_or(Reject::MissingHmac)?)?;
+        let now = hmac::now_secs();
+        let builtin = self.builtin.lookup(&parsed.key_id);
+        let (lookup, with_prev, is_builtin) = match builtin {
+            KeyLookup::Active { .. } => (builtin, false, true),
+            _ if self.settings.enabled => match self.record_by_key(&parsed.key_id).await? {
+                Some(rec) => (rec.lookup(&parsed.key_id, now), rec.is_prev(&parsed.key_id), false),
+                None => (KeyLookup::Unknown, false, false),
+            },
+            _ => (KeyLookup::Unknown, false, false),
+        };
+        let v = hmac::verify(header, req, now, self.settings.hmac_max_skew, None, |_| lookup)?;
+        let ttl = self.settings.hmac_max_skew.saturating_mul(2).saturating_add(1);
+        match self.store.first_use(&v.key_id, &v.nonce, ttl).await? {
+            Some(true) => {}
+            Some(false) => return Err(Reject::ReplayedRequest.into()),
+            None => self.replay.check(&v.key_id, &v.nonce, now)?,
+        }
+        Ok(ConnectorPrincipal {
+            uuid: v.owner,
+            key_id: v.key_id,
+            with_prev,
+            builtin: is_builtin,
+        })
+    }
+
+    /// The key the core signs its calls to connector `uuid` with: a built-in connector's, or
+    /// with authentication on an enrolled connector's current key. `Err` when authentication is
+    /// on and the connector has no usable key (revoked, reset, forgotten): it must not be called.
+    pub async fn outbound_key(&self, uuid: &str) -> Result<Option<HmacKey>, OutboundRefusal> {
+        if let Some(k) = self.builtin.key(uuid) {
+            return Ok(Some(k));
+        }
+        if !self.settings.enabled {
+            return Ok(None);
+        }
+        let rec = self.record(uuid).await.map_err(OutboundRefusal::Unavailable)?;
+        match rec {
+            Some(r) if r.state == CredentialState::Revoked => Err(OutboundRefusal::Revoked),
+            Some(r) => match r.key().or_else(|| r.prev_key(hmac::now_secs())) {
+                Some(k) => Ok(Some(k)),
+                None => Err(OutboundRefusal::NoKey),
+            },
+            None => Err(OutboundRefusal::NoKey),
+        }
+    }
+}
+
+/// Why the core will not call a pinned connector.
+#[derive(Debug)]
+pub enum OutboundRefusal {
+    Revoked,
+    NoKey,
+    Unavailable(StoreError),
+}
