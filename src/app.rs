@@ -73,20 +73,25 @@ impl CoreHandle {
     }
 }
 
+/// The Redis store of the settings' `DSXCONNECT_REDIS_URL` (connects lazily).
+pub fn redis_store(settings: &Settings, url: &str) -> anyhow::Result<RedisStore> {
+    Ok(RedisStore::connect(
+        url,
+        RedisOptions {
+            app_env: settings.app_env.as_str().to_string(),
+            results_retain: settings.results_retain,
+            job_ttl_days: settings.jobs.ttl_days,
+            jobs_retain_finished: settings.jobs.retain_finished,
+            dlq_expire_days: settings.workers.dlq_expire_after_days,
+            claim_idle_secs: settings.workers.claim_idle_secs,
+        },
+    )?)
+}
+
 /// Opens the configured backend (embedded unless a Redis URL is set).
 pub fn open_backend(settings: &Settings) -> anyhow::Result<Backend> {
     if let Some(url) = &settings.redis_url {
-        let store = RedisStore::connect(
-            url.expose(),
-            RedisOptions {
-                app_env: settings.app_env.as_str().to_string(),
-                results_retain: settings.results_retain,
-                job_ttl_days: settings.jobs.ttl_days,
-                jobs_retain_finished: settings.jobs.retain_finished,
-                dlq_expire_days: settings.workers.dlq_expire_after_days,
-                claim_idle_secs: settings.workers.claim_idle_secs,
-            },
-        )?;
+        let store = redis_store(settings, url.expose())?;
         tracing::info!(url = %crate::config::core::redact_url_password(url.expose()), "Redis store configured");
         return Ok(store.backend());
     }
@@ -135,6 +140,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         held: Arc::default(),
         trust: Arc::new(crate::trust::Trust::new(
             Arc::clone(&backend.credentials),
+            Arc::clone(&backend.tokens),
             Arc::default(),
             settings.auth.clone(),
         )),

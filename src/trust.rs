@@ -14,7 +14,8 @@ use crate::auth::builtin::BuiltinKeys;
 use crate::auth::credentials::{CredentialRecord, CredentialState};
 use crate::auth::hmac::{self, HmacKey, KeyLookup, Received, Reject, SignatureHeader};
 use crate::auth::replay::ReplayCache;
-use crate::backend::{CredentialStore, StoreError};
+use crate::auth::tokens::{self, Role};
+use crate::backend::{CredentialStore, StoreError, TokenStore};
 use crate::config::auth::AuthSettings;
 
 /// Longest time a cached credential record is trusted.
@@ -56,8 +57,22 @@ pub struct ConnectorPrincipal {
 
 type Cached = (Instant, Option<CredentialRecord>);
 
+/// An operator authenticated by an API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorPrincipal {
+    pub role: Role,
+    pub token_id: String,
+    pub name: String,
+}
+
+/// How often `last_used_at` of a token is written at most.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
 pub struct Trust {
     store: Arc<dyn CredentialStore>,
+    tokens: Arc<dyn TokenStore>,
+    token_cache: Mutex<HashMap<String, (Instant, Option<tokens::ApiToken>)>>,
+    touched: Mutex<HashMap<String, Instant>>,
     builtin: Arc<BuiltinKeys>,
     settings: AuthSettings,
     replay: ReplayCache,
@@ -82,10 +97,18 @@ fn remember(map: &Mutex<HashMap<String, Cached>>, k: &str, r: Option<CredentialR
 }
 
 impl Trust {
-    pub fn new(store: Arc<dyn CredentialStore>, builtin: Arc<BuiltinKeys>, settings: AuthSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn CredentialStore>,
+        tokens: Arc<dyn TokenStore>,
+        builtin: Arc<BuiltinKeys>,
+        settings: AuthSettings,
+    ) -> Self {
         let replay = ReplayCache::new(settings.hmac_max_skew, settings.nonce_cache_max);
         Self {
             store,
+            tokens,
+            token_cache: Mutex::default(),
+            touched: Mutex::default(),
             builtin,
             settings,
             replay,
@@ -164,6 +187,55 @@ impl Trust {
             with_prev,
             builtin: is_builtin,
         })
+    }
+
+    /// Resolves `Authorization: Bearer <token>`: `Ok(None)` for an unknown, expired or revoked
+    /// token (a revocation in any process is seen within [`KEY_CACHE_TTL`]).
+    pub async fn bearer(&self, token: &str) -> Result<Option<OperatorPrincipal>, StoreError> {
+        if !tokens::looks_like_token(token) {
+            return Ok(None);
+        }
+        let sha = tokens::digest(token);
+        let hit = self.token_cache.lock().ok().and_then(|m| {
+            m.get(&sha)
+                .filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL)
+                .map(|(_, t)| t.clone())
+        });
+        let rec = match hit {
+            Some(r) => r,
+            None => {
+                let r = self.tokens.token_by_digest(&sha).await?;
+                if let Ok(mut m) = self.token_cache.lock() {
+                    if m.len() >= CACHE_MAX {
+                        m.clear();
+                    }
+                    m.insert(sha, (Instant::now(), r.clone()));
+                }
+                r
+            }
+        };
+        let now = hmac::now_secs();
+        let Some(t) = rec.filter(|t| !t.expired(now)) else {
+            return Ok(None);
+        };
+        let due = self.touched.lock().is_ok_and(|mut m| {
+            if m.len() >= CACHE_MAX {
+                m.clear();
+            }
+            let due = m.get(&t.id).is_none_or(|at| at.elapsed() >= TOUCH_EVERY);
+            if due {
+                m.insert(t.id.clone(), Instant::now());
+            }
+            due
+        });
+        if due && let Err(e) = self.tokens.touch_token(&t.id, now).await {
+            tracing::debug!(error = %e, "recording a token's last use failed");
+        }
+        Ok(Some(OperatorPrincipal {
+            role: t.role,
+            token_id: t.id,
+            name: t.name,
+        }))
     }
 
     /// The key the core signs its calls to connector `uuid` with: a built-in connector's, or

@@ -678,3 +678,285 @@ async fn atk_auth_on_replayed_and_stale_signatures_are_refused() {
     let v: Value = post(no_nonce).await.unwrap().json().await.unwrap();
     assert_eq!(v["detail"], "malformed_hmac");
 }
+
+/// `dsx-connect token …` against the store of the core whose data dir is `data`.
+fn token_cli(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dsx-connect"));
+    cmd.arg("token").args(args).env("DSXCONNECT_DATA_DIR", data);
+    if common::redis::backend_is_redis() {
+        cmd.env("DSXCONNECT_REDIS_URL", common::redis::url_for(data));
+    }
+    let out = run_for(&mut cmd, 60);
+    assert!(
+        out.status.success(),
+        "token {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn with_token(core_url: &str, token: &str) -> Api {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    Api {
+        base: Api::new(core_url).base,
+        http: reqwest::Client::builder().default_headers(h).build().unwrap(),
+    }
+}
+
+/// Authentication on, end to end: a standalone connector enrolls with a token and keeps its key
+/// private; an operator's API token starts a full scan that completes with exact counts; a
+/// viewer may look but not act; a revoked token stops working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_on_full_scan_with_an_enrolled_connector_and_api_tokens() {
+    let env = auth_env();
+    let data = tempfile::tempdir().unwrap();
+    let core = start_core_in(data.path(), &env);
+    let ops =
+        String::from_utf8(token_cli(data.path(), &["create", "--name", "ops", "--role", "operator"]).stdout).unwrap();
+    let ops = ops.trim();
+    assert_eq!(ops.len(), 47, "{ops}");
+    let view_out = token_cli(
+        data.path(),
+        &["create", "--name", "look", "--role", "viewer", "--expires", "1d"],
+    );
+    let viewer = String::from_utf8(view_out.stdout).unwrap().trim().to_string();
+    let list = String::from_utf8(token_cli(data.path(), &["list"]).stdout).unwrap();
+    assert!(
+        list.contains("ops") && list.contains(&ops[..8]) && !list.contains(&ops[8..]),
+        "{list}"
+    );
+
+    let asset = tempfile::tempdir().unwrap();
+    for i in 0..30 {
+        write(
+            asset.path(),
+            &format!("d{}/f{i}.txt", i % 3),
+            format!("clean {i}").as_bytes(),
+        );
+    }
+    write(asset.path(), "d1/evil.com", common::EICAR);
+    let conn_data = tempfile::tempdir().unwrap();
+    let (conn, uuid) = start_fs_connector(
+        &core.url,
+        asset.path(),
+        conn_data.path(),
+        &[
+            ("DSXCONNECT_ENROLLMENT_TOKEN", TOKEN),
+            ("DSXCONNECTOR_ITEM_ACTION", "nothing"),
+        ],
+    );
+    let op = with_token(&core.url, ops);
+    op.wait_registered(&uuid).await;
+    let creds = conn_data.path().join("filesystem-connector").join("credentials.json");
+    let mode = wait_for("credentials.json", Duration::from_secs(20), || async {
+        std::fs::metadata(&creds)
+            .ok()
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+    })
+    .await;
+    assert_eq!(mode, 0o600);
+    // The connector's port wants the core's signature.
+    let r = reqwest::Client::new()
+        .post(format!("{}/read_file", conn.url))
+        .json(&json!({"location": "d1/evil.com", "metainfo": "evil.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    let look = with_token(&core.url, &viewer);
+    let r = look
+        .http
+        .post(format!("{}/connectors/full_scan/{uuid}", look.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "a viewer cannot start a scan");
+    let job = op.full_scan(&uuid).await;
+    let j = op.wait_job(&job, "completed", Duration::from_secs(120)).await;
+    assert_eq!(count(&j, "processed_count"), 31, "{j}");
+    assert_eq!(count(&j, "failed_count"), 0, "{j}");
+    let (s, results) = look.get(&format!("/scan/results/job/{job}")).await;
+    assert_eq!(s, 200, "a viewer reads results");
+    assert!(results.to_string().contains("evil.com"), "{results}");
+
+    // A revoked token is refused within the cache lifetime.
+    let id = String::from_utf8(token_cli(data.path(), &["list"]).stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.contains(" look "))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap();
+    token_cli(data.path(), &["revoke", &id]);
+    wait_for("revocation", Duration::from_secs(20), || async {
+        let (s, v) = look.get("/scan/stats").await;
+        (s == 401 && v["detail"] == "invalid_token").then_some(())
+    })
+    .await;
+    let (s, v) = Api::new(&core.url).get("/scan/stats").await;
+    assert_eq!((s, v["detail"].as_str()), (401, Some("not_authenticated")));
+}
+
+/// Checklist 14, 16, 17: rotation with a grace period, revocation (signed calls refused, queued
+/// items dead-lettered without a call, presence gone), reset and forget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_on_rotation_revocation_reset_and_forget() {
+    let mut env = auth_env();
+    env.push(("DSXCONNECT_WORKERS__RETRY_BACKOFF_BASE_SECS", "1"));
+    env.push(("DSXCONNECT_WORKERS__MAX_ATTEMPTS", "20"));
+    let data = tempfile::tempdir().unwrap();
+    let core = start_core_in(data.path(), &env);
+    let admin_token =
+        String::from_utf8(token_cli(data.path(), &["create", "--name", "root", "--role", "admin"]).stdout).unwrap();
+    let admin = with_token(&core.url, admin_token.trim());
+    let anon = Api::new(&core.url);
+    let a = FakeConnector::start();
+    let b = FakeConnector::start();
+    let key_a = enroll(&anon, UUID, &a.url).await;
+    let key_b = enroll(&anon, UUID_B, &b.url).await;
+    let reg = |uuid: &str, url: &str| json!({"name": "fake", "uuid": uuid, "url": url, "status": "ready"}).to_string();
+
+    let (s, list) = admin.get("/admin/connectors").await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(!list.to_string().contains(key_a.secret()), "never a secret");
+    assert_eq!(list[0]["state"], "enrolled");
+
+    // Rotation: the next signed registration carries a new key; the old one keeps verifying
+    // inbound during the grace period, and the core signs with the new one at once.
+    let (s, v) = admin
+        .post(&format!("/admin/connectors/{UUID}/rotate"), json!(null))
+        .await;
+    assert_eq!((s, v["rotate_pending"].as_bool()), (200, Some(true)), "{v}");
+    let (s, v, _) = send(
+        &anon,
+        "POST",
+        "/connectors/register",
+        &reg(UUID, &a.url),
+        Some(&key_a),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let new_a = HmacKey::new(v["hmac_key_id"].as_str().unwrap(), v["hmac_secret"].as_str().unwrap());
+    assert_ne!(new_a.key_id, key_a.key_id);
+    for k in [&key_a, &new_a] {
+        assert_eq!(send(&anon, "POST", "/scan/auth_check", "", Some(k), &[]).await.0, 200);
+    }
+
+    // Revocation with items queued: they fail without reaching the connector.
+    for i in 0..5 {
+        let loc = format!("/r{i}");
+        a.put_file(&loc, b"clean");
+        a.script_read(
+            &loc,
+            vec![Answer::status(503), Answer::status(503), Answer::status(503)],
+        );
+    }
+    let batch: Vec<Value> = (0..5)
+        .map(|i| json!({"location": format!("/r{i}"), "metainfo": "r", "scan_job_id": "jrev"}))
+        .collect();
+    let (s, v, _) = send(
+        &anon,
+        "POST",
+        "/scan/request/batch",
+        &json!(batch).to_string(),
+        Some(&new_a),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    wait_for("first reads", Duration::from_secs(30), || async {
+        (a.requests("/read_file").len() >= 5).then_some(())
+    })
+    .await;
+    let (s, v) = admin
+        .post(&format!("/admin/connectors/{UUID}/revoke"), json!(null))
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("revoked")));
+    let (s, v) = admin
+        .post("/scan/jobs/jrev/enqueue_done", json!({"enqueued_total": 5}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let job = admin.wait_job("jrev", "completed", Duration::from_secs(60)).await;
+    assert_eq!(count(&job, "failed_count"), 5, "{job}");
+    let (_, dlq) = admin.get("/admin/dead-letter/items/scan_request?start=0&end=100").await;
+    let revoked = dlq["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["error_details"]
+                .as_str()
+                .is_some_and(|t| t.contains("connector revoked"))
+        })
+        .count();
+    assert!(revoked >= 4, "items failed for the revocation: {dlq}");
+    let (s, v, _) = send(&anon, "POST", "/scan/auth_check", "", Some(&new_a), &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (401, Some("key_revoked")));
+    let (s, v, _) = send(
+        &anon,
+        "POST",
+        "/connectors/register",
+        &reg(UUID, &a.url),
+        None,
+        &[("X-Enrollment-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("connector_revoked")));
+    let (s, _) = admin.get("/connectors/list").await;
+    assert_eq!(s, 200);
+    assert!(
+        !admin.get("/connectors/list").await.1.to_string().contains(UUID),
+        "presence removed"
+    );
+    let (s, v) = admin
+        .post(&format!("/admin/connectors/{UUID}/reset"), json!(null))
+        .await;
+    assert_eq!((s, v["detail"].as_str()), (409, Some("connector_revoked")));
+
+    // Reset: B's key is refused at once; the same identity enrolls again unsigned.
+    let (s, _) = admin
+        .post(&format!("/admin/connectors/{UUID_B}/reset"), json!(null))
+        .await;
+    assert_eq!(s, 200);
+    let (s, v, _) = send(&anon, "POST", "/scan/auth_check", "", Some(&key_b), &[]).await;
+    assert_eq!((s, v["detail"].as_str()), (401, Some("unknown_key_id")));
+    let (s, v, _) = send(
+        &anon,
+        "POST",
+        "/connectors/register",
+        &reg(UUID_B, &b.url),
+        None,
+        &[("X-Enrollment-Token", TOKEN)],
+    )
+    .await;
+    assert_eq!(s, 200, "re-enrolled while its presence lives: {v}");
+    assert_ne!(v["hmac_key_id"].as_str(), Some(key_b.key_id.as_str()));
+    assert_eq!(v["hmac_secret"].as_str().map(str::len), Some(44));
+
+    // Forget: A's uuid is unknown again and may enroll anywhere.
+    let r = admin
+        .http
+        .delete(format!("{}/admin/connectors/{UUID}", admin.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    enroll(&anon, UUID, &b.url).await;
+
+    // Roles: a viewer cannot manage credentials.
+    let viewer =
+        String::from_utf8(token_cli(data.path(), &["create", "--name", "v", "--role", "viewer"]).stdout).unwrap();
+    let (s, v) = with_token(&core.url, viewer.trim()).get("/admin/connectors").await;
+    assert_eq!((s, v["detail"].as_str()), (403, Some("insufficient_role")));
+}
+
+/// With authentication off there are no connector credentials to manage.
+#[tokio::test]
+async fn credential_admin_routes_answer_auth_disabled_when_auth_is_off() {
+    let (core, _d) = start_core(&[]);
+    let (s, v) = Api::new(&core.url).get("/admin/connectors").await;
+    assert_eq!((s, v["detail"].as_str()), (404, Some("auth_disabled")));
+}

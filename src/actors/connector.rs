@@ -25,10 +25,10 @@ use crate::pipeline::connector_client::{ConnectorClients, Target};
 #[rtype(result = "Result<bool, StoreError>")]
 pub struct Register(pub ConnectorInstanceModel);
 
-/// Removes a connector (idempotent).
+/// Removes a connector (idempotent), with the reason its `unregistered` event gives.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
-pub struct Unregister(pub String);
+pub struct Unregister(pub String, pub Option<&'static str>);
 
 /// Replaces a connector actor's model.
 #[derive(Message)]
@@ -326,7 +326,7 @@ impl Handler<Unregister> for ConnectorRegistry {
 
     fn handle(&mut self, msg: Unregister, _: &mut Self::Context) -> Self::Result {
         let store = Arc::clone(&self.services.backend.registry);
-        let uuid = msg.0;
+        let (uuid, reason) = (msg.0, msg.1);
         let u = uuid.clone();
         Box::pin(
             async move { store.remove(&u).await }
@@ -341,7 +341,7 @@ impl Handler<Unregister> for ConnectorRegistry {
                         act.services
                             .backend
                             .events
-                            .publish(BusEvent::Connector(event("unregistered", &m, None)));
+                            .publish(BusEvent::Connector(event("unregistered", &m, reason)));
                     }
                     Ok(())
                 }),

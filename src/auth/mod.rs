@@ -9,4 +9,5 @@ pub mod credentials;
 pub mod hmac;
 pub mod relay;
 pub mod replay;
+pub mod tokens;
 pub mod url_guard;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::credentials::CredentialRecord;
+use crate::auth::tokens::ApiToken;
 use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
@@ -367,6 +368,17 @@ pub trait CredentialStore: Send + Sync {
     async fn first_use(&self, key_id: &str, nonce: &str, ttl_secs: u64) -> StoreResult<Option<bool>>;
 }
 
+/// API tokens (docs/AUTH.md, "API tokens"), stored as digests.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn put_token(&self, t: &ApiToken) -> StoreResult<()>;
+    async fn token_by_digest(&self, sha256: &str) -> StoreResult<Option<ApiToken>>;
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// False when no token has that id.
+    async fn delete_token(&self, id: &str) -> StoreResult<bool>;
+    async fn touch_token(&self, id: &str, now: i64) -> StoreResult<()>;
+}
+
 /// Events crossing processes (best effort: correctness never depends on delivery).
 #[derive(Debug, Clone)]
 pub enum BusEvent {
@@ -402,6 +414,7 @@ pub struct Backend {
     pub results: Arc<dyn ResultStore>,
     pub registry: Arc<dyn RegistryStore>,
     pub credentials: Arc<dyn CredentialStore>,
+    pub tokens: Arc<dyn TokenStore>,
     pub events: Arc<dyn EventBus>,
     /// Readiness probe and retention sweeps.
     pub maintenance: Arc<dyn Maintenance>,

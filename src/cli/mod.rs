@@ -5,6 +5,7 @@ pub mod connector;
 pub mod role;
 pub mod scan;
 pub mod serve;
+pub mod token;
 
 use std::path::PathBuf;
 
@@ -39,6 +40,29 @@ pub enum Command {
     /// Run a standalone connector that registers with a dsx-connect core.
     #[command(subcommand)]
     Connector(ConnectorCommand),
+    /// Manage API tokens (`Authorization: Bearer dsx_…`) in the configured store.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its digest is stored).
+    Create {
+        /// A name to recognise the token by: letters, digits, `.`, `_`, `-` (at most 64).
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: crate::auth::tokens::Role,
+        /// Lifetime: `<N>d`, `<N>h` or `never` (default DSXCONNECT_AUTH__TOKEN_DEFAULT_DAYS, 90 days).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (id, name, role, prefix, created, expires, last used); never the tokens.
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
 }
 
 /// What to do with malicious items.

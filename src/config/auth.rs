@@ -26,6 +26,8 @@ pub struct AuthSettings {
     pub forget_after_days: u64,
     /// Live entries of the embedded backend's replay cache.
     pub nonce_cache_max: usize,
+    /// Lifetime of an API token created without `--expires`.
+    pub token_default_days: u64,
 }
 
 impl AuthSettings {
@@ -44,6 +46,7 @@ impl AuthSettings {
             "legacy_connectors": self.legacy_connectors,
             "forget_after_days": self.forget_after_days,
             "nonce_cache_max": self.nonce_cache_max,
+            "token_default_days": self.token_default_days,
         })
     }
 }
@@ -111,6 +114,7 @@ pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
         legacy_connectors: s.bool_or("AUTH__LEGACY_CONNECTORS", false),
         forget_after_days: s.int_in("AUTH__FORGET_AFTER_DAYS", 30, 1, 3650) as u64,
         nonce_cache_max: s.int_in("AUTH__NONCE_CACHE_MAX", 500_000, 1000, 100_000_000) as usize,
+        token_default_days: s.int_in("AUTH__TOKEN_DEFAULT_DAYS", 90, 1, 3650) as u64,
     }
 }
 

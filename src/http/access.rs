@@ -4,10 +4,10 @@
 //!
 //! With authentication off every request acts as `admin` (protected mode keeps the listener on
 //! loopback). With it on: public routes are open; connector routes need a verified DSX-HMAC
-//! signature (the principal is handed to the handler for identity binding); every other route
-//! needs an operator principal — users, sessions and API tokens come with operator identity, so
-//! until then such a route answers `401 not_authenticated` (and a connector's signature on it
-//! `403 insufficient_role`): closed, never open.
+//! signature of a connector, or an operator's API token of the route's role; every other route
+//! needs an API token (`Authorization: Bearer dsx_…`) of at least its role. The principal is
+//! handed to the handler (identity binding). Browser sessions are not built yet: without an
+//! explicit credential a non-public route answers `401 not_authenticated`.
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -17,8 +17,9 @@ use actix_web::{HttpMessage, HttpResponse, Route, web};
 use serde_json::json;
 
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
-use super::{CoreState, connectors, dlq, jobs, meta, results, scan, sse};
+use super::{CoreState, admin_connectors, connectors, dlq, jobs, meta, results, scan, sse};
 use crate::auth::hmac::{Received, Reject};
+use crate::auth::tokens::Role;
 use crate::trust::{ConnectorPrincipal, Refusal};
 
 /// The least a caller needs.
@@ -28,8 +29,8 @@ pub enum Access {
     Public,
     /// The registration route authenticates itself (signature or enrollment token).
     Enrollment,
-    /// A connector's signature (or, with operator identity, an operator).
-    Connector,
+    /// A connector's signature, or an operator principal of at least this role.
+    ConnectorOr(Role),
     Viewer,
     Operator,
     Admin,
@@ -40,7 +41,7 @@ impl Access {
         match self {
             Access::Public => "public",
             Access::Enrollment => "enrollment",
-            Access::Connector => "connector",
+            Access::ConnectorOr(_) => "connector",
             Access::Viewer => "viewer",
             Access::Operator => "operator",
             Access::Admin => "admin",
@@ -65,6 +66,14 @@ macro_rules! entry {
             route: || web::$method().to($handler),
         }
     };
+    ($method:ident $path:literal Connector or $role:ident => $handler:path) => {
+        Entry {
+            path: $path,
+            method: stringify!($method),
+            access: Access::ConnectorOr(Role::$role),
+            route: || web::$method().to($handler),
+        }
+    };
 }
 
 /// Every route below `/dsx-connect/api/v1`.
@@ -79,7 +88,7 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/test/connection" Viewer => meta::test_connection),
         entry!(get "/test/dsxa-connection" Viewer => meta::test_dsxa),
         entry!(post "/connectors/register" Enrollment => connectors::register),
-        entry!(delete "/connectors/unregister/{uuid}" Connector => connectors::unregister),
+        entry!(delete "/connectors/unregister/{uuid}" Connector or Admin => connectors::unregister),
         entry!(get "/connectors/list" Viewer => connectors::list),
         entry!(post "/connectors/full_scan/{uuid}" Operator => connectors::full_scan),
         entry!(get "/connectors/repo_check/{uuid}" Operator => connectors::repo_check),
@@ -87,14 +96,14 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/connectors/config/{uuid}" Viewer => connectors::config),
         entry!(get "/connectors/healthz/{uuid}" Viewer => connectors::healthz),
         entry!(get "/connectors/readyz/{uuid}" Viewer => connectors::readyz),
-        entry!(post "/scan/request" Connector => scan::request),
-        entry!(post "/scan/request/batch" Connector => scan::batch),
-        entry!(post "/scan/auth_check" Connector => scan::auth_check),
+        entry!(post "/scan/request" Connector or Operator => scan::request),
+        entry!(post "/scan/request/batch" Connector or Operator => scan::batch),
+        entry!(post "/scan/auth_check" Connector or Admin => scan::auth_check),
         entry!(get "/scan/request/{task_id}" Viewer => scan::task_status),
         entry!(get "/scan/jobs" Viewer => jobs::list),
         entry!(get "/scan/jobs/{job_id}" Viewer => jobs::get),
         entry!(get "/scan/jobs/{job_id}/raw" Viewer => jobs::raw),
-        entry!(post "/scan/jobs/{job_id}/enqueue_done" Connector => jobs::enqueue_done),
+        entry!(post "/scan/jobs/{job_id}/enqueue_done" Connector or Operator => jobs::enqueue_done),
         entry!(post "/scan/jobs/{job_id}/pause" Operator => jobs::pause),
         entry!(post "/scan/jobs/{job_id}/resume" Operator => jobs::resume),
         entry!(post "/scan/jobs/{job_id}/cancel" Operator => jobs::cancel),
@@ -110,6 +119,11 @@ pub fn table() -> Vec<Entry> {
         entry!(delete "/admin/dead-letter/clear" Admin => dlq::clear_all),
         entry!(delete "/admin/dead-letter/clear/{queue_type}" Admin => dlq::clear),
         entry!(get "/admin/dead-letter/health" Viewer => dlq::health),
+        entry!(get "/admin/connectors" Admin => admin_connectors::list),
+        entry!(post "/admin/connectors/{uuid}/rotate" Admin => admin_connectors::rotate),
+        entry!(post "/admin/connectors/{uuid}/revoke" Admin => admin_connectors::revoke),
+        entry!(post "/admin/connectors/{uuid}/reset" Admin => admin_connectors::reset),
+        entry!(delete "/admin/connectors/{uuid}" Admin => admin_connectors::forget),
         entry!(get "/subscribe/scan-result" Viewer => sse::scan_results),
         entry!(get "/subscribe/job-summary/{job_id}" Viewer => sse::job_summary),
         entry!(get "/subscribe/connector-registered" Viewer => sse::connectors),
@@ -200,12 +214,27 @@ async fn read_payload(mut payload: actix_web::dev::Payload, limit: usize) -> Res
     Ok(buf.freeze())
 }
 
-fn is_signed(req: &ServiceRequest) -> bool {
+/// The scheme of the `Authorization` header, if any.
+fn scheme(req: &ServiceRequest) -> Option<String> {
     req.headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(' ').next())
-        .is_some_and(|s| s.eq_ignore_ascii_case(crate::auth::hmac::SCHEME))
+        .map(str::to_ascii_uppercase)
+}
+
+/// The least role of an operator on a route.
+fn operator_role(access: Access) -> Role {
+    match access {
+        Access::ConnectorOr(r) => r,
+        Access::Viewer | Access::Public | Access::Enrollment => Role::Viewer,
+        Access::Operator => Role::Operator,
+        Access::Admin => Role::Admin,
+    }
+}
+
+fn forbidden() -> HttpResponse {
+    HttpResponse::Forbidden().json(json!({"detail": "insufficient_role"}))
 }
 
 pub async fn gate_for(
@@ -213,14 +242,14 @@ pub async fn gate_for(
     mut req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let enabled = req
-        .app_data::<web::Data<CoreState>>()
-        .is_some_and(|s| s.services.settings.auth.enabled);
+    let Some(state) = req.app_data::<web::Data<CoreState>>().cloned() else {
+        return next.call(req).await;
+    };
     if req.headers().get_all(AUTHORIZATION).count() > 1 {
         let resp = HttpResponse::BadRequest().json(json!({"detail": "duplicate_authorization_header"}));
         return Ok(req.into_response(resp));
     }
-    if !enabled || matches!(access, Access::Public | Access::Enrollment) {
+    if !state.services.settings.auth.enabled || matches!(access, Access::Public | Access::Enrollment) {
         return next.call(req).await;
     }
     let limit = if req.path().ends_with("/batch") {
@@ -228,24 +257,44 @@ pub async fn gate_for(
     } else {
         SINGLE_BODY_LIMIT
     };
-    if !is_signed(&req) {
-        let challenge = if access == Access::Connector {
-            "Bearer realm=\"dsx-connect\", DSX-HMAC realm=\"dsx-connect\"".to_string()
-        } else {
-            "Bearer realm=\"dsx-connect\"".to_string()
-        };
-        return Ok(req.into_response(unauthorized("not_authenticated", challenge)));
-    }
-    match verify_request(&mut req, limit).await {
-        Ok(p) if access == Access::Connector => {
-            req.extensions_mut().insert(p);
-            next.call(req).await
+    match scheme(&req).as_deref() {
+        Some("DSX-HMAC") => match verify_request(&mut req, limit).await {
+            Ok(p) if matches!(access, Access::ConnectorOr(_)) => {
+                req.extensions_mut().insert(p);
+                next.call(req).await
+            }
+            Ok(_) => Ok(req.into_response(forbidden())),
+            Err(resp) => Ok(req.into_response(resp)),
+        },
+        Some("BEARER") => {
+            let token = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .map(|(_, t)| t.trim().to_string())
+                .unwrap_or_default();
+            match state.services.trust.bearer(&token).await {
+                Ok(Some(op)) if op.role >= operator_role(access) => {
+                    req.extensions_mut().insert(op);
+                    next.call(req).await
+                }
+                Ok(Some(_)) => Ok(req.into_response(forbidden())),
+                Ok(None) => Ok(req.into_response(unauthorized(
+                    "invalid_token",
+                    "Bearer realm=\"dsx-connect\", error=\"invalid_token\"".to_string(),
+                ))),
+                Err(e) => Ok(req.into_response(refusal_response(Refusal::Unavailable(e)))),
+            }
         }
-        Ok(_) => {
-            let resp = HttpResponse::Forbidden().json(json!({"detail": "insufficient_role"}));
-            Ok(req.into_response(resp))
+        _ => {
+            let challenge = if matches!(access, Access::ConnectorOr(_)) {
+                "Bearer realm=\"dsx-connect\", DSX-HMAC realm=\"dsx-connect\""
+            } else {
+                "Bearer realm=\"dsx-connect\""
+            };
+            Ok(req.into_response(unauthorized("not_authenticated", challenge.to_string())))
         }
-        Err(resp) => Ok(req.into_response(resp)),
     }
 }
 
@@ -260,7 +309,7 @@ mod tests {
         for e in &t {
             assert!(seen.insert(e.path), "{} twice", e.path);
         }
-        assert!(t.iter().any(|e| e.access == Access::Connector));
+        assert!(t.iter().any(|e| matches!(e.access, Access::ConnectorOr(_))));
         for e in worker_table() {
             assert!(matches!(e.access, Access::Public | Access::Viewer), "{}", e.path);
         }

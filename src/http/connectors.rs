@@ -315,7 +315,7 @@ pub async fn unregister(
     }
     state
         .connectors
-        .send(Unregister(uuid))
+        .send(Unregister(uuid, None))
         .await
         .map_err(mailbox)?
         .map_err(|e| ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, format!("unregister_failed: {e}")))?;

@@ -1,6 +1,7 @@
 //! The core's HTTP API (CORE-API §3) and the web UI's static files.
 
 pub mod access;
+pub mod admin_connectors;
 pub mod connectors;
 pub mod dlq;
 pub mod errors;

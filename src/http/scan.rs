@@ -240,6 +240,7 @@ pub async fn request(
         .unwrap_or_else(|| JobId::generate().to_string());
     let mut item = complete_request(&state, r, &job_id, &prefix)?;
     signed_pin(&mut item, binding.as_ref());
+    operator_target(&req, &item, &prefix)?;
     let connector_url = item.request.connector_url.clone().unwrap_or_default();
     let answer = accept(&state, &req, vec![item], idem).await?;
     let Some(a) = answer.items().first().cloned() else {
@@ -269,6 +270,21 @@ fn signed_pin(item: &mut NewItem, b: Option<&Bound>) {
         item.pin.connector_uuid = Some(b.uuid.clone());
         item.connector_uuid = Some(b.uuid.clone());
     }
+}
+
+/// An operator (API token) may name any registered connector, but only at its registered url:
+/// the core never sends a connector's credentials, or work, to a url no connector registered.
+fn operator_target(req: &HttpRequest, item: &NewItem, prefix: &[Loc]) -> Result<(), Issues> {
+    let operator = req.extensions().get::<crate::trust::OperatorPrincipal>().is_some();
+    if operator && item.pin.connector_uuid.is_none() {
+        let mut loc = prefix.to_vec();
+        loc.push(Loc::from("connector_url"));
+        return Err(Issues::one(
+            Issue::new("value_error", loc, "connector_url is not a registered connector url")
+                .with_input(json!(item.pin.url)),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /scan/request/batch`: 1–1000 requests, all validated before any is enqueued.
@@ -317,7 +333,10 @@ pub async fn batch(
                 match complete_request(&state, r, &job, &prefix) {
                     Ok(mut item) => {
                         signed_pin(&mut item, binding.as_ref());
-                        items.push(item)
+                        match operator_target(&req, &item, &prefix) {
+                            Ok(()) => items.push(item),
+                            Err(e) => issues.0.extend(e.0),
+                        }
                     }
                     Err(e) => issues.0.extend(e.0),
                 }

@@ -16,6 +16,7 @@ mod queue;
 mod registry;
 mod results;
 mod scripts;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -129,6 +130,7 @@ impl RedisStore {
             results: s.clone(),
             registry: s.clone(),
             credentials: s.clone(),
+            tokens: s.clone(),
             events: bus,
             maintenance: s,
         }

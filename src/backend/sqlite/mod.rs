@@ -11,6 +11,7 @@ mod queue;
 mod registry;
 pub(crate) mod results;
 mod schema;
+pub mod tokens;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -66,6 +67,42 @@ struct Inner {
 }
 
 /// The embedded store; implements every store trait.
+/// Creates the data dir with mode 0700, narrowing a wider one (it holds connector keys and
+/// token digests; docs/AUTH.md, "Secrets at rest").
+fn private_dir(dir: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let fail = |e: std::io::Error| StoreError::Internal(format!("data dir {}: {e}", dir.display()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
+    let mode = std::fs::metadata(dir).map_err(fail)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "narrowing the data dir to mode 700");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// The database and its WAL and shared-memory files get mode 0600.
+fn private_files(db: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let f = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        let Ok(meta) = std::fs::metadata(&f) else { continue };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            if suffix.is_empty() && mode & 0o077 != 0 {
+                tracing::warn!(file = %f.display(), mode = format!("{mode:o}"), "narrowing the database file to mode 600");
+            }
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError::Internal(format!("{}: {e}", f.display())))?;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -76,12 +113,12 @@ const READERS: usize = 3;
 impl SqliteStore {
     /// Opens (or creates) `<data_dir>/dsx-connect.db` and recovers in-flight work.
     pub fn open(data_dir: &Path, opts: StoreOptions) -> StoreResult<Self> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Internal(format!("cannot create data dir {}: {e}", data_dir.display())))?;
+        private_dir(data_dir)?;
         let path = data_dir.join("dsx-connect.db");
         let conn = Connection::open(&path)
             .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
         schema::prepare(&conn).map_err(sql_err)?;
+        private_files(&path)?;
         schema::recover(&conn).map_err(sql_err)?;
         let statuses = Arc::new(RwLock::new(schema::load_statuses(&conn).map_err(sql_err)?));
         let next_due = schema::next_due(&conn).map_err(sql_err)?;
@@ -132,6 +169,7 @@ impl SqliteStore {
             results: s.clone(),
             registry: s.clone(),
             credentials: s.clone(),
+            tokens: s.clone(),
             events: Arc::new(LocalBus::new()),
             maintenance: s,
         }

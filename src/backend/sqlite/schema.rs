@@ -107,6 +107,15 @@ CREATE INDEX IF NOT EXISTS credentials_by_key ON connector_credentials(key_id);
 CREATE INDEX IF NOT EXISTS credentials_by_prev_key ON connector_credentials(prev_key_id);
 "#;
 
+/// API tokens (also created by the `token` command, which opens the file on its own).
+pub const TOKENS_DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id     TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL
+);
+"#;
+
 /// Pragmas and tables. WAL with `synchronous=NORMAL`: a commit is safe from process crashes
 /// (the data is in the OS) without an fsync per commit; a power cut may lose the last commits.
 pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
@@ -117,7 +126,8 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(DDL)
+    conn.execute_batch(DDL)?;
+    conn.execute_batch(TOKENS_DDL)
 }
 
 /// Copies the WAL back into the database every second from a separate connection, so the

@@ -1,0 +1,170 @@
+//! Connector credentials for admins (docs/AUTH.md, "Revocation"): list the records, request a
+//! rotation, revoke, reset, or forget a connector. Authentication on only: with it off there
+//! are no credentials and these routes answer `404 auth_disabled`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::CoreState;
+use super::errors::ApiError;
+use crate::actors::connector::Unregister;
+use crate::auth::credentials::{self, CredentialRecord, CredentialState};
+use crate::auth::hmac::now_secs;
+use crate::trust::OperatorPrincipal;
+
+fn enabled(state: &CoreState) -> Result<(), ApiError> {
+    if state.services.settings.auth.enabled {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("auth_disabled"))
+    }
+}
+
+fn store_err(e: crate::backend::StoreError) -> ApiError {
+    tracing::warn!(error = %e, "credential store failure");
+    ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
+}
+
+fn uuid(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::not_found("connector_not_found"))
+}
+
+fn secs_iso(s: Option<i64>) -> Value {
+    s.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or(Value::Null, |d| json!(d.to_rfc3339()))
+}
+
+/// A record as admins see it: never a secret.
+fn view(r: &CredentialRecord, present: bool) -> Value {
+    json!({
+        "connector_uuid": r.uuid,
+        "name": r.name,
+        "url": r.url,
+        "state": r.state.as_str(),
+        "key_id": r.hmac_key_id,
+        "key_issued_at": secs_iso(Some(r.key_issued_at)),
+        "prev_valid_until": secs_iso(r.prev_valid_until),
+        "rotate_pending": r.rotate_pending,
+        "enrolled_at": secs_iso(Some(r.enrolled_at)),
+        "last_registration_at": secs_iso(Some(r.last_registration_at)),
+        "revoked_at": secs_iso(r.revoked_at),
+        "revoked_by": r.revoked_by,
+        "present": present,
+    })
+}
+
+/// `GET /admin/connectors`.
+pub async fn list(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+    enabled(&state)?;
+    let records = state.services.trust.store().credentials().await.map_err(store_err)?;
+    let view_of = |r: &CredentialRecord| view(r, state.services.registry_view.get(&r.uuid).is_some());
+    Ok(HttpResponse::Ok().json(records.iter().map(view_of).collect::<Vec<_>>()))
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    Rotate,
+    Revoke,
+    Reset,
+}
+
+async fn act(state: &CoreState, req: &HttpRequest, raw: &str, action: Action) -> Result<HttpResponse, ApiError> {
+    enabled(state)?;
+    let uuid = uuid(raw)?;
+    let trust = &state.services.trust;
+    let by = actix_web::HttpMessage::extensions(req)
+        .get::<OperatorPrincipal>()
+        .map_or_else(|| "admin".to_string(), |p| format!("token:{}", p.name));
+    for _ in 0..5 {
+        let rec = trust
+            .store()
+            .credential(&uuid)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| ApiError::not_found("connector_not_found"))?;
+        let next = match (action, rec.state) {
+            (Action::Rotate | Action::Reset, CredentialState::Revoked) => {
+                return Err(ApiError::detail(StatusCode::CONFLICT, "connector_revoked"));
+            }
+            (Action::Rotate, _) => credentials::request_rotation(&rec),
+            (Action::Revoke, _) => credentials::revoke(&rec, now_secs(), &by),
+            (Action::Reset, _) => credentials::reset(&rec),
+        };
+        if !trust
+            .store()
+            .put_credential(&next, Some(rec.version))
+            .await
+            .map_err(store_err)?
+        {
+            continue;
+        }
+        trust.invalidate(&rec);
+        match action {
+            Action::Revoke => {
+                tracing::warn!(connector = %uuid, by = %by, "connector.revoke");
+                let _ = state.connectors.send(Unregister(uuid.clone(), Some("revoked"))).await;
+            }
+            Action::Reset => tracing::warn!(connector = %uuid, by = %by, "connector.reset"),
+            Action::Rotate => tracing::info!(connector = %uuid, by = %by, "connector.rotate requested"),
+        }
+        return Ok(HttpResponse::Ok().json(json!({
+            "ok": true,
+            "connector_uuid": uuid,
+            "state": next.state.as_str(),
+            "rotate_pending": next.rotate_pending,
+        })));
+    }
+    Err(ApiError::detail(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "registry_unavailable",
+    ))
+}
+
+/// `POST /admin/connectors/{uuid}/rotate`: a new key at the connector's next signed registration.
+pub async fn rotate(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &req, &path, Action::Rotate).await
+}
+
+/// `POST /admin/connectors/{uuid}/revoke`: every key refused from now on; presence removed;
+/// queued items pinned to it fail without a call.
+pub async fn revoke(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &req, &path, Action::Revoke).await
+}
+
+/// `POST /admin/connectors/{uuid}/reset`: keys deleted at once; the same identity re-enrolls.
+pub async fn reset(
+    state: web::Data<CoreState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &req, &path, Action::Reset).await
+}
+
+/// `DELETE /admin/connectors/{uuid}`: the record is gone; the uuid may enroll anew, anywhere.
+pub async fn forget(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    enabled(&state)?;
+    let uuid = uuid(&path)?;
+    let trust = &state.services.trust;
+    let rec = trust
+        .store()
+        .credential(&uuid)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("connector_not_found"))?;
+    trust.store().delete_credential(&uuid).await.map_err(store_err)?;
+    trust.invalidate(&rec);
+    let _ = state.connectors.send(Unregister(uuid.clone(), None)).await;
+    tracing::warn!(connector = %uuid, "connector.forget");
+    Ok(HttpResponse::NoContent().finish())
+}
