@@ -438,3 +438,159 @@ async fn redis_over_tls_verifies_the_server_certificate() {
     let (status, r) = other.get("/readyz").await;
     assert_eq!(status, 503, "an untrusted certificate must not be accepted: {r}");
 }
+
+const AUTH_ITEMS: u64 = 4_000;
+const ENROLL: &str = "scale-enroll-token-0001";
+
+fn auth_role(role: &str, redis: &str, port: u16, dsxa: &Dsxa) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .arg(role)
+            .env("DSXCONNECT_REDIS_URL", redis)
+            .env("DSXCONNECT_HOST", "127.0.0.1")
+            .env("DSXCONNECT_PORT", port.to_string())
+            .env("DSXCONNECT_AUTH__ENABLED", "true")
+            .env("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", ENROLL)
+            .env("DSXCONNECT_SCANNER__SCAN_BINARY_URL", dsxa.scan_url())
+            .env("DSXCONNECT_WORKERS__CONCURRENCY", "8")
+            .env("DSXCONNECT_WORKERS__RETRY_BACKOFF_BASE_SECS", "0.2")
+            .env("DSXCONNECT_RESULTS_DB__RETAIN", "-1")
+            .env("DSXCONNECT_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn bearer_api(port: u16, token: &str) -> Api {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    Api {
+        base: Api::new(&format!("http://127.0.0.1:{port}")).base,
+        http: reqwest::Client::builder().default_headers(h).build().unwrap(),
+    }
+}
+
+/// The connector's stored key id and secret (`credentials.json`).
+fn stored_key(data: &std::path::Path) -> Option<(String, String)> {
+    let text = std::fs::read(data.join("filesystem-connector").join("credentials.json")).ok()?;
+    let v: Value = serde_json::from_slice(&text).ok()?;
+    Some((
+        v["hmac_key_id"].as_str()?.to_string(),
+        v["hmac_secret"].as_str()?.to_string(),
+    ))
+}
+
+/// Authentication on, scaled out: two API and two worker processes on one Redis, a standalone
+/// connector that enrolls with a token. A full scan completes with exact counts while the
+/// connector's key is rotated mid-job; a signed request accepted by API A is refused as a
+/// replay by API B; an operator token works through either API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_on_scaled_out_full_scan_survives_a_key_rotation_and_replays_fail_across_replicas() {
+    let redis = format!("redis://127.0.0.1:{}", common::redis::start_redis_server(&[]));
+    let dsxa = Dsxa::start(&["--no-capture", "--delay-ms", "40"]);
+    let tree = tempfile::tempdir().unwrap();
+    for i in 0..AUTH_ITEMS {
+        write(
+            tree.path(),
+            &format!("d{:02}/f{i:05}.txt", i % 20),
+            format!("item {i}").as_bytes(),
+        );
+    }
+    let (pa, pb) = (free_tcp_port(), free_tcp_port());
+    let _procs = [
+        auth_role("api", &redis, pa, &dsxa),
+        auth_role("api", &redis, pb, &dsxa),
+        auth_role("worker", &redis, free_tcp_port(), &dsxa),
+        auth_role("worker", &redis, free_tcp_port(), &dsxa),
+    ];
+    let out = run_for(
+        Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .args(["token", "create", "--name", "ops", "--role", "admin"])
+            .env("DSXCONNECT_REDIS_URL", &redis),
+        60,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (api_a, api_b) = (bearer_api(pa, &token), bearer_api(pb, &token));
+    ready(&api_a).await;
+    ready(&api_b).await;
+
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_tcp_port());
+    let _connector = Proc(
+        Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .args(["connector", "filesystem", "--listen", &listen, "--action", "nothing"])
+            .args(["--core-url", &format!("http://127.0.0.1:{pa}")])
+            .arg("--asset")
+            .arg(tree.path())
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("DSXCONNECTOR_CONNECTOR_URL", format!("http://{listen}"))
+            .env("DSXCONNECTOR_HEARTBEAT_INTERVAL_SECS", "5")
+            .env("DSXCONNECT_ENROLLMENT_TOKEN", ENROLL)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let uuid = wait_for(
+        "the enrolled connector, seen through API B",
+        Duration::from_secs(30),
+        || async {
+            let (_, list) = api_b.get("/connectors/list").await;
+            list.as_array()?.first()?.get("uuid")?.as_str().map(str::to_string)
+        },
+    )
+    .await;
+    let (kid, secret) = wait_for("stored credentials", Duration::from_secs(30), || async {
+        stored_key(data.path())
+    })
+    .await;
+
+    // One signed request, two replicas: the second copy is a replay.
+    let key = dsx_connect::auth::hmac::HmacKey::new(&kid, &secret);
+    let path = "/dsx-connect/api/v1/scan/auth_check";
+    let header = key.authorization("POST", path, b"");
+    let plain = reqwest::Client::new();
+    let first = plain
+        .post(format!("http://127.0.0.1:{pa}{path}"))
+        .header("authorization", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let again = plain
+        .post(format!("http://127.0.0.1:{pb}{path}"))
+        .header("authorization", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 401);
+    assert_eq!(again.json::<Value>().await.unwrap()["detail"], "replayed_request");
+
+    // A full scan through B; the key is rotated (through A) while it runs.
+    let job = api_b.full_scan(&uuid).await;
+    wait_for("the job under way", Duration::from_secs(60), || async {
+        (processed(&api_a, &job).await >= 200).then_some(())
+    })
+    .await;
+    let (s, v) = api_a
+        .post(&format!("/admin/connectors/{uuid}/rotate"), serde_json::json!(null))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let rotated = wait_for("the connector holding its new key", Duration::from_secs(30), || async {
+        stored_key(data.path()).filter(|(k, _)| *k != kid)
+    })
+    .await;
+    assert_ne!(rotated.0, kid);
+    let left = AUTH_ITEMS - processed(&api_a, &job).await;
+    assert!(left > 0, "the rotation happened mid-job");
+    let j = api_a.wait_job(&job, "completed", Duration::from_secs(300)).await;
+    assert_eq!(count(&j, "processed_count"), AUTH_ITEMS, "{j}");
+    assert_eq!(count(&j, "failed_count"), 0, "nothing lost to the rotation: {j}");
+    let (_, creds) = api_b.get("/admin/connectors").await;
+    assert_eq!(creds[0]["key_id"], rotated.0.as_str(), "{creds}");
+    assert!(!creds.to_string().contains(&rotated.1));
+}

@@ -457,3 +457,84 @@ async fn read_only_bucket_credentials_are_enough_to_scan() {
     assert_eq!(body.status().as_u16(), 200);
     assert_eq!(body.bytes().await.unwrap().as_ref(), b"a");
 }
+
+/// Authentication on with the S3 connector: it enrolls with a token, the core signs its reads,
+/// item actions and result tags, and an operator token drives the scan; exact counts, the
+/// malicious object moved and tagged, every object's result tag written through the signed route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_on_an_enrolled_s3_connector_scans_moves_and_tags_through_signed_calls() {
+    const TOKEN: &str = "s3-enroll-token-000001";
+    let s3 = admin(moto());
+    let bucket = unique("auth");
+    create_bucket(&s3, &bucket).await;
+    for i in 0..40 {
+        put(&s3, &bucket, &format!("in/d{}/f {i}.txt", i % 4), b"fine").await;
+    }
+    put(&s3, &bucket, "in/evil+1.com", EICAR).await;
+    let core_dir = tempfile::tempdir().unwrap();
+    let core = start_core_in(
+        core_dir.path(),
+        &[
+            ("DSXCONNECT_AUTH__ENABLED", "true"),
+            ("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", TOKEN),
+            ("DSXCONNECT_RESULTS_DB__RETAIN", "-1"),
+        ],
+    );
+    let out = run_for(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .args(["token", "create", "--name", "ops", "--role", "operator"])
+            .env("DSXCONNECT_DATA_DIR", core_dir.path()),
+        60,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let api = Api {
+        base: Api::new(&core.url).base,
+        http: reqwest::Client::builder().default_headers(h).build().unwrap(),
+    };
+    let data = tempfile::tempdir().unwrap();
+    let asset = format!("{bucket}/in");
+    let (conn, uuid) = start_s3_connector(
+        &core.url,
+        moto(),
+        &asset,
+        data.path(),
+        &[
+            ("DSXCONNECT_ENROLLMENT_TOKEN", TOKEN),
+            ("DSXCONNECTOR_ITEM_ACTION", "movetag"),
+            ("DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO", "quarantine"),
+            ("DSXCONNECTOR_S3_RESULT_TAGS", "true"),
+        ],
+    );
+    api.wait_registered(&uuid).await;
+    // Unsigned calls to the connector are refused: nobody else can read or tag through it.
+    let r = reqwest::Client::new()
+        .put(format!("{}/result_tag", conn.url))
+        .json(&json!({"location": "in/evil+1.com", "metainfo": "x", "result": "clean"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let job = api.full_scan(&uuid).await;
+    let j = api.wait_job(&job, "completed", Duration::from_secs(120)).await;
+    assert_eq!(count(&j, "processed_count"), 41, "{j}");
+    assert_eq!(count(&j, "failed_count"), 0, "{j}");
+    let keys = keys(&s3, &bucket).await;
+    assert!(keys.contains(&"quarantine/in/evil+1.com".to_string()), "{keys:?}");
+    assert!(!keys.contains(&"in/evil+1.com".to_string()), "{keys:?}");
+    let tag = |k: &'static str| {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        async move {
+            tags(&s3, &bucket, k)
+                .await
+                .into_iter()
+                .find(|(t, _)| t == "DsxScanResult")
+                .map(|(_, v)| v)
+                .filter(|v| v != "pending")
+        }
+    };
+    let clean = wait_for("a result tag", Duration::from_secs(30), || tag("in/d1/f 1.txt")).await;
+    assert_eq!(clean, "clean");
+}

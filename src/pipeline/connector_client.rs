@@ -234,7 +234,7 @@ impl ConnectorClients {
         if status == StatusCode::OK {
             return Ok(resp);
         }
-        Err(status_failure(resp).await)
+        Err(self.classify(pin, resp).await)
     }
 
     /// `PUT <url>/item_action` (§4.4). An invalid 2xx body becomes an error-status answer, not
@@ -248,7 +248,7 @@ impl ConnectorClients {
             .await
             .map_err(connection_failure)?;
         if !resp.status().is_success() {
-            return Err(status_failure(resp).await);
+            return Err(self.classify(pin, resp).await);
         }
         let body = read_capped(resp, MAX_JSON_ANSWER).await.map_err(connection_failure)?;
         Ok(match serde_json::from_slice::<ItemActionStatusResponse>(&body) {
@@ -286,7 +286,7 @@ impl ConnectorClients {
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(status_failure(resp).await)
+            Err(self.classify(pin, resp).await)
         }
     }
 
@@ -364,4 +364,39 @@ async fn status_failure(resp: reqwest::Response) -> Failure {
         _ => ErrorClass::ConnectorClient,
     };
     Failure::new(class, text).with_retry_after(retry_after)
+}
+
+impl ConnectorClients {
+    /// A connector that refuses the core's signature right after the core issued it a new key
+    /// may not have installed that key yet (the registration answer is in flight): within the
+    /// rotation grace period its 401 is retried; later it is final (docs/AUTH.md, "Rotation").
+    async fn classify(&self, pin: &Pin, resp: reqwest::Response) -> Failure {
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return status_failure(resp).await;
+        }
+        let body = read_capped(resp, 4096).await.unwrap_or_default();
+        let detail = relay::error_text(&body);
+        let grace = i64::try_from(self.trust.settings().rotation_grace_secs).unwrap_or(i64::MAX);
+        let rotated = match pin.connector_uuid.as_deref() {
+            Some(u) => self
+                .trust
+                .record(u)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| crate::auth::hmac::now_secs().saturating_sub(r.key_issued_at) <= grace),
+            None => false,
+        };
+        if rotated {
+            Failure::new(
+                ErrorClass::ConnectorServer,
+                format!("connector rejected signature after a key rotation: {detail}"),
+            )
+        } else {
+            Failure::new(
+                ErrorClass::ConnectorClient,
+                format!("connector rejected signature: {detail}"),
+            )
+        }
+    }
 }
