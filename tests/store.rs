@@ -605,3 +605,95 @@ async fn every_process_sees_every_event() {
         assert!(matches!(ev, dsx_connect::backend::BusEvent::Dlq(v) if v["n"] == 1));
     }
 }
+
+// ---- Connector credentials and API tokens (docs/AUTH.md) ----
+
+both!(credential_records_are_versioned_indexed_by_key_and_deleted);
+async fn credential_records_are_versioned_indexed_by_key_and_deleted(kind: Kind) {
+    use dsx_connect::auth::credentials::{CredentialRecord, release};
+    let st = open(kind, 1000);
+    let c = &st.b.credentials;
+    let (rec, key) = CredentialRecord::enroll("u-1", "http://c:1/fs", "fs", 1000);
+    assert!(c.put_credential(&rec, None).await.unwrap());
+    assert!(!c.put_credential(&rec, None).await.unwrap(), "a second creation loses");
+    let stored = c.credential("u-1").await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(c.credential_by_key(&key.key_id).await.unwrap().unwrap().uuid, "u-1");
+    // Released: the key moves to the previous slot and still resolves.
+    let released = release(&stored, hmac_now(), 300);
+    assert!(
+        !c.put_credential(&released, Some(0)).await.unwrap(),
+        "a stale version loses"
+    );
+    assert!(c.put_credential(&released, Some(1)).await.unwrap());
+    let again = c.credential_by_key(&key.key_id).await.unwrap().unwrap();
+    assert_eq!(again.prev_key_id.as_deref(), Some(key.key_id.as_str()));
+    assert_eq!(again.version, 2);
+    assert_eq!(c.credentials().await.unwrap().len(), 1);
+    c.delete_credential("u-1").await.unwrap();
+    assert!(c.credential("u-1").await.unwrap().is_none());
+    assert!(c.credential_by_key(&key.key_id).await.unwrap().is_none());
+    match kind {
+        Kind::Redis => {
+            assert_eq!(c.first_use("k", "n1", 121).await.unwrap(), Some(true));
+            assert_eq!(
+                c.first_use("k", "n1", 121).await.unwrap(),
+                Some(false),
+                "shared replay cache"
+            );
+        }
+        Kind::Embedded => assert_eq!(c.first_use("k", "n1", 121).await.unwrap(), None),
+    }
+}
+
+fn hmac_now() -> i64 {
+    dsx_connect::auth::hmac::now_secs()
+}
+
+both!(api_tokens_are_found_by_digest_listed_touched_and_revoked);
+async fn api_tokens_are_found_by_digest_listed_touched_and_revoked(kind: Kind) {
+    use dsx_connect::auth::tokens::{Role, create, digest};
+    let st = open(kind, 1000);
+    let t = &st.b.tokens;
+    let (secret, rec) = create("ci", Role::Operator, "cli", hmac_now(), Some(3600));
+    t.put_token(&rec).await.unwrap();
+    let found = t.token_by_digest(&digest(&secret)).await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), found.role), (rec.id.as_str(), Role::Operator));
+    t.touch_token(&rec.id, 42).await.unwrap();
+    assert_eq!(t.tokens().await.unwrap()[0].last_used_at, Some(42));
+    assert!(t.delete_token(&rec.id).await.unwrap());
+    assert!(!t.delete_token(&rec.id).await.unwrap());
+    assert!(t.token_by_digest(&digest(&secret)).await.unwrap().is_none());
+}
+
+/// The embedded store's data dir is 0700 and its database files 0600, also when they were
+/// created wider (connector keys and token digests live there).
+#[test]
+fn the_embedded_store_narrows_its_data_dir_and_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = data.join("dsx-connect.db");
+    std::fs::write(&db, b"").unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _s = SqliteStore::open(
+        &data,
+        StoreOptions {
+            app_env: "dev".into(),
+            results_retain: 10,
+            job_ttl_days: 7,
+            jobs_retain_finished: 10,
+            dlq_expire_days: 7,
+        },
+    )
+    .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    let wal = data.join("dsx-connect.db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
+    }
+}

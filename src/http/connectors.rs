@@ -322,8 +322,31 @@ pub async fn unregister(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `GET /connectors/list`; with authentication on each connector says how it is trusted
+/// (`auth_state`: `builtin`, `enrolled`, or null).
 pub async fn list(state: web::Data<CoreState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.services.registry_view.list())
+    let connectors = state.services.registry_view.list();
+    let trust = &state.services.trust;
+    let mut out = Vec::with_capacity(connectors.len());
+    for m in connectors {
+        let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
+        let uuid = m.uuid.clone().unwrap_or_default();
+        let auth_state = if !state.services.settings.auth.enabled {
+            None
+        } else if trust.builtin().is_builtin(&uuid) {
+            Some("builtin")
+        } else {
+            match trust.record(&uuid).await {
+                Ok(Some(r)) if r.state == credentials::CredentialState::Enrolled => Some("enrolled"),
+                _ => None,
+            }
+        };
+        if let Some(o) = v.as_object_mut() {
+            o.insert("auth_state".into(), json!(auth_state));
+        }
+        out.push(v);
+    }
+    HttpResponse::Ok().json(out)
 }
 
 fn registered(state: &CoreState, raw: &str, not_found: &str) -> Result<ConnectorInstanceModel, ApiError> {
