@@ -696,15 +696,6 @@ fn token_cli(data: &std::path::Path, args: &[&str]) -> std::process::Output {
     out
 }
 
-fn with_token(core_url: &str, token: &str) -> Api {
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    Api {
-        base: Api::new(core_url).base,
-        http: reqwest::Client::builder().default_headers(h).build().unwrap(),
-    }
-}
-
 /// Authentication on, end to end: a standalone connector enrolls with a token and keeps its key
 /// private; an operator's API token starts a full scan that completes with exact counts; a
 /// viewer may look but not act; a revoked token stops working.
@@ -747,7 +738,7 @@ async fn auth_on_full_scan_with_an_enrolled_connector_and_api_tokens() {
             ("DSXCONNECTOR_ITEM_ACTION", "nothing"),
         ],
     );
-    let op = with_token(&core.url, ops);
+    let op = Api::with_token(&core.url, ops);
     op.wait_registered(&uuid).await;
     let (_, list) = op.get("/connectors/list").await;
     assert_eq!(list[0]["auth_state"], "enrolled", "{list}");
@@ -768,7 +759,7 @@ async fn auth_on_full_scan_with_an_enrolled_connector_and_api_tokens() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 
-    let look = with_token(&core.url, &viewer);
+    let look = Api::with_token(&core.url, &viewer);
     let r = look
         .http
         .post(format!("{}/connectors/full_scan/{uuid}", look.base))
@@ -812,7 +803,7 @@ async fn auth_on_rotation_revocation_reset_and_forget() {
     let core = start_core_in(data.path(), &env);
     let admin_token =
         String::from_utf8(token_cli(data.path(), &["create", "--name", "root", "--role", "admin"]).stdout).unwrap();
-    let admin = with_token(&core.url, admin_token.trim());
+    let admin = Api::with_token(&core.url, admin_token.trim());
     let anon = Api::new(&core.url);
     let a = FakeConnector::start();
     let b = FakeConnector::start();
@@ -952,7 +943,7 @@ async fn auth_on_rotation_revocation_reset_and_forget() {
     // Roles: a viewer cannot manage credentials.
     let viewer =
         String::from_utf8(token_cli(data.path(), &["create", "--name", "v", "--role", "viewer"]).stdout).unwrap();
-    let (s, v) = with_token(&core.url, viewer.trim()).get("/admin/connectors").await;
+    let (s, v) = Api::with_token(&core.url, viewer.trim()).get("/admin/connectors").await;
     assert_eq!((s, v["detail"].as_str()), (403, Some("insufficient_role")));
 }
 

@@ -463,15 +463,6 @@ fn auth_role(role: &str, redis: &str, port: u16, dsxa: &Dsxa) -> Proc {
     )
 }
 
-fn bearer_api(port: u16, token: &str) -> Api {
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    Api {
-        base: Api::new(&format!("http://127.0.0.1:{port}")).base,
-        http: reqwest::Client::builder().default_headers(h).build().unwrap(),
-    }
-}
-
 /// The connector's stored key id and secret (`credentials.json`).
 fn stored_key(data: &std::path::Path) -> Option<(String, String)> {
     let text = std::fs::read(data.join("filesystem-connector").join("credentials.json")).ok()?;
@@ -513,7 +504,10 @@ async fn auth_on_scaled_out_full_scan_survives_a_key_rotation_and_replays_fail_a
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let (api_a, api_b) = (bearer_api(pa, &token), bearer_api(pb, &token));
+    let (api_a, api_b) = (
+        Api::with_token(&format!("http://127.0.0.1:{pa}"), &token),
+        Api::with_token(&format!("http://127.0.0.1:{pb}"), &token),
+    );
     ready(&api_a).await;
     ready(&api_b).await;
 

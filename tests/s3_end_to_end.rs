@@ -488,12 +488,7 @@ async fn auth_on_an_enrolled_s3_connector_scans_moves_and_tags_through_signed_ca
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let api = Api {
-        base: Api::new(&core.url).base,
-        http: reqwest::Client::builder().default_headers(h).build().unwrap(),
-    };
+    let api = Api::with_token(&core.url, &token);
     let data = tempfile::tempdir().unwrap();
     let asset = format!("{bucket}/in");
     let (conn, uuid) = start_s3_connector(

@@ -146,6 +146,13 @@ fn feed(m: &mut HmacSha256, method: &str, path_q: &str, ts: &str, nonce: &str, b
     m.update(body);
 }
 
+/// Whether an `Authorization` value uses the DSX-HMAC scheme (any case).
+pub fn is_dsx_hmac(value: Option<&[u8]>) -> bool {
+    value
+        .and_then(|v| v.split(|b| *b == b' ').next())
+        .is_some_and(|s| s.eq_ignore_ascii_case(SCHEME.as_bytes()))
+}
+
 /// A parsed `Authorization: DSX-HMAC …` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureHeader {

@@ -11,14 +11,14 @@
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, Route, web};
 use serde_json::json;
 
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
 use super::{CoreState, admin_connectors, connectors, dlq, jobs, meta, results, scan, sse};
-use crate::auth::hmac::{Received, Reject};
+use crate::auth::hmac::Received;
 use crate::auth::tokens::Role;
 use crate::trust::{ConnectorPrincipal, Refusal};
 
@@ -149,41 +149,16 @@ impl Entry {
     }
 }
 
-fn unauthorized(detail: &str, challenge: String) -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .insert_header((WWW_AUTHENTICATE, challenge))
-        .json(json!({ "detail": detail }))
-}
-
-fn hmac_challenge(reason: &str) -> String {
-    format!("DSX-HMAC realm=\"dsx-connect\", error=\"{reason}\"")
-}
-
-/// The response to a refused signature.
-pub fn refusal_response(r: Refusal) -> HttpResponse {
-    match r {
-        Refusal::Signature(Reject::ReplayCacheFull) => {
-            HttpResponse::ServiceUnavailable().json(json!({"detail": "replay_cache_full"}))
-        }
-        Refusal::Signature(reason) => unauthorized(reason.as_str(), hmac_challenge(reason.as_str())),
-        Refusal::Unavailable(e) => {
-            tracing::warn!(error = %e, "credential store unavailable: refusing a signed request");
-            HttpResponse::ServiceUnavailable().json(json!({"detail": "registry_unavailable"}))
-        }
-    }
-}
-
 /// Reads the body of a request whose signature must be checked, and verifies it; the body is
 /// handed back to the request unchanged for the handler.
 pub async fn verify_request(req: &mut ServiceRequest, limit: usize) -> Result<ConnectorPrincipal, HttpResponse> {
     let Some(state) = req.app_data::<web::Data<CoreState>>().cloned() else {
         return Err(HttpResponse::InternalServerError().json(json!({"detail": "no core state"})));
     };
-    let body = read_payload(req.take_payload(), limit).await?;
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+    let body = super::errors::read_payload(req.take_payload(), limit)
+        .await
+        .map_err(|e| actix_web::ResponseError::error_response(&e))?;
+    let target = super::errors::request_target(req.uri());
     let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
     let verified = state
         .services
@@ -198,20 +173,7 @@ pub async fn verify_request(req: &mut ServiceRequest, limit: usize) -> Result<Co
         )
         .await;
     req.set_payload(actix_web::dev::Payload::from(body));
-    verified.map_err(refusal_response)
-}
-
-async fn read_payload(mut payload: actix_web::dev::Payload, limit: usize) -> Result<bytes::Bytes, HttpResponse> {
-    use futures_util::StreamExt;
-    let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| HttpResponse::BadRequest().json(json!({"detail": "body could not be read"})))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(HttpResponse::PayloadTooLarge().json(json!({"detail": "payload_too_large"})));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
+    verified.map_err(super::errors::refusal_response)
 }
 
 /// The scheme of the `Authorization` header, if any.
@@ -280,11 +242,11 @@ pub async fn gate_for(
                     next.call(req).await
                 }
                 Ok(Some(_)) => Ok(req.into_response(forbidden())),
-                Ok(None) => Ok(req.into_response(unauthorized(
+                Ok(None) => Ok(req.into_response(super::errors::unauthorized(
                     "invalid_token",
                     "Bearer realm=\"dsx-connect\", error=\"invalid_token\"".to_string(),
                 ))),
-                Err(e) => Ok(req.into_response(refusal_response(Refusal::Unavailable(e)))),
+                Err(e) => Ok(req.into_response(super::errors::refusal_response(Refusal::Unavailable(e)))),
             }
         }
         _ => {
@@ -293,7 +255,7 @@ pub async fn gate_for(
             } else {
                 "Bearer realm=\"dsx-connect\""
             };
-            Ok(req.into_response(unauthorized("not_authenticated", challenge.to_string())))
+            Ok(req.into_response(super::errors::unauthorized("not_authenticated", challenge.to_string())))
         }
     }
 }

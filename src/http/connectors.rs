@@ -8,7 +8,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::CoreState;
-use super::access;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, query_get, query_pairs, read_body};
 use crate::actors::connector::{Register, Unregister};
 use crate::auth::credentials::{self, Registration, Rules, Signer, enrollment_token_valid};
@@ -75,10 +74,7 @@ fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, 
 
 /// Verifies a request's DSX-HMAC signature over `body` (the handler has read it).
 async fn verify(state: &CoreState, req: &HttpRequest, body: &[u8]) -> Result<ConnectorPrincipal, HttpResponse> {
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.path().to_string(), |p| p.to_string());
+    let target = super::errors::request_target(req.uri());
     state
         .services
         .trust
@@ -91,15 +87,11 @@ async fn verify(state: &CoreState, req: &HttpRequest, body: &[u8]) -> Result<Con
             },
         )
         .await
-        .map_err(access::refusal_response)
+        .map_err(super::errors::refusal_response)
 }
 
 fn is_signed(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(' ').next())
-        .is_some_and(|s| s.eq_ignore_ascii_case(hmac::SCHEME))
+    hmac::is_dsx_hmac(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
 }
 
 fn refused(status: u16, detail: &str) -> HttpResponse {

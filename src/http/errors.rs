@@ -24,18 +24,11 @@ pub enum ApiError {
     Validation(Issues),
     /// A StatusResponse body.
     Status(StatusCode, StatusResponse),
-    /// 401 `{"detail": "<reason>"}` with a `WWW-Authenticate: DSX-HMAC` challenge.
-    HmacUnauthorized(&'static str),
 }
 
 impl ApiError {
     pub fn detail(code: StatusCode, text: impl Into<String>) -> Self {
         ApiError::Detail(code, text.into())
-    }
-
-    /// A refused or missing DSX-HMAC signature.
-    pub fn unauthorized_hmac(reason: &'static str) -> Self {
-        ApiError::HmacUnauthorized(reason)
     }
 
     pub fn not_found(text: impl Into<String>) -> Self {
@@ -74,7 +67,6 @@ impl std::fmt::Display for ApiError {
             ApiError::Detail(c, t) => write!(f, "{c}: {t}"),
             ApiError::Validation(i) => write!(f, "422: {i}"),
             ApiError::Status(c, s) => write!(f, "{c}: {}", s.message),
-            ApiError::HmacUnauthorized(r) => write!(f, "401: {r}"),
         }
     }
 }
@@ -84,7 +76,6 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Detail(c, _) | ApiError::Status(c, _) => *c,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::HmacUnauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -93,14 +84,6 @@ impl ResponseError for ApiError {
             ApiError::Detail(_, t) => json!({ "detail": t }),
             ApiError::Validation(i) => json!({ "detail": i.0 }),
             ApiError::Status(_, s) => json!(s),
-            ApiError::HmacUnauthorized(reason) => {
-                return HttpResponse::Unauthorized()
-                    .insert_header((
-                        actix_web::http::header::WWW_AUTHENTICATE,
-                        format!("DSX-HMAC realm=\"dsx-connect\", error=\"{reason}\""),
-                    ))
-                    .json(json!({ "detail": reason }));
-            }
         };
         HttpResponse::build(self.status_code()).json(body)
     }
@@ -112,8 +95,19 @@ impl From<Issues> for ApiError {
     }
 }
 
+/// The request-target as received: path plus `?query` (what a DSX-HMAC signature covers).
+pub fn request_target(uri: &actix_web::http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string())
+}
+
 /// Reads a request body up to `limit` bytes (413 `payload_too_large` beyond).
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    read_payload(payload.into_inner(), limit).await
+}
+
+/// [`read_body`] for the raw payload a middleware takes from a request.
+pub async fn read_payload(mut payload: actix_web::dev::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
@@ -217,4 +211,31 @@ pub fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 /// `Cache-Control: no-store` for answers that change while a task runs.
 pub fn no_store() -> (header::HeaderName, HeaderValue) {
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+/// A 401 with its `WWW-Authenticate` challenge.
+pub fn unauthorized(detail: &str, challenge: String) -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((actix_web::http::header::WWW_AUTHENTICATE, challenge))
+        .json(json!({ "detail": detail }))
+}
+
+fn hmac_challenge(reason: &str) -> String {
+    format!("DSX-HMAC realm=\"dsx-connect\", error=\"{reason}\"")
+}
+
+/// The response to a refused signature.
+pub fn refusal_response(r: crate::trust::Refusal) -> HttpResponse {
+    use crate::auth::hmac::Reject;
+    use crate::trust::Refusal;
+    match r {
+        Refusal::Signature(Reject::ReplayCacheFull) => {
+            HttpResponse::ServiceUnavailable().json(json!({"detail": "replay_cache_full"}))
+        }
+        Refusal::Signature(reason) => unauthorized(reason.as_str(), hmac_challenge(reason.as_str())),
+        Refusal::Unavailable(e) => {
+            tracing::warn!(error = %e, "credential store unavailable: refusing a signed request");
+            HttpResponse::ServiceUnavailable().json(json!({"detail": "registry_unavailable"}))
+        }
+    }
 }

@@ -244,6 +244,16 @@ impl Api {
         }
     }
 
+    /// A client that sends `Authorization: Bearer <token>` (an operator's API token).
+    pub fn with_token(core_url: &str, token: &str) -> Self {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        Self {
+            base: format!("{core_url}{API}"),
+            http: reqwest::Client::builder().default_headers(h).build().unwrap(),
+        }
+    }
+
     /// `(status, body)`; status 0 when the server cannot be reached (yet).
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let Ok(r) = self.http.get(format!("{}{path}", self.base)).send().await else {

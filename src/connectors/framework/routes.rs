@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::ResultTag;
 use super::service::ConnectorService;
 use crate::auth::hmac;
-use crate::http::errors::{parse_json, query_get, query_pairs, read_body};
+use crate::http::errors::{parse_json, query_get, query_pairs, read_body, read_payload, request_target};
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
 
@@ -97,13 +97,9 @@ async fn hmac_guard(
     };
     let body = match read_payload(actix_web::HttpMessage::take_payload(&mut req), limit).await {
         Ok(b) => b,
-        Err(resp) => return Ok(req.into_response(resp).map_into_boxed_body()),
+        Err(e) => return Ok(req.into_response(actix_web::ResponseError::error_response(&e))),
     };
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| path.clone());
+    let target = request_target(req.uri());
     let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
     let now = crate::auth::hmac::now_secs();
     let verified = hmac::verify(
@@ -135,20 +131,6 @@ async fn hmac_guard(
     // The handler reads the same bytes the signature covered.
     req.set_payload(actix_web::dev::Payload::from(body));
     next.call(req).await
-}
-
-/// Reads a request body up to `limit` bytes (413 beyond).
-async fn read_payload(mut payload: actix_web::dev::Payload, limit: usize) -> Result<bytes::Bytes, HttpResponse> {
-    use futures_util::StreamExt;
-    let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| json(400, json!({"detail": "body could not be read"})))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(json(413, json!({"detail": "payload_too_large"})));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
 }
 
 fn one(path: &str, method: &'static str, route: Route) -> actix_web::Resource {
