@@ -377,6 +377,13 @@ async fn atk_proxies_relay_only_parsed_bounded_answers_and_follow_no_redirect() 
         (502, Some("Connector service unavailable: InvalidResponse"))
     );
 
+    fake.script_route("/full_scan", Answer::raw(200, "text/html", b"<b>started</b>".to_vec()));
+    let (s, v) = api.post(&format!("/connectors/full_scan/{UUID}"), json!(null)).await;
+    assert_eq!(
+        (s, v["detail"].as_str()),
+        (502, Some("Connector service unavailable: InvalidResponse"))
+    );
+
     fake.script_route("/config", Answer::json(200, json!({"a": 1, "x-extra": [1, 2]})));
     let (s, v) = api.get(&format!("/connectors/config/{UUID}")).await;
     assert_eq!((s, v), (200, json!({"a": 1, "x-extra": [1, 2]})));

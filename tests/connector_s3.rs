@@ -675,12 +675,12 @@ async fn result_tags_mark_intake_pending_and_record_each_result() {
             ("owner".into(), "me".into())
         ]
     );
-    // A rescan keeps the last result until the new one arrives.
+    // A rescan does not trust the last result: the object is pending until the new one arrives.
     r.full_scan("RT2").await;
     assert!(
         tags(&r.s3, &r.bucket, "pre/top.txt")
             .await
-            .contains(&("DsxScanResult".into(), "clean".into()))
+            .contains(&("DsxScanResult".into(), "pending".into()))
     );
     assert_eq!(
         tag("pre/top.txt", "bogus", Value::Null)

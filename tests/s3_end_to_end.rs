@@ -470,7 +470,15 @@ async fn auth_on_an_enrolled_s3_connector_scans_moves_and_tags_through_signed_ca
     for i in 0..40 {
         put(&s3, &bucket, &format!("in/d{}/f {i}.txt", i % 4), b"fine").await;
     }
-    put(&s3, &bucket, "in/evil+1.com", EICAR).await;
+    // Uploaded with a forged result tag: the connector must not let it stand.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("in/evil+1.com")
+        .tagging("DsxScanResult=clean&owner=mallory")
+        .body(ByteStream::from_static(EICAR))
+        .send()
+        .await
+        .unwrap();
     let core_dir = tempfile::tempdir().unwrap();
     let core = start_core_in(
         core_dir.path(),
@@ -532,4 +540,13 @@ async fn auth_on_an_enrolled_s3_connector_scans_moves_and_tags_through_signed_ca
     };
     let clean = wait_for("a result tag", Duration::from_secs(30), || tag("in/d1/f 1.txt")).await;
     assert_eq!(clean, "clean");
+    // The forged `clean` was replaced before the scan and never came back: the quarantined
+    // copy says malicious (movetag) and is not `clean`.
+    let held = tags(&s3, &bucket, "quarantine/in/evil+1.com").await;
+    let result = held.iter().find(|(k, _)| k == "DsxScanResult").map(|(_, v)| v.as_str());
+    assert_ne!(result, Some("clean"), "{held:?}");
+    assert!(
+        held.iter().any(|(k, v)| k == "owner" && v == "mallory"),
+        "other tags kept: {held:?}"
+    );
 }

@@ -447,8 +447,10 @@ pub async fn full_scan(
     if !status.is_success() {
         return Err(passthrough_error(status, &body));
     }
-    let parsed = serde_json::from_slice::<StatusResponse>(&body).ok();
-    if parsed.as_ref().is_some_and(|s| s.status != StatusKind::Error) {
+    // Only a well-formed StatusResponse is relayed (docs/AUTH.md, "Relaying connector answers").
+    let parsed =
+        serde_json::from_slice::<StatusResponse>(&body).map_err(|_| unreachable(Unreachable::InvalidResponse))?;
+    if parsed.status != StatusKind::Error {
         let jobs = &state.services.backend.jobs;
         let init = JobInit {
             connector_uuid: m.uuid.clone(),
@@ -462,20 +464,13 @@ pub async fn full_scan(
         }
     }
     let token = format!("job_id={job_id}");
-    let out = match parsed {
-        Some(mut s) => {
-            s.description = Some(match s.description.take().filter(|d| !d.is_empty()) {
-                None => token,
-                Some(d) if d.contains(&token) => d,
-                Some(d) => format!("{d} | {token}"),
-            });
-            s.id = Some(job_id.clone());
-            s
-        }
-        None => StatusResponse::success("full scan triggered")
-            .with_description(token)
-            .with_id(job_id.clone()),
-    };
+    let mut out = parsed;
+    out.description = Some(match out.description.take().filter(|d| !d.is_empty()) {
+        None => token,
+        Some(d) if d.contains(&token) => d,
+        Some(d) => format!("{d} | {token}"),
+    });
+    out.id = Some(job_id.clone());
     Ok(HttpResponse::Accepted().insert_header(("X-Job-Id", job_id)).json(out))
 }
 

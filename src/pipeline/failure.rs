@@ -137,10 +137,11 @@ pub fn retry_after_secs(h: Option<&reqwest::header::HeaderValue>) -> Option<Dura
     h?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// `HTTP <code> <reason>[: <body, first 2000 chars>]`.
+/// `HTTP <code> <reason>[: <body>]`, the peer's body bounded and its controls escaped
+/// (docs/AUTH.md, "Relaying connector answers").
 pub fn http_error_text(status: reqwest::StatusCode, body: &str) -> String {
     let reason = status.canonical_reason().unwrap_or("");
-    let body: String = body.chars().take(2000).collect();
+    let body = crate::auth::relay::sanitize(body);
     if body.trim().is_empty() {
         format!("HTTP {} {reason}", status.as_u16())
     } else {

@@ -84,8 +84,9 @@ impl S3Storage {
         Ok(())
     }
 
-    /// Marks objects `pending` unless they already carry a result (a rescan keeps the last
-    /// result until the new one arrives, so readers are not locked out meanwhile).
+    /// Marks objects `pending` as they are taken in, replacing any result they carry: a result
+    /// the core did not give this very scan (forged at upload, or left from earlier content)
+    /// is never trusted. A rescan therefore holds readers back until the new result arrives.
     async fn mark_pending(&self, key: &str) {
         let current = match self.get_tags(&self.asset.bucket, key, None).await {
             Ok(t) => t,
@@ -94,7 +95,10 @@ impl S3Storage {
                 return;
             }
         };
-        if current.iter().any(|(k, _)| k == tags::RESULT_KEY) {
+        // Whatever result the object carries now is not one the core gave this content: it may
+        // be left from an earlier version or forged at upload. It becomes `pending` until the
+        // core's own result replaces it, so a policy granting reads on `clean` fails closed.
+        if current.iter().any(|(k, v)| k == tags::RESULT_KEY && v == "pending") {
             return;
         }
         match tags::with_result(&current, "pending", None) {
