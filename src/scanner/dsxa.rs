@@ -39,6 +39,8 @@ impl DsxaScanner {
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(256)
             .user_agent(format!("dsx-connect/{}", crate::VERSION))
+            // A redirect would carry the scanner token (`AUTH` header) and the file elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(!s.verify_tls);
         if let Some(ca) = &s.ca_bundle {
             for cert in crate::tls::load_certificates(ca)? {

@@ -18,6 +18,8 @@ pub fn client(
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
         .user_agent(format!("dsx-connect/{}", crate::VERSION))
+        // A redirect would carry the destination's token to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         .danger_accept_invalid_certs(!verify_tls);
     if let Some(ca) = ca_file {
         let certs = crate::tls::load_certificates(ca).map_err(|e| e.to_string())?;
