@@ -187,6 +187,11 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         connectors,
         broadcaster,
         build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
+        host_policy: crate::http::origin::HostPolicy::new(
+            settings.auth.public_url.as_ref(),
+            &settings.auth.allowed_hosts,
+            listener.local_addr()?.ip().is_loopback(),
+        ),
         superlog,
     });
     let addr = listener.local_addr()?;

@@ -1062,3 +1062,92 @@ fn dsx_hmac_interoperates_with_an_independent_python_implementation() {
         "the Python verifier refused one of our headers"
     );
 }
+
+/// Checklist 39–41 (auth off, loopback): another site's page cannot drive the core through a
+/// browser (cross-origin or form-typed POSTs → 403 `csrf_rejected`), a DNS-rebound name cannot
+/// reach it (403 `host_not_allowed`), while scripts and the UI's own calls keep working.
+#[tokio::test]
+async fn atk_cross_site_posts_and_foreign_hosts_are_refused() {
+    let (core, _d) = start_core(&[]);
+    let api = Api::new(&core.url);
+    let port = core.url.rsplit(':').next().unwrap().to_string();
+    let post = |path: &str, headers: &[(&str, &str)], body: &'static str| {
+        let mut r = api.http.post(format!("{}{path}", api.base)).body(body);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let same = format!("http://127.0.0.1:{port}");
+    for (headers, why) in [
+        (
+            vec![("Origin", "http://evil.example"), ("Content-Type", "application/json")],
+            "cross-origin JSON",
+        ),
+        (vec![("Origin", "null")], "null origin"),
+        (vec![("Content-Type", "text/plain")], "form-typed body"),
+        (vec![("Origin", same.as_str())], "same origin without JSON or marker"),
+        (
+            vec![("Sec-Fetch-Site", "cross-site"), ("X-DSX-CSRF", "1")],
+            "cross-site fetch",
+        ),
+    ] {
+        let r = post("/admin/dead-letter/requeue", &headers, "").await.unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{why}");
+        assert_eq!(r.json::<Value>().await.unwrap()["detail"], "csrf_rejected", "{why}");
+    }
+    for (headers, why) in [
+        (vec![], "a script without browser markers"),
+        (
+            vec![("Origin", same.as_str()), ("X-DSX-CSRF", "1")],
+            "the UI's own call",
+        ),
+        (
+            vec![("Origin", same.as_str()), ("Content-Type", "application/json")],
+            "same-origin JSON",
+        ),
+    ] {
+        let r = post("/admin/dead-letter/requeue", &headers, "").await.unwrap();
+        assert_ne!(r.status().as_u16(), 403, "{why}");
+    }
+    // DNS rebinding: a foreign Host is refused, loopback names and the probes are not.
+    let get = |path: &str, host: &str| {
+        api.http
+            .get(format!("{}{path}", api.base))
+            .header("Host", host.to_string())
+            .send()
+    };
+    let r = get("/scan/jobs", &format!("evil.example:{port}")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["detail"], "host_not_allowed");
+    assert_eq!(
+        get("/scan/jobs", &format!("localhost:{port}"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(get("/healthz", "evil.example").await.unwrap().status().as_u16(), 200);
+}
+
+/// Checklist 40 (auth on): an explicit credential is no cross-site form — a request with a
+/// foreign Origin and a valid API token is processed.
+#[tokio::test]
+async fn an_api_token_request_is_not_subject_to_the_browser_checks() {
+    let env = auth_env();
+    let data = tempfile::tempdir().unwrap();
+    let core = start_core_in(data.path(), &env);
+    let token =
+        String::from_utf8(token_cli(data.path(), &["create", "--name", "ops", "--role", "operator"]).stdout).unwrap();
+    let op = Api::with_token(&core.url, token.trim());
+    let r = op
+        .http
+        .post(format!("{}/admin/dead-letter/requeue", op.base))
+        .header("Origin", "http://evil.example")
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

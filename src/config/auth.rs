@@ -28,6 +28,10 @@ pub struct AuthSettings {
     pub nonce_cache_max: usize,
     /// Lifetime of an API token created without `--expires`.
     pub token_default_days: u64,
+    /// `PUBLIC_URL`: where users reach the UI (Host and Origin checks).
+    pub public_url: Option<url::Url>,
+    /// `ALLOWED_HOSTS`: more `host[:port]` values for the Host check (`*` disables it).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl AuthSettings {
@@ -47,6 +51,8 @@ impl AuthSettings {
             "forget_after_days": self.forget_after_days,
             "nonce_cache_max": self.nonce_cache_max,
             "token_default_days": self.token_default_days,
+            "public_url": self.public_url.as_ref().map(|u| u.to_string()),
+            "allowed_hosts": self.allowed_hosts,
         })
     }
 }
@@ -115,6 +121,16 @@ pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
         forget_after_days: s.int_in("AUTH__FORGET_AFTER_DAYS", 30, 1, 3650) as u64,
         nonce_cache_max: s.int_in("AUTH__NONCE_CACHE_MAX", 500_000, 1000, 100_000_000) as usize,
         token_default_days: s.int_in("AUTH__TOKEN_DEFAULT_DAYS", 90, 1, 3650) as u64,
+        public_url: s.http_url_opt("PUBLIC_URL"),
+        allowed_hosts: s
+            .string("ALLOWED_HOSTS")
+            .map(|l| {
+                l.split(',')
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

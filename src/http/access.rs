@@ -211,6 +211,21 @@ pub async fn gate_for(
         let resp = HttpResponse::BadRequest().json(json!({"detail": "duplicate_authorization_header"}));
         return Ok(req.into_response(resp));
     }
+    let scheme = scheme(&req);
+    let explicit = matches!(scheme.as_deref(), Some("DSX-HMAC" | "BEARER"))
+        || (access == Access::Enrollment && req.headers().contains_key("x-enrollment-token"));
+    if !explicit && access != Access::Public {
+        let policy = &state.host_policy;
+        if !policy.host_allowed(req.headers()) {
+            let resp = HttpResponse::Forbidden().json(json!({"detail": "host_not_allowed"}));
+            return Ok(req.into_response(resp));
+        }
+        let machine_route = matches!(access, Access::ConnectorOr(_) | Access::Enrollment);
+        if !policy.csrf_ok(req.method(), req.headers(), machine_route) {
+            let resp = HttpResponse::Forbidden().json(json!({"detail": "csrf_rejected"}));
+            return Ok(req.into_response(resp));
+        }
+    }
     if !state.services.settings.auth.enabled || matches!(access, Access::Public | Access::Enrollment) {
         return next.call(req).await;
     }
@@ -219,7 +234,7 @@ pub async fn gate_for(
     } else {
         SINGLE_BODY_LIMIT
     };
-    match scheme(&req).as_deref() {
+    match scheme.as_deref() {
         Some("DSX-HMAC") => match verify_request(&mut req, limit).await {
             Ok(p) if matches!(access, Access::ConnectorOr(_)) => {
                 req.extensions_mut().insert(p);

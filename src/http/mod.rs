@@ -7,6 +7,7 @@ pub mod dlq;
 pub mod errors;
 pub mod jobs;
 pub mod meta;
+pub mod origin;
 pub mod results;
 pub mod scan;
 pub mod sse;
@@ -36,6 +37,8 @@ pub struct CoreState {
     pub connectors: Addr<ConnectorRegistry>,
     pub broadcaster: Addr<Broadcaster>,
     pub build_timestamp: String,
+    /// Host and CSRF checks (docs/AUTH.md, "Browsers").
+    pub host_policy: origin::HostPolicy,
     /// Scan-result events to SIEMs (disabled unless configured).
     pub superlog: crate::superlog::Superlog,
 }

@@ -38,7 +38,9 @@ export async function request(path, { method = 'GET', params, timeout = TIMEOUT_
   const url = base ? new URL(path, base) : apiUrl(path, params);
   let res;
   try {
-    res = await fetch(url, { method, signal: ctrl.signal, headers: { Accept: 'application/json' }, cache: 'no-store' });
+    // State-changing calls say they are not a cross-site form (the core's CSRF rule).
+    const headers = method === 'GET' || method === 'HEAD' ? { Accept: 'application/json' } : { Accept: 'application/json', 'X-DSX-CSRF': '1' };
+    res = await fetch(url, { method, signal: ctrl.signal, headers, cache: 'no-store' });
   } catch (err) {
     clearTimeout(timer);
     throw new ApiError(ctrl.signal.aborted ? 'request timed out' : 'cannot reach the server');
