@@ -113,8 +113,12 @@ impl HostPolicy {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        // `Sec-Fetch-Mode` alone is not a browser: Node's fetch sends it on every request, while
+        // a browser also sends `Sec-Fetch-Site` (and an `Origin` on every POST).
         let browser_like = origin.is_some()
-            || headers.keys().any(|k| k.as_str().starts_with("sec-fetch-"))
+            || ["sec-fetch-site", "sec-fetch-dest", "sec-fetch-user"]
+                .iter()
+                .any(|k| headers.contains_key(*k))
             || media.as_deref().is_some_and(|m| {
                 ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"].contains(&m)
             });
@@ -210,6 +214,17 @@ mod tests {
         assert!(!p.csrf_ok(
             &post,
             &headers(&[("host", "127.0.0.1:8586"), ("content-type", "text/plain")]),
+            false
+        ));
+        // Node's fetch (Sec-Fetch-Mode only) is a script, not a browser.
+        assert!(p.csrf_ok(
+            &post,
+            &headers(&[("host", "127.0.0.1:8586"), ("sec-fetch-mode", "cors")]),
+            false
+        ));
+        assert!(!p.csrf_ok(
+            &post,
+            &headers(&[("host", "127.0.0.1:8586"), ("sec-fetch-site", "same-origin")]),
             false
         ));
         // Connector routes never need the marker, but still the origin.
