@@ -377,6 +377,13 @@ async fn atk_proxies_relay_only_parsed_bounded_answers_and_follow_no_redirect() 
         (502, Some("Connector service unavailable: InvalidResponse"))
     );
 
+    // Checklist 27: a connector that serves unsigned requests is reported.
+    let (s, v) = api.get(&format!("/connectors/auth_check/{UUID}")).await;
+    assert_eq!(
+        (s, v["status"].as_str(), v["message"].as_str()),
+        (200, Some("error"), Some("connector_fails_open"))
+    );
+
     fake.script_route("/full_scan", Answer::raw(200, "text/html", b"<b>started</b>".to_vec()));
     let (s, v) = api.post(&format!("/connectors/full_scan/{UUID}"), json!(null)).await;
     assert_eq!(
@@ -749,6 +756,12 @@ async fn auth_on_full_scan_with_an_enrolled_connector_and_api_tokens() {
     op.wait_registered(&uuid).await;
     let (_, list) = op.get("/connectors/list").await;
     assert_eq!(list[0]["auth_state"], "enrolled", "{list}");
+    let admin =
+        String::from_utf8(token_cli(data.path(), &["create", "--name", "root", "--role", "admin"]).stdout).unwrap();
+    let (s, v) = Api::with_token(&core.url, admin.trim())
+        .get(&format!("/connectors/auth_check/{uuid}"))
+        .await;
+    assert_eq!((s, v["message"].as_str()), (200, Some("auth_ok")), "{v}");
     let creds = conn_data.path().join("filesystem-connector").join("credentials.json");
     let mode = wait_for("credentials.json", Duration::from_secs(20), || async {
         std::fs::metadata(&creds)

@@ -315,7 +315,7 @@ impl Settings {
             },
             "scanner": {
                 "engine": sc.engine.as_str(),
-                "scan_binary_url": sc.scan_binary_url,
+                "scan_binary_url": sc.scan_binary_url.as_deref().map(redact_url_password),
                 "auth_token": secret(&sc.auth_token),
                 "protected_entity": sc.protected_entity,
                 "scan_password": secret(&sc.scan_password),
@@ -555,20 +555,51 @@ pub fn is_loopback(host: &str) -> bool {
     }
 }
 
-/// `redis://user:secret@host` → `redis://user:***@host`.
+/// A URL safe to show or log: a userinfo password and `pass` / `password` query values become
+/// `***` (`redis://user:secret@host` → `redis://user:***@host`,
+/// `unix:///run/redis.sock?pass=secret` → `unix:///run/redis.sock?pass=***`).
 pub fn redact_url_password(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => u.to_string(),
+    let Ok(mut parsed) = url::Url::parse(u) else {
+        return u.to_string();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    let secret_key = |k: &str| k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password");
+    if parsed.query_pairs().any(|(k, _)| secret_key(&k)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_key(&k) {
+                    "***".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_urls_are_redacted() {
+        assert_eq!(redact_url_password("redis://u:pw@h:6379/0"), "redis://u:***@h:6379/0");
+        assert_eq!(
+            redact_url_password("unix:///run/redis.sock?db=2&pass=s3cret"),
+            "unix:///run/redis.sock?db=2&pass=***"
+        );
+        assert_eq!(
+            redact_url_password("http://scanner:pw@dsxa:5000/scan/binary/v2?Password=x"),
+            "http://scanner:***@dsxa:5000/scan/binary/v2?Password=***"
+        );
+        assert_eq!(redact_url_password("http://dsxa:5000/scan"), "http://dsxa:5000/scan");
+    }
 
     fn load(pairs: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
         let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

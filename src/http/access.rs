@@ -96,6 +96,7 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/connectors/config/{uuid}" Viewer => connectors::config),
         entry!(get "/connectors/healthz/{uuid}" Viewer => connectors::healthz),
         entry!(get "/connectors/readyz/{uuid}" Viewer => connectors::readyz),
+        entry!(get "/connectors/auth_check/{uuid}" Admin => connectors::auth_check),
         entry!(post "/scan/request" Connector or Operator => scan::request),
         entry!(post "/scan/request/batch" Connector or Operator => scan::batch),
         entry!(post "/scan/auth_check" Connector or Admin => scan::auth_check),

@@ -410,6 +410,41 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// `GET /connectors/auth_check/{uuid}` (admin): does the connector require the core's
+/// signature? A signed and then an unsigned `GET <url>/config`: `auth_ok` when only the signed
+/// one is accepted, `connector_fails_open` when the unsigned one is, `hmac_rejected` when the
+/// signed one is refused.
+pub async fn auth_check(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let m = registered(&state, &path, "No connector registered with UUID=")?;
+    let url = m.url.clone().unwrap_or_default();
+    let (signed, _) = state
+        .clients
+        .proxy(Method::GET, target(&m, &url), "config", "", Some(PREFLIGHT_TIMEOUT))
+        .await
+        .map_err(unreachable)?;
+    let bare = Target {
+        base: &url,
+        uuid: None,
+        name: None,
+    };
+    let (unsigned, _) = state
+        .clients
+        .proxy(Method::GET, bare, "config", "", Some(PREFLIGHT_TIMEOUT))
+        .await
+        .map_err(unreachable)?;
+    let answer = if matches!(signed.as_u16(), 401 | 403) {
+        StatusResponse::error("hmac_rejected").with_description(format!(
+            "the connector refused the core's signature (HTTP {})",
+            signed.as_u16()
+        ))
+    } else if unsigned.is_success() {
+        StatusResponse::error("connector_fails_open").with_description("the connector answered an unsigned request")
+    } else {
+        StatusResponse::success("auth_ok").with_description("signed accepted, unsigned refused")
+    };
+    Ok(HttpResponse::Ok().json(answer.with_id(m.uuid.unwrap_or_default())))
+}
+
 /// `POST /connectors/full_scan/{uuid}` (§3.2.2).
 pub async fn full_scan(
     state: web::Data<CoreState>,
