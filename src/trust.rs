@@ -189,6 +189,14 @@ impl Trust {
         })
     }
 
+    /// Forgets every cached token lookup (a token was revoked through this process: effective
+    /// here at once, elsewhere within [`KEY_CACHE_TTL`]).
+    pub fn forget_tokens(&self) {
+        if let Ok(mut m) = self.token_cache.lock() {
+            m.clear();
+        }
+    }
+
     /// Resolves `Authorization: Bearer <token>`: `Ok(None)` for an unknown, expired or revoked
     /// token (a revocation in any process is seen within [`KEY_CACHE_TTL`]).
     pub async fn bearer(&self, token: &str) -> Result<Option<OperatorPrincipal>, StoreError> {

@@ -1164,3 +1164,55 @@ async fn an_api_token_request_is_not_subject_to_the_browser_checks() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// API tokens over HTTP (admin): created once with the token in the answer only, listed without
+/// it, revoked; a wrong method is 405 before any authentication; all 404 with auth off.
+#[tokio::test]
+async fn admin_token_endpoints_create_list_and_revoke() {
+    let env = auth_env();
+    let data = tempfile::tempdir().unwrap();
+    let core = start_core_in(data.path(), &env);
+    let root =
+        String::from_utf8(token_cli(data.path(), &["create", "--name", "root", "--role", "admin"]).stdout).unwrap();
+    let admin = Api::with_token(&core.url, root.trim());
+    let r = admin
+        .http
+        .post(format!("{}/admin/tokens", admin.base))
+        .json(&json!({"name": "ci", "role": "viewer", "expires_in_days": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let created: Value = r.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    assert_eq!((token.len(), created["role"].as_str()), (47, Some("viewer")));
+    assert_eq!(created["created_by"], "token:root");
+    let (s, list) = admin.get("/admin/tokens").await;
+    assert_eq!(s, 200);
+    assert!(!list.to_string().contains(&token[8..]), "never the token: {list}");
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let viewer = Api::with_token(&core.url, &token);
+    assert_eq!(viewer.get("/scan/jobs").await.0, 200);
+    assert_eq!(viewer.get("/admin/tokens").await.0, 403);
+    let (s, v) = admin
+        .post("/admin/tokens", json!({"name": "bad name", "role": "root"}))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let id = created["id"].as_str().unwrap();
+    let del = |id: String| admin.http.delete(format!("{}/admin/tokens/{id}", admin.base)).send();
+    assert_eq!(del(id.to_string()).await.unwrap().status().as_u16(), 204);
+    assert_eq!(del(id.to_string()).await.unwrap().status().as_u16(), 404);
+    assert_eq!(viewer.get("/scan/jobs").await.1["detail"], "invalid_token");
+    // 405 before authentication (an anonymous PUT on a GET/POST route).
+    let r = reqwest::Client::new()
+        .put(format!("{}/admin/tokens", admin.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+
+    let (off, _d) = start_core(&[]);
+    let (s, v) = Api::new(&off.url).get("/admin/tokens").await;
+    assert_eq!((s, v["detail"].as_str()), (404, Some("auth_disabled")));
+}

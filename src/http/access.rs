@@ -17,7 +17,7 @@ use actix_web::{HttpMessage, HttpResponse, Route, web};
 use serde_json::json;
 
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
-use super::{CoreState, admin_connectors, connectors, dlq, jobs, meta, results, scan, sse};
+use super::{CoreState, admin_connectors, admin_tokens, connectors, dlq, jobs, meta, results, scan, sse};
 use crate::auth::hmac::Received;
 use crate::auth::tokens::Role;
 use crate::trust::{ConnectorPrincipal, Refusal};
@@ -125,6 +125,9 @@ pub fn table() -> Vec<Entry> {
         entry!(post "/admin/connectors/{uuid}/revoke" Admin => admin_connectors::revoke),
         entry!(post "/admin/connectors/{uuid}/reset" Admin => admin_connectors::reset),
         entry!(delete "/admin/connectors/{uuid}" Admin => admin_connectors::forget),
+        entry!(get "/admin/tokens" Admin => admin_tokens::list),
+        entry!(post "/admin/tokens" Admin => admin_tokens::create),
+        entry!(delete "/admin/tokens/{id}" Admin => admin_tokens::revoke),
         entry!(get "/subscribe/scan-result" Viewer => sse::scan_results),
         entry!(get "/subscribe/job-summary/{job_id}" Viewer => sse::job_summary),
         entry!(get "/subscribe/connector-registered" Viewer => sse::connectors),
@@ -137,17 +140,44 @@ pub fn worker_table() -> Vec<Entry> {
     table().into_iter().filter(|e| keep.contains(&e.path)).collect()
 }
 
-impl Entry {
-    /// The resource: the handler behind the gate of its access level; other methods 405.
-    pub fn resource(&self) -> impl actix_web::dev::HttpServiceFactory + use<> {
-        let access = self.access;
-        web::resource(self.path)
-            .route((self.route)())
-            .default_service(web::to(super::errors::method_not_allowed))
-            .wrap(actix_web::middleware::from_fn(move |req, next| {
-                gate_for(access, req, next)
-            }))
+/// The resources of a table: one per path, with a route per method, each method behind the gate
+/// of its own access level; other methods 405.
+pub fn resources(entries: Vec<Entry>) -> Vec<impl actix_web::dev::HttpServiceFactory + use<>> {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for e in &entries {
+        if !paths.contains(&e.path) {
+            paths.push(e.path);
+        }
     }
+    paths
+        .into_iter()
+        .map(|path| {
+            let mine: Vec<&Entry> = entries.iter().filter(|e| e.path == path).collect();
+            let levels: Vec<(String, Access)> =
+                mine.iter().map(|e| (e.method.to_ascii_uppercase(), e.access)).collect();
+            let mut r = web::resource(path);
+            for e in &mine {
+                r = r.route((e.route)());
+            }
+            r.default_service(web::to(super::errors::method_not_allowed))
+                .wrap(actix_web::middleware::from_fn(
+                    move |req: ServiceRequest, next: Next<BoxBody>| {
+                        let method = req.method().as_str().to_string();
+                        // HEAD is GET; a method with no route answers 405 before any authentication.
+                        let access = levels
+                            .iter()
+                            .find(|(m, _)| *m == method || (method == "HEAD" && m == "GET"))
+                            .map(|(_, a)| *a);
+                        async move {
+                            match access {
+                                Some(a) => gate_for(a, req, next).await,
+                                None => next.call(req).await,
+                            }
+                        }
+                    },
+                ))
+        })
+        .collect()
 }
 
 /// Reads the body of a request whose signature must be checked, and verifies it; the body is
@@ -285,7 +315,7 @@ mod tests {
         let t = table();
         let mut seen = std::collections::HashSet::new();
         for e in &t {
-            assert!(seen.insert(e.path), "{} twice", e.path);
+            assert!(seen.insert((e.path, e.method)), "{} {} twice", e.method, e.path);
         }
         assert!(t.iter().any(|e| matches!(e.access, Access::ConnectorOr(_))));
         for e in worker_table() {

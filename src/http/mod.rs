@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admin_connectors;
+pub mod admin_tokens;
 pub mod connectors;
 pub mod dlq;
 pub mod errors;
@@ -47,8 +48,8 @@ pub struct CoreState {
 /// its superlog counters (workers are where results are recorded and events emitted).
 pub fn health_routes(cfg: &mut web::ServiceConfig) {
     let mut scope = web::scope(API);
-    for e in access::worker_table() {
-        scope = scope.service(e.resource());
+    for r in access::resources(access::worker_table()) {
+        scope = scope.service(r);
     }
     cfg.service(scope);
 }
@@ -56,8 +57,8 @@ pub fn health_routes(cfg: &mut web::ServiceConfig) {
 /// Every route of the core, built from the route table of [`access`].
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let mut scope = web::scope(API);
-    for e in access::table() {
-        scope = scope.service(e.resource());
+    for r in access::resources(access::table()) {
+        scope = scope.service(r);
     }
     cfg.service(
         web::resource("/dsx-connect/test/connection")
