@@ -13,7 +13,8 @@ use crate::auth::credentials::{self, CredentialRecord, CredentialState};
 use crate::auth::hmac::now_secs;
 use crate::trust::OperatorPrincipal;
 
-fn enabled(state: &CoreState) -> Result<(), ApiError> {
+/// Credential and token administration exists only with authentication on.
+pub(super) fn enabled(state: &CoreState) -> Result<(), ApiError> {
     if state.services.settings.auth.enabled {
         Ok(())
     } else {
@@ -21,8 +22,9 @@ fn enabled(state: &CoreState) -> Result<(), ApiError> {
     }
 }
 
-fn store_err(e: crate::backend::StoreError) -> ApiError {
-    tracing::warn!(error = %e, "credential store failure");
+/// A store failure: fail closed with 503, the cause in the log only.
+pub(super) fn store_err(e: crate::backend::StoreError) -> ApiError {
+    tracing::warn!(error = %e, "auth store failure");
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
 }
 
@@ -32,7 +34,8 @@ fn uuid(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::not_found("connector_not_found"))
 }
 
-fn secs_iso(s: Option<i64>) -> Value {
+/// Epoch seconds as RFC 3339 (null for none).
+pub(super) fn iso(s: Option<i64>) -> Value {
     s.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
         .map_or(Value::Null, |d| json!(d.to_rfc3339()))
 }
@@ -45,12 +48,12 @@ fn view(r: &CredentialRecord, present: bool) -> Value {
         "url": r.url,
         "state": r.state.as_str(),
         "key_id": r.hmac_key_id,
-        "key_issued_at": secs_iso(Some(r.key_issued_at)),
-        "prev_valid_until": secs_iso(r.prev_valid_until),
+        "key_issued_at": iso(Some(r.key_issued_at)),
+        "prev_valid_until": iso(r.prev_valid_until),
         "rotate_pending": r.rotate_pending,
-        "enrolled_at": secs_iso(Some(r.enrolled_at)),
-        "last_registration_at": secs_iso(Some(r.last_registration_at)),
-        "revoked_at": secs_iso(r.revoked_at),
+        "enrolled_at": iso(Some(r.enrolled_at)),
+        "last_registration_at": iso(Some(r.last_registration_at)),
+        "revoked_at": iso(r.revoked_at),
         "revoked_by": r.revoked_by,
         "present": present,
     })
@@ -62,6 +65,18 @@ pub async fn list(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError>
     let records = state.services.trust.store().credentials().await.map_err(store_err)?;
     let view_of = |r: &CredentialRecord| view(r, state.services.registry_view.get(&r.uuid).is_some());
     Ok(HttpResponse::Ok().json(records.iter().map(view_of).collect::<Vec<_>>()))
+}
+
+/// The credential record of `uuid`, or 404 `connector_not_found`.
+async fn record(state: &CoreState, uuid: &str) -> Result<CredentialRecord, ApiError> {
+    state
+        .services
+        .trust
+        .store()
+        .credential(uuid)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| ApiError::not_found("connector_not_found"))
 }
 
 #[derive(Clone, Copy)]
@@ -79,12 +94,7 @@ async fn act(state: &CoreState, req: &HttpRequest, raw: &str, action: Action) ->
         .get::<OperatorPrincipal>()
         .map_or_else(|| "admin".to_string(), |p| format!("token:{}", p.name));
     for _ in 0..5 {
-        let rec = trust
-            .store()
-            .credential(&uuid)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| ApiError::not_found("connector_not_found"))?;
+        let rec = record(state, &uuid).await?;
         let next = match (action, rec.state) {
             (Action::Rotate | Action::Reset, CredentialState::Revoked) => {
                 return Err(ApiError::detail(StatusCode::CONFLICT, "connector_revoked"));
@@ -156,12 +166,7 @@ pub async fn forget(state: web::Data<CoreState>, path: web::Path<String>) -> Res
     enabled(&state)?;
     let uuid = uuid(&path)?;
     let trust = &state.services.trust;
-    let rec = trust
-        .store()
-        .credential(&uuid)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::not_found("connector_not_found"))?;
+    let rec = record(&state, &uuid).await?;
     trust.store().delete_credential(&uuid).await.map_err(store_err)?;
     trust.invalidate(&rec);
     let _ = state.connectors.send(Unregister(uuid.clone(), None)).await;

@@ -2,33 +2,15 @@
 //! this one answer only), revoke. Authentication on only: with it off these routes answer
 //! `404 auth_disabled`, so nobody can plant a token that becomes valid when it is switched on.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::CoreState;
+use super::admin_connectors::{enabled, iso, store_err};
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, no_store, parse_json, read_body};
 use crate::auth::tokens::{self, ApiToken, Role};
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::trust::OperatorPrincipal;
-
-fn enabled(state: &CoreState) -> Result<(), ApiError> {
-    if state.services.settings.auth.enabled {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("auth_disabled"))
-    }
-}
-
-fn store_err(e: crate::backend::StoreError) -> ApiError {
-    tracing::warn!(error = %e, "token store failure");
-    ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
-}
-
-fn iso(s: Option<i64>) -> Value {
-    s.and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or(Value::Null, |d| json!(d.to_rfc3339()))
-}
 
 /// A token as admins see it: never the token, never its digest.
 fn view(t: &ApiToken) -> Value {

@@ -16,6 +16,16 @@ impl RedisStore {
     fn token_ids(&self) -> String {
         self.key("auth:tokens")
     }
+
+    /// The digest a token id maps to.
+    async fn token_digest(&self, c: &mut deadpool_redis::Connection, id: &str) -> StoreResult<Option<String>> {
+        redis::cmd("HGET")
+            .arg(self.token_ids())
+            .arg(id)
+            .query_async(c)
+            .await
+            .map_err(redis_err)
+    }
 }
 
 #[async_trait]
@@ -71,12 +81,7 @@ impl TokenStore for RedisStore {
 
     async fn delete_token(&self, id: &str) -> StoreResult<bool> {
         let mut c = self.conn().await?;
-        let sha: Option<String> = redis::cmd("HGET")
-            .arg(self.token_ids())
-            .arg(id)
-            .query_async(&mut c)
-            .await
-            .map_err(redis_err)?;
+        let sha = self.token_digest(&mut c, id).await?;
         let Some(sha) = sha else { return Ok(false) };
         redis::pipe()
             .atomic()
@@ -92,12 +97,7 @@ impl TokenStore for RedisStore {
 
     async fn touch_token(&self, id: &str, now: i64) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        let sha: Option<String> = redis::cmd("HGET")
-            .arg(self.token_ids())
-            .arg(id)
-            .query_async(&mut c)
-            .await
-            .map_err(redis_err)?;
+        let sha = self.token_digest(&mut c, id).await?;
         let Some(sha) = sha else { return Ok(()) };
         let key = self.token_key(&sha);
         let text: Option<String> = redis::cmd("HGET")
