@@ -23,6 +23,7 @@ use crate::model::{
 };
 
 pub mod events;
+pub mod identity;
 pub mod job_rules;
 pub mod redis;
 pub mod sqlite;
@@ -415,6 +416,10 @@ pub struct Backend {
     pub registry: Arc<dyn RegistryStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub tokens: Arc<dyn TokenStore>,
+    pub users: Arc<dyn identity::UserStore>,
+    pub sessions: Arc<dyn identity::SessionStore>,
+    pub attempts: Arc<dyn identity::AttemptStore>,
+    pub audit: Arc<dyn identity::AuditStore>,
     pub events: Arc<dyn EventBus>,
     /// Readiness probe and retention sweeps.
     pub maintenance: Arc<dyn Maintenance>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::TokenCommand;
 use crate::auth::tokens::{self, TOKEN_PREFIX};
 use crate::backend::TokenStore;
-use crate::backend::sqlite::tokens::TokenFile;
+use crate::backend::sqlite::sql::AuthFile;
 use crate::config::Settings;
 
 fn date(secs: Option<i64>) -> String {
@@ -18,7 +18,7 @@ fn date(secs: Option<i64>) -> String {
 pub async fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<i32> {
     let store: Arc<dyn TokenStore> = match &settings.redis_url {
         Some(url) => Arc::new(crate::app::redis_store(settings, url.expose())?),
-        None => Arc::new(TokenFile::open(&settings.data_dir)?),
+        None => Arc::new(AuthFile::open(&settings.data_dir)?),
     };
     match cmd {
         TokenCommand::Create { name, role, expires } => {

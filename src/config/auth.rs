@@ -32,6 +32,33 @@ pub struct AuthSettings {
     pub public_url: Option<url::Url>,
     /// `ALLOWED_HOSTS`: more `host[:port]` values for the Host check (`*` disables it).
     pub allowed_hosts: Vec<String>,
+    /// Browser sessions, login limits, the audit trail and the first administrator.
+    pub login: LoginSettings,
+}
+
+/// Sessions, login limits, audit retention and bootstrap (docs/AUTH.md, "Users and sessions").
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// `AUTH__SESSION_IDLE_SECS`: a session unused this long ends.
+    pub session_idle_secs: i64,
+    /// `AUTH__SESSION_MAX_SECS`: a session ends this long after login, used or not.
+    pub session_max_secs: i64,
+    /// `AUTH__LOGIN_MAX_FAILURES`: consecutive failures that lock an account.
+    pub max_failures: u32,
+    /// `AUTH__LOGIN_IP_MAX_FAILURES`: failures from one address that block it.
+    pub ip_max_failures: u32,
+    /// `AUTH__LOGIN_WINDOW_SECS`: failures older than this are forgotten.
+    pub window_secs: i64,
+    /// `AUTH__LOCKOUT_SECS`: how long a lock lasts.
+    pub lockout_secs: i64,
+    /// `AUTH__AUDIT_RETAIN`: audit records kept at most.
+    pub audit_retain: usize,
+    /// `AUTH__AUDIT_RETAIN_DAYS`: older audit records are purged.
+    pub audit_retain_days: u32,
+    /// `AUTH__BOOTSTRAP_ADMIN_USERNAME` / `_PASSWORD[_FILE]`: created at start when no such user exists.
+    pub bootstrap_admin: Option<(String, Secret)>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AuthSettings {
@@ -53,6 +80,16 @@ impl AuthSettings {
             "token_default_days": self.token_default_days,
             "public_url": self.public_url.as_ref().map(|u| u.to_string()),
             "allowed_hosts": self.allowed_hosts,
+            "session_idle_secs": self.login.session_idle_secs,
+            "session_max_secs": self.login.session_max_secs,
+            "login_max_failures": self.login.max_failures,
+            "login_ip_max_failures": self.login.ip_max_failures,
+            "login_window_secs": self.login.window_secs,
+            "lockout_secs": self.login.lockout_secs,
+            "audit_retain": self.login.audit_retain,
+            "audit_retain_days": self.login.audit_retain_days,
+            "bootstrap_admin": self.login.bootstrap_admin.as_ref().map(|(u, _)| json!({"username": u, "password": "***"})),
+            "trusted_proxies": self.login.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         })
     }
 }
@@ -131,6 +168,54 @@ pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
                     .collect()
             })
             .unwrap_or_default(),
+        login: read_login(s),
+    }
+}
+
+fn read_login(s: &mut Source) -> LoginSettings {
+    let bootstrap_password = s.secret_or_file("AUTH__BOOTSTRAP_ADMIN_PASSWORD");
+    let bootstrap_user = s.string_or("AUTH__BOOTSTRAP_ADMIN_USERNAME", "admin");
+    let bootstrap_admin = match bootstrap_password {
+        Some(pw) => match (
+            crate::auth::users::normalise_username(&bootstrap_user),
+            crate::auth::users::check_password(pw.expose()),
+        ) {
+            (Ok(u), Ok(())) => Some((u, pw)),
+            (Err(e), _) | (_, Err(e)) => {
+                s.error("AUTH__BOOTSTRAP_ADMIN_PASSWORD", e);
+                None
+            }
+        },
+        None => None,
+    };
+    let mut trusted_proxies = Vec::new();
+    for part in s.string("TRUSTED_PROXIES").unwrap_or_default().split(',') {
+        let p = part.trim();
+        if p.is_empty() {
+            continue;
+        }
+        match p
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
+            Ok(n) => trusted_proxies.push(n),
+            Err(_) => s.error("TRUSTED_PROXIES", format!("{p:?} is not an address or CIDR range")),
+        }
+    }
+    let session_idle_secs = s.int_in("AUTH__SESSION_IDLE_SECS", 1800, 1, 7 * 86_400);
+    LoginSettings {
+        session_idle_secs,
+        session_max_secs: s
+            .int_in("AUTH__SESSION_MAX_SECS", 43_200, 1, 30 * 86_400)
+            .max(session_idle_secs),
+        max_failures: s.int_in("AUTH__LOGIN_MAX_FAILURES", 5, 1, 1000) as u32,
+        ip_max_failures: s.int_in("AUTH__LOGIN_IP_MAX_FAILURES", 20, 1, 100_000) as u32,
+        window_secs: s.int_in("AUTH__LOGIN_WINDOW_SECS", 900, 1, 86_400),
+        lockout_secs: s.int_in("AUTH__LOCKOUT_SECS", 900, 1, 86_400),
+        audit_retain: s.int_in("AUTH__AUDIT_RETAIN", 100_000, 100, 100_000_000) as usize,
+        audit_retain_days: s.int_in("AUTH__AUDIT_RETAIN_DAYS", 90, 1, 3650) as u32,
+        bootstrap_admin,
+        trusted_proxies,
     }
 }
 

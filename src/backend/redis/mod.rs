@@ -11,6 +11,7 @@
 
 mod bus;
 mod credentials;
+mod identity;
 mod jobs;
 mod queue;
 mod registry;
@@ -131,6 +132,10 @@ impl RedisStore {
             registry: s.clone(),
             credentials: s.clone(),
             tokens: s.clone(),
+            users: s.clone(),
+            sessions: s.clone(),
+            attempts: s.clone(),
+            audit: s.clone(),
             events: bus,
             maintenance: s,
         }

@@ -6,12 +6,14 @@
 //! entries that were claimed but not acknowledged are delivered again.
 
 mod credentials;
+mod identity;
 mod jobs;
 mod queue;
 mod registry;
 pub(crate) mod results;
 mod schema;
-pub mod tokens;
+pub mod sql;
+mod tokens;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -170,6 +172,10 @@ impl SqliteStore {
             registry: s.clone(),
             credentials: s.clone(),
             tokens: s.clone(),
+            users: s.clone(),
+            sessions: s.clone(),
+            attempts: s.clone(),
+            audit: s.clone(),
             events: Arc::new(LocalBus::new()),
             maintenance: s,
         }

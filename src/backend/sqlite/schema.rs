@@ -107,12 +107,44 @@ CREATE INDEX IF NOT EXISTS credentials_by_key ON connector_credentials(key_id);
 CREATE INDEX IF NOT EXISTS credentials_by_prev_key ON connector_credentials(prev_key_id);
 "#;
 
-/// API tokens (also created by the `token` command, which opens the file on its own).
-pub const TOKENS_DDL: &str = r#"
+/// Operator identity: API tokens, users, sessions, pending OIDC logins, login failures and the
+/// audit trail (also created by the `token` and `user` commands, which open the file on their own).
+pub const AUTH_DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS api_tokens (
     id     TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    record   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    sha256     TEXT PRIMARY KEY,
+    user       TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    record     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
+CREATE TABLE IF NOT EXISTS oidc_pending (
+    state_sha  TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    record     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key          TEXT PRIMARY KEY,
+    count        INTEGER NOT NULL,
+    window_end   INTEGER NOT NULL,
+    locked_until INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms      INTEGER NOT NULL,
+    actor_id   TEXT,
+    actor_name TEXT,
+    action     TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    record     TEXT NOT NULL
 );
 "#;
 
@@ -127,7 +159,7 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(DDL)?;
-    conn.execute_batch(TOKENS_DDL)
+    conn.execute_batch(AUTH_DDL)
 }
 
 /// Copies the WAL back into the database every second from a separate connection, so the
@@ -221,6 +253,12 @@ pub fn purge(conn: &Connection, st: &mut WriterState, opts: &StoreOptions) -> ru
         params![now - i64::from(opts.dlq_expire_days) * DAY_MS],
     )?;
     conn.execute("DELETE FROM idempotency WHERE created_ms < ?1", params![now - DAY_MS])?;
+    conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now_s])?;
+    conn.execute("DELETE FROM oidc_pending WHERE expires_at <= ?1", params![now_s])?;
+    conn.execute(
+        "DELETE FROM login_failures WHERE window_end <= ?1 AND (locked_until IS NULL OR locked_until <= ?1)",
+        params![now_s],
+    )?;
     if !expired.is_empty() {
         tracing::info!(jobs = expired.len(), "purged expired job records");
     }
