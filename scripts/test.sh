@@ -11,7 +11,7 @@ cargo test --all-targets
 # The same HTTP-level suites again on the Redis backend (a private redis-server per core).
 DSX_TEST_BACKEND=redis cargo test \
   --test pipeline --test api_jobs --test job_control --test api_intake --test api_failures \
-  --test api_connectors --test engines --test tls
+  --test api_connectors --test api_identity --test engines --test tls
 if [ -x tests/ui/run.sh ]; then
   BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" tests/ui/run.sh
 fi

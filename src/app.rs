@@ -179,6 +179,22 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         (None, None)
     };
 
+    let identity = Arc::new(crate::identity::Identity::new(
+        Arc::clone(&backend.users),
+        Arc::clone(&backend.sessions),
+        Arc::clone(&backend.attempts),
+        settings.auth.login.clone(),
+        false,
+    ));
+    if settings.auth.enabled {
+        identity.bootstrap().await?;
+    }
+    let auditor = crate::audit_trail::Auditor::new(
+        Arc::clone(&backend.audit),
+        settings.auth.login.audit_retain,
+        std::time::Duration::from_secs(settings.auth.login.audit_coalesce_secs),
+    );
+    auditor.spawn_upkeep(settings.auth.login.audit_retain_days);
     let state = web::Data::new(CoreState {
         services,
         scanner,
@@ -192,6 +208,8 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             &settings.auth.allowed_hosts,
             listener.local_addr()?.ip().is_loopback(),
         ),
+        identity,
+        auditor,
         superlog,
     });
     let addr = listener.local_addr()?;

@@ -2,12 +2,14 @@
 
 pub mod actors;
 pub mod app;
+pub mod audit_trail;
 pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod http;
+pub mod identity;
 pub mod model;
 
 /// The version reported by `/version`, `/meta` and the User-Agent.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::auth::audit::ActorKind;
 use crate::auth::builtin::BuiltinKeys;
 use crate::auth::credentials::{CredentialRecord, CredentialState};
 use crate::auth::hmac::{self, HmacKey, KeyLookup, Received, Reject, SignatureHeader};
@@ -57,12 +58,25 @@ pub struct ConnectorPrincipal {
 
 type Cached = (Instant, Option<CredentialRecord>);
 
-/// An operator authenticated by an API token.
+/// An operator: a user (browser session) or an API token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorPrincipal {
     pub role: Role,
-    pub token_id: String,
+    pub kind: ActorKind,
+    /// The token's id, or the user's name.
+    pub id: String,
+    /// The token's name, or the user's name.
     pub name: String,
+}
+
+impl OperatorPrincipal {
+    /// `token:<name>` or `user:<name>`, for "created by" and "revoked by" fields.
+    pub fn label(&self) -> String {
+        match self.kind {
+            ActorKind::Token => format!("token:{}", self.name),
+            _ => format!("user:{}", self.name),
+        }
+    }
 }
 
 /// How often `last_used_at` of a token is written at most.
@@ -241,7 +255,8 @@ impl Trust {
         }
         Ok(Some(OperatorPrincipal {
             role: t.role,
-            token_id: t.id,
+            kind: ActorKind::Token,
+            id: t.id,
             name: t.name,
         }))
     }

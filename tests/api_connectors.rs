@@ -696,12 +696,8 @@ async fn atk_auth_on_replayed_and_stale_signatures_are_refused() {
 
 /// `dsx-connect token …` against the store of the core whose data dir is `data`.
 fn token_cli(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dsx-connect"));
-    cmd.arg("token").args(args).env("DSXCONNECT_DATA_DIR", data);
-    if common::redis::backend_is_redis() {
-        cmd.env("DSXCONNECT_REDIS_URL", common::redis::url_for(data));
-    }
-    let out = run_for(&mut cmd, 60);
+    let args: Vec<&str> = std::iter::once("token").chain(args.iter().copied()).collect();
+    let out = common::dsx_cli(data, &args, None);
     assert!(
         out.status.success(),
         "token {args:?}: {}",

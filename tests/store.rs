@@ -666,6 +666,135 @@ async fn api_tokens_are_found_by_digest_listed_touched_and_revoked(kind: Kind) {
     assert!(t.token_by_digest(&digest(&secret)).await.unwrap().is_none());
 }
 
+// ---- Users, sessions, login failures and the audit trail (docs/AUTH.md) ----
+
+both!(users_sessions_and_pending_logins_are_kept_and_ended);
+async fn users_sessions_and_pending_logins_are_kept_and_ended(kind: Kind) {
+    use dsx_connect::auth::sessions::{Method, create};
+    use dsx_connect::auth::tokens::Role;
+    use dsx_connect::auth::users::User;
+    use dsx_connect::backend::identity::OidcPending;
+    let st = open(kind, 1000);
+    let (u, s) = (&st.b.users, &st.b.sessions);
+    let mut alice = User {
+        username: "alice".into(),
+        role: Role::Admin,
+        disabled: false,
+        password_hash: "$argon2id$placeholder".into(),
+        created_at: 1,
+        updated_at: 1,
+        password_changed_at: 1,
+    };
+    assert!(u.add_user(&alice).await.unwrap());
+    assert!(!u.add_user(&alice).await.unwrap(), "names are unique");
+    alice.role = Role::Viewer;
+    assert!(u.update_user(&alice).await.unwrap());
+    assert_eq!(u.user("alice").await.unwrap().unwrap().role, Role::Viewer);
+    let mut ghost = alice.clone();
+    ghost.username = "ghost".into();
+    assert!(!u.update_user(&ghost).await.unwrap(), "an update never creates");
+    let now = hmac_now();
+    let (_, one) = create("alice", Role::Viewer, Method::Password, now);
+    let (_, two) = create("alice", Role::Viewer, Method::Oidc, now);
+    s.put_session(&one, now + 60).await.unwrap();
+    s.put_session(&two, now + 60).await.unwrap();
+    s.touch_session(&one.sha256, now + 5, now + 65).await.unwrap();
+    assert_eq!(s.session(&one.sha256).await.unwrap().unwrap().last_seen_at, now + 5);
+    s.delete_session(&two.sha256).await.unwrap();
+    assert!(s.session(&two.sha256).await.unwrap().is_none());
+    assert_eq!(s.delete_user_sessions("alice").await.unwrap(), 1);
+    assert!(s.session(&one.sha256).await.unwrap().is_none());
+    // A pending OIDC login is taken once.
+    let p = OidcPending {
+        verifier: "v".into(),
+        nonce: "n".into(),
+        created_at: now,
+    };
+    s.put_oidc_pending("state-sha", &p, 600).await.unwrap();
+    assert_eq!(s.take_oidc_pending("state-sha").await.unwrap(), Some(p));
+    assert_eq!(s.take_oidc_pending("state-sha").await.unwrap(), None);
+    assert!(u.delete_user("alice").await.unwrap());
+    assert!(!u.delete_user("alice").await.unwrap());
+    assert!(u.users().await.unwrap().is_empty());
+}
+
+both!(login_failures_count_in_a_window_and_locks_expire);
+async fn login_failures_count_in_a_window_and_locks_expire(kind: Kind) {
+    let st = open(kind, 1000);
+    let a = &st.b.attempts;
+    let now = hmac_now();
+    for n in 1..=3 {
+        assert_eq!(a.count_failure("user:bob", now, 900).await.unwrap(), n);
+    }
+    a.clear_failures("user:bob").await.unwrap();
+    assert_eq!(a.count_failure("user:bob", now, 900).await.unwrap(), 1);
+    assert_eq!(a.locked_for("ip:10.0.0.1", now).await.unwrap(), None);
+    a.lock("ip:10.0.0.1", now, 2).await.unwrap();
+    let left = a.locked_for("ip:10.0.0.1", now).await.unwrap().unwrap();
+    assert!((1..=2).contains(&left), "{left}");
+    // Locks end by themselves.
+    let t = std::time::Instant::now();
+    while a.locked_for("ip:10.0.0.1", hmac_now()).await.unwrap().is_some() {
+        assert!(t.elapsed() < Duration::from_secs(30), "the lock never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+both!(the_audit_trail_keeps_the_newest_records_and_purges_old_ones);
+async fn the_audit_trail_keeps_the_newest_records_and_purges_old_ones(kind: Kind) {
+    use dsx_connect::auth::audit::{Actor, AuditQuery, AuditRecord, Outcome};
+    let st = open(kind, 1000);
+    let a = &st.b.audit;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut r = AuditRecord::now(Actor::anonymous(), &format!("job.x{i}"), Outcome::Success);
+        if i == 0 {
+            r.timestamp = "2020-01-01T00:00:00.000Z".into();
+        }
+        ids.push(a.append_audit(&r, 4).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[1] > w[0]), "{ids:?}");
+    let q = AuditQuery {
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    let all = a.audit(&q).await.unwrap();
+    let actions: Vec<&str> = all.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["job.x4", "job.x3", "job.x2", "job.x1"],
+        "retain keeps the newest"
+    );
+    assert_eq!(all[0].id, ids[4]);
+    let page = a
+        .audit(&AuditQuery {
+            limit: 2,
+            before_id: Some(ids[3]),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2], ids[1]]);
+    // Purge by age: records older than the cutoff go, newer ones stay.
+    let st = open(kind, 1000);
+    let a = &st.b.audit;
+    for (i, ts) in ["2020-01-01T00:00:00.000Z", "2020-01-02T00:00:00.000Z"]
+        .iter()
+        .enumerate()
+    {
+        let mut old = AuditRecord::now(Actor::anonymous(), &format!("job.old{i}"), Outcome::Denied);
+        old.timestamp = ts.to_string();
+        a.append_audit(&old, 100).await.unwrap();
+    }
+    a.append_audit(&AuditRecord::now(Actor::anonymous(), "job.new", Outcome::Success), 100)
+        .await
+        .unwrap();
+    let cutoff = chrono::Utc::now().timestamp_millis() - 86_400_000;
+    assert_eq!(a.purge_audit(cutoff).await.unwrap(), 2);
+    let left = a.audit(&q).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["job.new"]);
+}
+
 /// The embedded store's data dir is 0700 and its database files 0600, also when they were
 /// created wider (connector keys and token digests live there).
 #[test]

@@ -1,11 +1,13 @@
 //! The command line: `serve`, `scan`, `connector filesystem`.
 
+pub mod auth_store;
 pub mod builtin;
 pub mod connector;
 pub mod role;
 pub mod scan;
 pub mod serve;
 pub mod token;
+pub mod user;
 
 use std::path::PathBuf;
 
@@ -43,6 +45,35 @@ pub enum Command {
     /// Manage API tokens (`Authorization: Bearer dsx_…`) in the configured store.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage local users (password sign-in to the web UI) in the configured store.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read twice from the terminal, or once from stdin.
+    Add {
+        /// 1-64 characters: a letter or digit, then letters, digits, `.`, `_`, `@`, `-`.
+        username: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: crate::auth::tokens::Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (ends the user's sessions).
+    Passwd {
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user (ends their sessions; the last administrator cannot be removed).
+    Remove { username: String },
+    /// List users (name, role, state, created, password changed); never the hashes.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

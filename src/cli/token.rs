@@ -1,12 +1,10 @@
 //! `dsx-connect token create|list|revoke`: API tokens in the configured store (the core may be
 //! running; its token cache sees a change within 5 s).
 
-use std::sync::Arc;
-
 use super::TokenCommand;
+use super::auth_store::AuthStores;
+use crate::auth::audit::Outcome;
 use crate::auth::tokens::{self, TOKEN_PREFIX};
-use crate::backend::TokenStore;
-use crate::backend::sqlite::sql::AuthFile;
 use crate::config::Settings;
 
 fn date(secs: Option<i64>) -> String {
@@ -16,10 +14,8 @@ fn date(secs: Option<i64>) -> String {
 
 /// Runs a token command; the exit code is 0 on success, 1 when refused (unknown id).
 pub async fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<i32> {
-    let store: Arc<dyn TokenStore> = match &settings.redis_url {
-        Some(url) => Arc::new(crate::app::redis_store(settings, url.expose())?),
-        None => Arc::new(AuthFile::open(&settings.data_dir)?),
-    };
+    let stores = AuthStores::open(settings)?;
+    let store = &stores.tokens;
     match cmd {
         TokenCommand::Create { name, role, expires } => {
             if !tokens::valid_name(&name) {
@@ -36,6 +32,14 @@ pub async fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<i32> 
             }
             let (token, rec) = tokens::create(&name, role, "cli", crate::auth::hmac::now_secs(), lifetime);
             store.put_token(&rec).await?;
+            stores
+                .audit(
+                    "token.create",
+                    ("token", &rec.id),
+                    Outcome::Success,
+                    Some(format!("role {}", rec.role.as_str())),
+                )
+                .await;
             eprintln!(
                 "created token {} ({}, role {}, expires {}); it is shown once:",
                 rec.id,
@@ -67,6 +71,9 @@ pub async fn run(settings: &Settings, cmd: TokenCommand) -> anyhow::Result<i32> 
         }
         TokenCommand::Revoke { id } => {
             if store.delete_token(&id).await? {
+                stores
+                    .audit("token.revoke", ("token", &id), Outcome::Success, None)
+                    .await;
                 eprintln!("revoked token {id}");
                 Ok(0)
             } else {

@@ -55,6 +55,8 @@ pub struct LoginSettings {
     pub audit_retain: usize,
     /// `AUTH__AUDIT_RETAIN_DAYS`: older audit records are purged.
     pub audit_retain_days: u32,
+    /// `AUTH__AUDIT_COALESCE_SECS`: repeated refusals within this window become one record.
+    pub audit_coalesce_secs: u64,
     /// `AUTH__BOOTSTRAP_ADMIN_USERNAME` / `_PASSWORD[_FILE]`: created at start when no such user exists.
     pub bootstrap_admin: Option<(String, Secret)>,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
@@ -88,6 +90,7 @@ impl AuthSettings {
             "lockout_secs": self.login.lockout_secs,
             "audit_retain": self.login.audit_retain,
             "audit_retain_days": self.login.audit_retain_days,
+            "audit_coalesce_secs": self.login.audit_coalesce_secs,
             "bootstrap_admin": self.login.bootstrap_admin.as_ref().map(|(u, _)| json!({"username": u, "password": "***"})),
             "trusted_proxies": self.login.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         })
@@ -214,6 +217,7 @@ fn read_login(s: &mut Source) -> LoginSettings {
         lockout_secs: s.int_in("AUTH__LOCKOUT_SECS", 900, 1, 86_400),
         audit_retain: s.int_in("AUTH__AUDIT_RETAIN", 100_000, 100, 100_000_000) as usize,
         audit_retain_days: s.int_in("AUTH__AUDIT_RETAIN_DAYS", 90, 1, 3650) as u32,
+        audit_coalesce_secs: s.int_in("AUTH__AUDIT_COALESCE_SECS", 60, 1, 3600) as u64,
         bootstrap_admin,
         trusted_proxies,
     }

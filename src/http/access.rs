@@ -12,20 +12,28 @@
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, Route, web};
 use serde_json::json;
+use std::sync::Arc;
 
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
-use super::{CoreState, admin_connectors, admin_tokens, connectors, dlq, jobs, meta, results, scan, sse};
+use super::{
+    CoreState, admin_connectors, admin_tokens, admin_users, audit, auth_session, client_ip, connectors, dlq, jobs,
+    meta, results, scan, sse,
+};
+use crate::auth::audit::ActorKind;
 use crate::auth::hmac::Received;
 use crate::auth::tokens::Role;
-use crate::trust::{ConnectorPrincipal, Refusal};
+use crate::trust::{ConnectorPrincipal, OperatorPrincipal, Refusal};
 
 /// The least a caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
-    /// Anyone (probes).
+    /// Anyone, from anywhere (liveness and readiness probes).
+    Probe,
+    /// Anyone (sign-in); Host and CSRF checks still apply.
     Public,
     /// The registration route authenticates itself (signature or enrollment token).
     Enrollment,
@@ -39,7 +47,7 @@ pub enum Access {
 impl Access {
     pub fn as_str(self) -> &'static str {
         match self {
-            Access::Public => "public",
+            Access::Probe | Access::Public => "public",
             Access::Enrollment => "enrollment",
             Access::ConnectorOr(_) => "connector",
             Access::Viewer => "viewer",
@@ -79,8 +87,11 @@ macro_rules! entry {
 /// Every route below `/dsx-connect/api/v1`.
 pub fn table() -> Vec<Entry> {
     vec![
-        entry!(get "/healthz" Public => meta::healthz),
-        entry!(get "/readyz" Public => meta::readyz),
+        entry!(get "/healthz" Probe => meta::healthz),
+        entry!(get "/readyz" Probe => meta::readyz),
+        entry!(post "/auth/login" Public => auth_session::login),
+        entry!(post "/auth/logout" Public => auth_session::logout),
+        entry!(get "/auth/session" Public => auth_session::session),
         entry!(get "/meta" Viewer => meta::meta),
         entry!(get "/version" Viewer => meta::version),
         entry!(get "/config" Operator => meta::config),
@@ -125,6 +136,11 @@ pub fn table() -> Vec<Entry> {
         entry!(post "/admin/connectors/{uuid}/revoke" Admin => admin_connectors::revoke),
         entry!(post "/admin/connectors/{uuid}/reset" Admin => admin_connectors::reset),
         entry!(delete "/admin/connectors/{uuid}" Admin => admin_connectors::forget),
+        entry!(get "/admin/users" Admin => admin_users::list),
+        entry!(post "/admin/users" Admin => admin_users::create),
+        entry!(put "/admin/users/{username}" Admin => admin_users::update),
+        entry!(delete "/admin/users/{username}" Admin => admin_users::remove),
+        entry!(get "/admin/audit" Admin => audit::list),
         entry!(get "/admin/tokens" Admin => admin_tokens::list),
         entry!(post "/admin/tokens" Admin => admin_tokens::create),
         entry!(delete "/admin/tokens/{id}" Admin => admin_tokens::revoke),
@@ -170,7 +186,7 @@ pub fn resources(entries: Vec<Entry>) -> Vec<impl actix_web::dev::HttpServiceFac
                             .map(|(_, a)| *a);
                         async move {
                             match access {
-                                Some(a) => gate_for(a, req, next).await,
+                                Some(a) => gate_for(a, path, req, next).await,
                                 None => next.call(req).await,
                             }
                         }
@@ -220,45 +236,161 @@ fn scheme(req: &ServiceRequest) -> Option<String> {
 fn operator_role(access: Access) -> Role {
     match access {
         Access::ConnectorOr(r) => r,
-        Access::Viewer | Access::Public | Access::Enrollment => Role::Viewer,
+        Access::Viewer | Access::Public | Access::Probe | Access::Enrollment => Role::Viewer,
         Access::Operator => Role::Operator,
         Access::Admin => Role::Admin,
     }
 }
 
-fn forbidden() -> HttpResponse {
-    HttpResponse::Forbidden().json(json!({"detail": "insufficient_role"}))
+/// A refusal of the gate: status, `detail`, and extra headers.
+struct Denial {
+    resp: HttpResponse,
+    detail: &'static str,
 }
 
+fn deny(status: StatusCode, detail: &'static str) -> Denial {
+    Denial {
+        resp: HttpResponse::build(status).json(json!({ "detail": detail })),
+        detail,
+    }
+}
+
+/// The session cookie's value, if the request carries one.
+fn session_cookie(req: &ServiceRequest, settings: &crate::config::Settings) -> Option<String> {
+    req.cookie(auth_session::cookie_name(settings))
+        .map(|c| c.value().to_string())
+}
+
+/// Runs the request pipeline of docs/AUTH.md ("Order of checks") for one route, then writes the
+/// audit record of a state-changing request.
 pub async fn gate_for(
     access: Access,
+    route_path: &'static str,
     mut req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<CoreState>>().cloned() else {
         return next.call(req).await;
     };
-    if req.headers().get_all(AUTHORIZATION).count() > 1 {
-        let resp = HttpResponse::BadRequest().json(json!({"detail": "duplicate_authorization_header"}));
-        return Ok(req.into_response(resp));
+    let settings = Arc::clone(&state.services.settings);
+    let ip = client_ip::client_ip(&req, &settings.auth.login.trusted_proxies);
+    req.extensions_mut().insert(auth_session::ClientAddr(ip));
+    let mut seen = audit::Seen::of(&req, route_path, ip.map(|i| i.to_string()));
+    let audited = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let outcome = match check(access, &state, &settings, &mut req, &mut seen).await {
+        Ok(()) => next.call(req).await?,
+        Err(d) => {
+            let detail = d.detail;
+            let resp = req.into_response(d.resp);
+            if audited && let Some(rec) = seen.record(resp.status().as_u16(), None, Some(detail)) {
+                state.auditor.record(rec).await;
+            }
+            return Ok(resp);
+        }
+    };
+    if audited {
+        let note = outcome.response().extensions().get::<audit::AuditNote>().cloned();
+        let status = outcome.status();
+        let detail = (!status.is_success()).then(|| status.canonical_reason().unwrap_or("error"));
+        let detail = detail.map(|d| d.to_ascii_lowercase().replace(' ', "_"));
+        if let Some(rec) = seen.record(status.as_u16(), note, detail.as_deref()) {
+            state.auditor.record(rec).await;
+        }
     }
-    let scheme = scheme(&req);
+    Ok(outcome)
+}
+
+/// Steps 2–6: duplicate credentials, Host, principal, CSRF, role. On success the principal is
+/// in the request's extensions for the handler.
+async fn check(
+    access: Access,
+    state: &CoreState,
+    settings: &crate::config::Settings,
+    req: &mut ServiceRequest,
+    seen: &mut audit::Seen,
+) -> Result<(), Denial> {
+    if access == Access::Probe {
+        return Ok(());
+    }
+    if req.headers().get_all(AUTHORIZATION).count() > 1 {
+        return Err(deny(StatusCode::BAD_REQUEST, "duplicate_authorization_header"));
+    }
+    let scheme = scheme(req);
     let explicit = matches!(scheme.as_deref(), Some("DSX-HMAC" | "BEARER"))
         || (access == Access::Enrollment && req.headers().contains_key("x-enrollment-token"));
-    if !explicit && access != Access::Public {
-        let policy = &state.host_policy;
-        if !policy.host_allowed(req.headers()) {
-            let resp = HttpResponse::Forbidden().json(json!({"detail": "host_not_allowed"}));
-            return Ok(req.into_response(resp));
-        }
-        let machine_route = matches!(access, Access::ConnectorOr(_) | Access::Enrollment);
-        if !policy.csrf_ok(req.method(), req.headers(), machine_route) {
-            let resp = HttpResponse::Forbidden().json(json!({"detail": "csrf_rejected"}));
-            return Ok(req.into_response(resp));
+    if !explicit && !state.host_policy.host_allowed(req.headers()) {
+        return Err(deny(StatusCode::FORBIDDEN, "host_not_allowed"));
+    }
+    let auth_on = settings.auth.enabled;
+    // A session cookie counts only when no explicit credential is presented.
+    let cookie = if auth_on && !explicit {
+        session_cookie(req, settings)
+    } else {
+        None
+    };
+    let mut session = None;
+    if let Some(value) = &cookie {
+        let touch = !route_path_is_stream(seen.route_path);
+        match state.identity.session(value, touch).await {
+            Ok(Some(s)) => {
+                seen.operator = Some(OperatorPrincipal {
+                    role: s.role,
+                    kind: ActorKind::User,
+                    id: s.user.clone(),
+                    name: s.user.clone(),
+                });
+                session = Some(s);
+            }
+            Ok(None) if matches!(access, Access::Public) => {}
+            Ok(None) => {
+                let mut resp =
+                    super::errors::unauthorized("session_expired", "Bearer realm=\"dsx-connect\"".to_string());
+                let _ = resp.add_cookie(&auth_session::clearing_cookie(settings));
+                return Err(Denial {
+                    resp,
+                    detail: "session_expired",
+                });
+            }
+            Err(e) => {
+                return Err(Denial {
+                    resp: super::errors::refusal_response(Refusal::Unavailable(e)),
+                    detail: "registry_unavailable",
+                });
+            }
         }
     }
-    if !state.services.settings.auth.enabled || matches!(access, Access::Public | Access::Enrollment) {
-        return next.call(req).await;
+    if !explicit {
+        let machine_route = matches!(access, Access::ConnectorOr(_) | Access::Enrollment);
+        let csrf = session.as_ref().map(|s| s.csrf.as_str());
+        if !state
+            .host_policy
+            .csrf_ok(req.method(), req.headers(), machine_route, cookie.is_some(), csrf)
+        {
+            return Err(deny(StatusCode::FORBIDDEN, "csrf_rejected"));
+        }
+    }
+    if !auth_on {
+        return Ok(());
+    }
+    if let (Some(s), Some(op)) = (session, seen.operator.clone()) {
+        req.extensions_mut().insert(auth_session::SessionContext { session: s });
+        req.extensions_mut().insert(op.clone());
+        return match access {
+            Access::Public | Access::Enrollment => Ok(()),
+            _ if op.role >= operator_role(access) => Ok(()),
+            _ => Err(deny(StatusCode::FORBIDDEN, "insufficient_role")),
+        };
+    }
+    if matches!(access, Access::Public | Access::Enrollment) {
+        if access == Access::Public && scheme.as_deref() == Some("BEARER") {
+            // `GET /auth/session` with a token says who the token is.
+            let token = bearer_value(req);
+            if let Ok(Some(op)) = state.services.trust.bearer(&token).await {
+                seen.operator = Some(op.clone());
+                req.extensions_mut().insert(op);
+            }
+        }
+        return Ok(());
     }
     let limit = if req.path().ends_with("/batch") {
         BATCH_BODY_LIMIT
@@ -266,44 +398,69 @@ pub async fn gate_for(
         SINGLE_BODY_LIMIT
     };
     match scheme.as_deref() {
-        Some("DSX-HMAC") => match verify_request(&mut req, limit).await {
+        Some("DSX-HMAC") => match verify_request(req, limit).await {
             Ok(p) if matches!(access, Access::ConnectorOr(_)) => {
+                seen.connector = Some(p.clone());
                 req.extensions_mut().insert(p);
-                next.call(req).await
+                Ok(())
             }
-            Ok(_) => Ok(req.into_response(forbidden())),
-            Err(resp) => Ok(req.into_response(resp)),
+            Ok(p) => {
+                seen.connector = Some(p);
+                Err(deny(StatusCode::FORBIDDEN, "insufficient_role"))
+            }
+            Err(resp) => Err(Denial {
+                resp,
+                detail: "signature_refused",
+            }),
         },
-        Some("BEARER") => {
-            let token = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split_once(' '))
-                .map(|(_, t)| t.trim().to_string())
-                .unwrap_or_default();
-            match state.services.trust.bearer(&token).await {
-                Ok(Some(op)) if op.role >= operator_role(access) => {
+        Some("BEARER") => match state.services.trust.bearer(&bearer_value(req)).await {
+            Ok(Some(op)) => {
+                seen.operator = Some(op.clone());
+                if op.role >= operator_role(access) {
                     req.extensions_mut().insert(op);
-                    next.call(req).await
+                    Ok(())
+                } else {
+                    Err(deny(StatusCode::FORBIDDEN, "insufficient_role"))
                 }
-                Ok(Some(_)) => Ok(req.into_response(forbidden())),
-                Ok(None) => Ok(req.into_response(super::errors::unauthorized(
+            }
+            Ok(None) => Err(Denial {
+                resp: super::errors::unauthorized(
                     "invalid_token",
                     "Bearer realm=\"dsx-connect\", error=\"invalid_token\"".to_string(),
-                ))),
-                Err(e) => Ok(req.into_response(super::errors::refusal_response(Refusal::Unavailable(e)))),
-            }
-        }
+                ),
+                detail: "invalid_token",
+            }),
+            Err(e) => Err(Denial {
+                resp: super::errors::refusal_response(Refusal::Unavailable(e)),
+                detail: "registry_unavailable",
+            }),
+        },
         _ => {
             let challenge = if matches!(access, Access::ConnectorOr(_)) {
                 "Bearer realm=\"dsx-connect\", DSX-HMAC realm=\"dsx-connect\""
             } else {
                 "Bearer realm=\"dsx-connect\""
             };
-            Ok(req.into_response(super::errors::unauthorized("not_authenticated", challenge.to_string())))
+            Err(Denial {
+                resp: super::errors::unauthorized("not_authenticated", challenge.to_string()),
+                detail: "not_authenticated",
+            })
         }
     }
+}
+
+fn bearer_value(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Event streams do not count as use of a session (an open tab must not keep it alive).
+fn route_path_is_stream(path: &str) -> bool {
+    path.starts_with("/subscribe/")
 }
 
 #[cfg(test)]
@@ -319,7 +476,7 @@ mod tests {
         }
         assert!(t.iter().any(|e| matches!(e.access, Access::ConnectorOr(_))));
         for e in worker_table() {
-            assert!(matches!(e.access, Access::Public | Access::Viewer), "{}", e.path);
+            assert!(matches!(e.access, Access::Probe | Access::Viewer), "{}", e.path);
         }
     }
 }

@@ -92,7 +92,7 @@ async fn act(state: &CoreState, req: &HttpRequest, raw: &str, action: Action) ->
     let trust = &state.services.trust;
     let by = actix_web::HttpMessage::extensions(req)
         .get::<OperatorPrincipal>()
-        .map_or_else(|| "admin".to_string(), |p| format!("token:{}", p.name));
+        .map_or_else(|| "admin".to_string(), OperatorPrincipal::label);
     for _ in 0..5 {
         let rec = record(state, &uuid).await?;
         let next = match (action, rec.state) {

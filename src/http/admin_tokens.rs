@@ -81,7 +81,7 @@ pub async fn create(
     issues.into_result()?;
     let by = actix_web::HttpMessage::extensions(&req)
         .get::<OperatorPrincipal>()
-        .map_or_else(|| "admin".to_string(), |p| format!("token:{}", p.name));
+        .map_or_else(|| "admin".to_string(), OperatorPrincipal::label);
     let role = role.unwrap_or(Role::Viewer);
     let (token, rec) = tokens::create(
         &name,
@@ -94,7 +94,13 @@ pub async fn create(
     tracing::info!(id = %rec.id, name = %rec.name, role = role.as_str(), by = %by, "token.create");
     let mut v = view(&rec);
     v["token"] = json!(token);
-    Ok(HttpResponse::Created().insert_header(no_store()).json(v))
+    let mut resp = HttpResponse::Created().insert_header(no_store()).json(v);
+    resp.extensions_mut().insert(
+        super::audit::AuditNote::default()
+            .target("token", &rec.id)
+            .detail(format!("{} ({})", rec.name, role.as_str())),
+    );
+    Ok(resp)
 }
 
 /// `DELETE /admin/tokens/{id}`: 204, or 404 `token_not_found`.

@@ -3,6 +3,10 @@
 pub mod access;
 pub mod admin_connectors;
 pub mod admin_tokens;
+pub mod admin_users;
+pub mod audit;
+pub mod auth_session;
+pub mod client_ip;
 pub mod connectors;
 pub mod dlq;
 pub mod errors;
@@ -40,6 +44,10 @@ pub struct CoreState {
     pub build_timestamp: String,
     /// Host and CSRF checks (docs/AUTH.md, "Browsers").
     pub host_policy: origin::HostPolicy,
+    /// Users and browser sessions (docs/AUTH.md, "Users and sessions").
+    pub identity: Arc<crate::identity::Identity>,
+    /// The audit trail (docs/AUTH.md, "Audit").
+    pub auditor: Arc<crate::audit_trail::Auditor>,
     /// Scan-result events to SIEMs (disabled unless configured).
     pub superlog: crate::superlog::Superlog,
 }
@@ -65,7 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(meta::test_connection))
             .default_service(web::to(errors::method_not_allowed))
             .wrap(actix_web::middleware::from_fn(|req, next| {
-                access::gate_for(access::Access::Viewer, req, next)
+                access::gate_for(access::Access::Viewer, "/dsx-connect/test/connection", req, next)
             })),
     )
     .service(scope.default_service(web::to(errors::not_found)))

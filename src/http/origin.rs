@@ -80,8 +80,16 @@ impl HostPolicy {
     }
 
     /// The CSRF rule for a state-changing request without an explicit credential; `connector`
-    /// routes (signed by machines) never need the non-simple marker.
-    pub fn csrf_ok(&self, method: &Method, headers: &HeaderMap, connector_route: bool) -> bool {
+    /// routes (signed by machines) never need the non-simple marker. With a session, the
+    /// `X-DSX-CSRF` marker must be that session's token.
+    pub fn csrf_ok(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        connector_route: bool,
+        session_cookie: bool,
+        session_csrf: Option<&str>,
+    ) -> bool {
         if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
             return true;
         }
@@ -115,7 +123,8 @@ impl HostPolicy {
             .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
         // `Sec-Fetch-Mode` alone is not a browser: Node's fetch sends it on every request, while
         // a browser also sends `Sec-Fetch-Site` (and an `Origin` on every POST).
-        let browser_like = origin.is_some()
+        let browser_like = session_cookie
+            || origin.is_some()
             || ["sec-fetch-site", "sec-fetch-dest", "sec-fetch-user"]
                 .iter()
                 .any(|k| headers.contains_key(*k))
@@ -125,12 +134,19 @@ impl HostPolicy {
         if !browser_like {
             return true;
         }
-        let marker = headers
-            .get("x-dsx-csrf")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| !v.is_empty() && v.len() <= 128);
+        let sent = headers.get("x-dsx-csrf").and_then(|v| v.to_str().ok());
+        let marker = match (sent, session_csrf) {
+            (Some(v), Some(token)) => constant_time_eq(v.as_bytes(), token.as_bytes()),
+            (Some(v), None) => !v.is_empty() && v.len() <= 128,
+            (None, _) => false,
+        };
         media.as_deref() == Some("application/json") || marker
     }
+}
+
+/// Compares two secrets without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -181,7 +197,7 @@ mod tests {
         let post = Method::POST;
         let same = [("host", "127.0.0.1:8586"), ("origin", "http://127.0.0.1:8586")];
         // Scripts: no browser markers, no body type → fine.
-        assert!(p.csrf_ok(&post, &headers(&[("host", "127.0.0.1:8586")]), false));
+        assert!(p.csrf_ok(&post, &headers(&[("host", "127.0.0.1:8586")]), false, false, None));
         // Cross-site and null origins fail, whatever else is sent.
         assert!(!p.csrf_ok(
             &post,
@@ -190,45 +206,87 @@ mod tests {
                 ("origin", "http://evil.example"),
                 ("content-type", "application/json")
             ]),
-            false
+            false,
+            false,
+            None
         ));
         assert!(!p.csrf_ok(
             &post,
             &headers(&[("host", "127.0.0.1:8586"), ("origin", "null")]),
-            false
+            false,
+            false,
+            None
         ));
         assert!(!p.csrf_ok(
             &post,
             &headers(&[("host", "127.0.0.1:8586"), ("sec-fetch-site", "cross-site")]),
-            false
+            false,
+            false,
+            None
         ));
         // Same origin: needs JSON or the marker.
-        assert!(!p.csrf_ok(&post, &headers(&same), false));
+        assert!(!p.csrf_ok(&post, &headers(&same), false, false, None));
         let mut json = same.to_vec();
         json.push(("content-type", "application/json; charset=utf-8"));
-        assert!(p.csrf_ok(&post, &headers(&json), false));
+        assert!(p.csrf_ok(&post, &headers(&json), false, false, None));
         let mut marked = same.to_vec();
         marked.push(("x-dsx-csrf", "1"));
-        assert!(p.csrf_ok(&post, &headers(&marked), false));
+        assert!(p.csrf_ok(&post, &headers(&marked), false, false, None));
         // A form body type from a script is browser-like too.
         assert!(!p.csrf_ok(
             &post,
             &headers(&[("host", "127.0.0.1:8586"), ("content-type", "text/plain")]),
-            false
+            false,
+            false,
+            None
         ));
         // Node's fetch (Sec-Fetch-Mode only) is a script, not a browser.
         assert!(p.csrf_ok(
             &post,
             &headers(&[("host", "127.0.0.1:8586"), ("sec-fetch-mode", "cors")]),
-            false
+            false,
+            false,
+            None
         ));
         assert!(!p.csrf_ok(
             &post,
             &headers(&[("host", "127.0.0.1:8586"), ("sec-fetch-site", "same-origin")]),
-            false
+            false,
+            false,
+            None
         ));
         // Connector routes never need the marker, but still the origin.
-        assert!(p.csrf_ok(&post, &headers(&same), true));
-        assert!(p.csrf_ok(&Method::GET, &headers(&[("origin", "http://evil.example")]), false));
+        assert!(p.csrf_ok(&post, &headers(&same), true, false, None));
+        assert!(p.csrf_ok(
+            &Method::GET,
+            &headers(&[("origin", "http://evil.example")]),
+            false,
+            false,
+            None
+        ));
+        // With a session: the cookie alone makes it a browser's; the marker must be its token.
+        let host = [("host", "127.0.0.1:8586")];
+        assert!(!p.csrf_ok(&post, &headers(&host), false, true, Some("tok")));
+        assert!(p.csrf_ok(
+            &post,
+            &headers(&[host[0], ("x-dsx-csrf", "tok")]),
+            false,
+            true,
+            Some("tok")
+        ));
+        assert!(!p.csrf_ok(
+            &post,
+            &headers(&[host[0], ("x-dsx-csrf", "tox")]),
+            false,
+            true,
+            Some("tok")
+        ));
+        assert!(p.csrf_ok(
+            &post,
+            &headers(&[host[0], ("content-type", "application/json")]),
+            false,
+            true,
+            Some("tok")
+        ));
     }
 }

@@ -3,14 +3,38 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
 
 use super::CoreState;
 use super::errors::{ApiError, query_get, query_pairs};
 use super::jobs::job_path;
 use crate::actors::sse::{SseSession, StreamKind, body_stream};
 
-async fn open(state: &CoreState, kind: StreamKind) -> HttpResponse {
+/// How often an open stream re-checks the session it was opened with.
+const SESSION_RECHECK: Duration = Duration::from_secs(30);
+
+/// Resolves when the session a stream was opened with has ended (logout, expiry, password or
+/// role change), so the stream closes within [`SESSION_RECHECK`]; never for other principals.
+async fn session_end(state: web::Data<CoreState>, sha: Option<String>) {
+    let Some(sha) = sha else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(SESSION_RECHECK);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if !state.identity.session_alive(&sha).await {
+            return;
+        }
+    }
+}
+
+async fn open(state: &web::Data<CoreState>, req: &HttpRequest, kind: StreamKind) -> HttpResponse {
+    let sha = req
+        .extensions()
+        .get::<super::auth_session::SessionContext>()
+        .map(|c| c.session.sha256.clone());
     let keep_alive = matches!(kind, StreamKind::Connectors);
     let queue = SseSession::open(kind, Arc::clone(&state.services), &state.broadcaster).await;
     let mut resp = HttpResponse::Ok();
@@ -20,15 +44,16 @@ async fn open(state: &CoreState, kind: StreamKind) -> HttpResponse {
     if keep_alive {
         resp.insert_header(("Connection", "keep-alive"));
     }
-    resp.streaming(body_stream(queue))
+    let ended = Box::pin(session_end(state.clone(), sha));
+    resp.streaming(body_stream(queue).take_until(ended))
 }
 
-pub async fn scan_results(state: web::Data<CoreState>) -> HttpResponse {
-    open(&state, StreamKind::ScanResults).await
+pub async fn scan_results(state: web::Data<CoreState>, req: HttpRequest) -> HttpResponse {
+    open(&state, &req, StreamKind::ScanResults).await
 }
 
-pub async fn connectors(state: web::Data<CoreState>) -> HttpResponse {
-    open(&state, StreamKind::Connectors).await
+pub async fn connectors(state: web::Data<CoreState>, req: HttpRequest) -> HttpResponse {
+    open(&state, &req, StreamKind::Connectors).await
 }
 
 /// `GET /subscribe/job-summary/{job_id}?interval=5` (2 ≤ interval ≤ 60 seconds).
@@ -64,6 +89,7 @@ pub async fn job_summary(
     };
     Ok(open(
         &state,
+        &req,
         StreamKind::JobSummary {
             job_id,
             interval: Duration::from_secs_f64(interval),

@@ -410,13 +410,34 @@ impl Sse {
     }
 }
 
+/// Runs `dsx-connect <args>` against the store of `data` (its Redis database when the suite
+/// runs on Redis), with `stdin` as its standard input.
+pub fn dsx_cli(data: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsx-connect"));
+    cmd.args(args).env("DSXCONNECT_DATA_DIR", data);
+    if redis::backend_is_redis() {
+        cmd.env("DSXCONNECT_REDIS_URL", redis::url_for(data));
+    }
+    run_with_input(&mut cmd, stdin.unwrap_or(""), 60)
+}
+
 /// Runs a command to completion, killing it (and failing the test) after `secs` seconds.
 pub fn run_for(cmd: &mut Command, secs: u64) -> std::process::Output {
+    run_with_input(cmd, "", secs)
+}
+
+/// [`run_for`] with `input` written to the command's standard input.
+pub fn run_with_input(cmd: &mut Command, input: &str, secs: u64) -> std::process::Output {
     let mut child = cmd
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(input.as_bytes());
+    }
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if child.try_wait().expect("wait").is_some() {
