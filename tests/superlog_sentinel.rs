@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::capture::{Capture, Reply};
-use common::events::{env_of, result, start_superlog, status_of, wait_status};
+use common::events::{AUDIT_KEYS, env_of, result, revoke_record, start_superlog, status_of, wait_status};
 use dsx_connect::superlog::Superlog;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -17,6 +17,7 @@ const CLIENT: &str = "0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10";
 const SECRET: &str = "client-secret-value-77";
 const DCR: &str = "dcr-00112233445566778899aabbccddeeff";
 const STREAM: &str = "Custom-DSXConnect_CL";
+const AUDIT_STREAM: &str = "Custom-DSXConnectAudit_CL";
 
 fn token_path() -> String {
     format!("/{TENANT}/oauth2/v2.0/token")
@@ -215,4 +216,41 @@ fn the_verdict_filter_sends_only_malicious_events_to_sentinel() {
         .map(|u| records(&u.body).len())
         .sum();
     assert_eq!(n, 3);
+}
+
+#[test]
+fn audit_events_go_to_their_own_stream_or_are_filtered_without_one() {
+    let audit_path = format!("/dataCollectionRules/{DCR}/streams/{AUDIT_STREAM}");
+    let cap = Capture::start();
+    cap.set_default(&audit_path, Reply::new(204, ""));
+    let sl = sentinel(
+        &cap,
+        &[("DSXCONNECT_SUPERLOG__SENTINEL__AUDIT_STREAM_NAME", AUDIT_STREAM)],
+    );
+    sl.emit_result(&result(1, "/az/1", false, false));
+    sl.emit_audit(&revoke_record(), None);
+    sl.emit_result(&result(2, "/az/2", false, false));
+    wait_status(&sl, "sent", |s| s["sent"] == 3);
+    let audit_ups = cap.requests_to(&audit_path);
+    assert_eq!(audit_ups.len(), 1);
+    let rec = records(&audit_ups[0].body).remove(0);
+    let keys: Vec<&str> = rec.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys[0], "TimeGenerated");
+    assert_eq!(keys[1..], AUDIT_KEYS);
+    assert_eq!(rec["audit_id"], serde_json::Value::Null);
+    let scan: Vec<Value> = cap
+        .requests_to(&upload_path())
+        .iter()
+        .flat_map(|u| records(&u.body))
+        .collect();
+    assert_eq!(scan.len(), 2);
+    assert!(scan.iter().all(|r| r["event"] == "scan_result"));
+
+    let cap = Capture::start();
+    let sl = sentinel(&cap, &[]);
+    sl.emit_audit(&revoke_record(), Some(7));
+    sl.emit_result(&result(3, "/az/3", false, false));
+    let s = wait_status(&sl, "accounted", |s| s["sent"] == 1 && s["filtered"] == 1);
+    assert_eq!(s["emitted"], 2);
+    assert!(cap.requests().iter().all(|r| !r.path.contains(AUDIT_STREAM)));
 }

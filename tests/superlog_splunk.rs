@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::capture::{Capture, Reply};
-use common::events::{env_of, result, start_superlog, status_of, wait_status};
+use common::events::{AUDIT_KEYS, env_of, result, revoke_record, start_superlog, status_of, wait_status};
 use dsx_connect::superlog::Superlog;
 
 const EVENT: &str = "/services/collector/event";
@@ -280,4 +280,36 @@ fn a_receiver_that_never_answers_keeps_the_newest_events_and_counts_the_rest_dro
         .collect();
     let want: std::collections::BTreeSet<String> = (0..10).chain(900..1000).map(|i| format!("task-{i}")).collect();
     assert_eq!(delivered, want);
+}
+
+#[test]
+fn an_audit_event_arrives_with_its_own_sourcetype_and_schema() {
+    let cap = Capture::start();
+    let sl = hec(&cap, &[]);
+    let rec = revoke_record();
+    sl.emit_audit(&rec, Some(42));
+    let req = cap.wait(EVENT, Duration::from_secs(5), |r| !r.is_empty()).remove(0);
+    let env = envelopes(&req.text()).remove(0);
+    assert_eq!(env["sourcetype"], "dsx:audit");
+    assert_eq!(env["host"], "test-host");
+    let event = env["event"].as_object().unwrap();
+    assert_eq!(event.keys().map(String::as_str).collect::<Vec<_>>(), AUDIT_KEYS);
+    assert_eq!(env["event"]["audit_id"], 42);
+    assert_eq!(env["event"]["action"], "connector.revoke");
+    assert_eq!(env["event"]["severity"], "notice");
+    assert_eq!(env["event"]["timestamp"], rec.timestamp);
+    wait_status(&sl, "sent", |s| s["sent"] == 1);
+    assert_eq!(sl.status()["emitted_by_type"]["audit"], 1);
+}
+
+#[test]
+fn event_types_scan_result_sends_no_audit_event() {
+    let cap = Capture::start();
+    let sl = hec(&cap, &[("DSXCONNECT_SUPERLOG__EVENT_TYPES", "scan_result")]);
+    sl.emit_audit(&revoke_record(), Some(42));
+    sl.emit_result(&result(1, "/hec/1", false, false));
+    let s = wait_status(&sl, "accounted", |s| s["sent"] == 1 && s["filtered"] == 1);
+    assert_eq!(s["emitted"], 2);
+    let bodies: String = cap.requests_to(EVENT).iter().map(|r| r.text()).collect();
+    assert!(!bodies.contains("dsx:audit"), "{bodies}");
 }

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::event::ScanResultEvent;
+use super::event::Event;
 
 pub struct Buffer {
-    queue: Mutex<VecDeque<(Instant, Arc<ScanResultEvent>)>>,
+    queue: Mutex<VecDeque<(Instant, Arc<Event>)>>,
     capacity: usize,
     wake: Notify,
 }
@@ -32,7 +32,7 @@ impl Buffer {
     }
 
     /// Queues `ev`; when full, first removes and returns the oldest event.
-    pub fn push(&self, ev: Arc<ScanResultEvent>) -> Option<Arc<ScanResultEvent>> {
+    pub fn push(&self, ev: Arc<Event>) -> Option<Arc<Event>> {
         let dropped = {
             let mut q = self.lock();
             let dropped = if q.len() >= self.capacity {
@@ -48,14 +48,14 @@ impl Buffer {
     }
 
     /// Removes up to `max` events from the head, oldest first.
-    pub fn take(&self, max: usize) -> Vec<Arc<ScanResultEvent>> {
+    pub fn take(&self, max: usize) -> Vec<Arc<Event>> {
         let mut q = self.lock();
         let n = max.min(q.len());
         q.drain(..n).map(|(_, e)| e).collect()
     }
 
     /// Removes everything (shutdown accounting).
-    pub fn drain_all(&self) -> Vec<Arc<ScanResultEvent>> {
+    pub fn drain_all(&self) -> Vec<Arc<Event>> {
         self.lock().drain(..).map(|(_, e)| e).collect()
     }
 
@@ -77,7 +77,7 @@ impl Buffer {
         self.wake.notified().await;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Instant, Arc<ScanResultEvent>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Instant, Arc<Event>)>> {
         // A panic while holding this lock cannot leave the deque half-updated.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -88,10 +88,10 @@ mod tests {
     use super::*;
     use crate::superlog::event::fixtures;
 
-    fn ev(n: usize) -> Arc<ScanResultEvent> {
+    fn ev(n: usize) -> Arc<Event> {
         let mut e = fixtures::benign();
         e.event_id = n.to_string();
-        Arc::new(e)
+        Arc::new(e.into())
     }
 
     #[test]
@@ -99,12 +99,12 @@ mod tests {
         let b = Buffer::new(100);
         let dropped: Vec<String> = (0..1000)
             .filter_map(|i| b.push(ev(i)))
-            .map(|e| e.event_id.clone())
+            .map(|e| e.event_id().to_string())
             .collect();
         assert_eq!(dropped.len(), 900);
         assert_eq!(dropped[0], "0");
         assert_eq!(dropped[899], "899");
-        let kept: Vec<String> = b.take(1000).iter().map(|e| e.event_id.clone()).collect();
+        let kept: Vec<String> = b.take(1000).iter().map(|e| e.event_id().to_string()).collect();
         assert_eq!(kept.len(), 100);
         assert_eq!(kept[0], "900");
         assert_eq!(kept[99], "999");

@@ -1,8 +1,11 @@
-//! The `scan_result` event, schema version 1 (SUPERLOG §3).
+//! Superlog events: the `scan_result` event, schema version 1 (SUPERLOG §3), here, and the
+//! `audit` event (AUTH §14.3) in [`audit`].
 //!
-//! Built once per recorded result and shared (`Arc`) by every destination; destinations turn it
-//! into a JSON object (`to_value`) and redact their own copy. The struct's field order is the
-//! wire order of §3.1, which `serde` keeps.
+//! An event is built once and shared (`Arc<Event>`) by every destination; destinations turn it
+//! into a JSON object (`to_value`) and redact their own copy. The structs' field order is the
+//! wire order of the schemas, which `serde` keeps.
+
+pub mod audit;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +16,152 @@ use crate::model::Engine;
 use crate::model::result::ScanResultModel;
 use crate::model::status::StatusKind;
 use crate::model::verdict::VerdictKind;
+pub use audit::AuditEvent;
+
+/// The event types superlog carries (SUPERLOG §1.1 as amended by AUTH §14.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    ScanResult,
+    Audit,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 2] = [EventType::ScanResult, EventType::Audit];
+
+    /// The value of the event's `event` key, also the name `EVENT_TYPES` lists.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ScanResult => "scan_result",
+            EventType::Audit => "audit",
+        }
+    }
+
+    /// Case-insensitive, like the other list settings.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// The type of an event object. Formatters work on the redacted object, and `event` is
+    /// mandatory in every schema, so it is always there to read.
+    pub fn of_value(v: &Value) -> Self {
+        match v.get("event").and_then(Value::as_str) {
+            Some("audit") => EventType::Audit,
+            _ => EventType::ScanResult,
+        }
+    }
+}
+
+/// A set of event types (`EVENT_TYPES`): a bit per type, so checking it on the emitting side
+/// costs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTypes(u8);
+
+impl EventTypes {
+    pub const ALL: EventTypes = EventTypes(0b11);
+    pub const NONE: EventTypes = EventTypes(0);
+
+    fn bit(t: EventType) -> u8 {
+        1 << t as u8
+    }
+
+    pub fn with(self, t: EventType) -> Self {
+        Self(self.0 | Self::bit(t))
+    }
+
+    pub fn without(self, t: EventType) -> Self {
+        Self(self.0 & !Self::bit(t))
+    }
+
+    pub fn contains(self, t: EventType) -> bool {
+        self.0 & Self::bit(t) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The names in schema order (for `GET /config`).
+    pub fn names(self) -> Vec<&'static str> {
+        EventType::ALL
+            .into_iter()
+            .filter(|t| self.contains(*t))
+            .map(EventType::as_str)
+            .collect()
+    }
+}
+
+/// One event of any type, as the buffers and destinations carry it.
+///
+/// The scan-result variant is much larger than the audit one; boxing it would cost the hot path
+/// an allocation, and the enum only ever lives inside one `Arc` per event, so the size
+/// difference costs nothing per destination.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    ScanResult(ScanResultEvent),
+    Audit(AuditEvent),
+}
+
+impl Event {
+    pub fn kind(&self) -> EventType {
+        match self {
+            Event::ScanResult(_) => EventType::ScanResult,
+            Event::Audit(_) => EventType::Audit,
+        }
+    }
+
+    pub fn event_id(&self) -> &str {
+        match self {
+            Event::ScanResult(e) => &e.event_id,
+            Event::Audit(e) => &e.event_id,
+        }
+    }
+
+    pub fn timestamp(&self) -> &str {
+        match self {
+            Event::ScanResult(e) => &e.timestamp,
+            Event::Audit(e) => &e.timestamp,
+        }
+    }
+
+    /// The verdict the `VERDICTS` filter looks at; audit events have none (the filter applies
+    /// to scan results only).
+    pub fn verdict(&self) -> Option<&str> {
+        match self {
+            Event::ScanResult(e) => Some(&e.verdict),
+            Event::Audit(_) => None,
+        }
+    }
+
+    /// `job_id` and `scan_request_task_id` for drop and failure warnings (§7.7); empty for
+    /// audit events, whose warnings carry their `event_id` and type.
+    pub fn scan_context(&self) -> (Option<&str>, &str) {
+        match self {
+            Event::ScanResult(e) => (e.job_id.as_deref(), &e.scan_request_task_id),
+            Event::Audit(_) => (None, ""),
+        }
+    }
+
+    /// The event as an ordered JSON object (a destination's private copy).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Event::ScanResult(e) => e.to_value(),
+            Event::Audit(e) => e.to_value(),
+        }
+    }
+}
+
+impl From<ScanResultEvent> for Event {
+    fn from(e: ScanResultEvent) -> Self {
+        Event::ScanResult(e)
+    }
+}
+
+impl From<AuditEvent> for Event {
+    fn from(e: AuditEvent) -> Self {
+        Event::Audit(e)
+    }
+}
 
 /// One `scan_result` event (§3.1). Every key is always serialized; unknown values are `null`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

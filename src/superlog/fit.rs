@@ -17,14 +17,18 @@ pub struct Fitted {
 /// One reduction step; returns whether it changed anything.
 type Reduction = Box<dyn Fn(&mut Map<String, Value>) -> bool>;
 
-/// R1–R4 of §4.5, in order.
+/// R1–R4 of §4.5, in order. A field an event does not have is left alone, so one list serves
+/// both types. §4.5 names scan-result fields only; an audit event's free-text fields take the
+/// same steps as their scan-result counterparts (`path` as `location`, `detail` and `target.id`
+/// as the descriptions), which keeps its syslog MSG valid JSON and never touches its mandatory
+/// fields.
 fn reductions() -> Vec<Reduction> {
     let mut steps: Vec<Reduction> = Vec::new();
     for l in [1024, 512, 256, 128, 64] {
         steps.push(Box::new(move |e| {
-            let a = shorten_field(e, "location", l);
-            let b = shorten_field(e, "metainfo", l);
-            a | b
+            ["location", "metainfo", "path"]
+                .iter()
+                .fold(false, |acc, f| shorten_field(e, f, l) | acc)
         }));
     }
     steps.push(Box::new(|e| match e.get_mut("metainfo") {
@@ -44,6 +48,8 @@ fn reductions() -> Vec<Reduction> {
                 "action.message",
                 "connector.name",
                 "connector.asset",
+                "detail",
+                "target.id",
             ]
             .iter()
             .fold(false, |acc, f| shorten_field(e, f, l) | acc)
@@ -117,6 +123,7 @@ fn reduce(v: &mut Value, try_render: impl Fn(&Value) -> Option<String>) -> (Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::superlog::event::audit::fixtures as audit;
     use crate::superlog::event::fixtures;
     use crate::superlog::format::json::to_json;
     use crate::superlog::format::rfc5424::SyslogFormat;
@@ -174,5 +181,34 @@ mod tests {
     fn an_event_that_cannot_fit_is_oversize() {
         let mut v = fixtures::malicious_moved().to_value();
         assert_eq!(fit(&mut v, 100, to_json), None);
+    }
+
+    #[test]
+    fn a_long_audit_path_is_shortened_and_the_mandatory_fields_survive() {
+        let mut ev = audit::revoke();
+        ev.path = Some(format!(
+            "/dsx-connect/api/v1/admin/connectors/{}/revoke",
+            "p".repeat(5000)
+        ));
+        ev.detail = Some("d".repeat(512));
+        let mut v = ev.to_value();
+        let f = fit_syslog(&mut v, 1200, &layout());
+        assert!(f.reduced && f.text.len() <= 1200, "{}", f.text.len());
+        let msg = &f.text[f.text.find("] {").unwrap() + 2..];
+        let parsed: Value = serde_json::from_str(msg).expect("the MSG stays JSON");
+        assert_eq!(parsed["truncated"], true);
+        assert!(parsed["path"].as_str().unwrap().chars().count() <= 256);
+        let original = audit::revoke().to_value();
+        for k in [
+            "event",
+            "schema_version",
+            "event_id",
+            "timestamp",
+            "action",
+            "result",
+            "severity",
+        ] {
+            assert_eq!(parsed[k], original[k], "{k}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::event::ScanResultEvent;
+use super::event::Event;
 
 /// Why events were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,14 +217,15 @@ impl WarnLimiter {
     }
 
     /// Notes `n` events lost for `reason`, the last of them being `ev`.
-    pub fn note(&self, reason: &'static str, ev: &ScanResultEvent, n: u64, total: u64) {
+    pub fn note(&self, reason: &'static str, ev: &Event, n: u64, total: u64) {
+        let (job, task) = ev.scan_context();
         let mut w = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let open = w.started.is_some_and(|s| s.elapsed() < self.window);
         if open {
             w.suppressed += n;
             w.last_reason = reason;
-            w.last_job = ev.job_id.clone();
-            w.last_task = ev.scan_request_task_id.clone();
+            w.last_job = job.map(str::to_string);
+            w.last_task = task.to_string();
             return;
         }
         self.summarise(&mut w);
@@ -234,9 +235,10 @@ impl WarnLimiter {
             destination = self.destination,
             reason,
             count = n,
-            event_id = %ev.event_id,
-            job_id = ev.job_id.as_deref().unwrap_or(""),
-            scan_request_task_id = %ev.scan_request_task_id,
+            event_type = ev.kind().as_str(),
+            event_id = %ev.event_id(),
+            job_id = job.unwrap_or(""),
+            scan_request_task_id = %task,
             total,
             "superlog events lost"
         );
@@ -301,7 +303,7 @@ mod tests {
             let mut e = crate::superlog::event::fixtures::benign();
             e.job_id = Some(format!("job-{i}"));
             e.scan_request_task_id = format!("task-{i}");
-            e
+            Event::from(e)
         };
         let logs = captured_logs(|| {
             for i in 0..900 {

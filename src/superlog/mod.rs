@@ -1,10 +1,10 @@
-//! Superlog: one `scan_result` event per recorded result, delivered to SIEMs
-//! (SUPERLOG spec, ARCHITECTURE §4 and §8).
+//! Superlog: one `scan_result` event per recorded result and one `audit` event per audit
+//! record, delivered to SIEMs (SUPERLOG spec, AUTH §14.3, ARCHITECTURE §4 and §8).
 //!
 //! The pipeline calls [`Superlog::emit_result`] once per result, where the result is first
 //! recorded (never from the shared event bus, which in the distributed engine reaches every
-//! process); it builds one [`event::ScanResultEvent`] and hands it to every destination's
-//! drop-oldest buffer.
+//! process); the audit trail calls [`Superlog::emit_audit`] once per record it writes. Each
+//! builds one [`event::Event`] and hands it to every destination's drop-oldest buffer.
 //! Destinations run as tasks on a dedicated thread, so neither a slow receiver nor formatting
 //! work ever competes with the scan pipeline. Application logs stay on `tracing`.
 
@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use crate::auth::audit::AuditRecord;
 use crate::model::result::ScanResultModel;
 use config::{
     CloudwatchSettings, Common, RedactSettings, SentinelSettings, SplunkSettings, SuperlogSettings, SyslogSettings,
@@ -36,7 +37,7 @@ use destination::splunk::{AckConfig, SplunkConfig, SplunkSink};
 use destination::syslog::{Framing, SyslogConfig, SyslogSink, Transport};
 use destination::tls::{TlsFiles, client_config};
 use destination::{Policy, Shared, Sink};
-use event::{EventContext, ScanResultEvent};
+use event::{AuditEvent, Event, EventContext, EventType, ScanResultEvent};
 use format::rfc5424::SyslogLayout;
 use metrics::{Metrics, WarnLimiter};
 use redact::{Allow, Chain, Deny, Masks, PathTruncation, Redactor};
@@ -59,7 +60,8 @@ pub struct Superlog {
 
 struct Inner {
     ctx: EventContext,
-    emitted: AtomicU64,
+    /// Per event type, indexed by `EventType as usize`.
+    emitted: [AtomicU64; EventType::ALL.len()],
     dests: Vec<Dest>,
     shutdown: watch::Sender<Option<Instant>>,
     flush: Duration,
@@ -118,7 +120,7 @@ impl Superlog {
         let (done_tx, done_rx) = oneshot::channel();
         let inner = Arc::new(Inner {
             ctx,
-            emitted: AtomicU64::new(0),
+            emitted: Default::default(),
             dests: built
                 .iter()
                 .map(|b| Dest {
@@ -143,14 +145,23 @@ impl Superlog {
     /// Builds the event of a recorded result and hands it to every destination.
     pub fn emit_result(&self, result: &ScanResultModel) {
         if let Some(inner) = &self.inner {
-            self.emit(ScanResultEvent::from_result(result, &inner.ctx));
+            self.emit(Event::ScanResult(ScanResultEvent::from_result(result, &inner.ctx)));
+        }
+    }
+
+    /// Builds the `audit` event of a record (AUTH §14.3) and hands it to every destination.
+    /// `audit_id` is the store's id of the record, `None` when the store write failed (the
+    /// event still goes out).
+    pub fn emit_audit(&self, rec: &AuditRecord, audit_id: Option<i64>) {
+        if let Some(inner) = &self.inner {
+            self.emit(Event::Audit(AuditEvent::from_record(rec, audit_id, &inner.ctx)));
         }
     }
 
     /// Hands an event to every destination: a lock and a queue push each, never I/O (§2.5).
-    pub fn emit(&self, ev: ScanResultEvent) {
+    pub fn emit(&self, ev: Event) {
         let Some(inner) = &self.inner else { return };
-        inner.emitted.fetch_add(1, Relaxed);
+        inner.emitted[ev.kind() as usize].fetch_add(1, Relaxed);
         let ev = Arc::new(ev);
         for d in &inner.dests {
             d.shared.push(Arc::clone(&ev));
@@ -181,9 +192,14 @@ impl Superlog {
                 v
             })
             .collect();
+        let by_type: serde_json::Map<String, Value> = EventType::ALL
+            .iter()
+            .map(|t| (t.as_str().to_string(), json!(inner.emitted[*t as usize].load(Relaxed))))
+            .collect();
         json!({
             "enabled": true,
-            "emitted": inner.emitted.load(Relaxed),
+            "emitted": inner.emitted.iter().map(|c| c.load(Relaxed)).sum::<u64>(),
+            "emitted_by_type": by_type,
             "destinations": dests,
         })
     }
@@ -239,6 +255,7 @@ fn run_thread(built: Vec<Built>, shutdown: watch::Receiver<Option<Instant>>, don
 fn shared(name: &'static str, common: &Common, warn_interval: Duration) -> Arc<Shared> {
     Arc::new(Shared {
         name,
+        event_types: common.event_types,
         buffer: buffer::Buffer::new(common.buffer_events),
         metrics: Metrics::default(),
         warn: WarnLimiter::new(name, warn_interval),
@@ -392,11 +409,15 @@ fn build_sentinel(s: &SentinelSettings, c: &Common, warn_interval: Duration) -> 
             message,
         }
     })?;
+    let upload_url = |stream: &str| {
+        format!(
+            "{}/dataCollectionRules/{}/streams/{stream}?api-version={}",
+            s.dce_url, s.dcr_immutable_id, s.api_version
+        )
+    };
     let cfg = SentinelConfig {
-        upload_url: format!(
-            "{}/dataCollectionRules/{}/streams/{}?api-version={}",
-            s.dce_url, s.dcr_immutable_id, s.stream_name, s.api_version
-        ),
+        upload_url: upload_url(&s.stream_name),
+        audit_upload_url: s.audit_stream_name.as_deref().map(upload_url),
         token_url: format!("{}/{}/oauth2/v2.0/token", s.authority_host, s.tenant_id),
         client_id: s.client_id.clone(),
         client_secret: s.client_secret.clone(),
@@ -412,4 +433,62 @@ fn build_sentinel(s: &SentinelSettings, c: &Common, warn_interval: Duration) -> 
         policy: policy(c),
         sink: Box::new(SentinelSink::new(cfg, client)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::superlog::event::audit::fixtures;
+
+    fn start(pairs: &[(&str, &str)]) -> Superlog {
+        let env: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let s = Settings::from_map(&env, None).expect("valid settings").settings;
+        Superlog::start(&s.superlog).expect("superlog starts")
+    }
+
+    #[tokio::test]
+    async fn audit_events_count_filtered_where_a_destination_does_not_take_them() {
+        let sl = start(&[
+            ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,sentinel"),
+            ("DSXCONNECT_SUPERLOG__SHUTDOWN_FLUSH_MS", "0"),
+            ("DSXCONNECT_SUPERLOG__SYSLOG__PORT", "9"),
+            ("DSXCONNECT_SUPERLOG__SYSLOG__EVENT_TYPES", "scan_result"),
+            ("DSXCONNECT_SUPERLOG__SENTINEL__DCE_URL", "http://127.0.0.1:9"),
+            (
+                "DSXCONNECT_SUPERLOG__SENTINEL__DCR_IMMUTABLE_ID",
+                "dcr-00112233445566778899aabbccddeeff",
+            ),
+            ("DSXCONNECT_SUPERLOG__SENTINEL__STREAM_NAME", "Custom-DSXConnect_CL"),
+            (
+                "DSXCONNECT_SUPERLOG__SENTINEL__TENANT_ID",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            ),
+            (
+                "DSXCONNECT_SUPERLOG__SENTINEL__CLIENT_ID",
+                "0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10",
+            ),
+            ("DSXCONNECT_SUPERLOG__SENTINEL__CLIENT_SECRET", "s3cr3t"),
+        ]);
+        sl.emit_audit(&fixtures::revoke_record(), Some(42));
+        sl.emit_audit(&fixtures::revoke_record(), None);
+        let s = sl.status();
+        assert_eq!(s["emitted"], 2);
+        assert_eq!(s["emitted_by_type"], json!({"scan_result": 0, "audit": 2}));
+        for d in s["destinations"].as_array().unwrap() {
+            assert_eq!(d["emitted"], 2, "{d}");
+            assert_eq!(d["filtered"], 2, "{d}");
+            assert_eq!(d["buffered"], 0, "{d}");
+        }
+        sl.shutdown().await;
+    }
+
+    #[test]
+    fn a_disabled_superlog_builds_no_audit_event() {
+        let sl = Superlog::disabled();
+        sl.emit_audit(&fixtures::revoke_record(), Some(1));
+        assert_eq!(sl.status()["emitted"], 0);
+    }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use dsx_connect::auth::audit::{Actor, ActorKind, AuditRecord, Outcome};
 use dsx_connect::config::Settings;
 use dsx_connect::model::result::ScanResultModel;
 use dsx_connect::model::scan_request::ScanRequestModel;
@@ -65,6 +66,48 @@ pub fn result(i: usize, location: &str, malicious: bool, action_error: bool) -> 
     r.id = i as i64 + 1;
     r
 }
+
+/// The audit record of an admin revoking a connector (the AUTH §14.3 example's record).
+pub fn revoke_record() -> AuditRecord {
+    let uuid = "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41";
+    let mut r = AuditRecord::now(
+        Actor::new(ActorKind::User, Some("alice"), Some("alice")),
+        "connector.revoke",
+        Outcome::Success,
+    )
+    .target("connector", uuid);
+    r.role = Some("admin".into());
+    r.http_status = Some(200);
+    r.method = Some("POST".into());
+    r.path = Some(format!("/dsx-connect/api/v1/admin/connectors/{uuid}/revoke"));
+    r.source_ip = Some("10.0.0.5".into());
+    r
+}
+
+/// The keys of an `audit` event, in order (AUTH §14.3).
+pub const AUDIT_KEYS: [&str; 21] = [
+    "event",
+    "schema_version",
+    "event_id",
+    "timestamp",
+    "audit_id",
+    "actor",
+    "role",
+    "action",
+    "target",
+    "result",
+    "http_status",
+    "method",
+    "path",
+    "source_ip",
+    "detail",
+    "count",
+    "severity",
+    "host",
+    "product",
+    "labels",
+    "truncated",
+];
 
 /// The first destination's status entry.
 pub fn status_of(sl: &Superlog) -> Value {

@@ -52,6 +52,8 @@ pub struct SentinelSettings {
     pub dce_url: String,
     pub dcr_immutable_id: String,
     pub stream_name: String,
+    /// The stream of audit events; without it Sentinel takes none (AUTH §14.3).
+    pub audit_stream_name: Option<String>,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: Secret,
@@ -339,6 +341,14 @@ pub(super) fn secure_or_loopback(u: &url::Url) -> bool {
     u.scheme() == "https" || loopback
 }
 
+const STREAM_NAME_FORM: &str = "Custom-<name> or Microsoft-<name>";
+
+fn is_stream_name(v: &str) -> bool {
+    v.strip_prefix("Custom-")
+        .or_else(|| v.strip_prefix("Microsoft-"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
 pub(super) fn sentinel(s: &mut Source) -> Option<SentinelSettings> {
     let p = |name: &str| format!("SUPERLOG__SENTINEL__{name}");
     let mut ok = true;
@@ -388,18 +398,19 @@ pub(super) fn sentinel(s: &mut Source) -> Option<SentinelSettings> {
         },
         "dcr- followed by 32 hex digits",
     );
-    let stream_name = required(
-        s,
-        "STREAM_NAME",
-        &|v| {
-            v.strip_prefix("Custom-")
-                .or_else(|| v.strip_prefix("Microsoft-"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        },
-        "Custom-<name> or Microsoft-<name>",
-    );
+    let stream_name = required(s, "STREAM_NAME", &is_stream_name, STREAM_NAME_FORM);
     let tenant_id = required(s, "TENANT_ID", &is_guid, "a GUID");
     let client_id = required(s, "CLIENT_ID", &is_guid, "a GUID");
+    let audit_stream_name = s.string(&p("AUDIT_STREAM_NAME"));
+    if let Some(v) = &audit_stream_name
+        && !is_stream_name(v)
+    {
+        s.error(
+            &p("AUDIT_STREAM_NAME"),
+            format!("invalid value \"{v}\"; expected {STREAM_NAME_FORM}"),
+        );
+        ok = false;
+    }
     match s.string(&p("AUTH")).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("client_secret") => {}
         Some(v) => {
@@ -421,6 +432,7 @@ pub(super) fn sentinel(s: &mut Source) -> Option<SentinelSettings> {
         dce_url,
         dcr_immutable_id,
         stream_name,
+        audit_stream_name,
         tenant_id,
         client_id,
         client_secret: client_secret.unwrap_or_else(|| Secret::new("")),
@@ -440,6 +452,7 @@ pub(super) fn sentinel_view(v: &SentinelSettings) -> Value {
         "dce_url": v.dce_url,
         "dcr_immutable_id": v.dcr_immutable_id,
         "stream_name": v.stream_name,
+        "audit_stream_name": v.audit_stream_name,
         "tenant_id": v.tenant_id,
         "client_id": v.client_id,
         "client_secret": "***",

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::redact::{MANDATORY, Mask, is_v1_path, parse_masks};
+use super::event::{EventType, EventTypes};
+use super::redact::{Mask, is_always_mandatory, is_known_path, mandatory_text, parse_masks};
 use crate::config::loader::{Source, parse_bool};
 
 mod destinations;
@@ -66,6 +67,9 @@ pub struct RedactSettings {
 /// Settings every destination has, global or overridden per destination (§11.2).
 #[derive(Debug, Clone)]
 pub struct Common {
+    /// The event types the destination takes (`EVENT_TYPES`, AUTH §14.3); never empty.
+    pub event_types: EventTypes,
+    /// Scan results only.
     pub verdicts: Option<Vec<String>>,
     pub buffer_events: usize,
     pub max_attempts: u32,
@@ -179,6 +183,7 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
         "drop_warning_interval_ms".into(),
         json!(drop_warning_interval.as_millis() as u64),
     );
+    view.insert("event_types".into(), json!(global.event_types.names()));
     view.insert("buffer_events".into(), json!(global.buffer_events));
     view.insert("max_attempts".into(), json!(global.max_attempts));
 
@@ -208,7 +213,7 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
             );
             continue;
         }
-        let c = common(s, &prefix, Some(&global));
+        let mut c = common(s, &prefix, Some(&global));
         let section = match kind {
             DestKind::Syslog => {
                 let v = syslog(s);
@@ -234,6 +239,7 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
             },
             DestKind::Sentinel => match sentinel(s) {
                 Some(v) => {
+                    sentinel_event_types(s, &v, &mut c);
                     let shown = sentinel_view(&v);
                     out.sentinel = Some((v, c.clone()));
                     shown
@@ -244,6 +250,7 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
         let mut section = section;
         if let Value::Object(o) = &mut section {
             o.insert("buffer_events".into(), json!(c.buffer_events));
+            o.insert("event_types".into(), json!(c.event_types.names()));
             o.insert("verdicts".into(), json!(c.verdicts));
         }
         view.insert(kind.as_str().into(), section);
@@ -322,6 +329,10 @@ fn common(s: &mut Source, prefix: &str, global: Option<&Common>) -> Common {
         s.int_opt_in(&k(name), min, max).map(|v| v as u64).unwrap_or(default)
     };
     let g = global.cloned();
+    let event_types = match s.string(&k("EVENT_TYPES")) {
+        Some(v) => event_type_list(s, &k("EVENT_TYPES"), &v),
+        None => g.as_ref().map_or(EventTypes::ALL, |g| g.event_types),
+    };
     let verdicts = match s.string(&k("VERDICTS")) {
         Some(v) => Some(verdict_list(s, &k("VERDICTS"), &v)),
         None => g.as_ref().and_then(|g| g.verdicts.clone()),
@@ -381,6 +392,7 @@ fn common(s: &mut Source, prefix: &str, global: Option<&Common>) -> Common {
         g.as_ref().map(|g| g.redact.clone()).unwrap_or_default()
     };
     Common {
+        event_types,
         verdicts,
         buffer_events: buffer_events as usize,
         max_attempts: max_attempts as u32,
@@ -390,6 +402,47 @@ fn common(s: &mut Source, prefix: &str, global: Option<&Common>) -> Common {
         request_timeout: Duration::from_millis(request),
         redact,
     }
+}
+
+/// `EVENT_TYPES`: a CSV of type names (case-insensitive); at least one.
+fn event_type_list(s: &mut Source, key: &str, v: &str) -> EventTypes {
+    let accepted = || EventType::ALL.map(EventType::as_str).join(", ");
+    let mut out = EventTypes::NONE;
+    let mut valid = true;
+    for item in csv(v) {
+        match EventType::from_name(&item) {
+            Some(t) => out = out.with(t),
+            None => {
+                valid = false;
+                s.error(key, format!("invalid value \"{item}\"; accepted: {}", accepted()));
+            }
+        }
+    }
+    if valid && out.is_empty() {
+        s.error(key, format!("expected at least one of: {}", accepted()));
+    }
+    out
+}
+
+/// Sentinel takes audit events into their own stream only (AUTH §14.3). Without
+/// `AUDIT_STREAM_NAME` they are counted `filtered` there, the global default included; a
+/// destination-level `EVENT_TYPES` that names `audit` without a stream is a contradiction
+/// caught at start.
+fn sentinel_event_types(s: &mut Source, v: &SentinelSettings, c: &mut Common) {
+    const KEY: &str = "SUPERLOG__SENTINEL__EVENT_TYPES";
+    if v.audit_stream_name.is_some() || !c.event_types.contains(EventType::Audit) {
+        return;
+    }
+    if s.is_set(KEY) {
+        s.error(
+            KEY,
+            format!(
+                "audit events need a stream: set {}",
+                s.var_name("SUPERLOG__SENTINEL__AUDIT_STREAM_NAME")
+            ),
+        );
+    }
+    c.event_types = c.event_types.without(EventType::Audit);
 }
 
 fn verdict_list(s: &mut Source, key: &str, v: &str) -> Vec<String> {
@@ -411,14 +464,17 @@ fn redaction(s: &mut Source, prefix: &str) -> RedactSettings {
     let paths = |s: &mut Source, key: &str, deny: bool| -> Vec<String> {
         let list = s.string(key).map(|v| csv(&v)).unwrap_or_default();
         for p in &list {
-            if !is_v1_path(p) {
-                s.error(key, format!("\"{p}\" is not a field of the scan_result schema v1"));
-            } else if deny && MANDATORY.contains(&p.as_str()) {
+            if !is_known_path(p) {
+                s.error(
+                    key,
+                    format!("\"{p}\" is not a field of the scan_result or audit schema v1"),
+                );
+            } else if deny && is_always_mandatory(p) {
                 s.error(
                     key,
                     format!(
                         "\"{p}\" is mandatory and cannot be removed; mandatory: {}",
-                        MANDATORY.join(", ")
+                        mandatory_text()
                     ),
                 );
             }

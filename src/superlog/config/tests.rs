@@ -296,3 +296,121 @@ fn toml_and_environment_give_the_same_settings() {
     assert_eq!(from_file.view, from_env.view);
     assert_eq!(from_file.syslog.unwrap().0.facility, 1);
 }
+
+/// A valid Sentinel section on loopback, plus `extra`.
+fn sentinel_env<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,sentinel"),
+        ("DSXCONNECT_SUPERLOG__SENTINEL__DCE_URL", "http://127.0.0.1:9"),
+        (
+            "DSXCONNECT_SUPERLOG__SENTINEL__DCR_IMMUTABLE_ID",
+            "dcr-00112233445566778899aabbccddeeff",
+        ),
+        ("DSXCONNECT_SUPERLOG__SENTINEL__STREAM_NAME", "Custom-DSXConnect_CL"),
+        (
+            "DSXCONNECT_SUPERLOG__SENTINEL__TENANT_ID",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        ),
+        (
+            "DSXCONNECT_SUPERLOG__SENTINEL__CLIENT_ID",
+            "0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10",
+        ),
+        ("DSXCONNECT_SUPERLOG__SENTINEL__CLIENT_SECRET", "s3cr3t"),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
+#[test]
+fn event_types_default_to_both_and_are_read_as_csv_with_per_destination_overrides() {
+    use crate::superlog::event::{EventType, EventTypes};
+    let mut env = vec![("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,splunk")];
+    env.extend(HEC);
+    let s = load(&env).unwrap().settings.superlog;
+    assert_eq!(s.syslog.as_ref().unwrap().1.event_types, EventTypes::ALL);
+    assert_eq!(s.view["event_types"], json!(["scan_result", "audit"]));
+    assert_eq!(s.view["splunk"]["event_types"], json!(["scan_result", "audit"]));
+
+    env.push(("DSXCONNECT_SUPERLOG__EVENT_TYPES", " Audit ,"));
+    env.push(("DSXCONNECT_SUPERLOG__SPLUNK__EVENT_TYPES", "scan_result,audit"));
+    let s = load(&env).unwrap().settings.superlog;
+    let (_, sys) = s.syslog.unwrap();
+    let (_, hec) = s.splunk.unwrap();
+    assert!(sys.event_types.contains(EventType::Audit) && !sys.event_types.contains(EventType::ScanResult));
+    assert_eq!(hec.event_types, EventTypes::ALL);
+    assert_eq!(s.view["event_types"], json!(["audit"]));
+}
+
+#[test]
+fn an_unknown_or_empty_event_type_list_names_the_variable_and_the_accepted_values() {
+    let base = ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog");
+    let e = err(&[base, ("DSXCONNECT_SUPERLOG__EVENT_TYPES", "scan_result,login")]);
+    assert!(
+        e.contains("DSXCONNECT_SUPERLOG__EVENT_TYPES: invalid value \"login\"; accepted: scan_result, audit"),
+        "{e}"
+    );
+    let e = err(&[base, ("DSXCONNECT_SUPERLOG__SYSLOG__EVENT_TYPES", " , ")]);
+    assert!(
+        e.contains("DSXCONNECT_SUPERLOG__SYSLOG__EVENT_TYPES: expected at least one of: scan_result, audit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sentinel_takes_audit_events_only_with_an_audit_stream() {
+    use crate::superlog::event::{EventType, EventTypes};
+    let s = load(&sentinel_env(&[])).unwrap().settings.superlog;
+    let (sen, c) = s.sentinel.clone().unwrap();
+    assert_eq!(sen.audit_stream_name, None);
+    assert_eq!(c.event_types, EventTypes::ALL.without(EventType::Audit));
+    assert_eq!(s.view["sentinel"]["event_types"], json!(["scan_result"]));
+    assert_eq!(
+        s.syslog.unwrap().1.event_types,
+        EventTypes::ALL,
+        "other destinations keep both"
+    );
+
+    let s = load(&sentinel_env(&[(
+        "DSXCONNECT_SUPERLOG__SENTINEL__AUDIT_STREAM_NAME",
+        "Custom-DSXConnectAudit_CL",
+    )]))
+    .unwrap()
+    .settings
+    .superlog;
+    let (sen, c) = s.sentinel.unwrap();
+    assert_eq!(sen.audit_stream_name.as_deref(), Some("Custom-DSXConnectAudit_CL"));
+    assert_eq!(c.event_types, EventTypes::ALL);
+    assert_eq!(s.view["sentinel"]["audit_stream_name"], "Custom-DSXConnectAudit_CL");
+
+    let e = err(&sentinel_env(&[(
+        "DSXCONNECT_SUPERLOG__SENTINEL__EVENT_TYPES",
+        "audit",
+    )]));
+    assert!(
+        e.contains("DSXCONNECT_SUPERLOG__SENTINEL__EVENT_TYPES")
+            && e.contains("DSXCONNECT_SUPERLOG__SENTINEL__AUDIT_STREAM_NAME"),
+        "{e}"
+    );
+    let e = err(&sentinel_env(&[(
+        "DSXCONNECT_SUPERLOG__SENTINEL__AUDIT_STREAM_NAME",
+        "DSXConnectAudit_CL",
+    )]));
+    assert!(e.contains("DSXCONNECT_SUPERLOG__SENTINEL__AUDIT_STREAM_NAME"), "{e}");
+}
+
+#[test]
+fn redaction_paths_of_either_schema_are_valid_and_mandatory_audit_fields_are_refused() {
+    let base = ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog");
+    let s = load(&[
+        base,
+        ("DSXCONNECT_SUPERLOG__REDACT__DENY", "source_ip,metainfo,action"),
+        ("DSXCONNECT_SUPERLOG__SYSLOG__REDACT__ALLOW", "actor.name,location"),
+    ]);
+    assert!(s.is_ok(), "{:?}", s.err().map(|e| e.to_string()));
+    for mandatory in ["result", "verdict", "event_id"] {
+        let e = err(&[base, ("DSXCONNECT_SUPERLOG__REDACT__DENY", mandatory)]);
+        assert!(e.contains("is mandatory") && e.contains("audit: event,"), "{e}");
+    }
+    let e = err(&[base, ("DSXCONNECT_SUPERLOG__REDACT__ALLOW", "actor.email")]);
+    assert!(e.contains("not a field of the scan_result or audit schema"), "{e}");
+}

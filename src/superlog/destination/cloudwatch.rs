@@ -222,7 +222,7 @@ pub fn groups(timestamps: &[i64]) -> Vec<Vec<usize>> {
 }
 
 fn epoch_ms(u: &Unit) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&u.event.timestamp)
+    chrono::DateTime::parse_from_rfc3339(u.event.timestamp())
         .map(|t| t.timestamp_millis())
         .unwrap_or(0)
 }
@@ -235,6 +235,7 @@ impl Sink for CloudwatchSink {
             max_bytes: MAX_BYTES,
             overhead: EVENT_OVERHEAD,
             flush_interval: Some(self.cfg.flush_interval),
+            one_type_per_batch: false,
         }
     }
 

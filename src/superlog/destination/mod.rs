@@ -4,7 +4,8 @@
 //! The task pulls events from the destination's drop-oldest [`Buffer`], runs them through the
 //! acceptance filter, the redaction chain and the sink's formatter, forms batches and delivers
 //! them with capped, jittered backoff. Everything a destination does happens here, so a slow or
-//! failing receiver only ever fills its own buffer.
+//! failing receiver only ever fills its own buffer. The one check on the emitting side is the
+//! event-type filter ([`Shared::push`]), a bit test.
 
 pub mod cloudwatch;
 pub mod http;
@@ -25,7 +26,7 @@ use tokio::time::Instant;
 
 use super::backoff;
 use super::buffer::Buffer;
-use super::event::ScanResultEvent;
+use super::event::{Event, EventTypes};
 use super::fit::Fitted;
 use super::metrics::{DropReason, FailReason, Metrics, WarnLimiter};
 use super::redact::Chain;
@@ -34,7 +35,7 @@ use super::redact::Chain;
 #[derive(Debug, Clone)]
 pub struct Unit {
     pub text: String,
-    pub event: Arc<ScanResultEvent>,
+    pub event: Arc<Event>,
 }
 
 /// What a send achieved when it did not fail as a whole: the events (by index in the batch)
@@ -86,6 +87,9 @@ pub struct Limits {
     pub overhead: usize,
     /// HTTP destinations wait this long for a batch to fill; stream transports send at once.
     pub flush_interval: Option<Duration>,
+    /// A batch holds events of one type only (for receivers that take each type at its own
+    /// address, like Sentinel's streams).
+    pub one_type_per_batch: bool,
 }
 
 /// A destination's protocol: formatting and delivery of one batch.
@@ -104,7 +108,7 @@ pub trait Sink: Send {
 /// Settings every destination shares (§11.2).
 #[derive(Debug)]
 pub struct Policy {
-    /// Canonical verdict strings accepted; `None` accepts all.
+    /// Canonical verdict strings accepted for scan results; `None` accepts all.
     pub verdicts: Option<Vec<String>>,
     pub redaction: Chain,
     pub max_attempts: u32,
@@ -115,15 +119,23 @@ pub struct Policy {
 /// The state a destination shares with the emitting side and the status endpoint.
 pub struct Shared {
     pub name: &'static str,
+    /// The event types this destination takes (`EVENT_TYPES`).
+    pub event_types: EventTypes,
     pub buffer: Buffer,
     pub metrics: Metrics,
     pub warn: WarnLimiter,
 }
 
 impl Shared {
-    /// Hands an event over (non-blocking); a full buffer drops its oldest event.
-    pub fn push(&self, ev: Arc<ScanResultEvent>) {
+    /// Hands an event over (non-blocking); a full buffer drops its oldest event. An event of a
+    /// type this destination does not take is counted `filtered` at once: it never occupies
+    /// the buffer, where it could push out an event the destination does take.
+    pub fn push(&self, ev: Arc<Event>) {
         self.metrics.emitted.fetch_add(1, Relaxed);
+        if !self.event_types.contains(ev.kind()) {
+            self.metrics.filtered.fetch_add(1, Relaxed);
+            return;
+        }
         if let Some(old) = self.buffer.push(ev) {
             self.metrics.dropped(DropReason::BufferFull, 1);
             self.warn
@@ -189,19 +201,21 @@ pub async fn run(shared: Arc<Shared>, policy: Policy, mut sink: Box<dyn Sink>, m
             break;
         }
     }
-    let mut left: Vec<Arc<ScanResultEvent>> = pending.into_iter().map(|u| u.event).collect();
+    let mut left: Vec<Arc<Event>> = pending.into_iter().map(|u| u.event).collect();
     shared.metrics.in_flight.store(0, Relaxed);
     left.extend(shared.buffer.drain_all());
     if let Some(last) = left.last() {
         shared.metrics.dropped(DropReason::Shutdown, left.len() as u64);
+        let (job, task) = last.scan_context();
         tracing::warn!(
             target: "superlog",
             destination = shared.name,
             reason = "shutdown",
             count = left.len(),
-            event_id = %last.event_id,
-            job_id = last.job_id.as_deref().unwrap_or(""),
-            scan_request_task_id = %last.scan_request_task_id,
+            event_type = last.kind().as_str(),
+            event_id = %last.event_id(),
+            job_id = job.unwrap_or(""),
+            scan_request_task_id = %task,
             "superlog events not delivered before shutdown"
         );
     }
@@ -209,17 +223,17 @@ pub async fn run(shared: Arc<Shared>, policy: Policy, mut sink: Box<dyn Sink>, m
 }
 
 /// Filter, redaction, formatting and fitting of one event (§4.1); `None` when it is not sent.
-fn prepare(shared: &Shared, policy: &Policy, sink: &dyn Sink, ev: Arc<ScanResultEvent>) -> Option<Unit> {
+fn prepare(shared: &Shared, policy: &Policy, sink: &dyn Sink, ev: Arc<Event>) -> Option<Unit> {
     let m = &shared.metrics;
-    if let Some(accepted) = &policy.verdicts
-        && !accepted.contains(&ev.verdict)
+    if let (Some(accepted), Some(verdict)) = (&policy.verdicts, ev.verdict())
+        && !accepted.iter().any(|a| a == verdict)
     {
         m.filtered.fetch_add(1, Relaxed);
         m.in_flight.fetch_sub(1, Relaxed);
         return None;
     }
     let mut value = ev.to_value();
-    policy.redaction.apply(&mut value);
+    policy.redaction.apply(ev.kind(), &mut value);
     match sink.encode(&mut value) {
         Some(f) => {
             if f.reduced {
@@ -242,13 +256,18 @@ fn prepare(shared: &Shared, policy: &Policy, sink: &dyn Sink, ev: Arc<ScanResult
 }
 
 /// The next batch from the head of `pending`, within the count and byte limits (at least one
-/// unit, so an event at the byte limit still travels alone).
+/// unit, so an event at the byte limit still travels alone) and, when the sink asks, of the
+/// head's event type only.
 fn next_batch(pending: &mut VecDeque<Unit>, limits: &Limits) -> Vec<Unit> {
+    let Some(kind) = pending.front().map(|u| u.event.kind()) else {
+        return Vec::new();
+    };
     let mut bytes = 0;
     let mut n = 0;
     for u in pending.iter() {
         let size = u.text.len() + limits.overhead;
-        if n > 0 && (n >= limits.max_events || bytes + size > limits.max_bytes) {
+        let other_type = limits.one_type_per_batch && u.event.kind() != kind;
+        if n > 0 && (n >= limits.max_events || bytes + size > limits.max_bytes || other_type) {
             break;
         }
         bytes += size;

@@ -1,5 +1,8 @@
 //! Azure Monitor Logs Ingestion API for Microsoft Sentinel (SUPERLOG §10): Entra ID
 //! client-credentials token (cached, refreshed), gzip JSON arrays within the 1 MB limit.
+//!
+//! Each event type has its own stream (a DCR stream declares one set of columns), so batches
+//! hold one type and go to that type's stream (AUTH §14.3).
 
 use std::time::Duration;
 
@@ -10,6 +13,7 @@ use tokio::time::Instant;
 use super::http::{gzip, retry_after, status_error, transport_error};
 use super::{Limits, Report, SendError, Sink, Unit};
 use crate::config::Secret;
+use crate::superlog::event::EventType;
 use crate::superlog::fit::{Fitted, fit};
 use crate::superlog::format::json::to_json;
 use crate::superlog::metrics::FailReason;
@@ -21,8 +25,10 @@ const REFRESH_BEFORE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct SentinelConfig {
-    /// `{DCE}/dataCollectionRules/{DCR}/streams/{stream}?api-version=…`.
+    /// `{DCE}/dataCollectionRules/{DCR}/streams/{stream}?api-version=…` for scan results.
     pub upload_url: String,
+    /// The same for `AUDIT_STREAM_NAME`; without it the destination takes no audit events.
+    pub audit_upload_url: Option<String>,
     /// `{AUTHORITY_HOST}/{TENANT_ID}/oauth2/v2.0/token`.
     pub token_url: String,
     pub client_id: String,
@@ -107,7 +113,20 @@ impl SentinelSink {
         Ok(token)
     }
 
-    async fn post(&mut self, units: &[Unit]) -> Result<Posted, SendError> {
+    /// The stream a batch of `kind` goes to.
+    fn upload_url(&self, kind: EventType) -> Result<String, SendError> {
+        match kind {
+            EventType::ScanResult => Ok(self.cfg.upload_url.clone()),
+            // Not reached: without a stream audit events are filtered before the buffer.
+            EventType::Audit => self
+                .cfg
+                .audit_upload_url
+                .clone()
+                .ok_or_else(|| SendError::permanent("no Sentinel stream for audit events (AUDIT_STREAM_NAME)")),
+        }
+    }
+
+    async fn post(&mut self, url: &str, units: &[Unit]) -> Result<Posted, SendError> {
         let token = self.token().await?;
         let mut body = String::with_capacity(units.iter().map(|u| u.text.len() + 1).sum::<usize>() + 2);
         body.push('[');
@@ -120,7 +139,7 @@ impl SentinelSink {
         body.push(']');
         let mut req = self
             .client
-            .post(&self.cfg.upload_url)
+            .post(url)
             .header("Authorization", format!("Bearer {}", token.expose()))
             .header("Content-Type", "application/json")
             .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
@@ -174,6 +193,7 @@ impl Sink for SentinelSink {
             max_bytes: self.cfg.batch_max_bytes - 2,
             overhead: 1,
             flush_interval: Some(self.cfg.flush_interval),
+            one_type_per_batch: true,
         }
     }
 
@@ -184,10 +204,14 @@ impl Sink for SentinelSink {
     /// Sends the batch; 413 halves it, 401 refreshes the token once and re-sends at once.
     async fn send(&mut self, batch: &[Unit]) -> Result<Report, SendError> {
         let mut report = Report::default();
+        let Some(first) = batch.first() else {
+            return Ok(report);
+        };
+        let url = self.upload_url(first.event.kind())?;
         let mut todo = vec![(0, batch.len())];
         let mut refreshed = false;
         while let Some((start, end)) = todo.pop() {
-            match self.post(&batch[start..end]).await? {
+            match self.post(&url, &batch[start..end]).await? {
                 Posted::Done => {}
                 Posted::Unauthorized if !refreshed => {
                     refreshed = true;

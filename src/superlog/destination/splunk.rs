@@ -9,9 +9,13 @@ use serde_json::Value;
 use super::http::{gzip, status_error, transport_error};
 use super::{Limits, Report, SendError, Sink, Unit};
 use crate::config::Secret;
+use crate::superlog::event::EventType;
 use crate::superlog::fit::{Fitted, fit};
 use crate::superlog::format::json::to_json;
 use crate::superlog::metrics::FailReason;
+
+/// The sourcetype of audit events (AUTH §14.3); `SOURCETYPE` names the scan results' one.
+pub const AUDIT_SOURCETYPE: &str = "dsx:audit";
 
 /// Indexer acknowledgement settings (§8.3).
 #[derive(Debug, Clone)]
@@ -30,6 +34,7 @@ pub struct SplunkConfig {
     pub token: Secret,
     pub index: Option<String>,
     pub source: String,
+    /// The sourcetype of scan results (audit events use [`AUDIT_SOURCETYPE`]).
     pub sourcetype: String,
     /// `None`: the event's own `host`.
     pub event_host: Option<String>,
@@ -86,6 +91,10 @@ impl SplunkSink {
             .or_else(|| event.get("host").and_then(Value::as_str))
             .unwrap_or("");
         let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let sourcetype = match EventType::of_value(event) {
+            EventType::ScanResult => self.cfg.sourcetype.as_str(),
+            EventType::Audit => AUDIT_SOURCETYPE,
+        };
         let index = self
             .cfg
             .index
@@ -98,7 +107,7 @@ impl SplunkSink {
             ms.rem_euclid(1000),
             q(host),
             q(&self.cfg.source),
-            q(&self.cfg.sourcetype),
+            q(sourcetype),
             to_json(event)
         )
     }
@@ -191,6 +200,7 @@ impl Sink for SplunkSink {
             // The LF between envelopes.
             overhead: 1,
             flush_interval: Some(self.cfg.flush_interval),
+            one_type_per_batch: false,
         }
     }
 
@@ -221,6 +231,7 @@ impl Sink for SplunkSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::superlog::event::audit::fixtures as audit;
     use crate::superlog::event::fixtures;
 
     fn sink(index: Option<&str>) -> SplunkSink {
@@ -270,5 +281,18 @@ mod tests {
         ev.timestamp = "2026-11-26T10:04:05.100Z".into();
         let e = sink(None).envelope(&ev.to_value());
         assert!(e.starts_with(r#"{"time":1795687445.100,"host":"scan-worker-1","source":"dsx-connect","sourcetype":"dsx:scan:result","event":"#), "{e}");
+    }
+
+    #[test]
+    fn audit_events_travel_with_their_own_sourcetype() {
+        let v = audit::revoke().to_value();
+        let e = sink(Some("security")).envelope(&v);
+        assert_eq!(
+            e,
+            format!(
+                r#"{{"time":1795687500.000,"host":"dsx-api-1","source":"dsx-connect","sourcetype":"dsx:audit","index":"security","event":{}}}"#,
+                to_json(&v)
+            )
+        );
     }
 }

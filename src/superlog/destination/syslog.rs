@@ -214,6 +214,7 @@ impl Sink for SyslogSink {
             max_bytes: usize::MAX,
             overhead: 0,
             flush_interval: None,
+            one_type_per_batch: false,
         }
     }
 

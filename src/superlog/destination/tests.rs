@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::*;
-use crate::superlog::event::fixtures;
+use crate::superlog::event::audit::fixtures as audit;
+use crate::superlog::event::{EventType, fixtures};
 use crate::superlog::fit::Fitted;
 use crate::superlog::format::json::to_json;
 
@@ -32,6 +33,7 @@ impl Sink for Scripted {
             max_bytes: usize::MAX,
             overhead: 0,
             flush_interval: self.flush,
+            one_type_per_batch: false,
         }
     }
 
@@ -49,7 +51,7 @@ impl Sink for Scripted {
         self.batches
             .lock()
             .unwrap()
-            .push(batch.iter().map(|u| u.event.event_id.clone()).collect());
+            .push(batch.iter().map(|u| u.event.event_id().to_string()).collect());
         self.answers
             .lock()
             .unwrap()
@@ -59,8 +61,13 @@ impl Sink for Scripted {
 }
 
 fn shared(capacity: usize) -> Arc<Shared> {
+    shared_taking(capacity, EventTypes::ALL)
+}
+
+fn shared_taking(capacity: usize, event_types: EventTypes) -> Arc<Shared> {
     Arc::new(Shared {
         name: "test",
+        event_types,
         buffer: Buffer::new(capacity),
         metrics: Metrics::default(),
         warn: WarnLimiter::new("test", Duration::from_secs(10)),
@@ -77,10 +84,16 @@ fn policy(max_attempts: u32) -> Policy {
     }
 }
 
-fn event(n: usize) -> Arc<ScanResultEvent> {
+fn event(n: usize) -> Arc<Event> {
     let mut e = fixtures::benign();
     e.event_id = n.to_string();
-    Arc::new(e)
+    Arc::new(e.into())
+}
+
+fn audit_event(n: usize) -> Arc<Event> {
+    let mut e = audit::revoke();
+    e.event_id = format!("a{n}");
+    Arc::new(e.into())
 }
 
 fn accounted(s: &Shared) -> u64 {
@@ -211,13 +224,43 @@ async fn the_verdict_filter_counts_filtered_events() {
     let s = shared(10);
     let mut p = policy(3);
     p.verdicts = Some(vec!["Malicious".into()]);
-    s.push(Arc::new(fixtures::malicious_moved()));
+    s.push(Arc::new(fixtures::malicious_moved().into()));
     s.push(event(1));
+    s.push(audit_event(2));
     let (_stop, stop_rx) = watch::channel(None);
     tokio::spawn(run(Arc::clone(&s), p, Box::new(sink), stop_rx));
     settle(&s).await;
     assert_eq!(s.metrics.filtered.load(Relaxed), 1);
-    assert_eq!(batches.lock().unwrap().concat().len(), 1);
+    let delivered = batches.lock().unwrap().concat();
+    assert_eq!(
+        delivered,
+        ["01936f4e-7b2a-7c3d-9e4f-5a6b7c8d9e0f", "a2"],
+        "VERDICTS applies to scan results only"
+    );
+}
+
+#[tokio::test]
+async fn events_of_a_type_the_destination_does_not_take_are_filtered_before_the_buffer() {
+    let sink = Scripted {
+        max_events: 10,
+        ..Default::default()
+    };
+    let batches = Arc::clone(&sink.batches);
+    let s = shared_taking(2, EventTypes::ALL.without(EventType::Audit));
+    s.push(event(0));
+    for i in 1..=5 {
+        s.push(audit_event(i));
+    }
+    s.push(event(6));
+    assert_eq!(s.buffer.len(), 2, "audit events took no buffer space");
+    assert_eq!(s.metrics.dropped_total(), 0);
+    let (_stop, stop_rx) = watch::channel(None);
+    tokio::spawn(run(Arc::clone(&s), policy(3), Box::new(sink), stop_rx));
+    settle(&s).await;
+    assert_eq!(batches.lock().unwrap().concat(), ["0", "6"]);
+    assert_eq!(s.metrics.filtered.load(Relaxed), 5);
+    assert_eq!(s.metrics.emitted.load(Relaxed), 7);
+    assert_eq!(accounted(&s), 7);
 }
 
 #[tokio::test]
@@ -289,6 +332,7 @@ fn batches_respect_the_byte_limit_but_always_carry_one_unit() {
         max_bytes: 100,
         overhead: 26,
         flush_interval: None,
+        one_type_per_batch: false,
     };
     let mut pending: VecDeque<Unit> = [unit(24), unit(24), unit(1000), unit(1)].into_iter().collect();
     assert_eq!(next_batch(&mut pending, &limits).len(), 2);
@@ -304,6 +348,7 @@ fn cloudwatch_batches_split_exactly_at_the_service_byte_limit() {
         max_bytes: MAX_BYTES,
         overhead: EVENT_OVERHEAD,
         flush_interval: None,
+        one_type_per_batch: false,
     };
     // Four units whose Σ(size + 26) is exactly 1,048,576, then one more byte's worth.
     let size = MAX_BYTES / 4 - EVENT_OVERHEAD;
@@ -317,4 +362,32 @@ fn cloudwatch_batches_split_exactly_at_the_service_byte_limit() {
     let mut many: VecDeque<Unit> = (0..10_001).map(|_| unit(10)).collect();
     assert_eq!(next_batch(&mut many, &limits).len(), 10_000);
     assert_eq!(next_batch(&mut many, &limits).len(), 1);
+}
+
+#[test]
+fn a_sink_that_asks_gets_batches_of_one_event_type() {
+    let unit = |ev: Arc<Event>| Unit {
+        text: "x".into(),
+        event: ev,
+    };
+    let mut limits = Limits {
+        max_events: 10,
+        max_bytes: usize::MAX,
+        overhead: 0,
+        flush_interval: None,
+        one_type_per_batch: true,
+    };
+    let queue = || -> VecDeque<Unit> {
+        [event(0), event(1), audit_event(2), audit_event(3), event(4)]
+            .into_iter()
+            .map(unit)
+            .collect()
+    };
+    let mut pending = queue();
+    let sizes: Vec<usize> = std::iter::from_fn(|| Some(next_batch(&mut pending, &limits).len()))
+        .take_while(|n| *n > 0)
+        .collect();
+    assert_eq!(sizes, [2, 2, 1]);
+    limits.one_type_per_batch = false;
+    assert_eq!(next_batch(&mut queue(), &limits).len(), 5);
 }

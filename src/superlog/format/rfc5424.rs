@@ -1,11 +1,14 @@
 //! Syslog messages: the RFC 5424 envelope with a JSON MSG (§5.2) and the `<PRI>`+JSON layout
-//! (§5.3). The message is produced in parts so size fitting (§4.5 R5) can keep the header and
+//! (§5.3), for both event types (the MSGID and the structured data follow the event's type,
+//! AUTH §14.3). The message is produced in parts so size fitting (§4.5 R5) can keep the header and
 //! structured data intact while cutting the MSG.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
 use super::json::to_ascii_json;
-use crate::superlog::event::Severity;
+use crate::superlog::event::{EventType, Severity};
 
 /// The syslog payload layout (`SYSLOG__FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,8 @@ pub fn render(v: &Value, layout: &SyslogLayout) -> Parts {
         SyslogFormat::Rfc5424 => {
             let ts = v.get("timestamp").and_then(Value::as_str).unwrap_or("-");
             let host = hostname_field(v.get("host").and_then(Value::as_str).unwrap_or(""));
-            let head = format!("<{pri}>1 {ts} {host} {} {} scan_result", layout.app_name, layout.pid);
+            let msgid = EventType::of_value(v).as_str();
+            let head = format!("<{pri}>1 {ts} {host} {} {} {msgid}", layout.app_name, layout.pid);
             let sd = match &layout.sd_id {
                 Some(id) => structured_data(id, v),
                 None => "-".to_string(),
@@ -102,28 +106,72 @@ fn hostname_field(host: &str) -> String {
     if h.is_empty() { "-".into() } else { h }
 }
 
+/// Where a structured-data parameter's value comes from.
+enum Source {
+    /// A string field, by its keys.
+    Field(&'static [&'static str]),
+    /// `actor.name`, else `actor.id` (AUTH §14.3).
+    ActorName,
+    /// `<target.type>:<target.id>` (AUTH §14.3).
+    Target,
+}
+
+/// SD parameters of a `scan_result` event (SUPERLOG §5.2), in order.
+const SCAN_RESULT_PARAMS: [(&str, Source); 10] = [
+    ("event_id", Source::Field(&["event_id"])),
+    ("job_id", Source::Field(&["job_id"])),
+    ("task_id", Source::Field(&["scan_request_task_id"])),
+    ("connector", Source::Field(&["connector", "name"])),
+    ("verdict", Source::Field(&["verdict"])),
+    ("severity", Source::Field(&["severity"])),
+    ("threat", Source::Field(&["threat"])),
+    ("action", Source::Field(&["action", "type"])),
+    ("action_status", Source::Field(&["action", "status"])),
+    ("sha256", Source::Field(&["file", "sha256"])),
+];
+
+/// SD parameters of an `audit` event (AUTH §14.3), in order.
+const AUDIT_PARAMS: [(&str, Source); 9] = [
+    ("event_id", Source::Field(&["event_id"])),
+    ("actor", Source::ActorName),
+    ("actor_type", Source::Field(&["actor", "type"])),
+    ("role", Source::Field(&["role"])),
+    ("action", Source::Field(&["action"])),
+    ("target", Source::Target),
+    ("result", Source::Field(&["result"])),
+    ("source_ip", Source::Field(&["source_ip"])),
+    ("severity", Source::Field(&["severity"])),
+];
+
+/// A parameter's value; `None` when its field is null or was removed by redaction.
+fn param_value<'a>(v: &'a Value, source: &Source) -> Option<Cow<'a, str>> {
+    let field = |path: &[&str]| path.iter().try_fold(v, |cur, key| cur.get(*key))?.as_str();
+    match source {
+        Source::Field(path) => field(path).map(Cow::Borrowed),
+        Source::ActorName => field(&["actor", "name"])
+            .or_else(|| field(&["actor", "id"]))
+            .map(Cow::Borrowed),
+        Source::Target => Some(Cow::Owned(format!(
+            "{}:{}",
+            field(&["target", "type"])?,
+            field(&["target", "id"])?
+        ))),
+    }
+}
+
 /// The SD element of §5.2 (parameters only for present, non-null fields, in this order).
 fn structured_data(sd_id: &str, v: &Value) -> String {
-    const PARAMS: [(&str, &[&str]); 10] = [
-        ("event_id", &["event_id"]),
-        ("job_id", &["job_id"]),
-        ("task_id", &["scan_request_task_id"]),
-        ("connector", &["connector", "name"]),
-        ("verdict", &["verdict"]),
-        ("severity", &["severity"]),
-        ("threat", &["threat"]),
-        ("action", &["action", "type"]),
-        ("action_status", &["action", "status"]),
-        ("sha256", &["file", "sha256"]),
-    ];
+    let params: &[(&str, Source)] = match EventType::of_value(v) {
+        EventType::ScanResult => &SCAN_RESULT_PARAMS,
+        EventType::Audit => &AUDIT_PARAMS,
+    };
     let mut out = format!("[{sd_id}");
-    for (name, path) in PARAMS {
-        let found = path.iter().try_fold(v, |cur, key| cur.get(*key));
-        if let Some(Value::String(s)) = found {
+    for (name, source) in params {
+        if let Some(s) = param_value(v, source) {
             out.push(' ');
             out.push_str(name);
             out.push_str("=\"");
-            escape_param(s, &mut out);
+            escape_param(&s, &mut out);
             out.push('"');
         }
     }
@@ -163,6 +211,7 @@ pub fn valid_sd_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::superlog::event::audit::fixtures as audit;
     use crate::superlog::event::fixtures;
     use crate::superlog::format::json::to_json;
 
@@ -186,6 +235,36 @@ mod tests {
         );
         assert_eq!(line, want);
         assert_eq!(line.len(), 1499);
+    }
+
+    #[test]
+    fn an_audit_event_renders_with_its_msgid_and_structured_data() {
+        let v = audit::revoke().to_value();
+        let line = render(&v, &layout()).join();
+        let want = format!(
+            "<133>1 2026-11-26T10:05:00.000Z dsx-api-1 dsx-connect 4242 audit [dsx@32473 event_id=\"01936f4e-7b2a-7c3d-9e4f-5a6b7c8d9e10\" actor=\"alice\" actor_type=\"user\" role=\"admin\" action=\"connector.revoke\" target=\"connector:3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41\" result=\"success\" source_ip=\"10.0.0.5\" severity=\"notice\"] {}",
+            to_json(&v)
+        );
+        assert_eq!(line, want);
+    }
+
+    #[test]
+    fn audit_structured_data_falls_back_to_the_actor_id_and_skips_nulls() {
+        let v = audit::denied_login().to_value();
+        let parts = render(&v, &layout());
+        assert!(parts.head.starts_with("<132>1 "), "denied is a warning: {}", parts.head);
+        assert_eq!(
+            parts.sd.unwrap(),
+            "[dsx@32473 event_id=\"01936f4e-7b2a-7c3d-9e4f-5a6b7c8d9e10\" actor_type=\"anonymous\" action=\"auth.login\" result=\"denied\" source_ip=\"10.0.0.5\" severity=\"warning\"]"
+        );
+        let mut ev = audit::revoke();
+        ev.actor.name = None;
+        ev.actor.id = Some("t]1".into());
+        let mut v = ev.to_value();
+        v["target"].as_object_mut().unwrap().remove("id");
+        let sd = render(&v, &layout()).sd.unwrap();
+        assert!(sd.contains(" actor=\"t\\]1\" actor_type=\"user\" "), "{sd}");
+        assert!(!sd.contains("target="), "a target without its id is left out: {sd}");
     }
 
     #[test]
