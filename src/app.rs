@@ -151,12 +151,9 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         Arc::clone(&services.trust),
     )?);
     let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
-    // Only processes that record results emit (SUPERLOG §2.6).
-    let superlog = if workers {
-        Superlog::start(&settings.superlog)?
-    } else {
-        Superlog::disabled()
-    };
+    // Scan results are emitted where they are recorded (workers, SUPERLOG §2.6); audit events
+    // where the request was handled, so every core process runs the superlog.
+    let superlog = Superlog::start(&settings.superlog)?;
     let jobs = JobRegistry::new(Arc::clone(&services)).start();
     let connectors = ConnectorRegistry::new(Arc::clone(&services), Arc::clone(&clients)).start();
 
@@ -191,6 +188,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
     }
     let auditor = crate::audit_trail::Auditor::new(
         Arc::clone(&backend.audit),
+        superlog.clone(),
         settings.auth.login.audit_retain,
         std::time::Duration::from_secs(settings.auth.login.audit_coalesce_secs),
     );

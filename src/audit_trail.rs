@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::audit::{ActorKind, AuditRecord, Outcome};
 use crate::backend::identity::AuditStore;
+use crate::superlog::Superlog;
 
 /// Open coalescing windows kept at most (the oldest are flushed early beyond this).
 const WINDOWS_MAX: usize = 10_000;
@@ -25,15 +26,17 @@ struct Window {
 
 pub struct Auditor {
     store: Arc<dyn AuditStore>,
+    superlog: Superlog,
     retain: usize,
     window: Duration,
     open: Mutex<HashMap<Key, Window>>,
 }
 
 impl Auditor {
-    pub fn new(store: Arc<dyn AuditStore>, retain: usize, window: Duration) -> Arc<Self> {
+    pub fn new(store: Arc<dyn AuditStore>, superlog: Superlog, retain: usize, window: Duration) -> Arc<Self> {
         Arc::new(Self {
             store,
+            superlog,
             retain,
             window,
             open: Mutex::default(),
@@ -143,5 +146,6 @@ impl Auditor {
             }
         };
         rec.id = id.unwrap_or(0);
+        self.superlog.emit_audit(&rec, id);
     }
 }

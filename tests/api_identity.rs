@@ -563,9 +563,17 @@ async fn expired_token(data: &std::path::Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scripted_session_appears_exactly_in_the_audit_trail() {
+async fn a_scripted_session_appears_exactly_in_the_audit_trail_and_at_rsyslog() {
+    let rs = common::rsyslog::Rsyslog::start(common::rsyslog::Input::Tcp);
+    let port = rs.port.to_string();
     let data = tempfile::tempdir().unwrap();
-    let core = start_core_in(data.path(), &auth_env());
+    let mut env = auth_env();
+    env.extend([
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog"),
+        ("DSXCONNECT_SUPERLOG__SYSLOG__PORT", &port),
+        ("DSXCONNECT_SUPERLOG__SYSLOG__TRANSPORT", "tcp"),
+    ]);
+    let core = start_core_in(data.path(), &env);
     add_user(data.path(), "adam", "admin");
     let mut b = Browser::new(&core.url);
     assert_eq!(b.login("adam", PW).await.0, 200);
@@ -697,6 +705,50 @@ async fn a_scripted_session_appears_exactly_in_the_audit_trail() {
     assert_eq!(page["items"].as_array().unwrap().len(), 0, "{page}");
     assert_eq!(b.get("/admin/audit?result=maybe").await.0, 422);
     assert_eq!(b.get("/admin/audit?limit=1001").await.0, 422);
+
+    // The same 50 records reached a real rsyslog as `audit` events, in order, each naming its
+    // stored record; the CLI's record was written by the CLI (no superlog there).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let events = loop {
+        let ev: Vec<Value> = rs.lines().into_iter().filter(|l| l["msgid"] == "audit").collect();
+        if ev.len() >= 50 || Instant::now() > deadline {
+            break ev;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let msgs: Vec<Value> = events
+        .iter()
+        .map(|l| serde_json::from_str(l["msg"].as_str().unwrap()).unwrap())
+        .collect();
+    let sent: Vec<(String, String)> = msgs
+        .iter()
+        .map(|m| {
+            (
+                m["action"].as_str().unwrap().into(),
+                m["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(sent, expected);
+    for (m, r) in msgs
+        .iter()
+        .zip(items.iter().rev().filter(|r| r["actor"]["name"] == "adam"))
+    {
+        assert_eq!(m["event"], "audit");
+        assert_eq!(m["audit_id"], r["id"]);
+        assert_eq!(m["actor"], r["actor"]);
+        assert_eq!(m["target"], r["target"]);
+    }
+    let revoke = msgs.iter().find(|m| m["action"] == "token.revoke").unwrap();
+    assert_eq!(revoke["severity"], "notice");
+    let line = events
+        .iter()
+        .find(|l| l["msg"].as_str().unwrap().contains("token.revoke"))
+        .unwrap();
+    assert!(
+        line["sd"].as_str().unwrap().contains("action=\"token.revoke\""),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
