@@ -2,7 +2,8 @@
 # Installs what the test suite needs when it is missing (idempotent; needs root for apt-get):
 # clamd (real ClamAV daemon tests), Chromium (browser tests), redis-server (the Redis backend),
 # rsyslog with GnuTLS (a real syslog receiver for the superlog tests), moto (a real S3/SQS/IAM
-# API on loopback for the S3 connector tests), Node packages of the UI tests.
+# API on loopback for the S3 connector tests), Node packages of the UI tests and of the OpenID
+# provider (oidc-provider) the single sign-on tests run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -25,6 +26,10 @@ if ! command -v moto_server >/dev/null 2>&1; then
   echo "installing: moto[server] (pip)"
   python3 -m pip install --quiet 'moto[server]>=5.1,<6' || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5.1,<6'
   hash -r
+fi
+if [ ! -d tests/oidc/node_modules ]; then
+  echo "installing: oidc-provider (npm, the OpenID provider of the single sign-on tests)"
+  npm ci --prefix tests/oidc --no-audit --no-fund >/dev/null
 fi
 if [ -f tests/ui/package.json ] && [ ! -d tests/ui/node_modules ]; then
   (cd tests/ui && npm ci --no-audit --no-fund >/dev/null)

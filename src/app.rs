@@ -181,8 +181,20 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         Arc::clone(&backend.sessions),
         Arc::clone(&backend.attempts),
         settings.auth.login.clone(),
-        false,
+        settings.auth.oidc.as_ref().is_some_and(|o| o.can_yield_admin()),
     ));
+    let oidc = match (&settings.auth.oidc, settings.auth.enabled) {
+        (Some(o), true) => {
+            let oidc = Arc::new(crate::oidc::Oidc::new(o.clone())?);
+            // Fetched now so a wrong issuer shows at start; a provider that is down is retried
+            // at the first sign-in.
+            if let Err(e) = oidc.metadata(true).await {
+                tracing::warn!(error = %e, "single sign-on provider not reachable yet");
+            }
+            Some(oidc)
+        }
+        _ => None,
+    };
     if settings.auth.enabled {
         identity.bootstrap().await?;
     }
@@ -207,6 +219,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             listener.local_addr()?.ip().is_loopback(),
         ),
         identity,
+        oidc,
         auditor,
         superlog,
     });

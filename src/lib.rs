@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod http;
 pub mod identity;
 pub mod model;
+pub mod oidc;
 
 /// The version reported by `/version`, `/meta` and the User-Agent.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

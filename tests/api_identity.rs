@@ -807,3 +807,148 @@ async fn with_auth_off_identity_routes_are_absent_and_the_trail_is_open() {
         (Some("dlq.requeue"), Some("anonymous"))
     );
 }
+
+/// `u` with query parameter `name` set to `value`.
+fn with_param(mut u: url::Url, name: &str, value: &str) -> url::Url {
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name { value.to_string() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u
+}
+
+/// Runs the browser part of a sign-in up to our callback URL (not requested yet).
+async fn to_callback(
+    b: &mut common::oidc::Browser,
+    core_url: &str,
+    user: &str,
+    tamper: impl Fn(url::Url) -> url::Url,
+) -> String {
+    let r = b
+        .send(reqwest::Method::GET, &format!("{core_url}{API}/auth/oidc/login"), None)
+        .await;
+    assert_eq!(r.status().as_u16(), 302);
+    let auth = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> = auth.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], "dsx");
+    assert_eq!(
+        (q["state"].len(), q["nonce"].len(), q["code_challenge"].len()),
+        (43, 43, 43)
+    );
+    assert_eq!(b.cookie(core_url, "dsx_oidc").as_deref(), Some(q["state"].as_str()));
+    let auth = tamper(auth);
+    let callback = format!("{core_url}{API}/auth/oidc/callback");
+    let (page, interaction) = b.follow(auth.as_str(), |n| n.starts_with(&callback)).await;
+    assert_eq!(page.status().as_u16(), 200, "the provider's login form");
+    let next = b.sign_in_at_provider(&interaction, user).await;
+    let (_, at) = b.follow(&next, |n| n.starts_with(&callback)).await;
+    assert!(at.starts_with(&callback), "{at}");
+    at
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_sign_on_against_a_real_openid_provider() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let core_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let callback = format!("{core_url}{API}/auth/oidc/callback");
+    let provider = common::oidc::Provider::start(
+        &json!([{"client_id": "dsx", "client_secret": "client-secret-for-tests", "redirect_uris": [callback]}]),
+        &[],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut env = auth_env();
+    env.extend([
+        ("DSXCONNECT_AUTH__OIDC__ISSUER", provider.issuer.as_str()),
+        ("DSXCONNECT_AUTH__OIDC__CLIENT_ID", "dsx"),
+        ("DSXCONNECT_AUTH__OIDC__CLIENT_SECRET", "client-secret-for-tests"),
+        ("DSXCONNECT_AUTH__OIDC__REDIRECT_URL", callback.as_str()),
+        (
+            "DSXCONNECT_AUTH__OIDC__ROLE_MAP",
+            "dsx-admins=admin,dsx-operators=operator,dsx-viewers=viewer",
+        ),
+        ("DSXCONNECT_AUTH__AUDIT_COALESCE_SECS", "1"),
+    ]);
+    let core = start_core_on(data.path(), &env, listener);
+    let (_, who) = Api::new(&core.url).get("/auth/session").await;
+    assert_eq!(who["methods"], json!(["password", "oidc"]));
+
+    // alice is in dsx-admins: a session with role admin.
+    let mut b = common::oidc::Browser::new();
+    let at = to_callback(&mut b, &core.url, "alice", |u| u).await;
+    let r = b.send(reqwest::Method::GET, &at, None).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("url=../../../../../"));
+    assert!(b.cookie(&core.url, "dsx_oidc").is_none(), "the state cookie is cleared");
+    let session = b.cookie(&core.url, "dsx_session").expect("a session cookie");
+    let me = reqwest::Client::new()
+        .get(format!("{}{API}/auth/session", core.url))
+        .header("cookie", format!("dsx_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["user"].as_str(), me["role"].as_str(), me["method"].as_str()),
+        (Some("alice"), Some("admin"), Some("oidc"))
+    );
+    // The same callback again: the state was used.
+    let again = b.send(reqwest::Method::GET, &at, None).await;
+    assert_eq!(again.status().as_u16(), 401);
+
+    // nora has no mapped group: 403 no_role_mapped, no session.
+    let mut b = common::oidc::Browser::new();
+    let at = to_callback(&mut b, &core.url, "nora", |u| u).await;
+    let r = b.send(reqwest::Method::GET, &at, None).await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["detail"], "no_role_mapped");
+    assert!(b.cookie(&core.url, "dsx_session").is_none());
+
+    // A foreign state in the callback → 401 oidc_failed.
+    let mut b = common::oidc::Browser::new();
+    let at = to_callback(&mut b, &core.url, "oscar", |u| u).await;
+    let forged = with_param(url::Url::parse(&at).unwrap(), "state", &"A".repeat(43));
+    let r = b.send(reqwest::Method::GET, forged.as_str(), None).await;
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["detail"], "oidc_failed");
+
+    // A nonce changed on the way to the provider → the ID token does not match → 401.
+    let mut b = common::oidc::Browser::new();
+    let at = to_callback(&mut b, &core.url, "victor", |u| with_param(u, "nonce", &"B".repeat(43))).await;
+    let r = b.send(reqwest::Method::GET, &at, None).await;
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(b.cookie(&core.url, "dsx_session").is_none());
+
+    // oscar, untampered, is an operator.
+    let mut b = common::oidc::Browser::new();
+    let at = to_callback(&mut b, &core.url, "oscar", |u| u).await;
+    assert_eq!(b.send(reqwest::Method::GET, &at, None).await.status().as_u16(), 200);
+
+    // The trail has each sign-in (repeated refusals coalesced: their counts add up).
+    let admin = Api::with_token(&core.url, &token(data.path(), "root", "admin"));
+    let items = wait_for("six sign-ins in the trail", Duration::from_secs(30), || async {
+        let (_, page) = admin.get("/admin/audit?action=auth.oidc_login").await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let total: u64 = items.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+        (total == 6).then_some(items)
+    })
+    .await;
+    let count = |result: &str, detail: Option<&str>| -> u64 {
+        items
+            .iter()
+            .filter(|r| r["result"] == result && r["detail"].as_str() == detail)
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(count("success", None), 2);
+    assert_eq!(count("denied", Some("oidc_failed")), 3);
+    assert_eq!(count("denied", Some("no_role_mapped")), 1);
+    drop(provider);
+}

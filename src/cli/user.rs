@@ -62,7 +62,7 @@ pub async fn run(settings: &Settings, cmd: UserCommand) -> anyhow::Result<i32> {
         stores.sessions.clone(),
         stores.attempts.clone(),
         settings.auth.login.clone(),
-        false,
+        settings.auth.oidc.as_ref().is_some_and(|o| o.can_yield_admin()),
     );
     match cmd {
         UserCommand::Add {

@@ -34,6 +34,8 @@ pub struct AuthSettings {
     pub allowed_hosts: Vec<String>,
     /// Browser sessions, login limits, the audit trail and the first administrator.
     pub login: LoginSettings,
+    /// Single sign-on (`AUTH__OIDC__*`), when `AUTH__OIDC__ISSUER` is set.
+    pub oidc: Option<super::oidc::OidcSettings>,
 }
 
 /// Sessions, login limits, audit retention and bootstrap (docs/AUTH.md, "Users and sessions").
@@ -93,6 +95,7 @@ impl AuthSettings {
             "audit_coalesce_secs": self.login.audit_coalesce_secs,
             "bootstrap_admin": self.login.bootstrap_admin.as_ref().map(|(u, _)| json!({"username": u, "password": "***"})),
             "trusted_proxies": self.login.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "oidc": self.oidc.as_ref().map(super::oidc::OidcSettings::view),
         })
     }
 }
@@ -139,6 +142,7 @@ pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
     }
     tokens.sort();
     tokens.dedup();
+    let public_url = s.http_url_opt("PUBLIC_URL");
     if enabled && tokens.is_empty() {
         warnings.push("no enrollment token: external connectors cannot enroll".into());
     }
@@ -161,7 +165,7 @@ pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
         forget_after_days: s.int_in("AUTH__FORGET_AFTER_DAYS", 30, 1, 3650) as u64,
         nonce_cache_max: s.int_in("AUTH__NONCE_CACHE_MAX", 500_000, 1000, 100_000_000) as usize,
         token_default_days: s.int_in("AUTH__TOKEN_DEFAULT_DAYS", 90, 1, 3650) as u64,
-        public_url: s.http_url_opt("PUBLIC_URL"),
+        public_url: public_url.clone(),
         allowed_hosts: s
             .string("ALLOWED_HOSTS")
             .map(|l| {
@@ -172,6 +176,7 @@ pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
             })
             .unwrap_or_default(),
         login: read_login(s),
+        oidc: super::oidc::read(s, public_url.as_ref()),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod core;
 pub mod loader;
+pub mod oidc;
 
 pub use self::core::Settings;
 pub use loader::{ConfigError, Secret};

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
 use super::{
-    CoreState, admin_connectors, admin_tokens, admin_users, audit, auth_session, client_ip, connectors, dlq, jobs,
-    meta, results, scan, sse,
+    CoreState, admin_connectors, admin_tokens, admin_users, audit, auth_oidc, auth_session, client_ip, connectors, dlq,
+    jobs, meta, results, scan, sse,
 };
 use crate::auth::audit::ActorKind;
 use crate::auth::hmac::Received;
@@ -92,6 +92,8 @@ pub fn table() -> Vec<Entry> {
         entry!(post "/auth/login" Public => auth_session::login),
         entry!(post "/auth/logout" Public => auth_session::logout),
         entry!(get "/auth/session" Public => auth_session::session),
+        entry!(get "/auth/oidc/login" Public => auth_oidc::login),
+        entry!(get "/auth/oidc/callback" Public => auth_oidc::callback),
         entry!(get "/meta" Viewer => meta::meta),
         entry!(get "/version" Viewer => meta::version),
         entry!(get "/config" Operator => meta::config),

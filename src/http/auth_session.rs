@@ -43,7 +43,8 @@ pub fn cookie_name(s: &Settings) -> &'static str {
     }
 }
 
-fn cookie(s: &Settings, value: String) -> Cookie<'static> {
+/// The session cookie carrying `value`.
+pub fn session_cookie(s: &Settings, value: String) -> Cookie<'static> {
     Cookie::build(cookie_name(s), value)
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -54,7 +55,7 @@ fn cookie(s: &Settings, value: String) -> Cookie<'static> {
 
 /// A `Set-Cookie` that deletes the session cookie (same attributes, `Max-Age=0`).
 pub fn clearing_cookie(s: &Settings) -> Cookie<'static> {
-    let mut c = cookie(s, String::new());
+    let mut c = session_cookie(s, String::new());
     c.set_max_age(CookieDuration::ZERO);
     c
 }
@@ -100,7 +101,7 @@ pub async fn login(
             note.role = Some(s.role.as_str());
             let mut resp = HttpResponse::Ok()
                 .insert_header(no_store())
-                .cookie(cookie(settings, value))
+                .cookie(session_cookie(settings, value))
                 .json(json!({"user": s.user, "role": s.role.as_str(), "csrf_token": s.csrf}));
             resp.extensions_mut().insert(note);
             Ok(resp)
@@ -150,7 +151,7 @@ pub async fn logout(state: web::Data<CoreState>, req: HttpRequest) -> Result<Htt
 /// `GET /auth/session`: who is signed in, how, and the CSRF token the UI sends back.
 pub async fn session(state: web::Data<CoreState>, req: HttpRequest) -> HttpResponse {
     let settings = &state.services.settings;
-    let methods = ["password"];
+    let methods = super::auth_oidc::methods(&state);
     let body = if !settings.auth.enabled {
         json!({
             "authenticated": false, "auth_enabled": false, "user": null, "role": "admin", "method": "none",

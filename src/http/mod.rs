@@ -5,6 +5,7 @@ pub mod admin_connectors;
 pub mod admin_tokens;
 pub mod admin_users;
 pub mod audit;
+pub mod auth_oidc;
 pub mod auth_session;
 pub mod client_ip;
 pub mod connectors;
@@ -46,6 +47,8 @@ pub struct CoreState {
     pub host_policy: origin::HostPolicy,
     /// Users and browser sessions (docs/AUTH.md, "Users and sessions").
     pub identity: Arc<crate::identity::Identity>,
+    /// Single sign-on, when configured with authentication on.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
     /// The audit trail (docs/AUTH.md, "Audit").
     pub auditor: Arc<crate::audit_trail::Auditor>,
     /// Scan-result events to SIEMs (disabled unless configured).

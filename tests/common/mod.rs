@@ -8,6 +8,7 @@ pub mod events;
 pub mod fake_connector;
 pub mod fake_core;
 pub mod moto;
+pub mod oidc;
 pub mod redis;
 pub mod rsyslog;
 
@@ -86,6 +87,11 @@ fn env_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// A core with its state for `data_dir` (the embedded store there, or with
 /// `DSX_TEST_BACKEND=redis` a Redis database of its own), on a free port.
 pub fn start_core_in(data_dir: &Path, env: &[(&str, &str)]) -> Threaded {
+    start_core_on(data_dir, env, TcpListener::bind("127.0.0.1:0").unwrap())
+}
+
+/// [`start_core_in`] on a listener the caller bound (a URL known before the core starts).
+pub fn start_core_on(data_dir: &Path, env: &[(&str, &str)], listener: TcpListener) -> Threaded {
     init_logs();
     let mut env = env_map(env);
     env.insert("DSXCONNECT_DATA_DIR".into(), data_dir.display().to_string());
@@ -100,7 +106,6 @@ pub fn start_core_in(data_dir: &Path, env: &[(&str, &str)]) -> Threaded {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let core = start_core_server(settings, listener, true).await.expect("core starts");
             ready_tx.send(core.base_url()).unwrap();
             let _ = stop_rx.await;
