@@ -514,7 +514,7 @@ async fn enroll(api: &Api, uuid: &str, url: &str) -> HmacKey {
 #[tokio::test]
 async fn atk_auth_on_enrollment_binds_identity_and_refuses_hijacks() {
     let env = auth_env();
-    let (core, _d) = start_core(&env);
+    let (core, data) = start_core(&env);
     let api = Api::new(&core.url);
     let a = FakeConnector::start();
     let b = FakeConnector::start();
@@ -659,6 +659,33 @@ async fn atk_auth_on_enrollment_binds_identity_and_refuses_hijacks() {
     assert_eq!((s, v["detail"].as_str()), (409, Some("connector_identity_conflict")));
     let again = enroll(&api, UUID, &a.url).await;
     assert_ne!(again.key_id, key_a.key_id, "re-enrollment issues a new key");
+
+    // The trail: three enrollments, no heartbeat, and the refusals.
+    let root =
+        String::from_utf8(token_cli(data.path(), &["create", "--name", "root", "--role", "admin"]).stdout).unwrap();
+    let admin = Api::with_token(&core.url, root.trim());
+    let (_, page) = admin.get("/admin/audit?action=connector.&limit=1000").await;
+    let items = page["items"].as_array().unwrap();
+    let n = |action: &str, result: &str| {
+        items
+            .iter()
+            .filter(|r| r["action"] == action && r["result"] == result)
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(n("connector.enroll", "success"), 3, "{page}");
+    assert_eq!(n("connector.unregister", "success"), 1, "{page}");
+    assert!(n("connector.unregister", "denied") >= 1, "{page}");
+    assert!(n("connector.enroll", "denied") >= 1, "{page}");
+    assert_eq!(n("connector.auth_failure", "denied"), 1, "{page}");
+    let failure = items.iter().find(|r| r["action"] == "connector.auth_failure").unwrap();
+    assert_eq!(failure["detail"], "identity_mismatch");
+    assert!(
+        items
+            .iter()
+            .all(|r| r["actor"]["type"] != "connector" || r["role"] == "connector"),
+        "{page}"
+    );
 }
 
 /// Checklist 4, 5: a signed request is accepted once, within the skew window.

@@ -952,3 +952,29 @@ async fn single_sign_on_against_a_real_openid_provider() {
     assert_eq!(count("denied", Some("no_role_mapped")), 1);
     drop(provider);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_enrollment_tokens_blocks_the_address() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = auth_env();
+    env.push(("DSXCONNECT_AUTH__LOGIN_IP_MAX_FAILURES", "3"));
+    let core = start_core_in(data.path(), &env);
+    add_user(data.path(), "ivan", "viewer");
+    let http = reqwest::Client::new();
+    let register = |token: &'static str| {
+        http.post(format!("{}{API}/connectors/register", core.url))
+            .header("x-enrollment-token", token)
+            .json(&json!({"name": "x", "uuid": "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41",
+                          "url": "http://127.0.0.1:9/x", "status": "ready"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(register("wrong-token-0000000000").await.unwrap().status().as_u16(), 401);
+    }
+    // Blocked: even the right token, and logins from the same address.
+    let r = register("enrollment-token-0001").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let mut b = Browser::new(&core.url);
+    assert_eq!(b.login("ivan", PW).await.0, 429);
+}

@@ -363,3 +363,125 @@ async fn atk_the_builtin_connector_port_refuses_unsigned_calls_and_cannot_be_rep
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Checklist 47: with everything at `trace`, no secret reaches the log — enrollment token,
+/// passwords, session ids, CSRF tokens, API tokens, connector keys, the OIDC client secret — and
+/// `GET /config` shows the set ones as `***`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atk_no_secret_reaches_a_trace_log() {
+    let data = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    write(tree.path(), "a.txt", b"hello");
+    let log_path = data.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let port = free_tcp_port();
+    let base = format!("http://127.0.0.1:{port}");
+    const ENROLL: &str = "enrollment-secret-4f1d9c";
+    const ADMIN_PW: &str = "bootstrap-password-8e2a77";
+    const OIDC_SECRET: &str = "oidc-client-secret-c31b0e";
+    let mut child = bin()
+        .args(["serve", "--action", "nothing", "--fs"])
+        .arg(tree.path())
+        .env("DSXCONNECT_PORT", port.to_string())
+        .env("DSXCONNECT_HOST", "127.0.0.1")
+        .env("DSXCONNECT_DATA_DIR", data.path().join("core"))
+        .env("DSXCONNECT_LOG_LEVEL", "trace")
+        .env("DSXCONNECT_AUTH__ENABLED", "true")
+        .env("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", ENROLL)
+        .env("DSXCONNECT_AUTH__BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PW)
+        .env("DSXCONNECT_AUTH__OIDC__ISSUER", "http://127.0.0.1:9")
+        .env("DSXCONNECT_AUTH__OIDC__CLIENT_ID", "dsx")
+        .env("DSXCONNECT_AUTH__OIDC__CLIENT_SECRET", OIDC_SECRET)
+        .env("DSXCONNECT_AUTH__OIDC__REDIRECT_URL", format!("{base}/cb"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let api = format!("{base}{API}");
+    wait_for("core up", Duration::from_secs(60), || async {
+        let r = http.get(format!("{api}/healthz")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    // A password login, a session-authenticated change, a token made over HTTP and used.
+    let r = http
+        .post(format!("{api}/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let session_id = cookie.split_once('=').unwrap().1.to_string();
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .post(format!("{api}/admin/tokens"))
+        .header("cookie", &cookie)
+        .header("x-dsx-csrf", &csrf)
+        .json(&serde_json::json!({"name": "t", "role": "admin", "expires_in_days": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let api_token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let config: Value = http
+        .get(format!("{api}/config"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["auth"]["enrollment_tokens"], "***");
+    assert_eq!(config["auth"]["oidc"]["client_secret"], "***");
+    assert_eq!(config["auth"]["bootstrap_admin"]["password"], "***");
+    // A connector enrolls: its key is in the answer only.
+    let r = http
+        .post(format!("{api}/connectors/register"))
+        .header("x-enrollment-token", ENROLL)
+        .json(
+            &serde_json::json!({"name": "x", "uuid": "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41",
+                                  "url": "http://127.0.0.1:9/x", "status": "ready"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let hmac_secret = r.json::<Value>().await.unwrap()["hmac_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let _ = http
+        .post(format!("{api}/auth/logout"))
+        .header("cookie", &cookie)
+        .header("x-dsx-csrf", &csrf)
+        .send()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.lines().count() > 50, "a trace log was written");
+    for (what, secret) in [
+        ("enrollment token", ENROLL),
+        ("admin password", ADMIN_PW),
+        ("OIDC client secret", OIDC_SECRET),
+        ("session id", session_id.as_str()),
+        ("CSRF token", csrf.as_str()),
+        ("API token", api_token.as_str()),
+        ("connector key", hmac_secret.as_str()),
+    ] {
+        assert!(!text.contains(secret), "the {what} is in the trace log");
+    }
+}

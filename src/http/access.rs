@@ -293,8 +293,20 @@ pub async fn gate_for(
     if audited {
         let note = outcome.response().extensions().get::<audit::AuditNote>().cloned();
         let status = outcome.status();
-        let detail = (!status.is_success()).then(|| status.canonical_reason().unwrap_or("error"));
-        let detail = detail.map(|d| d.to_ascii_lowercase().replace(' ', "_"));
+        let code = outcome
+            .response()
+            .extensions()
+            .get::<super::errors::ErrorCode>()
+            .map(|c| c.0.clone());
+        let detail = (!status.is_success()).then(|| {
+            code.unwrap_or_else(|| {
+                status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_ascii_lowercase()
+                    .replace(' ', "_")
+            })
+        });
         if let Some(rec) = seen.record(status.as_u16(), note, detail.as_deref()) {
             state.auditor.record(rec).await;
         }

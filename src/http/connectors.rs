@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::CoreState;
+use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, query_get, query_pairs, read_body};
 use crate::actors::connector::{Register, Unregister};
 use crate::auth::credentials::{self, Registration, Rules, Signer, enrollment_token_valid};
@@ -102,7 +103,7 @@ fn refused(status: u16, detail: &str) -> HttpResponse {
             format!("DSX-HMAC realm=\"dsx-connect\", error=\"{detail}\""),
         ));
     }
-    r.json(json!({ "detail": detail }))
+    super::errors::with_code(r.json(json!({ "detail": detail })), detail)
 }
 
 /// Who is registering: a verified signature, or (unsigned) a valid enrollment token; `None`
@@ -133,13 +134,43 @@ async fn registrant(
             .and_then(|a| a.strip_prefix("Bearer "))
             .map(|t| t.trim().to_string())
     });
+    // Guessing enrollment tokens counts against the address like failed logins do.
+    let ip = req
+        .extensions()
+        .get::<super::auth_session::ClientAddr>()
+        .and_then(|a| a.0)
+        .map(|i| i.to_string());
+    if let Some(ip) = &ip {
+        match state.identity.address_blocked(ip).await {
+            Ok(Some(secs)) => {
+                let r = HttpResponse::TooManyRequests()
+                    .insert_header(("Retry-After", secs.max(1).to_string()))
+                    .json(json!({"detail": "too_many_attempts"}));
+                return Err(super::errors::with_code(r, "too_many_attempts"));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "login-limit store failure");
+                return Err(refused(503, "registry_unavailable"));
+            }
+        }
+    }
     let valid: Vec<&str> = auth.enrollment_tokens.iter().map(|t| t.expose()).collect();
     if token.is_some_and(|t| enrollment_token_valid(t.as_bytes(), &valid)) {
         Ok(None)
     } else {
-        Err(HttpResponse::Unauthorized()
+        if let Some(ip) = &ip
+            && let Err(e) = state
+                .identity
+                .count_address_failure(&format!("ip:{ip}"), hmac::now_secs())
+                .await
+        {
+            tracing::warn!(error = %e, "counting a failed enrollment failed");
+        }
+        let r = HttpResponse::Unauthorized()
             .insert_header((WWW_AUTHENTICATE, "Bearer realm=\"dsx-connect-enrollment\""))
-            .json(json!({"detail": "invalid_enrollment_token"})))
+            .json(json!({"detail": "invalid_enrollment_token"}));
+        Err(super::errors::with_code(r, "invalid_enrollment_token"))
     }
 }
 
@@ -204,15 +235,25 @@ pub async fn register(
     let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
     let mut model = registration(&parse_json(&body)?, &state.services.settings.connectors.allowed_urls)?;
     let uuid = model.uuid.clone().unwrap_or_default();
+    // Refusals of a signed registration are authentication failures of that connector.
+    let refusal = |resp: HttpResponse| {
+        let action = if is_signed(&req) {
+            "connector.auth_failure"
+        } else {
+            "connector.enroll"
+        };
+        audited(resp, AuditNote::default().action(action).target("connector", &uuid))
+    };
     let signer = match registrant(&state, &req, &body, &uuid).await {
         Ok(s) => s,
-        Err(resp) => return Ok(resp),
+        Err(resp) => return Ok(refusal(resp)),
     };
     let enrolled = state.services.settings.auth.enabled && !signer.as_ref().is_some_and(|p| p.builtin);
     let mut issued = None;
+    let mut moved = false;
     if enrolled {
         match apply_credentials(&state, &model, signer.as_ref()).await {
-            Ok(Registration::Refused { status, detail }) => return Ok(refused(status, detail)),
+            Ok(Registration::Refused { status, detail }) => return Ok(refusal(refused(status, detail))),
             Ok(Registration::Accepted {
                 credentials,
                 presence_only,
@@ -220,6 +261,7 @@ pub async fn register(
                 ..
             }) => {
                 issued = credentials;
+                moved = identity_changed;
                 if identity_changed {
                     tracing::info!(connector = %uuid, url = %model.url.as_deref().unwrap_or(""), "connector.update: a signed registration moved the connector");
                 }
@@ -233,10 +275,12 @@ pub async fn register(
                     model = kept;
                 }
             }
-            Err(resp) => return Ok(resp),
+            Err(resp) => return Ok(refusal(resp)),
         }
     }
     let desc = format!("{} ({uuid}) @ {}", model.name, model.url.as_deref().unwrap_or(""));
+    let url = model.url.clone().unwrap_or_default();
+    let model_name = model.name.clone();
     let first = state
         .connectors
         .send(Register(model))
@@ -263,7 +307,36 @@ pub async fn register(
             o.insert("hmac_secret".into(), json!(k.secret()));
         }
     }
-    Ok(HttpResponse::build(code).insert_header(no_store()).json(answer))
+    // Heartbeats are not audited (the registry shows them); changes of identity or key are.
+    let mut note = AuditNote::default().target("connector", &uuid);
+    if let Some(p) = &signer {
+        note.actor = Some(crate::auth::audit::Actor::new(
+            crate::auth::audit::ActorKind::Connector,
+            Some(&p.uuid),
+            Some(&model_name),
+        ));
+        note.role = Some("connector");
+    }
+    let note = match (issued.is_some(), signer.is_some(), moved, first) {
+        (true, false, _, _) => note.action("connector.enroll").detail(format!("url {url}")),
+        (true, true, _, _) => note.action("connector.rotate").detail("new key issued at registration"),
+        (false, _, true, _) => note.action("connector.update").detail(format!("url changed to {url}")),
+        (false, _, false, true) => note.action("connector.enroll").detail(format!("url {url}")),
+        _ => AuditNote {
+            skip: true,
+            ..AuditNote::default()
+        },
+    };
+    Ok(audited(
+        HttpResponse::build(code).insert_header(no_store()).json(answer),
+        note,
+    ))
+}
+
+/// Attaches what the audit record of this answer should say.
+fn audited(mut resp: HttpResponse, note: AuditNote) -> HttpResponse {
+    resp.extensions_mut().insert(note);
+    resp
 }
 
 /// `DELETE /connectors/unregister/{uuid}`: 204, idempotent. Only the connector itself may

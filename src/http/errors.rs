@@ -80,12 +80,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = match self {
-            ApiError::Detail(_, t) => json!({ "detail": t }),
-            ApiError::Validation(i) => json!({ "detail": i.0 }),
-            ApiError::Status(_, s) => json!(s),
+        let (body, code) = match self {
+            ApiError::Detail(_, t) => (json!({ "detail": t }), t.clone()),
+            ApiError::Validation(i) => (json!({ "detail": i.0 }), "validation_error".to_string()),
+            ApiError::Status(_, s) => (json!(s), s.message.clone()),
         };
-        HttpResponse::build(self.status_code()).json(body)
+        with_code(HttpResponse::build(self.status_code()).json(body), &code)
     }
 }
 
@@ -213,11 +213,25 @@ pub fn no_store() -> (header::HeaderName, HeaderValue) {
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
+/// The error code an answer carries, for its audit record (our own text, never a peer's).
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub String);
+
+/// Attaches `code` (cut to 128 bytes) to an error answer.
+pub fn with_code(mut resp: HttpResponse, code: &str) -> HttpResponse {
+    let code = crate::auth::relay::truncate(code, 128).to_string();
+    resp.extensions_mut().insert(ErrorCode(code));
+    resp
+}
+
 /// A 401 with its `WWW-Authenticate` challenge.
 pub fn unauthorized(detail: &str, challenge: String) -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .insert_header((actix_web::http::header::WWW_AUTHENTICATE, challenge))
-        .json(json!({ "detail": detail }))
+    with_code(
+        HttpResponse::Unauthorized()
+            .insert_header((actix_web::http::header::WWW_AUTHENTICATE, challenge))
+            .json(json!({ "detail": detail })),
+        detail,
+    )
 }
 
 fn hmac_challenge(reason: &str) -> String {

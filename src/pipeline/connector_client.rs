@@ -6,7 +6,6 @@
 //! pinned to no registered connector. Every client refuses redirects and resolves names through
 //! the SSRF guard, so the address connected to is the address checked.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,9 +83,14 @@ pub struct ConnectorClients {
     settings: ConnectorClientSettings,
     view: Arc<RegistryView>,
     trust: Arc<Trust>,
-    clients: Mutex<HashMap<String, reqwest::Client>>,
+    /// One client (and connection pool) per connector origin, the least recently used dropped
+    /// beyond [`CLIENTS_MAX`]: origins come from peers, so the cache must not grow with them.
+    clients: Mutex<lru::LruCache<String, reqwest::Client>>,
     ca: Vec<reqwest::Certificate>,
 }
+
+/// Connector origins with a client of their own at most.
+pub const CLIENTS_MAX: usize = 128;
 
 /// The credentials a call carries.
 struct Credentials<'a> {
@@ -112,7 +116,9 @@ impl ConnectorClients {
             settings,
             view,
             trust,
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(CLIENTS_MAX).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
             ca,
         })
     }
@@ -125,26 +131,30 @@ impl ConnectorClients {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        map.entry(origin)
-            .or_insert_with(|| {
-                let mut b = reqwest::Client::builder()
-                    .tcp_nodelay(true)
-                    .connect_timeout(self.settings.connect_timeout)
-                    .read_timeout(self.settings.timeout)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&self.settings.allowed_urls))))
-                    .pool_max_idle_per_host(256)
-                    .user_agent(format!("dsx-connect/{}", crate::VERSION))
-                    .danger_accept_invalid_certs(!self.settings.verify_tls);
-                if !self.ca.is_empty() {
-                    b = b.tls_certs_merge(self.ca.clone());
-                }
-                b.build().unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "building a connector client failed; using defaults");
-                    reqwest::Client::new()
-                })
+        map.get_or_insert(origin, || {
+            let mut b = reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .connect_timeout(self.settings.connect_timeout)
+                .read_timeout(self.settings.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&self.settings.allowed_urls))))
+                .pool_max_idle_per_host(256)
+                .user_agent(format!("dsx-connect/{}", crate::VERSION))
+                .danger_accept_invalid_certs(!self.settings.verify_tls);
+            if !self.ca.is_empty() {
+                b = b.tls_certs_merge(self.ca.clone());
+            }
+            b.build().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "building a connector client failed; using defaults");
+                reqwest::Client::new()
             })
-            .clone()
+        })
+        .clone()
+    }
+
+    /// Origins with a cached client (bounded by [`CLIENTS_MAX`]).
+    pub fn cached_clients(&self) -> usize {
+        self.clients.lock().map_or(0, |m| m.len())
     }
 
     /// API key for a connector: by uuid, else by name, else the global key (§4.5).
