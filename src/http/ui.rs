@@ -103,13 +103,22 @@ async fn index(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
     file_response(&src, &req, "index.html")
 }
 
+/// The sign-in page (AUTH.md §12.1 item 5): public like `/`, with the same headers.
+async fn login(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
+    file_response(&src, &req, "login.html")
+}
+
 async fn asset(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
     file_response(&src, &req, req.match_info().get("file").unwrap_or(""))
 }
 
-/// The UI routes; the app provides a [`UiSource`] as app data.
+/// The UI routes, all public (AUTH.md §9; HEAD is treated as GET); the app provides a
+/// [`UiSource`] as app data.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
+        .route("/", web::head().to(index))
+        .route("/login", web::get().to(login))
+        .route("/login", web::head().to(login))
         .route("/static/html/dsx_connect.html", web::get().to(legacy))
         .route("/static/{file:.*}", web::get().to(asset))
         .route("/static/{file:.*}", web::head().to(asset));
@@ -135,7 +144,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_matching_validator_gets_304_with_the_same_headers_and_no_body() {
-        for path in ["/", "/static/img/icons.svg", "/static/js/main.js"] {
+        for path in ["/", "/login", "/static/img/icons.svg", "/static/js/main.js"] {
             let (status, headers, len) = get(path, None).await;
             assert_eq!(status, StatusCode::OK, "{path}");
             assert!(len > 0);
@@ -156,6 +165,33 @@ mod tests {
                     assert_eq!(h304.get(name), headers.get(name), "{path}: {name} on the 304");
                 }
             }
+        }
+    }
+
+    #[actix_web::test]
+    async fn the_login_page_is_served_like_the_index_for_get_and_head() {
+        let (status, headers, len) = get("/login", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(len > 0);
+        assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "text/html; charset=utf-8");
+        let (_, index, _) = get("/", None).await;
+        for name in [
+            "content-security-policy",
+            "x-content-type-options",
+            "referrer-policy",
+            "cache-control",
+        ] {
+            assert_eq!(headers.get(name), index.get(name), "{name}");
+        }
+        let app = test::init_service(App::new().app_data(web::Data::new(UiSource(None))).configure(routes)).await;
+        for path in ["/", "/login"] {
+            let req = test::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(path)
+                .to_request();
+            let resp = test::call_service(&app, req).await;
+            assert_eq!(resp.status(), StatusCode::OK, "HEAD {path}");
+            assert!(resp.headers().contains_key("content-security-policy"), "HEAD {path}");
         }
     }
 

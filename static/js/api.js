@@ -2,10 +2,30 @@
  * HTTP access to the core API (UI.md §3.1). Every URL is relative to the document base so the
  * page works under a reverse-proxy prefix (§1.4); every request has a 15 s timeout; error texts
  * follow F-16.4 and never read `undefined`, `null` or `[object Object]`.
+ *
+ * Sessions (AUTH.md §12): every state-changing call carries `X-DSX-CSRF` — the session's CSRF
+ * token, kept in this module's memory only (never in storage), or a constant marker when
+ * authentication is off — and a body is always JSON. A `401 not_authenticated|session_expired`
+ * hands over to the sign-in page through the handler auth.js installs.
  */
+import { minRoleFor } from './roles.js';
 
 export const API_BASE = new URL('dsx-connect/api/v1/', document.baseURI);
 const TIMEOUT_MS = 15000;
+const SESSION_GONE = new Set(['not_authenticated', 'session_expired']);
+
+let csrfToken = null;
+let onSessionGone = null;
+
+/** The CSRF token of the current session (null: auth off or signed out). Memory only. */
+export function setCsrfToken(token) {
+  csrfToken = typeof token === 'string' && token ? token : null;
+}
+
+/** Installs the handler of an API answer saying the session is missing or over. */
+export function onUnauthenticated(fn) {
+  onSessionGone = fn;
+}
 
 /** Absolute URL of an API path such as `scan/jobs` (no leading slash). */
 export function apiUrl(path, params) {
@@ -29,18 +49,25 @@ export class ApiError extends Error {
 }
 
 /**
- * Performs a request. Resolves to `{ok, status, headers, body}` for any HTTP answer (body parsed
- * as JSON when possible, else text); rejects with ApiError only for network failures/timeouts.
+ * Performs a request; `json` is sent as the JSON body. Resolves to `{ok, status, headers, body,
+ * minRole}` for any HTTP answer (body parsed as JSON when possible, else text); rejects with
+ * ApiError only for network failures/timeouts. `quiet401` leaves a 401 to the caller (sign-in).
  */
-export async function request(path, { method = 'GET', params, timeout = TIMEOUT_MS, base } = {}) {
+export async function request(path, { method = 'GET', params, timeout = TIMEOUT_MS, base, json, quiet401 = false } = {}) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeout);
   const url = base ? new URL(path, base) : apiUrl(path, params);
   let res;
   try {
-    // State-changing calls say they are not a cross-site form (the core's CSRF rule).
-    const headers = method === 'GET' || method === 'HEAD' ? { Accept: 'application/json' } : { Accept: 'application/json', 'X-DSX-CSRF': '1' };
-    res = await fetch(url, { method, signal: ctrl.signal, headers, cache: 'no-store' });
+    const headers = { Accept: 'application/json' };
+    // State-changing calls prove they come from this page (the core's CSRF rule, AUTH.md §12.2).
+    if (method !== 'GET' && method !== 'HEAD') headers['X-DSX-CSRF'] = csrfToken || '1';
+    let body;
+    if (json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    }
+    res = await fetch(url, { method, signal: ctrl.signal, headers, body, cache: 'no-store', credentials: 'same-origin' });
   } catch (err) {
     clearTimeout(timer);
     throw new ApiError(ctrl.signal.aborted ? 'request timed out' : 'cannot reach the server');
@@ -59,7 +86,10 @@ export async function request(path, { method = 'GET', params, timeout = TIMEOUT_
   } else {
     body = null;
   }
-  return { ok: res.ok, status: res.status, statusText: res.statusText, headers: res.headers, body };
+  const detail = body && typeof body === 'object' ? body.detail : null;
+  if (res.status === 401 && !quiet401 && SESSION_GONE.has(detail) && onSessionGone) onSessionGone(detail);
+  const minRole = res.status === 403 && detail === 'insufficient_role' ? minRoleFor(method, base ? '' : path) : null;
+  return { ok: res.ok, status: res.status, statusText: res.statusText, headers: res.headers, body, minRole };
 }
 
 /** GET/POST/DELETE that resolves to the JSON body of a 2xx answer and rejects with ApiError otherwise. */
@@ -73,10 +103,12 @@ const isText = (v) => typeof v === 'string' && v.trim() !== '' && v !== 'undefin
 
 /**
  * The reason of a non-2xx answer (F-16.4): `detail` string; else the `msg`s of a `detail` array;
- * else `message`; else `description`; else `HTTP <status> <statusText>`.
+ * else `message`; else `description`; else `HTTP <status> <statusText>`. A `403
+ * insufficient_role` reads `Needs role <least role of the route>`.
  */
 export function reasonOf(res) {
   const b = res.body;
+  if (res.minRole) return `Needs role ${res.minRole}`;
   if (b && typeof b === 'object' && !Array.isArray(b)) {
     if (isText(b.detail)) return b.detail;
     if (Array.isArray(b.detail)) {

@@ -82,8 +82,9 @@ function buildCard(card) {
   p.counts = h('div', { class: 'job-counts', testid: 'job-counts' });
   p.job = h('div', { class: 'card-job' }, p.jobLine, p.progress, p.progressText, p.note, p.counts);
 
+  // Job controls need role operator (AUTH.md §9); auth.js hides them below it.
   const btn = (testid, iconName, label, cls = 'btn') =>
-    h('button', { type: 'button', class: cls, testid }, icon(iconName), h('span', { class: 'btn-text', text: label }));
+    h('button', { type: 'button', class: cls, testid, 'data-min-role': 'operator' }, icon(iconName), h('span', { class: 'btn-text', text: label }));
   p.scan = btn('btn-full-scan', 'scan', 'Full Scan', 'btn btn-primary');
   p.pause = btn('btn-pause', 'pause', 'Pause');
   p.resume = btn('btn-resume', 'play', 'Resume');
@@ -169,7 +170,7 @@ export function connectorEvent(frame) {
   if (!uuid) return;
   const card = cards.get(uuid);
   if (frame.type === 'unregistered') {
-    if (card) goOffline(card);
+    if (card) goOffline(card, { revoked: frame.reason === 'revoked' });
     return;
   }
   if (!card) {
@@ -180,6 +181,7 @@ export function connectorEvent(frame) {
   if (typeof frame.url === 'string' && frame.url) card.list = { ...card.list, url: frame.url };
   if (!card.online) {
     card.online = true;
+    card.revoked = false;
     clearTimeout(card.offlineTimer);
     card.offlineTimer = null;
     refreshReady(card, true);
@@ -190,8 +192,17 @@ export function connectorEvent(frame) {
   render(card);
 }
 
-/** F-18.3: grey `Offline`, Full Scan disabled, removed after 60 s unless a job is attached. */
-export function goOffline(card, { announce = true } = {}) {
+/**
+ * F-18.3: grey `Offline`, Full Scan disabled, removed after 60 s unless a job is attached. A
+ * revoked connector (AUTH.md §5.8) says so on the card and in an error toast.
+ */
+export function goOffline(card, { announce = true, revoked = false } = {}) {
+  if (revoked && !card.revoked) {
+    card.revoked = true;
+    toast('error', `${card.displayName} was revoked: its credentials are refused`);
+    if (!card.online) { render(card); return; }
+    announce = false;
+  }
   if (!card.online) return;
   card.online = false;
   if (announce) toast('warning', `${card.displayName} disconnected`);
@@ -310,9 +321,9 @@ function render(card) {
     replaceChildren(p.icon, connectorIconNode(iconSrc, card.list?.name || name));
   }
 
-  const readiness = !card.online ? 'offline' : card.ready ? 'ready' : card.ready === false ? 'notready' : 'checking';
-  p.ready.className = { offline: 'readiness is-offline', ready: 'readiness is-ready', notready: 'readiness is-notready', checking: 'readiness' }[readiness];
-  setText(p.readyText, { offline: 'Offline', ready: 'Ready', notready: 'Not ready', checking: 'Checking…' }[readiness]);
+  const readiness = card.revoked && !card.online ? 'revoked' : !card.online ? 'offline' : card.ready ? 'ready' : card.ready === false ? 'notready' : 'checking';
+  p.ready.className = { revoked: 'readiness is-revoked', offline: 'readiness is-offline', ready: 'readiness is-ready', notready: 'readiness is-notready', checking: 'readiness' }[readiness];
+  setText(p.readyText, { revoked: 'Revoked', offline: 'Offline', ready: 'Ready', notready: 'Not ready', checking: 'Checking…' }[readiness]);
   setAttr(p.ready, 'title', card.list?.status ? `status: ${card.list.status}` : null);
 
   setText(p.uuid, shortId(card.uuid));
@@ -328,6 +339,7 @@ function render(card) {
   const { job, state, more } = resolve(card);
   card.el.setAttribute('data-state', state);
   card.el.setAttribute('data-online', card.online ? 'true' : 'false');
+  card.el.setAttribute('data-revoked', card.revoked && !card.online ? 'true' : 'false');
   card.el.setAttribute('data-ready', card.ready ? 'true' : 'false');
   card.el.classList.toggle('is-offline', !card.online);
   renderJob(card, job, state, more);

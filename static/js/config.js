@@ -5,7 +5,8 @@
  */
 import { request, fetchJson, reasonOf, errorText } from './api.js';
 import { h, byTestId, replaceChildren, setText, setBusy, show } from './dom.js';
-import { openDialog } from './dialogs.js';
+import { openDialog, closeDialog, confirmDialog } from './dialogs.js';
+import { toast } from './toast.js';
 import { visible } from './format.js';
 
 const SECRET = /(secret|token|password|passwd|api_?key|private_?key|credential)/i;
@@ -49,6 +50,7 @@ export function initConfig({ startSampleScan, connectorName }) {
   const dlg = byTestId('connector-config-dialog');
   byTestId('btn-preview', dlg).addEventListener('click', preview);
   byTestId('btn-sample-scan', dlg).addEventListener('click', () => { if (current) startScan(current.uuid, { limit: 5 }); });
+  byTestId('btn-unregister', dlg).addEventListener('click', unregister);
   byTestId('settings-button').addEventListener('click', (e) => openSettings(e.currentTarget));
 }
 
@@ -101,6 +103,31 @@ async function preview() {
     show(area, true);
     setText(status, `Check failed: ${errorText(err)}`);
     replaceChildren(list);
+  } finally {
+    setBusy(btn, false);
+  }
+}
+
+/** Unregisters the connector (role admin) after confirmation; its card then goes offline. */
+async function unregister() {
+  if (!current) return;
+  const { uuid, name } = current;
+  const ok = await confirmDialog({
+    title: 'Unregister connector',
+    text: `Unregister ${visible(name)}? It leaves the registry until it registers again.`,
+    okLabel: 'Unregister',
+  });
+  if (!ok) return;
+  const dlg = byTestId('connector-config-dialog');
+  const btn = byTestId('btn-unregister', dlg);
+  setBusy(btn, true, 'Unregistering…');
+  try {
+    const res = await request(`connectors/unregister/${encodeURIComponent(uuid)}`, { method: 'DELETE' });
+    if (!res.ok) throw new Error(reasonOf(res));
+    toast('success', `${visible(name)} unregistered`);
+    closeDialog(dlg);
+  } catch (err) {
+    toast('error', `Unregister failed: ${err.reason || err.message || errorText(err)}`);
   } finally {
     setBusy(btn, false);
   }

@@ -9,6 +9,7 @@ import { h, byTestId, replaceChildren, setText, setAttr, setBusy, show } from '.
 import { openDialog, confirmDialog } from './dialogs.js';
 import { clip, fmtCount, toNum, visible } from './format.js';
 import { toast } from './toast.js';
+import { hasRole } from './auth.js';
 
 const PAGE = 10;
 const NUDGE_GAP_MS = 5000;
@@ -81,8 +82,9 @@ async function loadDialog() {
 
 function buildQueue(type, q) {
   const length = toNum(q.length) ?? 0;
-  const requeueBtn = h('button', { type: 'button', class: 'btn btn-small', testid: 'dlq-requeue' }, h('span', { class: 'btn-text', text: 'Requeue' }));
-  const clearBtn = h('button', { type: 'button', class: 'btn btn-small btn-danger', testid: 'dlq-clear' }, h('span', { class: 'btn-text', text: 'Clear' }));
+  // Requeue needs role operator, Clear admin (AUTH.md §9); auth.js hides them below it.
+  const requeueBtn = h('button', { type: 'button', class: 'btn btn-small', testid: 'dlq-requeue', 'data-min-role': 'operator' }, h('span', { class: 'btn-text', text: 'Requeue' }));
+  const clearBtn = h('button', { type: 'button', class: 'btn btn-small btn-danger', testid: 'dlq-clear', 'data-min-role': 'admin' }, h('span', { class: 'btn-text', text: 'Clear' }));
   const more = h('button', { type: 'button', class: 'btn btn-small', testid: 'dlq-load-more', hidden: true }, h('span', { class: 'btn-text', text: 'Load more' }));
   const list = h('ul', { class: 'dlq-items' });
   const label = visible(type);
@@ -107,6 +109,12 @@ async function loadItems(type, append) {
   if (!q) return;
   if (q.length === 0) {
     replaceChildren(q.list);
+    show(q.more, false);
+    return;
+  }
+  if (!hasRole('operator')) {
+    // Listing dead letters needs role operator (they name files and jobs); viewers see counts.
+    replaceChildren(q.list, h('li', { class: 'muted', text: 'Listing items needs role operator.' }));
     show(q.more, false);
     return;
   }

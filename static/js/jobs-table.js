@@ -74,7 +74,8 @@ function buildRow(id) {
   p.progress = h('td', { class: 'num', 'data-label': 'Progress' });
   p.malicious = h('td', { class: 'num', 'data-label': 'Malicious' });
   p.failed = h('td', { class: 'num', 'data-label': 'Failed' });
-  const btn = (label, iconName, cls = 'btn btn-small') => h('button', { type: 'button', class: cls }, icon(iconName), h('span', { class: 'btn-text', text: label }));
+  // Job controls need role operator (AUTH.md §9); auth.js hides them below it.
+  const btn = (label, iconName, cls = 'btn btn-small') => h('button', { type: 'button', class: cls, 'data-min-role': 'operator' }, icon(iconName), h('span', { class: 'btn-text', text: label }));
   p.results = h('button', { type: 'button', class: 'btn btn-small', testid: 'btn-job-results' }, icon('list'), h('span', { class: 'btn-text', text: 'Results' }));
   p.pause = btn('Pause', 'pause');
   p.resume = btn('Resume', 'play');

@@ -1,7 +1,8 @@
 /**
  * Page bootstrap and wiring (UI.md F-08 load order, F-17.5 resynchronisation).
- * Order on load: cards from `connectors/list`, both live streams, then one `GET scan/jobs` to
- * reattach running/paused jobs, then one `GET scan/jobs/{id}` per remembered job not listed —
+ * Order on load: `auth/session` (AUTH.md §12; the sign-in page when a session is needed), then
+ * cards from `connectors/list`, both live streams, then one `GET scan/jobs` to reattach
+ * running/paused jobs, then one `GET scan/jobs/{id}` per remembered job not listed —
  * after the cards exist, never on a timer (B4). Afterwards only SSE frames move the page: there
  * is no polling of jobs or results.
  */
@@ -16,6 +17,12 @@ import { initStats, statsNudge } from './stats.js';
 import { initDlq, refreshDlqStats } from './dlq.js';
 import { initConfig, openConnectorConfig } from './config.js';
 import { startStreams, streamStates, debug } from './sse.js';
+import { initAuth, checkSession } from './auth.js';
+import { initAdmin } from './admin.js';
+import { initUsers } from './admin-users.js';
+import { initTokens } from './admin-tokens.js';
+import { initAudit } from './admin-audit.js';
+import { initConnectorSecurity } from './admin-connectors.js';
 import { getActiveJobs, forgetJob } from './store.js';
 import { byTestId, h, replaceChildren, show } from './dom.js';
 import { toast } from './toast.js';
@@ -150,12 +157,19 @@ async function runResync() {
 
 async function start() {
   initTheme();
+  // Sign-in first (AUTH.md §12): without a session the page leaves for the sign-in page.
+  if (!(await initAuth())) return;
   initCards({ configure: openConnectorConfig, showJobs: filterByConnector });
   initJobsTable({ connectorName, showResults: showJobResults });
   initResults({ connectorName });
   initStats();
   initDlq();
   initConfig({ startSampleScan: startScan, connectorName });
+  initAdmin();
+  initUsers();
+  initTokens();
+  initAudit();
+  initConnectorSecurity();
   on('job', ({ job }) => { if (TERMINAL.has(job.status)) forgetJob(job.id); });
 
   loadVersion();
@@ -165,7 +179,7 @@ async function start() {
   reloadResults();
 
   await loadConnectors();
-  startStreams({ onScanFrame, onConnectorFrame, onReconnected });
+  startStreams({ onScanFrame, onConnectorFrame, onReconnected, onGaveUp: checkSession });
   const seen = await loadJobs();
   if (seen) await rehydrateRemembered(seen);
   renderJobsTable();

@@ -16,8 +16,9 @@ const BANNER_DELAY_MS = 3000;
 export const debug = { ignoredFrames: 0, reconnects: 0, frames: 0 };
 
 class Stream {
-  constructor(name, path, onFrame, onReconnected, onStateChange) {
+  constructor(name, path, onFrame, onReconnected, onStateChange, onGaveUp) {
     this.name = name;
+    this.onGaveUp = onGaveUp;
     this.path = path;
     this.onFrame = onFrame;
     this.onReconnected = onReconnected;
@@ -46,7 +47,10 @@ class Stream {
     es.addEventListener('error', () => {
       if (this.es !== es) return;
       if (es.readyState === EventSource.CLOSED) {
-        this.scheduleReconnect(); // the browser gave up (non-2xx, wrong content type)
+        // The browser gave up (non-2xx, wrong content type). A 401 looks the same from here:
+        // the page asks whether the session is over (auth.js checkSession).
+        this.onGaveUp();
+        this.scheduleReconnect();
       } else {
         this.setState('connecting'); // the browser retries by itself (honouring `retry:`)
       }
@@ -199,12 +203,13 @@ function updateBanner() {
 
 /**
  * Opens both streams. `onScanFrame` / `onConnectorFrame` return true when they handled a frame;
- * `onReconnected(name)` runs after every reconnection of a stream.
+ * `onReconnected(name)` runs after every reconnection of a stream; `onGaveUp()` when the browser
+ * stopped retrying a stream by itself (a non-2xx answer such as 401).
  */
-export function startStreams({ onScanFrame, onConnectorFrame, onReconnected }) {
+export function startStreams({ onScanFrame, onConnectorFrame, onReconnected, onGaveUp = () => {} }) {
   streams = [
-    new Stream('scan-result', 'subscribe/scan-result', onScanFrame, onReconnected, updateBanner),
-    new Stream('connector', 'subscribe/connector-registered', onConnectorFrame, onReconnected, updateBanner),
+    new Stream('scan-result', 'subscribe/scan-result', onScanFrame, onReconnected, updateBanner, onGaveUp),
+    new Stream('connector', 'subscribe/connector-registered', onConnectorFrame, onReconnected, updateBanner, onGaveUp),
   ];
   for (const s of streams) s.open();
   tickTimer = setInterval(() => {

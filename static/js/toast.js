@@ -40,6 +40,27 @@ export function toast(kind, text) {
   const box = root();
   box.append(el);
   while (box.children.length > MAX_VISIBLE) box.firstElementChild.remove();
+  raise(box);
   start();
   return el;
+}
+
+let raisedOver = [];
+
+/**
+ * The container is a manual popover in the top layer, so toasts stay readable above an open
+ * modal dialog (whose backdrop would cover them). It is shown again only when the set of open
+ * modal dialogs changed since it was last shown: that makes it the newest (topmost) entry.
+ */
+function raise(box) {
+  if (typeof box.showPopover !== 'function') return;
+  const modals = [...document.querySelectorAll('dialog[open]')].filter((d) => d.matches(':modal'));
+  const changed = modals.length !== raisedOver.length || modals.some((d, i) => d !== raisedOver[i]);
+  try {
+    const open = box.matches(':popover-open');
+    if (open && !changed) return;
+    if (open) box.hidePopover();
+    box.showPopover();
+    raisedOver = modals;
+  } catch { /* not a popover (older browser): it stays in the page as before */ }
 }

@@ -27,6 +27,19 @@ test('E2E-01 offline load', { timeout: 60000 }, async () => {
     assert.equal(headers['x-content-type-options'], 'nosniff');
     assert.equal(headers['referrer-policy'], 'no-referrer');
     await page.waitForSelector(`${tid('connector-card')}[data-ready="true"]`);
+    // Authentication off (the default here): no sign-in, a visible "Authentication is off" badge
+    // explaining protected mode, no user or Sign out, every control of the admin role shown.
+    assert.equal(page.url(), core.base, 'no sign-in page with authentication off');
+    assert.ok(await page.locator(tid('auth-off-badge')).isVisible(), '"Authentication is off" shown');
+    assert.match(await page.locator(tid('auth-off-badge')).textContent(), /Authentication is off/);
+    assert.match(await page.locator(tid('auth-off-badge')).getAttribute('title'), /protected mode.*loopback/);
+    assert.equal(await page.locator(tid('user-chip')).isVisible(), false);
+    assert.equal(await page.locator(tid('sign-out')).isVisible(), false);
+    assert.ok(await page.locator(tid('btn-full-scan')).isVisible(), 'Full Scan shown');
+    assert.ok(await page.locator(tid('admin-button')).isVisible(), 'Admin shown');
+    const login = await fetch(`${core.base}login`);
+    assert.equal(login.status, 200);
+    assert.equal(login.headers.get('content-security-policy'), EXPECTED_CSP);
     // Sprite icons render: a <use> whose symbol did not load has an empty box.
     await waitFor(() => page.evaluate(() => {
       const use = document.querySelector('.brand-logo use');
@@ -49,6 +62,10 @@ test('E2E-01 offline load', { timeout: 60000 }, async () => {
     assert.equal(await page.locator(tid('dlq-count')).textContent(), '0');
     // Only relative URLs: every API request is under <base>dsx-connect/api/v1/.
     await shot(page, '01-home-light-1280.png', { docs: 'idle-1280.png' });
+    // With authentication off the login page goes straight to the UI.
+    await page.goto(`${core.base}login`);
+    await page.waitForURL(core.base);
+    await page.waitForSelector(`${tid('connector-card')}[data-ready="true"]`);
     const errorsBefore = page.rec.errors.length;
     await page.goto('about:blank');
     await page.waitForTimeout(300);

@@ -169,7 +169,12 @@ export async function startCore({ trees = [], stub, port, dataDir, env = {}, con
   const child = run('core', path.join(BIN_DIR, 'dsx-connect'), args, fullEnv);
   const base = `http://127.0.0.1:${port}/`;
   const api = `${base}dsx-connect/api/v1/`;
-  await waitHttp(`${api}connectors/list`, async (r) => r.ok && (await r.json()).length >= expectConnectors, 30000);
+  if (fullEnv.DSXCONNECT_AUTH__ENABLED === 'true') {
+    // With authentication on the list needs a sign-in (lib/auth.mjs waits for the connectors).
+    await waitHttp(`${api}auth/session`, (r) => r.ok, 30000);
+  } else {
+    await waitHttp(`${api}connectors/list`, async (r) => r.ok && (await r.json()).length >= expectConnectors, 30000);
+  }
   const core = {
     child, port, base, api, dataDir, env: fullEnv, trees, args,
     json: async (p, init) => { const r = await fetch(api + p, init); return r.json(); },
