@@ -123,9 +123,34 @@ pub async fn callback(state: web::Data<CoreState>, req: HttpRequest) -> Result<H
                 rec = rec.target("user", &u);
             }
             state.auditor.record(rec).await;
+            if wants_html(&req) {
+                return Ok(failure_page(&e, detail));
+            }
             Err(e)
         }
     }
+}
+
+/// A browser navigation (the provider's redirect back), as opposed to an API client.
+fn wants_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The same status for a browser, as a page that goes on to the login page, which explains
+/// `detail` (a fixed code of ours). No script, nothing from the request.
+fn failure_page(e: &ApiError, detail: &str) -> HttpResponse {
+    let to = format!("../../../../../login?error={detail}");
+    HttpResponse::build(actix_web::ResponseError::status_code(e))
+        .content_type("text/html; charset=utf-8")
+        .insert_header(super::errors::no_store())
+        .insert_header(("Content-Security-Policy", "default-src 'none'"))
+        .body(format!(
+            "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Sign-in failed</title>\
+             <p>Sign-in failed ({detail}). <a href=\"{to}\">Back to sign-in</a></p>"
+        ))
 }
 
 /// The checks of a callback; the user name when known (for the audit record of a refusal).
