@@ -90,6 +90,21 @@ pub fn redis_store(settings: &Settings, url: &str) -> anyhow::Result<RedisStore>
 
 /// Opens the configured backend (embedded unless a Redis URL is set).
 pub fn open_backend(settings: &Settings) -> anyhow::Result<Backend> {
+    let mut backend = open_engine(settings)?;
+    // Connector secrets pass through the sealing layer (docs/AUTH.md, "Secrets at rest").
+    backend.credentials = Arc::new(crate::backend::sealed::SealedCredentials::new(
+        Arc::clone(&backend.credentials),
+        settings.auth.store_key.clone(),
+    ));
+    if settings.auth.enabled && settings.auth.store_key.is_none() && settings.redis_url.is_some() {
+        tracing::warn!(
+            "connector secrets are stored in clear in Redis: set DSXCONNECT_AUTH__STORE_KEY_FILE to seal them"
+        );
+    }
+    Ok(backend)
+}
+
+fn open_engine(settings: &Settings) -> anyhow::Result<Backend> {
     if let Some(url) = &settings.redis_url {
         let store = redis_store(settings, url.expose())?;
         tracing::info!(url = %crate::config::core::redact_url_password(url.expose()), "Redis store configured");
@@ -107,6 +122,41 @@ pub fn open_backend(settings: &Settings) -> anyhow::Result<Backend> {
     )?;
     tracing::info!(db = %store.path().display(), "embedded store opened");
     Ok(store.backend())
+}
+
+/// Hourly (in the process that leads the sweeps): credential records of connectors silent for
+/// `days` are deleted and audited as `connector.forget` by `system`.
+fn spawn_forget_sweep(
+    trust: Arc<crate::trust::Trust>,
+    auditor: Arc<crate::audit_trail::Auditor>,
+    maintenance: Arc<dyn crate::backend::Maintenance>,
+    days: u64,
+) {
+    use crate::auth::audit::{Actor, ActorKind, AuditRecord, Outcome};
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if !matches!(maintenance.lead().await, Ok(true)) {
+                continue;
+            }
+            match trust.forget_stale(days, crate::auth::hmac::now_secs()).await {
+                Ok(gone) => {
+                    for uuid in gone {
+                        let rec = AuditRecord::now(
+                            Actor::new(ActorKind::System, None, Some("retention")),
+                            "connector.forget",
+                            Outcome::Success,
+                        )
+                        .target("connector", &uuid)
+                        .detail(format!("no registration for {days} days"));
+                        auditor.record(rec).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "forgetting stale connector credentials failed"),
+            }
+        }
+    });
 }
 
 /// What a process runs (ARCHITECTURE §1).
@@ -205,6 +255,14 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         std::time::Duration::from_secs(settings.auth.login.audit_coalesce_secs),
     );
     auditor.spawn_upkeep(settings.auth.login.audit_retain_days);
+    if settings.auth.enabled && role != Role::Worker {
+        spawn_forget_sweep(
+            Arc::clone(&services.trust),
+            Arc::clone(&auditor),
+            Arc::clone(&backend.maintenance),
+            settings.auth.forget_after_days,
+        );
+    }
     let state = web::Data::new(CoreState {
         services,
         scanner,

@@ -236,6 +236,11 @@ impl Identity {
         self.sessions.delete_session(sha256).await
     }
 
+    /// Ends every session of `user` (all browsers); the number ended.
+    pub async fn logout_everywhere(&self, user: &str) -> Result<u64, StoreError> {
+        self.sessions.delete_user_sessions(user).await
+    }
+
     /// Creates a user (password already checked against the length rule here too).
     pub async fn create_user(&self, username: &str, password: &str, role: Role) -> Result<User, UserError> {
         let name = users::normalise_username(username).map_err(UserError::Invalid)?;

@@ -203,6 +203,21 @@ impl Trust {
         })
     }
 
+    /// Deletes the credential records of connectors that have not registered for `days` —
+    /// never a revoked one, whose record keeps that connector locked out. The uuids forgotten.
+    pub async fn forget_stale(&self, days: u64, now: i64) -> Result<Vec<String>, StoreError> {
+        let cutoff = now.saturating_sub(i64::try_from(days).unwrap_or(i64::MAX / 86_400).saturating_mul(86_400));
+        let mut gone = Vec::new();
+        for rec in self.store.credentials().await? {
+            if rec.state != CredentialState::Revoked && rec.last_registration_at < cutoff {
+                self.store.delete_credential(&rec.uuid).await?;
+                self.invalidate(&rec);
+                gone.push(rec.uuid);
+            }
+        }
+        Ok(gone)
+    }
+
     /// Forgets every cached token lookup (a token was revoked through this process: effective
     /// here at once, elsewhere within [`KEY_CACHE_TTL`]).
     pub fn forget_tokens(&self) {

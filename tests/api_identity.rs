@@ -978,3 +978,20 @@ async fn guessing_enrollment_tokens_blocks_the_address() {
     let mut b = Browser::new(&core.url);
     assert_eq!(b.login("ivan", PW).await.0, 429);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_everywhere_ends_every_session_of_the_user() {
+    let data = tempfile::tempdir().unwrap();
+    let core = start_core_in(data.path(), &auth_env());
+    add_user(data.path(), "wendy", "viewer");
+    let mut laptop = Browser::new(&core.url);
+    let mut phone = Browser::new(&core.url);
+    assert_eq!(laptop.login("wendy", PW).await.0, 200);
+    assert_eq!(phone.login("wendy", PW).await.0, 200);
+    let (s, _) = laptop
+        .send(reqwest::Method::POST, "/auth/logout?everywhere=true", json!({}))
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(phone.get("/scan/jobs").await.0, 401);
+    assert_eq!(laptop.get("/scan/jobs").await.0, 401);
+}

@@ -56,6 +56,8 @@ async fn a_scan_with_its_destination_down_completes_and_every_result_is_sent_or_
     cap.set_default(EVENT, Reply::new(503, "{}"));
     let (core, data) = start_core(&[
         ("DSXCONNECT_SUPERLOG__DESTINATIONS", "splunk"),
+        // Scan results only: the API calls of the test are audited too.
+        ("DSXCONNECT_SUPERLOG__EVENT_TYPES", "scan_result"),
         ("DSXCONNECT_SUPERLOG__SPLUNK__URL", &cap.url),
         ("DSXCONNECT_SUPERLOG__SPLUNK__TOKEN", TOKEN),
         ("DSXCONNECT_SUPERLOG__SPLUNK__FLUSH_INTERVAL_MS", "50"),
@@ -116,6 +118,8 @@ async fn a_dead_syslog_receiver_does_not_delay_splunk() {
     let closed = free_port(false).to_string();
     let (core, data) = start_core(&[
         ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,splunk"),
+        // Scan results only: the API calls of the test are audited too.
+        ("DSXCONNECT_SUPERLOG__EVENT_TYPES", "scan_result"),
         ("DSXCONNECT_SUPERLOG__SYSLOG__TRANSPORT", "tcp"),
         ("DSXCONNECT_SUPERLOG__SYSLOG__PORT", &closed),
         ("DSXCONNECT_SUPERLOG__SPLUNK__URL", &cap.url),
@@ -167,6 +171,8 @@ async fn stopping_the_core_flushes_buffered_events_to_a_reachable_receiver() {
     cap.set_default(EVENT, Reply::new(200, r#"{"text":"Success","code":0}"#));
     let (mut core, data) = start_core(&[
         ("DSXCONNECT_SUPERLOG__DESTINATIONS", "splunk"),
+        // Scan results only: the API calls of the test are audited too.
+        ("DSXCONNECT_SUPERLOG__EVENT_TYPES", "scan_result"),
         ("DSXCONNECT_SUPERLOG__SPLUNK__URL", &cap.url),
         ("DSXCONNECT_SUPERLOG__SPLUNK__TOKEN", TOKEN),
         // Nothing would be sent for a minute: only the shutdown flush delivers.

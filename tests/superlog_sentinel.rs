@@ -246,11 +246,13 @@ fn audit_events_go_to_their_own_stream_or_are_filtered_without_one() {
     assert_eq!(scan.len(), 2);
     assert!(scan.iter().all(|r| r["event"] == "scan_result"));
 
+    // Without an audit stream Sentinel takes no audit events; as the only destination, the
+    // superlog then emits none.
     let cap = Capture::start();
     let sl = sentinel(&cap, &[]);
     sl.emit_audit(&revoke_record(), Some(7));
     sl.emit_result(&result(3, "/az/3", false, false));
-    let s = wait_status(&sl, "accounted", |s| s["sent"] == 1 && s["filtered"] == 1);
-    assert_eq!(s["emitted"], 2);
+    let s = wait_status(&sl, "accounted", |s| s["sent"] == 1);
+    assert_eq!((s["emitted"].as_u64(), s["filtered"].as_u64()), (Some(1), Some(0)));
     assert!(cap.requests().iter().all(|r| !r.path.contains(AUDIT_STREAM)));
 }

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod hmac;
 pub mod relay;
 pub mod replay;
+pub mod seal;
 pub mod sessions;
 pub mod tokens;
 pub mod url_guard;

@@ -26,6 +26,7 @@ pub mod events;
 pub mod identity;
 pub mod job_rules;
 pub mod redis;
+pub mod sealed;
 pub mod sqlite;
 
 /// A store failure. `Unavailable` and `Timeout` are transient; the HTTP layer maps them to 503/504.

@@ -34,6 +34,8 @@ pub struct AuthSettings {
     pub allowed_hosts: Vec<String>,
     /// Browser sessions, login limits, the audit trail and the first administrator.
     pub login: LoginSettings,
+    /// `AUTH__STORE_KEY_FILE`: seals connector secrets at rest.
+    pub store_key: Option<std::sync::Arc<crate::auth::seal::StoreKey>>,
     /// Single sign-on (`AUTH__OIDC__*`), when `AUTH__OIDC__ISSUER` is set.
     pub oidc: Option<super::oidc::OidcSettings>,
 }
@@ -96,6 +98,7 @@ impl AuthSettings {
             "bootstrap_admin": self.login.bootstrap_admin.as_ref().map(|(u, _)| json!({"username": u, "password": "***"})),
             "trusted_proxies": self.login.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
             "oidc": self.oidc.as_ref().map(super::oidc::OidcSettings::view),
+            "store_key": self.store_key.as_ref().map(|_| "***"),
         })
     }
 }
@@ -176,7 +179,28 @@ pub fn read(s: &mut Source, warnings: &mut Vec<String>) -> AuthSettings {
             })
             .unwrap_or_default(),
         login: read_login(s),
+        store_key: read_store_key(s),
         oidc: super::oidc::read(s, public_url.as_ref()),
+    }
+}
+
+fn read_store_key(s: &mut Source) -> Option<std::sync::Arc<crate::auth::seal::StoreKey>> {
+    let path = s.string("AUTH__STORE_KEY_FILE")?;
+    match std::fs::read(path.trim()) {
+        Ok(bytes) => match crate::auth::seal::StoreKey::from_file_content(&bytes) {
+            Ok(k) => Some(std::sync::Arc::new(k)),
+            Err(e) => {
+                s.error("AUTH__STORE_KEY_FILE", e);
+                None
+            }
+        },
+        Err(e) => {
+            s.error(
+                "AUTH__STORE_KEY_FILE",
+                format!("cannot read the key file: {}", e.kind()),
+            );
+            None
+        }
     }
 }
 

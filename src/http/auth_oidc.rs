@@ -8,7 +8,6 @@
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use serde_json::json;
 
 use super::CoreState;
 use super::admin_connectors::store_err;
@@ -194,13 +193,4 @@ async fn finish(
         .await
         .map_err(|e| (store_err(e), Some(who.username.clone())))?;
     Ok((who.username, role, cookie))
-}
-
-/// `methods` of `GET /auth/session`.
-pub fn methods(state: &CoreState) -> serde_json::Value {
-    if state.oidc.is_some() {
-        json!(["password", "oidc"])
-    } else {
-        json!(["password"])
-    }
 }

@@ -134,13 +134,20 @@ pub async fn login(
     }
 }
 
-/// `POST /auth/logout`: 204, the session deleted and the cookie cleared.
+/// `POST /auth/logout[?everywhere=true]`: 204, the session (or every session of its user)
+/// deleted and the cookie cleared.
 pub async fn logout(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let settings = &state.services.settings;
     let mut note = AuditNote::default();
+    let everywhere = super::errors::query_get(&super::errors::query_pairs(&req), "everywhere") == Some("true");
     let session = req.extensions().get::<SessionContext>().map(|c| c.session.clone());
     if let Some(s) = session {
-        state.identity.logout(&s.sha256).await.map_err(store_err)?;
+        if everywhere {
+            let n = state.identity.logout_everywhere(&s.user).await.map_err(store_err)?;
+            note = note.detail(format!("{n} sessions ended"));
+        } else {
+            state.identity.logout(&s.sha256).await.map_err(store_err)?;
+        }
         note = note.target("user", &s.user);
     }
     let mut resp = HttpResponse::NoContent().cookie(clearing_cookie(settings)).finish();
@@ -151,7 +158,11 @@ pub async fn logout(state: web::Data<CoreState>, req: HttpRequest) -> Result<Htt
 /// `GET /auth/session`: who is signed in, how, and the CSRF token the UI sends back.
 pub async fn session(state: web::Data<CoreState>, req: HttpRequest) -> HttpResponse {
     let settings = &state.services.settings;
-    let methods = super::auth_oidc::methods(&state);
+    let methods = if state.oidc.is_some() {
+        json!(["password", "oidc"])
+    } else {
+        json!(["password"])
+    };
     let body = if !settings.auth.enabled {
         json!({
             "authenticated": false, "auth_enabled": false, "user": null, "role": "admin", "method": "none",
@@ -176,4 +187,30 @@ pub async fn session(state: web::Data<CoreState>, req: HttpRequest) -> HttpRespo
         })
     };
     HttpResponse::Ok().insert_header(no_store()).json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let env: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_map(&env, None).unwrap().settings
+    }
+
+    #[test]
+    fn under_tls_the_cookie_is_secure_and_host_prefixed() {
+        let plain = session_cookie(&settings(&[]), "v".into()).to_string();
+        assert_eq!(plain, "dsx_session=v; HttpOnly; SameSite=Strict; Path=/");
+        let https = settings(&[("DSXCONNECT_PUBLIC_URL", "https://dsx.example.com/")]);
+        let c = session_cookie(&https, "v".into()).to_string();
+        assert_eq!(c, "__Host-dsx_session=v; HttpOnly; SameSite=Strict; Secure; Path=/");
+        let cleared = clearing_cookie(&https).to_string();
+        assert!(
+            cleared.starts_with("__Host-dsx_session=;") && cleared.contains("Max-Age=0") && cleared.contains("Secure"),
+            "{cleared}"
+        );
+    }
 }

@@ -161,6 +161,10 @@ impl Superlog {
     /// Hands an event to every destination: a lock and a queue push each, never I/O (§2.5).
     pub fn emit(&self, ev: Event) {
         let Some(inner) = &self.inner else { return };
+        // A type no destination takes is not emitted at all (nor counted anywhere).
+        if !inner.dests.iter().any(|d| d.shared.event_types.contains(ev.kind())) {
+            return;
+        }
         inner.emitted[ev.kind() as usize].fetch_add(1, Relaxed);
         let ev = Arc::new(ev);
         for d in &inner.dests {
@@ -455,7 +459,6 @@ mod tests {
             ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog,sentinel"),
             ("DSXCONNECT_SUPERLOG__SHUTDOWN_FLUSH_MS", "0"),
             ("DSXCONNECT_SUPERLOG__SYSLOG__PORT", "9"),
-            ("DSXCONNECT_SUPERLOG__SYSLOG__EVENT_TYPES", "scan_result"),
             ("DSXCONNECT_SUPERLOG__SENTINEL__DCE_URL", "http://127.0.0.1:9"),
             (
                 "DSXCONNECT_SUPERLOG__SENTINEL__DCR_IMMUTABLE_ID",
@@ -477,12 +480,30 @@ mod tests {
         let s = sl.status();
         assert_eq!(s["emitted"], 2);
         assert_eq!(s["emitted_by_type"], json!({"scan_result": 0, "audit": 2}));
-        for d in s["destinations"].as_array().unwrap() {
-            assert_eq!(d["emitted"], 2, "{d}");
-            assert_eq!(d["filtered"], 2, "{d}");
-            assert_eq!(d["buffered"], 0, "{d}");
-        }
+        // Syslog takes audit events; Sentinel without an audit stream counts them filtered.
+        let dests = s["destinations"].as_array().unwrap();
+        let by = |n: &str| dests.iter().find(|d| d["name"] == n).unwrap().clone();
+        assert_eq!(
+            (by("sentinel")["emitted"].clone(), by("sentinel")["filtered"].clone()),
+            (json!(2), json!(2))
+        );
+        assert_eq!(
+            (by("syslog")["emitted"].clone(), by("syslog")["filtered"].clone()),
+            (json!(2), json!(0))
+        );
         sl.shutdown().await;
+        // When no destination takes a type, its events are not emitted at all.
+        let scan_only = start(&[
+            ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog"),
+            ("DSXCONNECT_SUPERLOG__SHUTDOWN_FLUSH_MS", "0"),
+            ("DSXCONNECT_SUPERLOG__SYSLOG__PORT", "9"),
+            ("DSXCONNECT_SUPERLOG__SYSLOG__EVENT_TYPES", "scan_result"),
+        ]);
+        scan_only.emit_audit(&fixtures::revoke_record(), Some(42));
+        let s = scan_only.status();
+        assert_eq!(s["emitted"], 0);
+        assert_eq!(s["destinations"][0]["filtered"], 0);
+        scan_only.shutdown().await;
     }
 
     #[test]
