@@ -300,6 +300,8 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             })
     })
     .on_connect(crate::http::no_delay)
+    .client_request_timeout(crate::http::errors::HEAD_TIMEOUT)
+    .client_disconnect_timeout(std::time::Duration::from_secs(5))
     .workers(2)
     .disable_signals()
     .shutdown_timeout(5);

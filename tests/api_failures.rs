@@ -347,3 +347,27 @@ async fn the_core_sends_its_connector_key_on_every_call_to_a_connector() {
         );
     }
 }
+
+/// A client that stalls in its headers or its body gets `408` and loses the connection, well
+/// within the documented bounds (10 s for headers, 15 s between body pieces).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atk_slow_headers_and_stalled_bodies_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (core, _d) = start_core(&[]);
+    let addr = core.url.trim_start_matches("http://").to_string();
+    let cases = [
+        "POST /dsx-connect/api/v1/scan/request HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl",
+        "POST /dsx-connect/api/v1/scan/request HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"location\": \"a",
+    ];
+    for sent in cases {
+        let started = std::time::Instant::now();
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(sent.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "the connection stayed open: {sent:?}");
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
+    }
+}

@@ -352,8 +352,14 @@ async fn a_missing_asset_registers_as_failed_then_turns_ready_when_it_appears() 
         (s == 200).then_some(())
     })
     .await;
-    let last = fc.requests("/connectors/register").last().cloned().unwrap();
-    assert_eq!(last.body["status"], "ready");
+    // The registration announcing it follows (asynchronously) the readiness change.
+    let last = wait_for("a ready registration", Duration::from_secs(30), || async {
+        fc.requests("/connectors/register")
+            .last()
+            .cloned()
+            .filter(|r| r.body["status"] == "ready")
+    })
+    .await;
     assert!(last.body["last_repo_check_reason"].is_null());
 }
 

@@ -106,10 +106,29 @@ pub async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes
     read_payload(payload.into_inner(), limit).await
 }
 
-/// [`read_body`] for the raw payload a middleware takes from a request.
+/// Longest pause between two pieces of a request body.
+pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(15);
+/// Longest time a whole request body may take (32 MiB at ~300 KiB/s).
+pub const BODY_TOTAL: std::time::Duration = std::time::Duration::from_secs(120);
+/// Longest time a client may take to send the request line and headers.
+pub const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn body_timeout() -> ApiError {
+    ApiError::detail(StatusCode::REQUEST_TIMEOUT, "request_timeout")
+}
+
+/// [`read_body`] for the raw payload a middleware takes from a request. A peer that stalls
+/// ([`BODY_IDLE`]) or trickles ([`BODY_TOTAL`]) gets `408 request_timeout`; the connection is
+/// not kept (the rest of the body is never read), so it cannot hold a worker.
 pub async fn read_payload(mut payload: actix_web::dev::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    let deadline = tokio::time::Instant::now() + BODY_TOTAL;
+    loop {
+        let wait = BODY_IDLE.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let Ok(next) = tokio::time::timeout(wait, payload.next()).await else {
+            return Err(body_timeout());
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => {
                 ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")

@@ -525,6 +525,8 @@ pub async fn start(
             .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
     })
     .on_connect(crate::http::no_delay)
+    .client_request_timeout(crate::http::errors::HEAD_TIMEOUT)
+    .client_disconnect_timeout(std::time::Duration::from_secs(5))
     .workers(1)
     .disable_signals()
     .shutdown_timeout(5);
