@@ -315,6 +315,35 @@ mod tests {
     }
 
     #[test]
+    fn every_core_secret_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, v: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, format!("{v}\n")).unwrap();
+            p.display().to_string()
+        };
+        let redis = file("redis", "redis://:hunter2@127.0.0.1:6379/0");
+        let token = file("token", "dsxa-token-1");
+        let pw = file("pw", "scan-password-1");
+        let key = file("key", "connector-key-1");
+        let s = load(&[
+            ("DSXCONNECT_REDIS_URL_FILE", redis.as_str()),
+            ("DSXCONNECT_SCANNER__AUTH_TOKEN_FILE", token.as_str()),
+            ("DSXCONNECT_SCANNER__SCAN_PASSWORD_FILE", pw.as_str()),
+            ("DSXCONNECT_CONNECTORS__API_KEY_FILE", key.as_str()),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.redis_url.as_ref().unwrap().expose(),
+            "redis://:hunter2@127.0.0.1:6379/0"
+        );
+        assert_eq!(s.scanner.auth_token.as_ref().unwrap().expose(), "dsxa-token-1");
+        assert_eq!(s.scanner.scan_password.as_ref().unwrap().expose(), "scan-password-1");
+        assert_eq!(s.connectors.api_key.as_ref().unwrap().expose(), "connector-key-1");
+        assert!(!s.view().to_string().contains("hunter2"));
+    }
+
+    #[test]
     fn config_view_hides_tokens() {
         let s = load(&[("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", "a-long-enough-token")]).unwrap();
         let v = s.view();

@@ -203,7 +203,7 @@ impl Settings {
 
         let app_env = s.parse_opt("APP_ENV", "dev, stg or prod").unwrap_or(AppEnv::Dev);
         let data_dir = PathBuf::from(s.string_or("DATA_DIR", "./data"));
-        let redis_url = s.secret("REDIS_URL");
+        let redis_url = s.secret_or_file("REDIS_URL");
         if let Some(u) = &redis_url
             && !["redis://", "rediss://", "unix://"]
                 .iter()
@@ -211,7 +211,7 @@ impl Settings {
         {
             s.error("REDIS_URL", "expected a redis://, rediss:// or unix:// URL");
         }
-        let results_db = s.secret("RESULTS_DB");
+        let results_db = s.secret_or_file("RESULTS_DB");
         if let Some(u) = &results_db
             && !["redis://", "rediss://"].iter().any(|p| u.expose().starts_with(p))
         {
@@ -412,9 +412,9 @@ fn read_scanner(s: &mut Source) -> ScannerSettings {
     ScannerSettings {
         engine,
         scan_binary_url,
-        auth_token: s.secret("SCANNER__AUTH_TOKEN"),
+        auth_token: s.secret_or_file("SCANNER__AUTH_TOKEN"),
         protected_entity,
-        scan_password: s.secret("SCANNER__SCAN_PASSWORD"),
+        scan_password: s.secret_or_file("SCANNER__SCAN_PASSWORD"),
         verify_tls: s.bool_or("SCANNER__VERIFY_TLS", true),
         ca_bundle: s.string("SCANNER__CA_BUNDLE").map(PathBuf::from),
         clamd_address: s.string_or("SCANNER__CLAMD_ADDRESS", "tcp://127.0.0.1:3310"),
@@ -458,7 +458,7 @@ fn read_workers(s: &mut Source, env: &BTreeMap<String, String>) -> WorkerSetting
 
 fn read_connector_client(s: &mut Source) -> ConnectorClientSettings {
     let mut api_keys = BTreeMap::new();
-    if let Some(pairs) = s.secret("CONNECTORS__API_KEYS") {
+    if let Some(pairs) = s.secret_or_file("CONNECTORS__API_KEYS") {
         for pair in pairs.expose().split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some((who, key)) if !who.trim().is_empty() && !key.trim().is_empty() => {
@@ -481,7 +481,7 @@ fn read_connector_client(s: &mut Source) -> ConnectorClientSettings {
     };
     ConnectorClientSettings {
         allowed_urls: Arc::new(allowed_urls),
-        api_key: s.secret("CONNECTORS__API_KEY"),
+        api_key: s.secret_or_file("CONNECTORS__API_KEY"),
         api_keys,
         verify_tls: s.bool_or("CONNECTORS__VERIFY_TLS", true),
         ca_bundle: s.string("CONNECTORS__CA_BUNDLE").map(PathBuf::from),
