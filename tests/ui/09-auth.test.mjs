@@ -96,7 +96,9 @@ test('AUTH-01 login page, wrong password, admin signs in', { timeout: 90000 }, a
     // Signed in, the login page goes straight back to the UI.
     await page.goto(`${core.base}login`);
     await page.waitForURL(core.base);
-    // Without the session: ?error= codes are explained, never echoed.
+    // Without the session: ?error= codes are explained, never echoed. (Leave the UI first: its
+    // own 401 handling would otherwise race this navigation to the login page.)
+    await page.goto('about:blank');
     await page.context().clearCookies();
     await page.goto(`${core.base}login?error=no_role_mapped`);
     await waitFor(async () => /no role in dsx-connect/.test(await page.locator(tid('login-message')).textContent()), { what: 'no_role_mapped message' });
