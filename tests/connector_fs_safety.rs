@@ -5,11 +5,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::fake_core::FakeCore;
 use common::*;
 use serde_json::{Value, json};
+use sha2::Digest;
 
 struct Rig {
     fc: FakeCore,
@@ -413,4 +416,161 @@ async fn a_webhook_enqueues_one_in_scope_file_as_a_job_of_one() {
         .unwrap();
     assert_eq!(raw.status().as_u16(), 400);
     assert_eq!(r.fc.scan_items().len(), 1);
+}
+
+/// Every entry below `root`: path → type, size, content hash, mode, mtime and user attributes.
+fn inventory(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).follow_links(false) {
+        let e = e.unwrap();
+        let m = e.path().symlink_metadata().unwrap();
+        let content = if m.is_file() {
+            let bytes = std::fs::read(e.path()).unwrap();
+            hex::encode(sha2::Sha256::digest(&bytes))
+        } else if m.file_type().is_symlink() {
+            std::fs::read_link(e.path()).unwrap().display().to_string()
+        } else {
+            String::new()
+        };
+        let attrs = xattr(e.path(), "user.dsx.verdict").unwrap_or_default();
+        out.insert(
+            e.path().to_path_buf(),
+            format!(
+                "{:?} {} {content} {:o} {} {attrs}",
+                m.file_type(),
+                m.len(),
+                m.mode(),
+                m.mtime_nsec() + m.mtime() * 1_000_000_000
+            ),
+        );
+    }
+    out
+}
+
+/// What an attacker with write access to the asset and the quarantine tree does in a loop:
+/// swaps a folder for a link to the outside and back, plants a link where a file was, and
+/// replaces a quarantine sub-folder with a link to the outside.
+fn attacker(
+    asset: PathBuf,
+    quarantine: PathBuf,
+    outside: PathBuf,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut rounds = 0u64;
+        let (d, d_real) = (asset.join("d"), asset.join("d.real"));
+        let (f, qd) = (asset.join("f.exe"), quarantine.join("d"));
+        while !stop.load(Ordering::Relaxed) {
+            rounds += 1;
+            // The folder becomes a link to the outside, then a real folder again.
+            if std::fs::rename(&d, &d_real).is_ok() {
+                let _ = std::os::unix::fs::symlink(outside.join("d"), &d);
+                std::thread::yield_now();
+                let _ = std::fs::remove_file(&d);
+                let _ = std::fs::rename(&d_real, &d);
+            }
+            for i in 0..4 {
+                let v = d.join(format!("victim{i}.exe"));
+                if !v.exists() {
+                    let _ = std::fs::write(&v, format!("inside {i}"));
+                }
+            }
+            // A link planted where a file was, then a file again.
+            let _ = std::fs::remove_file(&f);
+            let _ = std::os::unix::fs::symlink(outside.join("f.exe"), &f);
+            std::thread::yield_now();
+            let _ = std::fs::remove_file(&f);
+            let _ = std::fs::write(&f, "inside f");
+            // The quarantine's sub-folder becomes a link to the outside, then a new real folder.
+            let _ = std::fs::rename(&qd, quarantine.join(format!("d.old{rounds}")));
+            let _ = std::os::unix::fs::symlink(outside.join("q"), &qd);
+            std::thread::yield_now();
+            let _ = std::fs::remove_file(&qd);
+            let _ = std::fs::create_dir(&qd);
+        }
+        rounds
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_folders_and_planted_links_never_lead_an_action_outside() {
+    const ACTIONS: usize = 10_000;
+    let shm = tempfile::tempdir_in("/dev/shm").expect("/dev/shm is a tmpfs here");
+    let outside = shm.path().join("outside");
+    for rel in [
+        "d/victim0.exe",
+        "d/victim1.exe",
+        "d/victim2.exe",
+        "d/victim3.exe",
+        "f.exe",
+        "q/keep.txt",
+    ] {
+        write(&outside, rel, format!("OUTSIDE {rel}").as_bytes());
+    }
+    let before = inventory(&outside);
+    let (mut successes, mut refusals) = (0usize, 0usize);
+    let actions = ["delete", "move", "tag", "movetag"];
+    for action in actions {
+        let asset = shm.path().join(format!("asset-{action}"));
+        let quarantine = shm.path().join(format!("quarantine-{action}"));
+        std::fs::create_dir_all(quarantine.join("d")).unwrap();
+        for i in 0..4 {
+            write(&asset, &format!("d/victim{i}.exe"), b"inside");
+        }
+        write(&asset, "f.exe", b"inside f");
+        let data = tempfile::tempdir().unwrap();
+        let fc = FakeCore::start();
+        let (conn, _) = start_fs_connector(
+            &fc.url,
+            &asset,
+            data.path(),
+            &[
+                ("DSXCONNECTOR_ITEM_ACTION", action),
+                ("DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO", quarantine.to_str().unwrap()),
+            ],
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let attack = attacker(asset.clone(), quarantine.clone(), outside.clone(), stop.clone());
+        let http = reqwest::Client::new();
+        for n in 0..ACTIONS / actions.len() {
+            let location = if n % 3 == 0 {
+                "f.exe".to_string()
+            } else {
+                format!("d/victim{}.exe", n % 4)
+            };
+            let r = http
+                .put(format!("{}/item_action", conn.url))
+                .json(&json!({"location": location, "metainfo": "m"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            match (status, v["status"].as_str()) {
+                (200, Some("success")) => {
+                    successes += 1;
+                    let said = v["description"].as_str().unwrap_or_default();
+                    if let Some(dest) = said.split(' ').find_map(|w| w.strip_prefix("moved_to=")) {
+                        assert!(
+                            Path::new(dest).starts_with(&quarantine),
+                            "the answer names a place in the quarantine: {v}"
+                        );
+                    }
+                }
+                (403, _) | (200, Some("error" | "nothing")) | (503, _) => refusals += 1,
+                other => panic!("unexpected answer {other:?}: {v}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let rounds = attack.join().unwrap();
+        assert!(rounds > 100, "the attacker ran {rounds} rounds only");
+        assert_eq!(inventory(&outside), before, "nothing outside was touched ({action})");
+        drop(conn);
+    }
+    assert!(
+        successes > 1_000 && refusals > 100,
+        "both outcomes happened: {successes} successes, {refusals} refusals"
+    );
+    assert_eq!(inventory(&outside), before);
 }

@@ -135,7 +135,11 @@ async fn filters_quarantine_deletes_and_metadata_changes_send_nothing() {
     let keep = r.asset.path().join("keep.pdf");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&keep, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let _ = dsx_connect::connectors::filesystem::actions::set_xattr(&keep, b"user.dsx.verdict", b"Malicious");
+    let _ = dsx_connect::connectors::filesystem::actions::set_xattr(
+        &std::fs::File::open(&keep).unwrap(),
+        "user.dsx.verdict",
+        b"Malicious",
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(r.locations(), before, "chmod and tags trigger nothing");
 }

@@ -1,15 +1,10 @@
 //! Confinement of locations to the asset (CONNECTORS §9.3).
 //!
 //! A location from a request is accepted only if, lexically and after resolving every symbolic
-//! link, it lies in the asset. Files are then opened with `openat2(RESOLVE_BENEATH |
-//! RESOLVE_NO_SYMLINKS)` relative to the asset root, so a link swapped in after the check
-//! cannot lead outside either (a plain open is the fallback on kernels without `openat2`).
+//! link, it lies in the asset. What is then done to it goes through directory descriptors
+//! ([`super::beneath::Dir`]), so a link swapped in after the check cannot lead outside either.
 
-use std::ffi::CString;
-use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Why a location was refused.
@@ -95,43 +90,6 @@ pub fn confine(location: &str, asset_path: &Path, asset_root: &Path) -> Result<C
     Ok(Confined { real, rel })
 }
 
-/// Opens `rel` below the directory `root`, refusing any link on the way (race-free on Linux
-/// 5.6+). `rel` must be free of links (it comes from [`confine`]).
-pub fn open_beneath(root: &Path, rel: &Path) -> io::Result<File> {
-    let root_dir = File::open(root)?;
-    let c_rel = CString::new(rel.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: arguments are valid for the duration of the call: an open directory fd, a
-    // NUL-terminated path, and a fully initialised `open_how` of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root_dir.as_raw_fd(),
-            c_rel.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: the kernel returned a new, owned file descriptor.
-        return Ok(unsafe { File::from_raw_fd(fd as i32) });
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ENOSYS) | Some(libc::EPERM) if !rel.as_os_str().is_empty() => {
-            // No openat2 (old kernel or seccomp): the checks of `confine` still applied.
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(root.join(rel))
-        }
-        _ => Err(err),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,8 +125,5 @@ mod tests {
         }
         // A missing file inside is fine here (existence is checked later).
         assert!(confine("sub/missing.txt", &asset, &asset).is_ok());
-        let f = open_beneath(&asset, Path::new("sub/a.txt")).unwrap();
-        assert!(f.metadata().unwrap().is_file());
-        assert!(open_beneath(&asset, Path::new("link")).is_err());
     }
 }

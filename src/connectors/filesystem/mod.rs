@@ -1,6 +1,7 @@
 //! The filesystem connector (CONNECTORS §9): a local or mounted folder.
 
 pub mod actions;
+mod beneath;
 pub mod confine;
 mod monitor;
 mod walk;
@@ -13,8 +14,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use tokio_util::io::ReaderStream;
 
-use self::actions::{MoveError, is_transient, move_to_quarantine, probe_xattrs, tag_file, xattr_unsupported};
-use self::confine::{Confined, Refused, confine, lexical_normalize, open_beneath};
+use self::actions::{MoveError, Placed, is_transient, move_to_quarantine, probe_xattrs, tag_file, xattr_unsupported};
+use self::beneath::{Dir, is_link_refusal};
+use self::confine::{Confined, Refused, confine, lexical_normalize};
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::exact_len::ExactLen;
 use crate::connectors::framework::settings::ConnectorSettings;
@@ -226,21 +228,18 @@ impl Storage for FilesystemStorage {
             if c.rel.as_os_str().is_empty() {
                 return Err(ReadError::new(404, "the asset folder is not a file"));
             }
-            let f = open_beneath(&root, &c.rel).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => not_found(),
-                io::ErrorKind::PermissionDenied => ReadError::new(403, format!("permission denied: {e}")),
-                _ if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) => {
-                    ReadError::new(403, "the location resolves outside the asset")
-                }
-                _ => ReadError::new(502, format!("cannot open {}: {e}", c.real.display())),
-            })?;
+            let f = Dir::open(&root)
+                .and_then(|d| d.open_file(&c.rel))
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => not_found(),
+                    io::ErrorKind::InvalidInput => {
+                        ReadError::new(404, format!("{} is not a regular file", c.real.display()))
+                    }
+                    io::ErrorKind::PermissionDenied => ReadError::new(403, format!("permission denied: {e}")),
+                    _ if is_link_refusal(&e) => ReadError::new(403, "the location resolves outside the asset"),
+                    _ => ReadError::new(502, format!("cannot open {}: {e}", c.real.display())),
+                })?;
             let meta = f.metadata().map_err(|e| ReadError::new(502, e.to_string()))?;
-            if !meta.is_file() {
-                return Err(ReadError::new(
-                    404,
-                    format!("{} is not a regular file", c.real.display()),
-                ));
-            }
             Ok((f, meta.len()))
         })
         .await
@@ -258,31 +257,26 @@ impl Storage for FilesystemStorage {
     }
 
     async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer {
-        let (_root, c) = match self.confine(location) {
+        let (root, c) = match self.confine(location) {
             Ok(x) => x,
             Err(Refused::Outside(m)) => return (403, action_error(m, action)),
             Err(Refused::AssetUnavailable(m)) => return (503, action_error(m, action)),
         };
-        match std::fs::symlink_metadata(&c.real) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return (200, action_error("Item is not a regular file", action)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (200, action_error("Item does not exist", action)),
-            Err(e) => {
-                return (
-                    if is_transient(&e) { 503 } else { 200 },
-                    action_error(e.to_string(), action),
-                );
-            }
-        }
         if self.in_quarantine(&c.real) {
             return (
                 200,
                 ItemActionStatusResponse::new(StatusKind::Nothing, "Item is in the quarantine folder", action),
             );
         }
-        let quarantine = self.quarantine.clone();
-        let (scan_time, engine, tags_ok) = (self.tag_scan_time, self.tag_engine.clone(), self.tags_supported);
-        tokio::task::spawn_blocking(move || act(&c, &quarantine, action, scan_time, engine.as_deref(), tags_ok))
+        let plan = ActionPlan {
+            asset_root: root,
+            quarantine: self.quarantine.clone(),
+            action,
+            scan_time: self.tag_scan_time,
+            engine: self.tag_engine.clone(),
+            tags_ok: self.tags_supported,
+        };
+        tokio::task::spawn_blocking(move || plan.act(&c))
             .await
             .unwrap_or_else(|e| (500, action_error(e.to_string(), action)))
     }
@@ -360,95 +354,142 @@ fn writable_dir(p: &Path) -> bool {
     p.is_dir() && unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0
 }
 
-/// Performs the action on a confined, existing regular file.
-fn act(
-    c: &Confined,
-    quarantine: &Path,
+/// What an item action needs once the location is confined.
+struct ActionPlan {
+    asset_root: PathBuf,
+    quarantine: PathBuf,
     action: ItemAction,
     scan_time: bool,
-    engine: Option<&str>,
+    engine: Option<String>,
     tags_ok: bool,
-) -> ActionAnswer {
-    let ok = |msg: &str, desc: String, a: ItemAction| {
-        (
-            200,
-            ItemActionStatusResponse::new(StatusKind::Success, msg, a).with_description(desc),
-        )
-    };
-    let tag = |path: &Path| -> Result<(), io::Error> {
-        if !tags_ok {
-            return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+}
+
+/// An answer for an I/O failure: 503 when trying again may help, else a 200 error.
+fn io_failure(what: &str, e: &io::Error, action: ItemAction) -> ActionAnswer {
+    (
+        if is_transient(e) { 503 } else { 200 },
+        action_error(format!("{what}: {e}"), action),
+    )
+}
+
+impl ActionPlan {
+    /// Performs the action on the confined location. The item is named as an entry of its
+    /// parent folder, opened beneath the asset root without following any link; everything
+    /// after that goes through that descriptor (see `beneath`).
+    fn act(&self, c: &Confined) -> ActionAnswer {
+        let action = self.action;
+        let (Some(name), Some(parent_rel)) = (c.rel.file_name(), c.rel.parent()) else {
+            return (200, action_error("Item is not a regular file", action));
+        };
+        let parent = match Dir::open(&self.asset_root).and_then(|d| d.subdir(parent_rel)) {
+            Ok(d) => d,
+            Err(e) if is_link_refusal(&e) => {
+                return (403, action_error("the location resolves outside the asset", action));
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                return (200, action_error("Item does not exist", action));
+            }
+            Err(e) => return io_failure("cannot open the item's folder", &e, action),
+        };
+        match parent.kind_of(name) {
+            Ok(Some(rustix::fs::FileType::RegularFile)) => {}
+            Ok(Some(_)) => return (200, action_error("Item is not a regular file", action)),
+            Ok(None) => return (200, action_error("Item does not exist", action)),
+            Err(e) => return io_failure("cannot inspect the item", &e, action),
         }
-        tag_file(path, scan_time, engine)
-    };
-    let do_move = || match move_to_quarantine(&c.real, &c.rel, quarantine) {
-        Ok(dest) => Ok(dest),
-        Err(MoveError::Failed { message, transient }) => {
-            Err((if transient { 503 } else { 200 }, action_error(message, action)))
-        }
-        Err(MoveError::SourceKept { dest, reason }) => Err((
-            200,
-            action_error(
-                "The item was copied to quarantine but its source could not be removed",
-                action,
-            )
-            .with_description(format!("moved_to={} source_not_removed={reason}", dest.display())),
-        )),
-    };
-    match action {
-        ItemAction::Delete => match std::fs::remove_file(&c.real) {
-            Ok(()) => ok("Item deleted", format!("deleted={}", c.real.display()), action),
-            Err(e) => (
-                if is_transient(&e) { 503 } else { 200 },
-                action_error(format!("delete failed: {e}"), action),
-            ),
-        },
-        ItemAction::Move => match do_move() {
-            Ok(dest) => ok(
-                "Item moved to quarantine",
-                format!("moved_to={}", dest.display()),
-                action,
-            ),
-            Err(answer) => answer,
-        },
-        ItemAction::Tag => match tag(&c.real) {
-            Ok(()) => ok("Item tagged", format!("tagged={}", c.real.display()), action),
-            Err(e) if xattr_unsupported(&e) => (
+        let ok = |msg: &str, desc: String, a: ItemAction| {
+            (
                 200,
-                ItemActionStatusResponse::new(
-                    StatusKind::Nothing,
-                    "Tagging is not supported on this filesystem",
-                    ItemAction::NotImplemented,
-                ),
-            ),
-            Err(e) => (
-                if is_transient(&e) { 503 } else { 200 },
-                action_error(format!("tag failed: {e}"), action),
-            ),
-        },
-        ItemAction::MoveTag => match do_move() {
-            Err(answer) => answer,
-            Ok(dest) => match tag(&dest) {
-                Ok(()) => ok(
-                    "Item moved to quarantine and tagged",
-                    format!("moved_to={}", dest.display()),
+                ItemActionStatusResponse::new(StatusKind::Success, msg, a).with_description(desc),
+            )
+        };
+        match action {
+            ItemAction::Delete => match parent.remove(name) {
+                Ok(()) => ok("Item deleted", format!("deleted={}", c.real.display()), action),
+                Err(e) => io_failure("delete failed", &e, action),
+            },
+            ItemAction::Move => match self.quarantine_item(&parent, name, parent_rel) {
+                Ok(placed) => ok(
+                    "Item moved to quarantine",
+                    format!("moved_to={}", placed.path().display()),
                     action,
                 ),
-                Err(e) if xattr_unsupported(&e) => ok(
-                    "Item moved to quarantine (tagging is not supported there)",
-                    format!("moved_to={} tag=not_supported", dest.display()),
-                    ItemAction::Move,
-                ),
-                Err(e) => (
-                    200,
-                    action_error("Item moved to quarantine but tagging failed", action)
-                        .with_description(format!("moved_to={} tag_error={e}", dest.display())),
-                ),
+                Err(answer) => answer,
             },
-        },
-        ItemAction::Nothing | ItemAction::NotImplemented => (
-            200,
-            ItemActionStatusResponse::new(StatusKind::Nothing, "No action configured", action),
-        ),
+            ItemAction::Tag => match self.tag(&parent, Path::new(name)) {
+                Ok(()) => ok("Item tagged", format!("tagged={}", c.real.display()), action),
+                Err(e) if xattr_unsupported(&e) => (
+                    200,
+                    ItemActionStatusResponse::new(
+                        StatusKind::Nothing,
+                        "Tagging is not supported on this filesystem",
+                        ItemAction::NotImplemented,
+                    ),
+                ),
+                Err(e) if is_link_refusal(&e) => (403, action_error("the location resolves outside the asset", action)),
+                Err(e) => io_failure("tag failed", &e, action),
+            },
+            ItemAction::MoveTag => match self.quarantine_item(&parent, name, parent_rel) {
+                Err(answer) => answer,
+                Ok(placed) => match self.tag(&placed.dir, Path::new(&placed.name)) {
+                    Ok(()) => ok(
+                        "Item moved to quarantine and tagged",
+                        format!("moved_to={}", placed.path().display()),
+                        action,
+                    ),
+                    Err(e) if xattr_unsupported(&e) => ok(
+                        "Item moved to quarantine (tagging is not supported there)",
+                        format!("moved_to={} tag=not_supported", placed.path().display()),
+                        ItemAction::Move,
+                    ),
+                    Err(e) => (
+                        200,
+                        action_error("Item moved to quarantine but tagging failed", action)
+                            .with_description(format!("moved_to={} tag_error={e}", placed.path().display())),
+                    ),
+                },
+            },
+            ItemAction::Nothing | ItemAction::NotImplemented => (
+                200,
+                ItemActionStatusResponse::new(StatusKind::Nothing, "No action configured", action),
+            ),
+        }
+    }
+
+    /// Tags the regular file `rel` of `dir` (opened without following a link).
+    fn tag(&self, dir: &Dir, rel: &Path) -> io::Result<()> {
+        if !self.tags_ok {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+        }
+        tag_file(&dir.open_file(rel)?, self.scan_time, self.engine.as_deref())
+    }
+
+    /// Moves entry `name` of `parent` into the quarantine, below the same relative folder.
+    fn quarantine_item(&self, parent: &Dir, name: &std::ffi::OsStr, parent_rel: &Path) -> Result<Placed, ActionAnswer> {
+        let action = self.action;
+        // The quarantine root itself is configuration (links in it are the operator's choice);
+        // everything below it is created and entered without following links.
+        let root = std::fs::create_dir_all(&self.quarantine)
+            .and_then(|()| Dir::open(&self.quarantine))
+            .map_err(|e| {
+                io_failure(
+                    &format!("cannot open the quarantine folder {}", self.quarantine.display()),
+                    &e,
+                    action,
+                )
+            })?;
+        move_to_quarantine(parent, name, parent_rel, &root).map_err(|e| match e {
+            MoveError::Failed { message, transient } => {
+                (if transient { 503 } else { 200 }, action_error(message, action))
+            }
+            MoveError::SourceKept { dest, reason } => (
+                200,
+                action_error(
+                    "The item was copied to quarantine but its source could not be removed",
+                    action,
+                )
+                .with_description(format!("moved_to={} source_not_removed={reason}", dest.display())),
+            ),
+        })
     }
 }
