@@ -371,3 +371,67 @@ async fn atk_slow_headers_and_stalled_bodies_are_cut_off() {
         assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_reads_time_out_and_free_their_workers_while_a_normal_job_completes() {
+    // Configured bounds: the first byte within 2 s, then 1 KiB/s over every 2 s window; two
+    // attempts each. The trickle sends one byte every 200 ms.
+    let r = rig(&[
+        ("DSXCONNECT_TRANSFER__FIRST_BYTE_SECS", "2"),
+        ("DSXCONNECT_TRANSFER__RATE_WINDOW_SECS", "2"),
+        ("DSXCONNECT_TRANSFER__MIN_RATE_BYTES", "1024"),
+        ("DSXCONNECT_WORKERS__MAX_ATTEMPTS", "2"),
+        ("DSXCONNECT_WORKERS__CONNECTOR_RETRY_BACKOFF_BASE", "0.2"),
+        ("DSXCONNECT_WORKERS__CONCURRENCY", "32"),
+    ]);
+    for i in 0..64 {
+        r.fake.trickle(&format!("/slow/{i}.bin"), Duration::from_millis(200));
+    }
+    for i in 0..2_000 {
+        r.fake
+            .put_file(&format!("/ok/{i}.txt"), format!("plain text {i}").as_bytes());
+    }
+    let submit = |job: &'static str, locations: Vec<String>| {
+        let api = &r.api;
+        let url = r.fake.url.clone();
+        async move {
+            for chunk in locations.chunks(500) {
+                let batch: Vec<Value> = chunk.iter().map(|l| scan_request(l, &url, Some(job))).collect();
+                let (s, v) = api.post("/scan/request/batch", json!(batch)).await;
+                assert_eq!(s, 202, "{v}");
+            }
+            let n = locations.len();
+            let (s, _) = api
+                .post(&format!("/scan/jobs/{job}/enqueue_done"), json!({"enqueued_total": n}))
+                .await;
+            assert_eq!(s, 200);
+        }
+    };
+    let started = std::time::Instant::now();
+    submit("trickle", (0..64).map(|i| format!("/slow/{i}.bin")).collect()).await;
+    submit("normal", (0..2_000).map(|i| format!("/ok/{i}.txt")).collect()).await;
+    let normal = r.api.wait_job("normal", "completed", Duration::from_secs(300)).await;
+    assert_eq!(count(&normal, "processed_count"), 2_000, "{normal}");
+    assert_eq!(count(&normal, "failed_count"), 0, "{normal}");
+    let slow = r.api.wait_job("trickle", "completed", Duration::from_secs(300)).await;
+    assert_eq!(count(&slow, "failed_count"), 64, "{slow}");
+    // Each attempt ends at its first 2 s window; 64 items × 2 attempts on 32 workers is about
+    // 8 s of work. A worker held by a trickle (the old behaviour) would take minutes.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(240), "{took:?}");
+    let reads = r.fake.requests("/read_file");
+    for i in 0..64 {
+        let loc = format!("/slow/{i}.bin");
+        let n = reads.iter().filter(|q| q.body["location"] == loc.as_str()).count();
+        assert_eq!(n, 2, "{loc}: retried once, then dead-lettered");
+    }
+    let dead = r.dlq("scan_request").await;
+    let timeouts = dead
+        .iter()
+        .filter(|d| {
+            let text = d.to_string();
+            text.contains("connector_connection") && text.contains("timed out") && text.contains("max_retries_exceeded")
+        })
+        .count();
+    assert_eq!(timeouts, 64, "{:?}", dead.first());
+}

@@ -104,6 +104,33 @@ pub struct WorkerSettings {
     pub retry_dsxa_client_errors: bool,
     pub dlq_expire_after_days: u32,
     pub claim_idle_secs: u64,
+    pub transfer: TransferSettings,
+}
+
+/// Deadlines of one item's transfer (CORE-API §6.3 as hardened here): a source that stalls or
+/// trickles, or a scanner that never answers, fails the attempt as a timeout (retried, then
+/// dead-lettered) instead of holding a worker. The defaults let a 5 GiB file through a slow link.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferSettings {
+    /// From the start of the body to its first byte.
+    pub first_byte: Duration,
+    /// The window over which the source's rate is measured.
+    pub rate_window: Duration,
+    /// Bytes per second the source must average over every window (time the scanner keeps us
+    /// waiting is not counted against the source).
+    pub min_rate: u64,
+    /// The whole attempt's cap is `total_base + size / total_rate` (size from the request or
+    /// `Content-Length`; the scanner's limit when neither is known).
+    pub total_base: Duration,
+    pub total_rate: u64,
+}
+
+impl TransferSettings {
+    /// The longest one attempt of an item of `size` bytes may take, body and verdict.
+    pub fn total_cap(&self, size: Option<u64>, max_file_size: u64) -> Duration {
+        let size = size.unwrap_or(if max_file_size > 0 { max_file_size } else { 5 << 30 });
+        self.total_base + Duration::from_secs_f64(size as f64 / self.total_rate.max(1) as f64)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -344,6 +371,13 @@ impl Settings {
                 "dlq_expire_after_days": w.dlq_expire_after_days,
                 "claim_idle_secs": w.claim_idle_secs,
             },
+            "transfer": {
+                "first_byte_secs": w.transfer.first_byte.as_secs_f64(),
+                "rate_window_secs": w.transfer.rate_window.as_secs_f64(),
+                "min_rate_bytes": w.transfer.min_rate,
+                "total_base_secs": w.transfer.total_base.as_secs_f64(),
+                "total_rate_bytes": w.transfer.total_rate,
+            },
             "jobs": {
                 "idle_complete_secs": self.jobs.idle_complete_secs,
                 "ttl_days": self.jobs.ttl_days,
@@ -453,6 +487,13 @@ fn read_workers(s: &mut Source, env: &BTreeMap<String, String>) -> WorkerSetting
         retry_dsxa_client_errors: s.bool_or("WORKERS__RETRY_DSXA_CLIENT_ERRORS", false),
         dlq_expire_after_days: s.int_in("WORKERS__DLQ_EXPIRE_AFTER_DAYS", 7, 1, 3650) as u32,
         claim_idle_secs: s.int_in("WORKERS__CLAIM_IDLE_SECS", 120, 1, 86_400) as u64,
+        transfer: TransferSettings {
+            first_byte: Duration::from_secs_f64(s.secs_in("TRANSFER__FIRST_BYTE_SECS", 60.0, 0.1, 86_400.0)),
+            rate_window: Duration::from_secs_f64(s.secs_in("TRANSFER__RATE_WINDOW_SECS", 60.0, 0.1, 86_400.0)),
+            min_rate: s.int_in("TRANSFER__MIN_RATE_BYTES", 16 * 1024, 0, 1 << 40) as u64,
+            total_base: Duration::from_secs_f64(s.secs_in("TRANSFER__TOTAL_BASE_SECS", 600.0, 1.0, 7.0 * 86_400.0)),
+            total_rate: s.int_in("TRANSFER__TOTAL_RATE_BYTES", 256 * 1024, 1, 1 << 40) as u64,
+        },
     }
 }
 

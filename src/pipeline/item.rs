@@ -19,8 +19,10 @@ use super::failure::{ErrorClass, Failure, backoff};
 use crate::actors::job::{ItemFinished, JobChanged};
 use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt};
 use crate::model::result::ScanResultModel;
-use crate::model::{DlqEntry, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms};
-use crate::scanner::{ByteStream, Meter, MeterReport, ScanInput};
+use crate::model::{
+    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms,
+};
+use crate::scanner::{ByteStream, Meter, MeterReport, Pace, ScanInput};
 
 /// Longest a worker waits for a pause or cancel being committed before it looks again.
 const HOLD_WAIT: Duration = Duration::from_secs(2);
@@ -356,13 +358,43 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
         source = check_legacy_envelope(source).await?;
     }
     let meter = Meter::default();
+    let transfer = ctx.settings.workers.transfer;
+    let pace = Pace {
+        first_byte: transfer.first_byte,
+        window: transfer.rate_window,
+        min_rate: transfer.min_rate,
+    };
     let input = ScanInput {
-        body: meter.wrap(source, limit),
+        body: meter.wrap(source, limit, Some(pace)),
         size: length,
         metainfo: item.scan_request.metainfo.clone(),
         task_id: item.task_id.clone(),
     };
-    match (ctx.scanner.scan(input).await, meter.report()) {
+    let total_cap = transfer.total_cap(length.or(hint), limit);
+    let answer_timeout = ctx.settings.scanner.timeout;
+    let late = |what: String| {
+        let class = match engine {
+            Engine::Dsxa => ErrorClass::DsxaTimeout,
+            Engine::Clamd => ErrorClass::ClamdConnection,
+            Engine::Embedded => ErrorClass::Unknown,
+        };
+        Failure::new(class, what)
+    };
+    // The engine gets the stream; the pace check bounds the source, and these two bound the
+    // rest: the verdict must follow the last byte within the scanner timeout, and the whole
+    // attempt must end within the cap derived from the size.
+    let scanned = tokio::select! {
+        r = ctx.scanner.scan(input) => r,
+        () = async {
+            meter.ended().await;
+            tokio::time::sleep(answer_timeout).await;
+        } => Err(late(format!("no verdict within {answer_timeout:?} after the last byte"))),
+        () = tokio::time::sleep(total_cap) => Err(Failure::new(
+            ErrorClass::ConnectorConnection,
+            format!("the transfer took longer than its cap of {total_cap:?} ({} bytes read)", meter.bytes()),
+        )),
+    };
+    match (scanned, meter.report()) {
         (_, Some(MeterReport::LimitExceeded { .. })) => {
             Ok(stamp(Verdict::too_large(length, engine), item, Some(read_ms)))
         }
@@ -370,6 +402,10 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
         (_, Some(MeterReport::SourceFailed(msg))) => Err(Failure::new(
             ErrorClass::ConnectorConnection,
             format!("connector stream broke after {} bytes: {msg}", meter.bytes()),
+        )),
+        (_, Some(MeterReport::Stalled(msg))) => Err(Failure::new(
+            ErrorClass::ConnectorConnection,
+            format!("connector stream timed out after {} bytes: {msg}", meter.bytes()),
         )),
         (Err(f), None) => Err(f),
     }

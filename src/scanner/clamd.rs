@@ -58,7 +58,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
 
 pub struct ClamdScanner {
     address: ClamdAddress,
-    timeout: Duration,
     max_file_size: u64,
 }
 
@@ -91,7 +90,6 @@ impl ClamdScanner {
             .map_err(|e| anyhow::anyhow!("DSXCONNECT_SCANNER__CLAMD_ADDRESS: {e}"))?;
         Ok(Self {
             address,
-            timeout: s.timeout,
             max_file_size: s.max_file_size,
         })
     }
@@ -196,14 +194,9 @@ impl Scanner for ClamdScanner {
         let started = Instant::now();
         let mut hasher = Sha256::new();
         let mut sent = 0u64;
-        let reply = tokio::time::timeout(self.timeout, self.instream(&mut input, &mut hasher, &mut sent))
-            .await
-            .map_err(|_| {
-                Failure::new(
-                    ErrorClass::ClamdConnection,
-                    format!("clamd did not answer within {:?}", self.timeout),
-                )
-            })??;
+        // No fixed cap here: the pipeline bounds the source's pace, the verdict after the last
+        // byte and the whole attempt, so a large file on a slow link is not cut at a fixed time.
+        let reply = self.instream(&mut input, &mut hasher, &mut sent).await?;
         let (kind, details) = match reply {
             Reply::Clean => (VerdictKind::Benign, VerdictDetails::default()),
             Reply::Found(sig) => (

@@ -71,7 +71,16 @@ impl DsxaScanner {
         })
     }
 
-    async fn post(&self, body: reqwest::Body, size: Option<u64>, metadata: &str) -> Result<Verdict, Failure> {
+    /// Posts one body. `timeout` bounds the whole call (the connection test's in-memory body);
+    /// a scan's streamed body is bounded by the pipeline instead (source pace, verdict after the
+    /// last byte, total cap), so a large file on a slow link is not cut at a fixed time.
+    async fn post(
+        &self,
+        body: reqwest::Body,
+        size: Option<u64>,
+        metadata: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Verdict, Failure> {
         let mut req = self
             .client
             .post(&self.url)
@@ -89,9 +98,12 @@ impl DsxaScanner {
             let text = read_limited(resp).await.map_err(classify_transport)?;
             classify_answer(status, &text, retry_after, size)
         };
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| Failure::new(ErrorClass::DsxaTimeout, format!("no verdict within {:?}", self.timeout)))?
+        match timeout {
+            Some(t) => tokio::time::timeout(t, call)
+                .await
+                .map_err(|_| Failure::new(ErrorClass::DsxaTimeout, format!("no verdict within {t:?}")))?,
+            None => call.await,
+        }
     }
 }
 
@@ -261,7 +273,7 @@ impl Scanner for DsxaScanner {
         let started = Instant::now();
         let metadata = custom_metadata(&input.metainfo, &input.task_id);
         let mut v = self
-            .post(reqwest::Body::wrap_stream(input.body), input.size, &metadata)
+            .post(reqwest::Body::wrap_stream(input.body), input.size, &metadata, None)
             .await?;
         v.dsxconnect_dsxa_elapsed_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         Ok(v)
@@ -271,7 +283,12 @@ impl Scanner for DsxaScanner {
         let body: &'static [u8] = b"This is a test file for connection verification";
         let desc = "engine=dsxa";
         match self
-            .post(reqwest::Body::from(body), Some(body.len() as u64), "connection-test")
+            .post(
+                reqwest::Body::from(body),
+                Some(body.len() as u64),
+                "connection-test",
+                Some(self.timeout),
+            )
             .await
         {
             Ok(_) => StatusResponse::success(format!("Successfully connected to DSXA scanner at {}", self.url))

@@ -1,17 +1,37 @@
-//! A stream wrapper that enforces the size limit and remembers why a stream stopped.
+//! A stream wrapper that enforces the size limit and the source's pace, and remembers why a
+//! stream stopped.
 //!
 //! Engines only see an I/O error when the stream breaks; the pipeline asks the meter whether
-//! that was the size limit (→ the "too large" verdict), the connector failing mid-body
-//! (→ `connector_connection`, retried) or neither (→ the engine's own failure).
+//! that was the size limit (→ the "too large" verdict), the connector failing or stalling
+//! mid-body (→ `connector_connection`, retried) or neither (→ the engine's own failure).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 
 use super::ByteStream;
+
+/// How fast a source must deliver: its first byte within `first_byte`, then on average at
+/// least `min_rate` bytes per second over every `window`. Only time spent waiting for the
+/// source counts; time the consumer (the scanner) takes between two reads does not.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub first_byte: Duration,
+    pub window: Duration,
+    pub min_rate: u64,
+}
+
+impl Pace {
+    fn window_minimum(&self) -> u64 {
+        (self.min_rate as f64 * self.window.as_secs_f64()) as u64
+    }
+}
 
 /// Why a metered stream ended early.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +40,8 @@ pub enum MeterReport {
     LimitExceeded { seen: u64 },
     /// The source failed with this message.
     SourceFailed(String),
+    /// The source was slower than its [`Pace`].
+    Stalled(String),
 }
 
 #[derive(Default)]
@@ -29,19 +51,45 @@ struct State {
 }
 
 /// Shared view of a metered stream.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Meter {
     state: Arc<Mutex<State>>,
+    /// Becomes true when the source has delivered its last byte.
+    ended: watch::Sender<bool>,
+}
+
+impl Default for Meter {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+            ended: watch::Sender::new(false),
+        }
+    }
 }
 
 impl Meter {
-    /// Wraps `inner`; `limit` 0 means unlimited.
-    pub fn wrap(&self, inner: ByteStream, limit: u64) -> ByteStream {
+    /// Wraps `inner`; `limit` 0 means unlimited; `pace` bounds how slow the source may be.
+    pub fn wrap(&self, inner: ByteStream, limit: u64, pace: Option<Pace>) -> ByteStream {
+        let now = Instant::now();
         Box::pin(Metered {
             inner,
             limit,
             meter: self.clone(),
+            pace: pace.map(|p| Pacing {
+                pace: p,
+                window_start: now,
+                window_bytes: 0,
+                any_byte: false,
+                handed_out_at: None,
+                timer: Box::pin(tokio::time::sleep_until(now + p.first_byte)),
+            }),
         })
+    }
+
+    /// Resolves once the source has delivered its last byte (never, if it does not).
+    pub async fn ended(&self) {
+        let mut rx = self.ended.subscribe();
+        let _ = rx.wait_for(|ended| *ended).await;
     }
 
     pub fn bytes(&self) -> u64 {
@@ -57,14 +105,97 @@ struct Metered {
     inner: ByteStream,
     limit: u64,
     meter: Meter,
+    pace: Option<Pacing>,
+}
+
+/// The pace check's running state.
+struct Pacing {
+    pace: Pace,
+    window_start: Instant,
+    window_bytes: u64,
+    any_byte: bool,
+    /// When the last chunk went to the consumer (its time until the next poll is not counted).
+    handed_out_at: Option<Instant>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Pacing {
+    /// Takes the consumer's time since the last chunk off the current window.
+    fn resume(&mut self, now: Instant) {
+        if let Some(at) = self.handed_out_at.take() {
+            self.window_start += now.saturating_duration_since(at);
+        }
+    }
+
+    /// Counts a chunk; an error message when a finished window fell short of the minimum.
+    fn delivered(&mut self, n: usize, now: Instant) -> Result<(), String> {
+        self.any_byte = true;
+        self.window_bytes += n as u64;
+        self.handed_out_at = Some(now);
+        self.roll(now)
+    }
+
+    /// Closes the window if it is over: short of the minimum → the stall message.
+    fn roll(&mut self, now: Instant) -> Result<(), String> {
+        if now < self.window_start + self.pace.window {
+            return Ok(());
+        }
+        if self.window_bytes < self.pace.window_minimum() {
+            return Err(format!(
+                "the source delivered {} bytes in {:?}, below the minimum of {} bytes/s",
+                self.window_bytes, self.pace.window, self.pace.min_rate
+            ));
+        }
+        self.window_start = now;
+        self.window_bytes = 0;
+        Ok(())
+    }
+
+    /// While waiting for the source: fails when the first byte or a window's minimum is late.
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+        loop {
+            let deadline = if self.any_byte {
+                self.window_start + self.pace.window
+            } else {
+                self.window_start + self.pace.first_byte
+            };
+            if self.timer.deadline() != deadline {
+                self.timer.as_mut().reset(deadline);
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if !self.any_byte {
+                return Err(format!("no byte from the source within {:?}", self.pace.first_byte));
+            }
+            self.roll(now)?;
+        }
+    }
+}
+
+impl Metered {
+    fn stalled(&mut self, message: String) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        if let Ok(mut st) = self.meter.state.lock() {
+            st.report.get_or_insert(MeterReport::Stalled(message.clone()));
+        }
+        Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message))))
+    }
 }
 
 impl Stream for Metered {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let now = Instant::now();
+        if let Some(p) = self.pace.as_mut() {
+            p.resume(now);
+        }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(Err(message)) = self.pace.as_mut().map(|p| p.delivered(chunk.len(), now)) {
+                    return self.stalled(message);
+                }
                 let limit = self.limit;
                 let Ok(mut st) = self.meter.state.lock() else {
                     return Poll::Ready(Some(Err(std::io::Error::other("meter lock poisoned"))));
@@ -83,7 +214,14 @@ impl Stream for Metered {
                 }
                 Poll::Ready(Some(Err(e)))
             }
-            other => other,
+            Poll::Ready(None) => {
+                self.meter.ended.send_replace(true);
+                Poll::Ready(None)
+            }
+            Poll::Pending => match self.pace.as_mut().map(|p| p.poll_waiting(cx)) {
+                Some(Err(message)) => self.stalled(message),
+                _ => Poll::Pending,
+            },
         }
     }
 }
@@ -104,7 +242,7 @@ mod tests {
     #[tokio::test]
     async fn the_limit_stops_the_stream_and_is_reported() {
         let m = Meter::default();
-        let mut s = m.wrap(chunks(vec![Ok(b"abc"), Ok(b"def")]), 4);
+        let mut s = m.wrap(chunks(vec![Ok(b"abc"), Ok(b"def")]), 4, None);
         assert!(s.next().await.unwrap().is_ok());
         assert!(s.next().await.unwrap().is_err());
         assert_eq!(m.report(), Some(MeterReport::LimitExceeded { seen: 6 }));
@@ -113,9 +251,78 @@ mod tests {
     #[tokio::test]
     async fn a_source_failure_is_reported() {
         let m = Meter::default();
-        let mut s = m.wrap(chunks(vec![Ok(b"abc"), Err("reset")]), 0);
+        let mut s = m.wrap(chunks(vec![Ok(b"abc"), Err("reset")]), 0, None);
         while s.next().await.is_some() {}
         assert_eq!(m.report(), Some(MeterReport::SourceFailed("reset".into())));
         assert_eq!(m.bytes(), 3);
+    }
+
+    fn trickle(every: Duration, n: usize) -> ByteStream {
+        Box::pin(futures_util::stream::unfold(0, move |i| async move {
+            if i == n {
+                return None;
+            }
+            tokio::time::sleep(every).await;
+            Some((Ok(Bytes::from_static(b"x")), i + 1))
+        }))
+    }
+
+    /// Real time, so the numbers leave room for a loaded machine: the trickle delivers at most
+    /// 50 bytes/s against a minimum of 1,000.
+    const PACE: Pace = Pace {
+        first_byte: Duration::from_millis(300),
+        window: Duration::from_millis(500),
+        min_rate: 1_000,
+    };
+
+    #[tokio::test]
+    async fn a_trickle_fails_at_the_end_of_a_window() {
+        let m = Meter::default();
+        let started = Instant::now();
+        let mut s = m.wrap(trickle(Duration::from_millis(20), 100_000), 0, Some(PACE));
+        let err = loop {
+            if let Err(e) = s.next().await.unwrap() {
+                break e;
+            }
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(matches!(m.report(), Some(MeterReport::Stalled(_))), "{:?}", m.report());
+        let took = started.elapsed();
+        assert!(took >= PACE.window && took < Duration::from_secs(30), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn silence_before_the_first_byte_is_cut_at_its_deadline() {
+        let m = Meter::default();
+        let started = Instant::now();
+        let mut s = m.wrap(trickle(Duration::from_secs(600), 1), 0, Some(PACE));
+        assert!(s.next().await.unwrap().is_err());
+        let took = started.elapsed();
+        assert!(took >= PACE.first_byte && took < Duration::from_secs(30), "{took:?}");
+        assert!(matches!(m.report(), Some(MeterReport::Stalled(ref msg)) if msg.contains("no byte")));
+    }
+
+    #[tokio::test]
+    async fn a_steady_source_and_a_slow_consumer_pass_and_the_end_is_signalled() {
+        let m = Meter::default();
+        // About 100,000 bytes/s from the source, while the consumer pauses for several windows.
+        let source: ByteStream = Box::pin(futures_util::stream::unfold(0, |i| async move {
+            if i == 60 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Some((Ok(Bytes::from(vec![0u8; 1_000])), i + 1))
+        }));
+        let mut s = m.wrap(source, 0, Some(PACE));
+        let mut n = 0;
+        while let Some(chunk) = s.next().await {
+            chunk.unwrap();
+            n += 1;
+            if n % 20 == 0 {
+                tokio::time::sleep(PACE.window * 3).await;
+            }
+        }
+        assert_eq!((n, m.report()), (60, None));
+        tokio::time::timeout(Duration::from_secs(10), m.ended()).await.unwrap();
     }
 }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use meter::{Meter, MeterReport};
+pub use meter::{Meter, MeterReport, Pace};
 
 use crate::config::core::ScannerSettings;
 use crate::model::{Engine, StatusResponse, Verdict};

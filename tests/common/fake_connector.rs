@@ -75,6 +75,8 @@ pub struct State {
     pub action_answer: Option<Answer>,
     /// Answers for other routes, by path suffix (`/config`, `/repo_check`, …).
     pub route_answers: HashMap<String, Answer>,
+    /// Locations whose `read_file` body trickles one byte per interval, without end.
+    pub trickle: HashMap<String, Duration>,
     pub requests: Vec<Recorded>,
 }
 
@@ -124,6 +126,11 @@ impl FakeConnector {
 
     pub fn put_file(&self, location: &str, bytes: &[u8]) {
         self.state.lock().unwrap().files.insert(location.into(), bytes.to_vec());
+    }
+
+    /// Makes `read_file` of `location` answer 200 and then send one byte per `every`, forever.
+    pub fn trickle(&self, location: &str, every: Duration) {
+        self.state.lock().unwrap().trickle.insert(location.to_string(), every);
     }
 
     pub fn script_read(&self, location: &str, answers: Vec<Answer>) {
@@ -186,6 +193,15 @@ async fn handle(state: web::Data<Arc<Mutex<State>>>, req: HttpRequest, body: web
         let loc = body_json["location"].as_str().unwrap_or("").to_string();
         if let Some(a) = st.read_script.get_mut(&loc).and_then(VecDeque::pop_front) {
             return respond(a);
+        }
+        if let Some(every) = st.trickle.get(&loc).copied() {
+            let drip = futures_util::stream::unfold((), move |()| async move {
+                tokio::time::sleep(every).await;
+                Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"x")), ()))
+            });
+            return HttpResponse::Ok()
+                .content_type("application/octet-stream")
+                .streaming(drip);
         }
         return match st.files.get(&loc) {
             Some(b) => HttpResponse::Ok()
