@@ -423,6 +423,14 @@ mod tests {
     }
 
     #[test]
+    fn a_record_stored_before_unreadable_count_existed_reads_as_zero() {
+        let mut v = serde_json::to_value(job()).unwrap();
+        v.as_object_mut().unwrap().remove("unreadable_count");
+        let j: JobRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(j.unreadable_count, 0);
+    }
+
+    #[test]
     fn hash_view_has_every_counter_from_creation() {
         let v = job().hash_fields();
         for k in [
