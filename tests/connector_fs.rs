@@ -180,7 +180,9 @@ async fn read_file_streams_exact_bytes_and_refuses_anything_outside_the_asset() 
         (format!("dsx-bytes:{base}/n%ff%01x.bin"), &b"bytes"[..]),
         (format!("dsx-bytes:{base}/sub1/a.txt"), &b"a"[..]),
     ] {
-        let (s, _, b) = r.post_json("/read_file", json!({"location": loc, "metainfo": "m"})).await;
+        let (s, _, b) = r
+            .post_json("/read_file", json!({"location": loc, "metainfo": "m"}))
+            .await;
         assert_eq!((s, &b[..]), (200, want), "{loc}");
     }
     for (name, len) in [("zero.bin", 0usize), ("one.bin", 1), ("five.bin", 5 << 20)] {

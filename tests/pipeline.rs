@@ -168,7 +168,12 @@ async fn names_that_are_not_utf8_are_scanned_and_quarantined_and_an_unreadable_f
     // The EICAR file, found under its exact bytes, was moved keeping them.
     let q = tree.path().join("dsxconnect-quarantine");
     assert_eq!(std::fs::read(hostile_tree::quarantined_eicar(&q)).unwrap(), EICAR);
-    assert!(!tree.path().join(std::ffi::OsStr::from_bytes(hostile_tree::EICAR_REL)).exists());
+    assert!(
+        !tree
+            .path()
+            .join(std::ffi::OsStr::from_bytes(hostile_tree::EICAR_REL))
+            .exists()
+    );
 
     // Results name every scanned file by its location, the encoded form for the others.
     let base = tree.path().display().to_string();

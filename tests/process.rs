@@ -511,7 +511,10 @@ fn scan_counts_an_unreadable_folder_and_quarantines_a_name_that_is_not_utf8() {
     assert_eq!(v["failed"], 0);
     assert_eq!(v["verdicts"]["malicious"], 1);
     assert_eq!(v["actions"]["taken"], 1);
-    assert_eq!(v["malicious"][0]["path"], format!("dsx-bytes:{base}{EICAR_LOCATION_TAIL}").as_str());
+    assert_eq!(
+        v["malicious"][0]["path"],
+        format!("dsx-bytes:{base}{EICAR_LOCATION_TAIL}").as_str()
+    );
     assert_eq!(v["exit_code"], 2);
     let q = tree.path().join("dsxconnect-quarantine");
     assert_eq!(std::fs::read(hostile_tree::quarantined_eicar(&q)).unwrap(), EICAR);

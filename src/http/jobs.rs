@@ -115,7 +115,10 @@ pub async fn enqueue_done(
                 "Input should be a valid dictionary or object",
             )));
         };
-        (count_field(&m, "enqueued_total")?, count_field(&m, "unreadable_count")?.unwrap_or(0))
+        (
+            count_field(&m, "enqueued_total")?,
+            count_field(&m, "unreadable_count")?.unwrap_or(0),
+        )
     };
     let actor = job_actor(&state.jobs, &id).await.map_err(mailbox)?;
     let change = actor

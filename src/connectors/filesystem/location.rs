@@ -25,7 +25,7 @@ pub const PREFIX: &str = "dsx-bytes:";
 pub struct Malformed(String);
 
 fn needs_escape(b: u8) -> bool {
-    b == b'%' || b < 0x20 || b >= 0x7f
+    b == b'%' || !(0x20..0x7f).contains(&b)
 }
 
 /// The location of `path`: the path itself when it is UTF-8, else its `dsx-bytes:` form.
@@ -110,7 +110,13 @@ mod tests {
 
     #[test]
     fn bad_escapes_are_refused() {
-        for bad in ["dsx-bytes:/a%", "dsx-bytes:/a%4", "dsx-bytes:/a%G0", "dsx-bytes:/a%%41", "dsx-bytes:%é0"] {
+        for bad in [
+            "dsx-bytes:/a%",
+            "dsx-bytes:/a%4",
+            "dsx-bytes:/a%G0",
+            "dsx-bytes:/a%%41",
+            "dsx-bytes:%é0",
+        ] {
             assert!(decode(bad).is_err(), "{bad}");
         }
     }
