@@ -73,6 +73,22 @@ async fn a_job_stays_running_until_enqueue_done_then_completes_at_once_with_exac
         422
     );
     assert_eq!(api.post("/scan/jobs/x/enqueue_done", json!([1])).await.0, 422);
+    // Entries the connector could not read are counted; the job completes, with the count shown.
+    let (s, v) = api
+        .post(
+            "/scan/jobs/partial/enqueue_done",
+            json!({"enqueued_total": 0, "unreadable_count": 3, "from_the_future": true}),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("completed")));
+    assert_eq!(api.job("partial").await["unreadable_count"], "3");
+    assert_eq!(api.job("empty-one").await["unreadable_count"], "0");
+    assert_eq!(
+        api.post("/scan/jobs/x/enqueue_done", json!({"unreadable_count": "2"}))
+            .await
+            .0,
+        422
+    );
     let (_, raw) = api.get("/scan/jobs/jc/raw").await;
     assert_eq!(raw["key"], "dsxconnect:job:jc");
     assert!(raw["ttl"].as_i64().unwrap() > 600_000);

@@ -170,8 +170,21 @@ async fn read_file_streams_exact_bytes_and_refuses_anything_outside_the_asset() 
         std::os::unix::fs::symlink(&secret, root.join("link-out")).unwrap();
         std::os::unix::fs::symlink(root.join("sub1/a.txt"), root.join("link-in")).unwrap();
         std::fs::create_dir_all(root.join("dir")).unwrap();
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"n\xff\x01x.bin")), b"bytes").unwrap();
     });
     let base = r.asset.path().display().to_string();
+    // A name that is not UTF-8 is named by its `dsx-bytes:` form; any path may use that form.
+    for (loc, want) in [
+        (format!("dsx-bytes:{base}/n%FF%01x.bin"), &b"bytes"[..]),
+        (format!("dsx-bytes:{base}/n%ff%01x.bin"), &b"bytes"[..]),
+        (format!("dsx-bytes:{base}/sub1/a.txt"), &b"a"[..]),
+    ] {
+        let (s, _, b) = r
+            .post_json("/read_file", json!({"location": loc, "metainfo": "m"}))
+            .await;
+        assert_eq!((s, &b[..]), (200, want), "{loc}");
+    }
     for (name, len) in [("zero.bin", 0usize), ("one.bin", 1), ("five.bin", 5 << 20)] {
         let (s, h, b) = r
             .post_json(
@@ -206,6 +219,12 @@ async fn read_file_streams_exact_bytes_and_refuses_anything_outside_the_asset() 
         secret.display().to_string(),
         "../../etc/passwd".to_string(),
         format!("{base}/sub1/../../x"),
+        // Malformed escapes, and encoded paths that lead outside or hold a NUL.
+        format!("dsx-bytes:{base}/n%FF%0"),
+        format!("dsx-bytes:{base}/n%GG"),
+        "dsx-bytes:/etc/hostname".to_string(),
+        format!("dsx-bytes:{base}%2F..%2F..%2Fetc%2Fhostname"),
+        format!("dsx-bytes:{base}/one.bin%00"),
     ] {
         let (s, h, b) = r
             .post_json("/read_file", json!({"location": bad, "metainfo": "m"}))

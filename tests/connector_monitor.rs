@@ -274,3 +274,22 @@ async fn a_burst_of_thousands_is_coalesced_into_batches_each_file_once() {
         .sum();
     assert_eq!(closed, 3000);
 }
+
+#[tokio::test]
+async fn a_new_file_whose_name_is_not_utf8_is_sent_with_its_bytes_encoded() {
+    use std::os::unix::ffi::OsStrExt;
+    let r = rig(&[]);
+    r.watching().await;
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9 \x01%.txt");
+    std::fs::write(r.asset.path().join(name), b"latin-1").unwrap();
+    wait_for("scan request", Duration::from_secs(10), || async {
+        (!r.locations().is_empty()).then_some(())
+    })
+    .await;
+    // Invalid byte, control byte and `%` percent-encoded; everything else as it is.
+    let want = format!("dsx-bytes:{}/caf%E9 %01%25.txt", r.asset.path().display());
+    assert_eq!(r.locations(), [want]);
+    let item = &r.fc.scan_items()[0];
+    assert_eq!(item["metainfo"], "caf\u{fffd} \u{1}%.txt");
+    assert_eq!(item["size_in_bytes"], 7);
+}

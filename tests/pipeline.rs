@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use common::*;
@@ -110,4 +111,97 @@ async fn an_empty_tree_completes_at_once_with_zero_items() {
     let job = api.wait_job(&job_id, "completed", Duration::from_secs(20)).await;
     assert_eq!(count(&job, "enqueued_count"), 0);
     assert_eq!(job["enqueued_total"], "0");
+}
+
+/// Issue 15: names that are not UTF-8 are scanned and acted on, an unreadable folder is counted,
+/// link loops are not entered. The connector is a separate process that cannot read `locked/`
+/// (as root it runs as an unprivileged user without capabilities).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_are_not_utf8_are_scanned_and_quarantined_and_an_unreadable_folder_is_counted() {
+    use common::hostile_tree::{self, EICAR_LOCATION_TAIL, READABLE_FILES, Tree};
+    let (core, _data) = start_core(&[]);
+    let tree = Tree::new();
+    let conn_data = hostile_tree::writable_dir();
+    let listen = format!("127.0.0.1:{}", free_tcp_port());
+    let mut child = hostile_tree::unprivileged(std::path::Path::new(env!("CARGO_BIN_EXE_dsx-connect")))
+        .args(["connector", "filesystem", "--listen", &listen, "--core-url", &core.url])
+        .arg("--asset")
+        .arg(tree.path())
+        .arg("--data-dir")
+        .arg(conn_data.path())
+        .env("DSXCONNECTOR_CONNECTOR_URL", format!("http://{listen}"))
+        .env("DSXCONNECTOR_ITEM_ACTION", "move")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the connector starts (setpriv is needed when the tests run as root)");
+    let api = Api::new(&core.url);
+    let uuid = wait_for("connector registration", Duration::from_secs(60), || async {
+        let (_, list) = api.get("/connectors/list").await;
+        list.as_array()?.first()?["uuid"].as_str().map(str::to_string)
+    })
+    .await;
+
+    let job_id = api.full_scan(&uuid).await;
+    let job = api.wait_job(&job_id, "completed", Duration::from_secs(120)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Every readable file was scanned; the locked folder was counted, not entered.
+    assert_eq!(count(&job, "enqueued_count"), READABLE_FILES, "{job}");
+    assert_eq!(
+        count(&job, "processed_count") + count(&job, "failed_count") + count(&job, "skipped_count"),
+        count(&job, "enqueued_count")
+    );
+    assert_eq!(count(&job, "processed_count"), READABLE_FILES, "{job}");
+    assert_eq!(count(&job, "unreadable_count"), 1, "{job}");
+    assert_eq!(count(&job, "verdict_malicious"), 1);
+    assert_eq!(count(&job, "actions_taken"), 1);
+    assert_eq!(job["completed_by"], "enqueue_done");
+    // The job list and its summaries carry the count too.
+    let (_, list) = api.get("/scan/jobs").await;
+    let listed = list
+        .as_array()
+        .and_then(|l| l.iter().find(|j| j["job_id"] == job_id.as_str()).cloned())
+        .unwrap_or_else(|| panic!("job {job_id} listed in {list}"));
+    assert_eq!(listed["unreadable_count"], "1");
+
+    // The EICAR file, found under its exact bytes, was moved keeping them.
+    let q = tree.path().join("dsxconnect-quarantine");
+    assert_eq!(std::fs::read(hostile_tree::quarantined_eicar(&q)).unwrap(), EICAR);
+    assert!(
+        !tree
+            .path()
+            .join(std::ffi::OsStr::from_bytes(hostile_tree::EICAR_REL))
+            .exists()
+    );
+
+    // Results name every scanned file by its location, the encoded form for the others.
+    let base = tree.path().display().to_string();
+    let (_, results) = api.get(&format!("/scan/results/job/{job_id}")).await;
+    let mut locations: Vec<String> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scan_request"]["location"].as_str().unwrap().to_string())
+        .collect();
+    locations.sort();
+    let mut want = vec![
+        format!("dsx-bytes:{base}/d%FEir/caf%E9.txt"),
+        format!("dsx-bytes:{base}{EICAR_LOCATION_TAIL}"),
+        format!("{base}/ok.txt"),
+        format!("{base}/utf8 ü.txt"),
+    ];
+    want.sort();
+    assert_eq!(locations, want);
+    let malicious = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["verdict"]["verdict"] == "Malicious")
+        .unwrap();
+    assert_eq!(
+        malicious["scan_request"]["location"],
+        format!("dsx-bytes:{base}{EICAR_LOCATION_TAIL}").as_str()
+    );
+    assert_eq!(malicious["item_action"]["status"], "success", "{malicious}");
 }

@@ -485,3 +485,57 @@ async fn atk_no_secret_reaches_a_trace_log() {
         assert!(!text.contains(secret), "the {what} is in the trace log");
     }
 }
+
+/// Issue 15 through the CLI: names that are not UTF-8 are scanned and quarantined, and a folder
+/// the scan could not read is shown and makes the exit code 2 (not a clean, complete scan).
+#[test]
+fn scan_counts_an_unreadable_folder_and_quarantines_a_name_that_is_not_utf8() {
+    use common::hostile_tree::{self, EICAR_LOCATION_TAIL, READABLE_FILES, Tree};
+    let tree = Tree::new();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_dsx-connect"));
+    let base = tree.path().display().to_string();
+
+    let out = run_for(
+        hostile_tree::unprivileged(exe)
+            .arg("scan")
+            .arg(tree.path())
+            .args(["--action", "move", "--json"]),
+        120,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["files"], READABLE_FILES);
+    assert_eq!(v["unreadable"], 1);
+    assert_eq!(v["failed"], 0);
+    assert_eq!(v["verdicts"]["malicious"], 1);
+    assert_eq!(v["actions"]["taken"], 1);
+    assert_eq!(
+        v["malicious"][0]["path"],
+        format!("dsx-bytes:{base}{EICAR_LOCATION_TAIL}").as_str()
+    );
+    assert_eq!(v["exit_code"], 2);
+    let q = tree.path().join("dsxconnect-quarantine");
+    assert_eq!(std::fs::read(hostile_tree::quarantined_eicar(&q)).unwrap(), EICAR);
+}
+
+#[test]
+fn the_scan_table_shows_unreadable_folders_and_escapes_control_bytes() {
+    use common::hostile_tree::{self, Tree};
+    let tree = Tree::new();
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_dsx-connect"));
+    let out = run_for(hostile_tree::unprivileged(exe).arg("scan").arg(tree.path()), 120);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("the table is UTF-8 text");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("unreadable"))
+        .unwrap_or_else(|| panic!("no unreadable row in {text}"));
+    assert!(line.contains(" 1 "), "{line}");
+    assert!(text.contains("eicar%FF%01.com"), "{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "no raw control characters: {text:?}"
+    );
+}

@@ -208,7 +208,7 @@ both!(concurrent_and_repeated_outcomes_count_exactly_once);
 async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
     let st = open(kind, 1000);
     let b = st.b.clone();
-    b.jobs.enqueue_done("j", Some(100)).await.unwrap();
+    b.jobs.enqueue_done("j", Some(100), 0).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..100 {
         let b = b.clone();
@@ -234,12 +234,30 @@ async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
     assert_eq!(job.status, dsx_connect::model::JobStatus::Completed);
 }
 
+both!(unreadable_counts_are_summed_and_shown_in_every_view);
+async fn unreadable_counts_are_summed_and_shown_in_every_view(kind: Kind) {
+    let st = open(kind, 1000);
+    let b = st.b.clone();
+    let change = b.jobs.enqueue_done("u", Some(0), 2).await.unwrap();
+    assert_eq!(change.job.status, JobStatus::Completed);
+    assert_eq!(change.job.unreadable_count, 2);
+    b.jobs.enqueue_done("u", None, 3).await.unwrap();
+    let job = b.jobs.get("u").await.unwrap().unwrap();
+    assert_eq!(job.unreadable_count, 5);
+    let (_, raw) = b.jobs.raw("u").await.unwrap();
+    assert_eq!(raw["unreadable_count"], "5");
+    assert_eq!(job.summary(0)["unreadable_count"], 5);
+    // A report without unreadable entries leaves the count at zero.
+    b.jobs.enqueue_done("clean", Some(0), 0).await.unwrap();
+    assert_eq!(b.jobs.get("clean").await.unwrap().unwrap().unreadable_count, 0);
+}
+
 both!(finished_jobs_beyond_the_retained_count_are_purged_oldest_first);
 async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first(kind: Kind) {
     let st = open(kind, 2);
     let b = st.b.clone();
     for i in 0..5 {
-        b.jobs.enqueue_done(&format!("done{i}"), Some(0)).await.unwrap();
+        b.jobs.enqueue_done(&format!("done{i}"), Some(0), 0).await.unwrap();
     }
     b.jobs.create("active", Default::default()).await.unwrap();
     // Spread their start times so "oldest" is well defined.

@@ -32,10 +32,11 @@ pub struct ItemFinished(pub OutcomeRecord, pub Option<ScanResultModel>);
 #[rtype(result = "Result<Result<JobChange, ControlError>, StoreError>")]
 pub struct ControlJob(pub Control);
 
-/// The connector finished enumerating (from the HTTP API).
+/// The connector finished enumerating (from the HTTP API): its total, if it gave one, and how
+/// many entries it could not read.
 #[derive(Message)]
 #[rtype(result = "Result<JobChange, StoreError>")]
-pub struct EnqueueDone(pub Option<u64>);
+pub struct EnqueueDone(pub Option<u64>, pub u64);
 
 /// A change decided elsewhere (the idle sweep) to announce.
 #[derive(Message)]
@@ -302,7 +303,7 @@ impl Handler<EnqueueDone> for JobActor {
         let jobs = Arc::clone(&self.services.backend.jobs);
         let job_id = self.job_id.clone();
         AtomicResponse::new(Box::pin(
-            async move { jobs.enqueue_done(&job_id, msg.0).await }
+            async move { jobs.enqueue_done(&job_id, msg.0, msg.1).await }
                 .into_actor(self)
                 .map(|res, act, ctx| {
                     if let Ok(change) = &res {

@@ -137,8 +137,10 @@ pub fn evaluate_idle(job: &mut JobRecord, now: i64, idle_secs: u64, connector_pr
 }
 
 /// Records `enqueue_done` and evaluates rule C. Returns true when the job completed just now.
-pub fn enqueue_done(job: &mut JobRecord, total: Option<u64>, now: i64) -> bool {
+/// `unreadable` is added to the job's count (a job may be reported on more than once).
+pub fn enqueue_done(job: &mut JobRecord, total: Option<u64>, unreadable: u64, now: i64) -> bool {
     job.enqueue_done = true;
+    job.unreadable_count = job.unreadable_count.saturating_add(unreadable);
     job.enqueue_finished_at = Some(now);
     if let Some(t) = total {
         job.enqueued_total = Some(t);
@@ -203,7 +205,7 @@ mod tests {
         apply_outcome(&mut j, &processed(), RecordEffect::Count, 101);
         apply_outcome(&mut j, &processed(), RecordEffect::Count, 101);
         assert!(!evaluate_completion(&mut j, 101));
-        assert!(enqueue_done(&mut j, Some(2), 102));
+        assert!(enqueue_done(&mut j, Some(2), 0, 102));
         assert_eq!(j.status, JobStatus::Completed);
         assert_eq!(j.completed_by, Some(CompletedBy::EnqueueDone));
         assert_eq!(j.finished_at, Some(102));
@@ -215,14 +217,23 @@ mod tests {
     #[test]
     fn an_empty_job_completes_at_enqueue_done() {
         let mut j = job_with(0);
-        assert!(enqueue_done(&mut j, Some(0), 100));
+        assert!(enqueue_done(&mut j, Some(0), 0, 100));
+    }
+
+    #[test]
+    fn unreadable_entries_add_up_and_still_complete_the_job() {
+        let mut j = job_with(0);
+        assert!(enqueue_done(&mut j, Some(0), 2, 100));
+        assert_eq!((j.status, j.unreadable_count), (JobStatus::Completed, 2));
+        enqueue_done(&mut j, None, 3, 101);
+        assert_eq!(j.unreadable_count, 5);
     }
 
     #[test]
     fn a_reported_total_larger_than_accepted_holds_completion() {
         let mut j = job_with(1);
         apply_outcome(&mut j, &processed(), RecordEffect::Count, 101);
-        assert!(!enqueue_done(&mut j, Some(2), 101));
+        assert!(!enqueue_done(&mut j, Some(2), 0, 101));
         assert_eq!(j.status, JobStatus::Running);
     }
 
@@ -269,7 +280,7 @@ mod tests {
         assert_eq!(control(&mut j, Control::Pause, 0, 3), Err(ControlError::Cancelled));
         assert_eq!(control(&mut j, Control::Resume, 0, 3), Err(ControlError::Cancelled));
         let mut c = job_with(0);
-        enqueue_done(&mut c, None, 1);
+        enqueue_done(&mut c, None, 0, 1);
         for cmd in [Control::Pause, Control::Resume, Control::Cancel] {
             assert_eq!(control(&mut c, cmd, 0, 2), Err(ControlError::Completed));
         }
@@ -280,7 +291,7 @@ mod tests {
         let mut j = job_with(1);
         control(&mut j, Control::Pause, 0, 1).unwrap();
         apply_outcome(&mut j, &processed(), RecordEffect::Count, 2);
-        enqueue_done(&mut j, Some(1), 3);
+        enqueue_done(&mut j, Some(1), 0, 3);
         assert_eq!(j.status, JobStatus::Paused);
         assert_eq!(control(&mut j, Control::Resume, 0, 4), Ok(true));
         assert_eq!(j.status, JobStatus::Completed);

@@ -272,8 +272,9 @@ pub trait JobStore: Send + Sync {
     async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)>;
     /// Fast status lookup for the dispatch gate (may be served from a cache kept current).
     async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>>;
-    /// Records `enqueue_done` (creating an empty job if absent) and evaluates rule C.
-    async fn enqueue_done(&self, job_id: &str, total: Option<u64>) -> StoreResult<JobChange>;
+    /// Records `enqueue_done` (creating an empty job if absent) and evaluates rule C;
+    /// `unreadable` is added to the job's `unreadable_count`.
+    async fn enqueue_done(&self, job_id: &str, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange>;
     /// Pause / resume / cancel per the state table, atomically with its effect on parked
     /// items: resume re-queues them in order, cancel counts them skipped at once.
     async fn control(&self, job_id: &str, cmd: Control) -> StoreResult<Result<JobChange, ControlError>>;

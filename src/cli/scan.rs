@@ -1,5 +1,10 @@
 //! `dsx-connect scan TARGET`: a full scan through the same pipeline, in one process, with a
-//! progress bar and a summary. Exit code: 0 clean, 1 malicious found, 2 errors or failed items.
+//! progress bar and a summary. Exit code: 0 clean, 1 malicious found, 2 errors, failed items or
+//! folders that could not be read (the scan did not cover the whole target).
+//!
+//! Locations are printed as the connector sent them (names that are not UTF-8 in their
+//! `dsx-bytes:` form) with control characters escaped as `\u00XX`, so a file name cannot
+//! rewrite the terminal.
 
 use std::io::IsTerminal;
 use std::net::TcpListener;
@@ -45,7 +50,8 @@ struct Summary {
 
 impl Summary {
     fn exit_code(&self) -> i32 {
-        if self.job.failed_count > 0 || self.job.status != crate::model::JobStatus::Completed {
+        let incomplete = self.job.unreadable_count > 0 || self.job.status != crate::model::JobStatus::Completed;
+        if self.job.failed_count > 0 || incomplete {
             2
         } else if self.job.verdicts.malicious > 0 {
             1
@@ -77,6 +83,7 @@ impl Summary {
             "actions": { "taken": j.actions_taken, "failed": j.actions_failed },
             "failed": j.failed_count,
             "skipped": j.skipped_count,
+            "unreadable": j.unreadable_count,
             "duration_secs": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "files_per_sec": (self.rate() * 10.0).round() / 10.0,
             "malicious": self.malicious.iter().map(|r| json!({
@@ -117,6 +124,12 @@ impl Summary {
         if j.skipped_count > 0 {
             row("skipped", j.skipped_count.to_string());
         }
+        if j.unreadable_count > 0 {
+            row(
+                "unreadable",
+                format!("{} (folders that could not be read; not scanned)", j.unreadable_count),
+            );
+        }
         row("duration", format!("{:.2} s", self.elapsed.as_secs_f64()));
         row("files/s", format!("{:.1}", self.rate()));
         if !self.malicious.is_empty() {
@@ -131,7 +144,8 @@ impl Summary {
                     }
                     _ => String::new(),
                 };
-                println!("  {}  ({threat}){action}", r.scan_request.location);
+                let line = format!("  {}  ({threat}){action}", r.scan_request.location);
+                println!("{}", shown(&line));
             }
         }
         if !self.failures.is_empty() {
@@ -140,12 +154,17 @@ impl Summary {
             for f in &self.failures {
                 println!(
                     "  {}  ({})",
-                    f["path"].as_str().unwrap_or("?"),
-                    f["reason"].as_str().unwrap_or("?")
+                    shown(f["path"].as_str().unwrap_or("?")),
+                    shown(f["reason"].as_str().unwrap_or("?"))
                 );
             }
         }
     }
+}
+
+/// Server or file-system text made safe for a terminal.
+fn shown(s: &str) -> String {
+    crate::auth::relay::escape_controls(s)
 }
 
 fn progress_bar(interactive: bool) -> indicatif::ProgressBar {

@@ -78,7 +78,8 @@ pub async fn raw(state: web::Data<CoreState>, path: web::Path<String>) -> Result
     Ok(HttpResponse::Ok().json(json!({"key": format!("dsxconnect:job:{id}"), "ttl": ttl, "data": data})))
 }
 
-/// `POST /scan/jobs/{job_id}/enqueue_done` with an optional `{"enqueued_total": n}`.
+/// `POST /scan/jobs/{job_id}/enqueue_done` with an optional `{"enqueued_total": n,
+/// "unreadable_count": m}` (the entries the connector could not read, added to the job).
 pub async fn enqueue_done(
     state: web::Data<CoreState>,
     req: actix_web::HttpRequest,
@@ -103,8 +104,8 @@ pub async fn enqueue_done(
         }
     }
     let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
-    let total = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    let (total, unreadable) = if body.iter().all(u8::is_ascii_whitespace) {
+        (None, 0)
     } else {
         let v = super::errors::parse_json(&body)?;
         let Value::Object(m) = v else {
@@ -114,29 +115,36 @@ pub async fn enqueue_done(
                 "Input should be a valid dictionary or object",
             )));
         };
-        match m.get("enqueued_total") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    Issue::new(
-                        "int_parsing",
-                        vec![Loc::from("body"), Loc::from("enqueued_total")],
-                        "Input should be an integer greater than or equal to 0",
-                    )
-                    .with_input(other.clone()),
-                ));
-            }
-        }
+        (
+            count_field(&m, "enqueued_total")?,
+            count_field(&m, "unreadable_count")?.unwrap_or(0),
+        )
     };
     let actor = job_actor(&state.jobs, &id).await.map_err(mailbox)?;
     let change = actor
-        .send(EnqueueDone(total))
+        .send(EnqueueDone(total, unreadable))
         .await
         .map_err(mailbox)?
         .map_err(ApiError::job_store)?;
-    tracing::info!(job = %id, enqueued_total = total, status = change.job.status.as_str(), "enqueue_done received");
+    tracing::info!(job = %id, enqueued_total = total, unreadable_count = unreadable, status = change.job.status.as_str(), "enqueue_done received");
     Ok(HttpResponse::Ok().json(json!({"ok": true, "job_id": id, "status": change.job.status.as_str()})))
+}
+
+/// An optional non-negative integer field of the `enqueue_done` body (absent or null: `None`).
+/// Unknown fields are ignored, so older and newer connectors both keep working.
+fn count_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u64>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+        Some(other) => Err(ApiError::invalid(
+            Issue::new(
+                "int_parsing",
+                vec![Loc::from("body"), Loc::from(key)],
+                "Input should be an integer greater than or equal to 0",
+            )
+            .with_input(other.clone()),
+        )),
+    }
 }
 
 async fn control(state: web::Data<CoreState>, path: web::Path<String>, cmd: Control) -> Result<HttpResponse, ApiError> {

@@ -130,6 +130,12 @@ pub struct JobRecord {
     pub processed_count: u64,
     pub failed_count: u64,
     pub skipped_count: u64,
+    /// Folders or entries the connector could not read while enumerating (reported with
+    /// `enqueue_done`). Items below them were never enqueued, so a completed job with a
+    /// non-zero count is not a complete scan of its asset. Records stored before the field
+    /// existed read as 0.
+    #[serde(default)]
+    pub unreadable_count: u64,
     pub verdicts: VerdictCounts,
     pub actions_taken: u64,
     pub actions_failed: u64,
@@ -158,6 +164,7 @@ impl JobRecord {
             processed_count: 0,
             failed_count: 0,
             skipped_count: 0,
+            unreadable_count: 0,
             verdicts: VerdictCounts::default(),
             actions_taken: 0,
             actions_failed: 0,
@@ -211,6 +218,7 @@ impl JobRecord {
         m.insert("processed_count".into(), u(self.processed_count));
         m.insert("failed_count".into(), u(self.failed_count));
         m.insert("skipped_count".into(), u(self.skipped_count));
+        m.insert("unreadable_count".into(), u(self.unreadable_count));
         for (k, v) in self.verdicts.fields() {
             m.insert(k.into(), u(v));
         }
@@ -264,6 +272,7 @@ impl JobRecord {
         m.insert("processed_count".into(), self.processed_count.into());
         m.insert("failed_count".into(), self.failed_count.into());
         m.insert("skipped_count".into(), self.skipped_count.into());
+        m.insert("unreadable_count".into(), self.unreadable_count.into());
         m.insert("total".into(), json_opt_u64(d.total));
         m.insert("enqueued_total".into(), json_opt_u64(self.enqueued_total));
         m.insert("enqueued_count".into(), self.enqueued_count.into());
@@ -414,6 +423,14 @@ mod tests {
     }
 
     #[test]
+    fn a_record_stored_before_unreadable_count_existed_reads_as_zero() {
+        let mut v = serde_json::to_value(job()).unwrap();
+        v.as_object_mut().unwrap().remove("unreadable_count");
+        let j: JobRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(j.unreadable_count, 0);
+    }
+
+    #[test]
     fn hash_view_has_every_counter_from_creation() {
         let v = job().hash_fields();
         for k in [
@@ -421,6 +438,7 @@ mod tests {
             "processed_count",
             "failed_count",
             "skipped_count",
+            "unreadable_count",
             "verdict_unsupported",
             "verdict_encrypted",
         ] {

@@ -298,7 +298,9 @@ function finish(card, job) {
   forgetJob(job.id);
   if (!job.announced) {
     job.announced = true;
-    if (job.status === 'completed') toast('success', `Scan complete for ${card.displayName}`);
+    if (job.status === 'completed' && job.unreadable > 0) {
+      toast('warning', `Scan complete for ${card.displayName}, but ${unreadableText(job.unreadable)} (not scanned)`);
+    } else if (job.status === 'completed') toast('success', `Scan complete for ${card.displayName}`);
     else toast('info', `Scan cancelled for ${card.displayName}`);
   }
   if (!card.online) scheduleRemoval(card);
@@ -415,6 +417,7 @@ function renderProgress(p, job) {
   if (f.rate !== null) text += ` · ${fmtRate(f.rate)} files/s`;
   if (f.eta !== null) text += ` · ETA ${typeof f.eta === 'string' ? f.eta : fmtDuration(f.eta)}`;
   if (job.failed > 0) text += ` · ${fmtCount(job.failed)} failed`;
+  if (job.unreadable > 0) text += ` · ${unreadableText(job.unreadable)}`;
   if (job.status === 'paused') text = `Paused at ${text}`;
   setText(p.progressText, text);
 }
@@ -424,6 +427,11 @@ const COUNT_ORDER = [
   ['verdict_encrypted', 'encrypted'], ['verdict_unknown', 'unknown'], ['verdict_unsupported', 'unsupported'],
 ];
 
+/** How many folders (or other entries) the connector could not read. */
+function unreadableText(n) {
+  return `${fmtCount(n)} unreadable`;
+}
+
 /** Builds the count line of a finished job; rebuilt only when its text changes. */
 function renderFinal(p, job) {
   // The summary line is written once, from the summary that ended the job: items that were in
@@ -431,23 +439,32 @@ function renderFinal(p, job) {
   // final note does not move.
   if (p.noteJobId !== job.id) {
     p.noteJobId = job.id;
-    const word = job.status === 'cancelled' ? 'Scan cancelled' : job.status === 'completed' ? 'Scan complete' : visible(job.status);
+    // A completed job that could not read everything is not a clean, complete scan.
+    const complete = job.unreadable > 0 ? 'Scan complete with warnings' : 'Scan complete';
+    const word = job.status === 'cancelled' ? 'Scan cancelled' : job.status === 'completed' ? complete : visible(job.status);
     setText(p.note, `${word}: ${fmtCount(job.processed)} / ${fmtDuration(job.durationSecs ?? 0)}`);
   }
   const parts = [];
   for (const [key, label] of COUNT_ORDER) {
     const n = job.verdicts[key] || 0;
-    if (n > 0) parts.push([`${fmtCount(n)} ${label}`, key === 'verdict_malicious']);
+    if (n > 0) parts.push([`${fmtCount(n)} ${label}`, key === 'verdict_malicious' ? 'malicious' : null]);
   }
-  if (job.failed > 0) parts.push([`${fmtCount(job.failed)} failed`, false]);
-  if (job.skipped > 0) parts.push([`${fmtCount(job.skipped)} skipped`, false]);
+  if (job.failed > 0) parts.push([`${fmtCount(job.failed)} failed`, null]);
+  if (job.skipped > 0) parts.push([`${fmtCount(job.skipped)} skipped`, null]);
+  if (job.unreadable > 0) parts.push([unreadableText(job.unreadable), 'unreadable']);
   const key = parts.map((x) => x[0]).join(' · ');
   if (p.counts.dataset.key === key) return;
   p.counts.dataset.key = key;
   const nodes = [];
-  parts.forEach(([text, malicious], i) => {
+  parts.forEach(([text, kind], i) => {
     if (i > 0) nodes.push(' · ');
-    nodes.push(malicious ? h('span', { class: 'count-malicious' }, icon('virus'), ` ${text}`) : text);
+    if (kind === 'malicious') nodes.push(h('span', { class: 'count-malicious' }, icon('virus'), ` ${text}`));
+    else if (kind === 'unreadable') {
+      nodes.push(h('span', {
+        class: 'count-unreadable', testid: 'job-unreadable',
+        title: 'Folders the connector could not read; the files in them were not scanned',
+      }, text));
+    } else nodes.push(text);
   });
   replaceChildren(p.counts, nodes.length ? nodes : ['No files']);
 }

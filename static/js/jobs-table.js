@@ -113,7 +113,9 @@ function updateRow(p, job) {
   const f = figures(job);
   setText(p.progress, f.total !== null ? `${fmtCount(f.done)} / ${fmtCount(f.total)}` : fmtCount(f.done));
   setText(p.malicious, fmtCount(job.verdicts.verdict_malicious || 0));
-  setText(p.failed, fmtCount(job.failed));
+  // Unreadable folders are shown with the failures: both are files this job did not scan.
+  setText(p.failed, job.unreadable > 0 ? `${fmtCount(job.failed)} + ${fmtCount(job.unreadable)} unreadable` : fmtCount(job.failed));
+  setAttr(p.failed, 'title', job.unreadable > 0 ? `${fmtCount(job.unreadable)} folders could not be read` : null);
 
   const active = isActive(job);
   const pending = job.pending;

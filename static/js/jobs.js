@@ -24,7 +24,7 @@ const lastSseAt = new Map();
 function blank(id) {
   return {
     id, status: 'running', connectorUuid: null, jobName: null, startedAt: null, finishedAt: null,
-    lastUpdate: null, processed: 0, failed: 0, skipped: 0, enqueued: 0, enqueuedTotal: null,
+    lastUpdate: null, processed: 0, failed: 0, skipped: 0, unreadable: 0, enqueued: 0, enqueuedTotal: null,
     enqueueDone: false, total: null, durationSecs: null, etaSecs: null, timeRemaining: null,
     verdicts: {}, pending: null, seenActive: false, announced: false,
   };
@@ -67,6 +67,8 @@ export function applySummary(raw, { source = 'sse', sentAt = 0 } = {}) {
   if (has('processed_count')) job.processed = toNum(raw.processed_count) ?? 0;
   if (has('failed_count')) job.failed = toNum(raw.failed_count) ?? 0;
   if (has('skipped_count')) job.skipped = toNum(raw.skipped_count) ?? 0;
+  // Folders the connector could not read: a completed job with some is not a full scan.
+  if (has('unreadable_count')) job.unreadable = toNum(raw.unreadable_count) ?? 0;
   if (has('enqueued_count')) job.enqueued = toNum(raw.enqueued_count) ?? 0;
   if (has('enqueued_total')) job.enqueuedTotal = toNum(raw.enqueued_total);
   if (has('enqueue_done')) job.enqueueDone = toStr(raw.enqueue_done) === '1' || raw.enqueue_done === true;

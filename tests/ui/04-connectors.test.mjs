@@ -1,11 +1,12 @@
 /**
  * Connectors: E2E-03 cards and sanitisation, live registration/unregistration of a standalone
- * connector, E2E-19 connector offline and back, E2E-22 error texts.
+ * connector, E2E-19 connector offline and back, E2E-22 error texts, and a tree with names that
+ * are not UTF-8 and an unreadable folder (issue 15).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startStub, startCore, startConnector, startFakeConnector, makeTreeA, makeFlatTree, stopAll, WORK, waitFor, sleep, waitIdle } from './lib/servers.mjs';
+import { startStub, startCore, startConnector, startFakeConnector, makeTreeA, makeFlatTree, makeHostileTree, stopAll, WORK, waitFor, sleep, waitIdle } from './lib/servers.mjs';
 import { scenario, goto, tid, card, shot, closeBrowser, apiRequests } from './lib/browser.mjs';
 import { waitCardState, startFullScan, waitDone } from './lib/cards.mjs';
 
@@ -168,4 +169,33 @@ test('E2E-22 error texts', { timeout: 90000 }, async () => {
     const job = await c.locator(tid('job-pill')).getAttribute('title');
     await fetch(`${core.api}scan/jobs/${job}/cancel`, { method: 'POST' });
   });
+});
+
+test('issue 15: names that are not UTF-8 are scanned, an unreadable folder is shown on the job', { timeout: 90000 }, async () => {
+  await waitIdle(core);
+  await stub.setDelay(0);
+  const tree = makeHostileTree();
+  try {
+    const hostile = await startConnector(core, { tree: tree.dir, name: 'hostile-connector', unprivileged: tree.base });
+    await scenario('issue-15', core, {}, async (page) => {
+      await goto(page);
+      const c = card(page, hostile.uuid);
+      await page.waitForSelector(`${tid('connector-card')}[data-connector-uuid="${hostile.uuid}"][data-ready="true"]`);
+      const job = await startFullScan(page, hostile.uuid);
+      await waitCardState(page, hostile.uuid, 'done', 60000);
+      // Not a clean complete scan: the note and the count line say so.
+      assert.match((await c.locator(tid('job-note')).textContent()).trim(), new RegExp(`^Scan complete with warnings: ${tree.files} /`));
+      assert.equal((await c.locator(tid('job-unreadable')).textContent()).trim(), '1 unreadable');
+      assert.match(await c.locator(tid('job-counts')).textContent(), /1 malicious/);
+      await waitFor(() => page.locator(`${tid('toast')}[data-kind="warning"]`, { hasText: '1 unreadable' }).count(), { what: 'warning toast' });
+      // The jobs table shows it with the failures.
+      const row = page.locator(`${tid('job-row')}[data-job-id="${job}"]`);
+      await waitFor(async () => /0 \+ 1 unreadable/.test(await row.textContent()), { what: 'jobs table row with the unreadable count' });
+      const summary = await (await fetch(`${core.api}scan/jobs/${job}`)).json();
+      assert.equal(summary.unreadable_count, '1');
+      assert.equal(summary.processed_count, String(tree.files));
+    });
+  } finally {
+    tree.remove();
+  }
 });

@@ -138,7 +138,7 @@ impl JobStore for RedisStore {
         Ok(s.as_deref().and_then(JobStatus::parse))
     }
 
-    async fn enqueue_done(&self, job_id: &str, total: Option<u64>) -> StoreResult<JobChange> {
+    async fn enqueue_done(&self, job_id: &str, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange> {
         let r = self
             .run(
                 &self.inner.scripts.enqueue_done,
@@ -147,6 +147,7 @@ impl JobStore for RedisStore {
                     now_secs().to_string(),
                     total.map(|t| t.to_string()).unwrap_or_default(),
                     self.job_ttl().to_string(),
+                    unreadable.to_string(),
                 ],
             )
             .await?;

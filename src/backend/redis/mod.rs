@@ -285,6 +285,7 @@ fn job_from_hash(h: &HashMap<String, String>) -> StoreResult<JobRecord> {
         processed_count: n("processed_count"),
         failed_count: n("failed_count"),
         skipped_count: n("skipped_count"),
+        unreadable_count: n("unreadable_count"),
         verdicts: VerdictCounts {
             benign: n("verdict_benign"),
             malicious: n("verdict_malicious"),

@@ -186,12 +186,18 @@ fn control_tx(
     }))
 }
 
-fn enqueue_done_tx(c: &Connection, st: &mut WriterState, job_id: &str, total: Option<u64>) -> StoreResult<JobChange> {
+fn enqueue_done_tx(
+    c: &Connection,
+    st: &mut WriterState,
+    job_id: &str,
+    total: Option<u64>,
+    unreadable: u64,
+) -> StoreResult<JobChange> {
     let now = now_secs();
     let existing = load_job(c, st, job_id)?;
     let previous = existing.as_ref().map(|j| j.status);
     let mut job = existing.unwrap_or_else(|| JobRecord::new(job_id, now));
-    let became_terminal = job_rules::enqueue_done(&mut job, total, now);
+    let became_terminal = job_rules::enqueue_done(&mut job, total, unreadable, now);
     save_job(c, &job)?;
     remember(st, &job, previous);
     Ok(JobChange {
@@ -270,10 +276,10 @@ impl JobStore for SqliteStore {
         }
     }
 
-    async fn enqueue_done(&self, job_id: &str, total: Option<u64>) -> StoreResult<JobChange> {
+    async fn enqueue_done(&self, job_id: &str, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange> {
         let id = job_id.to_string();
         self.writer()
-            .exec(None, move |c, st| enqueue_done_tx(c, st, &id, total))
+            .exec(None, move |c, st| enqueue_done_tx(c, st, &id, total, unreadable))
             .await
     }
 

@@ -67,13 +67,14 @@ fn resolve(p: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Applies §9.3 to `location` for an asset at `asset_path` (lexical) whose links resolve to
+/// Applies §9.3 to `given` (a location already decoded to its path bytes, see
+/// [`super::location`]) for an asset at `asset_path` (lexical) whose links resolve to
 /// `asset_root`.
-pub fn confine(location: &str, asset_path: &Path, asset_root: &Path) -> Result<Confined, Refused> {
-    if location.contains('\0') {
+pub fn confine(given: &Path, asset_path: &Path, asset_root: &Path) -> Result<Confined, Refused> {
+    let location = super::location::encode(given);
+    if given.as_os_str().as_bytes().contains(&0) {
         return Err(Refused::Outside("location contains a NUL character".into()));
     }
-    let given = Path::new(location);
     let joined = if given.is_absolute() {
         given.to_path_buf()
     } else {
@@ -109,6 +110,7 @@ mod tests {
         std::fs::write(asset.join("sub/a.txt"), "a").unwrap();
         std::fs::write(root.join("outside.txt"), "o").unwrap();
         std::os::unix::fs::symlink(root.join("outside.txt"), asset.join("link")).unwrap();
+        let confine = |l: &str, a: &Path, r: &Path| confine(Path::new(l), a, r);
         let ok = confine("sub/a.txt", &asset, &asset).unwrap();
         assert_eq!(ok.rel, PathBuf::from("sub/a.txt"));
         for bad in [

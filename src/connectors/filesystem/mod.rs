@@ -3,6 +3,7 @@
 pub mod actions;
 mod beneath;
 pub mod confine;
+pub mod location;
 mod monitor;
 mod walk;
 
@@ -124,15 +125,18 @@ impl FilesystemStorage {
         real.starts_with(self.quarantine_real())
     }
 
+    /// The single place a location from a request becomes a path: `dsx-bytes:` locations are
+    /// decoded (a malformed one is refused like any location outside the asset), then confined.
     fn confine(&self, location: &str) -> Result<(PathBuf, Confined), Refused> {
+        let given = location::decode(location).map_err(|e| Refused::Outside(e.to_string()))?;
         let root = self.asset_root()?;
-        let c = confine(location, &self.asset_path, &root)?;
+        let c = confine(Path::new(&given), &self.asset_path, &root)?;
         Ok((root, c))
     }
 
     /// The location of a real path below the asset root (built on the asset path).
     fn location_of(&self, rel: &Path) -> String {
-        format!("{}/{}", self.asset_path.display(), rel.display())
+        location::below(&self.asset_path, rel)
     }
 }
 
@@ -323,8 +327,8 @@ impl Storage for FilesystemStorage {
             Err(_) => WebhookItem::Ignored("not_found"),
             Ok(m) if !m.is_file() => WebhookItem::Ignored("not_a_file"),
             Ok(_) if self.in_quarantine(&c.real) => WebhookItem::Ignored("quarantine"),
-            Ok(m) => match c.rel.to_str() {
-                Some(rel) if filter.is_in_scope(rel) => WebhookItem::Enqueue(Item {
+            Ok(m) => match location::filter_text(&c.rel) {
+                rel if filter.is_in_scope(&rel) => WebhookItem::Enqueue(Item {
                     location: self.location_of(&c.rel),
                     metainfo: obj
                         .get("metainfo")
@@ -338,8 +342,7 @@ impl Storage for FilesystemStorage {
                         }),
                     size: Some(m.len()),
                 }),
-                Some(_) => WebhookItem::Ignored("filtered"),
-                None => WebhookItem::Rejected("malformed"),
+                _ => WebhookItem::Ignored("filtered"),
             },
         };
         Ok(vec![item])

@@ -7,11 +7,11 @@
 //! own tags) are ignored. A candidate settles when no event arrived for the debounce window and
 //! its size and modification time did not change meanwhile (or after the longest wait). Every
 //! 250 ms the settled candidates that pass the gates (still a regular file, not quarantined, in
-//! scope for the filter, UTF-8 name) form one job, handed to the framework without waiting: the
-//! watcher never waits for the core.
+//! scope for the filter) form one job, handed to the framework without waiting: the watcher never
+//! waits for the core. Names that are not valid UTF-8 pass too: their location is the
+//! `dsx-bytes:` form of [`super::location`] and the filter sees their lossy text, as in the walk.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +21,7 @@ use notify::{Event, EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::location;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::settings::MonitorSettings;
 use crate::connectors::framework::{Item, ItemSink};
@@ -288,13 +289,13 @@ impl Collector {
             return None;
         }
         let rel = path.strip_prefix(&self.plan.asset_path).ok()?;
-        let rel = std::str::from_utf8(rel.as_os_str().as_bytes()).ok()?;
-        if !self.filter.is_in_scope(rel) {
-            tracing::debug!(path = rel, "monitor: out of scope for the filter");
+        let rel_text = location::filter_text(rel);
+        if !self.filter.is_in_scope(&rel_text) {
+            tracing::debug!(path = %rel_text, "monitor: out of scope for the filter");
             return None;
         }
         Some(Item {
-            location: format!("{}/{rel}", self.plan.asset_path.display()),
+            location: location::below(&self.plan.asset_path, rel),
             metainfo: path.file_name()?.to_string_lossy().into_owned(),
             size: Some(size),
         })

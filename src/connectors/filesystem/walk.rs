@@ -1,6 +1,11 @@
 //! Enumeration of the asset folder (CONNECTORS §9.4): depth first, entries in byte order,
 //! pruned by the filter and the quarantine rule, produced lazily into a bounded channel by a
 //! blocking thread so memory does not grow with the size of the tree.
+//!
+//! Every name is enumerated, whatever its bytes: a path that is not valid UTF-8 travels in the
+//! `dsx-bytes:` form of [`super::location`], and the filter sees its lossy text (invalid bytes
+//! as U+FFFD). Symbolic links are never followed, so a link loop is simply not entered. A folder
+//! that cannot be listed is sent as an error, which the full scan counts as unreadable.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -9,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use walkdir::WalkDir;
 
+use super::location;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{Item, ItemReceiver};
 
@@ -35,10 +41,9 @@ pub fn spawn(plan: WalkPlan, filter: Arc<Filter>) -> ItemReceiver {
     rx
 }
 
+/// The path relative to the asset as the filter sees it.
 fn rel_of(path: &Path, base: &Path) -> Option<String> {
-    let rel = path.strip_prefix(base).ok()?;
-    let s = std::str::from_utf8(rel.as_os_str().as_bytes()).ok()?;
-    Some(s.to_string())
+    Some(location::filter_text(path.strip_prefix(base).ok()?).into_owned())
 }
 
 fn is_quarantine(plan: &WalkPlan, path: &Path) -> bool {
@@ -68,11 +73,11 @@ fn walk(plan: &WalkPlan, filter: &Filter, tx: &mpsc::Sender<Result<Item, String>
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                // An unreadable directory is skipped with a warning; the walk continues.
+                // An unreadable folder is reported (and counted) and the walk continues.
                 if tx
                     .blocking_send(Err(format!(
                         "cannot read {}: {e}",
-                        e.path().map(|p| p.display().to_string()).unwrap_or_default()
+                        e.path().map(location::encode).unwrap_or_default()
                     )))
                     .is_err()
                 {
@@ -84,20 +89,17 @@ fn walk(plan: &WalkPlan, filter: &Filter, tx: &mpsc::Sender<Result<Item, String>
         if !entry.file_type().is_file() {
             continue;
         }
-        let Some(rel) = rel_of(entry.path(), base) else {
-            let msg = format!("skipping a name that is not valid UTF-8: {}", entry.path().display());
-            if tx.blocking_send(Err(msg)).is_err() {
-                return;
-            }
-            continue;
+        let Ok(rel_path) = entry.path().strip_prefix(base) else {
+            continue; // below the base by construction
         };
+        let rel = location::filter_text(rel_path);
         if !filter.is_in_scope(&rel) {
             continue;
         }
         let size = entry.metadata().ok().map(|m| m.len());
         let metainfo = entry.file_name().to_string_lossy().into_owned();
         let item = Item {
-            location: format!("{}/{rel}", base.display()),
+            location: location::below(base, rel_path),
             metainfo,
             size,
         };

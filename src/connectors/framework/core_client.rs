@@ -293,14 +293,19 @@ impl CoreClient {
     }
 
     /// `POST <core>/scan/jobs/<J>/enqueue_done` — one logical call, retried while transient.
-    pub async fn enqueue_done(&self, job_id: &str, total: u64) {
+    /// `unreadable` (entries the enumeration could not read) is sent only when non-zero, so a
+    /// clean scan's body is what it always was.
+    pub async fn enqueue_done(&self, job_id: &str, total: u64, unreadable: u64) {
         let path = format!("scan/jobs/{}/enqueue_done", seg(job_id));
-        let body = serde_json::json!({ "enqueued_total": total });
+        let mut body = serde_json::json!({ "enqueued_total": total });
+        if unreadable > 0 {
+            body["unreadable_count"] = unreadable.into();
+        }
         let status = match self.exchange(&path, &body, None).await {
             Exchange::Answer(s, _) => s.as_u16().to_string(),
             Exchange::GaveUp(why) => format!("abandoned: {why}"),
         };
-        tracing::info!(event = "enqueue_done posted", job = %job_id, enqueued_total = total, status = %status, "enqueue_done posted");
+        tracing::info!(event = "enqueue_done posted", job = %job_id, enqueued_total = total, unreadable_count = unreadable, status = %status, "enqueue_done posted");
     }
 }
 

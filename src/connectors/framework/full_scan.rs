@@ -1,5 +1,6 @@
 //! The background full scan (CONNECTORS §7.3): lazy enumeration, batches, bounded concurrency,
-//! an exact limit, stop at the first 409, and exactly one `enqueue_done` with the accepted count.
+//! an exact limit, stop at the first 409, and exactly one `enqueue_done` with the accepted count
+//! and the number of entries the enumeration could not read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>)
     // future, so nothing taken from the channel can be lost when another branch wins.
     let mut buffer: Vec<Item> = Vec::new();
     let mut linger: Option<tokio::time::Instant> = None;
-    let (mut accepted, mut inflight_items) = (0u64, 0u64);
+    let (mut accepted, mut inflight_items, mut unreadable) = (0u64, 0u64, 0u64);
     let mut abandoned_in_a_row = 0u32;
     let mut enumeration_done = false;
     let mut halted = false;
@@ -91,7 +92,10 @@ pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>)
                     }
                     buffer.push(i);
                 }
-                Some(Err(warning)) => tracing::warn!(%warning, "skipped during enumeration"),
+                Some(Err(warning)) => {
+                    unreadable += 1;
+                    tracing::warn!(job = %job_id, %warning, "an entry could not be read during enumeration");
+                }
             },
             _ = tokio::time::sleep_until(linger.unwrap_or_else(tokio::time::Instant::now)), if linger.is_some() && !buffer.is_empty() && !linger_over => {}
             _ = stop.cancelled(), if !halted => {
@@ -101,6 +105,6 @@ pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>)
         }
     }
     drop(rx);
-    svc.core().enqueue_done(&job_id, accepted).await;
+    svc.core().enqueue_done(&job_id, accepted, unreadable).await;
     accepted
 }

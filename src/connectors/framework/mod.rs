@@ -119,7 +119,8 @@ pub struct EventOutcome {
     pub core_unavailable: bool,
 }
 
-/// Enumeration output: items in order, produced lazily into a bounded channel.
+/// Enumeration output: items in order, produced lazily into a bounded channel; an `Err` is an
+/// entry that could not be read.
 pub type ItemReceiver = mpsc::Receiver<Result<Item, String>>;
 
 /// A storage repository behind a connector.
@@ -135,8 +136,10 @@ pub trait Storage: Send + Sync + 'static {
     fn extra_config(&self) -> Map<String, Value>;
     /// Checks that the repository can be used (bounded by the caller).
     async fn repo_check(&self) -> RepoCheck;
-    /// Items in scope (filter and quarantine rule applied), in enumeration order. Errors are
-    /// per-entry problems worth a warning; the channel closes at the end.
+    /// Items in scope (filter and quarantine rule applied), in enumeration order. Each error
+    /// is one entry that could not be read (a folder that cannot be listed, a listing page that
+    /// failed): the full scan logs it and counts it in the job's `unreadable_count`. The
+    /// channel closes at the end.
     fn enumerate(&self, filter: Arc<Filter>) -> ItemReceiver;
     /// Opens an item for streaming; locations outside the asset are 403.
     async fn read(&self, location: &str) -> Result<ItemBody, ReadError>;

@@ -410,7 +410,7 @@ impl ConnectorService {
         }
         self.count_accepted(out.enqueued);
         if out.enqueued > 0 {
-            self.core.enqueue_done(&job_id, out.enqueued).await;
+            self.core.enqueue_done(&job_id, out.enqueued, 0).await;
             out.job_id = Some(job_id);
         }
         out

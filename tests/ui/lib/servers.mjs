@@ -190,8 +190,47 @@ export async function startCore({ trees = [], stub, port, dataDir, env = {}, con
   return core;
 }
 
-/** A standalone filesystem connector registering with `core` (`dsx-connect connector filesystem`). */
-export async function startConnector(core, { tree, name = 'extra-connector', displayName, displayIcon, port } = {}) {
+/** The user the connector of a hostile tree runs as when the tests run as root. */
+const NOBODY = 65534;
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * A tree that is hard to walk, in its own world-readable folder (WORK is private to root): names
+ * that are not UTF-8 (an EICAR file among them), `locked/` with mode 000 and a link loop. As root
+ * everything belongs to NOBODY, whose connector (startConnector `unprivileged`) can quarantine
+ * but not read `locked/`. Returns `{ dir, base, files, remove }`; `files` counts readable files.
+ */
+export function makeHostileTree() {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'dsx-ui-hostile-'));
+  fs.chmodSync(base, 0o755);
+  const dir = path.join(base, 'tree');
+  const at = (...parts) => Buffer.concat([Buffer.from(`${dir}/`), ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))]);
+  fs.mkdirSync(at('d', Buffer.from([0xfe]), 'ir'), { recursive: true });
+  fs.writeFileSync(at('d', Buffer.from([0xfe]), 'ir/eicar', Buffer.from([0xff, 0x01]), '.com'), EICAR);
+  fs.writeFileSync(at('d', Buffer.from([0xfe]), 'ir/caf', Buffer.from([0xe9]), '.txt'), 'latin-1 name');
+  fs.writeFileSync(at('ok.txt'), 'fine');
+  fs.mkdirSync(at('locked'));
+  fs.writeFileSync(at('locked/hidden.txt'), 'never scanned');
+  fs.symlinkSync('.', at('loop'));
+  if (isRoot()) {
+    const own = (p) => {
+      fs.lchownSync(p, NOBODY, NOBODY);
+      if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p, { encoding: 'buffer' })) own(Buffer.concat([Buffer.from(p), Buffer.from('/'), e]));
+    };
+    own(base);
+  }
+  fs.chmodSync(at('locked'), 0o000);
+  const remove = () => {
+    fs.chmodSync(at('locked'), 0o755);
+    fs.rmSync(base, { recursive: true, force: true });
+  };
+  return { dir, base, files: 3, remove };
+}
+
+/** A standalone filesystem connector registering with `core` (`dsx-connect connector filesystem`).
+ * `unprivileged` (a folder it may write): as root it runs as NOBODY without capabilities
+ * (`setpriv`), so mode 000 keeps it out; its data folder goes there. */
+export async function startConnector(core, { tree, name = 'extra-connector', displayName, displayIcon, port, unprivileged } = {}) {
   port = port || await freePort();
   const env = {
     DSXCONNECTOR_ASSET: tree,
@@ -199,12 +238,20 @@ export async function startConnector(core, { tree, name = 'extra-connector', dis
     DSXCONNECTOR_CONNECTOR_URL: `http://127.0.0.1:${port}`,
     DSXCONNECTOR_LISTEN_ADDR: `127.0.0.1:${port}`,
     DSXCONNECTOR_NAME: name,
-    DSXCONNECTOR_DATA_DIR: fs.mkdtempSync(path.join(WORK, 'conn-')),
+    DSXCONNECTOR_DATA_DIR: fs.mkdtempSync(path.join(unprivileged || WORK, 'conn-')),
     DSXCONNECTOR_HEARTBEAT_INTERVAL_SECS: '60',
   };
+  if (unprivileged) {
+    env.DSXCONNECTOR_ITEM_ACTION = 'move';
+    if (isRoot()) fs.chownSync(env.DSXCONNECTOR_DATA_DIR, NOBODY, NOBODY);
+  }
   if (displayName !== undefined) env.DSXCONNECTOR_DISPLAY_NAME = displayName;
   if (displayIcon !== undefined) env.DSXCONNECTOR_DISPLAY_ICON = displayIcon;
-  const child = run(`connector-${name}`, path.join(BIN_DIR, 'dsx-connect'), ['connector', 'filesystem'], env);
+  const bin = path.join(BIN_DIR, 'dsx-connect');
+  const [cmd, args] = unprivileged && isRoot()
+    ? ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--', bin, 'connector', 'filesystem']]
+    : [bin, ['connector', 'filesystem']];
+  const child = run(`connector-${name}`, cmd, args, env);
   const list = await waitFor(async () => {
     const l = await core.connectors();
     return l.find((c) => c.name === name || c.url.includes(`:${port}`));
