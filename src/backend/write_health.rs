@@ -238,7 +238,10 @@ mod tests {
         }
         assert_eq!(tries.load(Ordering::SeqCst), 1);
         h.write_succeeded();
-        let got = tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.unwrap(), 1);
     }
 }

@@ -180,7 +180,10 @@ impl RedisStore {
             inv.arg(a);
         }
         let mut c = self.conn().await?;
-        let r = inv.invoke_async(&mut c).await.map_err(|e| write_err(&e).unwrap_or_else(|| redis_err(e)));
+        let r = inv
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| write_err(&e).unwrap_or_else(|| redis_err(e)));
         self.inner.health.observe(r)
     }
 
@@ -351,7 +354,11 @@ impl Maintenance for RedisStore {
     /// refused at `maxmemory` like every write that may add memory.
     async fn probe_write(&self) -> StoreResult<()> {
         let mut c = self.conn().await?;
-        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut c).await.map_err(redis_err)?;
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut c)
+            .await
+            .map_err(redis_err)?;
         let field = |name: &str| {
             info.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok())
