@@ -53,7 +53,10 @@ impl ApiError {
 
     /// A job-store failure on a job endpoint (§3.4).
     pub fn job_store(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "job store failure");
+        // A store that cannot write is logged once per episode by its write health.
+        if !matches!(e, StoreError::CannotWrite(_)) {
+            tracing::warn!(error = %e, "job store failure");
+        }
         match e {
             StoreError::Unavailable(_) | StoreError::Timeout | StoreError::CannotWrite(_) => {
                 Self::detail(StatusCode::SERVICE_UNAVAILABLE, "job_store_unavailable")
