@@ -201,6 +201,8 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         Arc::clone(&services.trust),
     )?);
     let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
+    // Ends a "cannot write" episode of the store once a probe write succeeds.
+    crate::backend::write_health::spawn_prober(Arc::clone(&backend.write_health), Arc::clone(&backend.maintenance));
     // Scan results are emitted where they are recorded (workers, SUPERLOG §2.6); audit events
     // where the request was handled, so every core process runs the superlog.
     let superlog = Superlog::start(&settings.superlog)?;

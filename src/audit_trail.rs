@@ -140,6 +140,9 @@ impl Auditor {
     async fn write(&self, mut rec: AuditRecord) {
         let id = match self.store.append_audit(&rec, self.retain).await {
             Ok(id) => Some(id),
+            // Counted and logged once per episode by the store's write health; the record still
+            // reaches the SIEMs.
+            Err(crate::backend::StoreError::CannotWrite(_)) => None,
             Err(e) => {
                 tracing::warn!(error = %e, action = %rec.action, "writing an audit record failed");
                 None

@@ -435,3 +435,237 @@ async fn trickling_reads_time_out_and_free_their_workers_while_a_normal_job_comp
         .count();
     assert_eq!(timeouts, 64, "{:?}", dead.first());
 }
+
+// ---- a store that cannot write (issue 15) ------------------------------------------------------
+
+/// Items of the job that meets a full store: enough that the store fills up mid-job.
+const FULL_ITEMS: usize = 300;
+/// Worker slots: at most this many items are between a read and their recording at once.
+const FULL_SLOTS: usize = 4;
+
+/// A tmpfs mounted for one test (the suite runs as root); unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("the mount command runs");
+        assert!(
+            out.status.success(),
+            "mounting a {size} tmpfs at {} failed (this test needs root and tmpfs): {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` until the file system is full; returns its path.
+    fn fill(&self, name: &str) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.path().join(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a thread of a stopped core may still hold a file open for a moment.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Cores for the full-store cases: few slots and a slow engine, so the job is still running
+/// when the store fills up.
+fn full_store_env(dsxa: &Dsxa) -> Vec<(&'static str, String)> {
+    vec![
+        ("DSXCONNECT_SCANNER__SCAN_BINARY_URL", dsxa.scan_url()),
+        ("DSXCONNECT_WORKERS__CONCURRENCY", FULL_SLOTS.to_string()),
+    ]
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Queues `FULL_ITEMS` files of the fake connector as job `job` (closed with its total) and
+/// waits until the first are processed. Each request carries 2 KiB of metainfo, so every
+/// result grows the store.
+async fn start_full_store_job(api: &Api, fake: &FakeConnector, job: &str) {
+    let pad = "m".repeat(2048);
+    let mut batch = Vec::new();
+    for i in 0..FULL_ITEMS {
+        let loc = format!("/full/{i:04}");
+        fake.put_file(&loc, format!("clean file {i}").as_bytes());
+        let mut r = scan_request(&loc, &fake.url, Some(job));
+        r["metainfo"] = json!(format!("{loc} {pad}"));
+        batch.push(r);
+    }
+    let (s, v) = api.post("/scan/request/batch", Value::Array(batch)).await;
+    assert_eq!((s, v["accepted"].as_u64()), (202, Some(FULL_ITEMS as u64)), "{v}");
+    let (s, _) = api
+        .post(
+            &format!("/scan/jobs/{job}/enqueue_done"),
+            json!({"enqueued_total": FULL_ITEMS}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    wait_for("the first items processed", Duration::from_secs(60), || async {
+        (count(&api.job(job).await, "processed_count") >= 10).then_some(())
+    })
+    .await;
+}
+
+/// While the store cannot write: readiness is 503 and names it, intake answers 503 with
+/// `Retry-After` (nothing queued), and no item is fetched again while the prober keeps failing.
+async fn assert_held_while_full(api: &Api, fake: &FakeConnector, job: &str) {
+    let ready = wait_for("readyz 503 for the store", Duration::from_secs(120), || async {
+        let (s, v) = api.get("/readyz").await;
+        (s == 503 && v["store"].as_str().is_some_and(|t| t.starts_with("write_failed: "))).then_some(v)
+    })
+    .await;
+    assert_eq!(ready["status"], "not_ready", "{ready}");
+    let reads_then = fake.requests("/read_file").len();
+    let failures_then = ready["store_write_failures"].as_u64().expect("a failure counter");
+    assert!(failures_then >= 1, "{ready}");
+
+    let r = api
+        .http
+        .post(format!("{}/scan/request", api.base))
+        .json(&scan_request("/full/late", &fake.url, Some(job)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&after), "Retry-After {after}");
+
+    // A window measured in failed probe writes (the prober backs off 0.25 s, 0.5 s, 1 s, …):
+    // the old behaviour fetched and scanned every item again in that time.
+    let ready = wait_for("three more refused writes", Duration::from_secs(120), || async {
+        let (s, v) = api.get("/readyz").await;
+        assert_eq!(s, 503, "the store stays unwritable while full: {v}");
+        (v["store_write_failures"].as_u64()? >= failures_then + 3).then_some(v)
+    })
+    .await;
+    let reads_now = fake.requests("/read_file").len();
+    assert!(
+        reads_now - reads_then <= FULL_SLOTS,
+        "items were fetched again while the store could not write: {reads_then} → {reads_now} ({ready})"
+    );
+    let j = api.job(job).await;
+    assert_eq!(j["status"], "running", "{j}");
+    assert!(count(&j, "processed_count") < FULL_ITEMS as u64, "{j}");
+}
+
+/// Once the store writes again the job completes exactly: every item processed once, one
+/// result each, and nothing refused at intake counted.
+async fn assert_exact_after_recovery(api: &Api, fake: &FakeConnector, job: &str) {
+    let j = api.wait_job(job, "completed", Duration::from_secs(180)).await;
+    assert_eq!(count(&j, "enqueued_count"), FULL_ITEMS as u64, "{j}");
+    assert_eq!(count(&j, "processed_count"), FULL_ITEMS as u64, "{j}");
+    assert_eq!(count(&j, "failed_count"), 0, "{j}");
+    let (s, ready) = api.get("/readyz").await;
+    assert_eq!((s, ready["store"].as_str()), (200, Some("ok")), "{ready}");
+    let (_, results) = api.get(&format!("/scan/results/job/{job}?limit=10000")).await;
+    let results = results.as_array().cloned().unwrap_or_default();
+    let tasks: std::collections::HashSet<&str> = results
+        .iter()
+        .filter_map(|r| r["scan_request_task_id"].as_str())
+        .collect();
+    let locations: std::collections::HashSet<&str> = results
+        .iter()
+        .filter_map(|r| r["scan_request"]["location"].as_str())
+        .collect();
+    assert_eq!(results.len(), FULL_ITEMS, "one result per item");
+    assert_eq!((tasks.len(), locations.len()), (FULL_ITEMS, FULL_ITEMS));
+    assert!(
+        !locations.contains("/full/late"),
+        "a request refused with 503 was queued"
+    );
+    let reads = fake.requests("/read_file").len();
+    assert!(
+        (FULL_ITEMS..=FULL_ITEMS + FULL_SLOTS).contains(&reads),
+        "{reads} reads for {FULL_ITEMS} items"
+    );
+}
+
+/// Issue 15: the embedded store's disk fills up mid-job (a small tmpfs as the data dir), then
+/// space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_embedded_store_holds_the_job_and_it_completes_exactly_once_freed() {
+    let fs = Tmpfs::mount("24m");
+    let dsxa = Dsxa::start(&["--delay-ms", "40", "--no-capture"]);
+    let fake = FakeConnector::start();
+    let mut env = full_store_env(&dsxa);
+    // Always the embedded store, whatever backend the suite runs on.
+    env.push(("DSXCONNECT_REDIS_URL", String::new()));
+    let core = start_core_in(&fs.path().join("store"), &env_refs(&env));
+    let api = Api::new(&core.url);
+    start_full_store_job(&api, &fake, "jdiskfull").await;
+    let filler = fs.fill("filler");
+    assert_held_while_full(&api, &fake, "jdiskfull").await;
+    std::fs::remove_file(&filler).unwrap();
+    assert_exact_after_recovery(&api, &fake, "jdiskfull").await;
+    drop(core);
+}
+
+/// Issue 15: Redis reaches `maxmemory` (policy `noeviction`) mid-job, then memory is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_out_of_memory_holds_the_job_and_it_completes_exactly_once_freed() {
+    use deadpool_redis::redis;
+    let port = common::redis::start_redis_server(&["--maxmemory", "48mb", "--maxmemory-policy", "noeviction"]);
+    let url = format!("redis://127.0.0.1:{port}");
+    let dsxa = Dsxa::start(&["--delay-ms", "40", "--no-capture"]);
+    let fake = FakeConnector::start();
+    let mut env = full_store_env(&dsxa);
+    env.push(("DSXCONNECT_REDIS_URL", url.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let core = start_core_in(dir.path(), &env_refs(&env));
+    let api = Api::new(&core.url);
+    start_full_store_job(&api, &fake, "jredisoom").await;
+
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let block = "f".repeat(1 << 20);
+    let mut fillers = Vec::new();
+    let refused = loop {
+        let key = format!("test:filler:{}", fillers.len());
+        let r: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(&block).query_async(&mut c).await;
+        match r {
+            Ok(()) => fillers.push(key),
+            Err(e) => break e,
+        }
+        assert!(fillers.len() < 1000, "Redis never refused a write");
+    };
+    assert_eq!(refused.code(), Some("OOM"), "{refused}");
+    assert_held_while_full(&api, &fake, "jredisoom").await;
+    let _: () = redis::cmd("DEL").arg(&fillers).query_async(&mut c).await.unwrap();
+    assert_exact_after_recovery(&api, &fake, "jredisoom").await;
+    drop(core);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::backend::JobChange;
+use crate::backend::{JobChange, StoreError};
 
 use super::Services;
 use super::job::{JobActor, JobChanged};
@@ -63,7 +63,9 @@ impl JobRegistry {
         self.sweeping = true;
         let services = Arc::clone(&self.services);
         let fut = async move {
-            if !services.backend.maintenance.lead().await? {
+            // Nothing can be completed while the store cannot write (and taking the lease is a
+            // write): wait for its prober instead of failing every few seconds.
+            if services.backend.write_health.is_degraded() || !services.backend.maintenance.lead().await? {
                 return Ok(Vec::new());
             }
             let idle = services.settings.jobs.idle_complete_secs;
@@ -85,6 +87,7 @@ impl JobRegistry {
                         }));
                     }
                 }
+                Err(StoreError::CannotWrite(_)) => {}
                 Err(e) => tracing::warn!(error = %e, "idle-completion sweep failed"),
             }
         }));
@@ -106,8 +109,9 @@ impl Actor for JobRegistry {
                         Ok(false) => Ok(()),
                         Err(e) => Err(e),
                     };
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "retention sweep failed");
+                    match r {
+                        Ok(()) | Err(StoreError::CannotWrite(_)) => {}
+                        Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
                     }
                 }
                 .into_actor(act),

@@ -3,7 +3,9 @@
 //! One loop claims entries in batches when slots are free and runs each item as its own task
 //! (holding one slot). Items are gated per job at dispatch (paused jobs park, cancelled jobs
 //! skip) inside the pipeline. A panicking item is caught and dead-lettered, so one bad item
-//! never takes the pool down. Talked to by the process start-up (start, drain).
+//! never takes the pool down. While the store cannot write, nothing is claimed: the store's
+//! prober backs off until a write succeeds (docs/OPERATIONS.md). Talked to by the process
+//! start-up (start, drain).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +15,7 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
-use crate::backend::{Claimed, Receipt};
+use crate::backend::{Claimed, Receipt, StoreError};
 use crate::pipeline::{PipelineCtx, item};
 
 /// Stops claiming and waits (up to the timeout) for in-flight items.
@@ -63,7 +65,13 @@ async fn claim_loop(
     draining: Arc<AtomicBool>,
 ) {
     let mut failures = 0u32;
+    let health = Arc::clone(&ctx.backend.write_health);
     while !draining.load(Ordering::Acquire) {
+        if health.is_degraded() {
+            // Bounded, so a drain is still noticed while the store stays full.
+            let _ = tokio::time::timeout(Duration::from_secs(1), health.until_writable()).await;
+            continue;
+        }
         let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
@@ -76,7 +84,10 @@ async fn claim_loop(
             Err(e) => {
                 failures += 1;
                 let wait = Duration::from_millis((100u64 << failures.min(6)).min(5_000));
-                tracing::warn!(error = %e, ?wait, "claiming work failed; backing off");
+                // A store that cannot write is logged once per episode by its write health.
+                if !matches!(e, StoreError::CannotWrite(_)) {
+                    tracing::warn!(error = %e, ?wait, "claiming work failed; backing off");
+                }
                 drop(first);
                 tokio::time::sleep(wait).await;
                 continue;

@@ -28,14 +28,21 @@ pub mod job_rules;
 pub mod redis;
 pub mod sealed;
 pub mod sqlite;
+pub mod write_health;
 
-/// A store failure. `Unavailable` and `Timeout` are transient; the HTTP layer maps them to 503/504.
+/// A store failure. `Unavailable`, `Timeout` and `CannotWrite` are transient; the HTTP layer
+/// maps them to 503/504.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store timeout")]
     Timeout,
+    /// The store answers but refuses writes for lack of room (disk full under the embedded
+    /// store, Redis at `maxmemory` with `noeviction`): it heals when room returns, so work
+    /// waits for it instead of failing (docs/OPERATIONS.md, "A store that cannot write").
+    #[error("store cannot write: {0}")]
+    CannotWrite(String),
     #[error("store error: {0}")]
     Internal(String),
 }
@@ -425,6 +432,8 @@ pub struct Backend {
     pub events: Arc<dyn EventBus>,
     /// Readiness probe and retention sweeps.
     pub maintenance: Arc<dyn Maintenance>,
+    /// Whether the store can write right now (set by the store, cleared by the prober).
+    pub write_health: Arc<write_health::WriteHealth>,
 }
 
 impl Backend {
@@ -456,6 +465,9 @@ impl BackendKind {
 #[async_trait]
 pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
+    /// A small write, to learn whether a store that could not write can again (it overwrites
+    /// one probe record; nothing else changes).
+    async fn probe_write(&self) -> StoreResult<()>;
     /// Drops what outlived its retention (jobs, tasks, results, DLQ entries, idempotency).
     async fn purge_expired(&self) -> StoreResult<()>;
     /// Whether this process should run the periodic sweeps now (idle completion, retention).

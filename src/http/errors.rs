@@ -24,6 +24,8 @@ pub enum ApiError {
     Validation(Issues),
     /// A StatusResponse body.
     Status(StatusCode, StatusResponse),
+    /// 503 with a StatusResponse body and `Retry-After: <seconds>` (the store cannot write).
+    RetryLater(StatusResponse, u64),
 }
 
 impl ApiError {
@@ -51,9 +53,12 @@ impl ApiError {
 
     /// A job-store failure on a job endpoint (§3.4).
     pub fn job_store(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "job store failure");
+        // A store that cannot write is logged once per episode by its write health.
+        if !matches!(e, StoreError::CannotWrite(_)) {
+            tracing::warn!(error = %e, "job store failure");
+        }
         match e {
-            StoreError::Unavailable(_) | StoreError::Timeout => {
+            StoreError::Unavailable(_) | StoreError::Timeout | StoreError::CannotWrite(_) => {
                 Self::detail(StatusCode::SERVICE_UNAVAILABLE, "job_store_unavailable")
             }
             StoreError::Internal(_) => Self::detail(StatusCode::INTERNAL_SERVER_ERROR, "job_store_error"),
@@ -67,6 +72,7 @@ impl std::fmt::Display for ApiError {
             ApiError::Detail(c, t) => write!(f, "{c}: {t}"),
             ApiError::Validation(i) => write!(f, "422: {i}"),
             ApiError::Status(c, s) => write!(f, "{c}: {}", s.message),
+            ApiError::RetryLater(s, _) => write!(f, "{}: {}", StatusCode::SERVICE_UNAVAILABLE, s.message),
         }
     }
 }
@@ -76,6 +82,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Detail(c, _) | ApiError::Status(c, _) => *c,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RetryLater(..) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -84,6 +91,12 @@ impl ResponseError for ApiError {
             ApiError::Detail(_, t) => (json!({ "detail": t }), t.clone()),
             ApiError::Validation(i) => (json!({ "detail": i.0 }), "validation_error".to_string()),
             ApiError::Status(_, s) => (json!(s), s.message.clone()),
+            ApiError::RetryLater(s, secs) => {
+                let resp = HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, secs.to_string()))
+                    .json(json!(s));
+                return with_code(resp, &s.message);
+            }
         };
         with_code(HttpResponse::build(self.status_code()).json(body), &code)
     }

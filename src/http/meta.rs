@@ -11,23 +11,41 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "alive"}))
 }
 
-/// Ready = the backend store answers (scanner and connectors are not checked).
+/// Ready = the backend store answers and can write (scanner and connectors are not checked).
+/// `store_write_failures` counts the writes the store refused for lack of room since start.
 pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
     let kind = state.services.backend.kind;
     let redis_configured = kind == crate::backend::BackendKind::Redis;
+    let health = &state.services.backend.write_health;
     match state.services.backend.maintenance.ping().await {
         Ok(()) => {
+            let degraded = health.degraded();
             let mut body = json!({
-                "status": "ready",
+                "status": if degraded.is_some() { "not_ready" } else { "ready" },
                 "redis": if redis_configured { "ok" } else { "not_configured" },
                 "registry": "ok",
                 "backend": kind.as_str(),
+                "store": match &degraded {
+                    Some(d) => format!("write_failed: {}", d.reason),
+                    None => "ok".to_string(),
+                },
+                "store_write_failures": health.failures(),
                 "superlog": state.superlog.readiness(),
             });
+            if let Some(d) = &degraded {
+                body["store_write_failed_since"] = json!(
+                    chrono::DateTime::from_timestamp_millis(d.since_ms)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                );
+            }
             if let Some(n) = state.services.backend.maintenance.round_trips() {
                 body["redis_round_trips"] = json!(n);
             }
-            HttpResponse::Ok().json(body)
+            if degraded.is_some() {
+                HttpResponse::ServiceUnavailable().json(body)
+            } else {
+                HttpResponse::Ok().json(body)
+            }
         }
         Err(e) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "not_ready",
@@ -39,6 +57,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
             "registry": "unavailable",
             "backend": kind.as_str(),
             "store": e.to_string(),
+            "store_write_failures": health.failures(),
             "superlog": state.superlog.readiness(),
         })),
     }

@@ -175,14 +175,26 @@ async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item =
     Ok(())
 }
 
-fn store_failure(e: StoreError) -> ApiError {
-    tracing::warn!(error = %e, "scan request intake failed");
+fn store_failure(state: &CoreState, e: StoreError) -> ApiError {
     let (code, desc) = match &e {
         StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Task broker unavailable"),
         StoreError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Timed out queuing scan task"),
         StoreError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Failed to queue scan task"),
+        // Logged once per episode by the store's write health, not once per request.
+        StoreError::CannotWrite(_) => return cannot_write(state, &e.to_string()),
     };
+    tracing::warn!(error = %e, "scan request intake failed");
     ApiError::Status(code, StatusResponse::error(e.to_string()).with_description(desc))
+}
+
+/// 503 with `Retry-After` (until the store's next write probe): nothing was enqueued, the
+/// client keeps the request and sends it again.
+fn cannot_write(state: &CoreState, why: &str) -> ApiError {
+    let after = state.services.backend.write_health.retry_after().as_secs().max(1);
+    ApiError::RetryLater(
+        StatusResponse::error(why.to_string()).with_description("The store cannot write; nothing was queued"),
+        after,
+    )
 }
 
 fn cancelled(job_id: &str) -> HttpResponse {
@@ -196,6 +208,10 @@ async fn accept(
     items: Vec<NewItem>,
     idem: Option<(IdemScope, String)>,
 ) -> Result<AcceptAnswer, ApiError> {
+    // While the store cannot write, intake is refused before it tries (and fails) to.
+    if let Some(d) = state.services.backend.write_health.degraded() {
+        return Err(cannot_write(state, &format!("store cannot write: {}", d.reason)));
+    }
     let job_name = header_str(req, "X-Job-Name").map(str::to_string);
     state
         .services
@@ -209,7 +225,7 @@ async fn accept(
             deadline: Instant::now() + STORE_DEADLINE,
         })
         .await
-        .map_err(store_failure)
+        .map_err(|e| store_failure(state, e))
 }
 
 /// `POST /scan/request`.

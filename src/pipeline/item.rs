@@ -5,6 +5,10 @@
 //! set, nothing else is blocked); the rest, and retries that run out, are dead-lettered and
 //! counted `failed` in one atomic store step. Nothing is acknowledged before its outcome is
 //! recorded, so a crash at any point only causes a redelivery, which recording absorbs.
+//!
+//! When the store refuses a write for lack of room (disk full, Redis out of memory), the item
+//! keeps its claim and what it found, and its write is tried again once the store writes
+//! again ([`when_writable`]): giving it back would fetch and scan it again, in a loop.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +21,8 @@ use serde_json::Value;
 use super::PipelineCtx;
 use super::failure::{ErrorClass, Failure, backoff};
 use crate::actors::job::{ItemFinished, JobChanged};
-use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt};
+use crate::backend::write_health::when_writable;
+use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt, StoreError};
 use crate::model::result::ScanResultModel;
 use crate::model::{
     DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms,
@@ -134,7 +139,11 @@ async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failu
         item.attempt = attempts;
         let due = now_ms() + delay.as_millis() as i64;
         tracing::debug!(task = %item.task_id, class = f.class.as_str(), attempts, ?delay, "retrying item");
-        if let Err(e) = ctx.backend.queue.retry_later(receipt, item, due, &f.message).await {
+        let retried = when_writable(&ctx.backend.write_health, || {
+            ctx.backend.queue.retry_later(receipt, item.clone(), due, &f.message)
+        })
+        .await;
+        if let Err(e) = retried {
             tracing::error!(error = %e, "scheduling a retry failed; the item will be delivered again");
             ctx.backend.queue_release(receipt).await;
         }
@@ -242,33 +251,34 @@ async fn finish(
         attempts,
         requeued: item.requeued,
     };
-    let change = match ctx.job_actor(&item.job_id).await {
-        Ok(actor) => actor.send(ItemFinished(record, result)).await,
-        Err(e) => Err(e),
-    };
-    match change {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, task = %item.task_id, "recording the outcome failed; retrying later");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            ctx.backend.queue_release(receipt).await;
-            return false;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the job actor is unavailable; retrying later");
-            ctx.backend.queue_release(receipt).await;
-            return false;
-        }
+    let change = when_writable(&ctx.backend.write_health, || async {
+        let actor = ctx.job_actor(&item.job_id).await.map_err(actor_gone)?;
+        actor
+            .send(ItemFinished(record.clone(), result.clone()))
+            .await
+            .map_err(actor_gone)?
+    })
+    .await;
+    if let Err(e) = change {
+        tracing::error!(error = %e, task = %item.task_id, "recording the outcome failed; retrying later");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ctx.backend.queue_release(receipt).await;
+        return false;
     }
     // The outcome is recorded, so the ack is off the item's critical path: if it is lost (crash,
     // store failure) the entry is delivered again and idempotent recording absorbs it.
-    let (queue, receipt, task) = (Arc::clone(&ctx.backend.queue), receipt.clone(), item.task_id.clone());
+    let (queue, health) = (Arc::clone(&ctx.backend.queue), Arc::clone(&ctx.backend.write_health));
+    let (receipt, task) = (receipt.clone(), item.task_id.clone());
     actix::spawn(async move {
-        if let Err(e) = queue.ack(&receipt).await {
+        if let Err(e) = when_writable(&health, || queue.ack(&receipt)).await {
             tracing::warn!(error = %e, task = %task, "ack failed; the item may be delivered again");
         }
     });
     true
+}
+
+fn actor_gone(e: actix::MailboxError) -> StoreError {
+    StoreError::Unavailable(format!("the job actor is unavailable: {e}"))
 }
 
 async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, attempts: u32) {
@@ -288,7 +298,8 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
         action.clone(),
         chrono::Utc::now(),
     );
-    let (stored, inserted) = match ctx.backend.results.record(result).await {
+    let recorded = when_writable(&ctx.backend.write_health, || ctx.backend.results.record(result.clone())).await;
+    let (stored, inserted) = match recorded {
         Ok(recorded) => recorded,
         Err(e) => {
             let f = Failure::new(ErrorClass::StoreUnavailable, e.to_string());

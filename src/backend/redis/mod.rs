@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use deadpool_redis::redis::{self, Value};
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime};
 
+use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::model::job::{CompletedBy, JobRecord, JobStatus, VerdictCounts};
 use scripts::Scripts;
@@ -71,6 +72,8 @@ struct Inner {
     /// The consumer group is known to exist (cleared when Redis answers NOGROUP, e.g. after
     /// it restarted without persistence).
     group_ready: AtomicBool,
+    /// Scripts refused with `OOM` are reported here (docs/OPERATIONS.md).
+    health: Arc<WriteHealth>,
 }
 
 /// The Redis store; implements every store trait.
@@ -112,6 +115,7 @@ impl RedisStore {
                 last_reclaim_ms: AtomicI64::new(0),
                 group_ready: AtomicBool::new(false),
                 round_trips: Arc::new(AtomicU64::new(0)),
+                health: Arc::default(),
             }),
         })
     }
@@ -123,6 +127,7 @@ impl RedisStore {
             &self.inner.prefix,
             Arc::clone(&self.inner.round_trips),
         ));
+        let write_health = Arc::clone(&self.inner.health);
         let s = Arc::new(self);
         Backend {
             kind: BackendKind::Redis,
@@ -138,6 +143,7 @@ impl RedisStore {
             audit: s.clone(),
             events: bus,
             maintenance: s,
+            write_health,
         }
     }
 
@@ -165,7 +171,8 @@ impl RedisStore {
         u64::from(self.opts().job_ttl_days) * 86_400
     }
 
-    /// Runs one of the scripts with `args` after the key prefix.
+    /// Runs one of the scripts with `args` after the key prefix. Every multi-key write is a
+    /// script, so a write refused for memory (`OOM`) is reported to the write health here.
     async fn run(&self, script: &redis::Script, args: Vec<String>) -> StoreResult<Value> {
         let mut inv = script.prepare_invoke();
         inv.arg(&self.inner.prefix);
@@ -173,7 +180,11 @@ impl RedisStore {
             inv.arg(a);
         }
         let mut c = self.conn().await?;
-        inv.invoke_async(&mut c).await.map_err(redis_err)
+        let r = inv
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| write_err(&e).unwrap_or_else(|| redis_err(e)));
+        self.inner.health.observe(r)
     }
 
     /// Creates the consumer group (from the stream's start, so entries accepted before any
@@ -199,6 +210,13 @@ impl RedisStore {
         self.inner.group_ready.store(true, Ordering::Release);
         Ok(())
     }
+}
+
+/// A write refused because Redis is at `maxmemory` with a `noeviction` policy. From a script
+/// the refusal may come wrapped in the script error, hence the message check.
+fn write_err(e: &redis::RedisError) -> Option<StoreError> {
+    let refused = e.code() == Some("OOM") || e.to_string().contains("OOM command not allowed");
+    refused.then(|| StoreError::CannotWrite(e.to_string()))
 }
 
 /// Maps a client error to the store's classes: connection trouble is transient (503).
@@ -305,6 +323,9 @@ fn now_ms() -> i64 {
     crate::model::now_ms()
 }
 
+/// Room below `maxmemory` the write probe asks for before it reports the store writable again.
+const PROBE_ROOM: u64 = 1 << 20;
+
 /// Lease of the periodic sweeps; a holder that dies is replaced after this.
 const JANITOR_LEASE_MS: u64 = 15_000;
 
@@ -327,6 +348,38 @@ impl Maintenance for RedisStore {
         let mut c = self.conn().await?;
         let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(redis_err)?;
         Ok(())
+    }
+
+    /// Also refused while less than [`PROBE_ROOM`] is left below `maxmemory`: acks free a few
+    /// bytes at a time, and workers resumed on those would only be refused again. `SET` is
+    /// refused at `maxmemory` like every write that may add memory.
+    async fn probe_write(&self) -> StoreResult<()> {
+        let mut c = self.conn().await?;
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut c)
+            .await
+            .map_err(redis_err)?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok())
+        };
+        if let (Some(used), Some(max)) = (field("used_memory"), field("maxmemory"))
+            && max > 0
+            && used.saturating_add(PROBE_ROOM) > max
+        {
+            let e = StoreError::CannotWrite(format!("{used} of maxmemory {max} bytes used"));
+            return self.inner.health.observe(Err(e));
+        }
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(self.key("write_probe"))
+            .arg(now_ms())
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut c)
+            .await;
+        let r = r.map_err(|e| write_err(&e).unwrap_or_else(|| redis_err(e)));
+        self.inner.health.observe(r)
     }
 
     /// Retention: job records expire by TTL; here the listing index and the active set drop

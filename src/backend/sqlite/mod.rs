@@ -26,6 +26,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 
 use super::events::LocalBus;
+use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::model::JobStatus;
 use crate::model::result::TaskState;
@@ -66,6 +67,7 @@ struct Inner {
     /// Entries given back without an outcome; claimed again before anything new.
     released: Mutex<Vec<i64>>,
     opts: StoreOptions,
+    health: Arc<WriteHealth>,
 }
 
 /// The embedded store; implements every store trait.
@@ -126,11 +128,13 @@ impl SqliteStore {
         let next_due = schema::next_due(&conn).map_err(sql_err)?;
         schema::spawn_checkpointer(path.clone());
         let work = Arc::new(Notify::new());
+        let health = Arc::new(WriteHealth::default());
         let writer = Writer::start(
             conn,
             Shared {
                 statuses: Arc::clone(&statuses),
                 work: Arc::clone(&work),
+                health: Arc::clone(&health),
             },
             load_state,
         )?;
@@ -157,12 +161,14 @@ impl SqliteStore {
                 live: Mutex::new(HashMap::new()),
                 released: Mutex::new(Vec::new()),
                 opts,
+                health,
             }),
         })
     }
 
     /// All four stores (plus registry and health) on this database and an in-process bus.
     pub fn backend(self) -> Backend {
+        let write_health = Arc::clone(&self.inner.health);
         let s = Arc::new(self);
         Backend {
             kind: BackendKind::Embedded,
@@ -178,6 +184,7 @@ impl SqliteStore {
             audit: s.clone(),
             events: Arc::new(LocalBus::new()),
             maintenance: s,
+            write_health,
         }
     }
 
@@ -212,6 +219,21 @@ impl SqliteStore {
     }
 }
 
+/// Free space the write probe asks for before it reports the store writable again.
+const PROBE_ROOM: u64 = 1 << 20;
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 fn load_state(conn: &Connection) -> rusqlite::Result<WriterState> {
     Ok(WriterState {
         jobs: HashMap::new(),
@@ -229,6 +251,29 @@ impl Maintenance for SqliteStore {
         self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
             .await
             .map(|_| ())
+    }
+
+    /// Also refused while the data dir's file system has less than [`PROBE_ROOM`] free: in WAL
+    /// mode a write can succeed on a full disk by reusing log space, and workers resumed on that
+    /// would only fail again.
+    async fn probe_write(&self) -> StoreResult<()> {
+        let dir = self.inner.path.parent().unwrap_or(Path::new("."));
+        let room = free_bytes(dir).map_err(|e| StoreError::Internal(format!("statvfs {}: {e}", dir.display())))?;
+        if room < PROBE_ROOM {
+            let e = StoreError::CannotWrite(format!("{room} bytes free in {}", dir.display()));
+            return self.inner.health.observe(Err(e));
+        }
+        self.writer()
+            .exec(None, |c, _| {
+                c.execute(
+                    "INSERT INTO write_probe (id, at_ms) VALUES (1, ?1) \
+                     ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+                    [crate::model::now_ms()],
+                )
+                .map(|_| ())
+                .map_err(sql_err)
+            })
+            .await
     }
 
     async fn purge_expired(&self) -> StoreResult<()> {

@@ -74,6 +74,12 @@ CREATE TABLE IF NOT EXISTS stats (
     body TEXT NOT NULL
 );
 
+-- One row the write probe overwrites while the disk was full (docs/OPERATIONS.md).
+CREATE TABLE IF NOT EXISTS write_probe (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    at_ms INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS dlq (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     queue        TEXT NOT NULL,

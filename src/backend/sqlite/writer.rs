@@ -9,6 +9,10 @@
 //! The thread also owns small write-through caches (job records, statistics, next result id):
 //! since nothing else writes, they stay exact, and closures mutate them only after their SQL
 //! succeeded. If a commit fails, the caches are rebuilt from the database.
+//!
+//! A write refused because the disk is full is answered as [`StoreError::CannotWrite`] (to the
+//! operation that hit it and to every operation of its transaction) and reported to the
+//! store's [`WriteHealth`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,6 +21,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::backend::write_health::WriteHealth;
 use crate::backend::{StoreError, StoreResult};
 use crate::model::JobStatus;
 use crate::model::job::JobRecord;
@@ -40,8 +45,10 @@ pub struct WriterState {
     pub status_changes: Vec<(String, Option<JobStatus>)>,
 }
 
-type Reply = Box<dyn FnOnce(bool) + Send>;
-type Run = Box<dyn FnOnce(&Connection, &mut WriterState) -> (bool, Reply) + Send>;
+/// Answers the caller once the transaction ended: `Ok` when it committed.
+type Reply = Box<dyn FnOnce(&Result<(), StoreError>) + Send>;
+/// Runs the operation; returns its error (its savepoint is rolled back) and its reply.
+type Run = Box<dyn FnOnce(&Connection, &mut WriterState) -> (Option<StoreError>, Reply) + Send>;
 
 struct Op {
     deadline: Option<Instant>,
@@ -54,12 +61,14 @@ struct Op {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Op>,
+    health: Arc<WriteHealth>,
 }
 
 /// What the writer publishes after each commit.
 pub struct Shared {
     pub statuses: Arc<RwLock<HashMap<String, JobStatus>>>,
     pub work: Arc<Notify>,
+    pub health: Arc<WriteHealth>,
 }
 
 impl Writer {
@@ -72,11 +81,12 @@ impl Writer {
     ) -> StoreResult<Self> {
         let state = load(&conn).map_err(|e| StoreError::Internal(format!("loading the store: {e}")))?;
         let (tx, rx) = mpsc::channel(QUEUE_BOUND);
+        let health = Arc::clone(&shared.health);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, state, rx, shared, load))
             .map_err(|e| StoreError::Internal(format!("starting the writer thread: {e}")))?;
-        Ok(Self { tx })
+        Ok(Self { tx, health })
     }
 
     /// Runs `f` in the next transaction and returns its result once committed. `f` must change
@@ -93,18 +103,17 @@ impl Writer {
             deadline,
             run: Box::new(move |conn, state| {
                 let r = f(conn, state);
-                let ok = r.is_ok();
+                let failed = r.as_ref().err().cloned();
                 let reply: Reply = Box::new(move |committed| {
-                    let out = if committed {
-                        r
-                    } else {
-                        Err(StoreError::Internal("commit failed".into()))
+                    let out = match committed {
+                        Ok(()) => r,
+                        Err(e) => Err(e.clone()),
                     };
                     if let Some(tx) = tx.lock().ok().and_then(|mut g| g.take()) {
                         let _ = tx.send(out);
                     }
                 });
-                (ok, reply)
+                (failed, reply)
             }),
             timed_out_or_failed: Box::new(move |e| {
                 if let Some(tx) = tx_timeout.lock().ok().and_then(|mut g| g.take()) {
@@ -116,8 +125,10 @@ impl Writer {
             .send(op)
             .await
             .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?
+        let out = rx
+            .await
+            .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?;
+        self.health.observe(out)
     }
 }
 
@@ -138,18 +149,18 @@ fn run(
             }
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
-        let committed = match run_batch(&mut conn, &mut state, &mut batch, &mut replies) {
-            Ok(()) => true,
-            Err(e) => {
+        let outcome = run_batch(&mut conn, &mut state, &mut batch, &mut replies);
+        if let Err(e) = &outcome {
+            // A full disk is reported (once per episode) by the store's write health.
+            if !matches!(e, StoreError::CannotWrite(_)) {
                 tracing::error!(error = %e, "embedded store commit failed; rebuilding caches");
-                match load(&conn) {
-                    Ok(s) => state = s,
-                    Err(e) => tracing::error!(error = %e, "embedded store: reloading caches failed"),
-                }
-                false
             }
-        };
-        if committed {
+            match load(&conn) {
+                Ok(s) => state = s,
+                Err(e) => tracing::error!(error = %e, "embedded store: reloading caches failed"),
+            }
+        }
+        if outcome.is_ok() {
             if !state.status_changes.is_empty()
                 && let Ok(mut map) = shared.statuses.write()
             {
@@ -168,59 +179,87 @@ fn run(
             state.queue_grew = false;
         }
         for reply in replies {
-            reply(committed);
+            reply(&outcome);
         }
     }
     tracing::debug!("embedded store writer stopped");
 }
 
+/// Runs a batch in one transaction. Its error is what every operation of the batch is
+/// answered when it did not commit.
 fn run_batch(
     conn: &mut Connection,
     state: &mut WriterState,
     batch: &mut Vec<Op>,
     replies: &mut Vec<Reply>,
-) -> rusqlite::Result<()> {
-    let mut txn = conn.transaction()?;
-    let now = Instant::now();
+) -> Result<(), StoreError> {
     let mut ops = batch.drain(..);
+    let mut txn = match conn.transaction() {
+        Ok(t) => t,
+        Err(e) => {
+            let e = sql_err(e);
+            for op in ops {
+                (op.timed_out_or_failed)(e.clone());
+            }
+            return Err(e);
+        }
+    };
+    let now = Instant::now();
     while let Some(op) = ops.next() {
         if op.deadline.is_some_and(|d| d < now) {
             (op.timed_out_or_failed)(StoreError::Timeout);
             continue;
         }
-        let sp = txn.savepoint()?;
-        let (ok, reply) = (op.run)(&sp, state);
+        let sp = match txn.savepoint() {
+            Ok(sp) => sp,
+            Err(e) => {
+                let e = sql_err(e);
+                (op.timed_out_or_failed)(e.clone());
+                for rest in ops.by_ref() {
+                    (rest.timed_out_or_failed)(e.clone());
+                }
+                return Err(e);
+            }
+        };
+        let (failed, reply) = (op.run)(&sp, state);
         replies.push(reply);
-        if ok {
-            sp.commit()?;
-        } else {
-            drop(sp); // rolls the failed operation back
+        match &failed {
+            None => sp.commit().map_err(sql_err)?,
+            Some(_) => drop(sp), // rolls the failed operation back
         }
         // Some errors (busy, I/O, full) make SQLite roll back the whole transaction: stop here
-        // rather than run the rest of the batch outside a transaction; every caller is failed.
+        // rather than run the rest of the batch outside a transaction; every caller is failed,
+        // with the cause when it is a full disk (so they wait for room instead of failing).
         if txn.is_autocommit() {
+            let e = match failed {
+                Some(full @ StoreError::CannotWrite(_)) => full,
+                _ => StoreError::Unavailable("the store transaction was rolled back".into()),
+            };
             for rest in ops.by_ref() {
-                (rest.timed_out_or_failed)(StoreError::Unavailable("the store transaction was rolled back".into()));
+                (rest.timed_out_or_failed)(e.clone());
             }
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                Some("transaction rolled back by SQLite".into()),
-            ));
+            return Err(e);
         }
     }
     if state.stats_dirty {
-        super::results::save_stats(&txn, &state.stats)?;
+        super::results::save_stats(&txn, &state.stats).map_err(sql_err)?;
         state.stats_dirty = false;
     }
-    txn.commit()
+    txn.commit().map_err(sql_err)
 }
 
 /// Maps a SQLite error to a store error (the embedded store is local: nothing is transient
-/// except a busy database).
+/// except a busy database and a full disk, including a shared-memory index that could not
+/// grow).
 pub fn sql_err(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
             StoreError::Unavailable(e.to_string())
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::DiskFull || f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+        {
+            StoreError::CannotWrite(e.to_string())
         }
         _ => StoreError::Internal(e.to_string()),
     }

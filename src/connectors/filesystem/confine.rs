@@ -5,6 +5,7 @@
 //! ([`super::beneath::Dir`]), so a link swapped in after the check cannot lead outside either.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Why a location was refused.

@@ -408,19 +408,19 @@ impl ActionPlan {
         };
         match action {
             ItemAction::Delete => match parent.remove(name) {
-                Ok(()) => ok("Item deleted", format!("deleted={}", c.real.display()), action),
+                Ok(()) => ok("Item deleted", format!("deleted={}", location::encode(&c.real)), action),
                 Err(e) => io_failure("delete failed", &e, action),
             },
             ItemAction::Move => match self.quarantine_item(&parent, name, parent_rel) {
                 Ok(placed) => ok(
                     "Item moved to quarantine",
-                    format!("moved_to={}", placed.path().display()),
+                    format!("moved_to={}", location::encode(&placed.path())),
                     action,
                 ),
                 Err(answer) => answer,
             },
             ItemAction::Tag => match self.tag(&parent, Path::new(name)) {
-                Ok(()) => ok("Item tagged", format!("tagged={}", c.real.display()), action),
+                Ok(()) => ok("Item tagged", format!("tagged={}", location::encode(&c.real)), action),
                 Err(e) if xattr_unsupported(&e) => (
                     200,
                     ItemActionStatusResponse::new(
@@ -437,18 +437,18 @@ impl ActionPlan {
                 Ok(placed) => match self.tag(&placed.dir, Path::new(&placed.name)) {
                     Ok(()) => ok(
                         "Item moved to quarantine and tagged",
-                        format!("moved_to={}", placed.path().display()),
+                        format!("moved_to={}", location::encode(&placed.path())),
                         action,
                     ),
                     Err(e) if xattr_unsupported(&e) => ok(
                         "Item moved to quarantine (tagging is not supported there)",
-                        format!("moved_to={} tag=not_supported", placed.path().display()),
+                        format!("moved_to={} tag=not_supported", location::encode(&placed.path())),
                         ItemAction::Move,
                     ),
                     Err(e) => (
                         200,
                         action_error("Item moved to quarantine but tagging failed", action)
-                            .with_description(format!("moved_to={} tag_error={e}", placed.path().display())),
+                            .with_description(format!("moved_to={} tag_error={e}", location::encode(&placed.path()))),
                     ),
                 },
             },
@@ -491,7 +491,10 @@ impl ActionPlan {
                     "The item was copied to quarantine but its source could not be removed",
                     action,
                 )
-                .with_description(format!("moved_to={} source_not_removed={reason}", dest.display())),
+                .with_description(format!(
+                    "moved_to={} source_not_removed={reason}",
+                    location::encode(&dest)
+                )),
             ),
         })
     }
