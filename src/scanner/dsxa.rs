@@ -119,7 +119,10 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Er
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// The failure of a transport error. The URL is dropped from the message: a DSXA URL may carry
+/// credentials (userinfo), and this text reaches logs, the DLQ and the UI.
 fn classify_transport(e: reqwest::Error) -> Failure {
+    let e = e.without_url();
     if e.is_timeout() {
         Failure::new(ErrorClass::DsxaTimeout, format!("DSXA timed out: {e}"))
     } else {
@@ -291,8 +294,11 @@ impl Scanner for DsxaScanner {
             )
             .await
         {
-            Ok(_) => StatusResponse::success(format!("Successfully connected to DSXA scanner at {}", self.url))
-                .with_description(desc),
+            Ok(_) => StatusResponse::success(format!(
+                "Successfully connected to DSXA scanner at {}",
+                crate::config::core::redact_url_password(&self.url)
+            ))
+            .with_description(desc),
             Err(f) => {
                 StatusResponse::error(format!("DSXA connection test failed: {}", f.message)).with_description(desc)
             }
@@ -303,6 +309,22 @@ impl Scanner for DsxaScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn credentials_in_the_dsxa_url_never_reach_a_message() {
+        let env = [(
+            "DSXCONNECT_SCANNER__SCAN_BINARY_URL".to_string(),
+            "http://scanner:s3cret-pw@127.0.0.1:9/scan/binary/v2?password=q-s3cret".to_string(),
+        )]
+        .into_iter()
+        .collect();
+        let settings = crate::config::Settings::from_map(&env, None).unwrap().settings;
+        let dsxa = DsxaScanner::new(&settings.scanner).unwrap();
+        let answer = dsxa.test_connection().await;
+        let text = serde_json::to_string(&answer).unwrap();
+        assert!(text.contains("failed"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
 
     #[test]
     fn metadata_is_ascii_folded_and_bounded() {
