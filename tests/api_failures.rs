@@ -436,6 +436,30 @@ async fn trickling_reads_time_out_and_free_their_workers_while_a_normal_job_comp
     assert_eq!(timeouts, 64, "{:?}", dead.first());
 }
 
+#[tokio::test]
+async fn a_scanner_that_takes_the_bytes_but_never_answers_times_out_after_the_last_byte() {
+    let r = rig(&[
+        ("DSXCONNECT_SCANNER__TIMEOUT_SECS", "1"),
+        ("DSXCONNECT_WORKERS__MAX_ATTEMPTS", "2"),
+        ("DSXCONNECT_WORKERS__DSXA_RETRY_BACKOFF_BASE", "0.1"),
+    ]);
+    r.fake.put_file("/silent", b"bytes the scanner swallows");
+    // Both attempts meet a scanner that holds its answer for ten minutes.
+    r.dsxa
+        .script(json!([{"status": 200, "delay_ms": 600_000}, {"status": 200, "delay_ms": 600_000}]))
+        .await;
+    let started = std::time::Instant::now();
+    let (job, task) = r.run_one("jsilent", "/silent", json!({})).await;
+    assert_eq!(count(&job, "failed_count"), 1, "{job}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let dead = r.dlq("scan_request").await;
+    let text = dead[0].to_string();
+    assert!(
+        text.contains("dsxa_timeout") && text.contains("after the last byte"),
+        "{text} {task}"
+    );
+}
+
 // ---- a store that cannot write (issue 15) ------------------------------------------------------
 
 /// Items of the job that meets a full store: enough that the store fills up mid-job.

@@ -368,7 +368,7 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
     if is_json {
         source = check_legacy_envelope(source).await?;
     }
-    let meter = Meter::default();
+    let meter = Meter::expecting(length);
     let transfer = ctx.settings.workers.transfer;
     let pace = Pace {
         first_byte: transfer.first_byte,

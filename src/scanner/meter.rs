@@ -56,6 +56,9 @@ pub struct Meter {
     state: Arc<Mutex<State>>,
     /// Becomes true when the source has delivered its last byte.
     ended: watch::Sender<bool>,
+    /// The announced length: reaching it counts as the end (an HTTP client sending a body of
+    /// known length stops reading the stream there and never sees its end).
+    expected_len: Option<u64>,
 }
 
 impl Default for Meter {
@@ -63,11 +66,20 @@ impl Default for Meter {
         Self {
             state: Arc::default(),
             ended: watch::Sender::new(false),
+            expected_len: None,
         }
     }
 }
 
 impl Meter {
+    /// A meter for a source that announced `len` bytes.
+    pub fn expecting(len: Option<u64>) -> Self {
+        Self {
+            expected_len: len,
+            ..Self::default()
+        }
+    }
+
     /// Wraps `inner`; `limit` 0 means unlimited; `pace` bounds how slow the source may be.
     pub fn wrap(&self, inner: ByteStream, limit: u64, pace: Option<Pace>) -> ByteStream {
         let now = Instant::now();
@@ -201,6 +213,9 @@ impl Stream for Metered {
                     return Poll::Ready(Some(Err(std::io::Error::other("meter lock poisoned"))));
                 };
                 st.bytes += chunk.len() as u64;
+                if self.meter.expected_len == Some(st.bytes) {
+                    self.meter.ended.send_replace(true);
+                }
                 if limit > 0 && st.bytes > limit {
                     let seen = st.bytes;
                     st.report = Some(MeterReport::LimitExceeded { seen });
@@ -246,6 +261,16 @@ mod tests {
         assert!(s.next().await.unwrap().is_ok());
         assert!(s.next().await.unwrap().is_err());
         assert_eq!(m.report(), Some(MeterReport::LimitExceeded { seen: 6 }));
+    }
+
+    #[tokio::test]
+    async fn the_announced_length_counts_as_the_end() {
+        let m = Meter::expecting(Some(6));
+        let mut s = m.wrap(chunks(vec![Ok(b"abc"), Ok(b"def")]), 0, None);
+        s.next().await.unwrap().unwrap();
+        s.next().await.unwrap().unwrap();
+        // The consumer stops here, as an HTTP client with a Content-Length does.
+        tokio::time::timeout(Duration::from_secs(10), m.ended()).await.unwrap();
     }
 
     #[tokio::test]
