@@ -36,8 +36,11 @@ pub fn init(level: &str, json: bool) {
             "{level},actix_server=warn,actix_web=warn,hyper=warn,reqwest=warn,rustls=warn"
         ))
     });
+    // Colour only for a person at a terminal: a file, a pipe or `docker logs` gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()

@@ -473,6 +473,7 @@ async fn atk_no_secret_reaches_a_trace_log() {
     let _ = child.wait();
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert!(text.lines().count() > 50, "a trace log was written");
+    assert!(!text.contains('\u{1b}'), "no colour codes in a log written to a file");
     for (what, secret) in [
         ("enrollment token", ENROLL),
         ("admin password", ADMIN_PW),
