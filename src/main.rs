@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dsx_connect::app::Role;
-use dsx_connect::cli::{Cli, Command, ConnectorCommand, connector, role, scan, serve, token, user};
+use dsx_connect::cli::{Cli, Command, ConnectorCommand, connector, healthcheck, role, scan, serve, token, user};
 use dsx_connect::config::Settings;
 use dsx_connect::connectors::framework::settings::ConnectorKind;
 use dsx_connect::telemetry;
@@ -84,6 +84,13 @@ fn main() -> ExitCode {
             };
             telemetry::init("warn", false);
             finish(system.block_on(user::run(&loaded.settings, cmd)))
+        }
+        Command::Healthcheck(args) => {
+            let loaded = match Settings::from_env(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(e) => return config_failure(e),
+            };
+            finish(system.block_on(healthcheck::run(&loaded.settings, args)))
         }
         Command::Scan(args) => {
             let loaded = match Settings::from_env(cli.config.as_deref()) {

@@ -540,3 +540,58 @@ fn the_scan_table_shows_unreadable_folders_and_escapes_control_bytes() {
         "no raw control characters: {text:?}"
     );
 }
+
+/// `dsx-connect healthcheck` for container health checks: 0 with the core up and ready, 1 with
+/// nothing listening and 1 when the service answers "not ready" (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_only_when_the_service_answers_ready() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_tcp_port();
+    let check = |args: &[&str]| {
+        let out = run_for(
+            bin()
+                .arg("healthcheck")
+                .args(args)
+                .env("DSXCONNECT_PORT", port.to_string()),
+            60,
+        );
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = check(&[]);
+    assert_eq!(code, Some(1), "nothing listens yet: {err}");
+    let mut child = bin()
+        .arg("serve")
+        .env("DSXCONNECT_PORT", port.to_string())
+        .env("DSXCONNECT_DATA_DIR", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_for("healthcheck passes", Duration::from_secs(60), || async {
+        let (code, _) = check(&[]);
+        (code == Some(0)).then_some(())
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ready, ());
+    // A service that answers but is not ready.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/dsx-connect/api/v1/readyz", listener.local_addr().unwrap());
+    let answer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let body = r#"{"status":"not_ready","redis":"unavailable"}"#;
+        let _ = write!(
+            s,
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let (code, err) = check(&["--url", &url]);
+    answer.join().unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("503") && err.contains("not_ready"), "{err}");
+}

@@ -3,6 +3,7 @@
 pub mod auth_store;
 pub mod builtin;
 pub mod connector;
+pub mod healthcheck;
 pub mod role;
 pub mod scan;
 pub mod serve;
@@ -48,6 +49,8 @@ pub enum Command {
     /// Manage local users (password sign-in to the web UI) in the configured store.
     #[command(subcommand)]
     User(UserCommand),
+    /// Container health check: exit 0 when the service answers ready, 1 otherwise.
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
