@@ -182,6 +182,16 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
     let workers = role != Role::Api;
     let backend = open_backend(&settings)?;
     let scanner = crate::scanner::build(&settings.scanner)?;
+    crate::scanner::spawn_version_refresh(&scanner);
+    if workers && scanner.engine().is_test_engine() {
+        // Said at every start: its `Benign` is not a scan result anyone should rely on.
+        tracing::warn!(
+            engine = crate::scanner::embedded::TEST_ENGINE_LABEL,
+            "the built-in test engine is active: it detects only the EICAR test file and the SHA-256 hash list, \
+             so every other file is reported Benign without being examined; configure DSXA or clamd \
+             (DSXCONNECT_SCANNER__ENGINE) for real protection"
+        );
+    }
     let registry_view = Arc::new(RegistryView::default());
     let services = Arc::new(Services {
         settings: Arc::clone(&settings),

@@ -25,6 +25,7 @@ use crate::config::Settings;
 use crate::connectors::framework::settings::ConnectorKind;
 use crate::model::job::JobRecord;
 use crate::model::{DlqQueue, ScanResultModel, now_secs};
+use crate::scanner::EngineInfo;
 
 /// Forwards a job's updates into a watch channel (the latest one wins).
 struct Forward(watch::Sender<Option<Arc<JobRecord>>>);
@@ -43,6 +44,8 @@ impl Handler<JobUpdate> for Forward {
 /// What the summary is made of.
 struct Summary {
     job: JobRecord,
+    /// The engine that gave the verdicts, as it reported itself at the end of the scan.
+    engine: EngineInfo,
     malicious: Vec<ScanResultModel>,
     failures: Vec<Value>,
     elapsed: Duration,
@@ -69,6 +72,7 @@ impl Summary {
         let j = &self.job;
         json!({
             "target": target,
+            "engine": self.engine,
             "job_id": j.job_id,
             "status": j.status.as_str(),
             "files": j.finished(),
@@ -103,6 +107,11 @@ impl Summary {
         let row = |k: &str, v: String| println!("  {k:<22} {v}");
         println!();
         println!("Scan of {target} — {}", j.status.as_str());
+        let version = self.engine.version.as_deref().unwrap_or("version not reported");
+        row("engine", format!("{} ({version})", self.engine.name));
+        if self.engine.test_engine {
+            println!("  {}", self.engine.note);
+        }
         row("files", j.finished().to_string());
         row("benign", j.verdicts.benign.to_string());
         row("malicious", j.verdicts.malicious.to_string());
@@ -362,6 +371,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
     let (malicious, failures) = collect(&core, &job).await?;
     let summary = Summary {
         job,
+        engine: core.state.scanner.info(),
         malicious,
         failures,
         elapsed,

@@ -63,10 +63,13 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
     }
 }
 
+/// Version, build time and the active scanning engine (name, version as last reported, and
+/// whether it is the built-in test engine) so the UI can say what the verdicts are worth.
 pub async fn meta(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "version": crate::VERSION,
         "build_timestamp": state.build_timestamp,
+        "engine": state.scanner.info(),
     }))
 }
 

@@ -115,6 +115,7 @@ pub struct FileInfo {
 pub enum Engine {
     Dsxa,
     Clamd,
+    /// The built-in test engine (EICAR and a SHA-256 hash list only).
     Embedded,
 }
 
@@ -125,6 +126,13 @@ impl Engine {
             Engine::Clamd => "clamd",
             Engine::Embedded => "embedded",
         }
+    }
+
+    /// Whether the engine only exists to exercise the product: its `Benign` means "not one of
+    /// the few things it knows", not "examined and found harmless", so it must never unlock a
+    /// file the way a real engine's verdict does.
+    pub fn is_test_engine(self) -> bool {
+        self == Engine::Embedded
     }
 }
 
@@ -163,6 +171,11 @@ pub struct Verdict {
     #[serde(default)]
     pub dsxconnect_dsxa_elapsed_ms: Option<f64>,
     pub scan_engine: Engine,
+    /// The engine's version as it reported it when it gave this verdict (DSXA: absent, its scan
+    /// answers carry none; clamd: engine and signature database; built-in: `builtin-test <version>`).
+    /// Absent in records written before it existed, so it is omitted rather than null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_engine_version: Option<String>,
 }
 
 fn minus_one() -> i64 {
@@ -187,6 +200,7 @@ impl Verdict {
             dsxconnect_read_elapsed_ms: None,
             dsxconnect_dsxa_elapsed_ms: None,
             scan_engine: engine,
+            scan_engine_version: None,
         }
     }
 

@@ -185,8 +185,14 @@ async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reas
 }
 
 /// The result tag of a verdict: `clean`, `malicious`, `not_scanned` (with its reason) or `error`.
+/// A `Benign` of the built-in test engine is `not_scanned`: it only means "not EICAR and not on
+/// the hash list", and a bucket policy must not unlock an item on it.
 fn result_of(v: &Verdict) -> (&'static str, Option<String>) {
     match v.verdict {
+        VerdictKind::Benign if v.scan_engine.is_test_engine() => (
+            "not_scanned",
+            Some(crate::scanner::embedded::TEST_ENGINE_TAG_REASON.to_string()),
+        ),
         VerdictKind::Benign => ("clean", None),
         VerdictKind::Malicious => ("malicious", None),
         VerdictKind::NotScanned | VerdictKind::UnsupportedFileType | VerdictKind::NonCompliant => (
@@ -344,7 +350,7 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
     let limit = ctx.scanner.max_file_size();
     let hint = item.scan_request.size_in_bytes.and_then(|s| u64::try_from(s).ok());
     if limit > 0 && hint.is_some_and(|s| s > limit) {
-        return Ok(stamp(Verdict::too_large(hint, engine), item, None));
+        return Ok(stamp(Verdict::too_large(hint, engine), ctx, item, None));
     }
     let resp = ctx
         .connectors
@@ -357,7 +363,7 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if limit > 0 && length.is_some_and(|l| l > limit) {
-        return Ok(stamp(Verdict::too_large(length, engine), item, Some(read_ms)));
+        return Ok(stamp(Verdict::too_large(length, engine), ctx, item, Some(read_ms)));
     }
     let is_json = resp
         .headers()
@@ -407,9 +413,9 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
     };
     match (scanned, meter.report()) {
         (_, Some(MeterReport::LimitExceeded { .. })) => {
-            Ok(stamp(Verdict::too_large(length, engine), item, Some(read_ms)))
+            Ok(stamp(Verdict::too_large(length, engine), ctx, item, Some(read_ms)))
         }
-        (Ok(v), None) => Ok(stamp(v, item, Some(read_ms))),
+        (Ok(v), None) => Ok(stamp(v, ctx, item, Some(read_ms))),
         (_, Some(MeterReport::SourceFailed(msg))) => Err(Failure::new(
             ErrorClass::ConnectorConnection,
             format!("connector stream broke after {} bytes: {msg}", meter.bytes()),
@@ -457,8 +463,63 @@ async fn check_legacy_envelope(mut source: ByteStream) -> Result<ByteStream, Fai
     Ok(Box::pin(head.chain(source)))
 }
 
-fn stamp(mut v: Verdict, item: &WorkItem, read_ms: Option<f64>) -> Verdict {
+/// Adds the core's measurements, and the engine's version to verdicts the core made itself
+/// (too large) so every result names the engine version.
+fn stamp(mut v: Verdict, ctx: &PipelineCtx, item: &WorkItem, read_ms: Option<f64>) -> Verdict {
+    if v.scan_engine_version.is_none() {
+        v.scan_engine_version = ctx.scanner.version();
+    }
     v.dsxconnect_read_elapsed_ms = read_ms;
     v.dsxconnect_request_elapsed_ms = Some((now_ms() - item.enqueued_at).max(0) as f64);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Engine;
+
+    fn verdict(kind: VerdictKind, engine: Engine, reason: Option<&str>) -> Verdict {
+        let mut v = Verdict::bare(kind, engine);
+        v.verdict_details.reason = reason.map(str::to_string);
+        v
+    }
+
+    #[test]
+    fn a_real_engine_s_benign_is_clean() {
+        for engine in [Engine::Dsxa, Engine::Clamd] {
+            assert_eq!(result_of(&verdict(VerdictKind::Benign, engine, None)), ("clean", None));
+        }
+    }
+
+    #[test]
+    fn the_test_engine_s_benign_is_never_clean() {
+        let (tag, reason) = result_of(&verdict(VerdictKind::Benign, Engine::Embedded, None));
+        assert_eq!(tag, "not_scanned");
+        assert_eq!(
+            reason.as_deref(),
+            Some("builtin-test engine: only EICAR and the hash list are detected")
+        );
+        // What it does detect is still reported as such.
+        assert_eq!(
+            result_of(&verdict(VerdictKind::Malicious, Engine::Embedded, None)),
+            ("malicious", None)
+        );
+    }
+
+    #[test]
+    fn other_verdicts_map_to_not_scanned_or_error_with_their_reason() {
+        assert_eq!(
+            result_of(&verdict(VerdictKind::NotScanned, Engine::Dsxa, Some("file too large"))),
+            ("not_scanned", Some("file too large".into()))
+        );
+        assert_eq!(
+            result_of(&verdict(VerdictKind::UnsupportedFileType, Engine::Dsxa, None)),
+            ("not_scanned", Some("Unsupported File Type".into()))
+        );
+        assert_eq!(
+            result_of(&verdict(VerdictKind::Unknown, Engine::Clamd, Some("x"))),
+            ("error", Some("x".into()))
+        );
+    }
 }

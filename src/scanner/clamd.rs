@@ -1,5 +1,6 @@
 //! ClamAV daemon client (CORE-API §5.2): `zINSTREAM` over TCP or a unix socket.
 
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -59,6 +60,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
 pub struct ClamdScanner {
     address: ClamdAddress,
     max_file_size: u64,
+    /// The engine and signature database as the last `VERSION` answer gave them; refreshed by
+    /// [`Scanner::refresh_version`] so results name the database that produced them.
+    version: RwLock<Option<String>>,
+}
+
+/// How clamd's `VERSION` answer is shown: `ClamAV 1.0.7/27480/Mon Dec  2 09:31:43 2024` becomes
+/// `ClamAV 1.0.7, database 27480 (Mon Dec  2 09:31:43 2024)`. A clamd running on custom
+/// signatures only answers `ClamAV 1.4.6`, which says so rather than inventing a database.
+pub fn describe_version(line: &str) -> String {
+    let line = line.trim();
+    let mut parts = line.splitn(3, '/');
+    let engine = parts.next().unwrap_or("").trim();
+    let engine = if engine.is_empty() { "ClamAV" } else { engine };
+    match (parts.next().map(str::trim), parts.next().map(str::trim)) {
+        (Some(db), Some(date)) if !db.is_empty() && !date.is_empty() => format!("{engine}, database {db} ({date})"),
+        (Some(db), _) if !db.is_empty() => format!("{engine}, database {db}"),
+        _ => format!("{engine}, database version not reported"),
+    }
 }
 
 /// The outcome of one INSTREAM exchange before it becomes a verdict.
@@ -91,7 +110,12 @@ impl ClamdScanner {
         Ok(Self {
             address,
             max_file_size: s.max_file_size,
+            version: RwLock::new(None),
         })
+    }
+
+    fn cached_version(&self) -> Option<String> {
+        self.version.read().ok().and_then(|v| v.clone())
     }
 
     async fn connect(&self) -> Result<Box<dyn Conn>, Failure> {
@@ -186,12 +210,35 @@ impl Scanner for ClamdScanner {
         Engine::Clamd
     }
 
+    fn version(&self) -> Option<String> {
+        self.cached_version()
+    }
+
+    async fn refresh_version(&self) -> Result<(), Failure> {
+        let line = self.command("VERSION").await?;
+        if !line.starts_with("ClamAV") {
+            return Err(Failure::new(
+                ErrorClass::ClamdError,
+                format!("unexpected VERSION reply '{line}'"),
+            ));
+        }
+        if let Ok(mut v) = self.version.write() {
+            *v = Some(describe_version(&line));
+        }
+        Ok(())
+    }
+
     fn max_file_size(&self) -> u64 {
         self.max_file_size
     }
 
     async fn scan(&self, mut input: ScanInput) -> Result<Verdict, Failure> {
         let started = Instant::now();
+        if self.cached_version().is_none() {
+            // clamd was not reachable at start (or has not been asked yet): ask before the
+            // first verdict so that it names its database; a failure leaves the scan to report.
+            let _ = self.refresh_version().await;
+        }
         let mut hasher = Sha256::new();
         let mut sent = 0u64;
         // No fixed cap here: the pipeline bounds the source's pace, the verdict after the last
@@ -207,10 +254,15 @@ impl Scanner for ClamdScanner {
                     threat_type: None,
                 },
             ),
-            Reply::SizeLimit => return Ok(Verdict::too_large(input.size, Engine::Clamd)),
+            Reply::SizeLimit => {
+                let mut v = Verdict::too_large(input.size, Engine::Clamd);
+                v.scan_engine_version = self.cached_version();
+                return Ok(v);
+            }
             Reply::Error(line) => return Err(Failure::new(ErrorClass::ClamdError, format!("clamd: {line}"))),
         };
         let mut v = Verdict::bare(kind, Engine::Clamd);
+        v.scan_engine_version = self.cached_version();
         v.scan_guid = Some(generate_scan_guid());
         v.verdict_details = details;
         v.file_info = Some(FileInfo {
@@ -264,6 +316,19 @@ mod tests {
         );
         assert_eq!(parse_reply("INSTREAM size limit exceeded. ERROR"), Reply::SizeLimit);
         assert!(matches!(parse_reply("Something broke. ERROR"), Reply::Error(_)));
+    }
+
+    #[test]
+    fn versions_name_the_database_when_clamd_reports_one() {
+        assert_eq!(
+            describe_version("ClamAV 1.0.7/27480/Mon Dec  2 09:31:43 2024"),
+            "ClamAV 1.0.7, database 27480 (Mon Dec  2 09:31:43 2024)"
+        );
+        assert_eq!(
+            describe_version("ClamAV 1.4.6"),
+            "ClamAV 1.4.6, database version not reported"
+        );
+        assert_eq!(describe_version("ClamAV 1.4.6/27480"), "ClamAV 1.4.6, database 27480");
     }
 
     #[test]

@@ -268,6 +268,12 @@ impl Scanner for DsxaScanner {
         Engine::Dsxa
     }
 
+    /// DSXA's scan answers (CORE-API §5.1.4) carry no engine version and the protocol has no
+    /// version call, so none is claimed.
+    fn version(&self) -> Option<String> {
+        None
+    }
+
     fn max_file_size(&self) -> u64 {
         self.max_file_size
     }

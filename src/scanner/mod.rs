@@ -8,6 +8,7 @@ mod meter;
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -32,10 +33,43 @@ pub struct ScanInput {
     pub task_id: String,
 }
 
+/// The active engine as `/meta`, the UI header and the CLI summary show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EngineInfo {
+    pub name: Engine,
+    /// As the engine last reported it; `None` while unknown (DSXA never reports one).
+    pub version: Option<String>,
+    /// The built-in engine: detection of EICAR and the hash list only.
+    pub test_engine: bool,
+    /// One sentence on what the engine's verdicts mean.
+    pub note: &'static str,
+}
+
 /// A scanning engine.
 #[async_trait]
 pub trait Scanner: Send + Sync {
     fn engine(&self) -> Engine;
+    /// The version stamped on this engine's verdicts (see [`Verdict::scan_engine_version`]).
+    fn version(&self) -> Option<String>;
+    /// Asks the engine for its current version (clamd: its signature database changes while it
+    /// runs). Engines whose version cannot change have nothing to ask.
+    async fn refresh_version(&self) -> Result<(), Failure> {
+        Ok(())
+    }
+    /// What `/meta` and the CLI report about the engine.
+    fn info(&self) -> EngineInfo {
+        let name = self.engine();
+        EngineInfo {
+            name,
+            version: self.version(),
+            test_engine: name.is_test_engine(),
+            note: match name {
+                Engine::Dsxa => "Deep Instinct DSXA",
+                Engine::Clamd => "ClamAV daemon",
+                Engine::Embedded => embedded::TEST_ENGINE_NOTE,
+            },
+        }
+    }
     /// Largest item this engine takes (0 = unlimited); enforced by the core before and while
     /// streaming.
     fn max_file_size(&self) -> u64;
@@ -44,6 +78,31 @@ pub trait Scanner: Send + Sync {
     async fn scan(&self, input: ScanInput) -> Result<Verdict, Failure>;
     /// The connection test of `GET /test/dsxa-connection` (always a StatusResponse).
     async fn test_connection(&self) -> StatusResponse;
+}
+
+/// How often the engine's version is asked again (clamd loads new signatures while it runs).
+const VERSION_REFRESH: Duration = Duration::from_secs(600);
+/// The retry interval while the engine does not answer.
+const VERSION_RETRY: Duration = Duration::from_secs(30);
+
+/// Asks the engine its version now and then every [`VERSION_REFRESH`], until the scanner is
+/// dropped (the task holds it weakly).
+pub fn spawn_version_refresh(scanner: &Arc<dyn Scanner>) {
+    let weak = Arc::downgrade(scanner);
+    actix_rt::spawn(async move {
+        loop {
+            let Some(scanner) = weak.upgrade() else { return };
+            let wait = match scanner.refresh_version().await {
+                Ok(()) => VERSION_REFRESH,
+                Err(f) => {
+                    tracing::debug!(engine = %scanner.engine(), error = %f.message, "engine version not available yet");
+                    VERSION_RETRY
+                }
+            };
+            drop(scanner);
+            tokio::time::sleep(wait).await;
+        }
+    });
 }
 
 /// Builds the configured engine.

@@ -326,8 +326,12 @@ impl ScanResultEvent {
             result_status: r.status.clone(),
             engine: EngineRef {
                 name: v.scan_engine.as_str().to_string(),
-                // The embedded engine is this build; other engines do not report a version here.
-                version: (v.scan_engine == Engine::Embedded).then(|| crate::VERSION.to_string()),
+                // As recorded with the verdict; a record from before versions were recorded
+                // names this build for the embedded engine, which is this build.
+                version: v
+                    .scan_engine_version
+                    .clone()
+                    .or_else(|| (v.scan_engine == Engine::Embedded).then(|| crate::VERSION.to_string())),
                 scan_guid: v.scan_guid.clone().filter(|g| !g.is_empty()),
             },
             scan_duration_us: Some(v.scan_duration_in_microseconds).filter(|d| *d >= 0),

@@ -17,6 +17,27 @@ function cleanVersion(v) {
   return s;
 }
 
+/**
+ * The active engine from `meta`: its name and version, and a "Test engine" badge for the built-in
+ * engine, whose "Benign" only means "not EICAR and not on the hash list".
+ */
+function showEngine(engine) {
+  const box = byTestId('engine-info');
+  if (!engine || typeof engine !== 'object' || typeof engine.name !== 'string') {
+    show(box, false);
+    return;
+  }
+  const version = typeof engine.version === 'string' && engine.version ? visible(engine.version) : 'version not reported';
+  const text = `Engine: ${visible(engine.name)} (${version})`;
+  const name = byTestId('engine-name');
+  setText(name, clip(text, 80));
+  setAttr(name, 'title', text);
+  const badge = byTestId('test-engine-badge');
+  setAttr(badge, 'title', engine.test_engine && typeof engine.note === 'string' ? visible(engine.note) : null);
+  show(badge, engine.test_engine === true);
+  show(box, true);
+}
+
 export async function loadVersion() {
   const badge = byTestId('version-badge');
   let version = null;
@@ -26,6 +47,7 @@ export async function loadVersion() {
     if (res.ok && res.body && typeof res.body === 'object') {
       version = typeof res.body.version === 'string' ? res.body.version : null;
       build = typeof res.body.build_timestamp === 'string' ? res.body.build_timestamp : null;
+      showEngine(res.body.engine);
     } else {
       throw new Error('meta unavailable');
     }

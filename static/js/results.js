@@ -411,6 +411,9 @@ function buildDetails(sr) {
   add('Reason', [det.reason, det.threat_type].filter(Boolean).join(' · '));
   add('Action', ia.item_action === 'nothing' ? ia.message
     : [ia.item_action, ia.status, ia.message, ia.description].filter((x) => typeof x === 'string' && x).join(' — '));
+  add('Engine', typeof v.scan_engine === 'string'
+    ? `${v.scan_engine} (${typeof v.scan_engine_version === 'string' && v.scan_engine_version ? v.scan_engine_version : 'version not reported'})`
+    : null);
   add('Scan duration', fmtMicros(v.scan_duration_in_microseconds));
   add('Task id', sr.scan_request_task_id);
   add('Job id', sr.scan_job_id, sr.scan_job_id ? copyButton(sr.scan_job_id, 'Copy job id') : null);
