@@ -1,5 +1,6 @@
 //! The scanning engines end to end: clamd (a protocol-checking fake and the real daemon with a
-//! custom signature database) and the built-in engine's SHA-256 block list (checklist 20, 21).
+//! custom signature database), DSXA (the stub) and the built-in engine's SHA-256 block list
+//! (checklist 20, 21); every result and `/meta` name the engine and its version.
 
 mod common;
 
@@ -41,11 +42,14 @@ async fn fake_clamd(replies: Vec<&'static str>) -> (String, Arc<Mutex<Vec<Vec<u8
             let reply = if buf.starts_with(b"zPING") {
                 "PONG"
             } else if buf.starts_with(b"zVERSION") {
-                "ClamAV 1.4.6"
+                "ClamAV 1.4.6/27480/Mon Dec  2 09:31:43 2024"
             } else {
                 replies.next().unwrap_or("stream: OK")
             };
-            seen.lock().unwrap().push(buf);
+            // Only scans are recorded: the core also asks VERSION at start and now and then.
+            if buf.starts_with(b"zINSTREAM") {
+                seen.lock().unwrap().push(buf);
+            }
             let _ = sock.write_all(format!("{reply}\0").as_bytes()).await;
         }
     });
@@ -101,6 +105,8 @@ async fn clamd_gets_length_prefixed_chunks_and_its_replies_become_verdicts() {
     assert_eq!(r["verdict"]["verdict"], "Malicious");
     assert_eq!(r["verdict"]["verdict_details"]["event_description"], "Eicar-Signature");
     assert_eq!(r["verdict"]["scan_engine"], "clamd");
+    let clamd_version = "ClamAV 1.4.6, database 27480 (Mon Dec  2 09:31:43 2024)";
+    assert_eq!(r["verdict"]["scan_engine_version"], clamd_version);
     let r = scan_one(&api, &fake, "c2", "/big").await;
     assert_eq!(r["verdict"]["verdict"], "Benign");
     assert_eq!(
@@ -111,6 +117,12 @@ async fn clamd_gets_length_prefixed_chunks_and_its_replies_become_verdicts() {
     assert_eq!(
         (r["verdict"]["verdict"].as_str(), r["status"].as_str()),
         (Some("Not Scanned"), Some("not scanned"))
+    );
+    assert_eq!(r["verdict"]["scan_engine_version"], clamd_version, "too large names the engine too");
+    let (_, meta) = api.get("/meta").await;
+    assert_eq!(
+        meta["engine"],
+        json!({"name": "clamd", "version": clamd_version, "test_engine": false, "note": "ClamAV daemon"})
     );
     let s = sessions.lock().unwrap().clone();
     assert_eq!(payload_of(&s[0]), EICAR);
@@ -196,7 +208,19 @@ async fn the_real_clamd_detects_eicar_with_a_custom_signature() {
             .unwrap()
             .starts_with("Eicar-Test-Signature.Custom")
     );
-    assert_eq!(scan_one(&api, &fake, "r2", "/ok").await["verdict"]["verdict"], "Benign");
+    let version = r["verdict"]["scan_engine_version"].as_str().unwrap_or_default().to_string();
+    // This clamd runs on one custom signature file, so it reports no official database version.
+    assert!(
+        version.starts_with("ClamAV ") && version.ends_with(", database version not reported"),
+        "{r}"
+    );
+    let ok = scan_one(&api, &fake, "r2", "/ok").await;
+    assert_eq!(ok["verdict"]["verdict"], "Benign");
+    assert_eq!(ok["verdict"]["scan_engine_version"], version.as_str());
+    let (_, meta) = api.get("/meta").await;
+    assert_eq!(meta["engine"]["name"], "clamd");
+    assert_eq!(meta["engine"]["version"], version.as_str());
+    assert_eq!(meta["engine"]["test_engine"], false);
     let (_, t) = api.get("/test/dsxa-connection").await;
     assert_eq!(t["status"], "success", "{t}");
 }
@@ -234,4 +258,33 @@ async fn the_embedded_engine_blocks_listed_hashes_and_finds_eicar_split_across_c
     assert_eq!(r["verdict"]["verdict"], "Benign");
     assert_eq!(r["verdict"]["file_info"]["file_type"], "PDFFileType");
     assert_eq!(r["verdict"]["scan_engine"], "embedded");
+    let builtin = format!("builtin-test {}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(r["verdict"]["scan_engine_version"], builtin.as_str());
+    let (_, meta) = api.get("/meta").await;
+    assert_eq!(meta["engine"]["name"], "embedded");
+    assert_eq!(meta["engine"]["version"], builtin.as_str());
+    assert_eq!(meta["engine"]["test_engine"], true);
+    assert!(
+        meta["engine"]["note"].as_str().unwrap().contains("only the EICAR test file"),
+        "{meta}"
+    );
+}
+
+#[tokio::test]
+async fn dsxa_results_name_the_engine_and_claim_no_version_it_does_not_report() {
+    let dsxa = Dsxa::start(&[]);
+    let (core, _d) = start_core(&[("DSXCONNECT_SCANNER__SCAN_BINARY_URL", &dsxa.scan_url())]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    fake.put_file("/ok", b"plain text");
+    let r = scan_one(&api, &fake, "d1", "/ok").await;
+    assert_eq!(r["verdict"]["verdict"], "Benign");
+    assert_eq!(r["verdict"]["scan_engine"], "dsxa");
+    // DSXA's answers carry no version: the field is left out rather than made up.
+    assert!(r["verdict"].get("scan_engine_version").is_none(), "{r}");
+    let (_, meta) = api.get("/meta").await;
+    assert_eq!(
+        meta["engine"],
+        json!({"name": "dsxa", "version": null, "test_engine": false, "note": "Deep Instinct DSXA"})
+    );
 }

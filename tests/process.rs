@@ -23,6 +23,13 @@ fn scan_exits_1_and_lists_the_malicious_paths() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("a/b/evil one.com"), "{text}");
     assert!(text.contains("malicious") && text.contains("files/s"), "{text}");
+    // The summary names the engine and says what a built-in `benign` is worth.
+    let engine = format!("engine                 embedded (builtin-test {})", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&engine), "{text}");
+    assert!(
+        text.contains("built-in test engine: detects only the EICAR test file and the SHA-256 hash list"),
+        "{text}"
+    );
     assert!(
         tree.path().join("a/b/evil one.com").exists(),
         "the default action only reports"
@@ -46,6 +53,76 @@ fn scan_of_a_clean_tree_exits_0_and_json_is_machine_readable() {
     assert_eq!(v["verdicts"]["benign"], 25);
     assert_eq!(v["status"], "completed");
     assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["engine"]["name"], "embedded");
+    assert_eq!(v["engine"]["test_engine"], true);
+    assert_eq!(
+        v["engine"]["version"],
+        format!("builtin-test {}", env!("CARGO_PKG_VERSION")).as_str()
+    );
+}
+
+/// Issue 15: the shipped binaries do not hold the EICAR string, so a scan of the install folder
+/// finds nothing (it used to flag dsx-connect itself).
+#[test]
+fn the_binaries_do_not_contain_eicar_and_a_scan_of_the_install_folder_is_clean() {
+    for exe in [env!("CARGO_BIN_EXE_dsx-connect"), env!("CARGO_BIN_EXE_dsxa-stub")] {
+        let bytes = std::fs::read(exe).unwrap();
+        assert!(memchr::memmem::find(&bytes, EICAR).is_none(), "{exe} contains EICAR");
+    }
+    let install = tempfile::tempdir().unwrap();
+    let copy = install.path().join("dsx-connect");
+    // A hard link is the same bytes without a 500 MB copy; another file system needs the copy.
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_dsx-connect"), &copy).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_dsx-connect"), &copy).unwrap();
+    }
+    // A debug build of a 500 MB file through the whole pipeline: minutes on a busy machine.
+    let out = run_for(bin().arg("scan").arg(install.path()).arg("--json"), 600);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["files"].as_u64(), v["verdicts"]["malicious"].as_u64()), (Some(1), Some(0)), "{v}");
+}
+
+/// Issue 15: `serve` on the built-in engine warns at start that it is a test engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_the_built_in_engine_warns_that_it_is_a_test_engine() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .arg("serve")
+        .env("DSXCONNECT_HOST", "127.0.0.1")
+        .env("DSXCONNECT_PORT", free_tcp_port().to_string())
+        .env("DSXCONNECT_DATA_DIR", data.path())
+        .env("DSXCONNECT_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let warning = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("the built-in test engine is active") => break line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no test-engine warning within 60 s; stderr: {seen:#?}"),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("only the EICAR test file and the SHA-256 hash list"),
+        "{warning}"
+    );
 }
 
 #[test]

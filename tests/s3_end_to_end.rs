@@ -1,7 +1,8 @@
 //! The S3 connector with the real core and a real S3 API (moto): a 5,000-object bucket scanned
 //! with exact counts, malicious objects tagged and moved; events from an S3 webhook and from an
 //! SQS queue fed by the bucket's own notifications, with a poison message; result tags on every
-//! object; a policy that allows only reading the bucket.
+//! object (by the DSXA stub; the built-in test engine's `Benign` is never tagged `clean`); a
+//! policy that allows only reading the bucket.
 
 mod common;
 
@@ -24,10 +25,23 @@ struct World {
     s3: aws_sdk_s3::Client,
     bucket: String,
     _data: tempfile::TempDir,
+    _dsxa: Option<Dsxa>,
 }
 
+/// A core scanning with the DSXA stub (a real engine's `Benign` becomes the `clean` tag) and an
+/// S3 connector on `asset`.
 async fn world(bucket: &str, asset: &str, env: &[(&str, &str)]) -> World {
-    let (core, core_dir) = start_core(&[("DSXCONNECT_RESULTS_DB__RETAIN", "-1")]);
+    world_on(Some(Dsxa::start(&["--no-capture"])), bucket, asset, env).await
+}
+
+/// As [`world`]; without a stub the core runs the built-in test engine.
+async fn world_on(dsxa: Option<Dsxa>, bucket: &str, asset: &str, env: &[(&str, &str)]) -> World {
+    let scan_url = dsxa.as_ref().map(Dsxa::scan_url);
+    let mut core_env = vec![("DSXCONNECT_RESULTS_DB__RETAIN", "-1")];
+    if let Some(u) = &scan_url {
+        core_env.push(("DSXCONNECT_SCANNER__SCAN_BINARY_URL", u));
+    }
+    let (core, core_dir) = start_core(&core_env);
     let api = Api::new(&core.url);
     let data = tempfile::tempdir().unwrap();
     let (conn, uuid) = start_s3_connector(&core.url, moto(), asset, data.path(), env);
@@ -41,6 +55,7 @@ async fn world(bucket: &str, asset: &str, env: &[(&str, &str)]) -> World {
         s3: admin(moto()),
         bucket: bucket.to_string(),
         _data: data,
+        _dsxa: dsxa,
     }
 }
 
@@ -480,9 +495,11 @@ async fn auth_on_an_enrolled_s3_connector_scans_moves_and_tags_through_signed_ca
         .await
         .unwrap();
     let core_dir = tempfile::tempdir().unwrap();
+    let dsxa = Dsxa::start(&["--no-capture"]);
     let core = start_core_in(
         core_dir.path(),
         &[
+            ("DSXCONNECT_SCANNER__SCAN_BINARY_URL", &dsxa.scan_url()),
             ("DSXCONNECT_AUTH__ENABLED", "true"),
             ("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", TOKEN),
             ("DSXCONNECT_RESULTS_DB__RETAIN", "-1"),
@@ -549,4 +566,61 @@ async fn auth_on_an_enrolled_s3_connector_scans_moves_and_tags_through_signed_ca
         held.iter().any(|(k, v)| k == "owner" && v == "mallory"),
         "other tags kept: {held:?}"
     );
+}
+
+/// Issue 15: the built-in test engine only knows EICAR and its hash list, so its `Benign` must not
+/// read as `clean` to a bucket policy: such objects are tagged `not_scanned` with the reason,
+/// while what it does detect is still `malicious`.
+#[tokio::test]
+async fn the_built_in_test_engine_never_tags_an_object_clean() {
+    let s3 = admin(moto());
+    let bucket = unique("builtin");
+    create_bucket(&s3, &bucket).await;
+    put(&s3, &bucket, "in/report.txt", b"fine").await;
+    put(&s3, &bucket, "in/dropper.com", EICAR).await;
+    let w = world_on(
+        None,
+        &bucket,
+        &bucket,
+        &[
+            ("DSXCONNECTOR_S3_RESULT_TAGS", "true"),
+            ("DSXCONNECTOR_ITEM_ACTION", "nothing"),
+        ],
+    )
+    .await;
+    let j = w.full_scan().await;
+    assert_eq!(count(&j, "verdict_benign"), 1, "{j}");
+    assert_eq!(count(&j, "verdict_malicious"), 1, "{j}");
+    let final_tags = |k: &'static str| {
+        let (s3, bucket) = (s3.clone(), w.bucket.clone());
+        async move {
+            let t = tags(&s3, &bucket, k).await;
+            let result = t.iter().find(|(n, _)| n == "DsxScanResult").map(|(_, v)| v.clone());
+            (result.as_deref() != Some("pending") && result.is_some()).then_some(t)
+        }
+    };
+    let fine = wait_for("the result tag of the benign object", Duration::from_secs(30), || {
+        final_tags("in/report.txt")
+    })
+    .await;
+    let get = |t: &[(String, String)], k: &str| t.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get(&fine, "DsxScanResult").as_deref(), Some("not_scanned"), "{fine:?}");
+    assert_eq!(
+        get(&fine, "DsxScanReason").as_deref(),
+        Some("builtin-test engine: only EICAR and the hash list are detected"),
+        "{fine:?}"
+    );
+    let bad = wait_for("the result tag of the EICAR object", Duration::from_secs(30), || {
+        final_tags("in/dropper.com")
+    })
+    .await;
+    assert_eq!(get(&bad, "DsxScanResult").as_deref(), Some("malicious"), "{bad:?}");
+    let (_, results) = w.api.get("/scan/results?limit=10").await;
+    for r in results.as_array().unwrap() {
+        assert_eq!(r["verdict"]["scan_engine"], "embedded");
+        assert_eq!(
+            r["verdict"]["scan_engine_version"],
+            format!("builtin-test {}", env!("CARGO_PKG_VERSION")).as_str()
+        );
+    }
 }
