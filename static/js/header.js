@@ -27,11 +27,12 @@ function showEngine(engine) {
     show(box, false);
     return;
   }
-  const version = typeof engine.version === 'string' && engine.version ? visible(engine.version) : 'version not reported';
-  const text = `Engine: ${visible(engine.name)} (${version})`;
+  const known = typeof engine.version === 'string' && engine.version;
+  // Inline only what is known (the header is short of room); the tooltip says the rest.
+  const text = known ? `Engine: ${visible(engine.name)} (${visible(engine.version)})` : `Engine: ${visible(engine.name)}`;
   const name = byTestId('engine-name');
   setText(name, clip(text, 80));
-  setAttr(name, 'title', text);
+  setAttr(name, 'title', known ? text : `${text} (version not reported by the engine)`);
   const badge = byTestId('test-engine-badge');
   setAttr(badge, 'title', engine.test_engine && typeof engine.note === 'string' ? visible(engine.note) : null);
   show(badge, engine.test_engine === true);

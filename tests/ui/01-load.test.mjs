@@ -1,5 +1,6 @@
 /**
- * E2E-01 offline load, E2E-02 version fallback, E2E-17 theme, E2E-23 empty and degraded states.
+ * E2E-01 offline load, E2E-02 version fallback, E2E-17 theme, E2E-23 empty and degraded states;
+ * the header's engine line and the built-in engine's "Test engine" badge (issue 15).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,6 +60,11 @@ test('E2E-01 offline load', { timeout: 60000 }, async () => {
     await waitFor(async () => (await page.locator(tid('version-badge')).textContent()) === `v${meta.version}`, { what: 'version badge' });
     await waitFor(async () => (await page.locator(tid('scanner-status')).getAttribute('data-state')) === 'ok', { what: 'scanner ok' });
     assert.match(await page.locator(tid('scanner-status')).textContent(), /Scanner connected/);
+    // The active engine from /meta; DSXA reports no version, and it is not a test engine.
+    assert.equal(meta.engine.name, 'dsxa');
+    await waitFor(async () => (await page.locator(tid('engine-name')).textContent()) === 'Engine: dsxa', { what: 'engine line' });
+    assert.equal(await page.locator(tid('engine-name')).getAttribute('title'), 'Engine: dsxa (version not reported by the engine)');
+    assert.equal(await page.locator(tid('test-engine-badge')).isVisible(), false, 'no test-engine badge for DSXA');
     assert.equal(await page.locator(tid('dlq-count')).textContent(), '0');
     // Only relative URLs: every API request is under <base>dsx-connect/api/v1/.
     await shot(page, '01-home-light-1280.png', { docs: 'idle-1280.png' });
@@ -71,6 +77,25 @@ test('E2E-01 offline load', { timeout: 60000 }, async () => {
     await page.waitForTimeout(300);
     assert.equal(page.rec.errors.length, errorsBefore, 'navigating away throws nothing');
   });
+});
+
+test('the built-in engine is labelled a test engine in the header', { timeout: 90000 }, async () => {
+  const builtin = await startCore({ env: { DSXCONNECT_SCANNER__ENGINE: 'embedded' } });
+  try {
+    await scenario('E2E-engine', builtin, {}, async (page) => {
+      await page.goto(builtin.base);
+      const meta = await builtin.json('meta');
+      assert.equal(meta.engine.test_engine, true);
+      assert.match(meta.engine.version, /^builtin-test /);
+      await waitFor(async () => (await page.locator(tid('engine-name')).textContent()) === `Engine: embedded (${meta.engine.version})`, { what: 'engine line' });
+      const badge = page.locator(tid('test-engine-badge'));
+      await waitFor(() => badge.isVisible(), { what: 'test-engine badge' });
+      assert.match(await badge.textContent(), /Test engine/);
+      assert.match(await badge.getAttribute('title'), /only the EICAR test file and the SHA-256 hash list/);
+    });
+  } finally {
+    await builtin.stop();
+  }
 });
 
 test('E2E-02 version fallback', { timeout: 60000 }, async () => {
