@@ -118,7 +118,10 @@ async fn clamd_gets_length_prefixed_chunks_and_its_replies_become_verdicts() {
         (r["verdict"]["verdict"].as_str(), r["status"].as_str()),
         (Some("Not Scanned"), Some("not scanned"))
     );
-    assert_eq!(r["verdict"]["scan_engine_version"], clamd_version, "too large names the engine too");
+    assert_eq!(
+        r["verdict"]["scan_engine_version"], clamd_version,
+        "too large names the engine too"
+    );
     let (_, meta) = api.get("/meta").await;
     assert_eq!(
         meta["engine"],
@@ -208,7 +211,10 @@ async fn the_real_clamd_detects_eicar_with_a_custom_signature() {
             .unwrap()
             .starts_with("Eicar-Test-Signature.Custom")
     );
-    let version = r["verdict"]["scan_engine_version"].as_str().unwrap_or_default().to_string();
+    let version = r["verdict"]["scan_engine_version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     // This clamd runs on one custom signature file, so it reports no official database version.
     assert!(
         version.starts_with("ClamAV ") && version.ends_with(", database version not reported"),
@@ -265,7 +271,10 @@ async fn the_embedded_engine_blocks_listed_hashes_and_finds_eicar_split_across_c
     assert_eq!(meta["engine"]["version"], builtin.as_str());
     assert_eq!(meta["engine"]["test_engine"], true);
     assert!(
-        meta["engine"]["note"].as_str().unwrap().contains("only the EICAR test file"),
+        meta["engine"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("only the EICAR test file"),
         "{meta}"
     );
 }

@@ -24,7 +24,10 @@ fn scan_exits_1_and_lists_the_malicious_paths() {
     assert!(text.contains("a/b/evil one.com"), "{text}");
     assert!(text.contains("malicious") && text.contains("files/s"), "{text}");
     // The summary names the engine and says what a built-in `benign` is worth.
-    let engine = format!("engine                 embedded (builtin-test {})", env!("CARGO_PKG_VERSION"));
+    let engine = format!(
+        "engine                 embedded (builtin-test {})",
+        env!("CARGO_PKG_VERSION")
+    );
     assert!(text.contains(&engine), "{text}");
     assert!(
         text.contains("built-in test engine: detects only the EICAR test file and the SHA-256 hash list"),
@@ -79,7 +82,11 @@ fn the_binaries_do_not_contain_eicar_and_a_scan_of_the_install_folder_is_clean()
     let out = run_for(bin().arg("scan").arg(install.path()).arg("--json"), 600);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["files"].as_u64(), v["verdicts"]["malicious"].as_u64()), (Some(1), Some(0)), "{v}");
+    assert_eq!(
+        (v["files"].as_u64(), v["verdicts"]["malicious"].as_u64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
 }
 
 /// Issue 15: `serve` on the built-in engine warns at start that it is a test engine.

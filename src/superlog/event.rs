@@ -522,4 +522,25 @@ mod tests {
         assert_eq!(keys[0], "event");
         assert_eq!(keys[24], "truncated");
     }
+
+    #[test]
+    fn the_engine_version_is_the_one_recorded_with_the_verdict() {
+        let mut verdict = Verdict::bare(VerdictKind::Benign, Engine::Clamd);
+        verdict.scan_engine_version = Some("ClamAV 1.0.7, database 27480".into());
+        let now = chrono::Utc::now();
+        let r = ScanResultModel::new(
+            "t2",
+            ScanRequestModel::new("/a", "/a"),
+            verdict,
+            ItemActionStatusResponse::no_action(),
+            now,
+        );
+        let ctx = EventContext {
+            host: "h".into(),
+            labels: BTreeMap::new(),
+        };
+        let e = ScanResultEvent::from_result(&r, &ctx);
+        assert_eq!(e.engine.name, "clamd");
+        assert_eq!(e.engine.version.as_deref(), Some("ClamAV 1.0.7, database 27480"));
+    }
 }
