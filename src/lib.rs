@@ -15,6 +15,23 @@ pub mod oidc;
 
 /// The version reported by `/version`, `/meta` and the User-Agent.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit this binary was built from (`unknown` outside a checkout without
+/// `DSX_GIT_COMMIT`).
+pub const GIT_COMMIT: &str = env!("DSX_GIT_COMMIT");
+
+/// When this binary was built (RFC 3339, UTC; `SOURCE_DATE_EPOCH` when set).
+pub const BUILD_TIME: &str = env!("DSX_BUILD_TIME");
+
+/// `--version`: the version, the commit and the build time.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DSX_GIT_COMMIT"),
+    ", built ",
+    env!("DSX_BUILD_TIME"),
+    ")"
+);
 pub mod pipeline;
 pub mod scanner;
 pub mod superlog;

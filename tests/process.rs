@@ -679,3 +679,18 @@ async fn healthcheck_exits_0_only_when_the_service_answers_ready() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("503") && err.contains("not_ready"), "{err}");
 }
+
+/// `--version` names the commit and the build time recorded when the binary was built.
+#[test]
+fn version_names_the_commit_and_the_build_time() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("dsx-connect {}", dsx_connect::VERSION)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("commit {}", dsx_connect::GIT_COMMIT)), "{text}");
+    assert!(text.contains(&format!("built {}", dsx_connect::BUILD_TIME)), "{text}");
+    assert_eq!(dsx_connect::GIT_COMMIT.len(), 40, "built from a git checkout");
+}

@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// for the service with its web UI at http://127.0.0.1:8586/. Settings come from
 /// `DSXCONNECT_*` variables (see docs/CONFIGURATION.md) or a TOML file given with --config.
 #[derive(Debug, Parser)]
-#[command(name = "dsx-connect", version, about, long_about)]
+#[command(name = "dsx-connect", version = crate::LONG_VERSION, about, long_about)]
 pub struct Cli {
     /// TOML settings file (environment variables override it).
     #[arg(long, global = true, value_name = "FILE")]

@@ -69,6 +69,7 @@ pub async fn meta(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "version": crate::VERSION,
         "build_timestamp": state.build_timestamp,
+        "git_commit": crate::GIT_COMMIT,
         "engine": state.scanner.info(),
     }))
 }
@@ -98,17 +99,8 @@ pub async fn test_dsxa(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(state.scanner.test_connection().await)
 }
 
-/// `build_timestamp`: `DSX_BUILD_TIMESTAMP`, else this binary's modification time, else start.
+/// `build_timestamp`: `DSX_BUILD_TIMESTAMP` when the operator sets one, else the time recorded
+/// when the binary was built (not the file's modification time, which a copy changes).
 pub fn build_timestamp(configured: Option<&str>) -> String {
-    if let Some(t) = configured {
-        return t.to_string();
-    }
-    let from_binary = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .and_then(|m| m.modified().ok())
-        .map(chrono::DateTime::<chrono::Utc>::from);
-    from_binary
-        .unwrap_or_else(chrono::Utc::now)
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    configured.unwrap_or(crate::BUILD_TIME).to_string()
 }
