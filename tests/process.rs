@@ -694,3 +694,40 @@ fn version_names_the_commit_and_the_build_time() {
     assert!(text.contains(&format!("built {}", dsx_connect::BUILD_TIME)), "{text}");
     assert_eq!(dsx_connect::GIT_COMMIT.len(), 40, "built from a git checkout");
 }
+
+/// The service log: in JSON mode every line is JSON; a detection is one WARN line naming the
+/// path, verdict, engine, job and action; clean items stay out of a WARN-level log.
+#[test]
+fn a_detection_is_one_warn_line_with_path_verdict_engine_job_and_action() {
+    let tree = tempfile::tempdir().unwrap();
+    write(tree.path(), "ok.txt", b"fine");
+    write(tree.path(), "deep/evil.com", EICAR);
+    let out = run_for(
+        bin()
+            .arg("scan")
+            .arg(tree.path())
+            .env("DSXCONNECT_LOG_FORMAT", "json")
+            .env("DSXCONNECT_LOG_LEVEL", "warn"),
+        60,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect();
+    assert!(!err.contains('\u{1b}'), "no colour codes: {err}");
+    let hits: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["event"] == "item.malicious")
+        .collect();
+    assert_eq!(hits.len(), 1, "{err}");
+    let f = &hits[0]["fields"];
+    assert_eq!(hits[0]["level"], "WARN");
+    assert!(f["location"].as_str().unwrap().ends_with("deep/evil.com"), "{f}");
+    assert_eq!(f["verdict"], "Malicious");
+    assert_eq!(f["engine"], "embedded");
+    assert!(f["job"].as_str().is_some_and(|j| !j.is_empty()), "{f}");
+    assert!(f["action"].is_string(), "{f}");
+    assert!(!err.contains("ok.txt"), "clean items are not logged at WARN: {err}");
+}

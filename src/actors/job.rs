@@ -131,7 +131,7 @@ impl JobActor {
     fn publish_result(&self, change: &JobChange, result: ScanResultModel) {
         let now = now_secs();
         let d = change.job.derived(now);
-        tracing::info!(
+        tracing::debug!(
             event = "notify.scan_result",
             job = %change.job.job_id,
             status = change.job.status.as_str(),

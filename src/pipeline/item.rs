@@ -159,15 +159,19 @@ async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failu
 
 async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reason: &str, f: &Failure, attempts: u32) {
     let entry = DlqEntry::for_item(item, reason, f.class.as_str(), &f.message, attempts, chrono::Utc::now());
-    tracing::info!(
+    tracing::warn!(
         event = "item.dead_lettered",
+        location = %item.scan_request.location,
+        verdict = item.verdict.as_ref().map_or("none", |v| v.verdict.as_str()),
+        engine = ctx.scanner.engine().as_str(),
         job = %item.job_id,
         task = %item.task_id,
         stage = ?item.stage,
+        action = "none",
         reason,
         attempts,
         error = %f.message,
-        "item.dead_lettered"
+        "item failed and was dead-lettered"
     );
     let dlq_event = serde_json::json!({
         "type": "dead_lettered",
@@ -314,6 +318,7 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
         }
     };
     let (result, reason) = result_of(&verdict);
+    log_verdict(item, &verdict, &action, inserted);
     let outcome = Outcome::Processed {
         verdict: Box::new(verdict),
         action: Box::new(action),
@@ -327,6 +332,43 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
     }
     if recorded {
         tag_result(ctx, item, result, reason);
+    }
+}
+
+/// The service log's line for a verdict (first recording only): one WARN line per detection with
+/// everything an operator needs to find the file and what was done to it; clean items at DEBUG.
+fn log_verdict(item: &WorkItem, verdict: &Verdict, action: &ItemActionStatusResponse, first: bool) {
+    if !first {
+        return;
+    }
+    let engine = verdict.scan_engine.as_str();
+    let engine_version = verdict.scan_engine_version.as_deref().unwrap_or("");
+    if verdict.verdict == VerdictKind::Malicious {
+        tracing::warn!(
+            event = "item.malicious",
+            location = %item.scan_request.location,
+            verdict = verdict.verdict.as_str(),
+            threat = verdict.verdict_details.event_description.as_deref().unwrap_or(""),
+            engine,
+            engine_version,
+            job = %item.job_id,
+            task = %item.task_id,
+            action = action.item_action.as_str(),
+            action_status = ?action.status,
+            action_detail = action.description.as_deref().unwrap_or(""),
+            "malicious item"
+        );
+    } else {
+        tracing::debug!(
+            event = "item.scanned",
+            location = %item.scan_request.location,
+            verdict = verdict.verdict.as_str(),
+            engine,
+            engine_version,
+            job = %item.job_id,
+            task = %item.task_id,
+            "item scanned"
+        );
     }
 }
 
