@@ -29,7 +29,10 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return config_failure(e),
             };
-            telemetry::init(&settings.log_level, false);
+            telemetry::init(
+                &settings.log_level,
+                settings.log_format == dsx_connect::config::core::LogFormat::Json,
+            );
             for w in warnings {
                 tracing::warn!("{w}");
             }

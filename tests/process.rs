@@ -731,3 +731,62 @@ fn a_detection_is_one_warn_line_with_path_verdict_engine_job_and_action() {
     assert!(f["action"].is_string(), "{f}");
     assert!(!err.contains("ok.txt"), "clean items are not logged at WARN: {err}");
 }
+
+/// JSON log mode on `serve` and on a standalone connector: every stderr line is a JSON object,
+/// the start-up notice included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_json_lines_only_on_serve_and_on_a_connector() {
+    let data = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    write(tree.path(), "a.txt", b"x");
+    let port = free_tcp_port();
+    let core_log = data.path().join("core.log");
+    let mut core = bin()
+        .arg("serve")
+        .env("DSXCONNECT_PORT", port.to_string())
+        .env("DSXCONNECT_DATA_DIR", data.path().join("core"))
+        .env("DSXCONNECT_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&core_log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let api = Api::new(&base);
+    wait_for("core up", Duration::from_secs(60), || async {
+        (api.get("/healthz").await.0 == 200).then_some(())
+    })
+    .await;
+    let conn_port = free_tcp_port();
+    let conn_log = data.path().join("connector.log");
+    let mut conn = bin()
+        .args(["connector", "filesystem"])
+        .env("DSXCONNECTOR_ASSET", tree.path())
+        .env("DSXCONNECTOR_DSX_CONNECT_URL", &base)
+        .env("DSXCONNECTOR_CONNECTOR_URL", format!("http://127.0.0.1:{conn_port}"))
+        .env("DSXCONNECTOR_DATA_DIR", data.path().join("conn"))
+        .env("DSXCONNECTOR_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&conn_log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the connector registered", Duration::from_secs(60), || async {
+        let (_, list) = api.get("/connectors/list").await;
+        (!list.as_array()?.is_empty()).then_some(())
+    })
+    .await;
+    for c in [&mut conn, &mut core] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    for log in [&core_log, &conn_log] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.lines().count() >= 1, "{log:?} is empty");
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{log:?}: not JSON ({e}): {line:?}"));
+            assert!(v["level"].is_string(), "{line}");
+        }
+        assert!(!text.contains('\u{1b}'), "{log:?}");
+    }
+    let core_text = std::fs::read_to_string(&core_log).unwrap();
+    assert!(core_text.contains("dsx-connect is running"), "{core_text}");
+}

@@ -26,19 +26,20 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let core = start_role(Arc::clone(&settings), listener, role).await?;
     match role {
-        Role::Worker => eprintln!(
-            "dsx-connect {} worker is running (health at {}/dsx-connect/api/v1/readyz)",
-            crate::VERSION,
-            core.base_url()
+        // Through the log, so JSON mode stays JSON lines only.
+        Role::Worker => tracing::info!(
+            version = crate::VERSION,
+            health = %format!("{}/dsx-connect/api/v1/readyz", core.base_url()),
+            "dsx-connect worker is running"
         ),
-        _ => eprintln!(
-            "dsx-connect {} API is running: web UI at {}/",
-            crate::VERSION,
-            core.base_url()
+        _ => tracing::info!(
+            version = crate::VERSION,
+            ui = %format!("{}/", core.base_url()),
+            "dsx-connect API is running"
         ),
     }
     shutdown_signal().await;
-    eprintln!("stopping…");
+    tracing::info!("stopping");
     core.shutdown(Duration::from_secs(10)).await;
     Ok(())
 }

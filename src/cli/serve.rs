@@ -50,9 +50,11 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         *n += 1;
         connectors.push(c);
     }
-    eprintln!(
-        "dsx-connect {} is running: web UI at {base}/ (Ctrl-C to stop)",
-        crate::VERSION
+    // Through the log, so JSON mode stays JSON lines only.
+    tracing::info!(
+        version = crate::VERSION,
+        ui = %format!("{base}/"),
+        "dsx-connect is running (Ctrl-C to stop)"
     );
     if args.scan_now {
         for c in &connectors {
@@ -70,7 +72,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     shutdown_signal().await;
-    eprintln!("stopping…");
+    tracing::info!("stopping");
     for c in connectors {
         c.stop().await;
     }

@@ -89,6 +89,8 @@ pub struct ConnectorSettings {
     pub tag_scan_time: bool,
     pub tag_engine: Option<String>,
     pub log_level: String,
+    /// `DSXCONNECTOR_LOG_FORMAT`: text or JSON lines, as for the core.
+    pub log_format: crate::config::core::LogFormat,
     pub monitor: MonitorSettings,
     /// The S3 connector's own settings (`None` for other kinds).
     pub s3: Option<crate::connectors::s3::settings::S3Settings>,
@@ -332,6 +334,9 @@ impl ConnectorSettings {
             tag_scan_time: s.bool_or("TAG_SCAN_TIME", false),
             tag_engine,
             log_level: s.string_or("LOG_LEVEL", "info"),
+            log_format: s
+                .parse_opt("LOG_FORMAT", "text or json")
+                .unwrap_or(crate::config::core::LogFormat::Text),
             s3: (kind == ConnectorKind::S3).then(|| crate::connectors::s3::settings::read(&mut s, &env)),
             monitor: MonitorSettings {
                 enabled: s.bool_or("MONITOR", false),
@@ -341,7 +346,6 @@ impl ConnectorSettings {
                 poll_interval: Duration::from_millis(s.int_in("MONITOR_POLL_INTERVAL_MS", 1000, 100, 600_000) as u64),
             },
         };
-        s.ignored("LOG_FORMAT", "connector logs use the process's log format");
         warnings.extend(s.finish()?);
         Ok((settings, warnings))
     }
