@@ -74,7 +74,10 @@ async fn the_registry_is_capped_and_every_registration_field_is_bounded() {
     assert_eq!((s, v["detail"].as_str()), (507, Some("registry_full")));
     assert_eq!(v["max_registered"], 3);
     assert!(
-        v["message"].as_str().unwrap().contains("DSXCONNECT_CONNECTORS__MAX_REGISTERED"),
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("DSXCONNECT_CONNECTORS__MAX_REGISTERED"),
         "{v}"
     );
     assert_eq!(
@@ -108,7 +111,12 @@ async fn the_registry_is_capped_and_every_registration_field_is_bounded() {
         assert_eq!(v["detail"][0]["loc"], json!(["body", field]));
     }
     let (_, list) = api.get("/connectors/list").await;
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["c1", "c2", "c3"], "nothing oversized was kept");
 }
 

@@ -647,7 +647,10 @@ async fn memory_returns_to_baseline_after_a_storm_of_distinct_connector_origins(
     };
     let numbers = format!("baseline {baseline} kB, peak {peak} kB, right after {during} kB, settled {after} kB");
     eprintln!("{STORM} origins: {numbers}");
-    assert!(after <= limit, "resident memory did not return within 20 % of the baseline: {numbers}");
+    assert!(
+        after <= limit,
+        "resident memory did not return within 20 % of the baseline: {numbers}"
+    );
     let _ = core.kill();
     let _ = core.wait();
 }

@@ -50,12 +50,20 @@ pub fn check_connector(m: &ConnectorInstanceModel, prefix: &[Loc], issues: &mut 
         ("display_icon", m.display_icon.as_deref(), ICON_MAX),
         ("meta_info", m.meta_info.as_deref(), TEXT_MAX),
         ("url", m.url.as_deref(), URL_MAX),
-        ("item_action_move_metainfo", Some(&m.item_action_move_metainfo), TEXT_MAX),
+        (
+            "item_action_move_metainfo",
+            Some(&m.item_action_move_metainfo),
+            TEXT_MAX,
+        ),
         ("asset", Some(&m.asset), TEXT_MAX),
         ("asset_display_name", m.asset_display_name.as_deref(), TEXT_MAX),
         ("filter", Some(&m.filter), FILTER_MAX),
         ("last_repo_check_reason", m.last_repo_check_reason.as_deref(), NAME_MAX),
-        ("last_repo_check_message", m.last_repo_check_message.as_deref(), TEXT_MAX),
+        (
+            "last_repo_check_message",
+            m.last_repo_check_message.as_deref(),
+            TEXT_MAX,
+        ),
     ];
     for (field, value, max) in fields {
         check_len(value, max, loc(prefix, field), issues);
@@ -97,7 +105,11 @@ mod tests {
         check_connector(&m, &[Loc::from("body")], &mut issues);
         let locs: Vec<_> = issues.0.iter().map(|i| serde_json::to_value(&i.loc).unwrap()).collect();
         assert_eq!(locs, [json!(["body", "url"]), json!(["body", "capabilities", 0])]);
-        assert_eq!(issues.0[0].input, Some(json!("<2049 bytes>")), "the value is not echoed");
+        assert_eq!(
+            issues.0[0].input,
+            Some(json!("<2049 bytes>")),
+            "the value is not echoed"
+        );
     }
 
     #[test]

@@ -55,7 +55,12 @@ impl ScanRequestModel {
         let scan_job_id = optional_string(obj.get("scan_job_id"), prefix, "scan_job_id", &mut issues);
         check_len(location.as_deref(), LOCATION_MAX, loc(prefix, "location"), &mut issues);
         check_len(metainfo.as_deref(), LOCATION_MAX, loc(prefix, "metainfo"), &mut issues);
-        check_len(connector_url.as_deref(), URL_MAX, loc(prefix, "connector_url"), &mut issues);
+        check_len(
+            connector_url.as_deref(),
+            URL_MAX,
+            loc(prefix, "connector_url"),
+            &mut issues,
+        );
         if let Some(j) = scan_job_id.as_deref().filter(|j| !j.is_empty())
             && let Err(e) = JobId::parse(j)
         {

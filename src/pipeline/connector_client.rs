@@ -143,9 +143,9 @@ impl ConnectorClients {
                 .tls_backend_preconfigured(self.tls.clone())
                 .build()
                 .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "building a connector client failed; using defaults");
-                reqwest::Client::new()
-            })
+                    tracing::error!(error = %e, "building a connector client failed; using defaults");
+                    reqwest::Client::new()
+                })
         })
         .clone()
     }

@@ -212,10 +212,7 @@ async fn config(svc: Svc) -> HttpResponse {
             "full_scan_enqueue_concurrency".into(),
             json!(svc.settings().enqueue_concurrency),
         );
-        m.insert(
-            "max_concurrent_full_scans".into(),
-            json!(svc.settings().max_full_scans),
-        );
+        m.insert("max_concurrent_full_scans".into(), json!(svc.settings().max_full_scans));
         m.insert(
             "monitor".into(),
             match svc.monitor_status() {

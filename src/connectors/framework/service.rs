@@ -39,7 +39,9 @@ pub enum FullScanStart {
     /// A scan of the same job runs already (CONNECTORS §4.7 step 4): nothing new started.
     AlreadyRunning,
     /// `MAX_CONCURRENT_FULL_SCANS` scans run: nothing started.
-    Busy { running: usize },
+    Busy {
+        running: usize,
+    },
 }
 
 pub struct ConnectorService {
@@ -328,9 +330,7 @@ impl ConnectorService {
                 return FullScanStart::AlreadyRunning;
             }
             if running.len() >= self.settings.max_full_scans {
-                return FullScanStart::Busy {
-                    running: running.len(),
-                };
+                return FullScanStart::Busy { running: running.len() };
             }
             running.insert(job_id.clone());
         }

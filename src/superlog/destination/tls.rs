@@ -97,4 +97,3 @@ pub fn describe(e: &std::io::Error) -> String {
         None => format!("TLS: {e}"),
     }
 }
-
