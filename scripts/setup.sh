@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing (idempotent; needs root for apt-get):
+# cargo-fuzz (the fuzz targets in fuzz/),
 # clamd (real ClamAV daemon tests), Chromium (browser tests), redis-server (the Redis backend),
 # rsyslog with GnuTLS (a real syslog receiver for the superlog tests), moto (a real S3/SQS/IAM
 # API on loopback for the S3 connector tests), Node packages of the UI tests and of the OpenID
@@ -21,6 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update >/dev/null
     $SUDO apt-get install -y "${missing[@]}" >/dev/null
   }
+fi
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "installing: cargo-fuzz (crates.io)"
+  cargo install cargo-fuzz --locked
 fi
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "installing: moto[server] (pip)"

@@ -62,6 +62,65 @@ async fn registration_requires_a_uuid_and_distinguishes_first_and_refresh() {
 }
 
 #[tokio::test]
+async fn the_registry_is_capped_and_every_registration_field_is_bounded() {
+    let (core, _d) = start_core(&[("DSXCONNECT_CONNECTORS__MAX_REGISTERED", "3")]);
+    let api = Api::new(&core.url);
+    let uuid = |i: u32| format!("3f0c2b2e-1111-4222-8333-{i:012}");
+    let body = |i: u32| json!({"name": format!("c{i}"), "uuid": uuid(i), "url": format!("http://127.0.0.1:9/c{i}")});
+    for i in 0..3 {
+        assert_eq!(api.post("/connectors/register", body(i)).await.0, 201);
+    }
+    let (s, v) = api.post("/connectors/register", body(3)).await;
+    assert_eq!((s, v["detail"].as_str()), (507, Some("registry_full")));
+    assert_eq!(v["max_registered"], 3);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("DSXCONNECT_CONNECTORS__MAX_REGISTERED"),
+        "{v}"
+    );
+    assert_eq!(
+        api.post("/connectors/register", body(1)).await.0,
+        200,
+        "a registered connector may refresh"
+    );
+    let r = api
+        .http
+        .delete(format!("{}/connectors/unregister/{}", api.base, uuid(0)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(api.post("/connectors/register", body(3)).await.0, 201, "room again");
+
+    let oversized = [
+        ("url", json!(format!("http://127.0.0.1:9/{}", "u".repeat(2048)))),
+        ("name", json!("n".repeat(257))),
+        ("meta_info", json!("m".repeat(4097))),
+        ("display_icon", json!("i".repeat(32 * 1024 + 1))),
+        ("filter", json!("f".repeat(16 * 1024 + 1))),
+        ("capabilities", json!(vec!["cap"; 33])),
+    ];
+    for (field, value) in oversized {
+        let mut b = body(1);
+        b[field] = value;
+        let (s, v) = api.post("/connectors/register", b).await;
+        assert_eq!(s, 422, "{field}");
+        assert_eq!(v["detail"][0]["type"], "too_long", "{field}");
+        assert_eq!(v["detail"][0]["loc"], json!(["body", field]));
+    }
+    let (_, list) = api.get("/connectors/list").await;
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c1", "c2", "c3"], "nothing oversized was kept");
+}
+
+#[tokio::test]
 async fn a_full_scan_trigger_forwards_the_query_with_a_job_id_and_uses_the_latest_url() {
     let (core, _d) = start_core(&[("DSXCONNECT_CONNECTORS__API_KEY", "k-123")]);
     let api = Api::new(&core.url);

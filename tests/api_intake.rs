@@ -93,6 +93,34 @@ async fn malformed_requests_get_a_clear_422_and_never_a_server_error() {
         )
         .await;
     assert_eq!(s, 422);
+    // Every text field is bounded (docs/CONFIGURATION.md, "Limits"); the value is not echoed.
+    let long = "x".repeat(16 * 1024 + 1);
+    let (s, v) = api
+        .post(
+            "/scan/request",
+            json!({"location": long, "metainfo": "m", "connector_url": "http://h:1/c"}),
+        )
+        .await;
+    assert_eq!((s, v["detail"][0]["type"].as_str()), (422, Some("too_long")));
+    assert_eq!(v["detail"][0]["loc"], json!(["body", "location"]));
+    assert_eq!(v["detail"][0]["input"], "<16385 bytes>");
+    let (s, v) = api
+        .post(
+            "/scan/request/batch",
+            json!([{"location": "/a", "metainfo": "m", "connector_url": "http://h:1/c",
+                    "connector": {"name": "c", "meta_info": "i".repeat(4097)}}]),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(v["detail"][0]["loc"], json!(["body", 0, "connector", "meta_info"]));
+    let (s, v) = api
+        .post(
+            "/scan/request",
+            json!({"location": "/x", "metainfo": "m", "connector_url": format!("http://h:1/{}", "u".repeat(2048))}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(v["detail"][0]["loc"], json!(["body", "connector_url"]));
     // Bad ids in paths and queries.
     assert_eq!(api.get("/scan/jobs/no-such-job").await.0, 404);
     assert_eq!(api.get("/scan/jobs/bad:id").await.0, 422);

@@ -446,6 +446,34 @@ async fn concurrency_toward_the_core_is_bounded() {
     assert_eq!(r.fc.state.lock().unwrap().max_in_flight, 2);
 }
 
+/// Issue 15: each full scan is an enumeration thread; callers choose job ids, so the number
+/// running at once is bounded (`DSXCONNECTOR_MAX_CONCURRENT_FULL_SCANS`).
+#[tokio::test]
+async fn full_scans_beyond_the_concurrency_cap_answer_429_until_one_ends() {
+    let r = rig_with(&[("DSXCONNECTOR_MAX_CONCURRENT_FULL_SCANS", "1")], standard_tree);
+    r.ready().await;
+    // A slow core keeps the first scan running while the others arrive.
+    r.fc.set(|s| s.delay = Duration::from_secs(8));
+    assert_eq!(r.full_scan("?job_id=A").await.0, 200);
+    let resp = r.http.post(r.url("/full_scan?job_id=B")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(resp.headers()["retry-after"], "30");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["description"], "reason=busy running=1 max=1");
+    assert_eq!(r.full_scan("?job_id=A").await.0, 200, "the running job is not refused");
+    r.fc.set(|s| s.delay = Duration::ZERO);
+    r.wait_enqueue_done("A").await;
+    let (s, _) = wait_for("room for another full scan", Duration::from_secs(30), || async {
+        let (s, v) = r.full_scan("?job_id=B").await;
+        (s != 429).then_some((s, v))
+    })
+    .await;
+    assert_eq!(s, 200);
+    r.wait_enqueue_done("B").await;
+    assert!(r.fc.requests("/scan/jobs/B/enqueue_done").len() == 1, "B ran once");
+}
+
 #[tokio::test]
 async fn a_missing_asset_answers_503_and_sends_nothing() {
     let r = rig_with(&[], |_| {});

@@ -48,3 +48,46 @@ fn tls_without_its_files_is_a_start_up_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DSXCONNECT_TLS_CERTFILE"));
 }
+
+/// The core's calls to a connector over HTTPS: every connector client clones one TLS
+/// configuration built at start, which trusts the platform roots plus
+/// `DSXCONNECT_CONNECTORS__CA_BUNDLE`, or anything with `DSXCONNECT_CONNECTORS__VERIFY_TLS=false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_core_calls_an_https_connector_trusted_through_its_ca_bundle_only() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (c, k, _) = cert(dir.path());
+    let (core, _d) = start_core(&[("DSXCONNECT_CONNECTORS__CA_BUNDLE", &c)]);
+    let asset = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (conn, uuid) = start_fs_connector(
+        &core.url,
+        asset.path(),
+        data.path(),
+        &[
+            ("DSXCONNECTOR_USE_TLS", "true"),
+            ("DSXCONNECTOR_TLS_CERTFILE", &c),
+            ("DSXCONNECTOR_TLS_KEYFILE", &k),
+            ("DSXCONNECTOR_CONNECTOR_URL", "https://127.0.0.1:0"),
+        ],
+    );
+    assert!(conn.url.starts_with("https://"), "{}", conn.url);
+    let api = Api::new(&core.url);
+    api.wait_registered(&uuid).await;
+    let (s, v) = api.get(&format!("/connectors/healthz/{uuid}")).await;
+    assert_eq!(s, 200, "trusted through the CA bundle: {v}");
+
+    let other = "3f0c2b2e-1111-4222-8333-777777777777";
+    let register = serde_json::json!({"name": "tls", "uuid": other, "url": conn.url});
+    let (untrusting, _d2) = start_core(&[]);
+    let api = Api::new(&untrusting.url);
+    assert_eq!(api.post("/connectors/register", register.clone()).await.0, 201);
+    let (s, v) = api.get(&format!("/connectors/healthz/{other}")).await;
+    assert_eq!(s, 502, "{v}");
+    assert_eq!(v["detail"], "Connector service unavailable: TLSError");
+
+    let (lenient, _d3) = start_core(&[("DSXCONNECT_CONNECTORS__VERIFY_TLS", "false")]);
+    let api = Api::new(&lenient.url);
+    assert_eq!(api.post("/connectors/register", register).await.0, 201);
+    assert_eq!(api.get(&format!("/connectors/healthz/{other}")).await.0, 200);
+}

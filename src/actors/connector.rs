@@ -22,8 +22,18 @@ use crate::pipeline::connector_client::{ConnectorClients, Target};
 
 /// Registers (or refreshes) a validated model; answers whether it was a first registration.
 #[derive(Message)]
-#[rtype(result = "Result<bool, StoreError>")]
+#[rtype(result = "Result<bool, RegisterError>")]
 pub struct Register(pub ConnectorInstanceModel);
+
+/// Why a registration was not kept.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A new connector while `CONNECTORS__MAX_REGISTERED` are registered already.
+    #[error("the registry holds its maximum of {0} connectors")]
+    Full(usize),
+    #[error("registry store: {0}")]
+    Store(#[from] StoreError),
+}
 
 /// Removes a connector (idempotent), with the reason its `unregistered` event gives.
 #[derive(Message)]
@@ -99,6 +109,9 @@ pub struct ConnectorRegistry {
     sweeping: bool,
     /// A resync is running, and whether another one was asked for meanwhile.
     resync: (bool, bool),
+    /// New connectors whose registration is being stored: they count toward the cap before
+    /// they reach the view, so concurrent registrations cannot overshoot it.
+    pending: std::collections::HashSet<String>,
 }
 
 fn event(kind: &str, m: &ConnectorInstanceModel, reason: Option<&str>) -> serde_json::Value {
@@ -123,6 +136,7 @@ impl ConnectorRegistry {
             actors: HashMap::new(),
             sweeping: false,
             resync: (false, false),
+            pending: std::collections::HashSet::new(),
         }
     }
 
@@ -293,19 +307,29 @@ impl Handler<Resync> for ConnectorRegistry {
 }
 
 impl Handler<Register> for ConnectorRegistry {
-    type Result = ResponseActFuture<Self, Result<bool, StoreError>>;
+    type Result = ResponseActFuture<Self, Result<bool, RegisterError>>;
 
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
         let model = msg.0;
         let uuid = model.uuid.clone().unwrap_or_default();
+        let max = self.services.settings.connectors.max_registered;
+        let new = !self.view().contains(&uuid) && !self.pending.contains(&uuid);
+        // This process's own connectors are never locked out by a crowd of peers.
+        if new && !self.services.trust.builtin().is_builtin(&uuid) && self.view().count() + self.pending.len() >= max {
+            return Box::pin(actix::fut::ready(Err(RegisterError::Full(max))));
+        }
+        if new {
+            self.pending.insert(uuid.clone());
+        }
         let store = Arc::clone(&self.services.backend.registry);
         let ttl = self.services.settings.connectors.presence_ttl_secs;
         let m = model.clone();
         let u = uuid.clone();
         Box::pin(
-            async move { store.upsert(&u, &m, ttl).await }
+            async move { store.upsert(&u, &m, ttl).await.map_err(RegisterError::from) }
                 .into_actor(self)
                 .map(move |res, act, _| {
+                    act.pending.remove(&uuid);
                     if let Ok(first) = &res {
                         act.view().put(&uuid, model.clone());
                         act.upsert_actor(&uuid, model.clone());

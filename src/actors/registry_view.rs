@@ -26,11 +26,15 @@ impl RegistryView {
         self.by_uuid.read().ok().and_then(|m| m.get(uuid).cloned())
     }
 
+    /// Connectors registered (the registry cap counts these).
+    pub fn count(&self) -> usize {
+        self.by_uuid.read().map_or(0, |m| m.len())
+    }
+
     pub fn contains(&self, uuid: &str) -> bool {
         self.by_uuid.read().is_ok_and(|m| m.contains_key(uuid))
     }
 
-    /// The registered connector whose callback url is `url` (trailing `/` ignored).
     /// The registered connector at `url`, when exactly one is registered there.
     pub fn only_at_url(&self, url: &str) -> Option<ConnectorInstanceModel> {
         let url = url.trim_end_matches('/');

@@ -153,6 +153,10 @@ pub struct ConnectorClientSettings {
     pub connect_timeout: Duration,
     pub presence_ttl_secs: u64,
     pub sweep_secs: u64,
+    /// `CONNECTORS__MAX_REGISTERED`: connectors registered at once at most. Registrations
+    /// come from peers, and each one costs a store row, an actor, a mirror in every API process
+    /// and a client pool, so their number is bounded like every other set keyed by client input.
+    pub max_registered: usize,
     /// `CONNECTORS__ALLOWED_URLS`: where connector URLs may point (empty = anywhere outside
     /// the always-blocked ranges).
     pub allowed_urls: Arc<AllowList>,
@@ -392,6 +396,7 @@ impl Settings {
                 "connect_timeout_secs": c.connect_timeout.as_secs_f64(),
                 "presence_ttl_secs": c.presence_ttl_secs,
                 "sweep_secs": c.sweep_secs,
+                "max_registered": c.max_registered,
                 "allowed_urls": self.allowed_urls_view(),
             },
             "features": {
@@ -530,6 +535,7 @@ fn read_connector_client(s: &mut Source) -> ConnectorClientSettings {
         connect_timeout: Duration::from_secs_f64(s.secs_in("CONNECTORS__CONNECT_TIMEOUT_SECS", 5.0, 0.1, 600.0)),
         presence_ttl_secs: s.int_in("CONNECTORS__PRESENCE_TTL_SECS", 120, 1, 86_400) as u64,
         sweep_secs: s.int_in("CONNECTORS__SWEEP_SECS", 20, 1, 3600) as u64,
+        max_registered: s.int_in("CONNECTORS__MAX_REGISTERED", 1000, 1, 1_000_000) as usize,
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::CoreState;
 use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, query_get, query_pairs, read_body};
-use crate::actors::connector::{Register, Unregister};
+use crate::actors::connector::{Register, RegisterError, Unregister};
 use crate::auth::credentials::{self, Registration, Rules, Signer, enrollment_token_valid};
 use crate::auth::url_guard::{self, AllowList};
 use crate::auth::{hmac, relay};
@@ -31,6 +31,25 @@ fn registry_err(e: StoreError) -> ApiError {
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
 }
 
+/// 507 for a new connector while the registry holds `CONNECTORS__MAX_REGISTERED` already;
+/// connectors that are registered may still refresh.
+fn registry_full(max: usize) -> HttpResponse {
+    let r = HttpResponse::InsufficientStorage().json(json!({
+        "detail": "registry_full",
+        "message": format!("{max} connectors are registered, the most DSXCONNECT_CONNECTORS__MAX_REGISTERED allows"),
+        "max_registered": max,
+    }));
+    super::errors::with_code(r, "registry_full")
+}
+
+/// Whether registering `uuid` would add a connector beyond the cap (built-in ones are exempt).
+fn over_cap(state: &CoreState, uuid: &str) -> Option<usize> {
+    let max = state.services.settings.connectors.max_registered;
+    let view = &state.services.registry_view;
+    let new = !view.contains(uuid) && !state.services.trust.builtin().is_builtin(uuid);
+    (new && view.count() >= max).then_some(max)
+}
+
 fn mailbox(e: actix::MailboxError) -> ApiError {
     tracing::error!(error = %e, "connector registry unavailable");
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
@@ -47,6 +66,10 @@ fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, 
     let mut model: ConnectorInstanceModel = serde_json::from_value(v.clone())
         .map_err(|e| ApiError::invalid(Issue::new("model_type", vec![Loc::from("body")], e.to_string())))?;
     let mut issues = Issues::default();
+    crate::model::limits::check_connector(&model, &[Loc::from("body")], &mut issues);
+    if !issues.is_empty() {
+        return Err(ApiError::Validation(issues));
+    }
     match model.uuid.as_deref().map(uuid::Uuid::parse_str) {
         None => issues.push(Issue::missing(vec![Loc::from("body"), Loc::from("uuid")])),
         Some(Err(_)) => issues.push(
@@ -248,6 +271,10 @@ pub async fn register(
         Ok(s) => s,
         Err(resp) => return Ok(refusal(resp)),
     };
+    // Checked before any credential is written for it; the registry checks again atomically.
+    if let Some(max) = over_cap(&state, &uuid) {
+        return Ok(refusal(registry_full(max)));
+    }
     let enrolled = state.services.settings.auth.enabled && !signer.as_ref().is_some_and(|p| p.builtin);
     let mut issued = None;
     let mut moved = false;
@@ -281,12 +308,11 @@ pub async fn register(
     let desc = format!("{} ({uuid}) @ {}", model.name, model.url.as_deref().unwrap_or(""));
     let url = model.url.clone().unwrap_or_default();
     let model_name = model.name.clone();
-    let first = state
-        .connectors
-        .send(Register(model))
-        .await
-        .map_err(mailbox)?
-        .map_err(registry_err)?;
+    let first = match state.connectors.send(Register(model)).await.map_err(mailbox)? {
+        Ok(first) => first,
+        Err(RegisterError::Full(max)) => return Ok(refusal(registry_full(max))),
+        Err(RegisterError::Store(e)) => return Err(registry_err(e)),
+    };
     let (code, msg) = if first {
         (StatusCode::CREATED, "registered")
     } else {

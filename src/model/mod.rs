@@ -3,6 +3,7 @@
 pub mod connector;
 pub mod ids;
 pub mod job;
+pub mod limits;
 pub mod result;
 pub mod scan_request;
 pub mod stats;

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::connector::ConnectorInstanceModel;
 use super::ids::JobId;
+use super::limits::{self, LOCATION_MAX, URL_MAX, check_len};
 use super::validation::{Issue, Issues, Loc, loc};
 
 /// One item to scan, as sent by a connector and forwarded back to it by the core.
@@ -52,6 +53,14 @@ impl ScanRequestModel {
         let metainfo = required_string(obj.get("metainfo"), prefix, "metainfo", &mut issues);
         let connector_url = optional_string(obj.get("connector_url"), prefix, "connector_url", &mut issues);
         let scan_job_id = optional_string(obj.get("scan_job_id"), prefix, "scan_job_id", &mut issues);
+        check_len(location.as_deref(), LOCATION_MAX, loc(prefix, "location"), &mut issues);
+        check_len(metainfo.as_deref(), LOCATION_MAX, loc(prefix, "metainfo"), &mut issues);
+        check_len(
+            connector_url.as_deref(),
+            URL_MAX,
+            loc(prefix, "connector_url"),
+            &mut issues,
+        );
         if let Some(j) = scan_job_id.as_deref().filter(|j| !j.is_empty())
             && let Err(e) = JobId::parse(j)
         {
@@ -78,7 +87,10 @@ impl ScanRequestModel {
         let connector = match obj.get("connector") {
             None | Some(Value::Null) => None,
             Some(c) => match ConnectorInstanceModel::deserialize(c) {
-                Ok(m) => Some(m),
+                Ok(m) => {
+                    limits::check_connector(&m, &loc(prefix, "connector"), &mut issues);
+                    Some(m)
+                }
                 Err(e) => {
                     issues.push(Issue::new("model_type", loc(prefix, "connector"), e.to_string()));
                     None

@@ -86,7 +86,9 @@ pub struct ConnectorClients {
     /// One client (and connection pool) per connector origin, the least recently used dropped
     /// beyond [`CLIENTS_MAX`]: origins come from peers, so the cache must not grow with them.
     clients: Mutex<lru::LruCache<String, reqwest::Client>>,
-    ca: Vec<reqwest::Certificate>,
+    /// The TLS configuration every client clones (verifier, roots and session cache shared), so
+    /// a client costs only its connection pool.
+    tls: rustls::ClientConfig,
 }
 
 /// Connector origins with a client of their own at most.
@@ -107,11 +109,8 @@ impl Credentials<'_> {
 
 impl ConnectorClients {
     pub fn new(settings: ConnectorClientSettings, view: Arc<RegistryView>, trust: Arc<Trust>) -> anyhow::Result<Self> {
-        let ca = match &settings.ca_bundle {
-            Some(p) => crate::tls::load_certificates(p)
-                .map_err(|e| anyhow::anyhow!("DSXCONNECT_CONNECTORS__CA_BUNDLE: {e}"))?,
-            None => Vec::new(),
-        };
+        let tls = crate::tls::shared_client_config(settings.ca_bundle.as_deref(), settings.verify_tls)
+            .map_err(|e| anyhow::anyhow!("DSXCONNECT_CONNECTORS__CA_BUNDLE: {e}"))?;
         Ok(Self {
             settings,
             view,
@@ -119,7 +118,7 @@ impl ConnectorClients {
             clients: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(CLIENTS_MAX).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
-            ca,
+            tls,
         })
     }
 
@@ -131,8 +130,9 @@ impl ConnectorClients {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
+        // An evicted client is dropped here, and with it its pool and idle connections.
         map.get_or_insert(origin, || {
-            let mut b = reqwest::Client::builder()
+            reqwest::Client::builder()
                 .tcp_nodelay(true)
                 .connect_timeout(self.settings.connect_timeout)
                 .read_timeout(self.settings.timeout)
@@ -140,14 +140,12 @@ impl ConnectorClients {
                 .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&self.settings.allowed_urls))))
                 .pool_max_idle_per_host(256)
                 .user_agent(format!("dsx-connect/{}", crate::VERSION))
-                .danger_accept_invalid_certs(!self.settings.verify_tls);
-            if !self.ca.is_empty() {
-                b = b.tls_certs_merge(self.ca.clone());
-            }
-            b.build().unwrap_or_else(|e| {
-                tracing::error!(error = %e, "building a connector client failed; using defaults");
-                reqwest::Client::new()
-            })
+                .tls_backend_preconfigured(self.tls.clone())
+                .build()
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "building a connector client failed; using defaults");
+                    reqwest::Client::new()
+                })
         })
         .clone()
     }

@@ -1,5 +1,7 @@
 //! Fuzzing entry point (hidden from the docs): exercises parsing and every per-path function on
-//! arbitrary bytes. It must never panic, whatever the input.
+//! arbitrary bytes. It must never panic, whatever the input, and the promises walkers rely on
+//! must hold: nothing below a pruned directory is in scope (FILTERS §8.1), and every in-scope
+//! path starts with an S3 prefix hint (§8.2).
 
 use super::Filter;
 
@@ -18,13 +20,27 @@ pub fn fuzz_parse_and_match(data: &[u8]) {
     };
     let _ = filter.raw();
     let _ = filter.is_empty();
-    let _ = filter.is_in_scope(&path);
-    let _ = filter.s3_prefix_hints();
+    let in_scope = filter.is_in_scope(&path);
+    let hints = filter.s3_prefix_hints();
+    // The promises hold for the relative paths walkers produce: names joined by `/`.
+    let walkable = !path.is_empty() && path.split('/').all(|n| !n.is_empty() && n != "." && n != "..");
     for (i, _) in path.match_indices('/') {
         if let Some(dir) = path.get(..i) {
-            let _ = filter.prune_dir(dir);
+            let pruned = filter.prune_dir(dir);
             let _ = filter.is_in_scope(dir);
+            assert!(
+                !(walkable && pruned && in_scope),
+                "filter {:?} prunes {dir:?} above the in-scope {path:?}",
+                filter.raw()
+            );
         }
     }
     let _ = filter.prune_dir(&path);
+    if let (true, true, Some(hints)) = (walkable, in_scope, hints) {
+        assert!(
+            hints.iter().any(|h| path.starts_with(h.as_str())),
+            "filter {:?}: in-scope {path:?} is under none of the hints {hints:?}",
+            filter.raw()
+        );
+    }
 }

@@ -212,6 +212,7 @@ async fn config(svc: Svc) -> HttpResponse {
             "full_scan_enqueue_concurrency".into(),
             json!(svc.settings().enqueue_concurrency),
         );
+        m.insert("max_concurrent_full_scans".into(), json!(svc.settings().max_full_scans));
         m.insert(
             "monitor".into(),
             match svc.monitor_status() {
@@ -299,7 +300,19 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
                 .with_description(format!("reason={} {}", f.reason, f.message)),
         );
     }
-    svc.start_full_scan(job_id.clone(), limit);
+    if let super::service::FullScanStart::Busy { running } = svc.start_full_scan(job_id.clone(), limit) {
+        let max = svc.settings().max_full_scans;
+        let mut r = json(
+            429,
+            StatusResponse::error("Too many full scans running")
+                .with_description(format!("reason=busy running={running} max={max}")),
+        );
+        r.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("30"),
+        );
+        return r;
+    }
     let mut desc = format!("Full scan running in the background. job_id={job_id}");
     if let Some(n) = limit {
         desc.push_str(&format!(" limit={n}"));

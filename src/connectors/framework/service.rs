@@ -32,6 +32,18 @@ struct Live {
     monitor_error: Option<String>,
 }
 
+/// What a full-scan trigger did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullScanStart {
+    Started,
+    /// A scan of the same job runs already (CONNECTORS §4.7 step 4): nothing new started.
+    AlreadyRunning,
+    /// `MAX_CONCURRENT_FULL_SCANS` scans run: nothing started.
+    Busy {
+        running: usize,
+    },
+}
+
 pub struct ConnectorService {
     settings: ConnectorSettings,
     uuid: String,
@@ -306,16 +318,21 @@ impl ConnectorService {
         }
     }
 
-    /// Starts a background full scan unless one runs for this job already.
-    pub fn start_full_scan(self: &Arc<Self>, job_id: String, limit: Option<u64>) {
+    /// Starts a background full scan unless one runs for this job already, or
+    /// `MAX_CONCURRENT_FULL_SCANS` run already.
+    pub fn start_full_scan(self: &Arc<Self>, job_id: String, limit: Option<u64>) -> FullScanStart {
         {
             let mut running = match self.running_scans.lock() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            if !running.insert(job_id.clone()) {
-                return;
+            if running.contains(&job_id) {
+                return FullScanStart::AlreadyRunning;
             }
+            if running.len() >= self.settings.max_full_scans {
+                return FullScanStart::Busy { running: running.len() };
+            }
+            running.insert(job_id.clone());
         }
         let svc = Arc::clone(self);
         self.tasks.spawn(async move {
@@ -325,6 +342,7 @@ impl ConnectorService {
                 running.remove(&job_id);
             }
         });
+        FullScanStart::Started
     }
 
     /// Counts what a full scan would enqueue now, within the estimate budget (§7.5).

@@ -83,6 +83,9 @@ pub struct ConnectorSettings {
     pub core_timeout: Duration,
     pub scan_batch_size: usize,
     pub enqueue_concurrency: usize,
+    /// `MAX_CONCURRENT_FULL_SCANS`: full scans (each an enumeration thread and its buffers)
+    /// running at once; the core's callers choose job ids, so their number must be bounded.
+    pub max_full_scans: usize,
     pub enqueue_max_attempts: u32,
     pub estimate_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -328,6 +331,7 @@ impl ConnectorSettings {
             core_timeout: secs(&mut s, "CORE_TIMEOUT_SECS", 30, 1, 600),
             scan_batch_size: s.int_in("SCAN_BATCH_SIZE", 100, 1, 1000) as usize,
             enqueue_concurrency: s.int_in("FULL_SCAN_ENQUEUE_CONCURRENCY", 8, 1, 64) as usize,
+            max_full_scans: s.int_in("MAX_CONCURRENT_FULL_SCANS", 4, 1, 64) as usize,
             enqueue_max_attempts: s.int_in("ENQUEUE_MAX_ATTEMPTS", 8, 1, 20) as u32,
             estimate_timeout: secs(&mut s, "ESTIMATE_TIMEOUT_SECS", 10, 0, 300),
             shutdown_timeout: secs(&mut s, "SHUTDOWN_TIMEOUT_SECS", 10, 1, 300),
