@@ -5,6 +5,7 @@ pub mod clamd;
 pub mod dsxa;
 pub mod embedded;
 mod meter;
+pub mod probe;
 
 use std::pin::Pin;
 use std::sync::Arc;
