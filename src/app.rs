@@ -275,13 +275,8 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             settings.auth.forget_after_days,
         );
     }
-    let scanner_probe = match workers {
-        true => Some(crate::scanner::probe::ScannerProbe::start(&scanner).await),
-        false => None,
-    };
     let state = web::Data::new(CoreState {
         services,
-        scanner_probe,
         scanner,
         clients,
         jobs,

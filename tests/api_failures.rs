@@ -460,31 +460,6 @@ async fn a_scanner_that_takes_the_bytes_but_never_answers_times_out_after_the_la
     );
 }
 
-#[tokio::test]
-async fn readiness_includes_the_scanner_on_roles_that_scan() {
-    // A reachable DSXA: ready, and the body says which engine answered.
-    let r = rig(&[]);
-    let (s, v) = r.api.get("/readyz").await;
-    assert_eq!(
-        (s, v["scanner"].as_str(), v["engine"].as_str()),
-        (200, Some("ok"), Some("dsxa")),
-        "{v}"
-    );
-    // A DSXA that is not there: not ready, with the reason.
-    let port = free_tcp_port();
-    let url = format!("http://127.0.0.1:{port}/scan/binary/v2");
-    let (core, _dir) = start_core(&[("DSXCONNECT_SCANNER__SCAN_BINARY_URL", url.as_str())]);
-    let api = Api::new(&core.url);
-    let v = wait_for("readyz 503 for the scanner", Duration::from_secs(60), || async {
-        let (s, v) = api.get("/readyz").await;
-        (s == 503).then_some(v)
-    })
-    .await;
-    assert_eq!(v["status"], "not_ready", "{v}");
-    assert!(v["scanner"].as_str().unwrap().starts_with("unavailable: "), "{v}");
-    assert_eq!(api.get("/healthz").await.0, 200, "alive all the same");
-}
-
 // ---- a store that cannot write (issue 15) ------------------------------------------------------
 
 /// Items of the job that meets a full store: enough that the store fills up mid-job.

@@ -5,7 +5,6 @@ pub mod clamd;
 pub mod dsxa;
 pub mod embedded;
 mod meter;
-pub mod probe;
 
 use std::pin::Pin;
 use std::sync::Arc;
