@@ -275,8 +275,13 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             settings.auth.forget_after_days,
         );
     }
+    let scanner_probe = match workers {
+        true => Some(crate::scanner::probe::ScannerProbe::start(&scanner).await),
+        false => None,
+    };
     let state = web::Data::new(CoreState {
         services,
+        scanner_probe,
         scanner,
         clients,
         jobs,
@@ -303,6 +308,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
+            .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
             .app_data(data.clone())
             .app_data(ui.clone())
             .configure(if role == Role::Worker {

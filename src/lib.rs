@@ -33,6 +33,7 @@ pub const LONG_VERSION: &str = concat!(
     ")"
 );
 pub mod pipeline;
+pub mod request_id;
 pub mod scanner;
 pub mod superlog;
 pub mod telemetry;

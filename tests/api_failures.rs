@@ -62,6 +62,63 @@ impl Rig {
     }
 }
 
+/// A caller's `X-Request-Id` is echoed and goes, with the item, on the worker's calls to the
+/// connector and to the scanner; a missing or unsafe id is replaced by a fresh one.
+#[tokio::test]
+async fn a_request_id_is_echoed_and_follows_the_item_to_the_connector_and_the_scanner() {
+    let r = rig(&[]);
+    r.fake.put_file("/rid", b"plain bytes");
+    let resp = r
+        .api
+        .http
+        .post(format!("{}/scan/request", r.api.base))
+        .header("x-request-id", "trace-7f3a:1")
+        .json(&scan_request("/rid", &r.fake.url, Some("jrid")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(resp.headers()["x-request-id"], "trace-7f3a:1", "echoed");
+    let (s, _) = r
+        .api
+        .post("/scan/jobs/jrid/enqueue_done", json!({"enqueued_total": 1}))
+        .await;
+    assert_eq!(s, 200);
+    r.api.wait_job("jrid", "completed", Duration::from_secs(60)).await;
+    let reads = r.fake.requests("/read_file");
+    assert_eq!(reads.len(), 1);
+    assert_eq!(
+        reads[0].headers.get("x-request-id").map(String::as_str),
+        Some("trace-7f3a:1")
+    );
+    let actions = r.fake.requests("/item_action");
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.headers.get("x-request-id").map(String::as_str) == Some("trace-7f3a:1")),
+        "{actions:?}"
+    );
+    let scans: Vec<Value> = r
+        .dsxa
+        .captured()
+        .await
+        .into_iter()
+        .filter(|c| c["path"] == "/scan/binary/v2")
+        .collect();
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    assert_eq!(scans[0]["headers"]["x-request-id"], "trace-7f3a:1", "{scans:?}");
+    // No id, or one that is not a plain token: a fresh UUID, never the caller's text.
+    for sent in [None, Some("two words"), Some("<b>x</b>")] {
+        let mut req = r.api.http.get(format!("{}/healthz", r.api.base));
+        if let Some(v) = sent {
+            req = req.header("x-request-id", v);
+        }
+        let resp = req.send().await.unwrap();
+        let got = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&got).is_ok(), "{sent:?} → {got}");
+    }
+}
+
 #[tokio::test]
 async fn a_connector_answering_503_is_retried_then_dead_lettered_and_counted_failed() {
     let r = rig(&[]);
@@ -458,6 +515,40 @@ async fn a_scanner_that_takes_the_bytes_but_never_answers_times_out_after_the_la
         text.contains("dsxa_timeout") && text.contains("after the last byte"),
         "{text} {task}"
     );
+}
+
+#[tokio::test]
+async fn readiness_includes_the_scanner_on_roles_that_scan() {
+    // A reachable DSXA: ready, and the body says which engine answered.
+    let r = rig(&[]);
+    let (s, v) = r.api.get("/readyz").await;
+    assert_eq!(
+        (s, v["scanner"].as_str(), v["engine"].as_str()),
+        (200, Some("ok"), Some("dsxa")),
+        "{v}"
+    );
+    // A DSXA that is not there: not ready, with the reason.
+    let port = free_tcp_port();
+    let url = format!("http://127.0.0.1:{port}/scan/binary/v2");
+    let (core, _dir) = start_core(&[("DSXCONNECT_SCANNER__SCAN_BINARY_URL", url.as_str())]);
+    let api = Api::new(&core.url);
+    let v = wait_for("readyz 503 for the scanner", Duration::from_secs(60), || async {
+        let (s, v) = api.get("/readyz").await;
+        (s == 503).then_some(v)
+    })
+    .await;
+    assert_eq!(v["status"], "not_ready", "{v}");
+    assert!(v["scanner"].as_str().unwrap().starts_with("unavailable: "), "{v}");
+    assert_eq!(api.get("/healthz").await.0, 200, "alive all the same");
+    // The engine comes up: ready again, and the probes scanned nothing.
+    let dsxa = Dsxa::start(&["--port", &port.to_string()]);
+    let v = wait_for("readyz 200 once the scanner is up", Duration::from_secs(60), || async {
+        let (s, v) = api.get("/readyz").await;
+        (s == 200).then_some(v)
+    })
+    .await;
+    assert_eq!(v["scanner"], "ok", "{v}");
+    assert!(dsxa.captured().await.is_empty(), "a probe is not a scan");
 }
 
 // ---- a store that cannot write (issue 15) ------------------------------------------------------

@@ -774,6 +774,14 @@ async fn json_logs_are_json_lines_only_on_serve_and_on_a_connector() {
         (!list.as_array()?.is_empty()).then_some(())
     })
     .await;
+    let listed = api
+        .http
+        .get(format!("{}/connectors/list", api.base))
+        .header("x-request-id", "it-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.headers()["x-request-id"], "it-42");
     for c in [&mut conn, &mut core] {
         let _ = c.kill();
         let _ = c.wait();
@@ -789,6 +797,24 @@ async fn json_logs_are_json_lines_only_on_serve_and_on_a_connector() {
     }
     let core_text = std::fs::read_to_string(&core_log).unwrap();
     assert!(core_text.contains("dsx-connect is running"), "{core_text}");
+    // The access log: one line per request, with its id, method, path and status.
+    let access: Vec<Value> = core_text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect();
+    let mine = access.iter().find(|v| v["fields"]["request_id"] == "it-42");
+    let f = &mine.unwrap_or_else(|| panic!("no access line for it-42: {core_text}"))["fields"];
+    assert_eq!(
+        (f["method"].as_str(), f["path"].as_str(), f["status"].as_u64()),
+        (Some("GET"), Some("/dsx-connect/api/v1/connectors/list"), Some(200)),
+        "{f}"
+    );
+    let registered = access
+        .iter()
+        .find(|v| v["fields"]["path"] == "/dsx-connect/api/v1/connectors/register")
+        .unwrap_or_else(|| panic!("no access line for the registration: {core_text}"));
+    assert!(registered["fields"]["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{registered}");
 }
 
 /// Connector origins: each a listener of its own on a loopback address, answering every request

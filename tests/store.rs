@@ -292,6 +292,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         item_action: None,
         requeued: false,
         pin: None,
+        request_id: None,
     };
     for task in ["old", "new"] {
         let mut it = item.clone();
@@ -349,6 +350,7 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
         job_name: None,
         max_attempts: 3,
         deadline: std::time::Instant::now() + Duration::from_secs(10),
+        request_id: Some("req-accept".into()),
     }
 }
 
@@ -386,6 +388,11 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
             c.item.pin,
             Some(pin_of(&c.item.task_id)),
             "the pin fixed at acceptance travels with the item"
+        );
+        assert_eq!(
+            c.item.request_id.as_deref(),
+            Some("req-accept"),
+            "so does the accepting request's id"
         );
     }
     b.queue.task_started("a", 1).await.unwrap();

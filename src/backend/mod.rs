@@ -89,6 +89,8 @@ pub struct AcceptRequest {
     pub max_attempts: u32,
     /// Not started after this instant (→ 504 with nothing enqueued).
     pub deadline: Instant,
+    /// The accepting request's id, recorded on every item.
+    pub request_id: Option<String>,
 }
 
 /// What happened to one accepted item.

@@ -6,12 +6,14 @@ use serde_json::json;
 use super::CoreState;
 use crate::backend::StoreError;
 use crate::model::StatusResponse;
+use crate::scanner::probe::ProbeState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "alive"}))
 }
 
-/// Ready = the backend store answers and can write (scanner and connectors are not checked).
+/// Ready = the backend store answers and can write and, on roles that scan, the engine answered
+/// its last (cached) probe. Connectors are not checked.
 /// `store_write_failures` counts the writes the store refused for lack of room since start.
 pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
     let kind = state.services.backend.kind;
@@ -20,8 +22,12 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
     match state.services.backend.maintenance.ping().await {
         Ok(()) => {
             let degraded = health.degraded();
+            // On roles that scan: the engine as last probed (no answer yet counts as not ready).
+            let scanner = state.scanner_probe.as_ref().map(|p| p.state());
+            let scanner_down = matches!(&scanner, Some(None) | Some(Some(ProbeState { failure: Some(_), .. })));
+            let not_ready = degraded.is_some() || scanner_down;
             let mut body = json!({
-                "status": if degraded.is_some() { "not_ready" } else { "ready" },
+                "status": if not_ready { "not_ready" } else { "ready" },
                 "redis": if redis_configured { "ok" } else { "not_configured" },
                 "registry": "ok",
                 "backend": kind.as_str(),
@@ -41,7 +47,21 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
             if let Some(n) = state.services.backend.maintenance.round_trips() {
                 body["redis_round_trips"] = json!(n);
             }
-            if degraded.is_some() {
+            if let Some(probe) = &scanner {
+                body["scanner"] = json!(match probe.as_ref().map(|p| p.failure.as_deref()) {
+                    None => "not_checked_yet".to_string(),
+                    Some(None) => "ok".to_string(),
+                    Some(Some(reason)) => format!("unavailable: {reason}"),
+                });
+                body["engine"] = json!(state.scanner.engine().as_str());
+                if let Some(p) = probe {
+                    body["scanner_checked_at"] = json!(
+                        chrono::DateTime::from_timestamp_millis(p.at_ms)
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    );
+                }
+            }
+            if not_ready {
                 HttpResponse::ServiceUnavailable().json(body)
             } else {
                 HttpResponse::Ok().json(body)

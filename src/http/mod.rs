@@ -38,6 +38,8 @@ pub const API: &str = "/dsx-connect/api/v1";
 pub struct CoreState {
     pub services: Arc<Services>,
     pub scanner: Arc<dyn Scanner>,
+    /// The engine's cached readiness, on roles that scan (`readyz` fails while it is down).
+    pub scanner_probe: Option<Arc<crate::scanner::probe::ScannerProbe>>,
     pub clients: Arc<ConnectorClients>,
     pub jobs: Addr<JobRegistry>,
     pub connectors: Addr<ConnectorRegistry>,

@@ -223,6 +223,7 @@ async fn accept(
             job_name,
             max_attempts: state.services.settings.workers.max_attempts,
             deadline: Instant::now() + STORE_DEADLINE,
+            request_id: crate::request_id::current().map(|r| r.into_string()),
         })
         .await
         .map_err(|e| store_failure(state, e))

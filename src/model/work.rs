@@ -63,6 +63,10 @@ pub struct WorkItem {
     /// older version: those go to their `connector_url` without credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<Pin>,
+    /// The id of the request that accepted the item (its `X-Request-Id`), carried on the
+    /// worker's calls to the connector and the scanner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl WorkItem {
@@ -229,6 +233,7 @@ impl DlqEntry {
             item_action,
             requeued: true,
             pin: self.meta.pin.clone(),
+            request_id: crate::request_id::current().map(|r| r.into_string()),
         })
     }
 }
@@ -326,6 +331,7 @@ mod tests {
                 connector_uuid: Some("c".into()),
                 url: "http://h:1/c".into(),
             }),
+            request_id: Some("req-1".into()),
         };
         let e = DlqEntry::for_item(
             &item,

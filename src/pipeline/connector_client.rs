@@ -213,7 +213,7 @@ impl ConnectorClients {
         let url = format!("{}/{segment}", base.trim_end_matches('/'));
         url_guard::check_literal(&url, &self.settings.allowed_urls)
             .map_err(|_| Failure::new(ErrorClass::ConnectorClient, BLOCKED_TEXT))?;
-        let mut r = self.client(base).request(method.clone(), &url);
+        let mut r = crate::request_id::attach(self.client(base).request(method.clone(), &url));
         if let Some(k) = creds.api_key {
             r = r.header("x-api-key", k.expose());
         }

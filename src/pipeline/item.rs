@@ -27,6 +27,7 @@ use crate::model::result::ScanResultModel;
 use crate::model::{
     DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms,
 };
+use crate::request_id::RequestId;
 use crate::scanner::{ByteStream, Meter, MeterReport, Pace, ScanInput};
 
 /// Longest a worker waits for a pause or cancel being committed before it looks again.
@@ -38,8 +39,14 @@ const RESULT_TAG_ATTEMPTS: u32 = 3;
 /// How long a legacy JSON error envelope may be before it is treated as file content.
 const ENVELOPE_PEEK: usize = 64 * 1024;
 
-/// Runs one item to its end (recorded, rescheduled, parked or dead-lettered).
+/// Runs one item to its end (recorded, rescheduled, parked or dead-lettered), on behalf of the
+/// request that accepted it (its id goes on the connector and scanner calls).
 pub async fn process(ctx: Arc<PipelineCtx>, claimed: Claimed) {
+    let id = claimed.item.request_id.as_deref().and_then(RequestId::parse);
+    crate::request_id::scope(id, run(ctx, claimed)).await
+}
+
+async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
     let Claimed {
         receipt,
         mut item,
@@ -166,6 +173,7 @@ async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reas
         engine = ctx.scanner.engine().as_str(),
         job = %item.job_id,
         task = %item.task_id,
+        request_id = item.request_id.as_deref().unwrap_or(""),
         stage = ?item.stage,
         action = "none",
         reason,
@@ -353,6 +361,7 @@ fn log_verdict(item: &WorkItem, verdict: &Verdict, action: &ItemActionStatusResp
             engine_version,
             job = %item.job_id,
             task = %item.task_id,
+            request_id = item.request_id.as_deref().unwrap_or(""),
             action = action.item_action.as_str(),
             action_status = ?action.status,
             action_detail = action.description.as_deref().unwrap_or(""),

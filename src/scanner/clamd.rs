@@ -277,6 +277,19 @@ impl Scanner for ClamdScanner {
         Ok(v)
     }
 
+    /// `PING` → `PONG`.
+    async fn probe(&self) -> Result<(), String> {
+        match tokio::time::timeout(super::probe::PROBE_TIMEOUT, self.command("PING")).await {
+            Ok(Ok(pong)) if pong == "PONG" => Ok(()),
+            Ok(Ok(other)) => Err(format!("clamd answered PING with '{other}'")),
+            Ok(Err(f)) => Err(f.message),
+            Err(_) => Err(format!(
+                "clamd did not answer PING within {:?}",
+                super::probe::PROBE_TIMEOUT
+            )),
+        }
+    }
+
     async fn test_connection(&self) -> StatusResponse {
         let desc = "engine=clamd";
         let result = async {

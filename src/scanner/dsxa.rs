@@ -81,9 +81,7 @@ impl DsxaScanner {
         metadata: &str,
         timeout: Option<Duration>,
     ) -> Result<Verdict, Failure> {
-        let mut req = self
-            .client
-            .post(&self.url)
+        let mut req = crate::request_id::attach(self.client.post(&self.url))
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header("X-Custom-Metadata", metadata)
@@ -286,6 +284,25 @@ impl Scanner for DsxaScanner {
             .await?;
         v.dsxconnect_dsxa_elapsed_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         Ok(v)
+    }
+
+    /// `GET` of the scan URL with the configured headers: any answer below 500 other than
+    /// 401/403 means the service is there and takes our credentials (DSXA serves the scan URL
+    /// for `POST` only, so it answers 405 and scans nothing).
+    async fn probe(&self) -> Result<(), String> {
+        let call = crate::request_id::attach(self.client.get(&self.url))
+            .headers(self.headers.clone())
+            .timeout(super::probe::PROBE_TIMEOUT)
+            .send();
+        match call.await {
+            Ok(r) if r.status().is_server_error() => Err(format!("DSXA answered HTTP {}", r.status().as_u16())),
+            Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(format!(
+                "DSXA refuses the configured token (HTTP {})",
+                r.status().as_u16()
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify_transport(e).message),
+        }
     }
 
     async fn test_connection(&self) -> StatusResponse {

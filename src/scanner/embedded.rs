@@ -245,6 +245,11 @@ impl Scanner for EmbeddedScanner {
         Ok(v)
     }
 
+    /// In process: there whenever the core is.
+    async fn probe(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     async fn test_connection(&self) -> StatusResponse {
         let mut search = EicarSearch::default();
         search.feed(&eicar()[..30]);

@@ -5,6 +5,7 @@ pub mod clamd;
 pub mod dsxa;
 pub mod embedded;
 mod meter;
+pub mod probe;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -78,6 +79,10 @@ pub trait Scanner: Send + Sync {
     async fn scan(&self, input: ScanInput) -> Result<Verdict, Failure>;
     /// The connection test of `GET /test/dsxa-connection` (always a StatusResponse).
     async fn test_connection(&self) -> StatusResponse;
+    /// Whether the engine can be reached, for readiness ([`probe`]): a cheap exchange that scans
+    /// nothing, so probing costs the engine no scan and never shows up as one. The error is the
+    /// reason, fit for an operator.
+    async fn probe(&self) -> Result<(), String>;
 }
 
 /// How often the engine's version is asked again (clamd loads new signatures while it runs).

@@ -176,6 +176,7 @@ impl WorkQueue for RedisStore {
                 item_action: None,
                 requeued: false,
                 pin: Some(item.pin),
+                request_id: req.request_id.clone(),
             };
             args.push(item.task_id);
             args.push(item.job_id);

@@ -90,6 +90,7 @@ fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreR
                 item_action: None,
                 requeued: false,
                 pin: Some(item.pin),
+                request_id: req.request_id.clone(),
             };
             let json = to_json(&work)?;
             let table_sql = if outcome == ItemOutcome::Parked {

@@ -113,7 +113,7 @@ impl CoreClient {
     fn request(&self, method: Method, path: &str, body: Option<&Value>) -> reqwest::RequestBuilder {
         let url = format!("{}/{path}", self.api);
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
-        let mut r = self.http.request(method.clone(), &url);
+        let mut r = crate::request_id::attach(self.http.request(method.clone(), &url));
         if let Some(k) = &self.key {
             r = r.header("x-api-key", k);
         }

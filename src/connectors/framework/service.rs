@@ -540,6 +540,7 @@ pub async fn start(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
+            .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
             .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
     })
     .on_connect(crate::http::no_delay)
