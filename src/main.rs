@@ -15,8 +15,17 @@ fn config_failure(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Usage errors (unknown flag, missing argument): `EX_USAGE`, distinct from scan outcomes.
+const EXIT_USAGE: u8 = 64;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let system = actix_rt::System::new();
     match cli.command {
@@ -95,8 +104,21 @@ fn main() -> ExitCode {
             };
             finish(system.block_on(healthcheck::run(&loaded.settings, args)))
         }
+        Command::Completions { shell } => {
+            dsx_connect::cli::docs::completions(shell);
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => finish(dsx_connect::cli::docs::man(dir.as_deref()).map(|_| 0)),
         Command::Scan(args) => {
-            let loaded = match Settings::from_env(cli.config.as_deref()) {
+            // `--engine` and `--max-filesize` are the scanner settings of the same names.
+            let mut env = dsx_connect::config::loader::process_env();
+            if let Some(e) = &args.engine {
+                env.insert("DSXCONNECT_SCANNER__ENGINE".into(), e.clone());
+            }
+            if let Some(m) = &args.max_filesize {
+                env.insert("DSXCONNECT_SCANNER__MAX_FILE_SIZE".into(), m.clone());
+            }
+            let loaded = match Settings::from_map(&env, cli.config.as_deref()) {
                 Ok(l) => l,
                 Err(e) => return config_failure(e),
             };

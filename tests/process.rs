@@ -163,7 +163,203 @@ fn scan_with_move_quarantines_and_reports_the_destination() {
 fn scan_of_a_missing_folder_exits_2_with_a_message() {
     let out = run_for(bin().args(["scan", "/definitely/not/here"]), 60);
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Could not scan"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/definitely/not/here"));
+}
+
+/// Exit codes as clamscan's: 1 when anything malicious was found, whatever else failed; 2 for
+/// errors only; 0 clean; 64 for usage errors.
+#[test]
+fn scan_exit_codes_follow_clamscan() {
+    let tree = tempfile::tempdir().unwrap();
+    write(tree.path(), "clean/a.txt", b"fine");
+    write(tree.path(), "bad/evil.com", EICAR);
+    let clean = tree.path().join("clean");
+    let bad = tree.path().join("bad");
+    let missing = tree.path().join("missing");
+    let code = |args: &[&std::path::Path]| {
+        let out = run_for(bin().arg("scan").args(args), 120);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    assert_eq!(code(&[&clean]).0, Some(0));
+    assert_eq!(code(&[&bad]).0, Some(1));
+    let (c, err) = code(&[&bad, &missing]);
+    assert_eq!(c, Some(1), "malicious wins over errors: {err}");
+    assert!(err.contains("cannot scan") && err.contains("missing"), "{err}");
+    assert_eq!(code(&[&clean, &missing]).0, Some(2), "errors only");
+    for usage in [
+        vec!["scan"],
+        vec!["scan", "--bogus", "x"],
+        vec!["scan", "--format", "xml", "x"],
+    ] {
+        let out = run_for(bin().args(&usage), 60);
+        assert_eq!(out.status.code(), Some(64), "{usage:?}");
+    }
+    let help = run_for(bin().args(["scan", "--help"]), 60);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "DSXCONNECT_SCANNER__ENGINE",
+        "DSXCONNECT_SCAN_FORMAT",
+        "DSXCONNECT_SCAN_EXCLUDE",
+    ] {
+        assert!(text.contains(&format!("[env: {var}")), "{var} beside its flag: {text}");
+    }
+}
+
+/// Single files, several paths, standard input and excludes in one run.
+#[test]
+fn scan_takes_single_files_several_paths_stdin_and_excludes() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    write(a.path(), "one.txt", b"fine");
+    write(a.path(), "evil.com", EICAR);
+    write(a.path(), "not named.txt", b"fine");
+    write(b.path(), "x/keep.txt", b"fine");
+    write(b.path(), "x/skip.log", EICAR);
+    let eicar = std::str::from_utf8(EICAR).unwrap();
+    let out = run_with_input(
+        bin()
+            .arg("scan")
+            .arg(a.path().join("one.txt"))
+            .arg(a.path().join("evil.com"))
+            .arg(b.path())
+            .arg("-")
+            .args(["--exclude", "*.log", "--format", "json"]),
+        eicar,
+        120,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"], 4, "two named files, one kept file, stdin: {v}");
+    assert_eq!(v["verdicts"]["malicious"], 2, "{v}");
+    let paths: Vec<&str> = v["malicious"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap())
+        .collect();
+    assert!(paths.iter().any(|p| p.ends_with("evil.com")), "{paths:?}");
+    assert!(paths.contains(&"stdin"), "{paths:?}");
+    assert_eq!(v["jobs"].as_array().unwrap().len(), 3, "{v}");
+}
+
+/// An unreachable engine fails the scan at once, with the engine's error.
+#[test]
+fn scan_with_an_unreachable_engine_fails_at_once() {
+    let tree = tempfile::tempdir().unwrap();
+    write(tree.path(), "a.txt", b"fine");
+    let url = format!("http://127.0.0.1:{}/scan/binary/v2", free_tcp_port());
+    let started = std::time::Instant::now();
+    let out = run_for(
+        bin()
+            .arg("scan")
+            .arg(tree.path())
+            .env("DSXCONNECT_SCANNER__SCAN_BINARY_URL", &url),
+        60,
+    );
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot be reached") && err.contains("dsxa"), "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+/// A DSXA answer that says `Malicious` whatever the bytes (the stub's scripted answers).
+fn malicious_answer() -> Value {
+    serde_json::json!({
+        "scan_guid": "s1", "verdict": "Malicious",
+        "verdict_details": {"event_description": "Scripted", "reason": "Signature match", "threat_type": "VIRUS"},
+        "file_info": {"file_type": "Unknown", "file_size_in_bytes": 4, "file_hash": "00", "container_hash": null},
+        "protected_entity": 1, "scan_duration_in_microseconds": 42
+    })
+}
+
+/// Six files scanned one at a time: the first answer at once, malicious; the others slow.
+fn slow_scan(dsxa: &Dsxa, tree: &std::path::Path) -> Command {
+    for i in 0..6 {
+        write(tree, &format!("f{i}.txt"), b"fine");
+    }
+    let mut script = vec![serde_json::json!({"status": 200, "body": malicious_answer()})];
+    script.extend((0..5).map(|_| serde_json::json!({"status": 200, "delay_ms": 1500})));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(dsxa.script(Value::Array(script)));
+    let mut cmd = bin();
+    cmd.arg("scan")
+        .arg(tree)
+        .env("DSXCONNECT_SCANNER__SCAN_BINARY_URL", dsxa.scan_url())
+        .env("DSXCONNECT_WORKERS__CONCURRENCY", "1");
+    cmd
+}
+
+/// NDJSON: each finding is a line of its own as soon as it is recorded, long before the
+/// summary line that ends the scan.
+#[test]
+fn ndjson_findings_arrive_while_the_scan_runs() {
+    use std::io::BufRead;
+    let dsxa = Dsxa::start(&[]);
+    let tree = tempfile::tempdir().unwrap();
+    let mut child = slow_scan(&dsxa, tree.path())
+        .args(["--format", "ndjson"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        lines.push((std::time::Instant::now(), v));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let kinds: Vec<&str> = lines.iter().map(|(_, v)| v["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["finding", "summary"], "{lines:?}");
+    assert_eq!(lines[0].1["threat"], "Scripted");
+    assert_eq!(lines[1].1["verdicts"]["malicious"], 1);
+    // Five answers of 1.5 s each come after the finding: the summary cannot be near it.
+    let gap = lines[1].0 - lines[0].0;
+    assert!(gap > Duration::from_secs(3), "finding only {gap:?} before the end");
+}
+
+/// Ctrl-C: the partial summary, exit 130, and no temporary store left behind.
+#[test]
+fn ctrl_c_prints_a_partial_summary_exits_130_and_cleans_up() {
+    use std::io::BufRead;
+    let dsxa = Dsxa::start(&[]);
+    let tree = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = slow_scan(&dsxa, tree.path())
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while !seen.last().is_some_and(|l: &String| l.starts_with("progress:")) {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no progress line ({e}): {seen:?}"),
+        }
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    assert_eq!(out.status.code(), Some(130), "{seen:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("interrupted"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "temporary state left: {left:?}");
 }
 
 fn serve(data: &std::path::Path, tree: &std::path::Path, port: u16, dsxa: &Dsxa) -> Child {
@@ -588,7 +784,8 @@ fn scan_counts_an_unreadable_folder_and_quarantines_a_name_that_is_not_utf8() {
         120,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // Malicious found: 1, though a folder could not be read (clamscan's priority).
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
     assert_eq!(v["status"], "completed");
     assert_eq!(v["files"], READABLE_FILES);
@@ -600,7 +797,7 @@ fn scan_counts_an_unreadable_folder_and_quarantines_a_name_that_is_not_utf8() {
         v["malicious"][0]["path"],
         format!("dsx-bytes:{base}{EICAR_LOCATION_TAIL}").as_str()
     );
-    assert_eq!(v["exit_code"], 2);
+    assert_eq!(v["exit_code"], 1);
     let q = tree.path().join("dsxconnect-quarantine");
     assert_eq!(std::fs::read(hostile_tree::quarantined_eicar(&q)).unwrap(), EICAR);
 }
@@ -611,7 +808,7 @@ fn the_scan_table_shows_unreadable_folders_and_escapes_control_bytes() {
     let tree = Tree::new();
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_dsx-connect"));
     let out = run_for(hostile_tree::unprivileged(exe).arg("scan").arg(tree.path()), 120);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("the table is UTF-8 text");
     let line = text
         .lines()
@@ -814,7 +1011,12 @@ async fn json_logs_are_json_lines_only_on_serve_and_on_a_connector() {
         .iter()
         .find(|v| v["fields"]["path"] == "/dsx-connect/api/v1/connectors/register")
         .unwrap_or_else(|| panic!("no access line for the registration: {core_text}"));
-    assert!(registered["fields"]["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{registered}");
+    assert!(
+        registered["fields"]["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{registered}"
+    );
 }
 
 /// Connector origins: each a listener of its own on a loopback address, answering every request

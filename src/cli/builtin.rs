@@ -21,6 +21,8 @@ pub struct Builtin<'a> {
     pub name: String,
     pub action: Option<&'a str>,
     pub quarantine: Option<&'a str>,
+    /// The connector filter, if any.
+    pub filter: Option<String>,
 }
 
 /// Starts a built-in connector against the core at `core_url`, keeping its identity in
@@ -41,6 +43,7 @@ pub async fn start_builtin(
         data_dir: Some(data_dir.to_path_buf()),
         item_action: b.action.map(str::to_string),
         move_metainfo: b.quarantine.map(str::to_string),
+        filter: b.filter,
     };
     let (mut settings, warnings) =
         ConnectorSettings::load(b.kind, &process_env(), None, &overrides).map_err(anyhow::Error::new)?;

@@ -27,6 +27,7 @@ pub fn load(
         data_dir: args.data_dir.clone(),
         item_action: args.action.clone(),
         move_metainfo: args.quarantine.clone(),
+        filter: None,
     };
     ConnectorSettings::load(kind, &process_env(), config, &overrides)
 }

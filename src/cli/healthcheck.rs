@@ -16,14 +16,19 @@ pub struct HealthcheckArgs {
     /// The readiness URL to ask. Default: this host's core, from the same settings the service
     /// reads (`DSXCONNECT_PORT`, `DSXCONNECT_USE_TLS`): `http(s)://127.0.0.1:<port>/dsx-connect/api/v1/readyz`.
     /// For a connector: `http://127.0.0.1:<port>/<name>/readyz`.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "DSXCONNECT_HEALTHCHECK_URL")]
     pub url: Option<String>,
     /// Longest wait for the answer, in seconds.
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        value_name = "SECS",
+        env = "DSXCONNECT_HEALTHCHECK_TIMEOUT"
+    )]
     pub timeout: f64,
     /// Accept any TLS certificate (a loopback check of a service whose certificate names
     /// another host).
-    #[arg(long)]
+    #[arg(long, env = "DSXCONNECT_HEALTHCHECK_INSECURE")]
     pub insecure: bool,
 }
 

@@ -3,6 +3,7 @@
 pub mod auth_store;
 pub mod builtin;
 pub mod connector;
+pub mod docs;
 pub mod healthcheck;
 pub mod role;
 pub mod scan;
@@ -14,6 +15,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The prefixes (after `DSXCONNECT_`) of the variables that set command-line flags, which the
+/// settings loader leaves to the command line.
+pub const FLAG_VARIABLES: &[&str] = &["CONFIG", "SCAN_", "SERVE_", "HEALTHCHECK_", "TOKEN_", "USER_", "MAN_"];
+
 /// dsx-connect: scan storage repositories with a malware scanning engine.
 ///
 /// Start with `dsx-connect scan <folder>` for a one-off scan, or `dsx-connect serve --fs <folder>`
@@ -23,7 +28,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "dsx-connect", version = crate::LONG_VERSION, about, long_about)]
 pub struct Cli {
     /// TOML settings file (environment variables override it).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "DSXCONNECT_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -33,7 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: API, web UI, scan workers and built-in connectors.
     Serve(ServeArgs),
-    /// Scan a folder once and print a summary (exit code 0 clean, 1 malicious, 2 errors).
+    /// Scan folders, files, standard input or S3 prefixes once and print a summary (exit code 0
+    /// clean, 1 malicious found, 2 errors only, 64 usage, 130 interrupted).
     Scan(ScanArgs),
     /// Scale-out: the API and web UI only, on the Redis backend (DSXCONNECT_REDIS_URL).
     Api,
@@ -51,6 +57,17 @@ pub enum Command {
     User(UserCommand),
     /// Container health check: exit 0 when the service answers ready, 1 otherwise.
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, or write one page per subcommand into a folder.
+    Man {
+        /// Write `dsx-connect.1` and `dsx-connect-<subcommand>.1` here.
+        #[arg(long, value_name = "DIR", env = "DSXCONNECT_MAN_DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,17 +77,17 @@ pub enum UserCommand {
         /// 1-64 characters: a letter or digit, then letters, digits, `.`, `_`, `@`, `-`.
         username: String,
         /// viewer, operator or admin.
-        #[arg(long)]
+        #[arg(long, env = "DSXCONNECT_USER_ROLE")]
         role: crate::auth::tokens::Role,
         /// Read the password from the first line of standard input.
-        #[arg(long)]
+        #[arg(long, env = "DSXCONNECT_USER_PASSWORD_STDIN")]
         password_stdin: bool,
     },
     /// Set a new password (ends the user's sessions).
     Passwd {
         username: String,
         /// Read the password from the first line of standard input.
-        #[arg(long)]
+        #[arg(long, env = "DSXCONNECT_USER_PASSWORD_STDIN")]
         password_stdin: bool,
     },
     /// Remove a user (ends their sessions; the last administrator cannot be removed).
@@ -84,13 +101,13 @@ pub enum TokenCommand {
     /// Create a token and print it once (only its digest is stored).
     Create {
         /// A name to recognise the token by: letters, digits, `.`, `_`, `-` (at most 64).
-        #[arg(long)]
+        #[arg(long, env = "DSXCONNECT_TOKEN_NAME")]
         name: String,
         /// viewer, operator or admin.
-        #[arg(long)]
+        #[arg(long, env = "DSXCONNECT_TOKEN_ROLE")]
         role: crate::auth::tokens::Role,
         /// Lifetime: `<N>d`, `<N>h` or `never` (default DSXCONNECT_AUTH__TOKEN_DEFAULT_DAYS, 90 days).
-        #[arg(long)]
+        #[arg(long, env = "DSXCONNECT_TOKEN_EXPIRES")]
         expires: Option<String>,
     },
     /// List tokens (id, name, role, prefix, created, expires, last used); never the tokens.
@@ -129,44 +146,87 @@ impl ActionArg {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Serve a folder with a built-in filesystem connector (repeatable).
-    #[arg(long = "fs", value_name = "DIR")]
+    #[arg(long = "fs", value_name = "DIR", env = "DSXCONNECT_SERVE_FS", value_delimiter = ',')]
     pub fs: Vec<PathBuf>,
     /// Serve an S3 bucket or a prefix of one (`bucket[/prefix]`) with a built-in S3 connector
     /// (repeatable; endpoint, region and credentials from DSXCONNECTOR_S3_* and AWS_*).
-    #[arg(long = "s3", value_name = "BUCKET[/PREFIX]")]
+    #[arg(
+        long = "s3",
+        value_name = "BUCKET[/PREFIX]",
+        env = "DSXCONNECT_SERVE_S3",
+        value_delimiter = ','
+    )]
     pub s3: Vec<String>,
     /// Action of the built-in connectors on malicious items (default: the connector default, move).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "DSXCONNECT_SERVE_ACTION")]
     pub action: Option<ActionArg>,
     /// Quarantine folder of the built-in connectors (default: <folder>/dsxconnect-quarantine).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "DSXCONNECT_SERVE_QUARANTINE")]
     pub quarantine: Option<PathBuf>,
     /// Start a full scan of every built-in connector as soon as it is registered.
-    #[arg(long)]
+    #[arg(long, env = "DSXCONNECT_SERVE_SCAN_NOW")]
     pub scan_now: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// The folder to scan, or `s3://bucket[/prefix]`.
-    pub target: String,
+    /// Folders, files, `-` for standard input, or `s3://bucket[/prefix]`, in any mix.
+    #[arg(required = true, value_name = "PATH")]
+    pub targets: Vec<String>,
     /// What to do with malicious items.
-    #[arg(long, value_enum, default_value = "nothing")]
+    #[arg(long, value_enum, default_value = "nothing", env = "DSXCONNECT_SCAN_ACTION")]
     pub action: ActionArg,
     /// Quarantine for move/movetag: a folder (default: <target>/dsxconnect-quarantine), or for
     /// S3 a prefix of the bucket or `s3://bucket[/prefix]` (default: dsxconnect-quarantine).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "DSXCONNECT_SCAN_QUARANTINE")]
     pub quarantine: Option<String>,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
+    /// The engine: dsxa, clamd or embedded (the built-in test engine).
+    #[arg(long, value_name = "ENGINE", env = "DSXCONNECT_SCANNER__ENGINE")]
+    pub engine: Option<String>,
+    /// Skip items matching this pattern (the connector filter's glob syntax; repeatable).
+    #[arg(long, value_name = "PATTERN", env = "DSXCONNECT_SCAN_EXCLUDE", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Largest item scanned, in bytes or with K, M or G; larger items are reported not scanned.
+    #[arg(long, value_name = "SIZE", env = "DSXCONNECT_SCANNER__MAX_FILE_SIZE")]
+    pub max_filesize: Option<String>,
+    /// Print only malicious and failed items (and nothing while scanning).
+    #[arg(long, short, env = "DSXCONNECT_SCAN_QUIET")]
+    pub quiet: bool,
+    /// No progress bar or progress lines.
+    #[arg(long, env = "DSXCONNECT_SCAN_NO_PROGRESS")]
+    pub no_progress: bool,
+    /// Report format: a text table, one JSON summary, or NDJSON (one line per finding as it
+    /// happens, then the summary line).
+    #[arg(long, value_enum, default_value = "text", env = "DSXCONNECT_SCAN_FORMAT")]
+    pub format: ReportFormat,
+    /// Same as `--format json`.
+    #[arg(long, hide = true)]
     pub json: bool,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE", env = "DSXCONNECT_SCAN_OUTPUT")]
+    pub output: Option<PathBuf>,
     /// Keep the scan's state here instead of a temporary folder.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "DSXCONNECT_SCAN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Serve the web UI during the scan at this address (e.g. 127.0.0.1:8586) and keep it
     /// open afterwards until Ctrl-C.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "DSXCONNECT_SCAN_UI")]
     pub ui: Option<String>,
+}
+
+impl ScanArgs {
+    /// The report format, `--json` included.
+    pub fn report_format(&self) -> ReportFormat {
+        if self.json { ReportFormat::Json } else { self.format }
+    }
+}
+
+/// How `scan` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Ndjson,
 }
 
 #[derive(Debug, Subcommand)]

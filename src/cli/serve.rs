@@ -41,6 +41,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
                 action: args.action.map(|a| a.as_str()),
                 // A quarantine folder given on the command line is for folders.
                 quarantine: quarantine.as_deref().filter(|_| kind == ConnectorKind::Filesystem),
+                filter: None,
             },
             &base,
             &settings.data_dir,

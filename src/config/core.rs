@@ -216,6 +216,7 @@ impl Settings {
 
     pub fn from_map(env: &BTreeMap<String, String>, config_file: Option<&Path>) -> Result<Loaded, ConfigError> {
         let mut s = Source::load("DSXCONNECT_", env, config_file)?;
+        s.command_line(crate::cli::FLAG_VARIABLES);
         let mut warnings = Vec::new();
         // Aliases and legacy names.
         s.alias("DATABASE__RETAIN", "RESULTS_DB__RETAIN");

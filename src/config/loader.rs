@@ -142,6 +142,18 @@ impl Source {
         }
     }
 
+    /// Marks the variables the command line reads itself (the flags' `DSXCONNECT_SCAN_*`,
+    /// `DSXCONNECT_SERVE_*`, …) as known: they are not settings, and not typos either.
+    pub fn command_line(&mut self, prefixes: &[&str]) {
+        let flags: Vec<String> = self
+            .values
+            .keys()
+            .filter(|k| prefixes.iter().any(|p| k.starts_with(p)))
+            .cloned()
+            .collect();
+        self.consumed.extend(flags);
+    }
+
     /// The variable name a key is configured by, for messages.
     pub fn var_name(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)

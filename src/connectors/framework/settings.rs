@@ -110,6 +110,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub item_action: Option<String>,
     pub move_metainfo: Option<String>,
+    /// The connector filter (`--exclude` of `scan`, the files it names).
+    pub filter: Option<String>,
 }
 
 /// Reads an env file: `KEY=VALUE` lines, `#` comments, one pair of quotes removed; it only
@@ -187,6 +189,7 @@ impl ConnectorSettings {
         flag(&mut s, "DSX_CONNECT_URL", "core-url", &o.core_url);
         flag(&mut s, "ITEM_ACTION", "action", &o.item_action);
         flag(&mut s, "ITEM_ACTION_MOVE_METAINFO", "quarantine", &o.move_metainfo);
+        flag(&mut s, "FILTER", "filter", &o.filter);
         if let Some(d) = &o.data_dir {
             s.set_flag("DATA_DIR", "data-dir", d.display().to_string());
         }
