@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the core's OpenAPI document against the running code: starts the built debug binary
-# (embedded defaults, built-in test engine, loopback, a temporary data dir), validates
+# (embedded defaults, built-in test engine, loopback, a temporary data dir, a built-in
+# connector on a small temporary folder that is scanned once so jobs and results exist), validates
 # /openapi.json with openapi-spec-validator, then lets schemathesis call every operation with
 # generated requests. It fails on any 5xx and on any answer whose status, content type or body
 # the document does not describe. Bounded: a few examples per operation, event streams skipped
@@ -23,14 +24,30 @@ trap cleanup EXIT
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
+mkdir -p "$work/tree/sub"
+for i in 1 2 3; do echo "file $i" >"$work/tree/sub/f$i.txt"; done
 DSXCONNECT_HOST=127.0.0.1 DSXCONNECT_PORT="$port" DSXCONNECT_DATA_DIR="$work/data" \
-  "$bin" serve >"$work/core.log" 2>&1 &
+  "$bin" serve --fs "$work/tree" >"$work/core.log" 2>&1 &
 pid=$!
 
 deadline=$((SECONDS + 120))
 until curl -fsS "$base/dsx-connect/api/v1/readyz" >/dev/null 2>&1; do
   if ! kill -0 "$pid" 2>/dev/null; then echo "the core exited:" >&2; cat "$work/core.log" >&2; exit 1; fi
   if [ $SECONDS -ge $deadline ]; then echo "the core did not become ready" >&2; cat "$work/core.log" >&2; exit 1; fi
+  sleep 0.5
+done
+
+# One full scan, so the job and result routes answer with data.
+api="$base/dsx-connect/api/v1"
+uuid=""
+until [ -n "$uuid" ]; do
+  uuid="$(curl -fsS "$api/connectors/list" | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c[0]["uuid"] if c else "")')"
+  if [ -z "$uuid" ] && [ $SECONDS -ge $deadline ]; then echo "the built-in connector did not register" >&2; exit 1; fi
+  [ -n "$uuid" ] || sleep 0.5
+done
+job="$(curl -fsS -X POST "$api/connectors/full_scan/$uuid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+until curl -fsS "$api/scan/jobs/$job" | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["status"] != "completed")'; do
+  if [ $SECONDS -ge $deadline ]; then echo "the full scan did not complete" >&2; exit 1; fi
   sleep 0.5
 done
 

@@ -28,6 +28,23 @@ fn object(props: Value) -> Value {
     json!({ "type": "object", "properties": props, "required": required })
 }
 
+/// An object whose fields are all present, grouped by type (`"nullable string"` etc.).
+fn typed(description: &str, groups: &[(&str, &[&str])]) -> Value {
+    let mut props = Map::new();
+    for (kind, names) in groups {
+        let t = match kind.strip_prefix("nullable ") {
+            Some(t) => nullable(t),
+            None => json!({ "type": kind }),
+        };
+        for name in *names {
+            props.insert((*name).to_string(), t.clone());
+        }
+    }
+    let mut schema = object(Value::Object(props));
+    schema["description"] = json!(description);
+    schema
+}
+
 /// An array of `items`.
 pub fn array(items: Value) -> Value {
     json!({ "type": "array", "items": items })
@@ -180,11 +197,95 @@ pub fn components() -> Map<String, Value> {
     );
     add(
         "TaskStatus",
-        json!({"type": "object", "description": "a scan task's state, verdict and result once scanned"}),
+        json!({
+            "type": "object",
+            "properties": {
+                "task_id": string, "state": string, "status": {"type": "string", "enum": ["success", "error"]},
+                "result": {"anyOf": [r("ScanResult"), {"type": "null"}]}, "error": nullable("string"),
+                "task_state": string, "job_id": string, "attempts": int, "verdict": nullable("string"),
+            },
+            "required": ["task_id", "state", "status", "result", "error", "task_state", "job_id", "attempts", "verdict"],
+        }),
     );
+    // Job fields keep the original's hash semantics: numbers as decimal strings.
     add(
         "Job",
-        json!({"type": "object", "description": "a job with its counters and derived figures (progress, rates, time remaining)"}),
+        typed(
+            "a job: its stored fields and derived figures, numbers as decimal strings; one count per verdict besides",
+            &[
+                (
+                    "string",
+                    &[
+                        "job_id",
+                        "status",
+                        "started_at",
+                        "last_update",
+                        "enqueued_count",
+                        "processed_count",
+                        "failed_count",
+                        "skipped_count",
+                        "unreadable_count",
+                        "actions_taken",
+                        "duration_secs",
+                    ],
+                ),
+                (
+                    "nullable string",
+                    &[
+                        "job_name",
+                        "connector_uuid",
+                        "last_enqueued_at",
+                        "finished_at",
+                        "completed_by",
+                        "enqueue_done",
+                        "enqueue_finished_at",
+                        "enqueued_total",
+                        "expected_total",
+                        "total",
+                        "progress_pct",
+                        "eta_secs",
+                        "time_remaining",
+                    ],
+                ),
+            ],
+        ),
+    );
+    add(
+        "JobSummary",
+        typed(
+            "a job's progress as sent in job_summary frames and control answers: counts as integers",
+            &[
+                ("string", &["job_id", "status", "started_at", "last_update"]),
+                (
+                    "nullable string",
+                    &[
+                        "connector_uuid",
+                        "job_name",
+                        "finished_at",
+                        "time_remaining",
+                        "completed_by",
+                        "enqueue_done",
+                    ],
+                ),
+                (
+                    "integer",
+                    &[
+                        "processed_count",
+                        "failed_count",
+                        "skipped_count",
+                        "unreadable_count",
+                        "enqueued_count",
+                        "duration_secs",
+                        "actions_taken",
+                        "actions_failed",
+                    ],
+                ),
+                (
+                    "nullable integer",
+                    &["total", "enqueued_total", "expected_total", "progress_pct", "eta_secs"],
+                ),
+            ],
+        ),
     );
     add(
         "JobRaw",
@@ -194,7 +295,7 @@ pub fn components() -> Map<String, Value> {
         "JobChange",
         json!({
             "type": "object",
-            "properties": {"ok": boolean, "job_id": string, "status": string, "job": {"type": "object"}},
+            "properties": {"ok": boolean, "job_id": string, "status": string, "job": r("JobSummary")},
             "required": ["ok", "job_id", "status"],
         }),
     );
@@ -207,7 +308,19 @@ pub fn components() -> Map<String, Value> {
     );
     add(
         "ScanResult",
-        json!({"type": "object", "description": "one recorded scan result"}),
+        json!({
+            "type": "object",
+            "description": "one recorded scan result: the request, the engine's verdict and the action taken",
+            "properties": {
+                "id": int, "scan_request_task_id": string, "scan_job_id": nullable("string"),
+                "metadata_tag": nullable("string"), "scan_request": r("ScanRequest"),
+                "verdict": {"type": "object", "properties": {"verdict": string}, "required": ["verdict"]},
+                "item_action": {"type": "object", "properties": {"status": string, "message": string, "item_action": string}},
+                "status": string, "created_at": string, "timestamp": string,
+            },
+            "required": ["id", "scan_request_task_id", "scan_job_id", "metadata_tag", "scan_request", "verdict",
+                "item_action", "status", "created_at", "timestamp"],
+        }),
     );
     add(
         "Stats",
