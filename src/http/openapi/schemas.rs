@@ -405,7 +405,15 @@ pub fn components() -> Map<String, Value> {
     );
     add(
         "UserChange",
-        json!({"type": "object", "properties": {"username": string, "password": string, "role": role, "disabled": boolean}}),
+        json!({
+            "type": "object",
+            "description": "create: username, password and role are needed; change: any of password, role, disabled",
+            "properties": {
+                "username": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "description": "stored lower-cased"},
+                "password": {"type": "string", "minLength": 12, "maxLength": 1024, "description": "12 to 1024 bytes"},
+                "role": role, "disabled": boolean,
+            },
+        }),
     );
     add(
         "Token",
@@ -418,7 +426,7 @@ pub fn components() -> Map<String, Value> {
         "NewToken",
         json!({
             "type": "object",
-            "properties": {"name": string, "role": role, "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}},
+            "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "role": role, "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}},
             "required": ["name", "role"],
         }),
     );
