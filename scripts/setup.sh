@@ -4,7 +4,8 @@
 # clamd (real ClamAV daemon tests), Chromium (browser tests), redis-server (the Redis backend),
 # rsyslog with GnuTLS (a real syslog receiver for the superlog tests), moto (a real S3/SQS/IAM
 # API on loopback for the S3 connector tests), Node packages of the UI tests and of the OpenID
-# provider (oidc-provider) the single sign-on tests run against.
+# provider (oidc-provider) the single sign-on tests run against, schemathesis and
+# openapi-spec-validator (the OpenAPI document against a live core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -30,6 +31,12 @@ fi
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "installing: moto[server] (pip)"
   python3 -m pip install --quiet 'moto[server]>=5.1,<6' || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5.1,<6'
+  hash -r
+fi
+if ! command -v st >/dev/null 2>&1 || ! command -v openapi-spec-validator >/dev/null 2>&1; then
+  echo "installing: schemathesis, openapi-spec-validator (pip)"
+  pkgs=('schemathesis>=4.1,<5' 'openapi-spec-validator>=0.7,<1')
+  python3 -m pip install --quiet "${pkgs[@]}" || python3 -m pip install --quiet --break-system-packages "${pkgs[@]}"
   hash -r
 fi
 if [ ! -d tests/oidc/node_modules ]; then

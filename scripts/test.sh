@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and integration tests (real servers on
 # loopback, the real clamd, Redis), the HTTP suites once more on the Redis backend, then the
-# browser tests, and each fuzz target for a fixed number of runs. Installs missing tools first.
+# OpenAPI document against a live core (schemathesis), the browser tests, and each fuzz target
+# for a fixed number of runs. Installs missing tools first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -12,6 +13,9 @@ cargo test --all-targets
 DSX_TEST_BACKEND=redis cargo test \
   --test pipeline --test api_jobs --test job_control --test api_intake --test api_failures \
   --test api_connectors --test api_identity --test engines --test tls
+# The OpenAPI document: a standard validator, then schemathesis against a live core.
+cargo build --bins
+./scripts/schemathesis.sh
 # The fuzz targets (fuzz/) from their committed seeds; a crash fails the suite.
 ./scripts/fuzz.sh --ci
 if [ -x tests/ui/run.sh ]; then

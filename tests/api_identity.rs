@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dsx_connect::http::access::{Access, table};
+use dsx_connect::http::access::{Access, root_table, table};
 use serde_json::{Value, json};
 
 const PW: &str = "correct horse battery";
@@ -444,7 +444,8 @@ async fn session_requests_need_the_csrf_token_or_json_and_our_origin() {
     );
 }
 
-/// Every route of the table × {anonymous, viewer, operator, admin, expired token, revoked token}.
+/// Every route of the table (API routes and the gated ones outside the prefix, such as
+/// `/openapi.json`) × {anonymous, viewer, operator, admin, expired token, revoked token}.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_by_role_matrix_from_the_route_table() {
     let data = tempfile::tempdir().unwrap();
@@ -477,7 +478,8 @@ async fn route_by_role_matrix_from_the_route_table() {
         ("revoked", Some(&revoked), 0),
     ];
     let mut checked = 0;
-    for e in table() {
+    let routes = table().into_iter().map(|e| (API, e));
+    for (prefix, e) in routes.chain(root_table().into_iter().map(|e| ("", e))) {
         let path = e
             .path
             .replace("{uuid}", "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41")
@@ -501,7 +503,7 @@ async fn route_by_role_matrix_from_the_route_table() {
         for (who, tok, level) in principals {
             let method = reqwest::Method::from_bytes(e.method.to_ascii_uppercase().as_bytes()).unwrap();
             let mut r = http
-                .request(method, format!("{}{API}{path}", core.url))
+                .request(method, format!("{}{prefix}{path}", core.url))
                 .timeout(Duration::from_secs(20));
             if let Some(t) = tok {
                 r = r.bearer_auth(t);
@@ -535,7 +537,25 @@ async fn route_by_role_matrix_from_the_route_table() {
             checked += 1;
         }
     }
-    assert!(checked >= 6 * 55, "{checked}");
+    assert!(checked >= 6 * 57, "{checked}");
+    // The API docs page itself is public like the UI (it holds no data), with the UI's CSP.
+    let page = http.get(format!("{}/docs", core.url)).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.headers().contains_key("content-security-policy"));
+    // A viewer reads the document, which names the credentials of each operation.
+    let doc: Value = http
+        .get(format!("{}/openapi.json", core.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["paths"][format!("{API}/admin/users")]["get"]["security"],
+        json!([{"apiToken": []}, {"session": []}])
+    );
 }
 
 /// A token that expired a minute ago, written into the core's store as the CLI would.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
 use super::{
     CoreState, admin_connectors, admin_tokens, admin_users, audit, auth_oidc, auth_session, client_ip, connectors, dlq,
-    jobs, meta, results, scan, sse,
+    jobs, meta, openapi, results, scan, sse,
 };
 use crate::auth::audit::ActorKind;
 use crate::auth::hmac::Received;
@@ -149,6 +149,15 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/subscribe/scan-result" Viewer => sse::scan_results),
         entry!(get "/subscribe/job-summary/{job_id}" Viewer => sse::job_summary),
         entry!(get "/subscribe/connector-registered" Viewer => sse::connectors),
+    ]
+}
+
+/// Every gated route outside the API prefix (absolute paths). The web UI's pages and files
+/// (`ui.rs`) are public and not listed.
+pub fn root_table() -> Vec<Entry> {
+    vec![
+        entry!(get "/dsx-connect/test/connection" Viewer => meta::test_connection),
+        entry!(get "/openapi.json" Viewer => openapi::serve),
     ]
 }
 
@@ -483,7 +492,7 @@ mod tests {
 
     #[test]
     fn every_route_appears_once_with_an_access_level() {
-        let t = table();
+        let t: Vec<Entry> = table().into_iter().chain(root_table()).collect();
         let mut seen = std::collections::HashSet::new();
         for e in &t {
             assert!(seen.insert((e.path, e.method)), "{} {} twice", e.method, e.path);

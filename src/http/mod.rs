@@ -13,6 +13,7 @@ pub mod dlq;
 pub mod errors;
 pub mod jobs;
 pub mod meta;
+pub mod openapi;
 pub mod origin;
 pub mod results;
 pub mod scan;
@@ -73,17 +74,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     for r in access::resources(access::table()) {
         scope = scope.service(r);
     }
-    cfg.service(
-        web::resource("/dsx-connect/test/connection")
-            .route(web::get().to(meta::test_connection))
-            .default_service(web::to(errors::method_not_allowed))
-            .wrap(actix_web::middleware::from_fn(|req, next| {
-                access::gate_for(access::Access::Viewer, "/dsx-connect/test/connection", req, next)
-            })),
-    )
-    .service(scope.default_service(web::to(errors::not_found)))
-    .configure(ui::routes)
-    .default_service(web::to(errors::not_found));
+    for r in access::resources(access::root_table()) {
+        cfg.service(r);
+    }
+    cfg.service(scope.default_service(web::to(errors::not_found)))
+        .configure(ui::routes)
+        .default_service(web::to(errors::not_found));
 }
 
 /// Disables Nagle's algorithm on accepted connections: a response written as headers then

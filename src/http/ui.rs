@@ -108,6 +108,12 @@ async fn login(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
     file_response(&src, &req, "login.html")
 }
 
+/// The API docs page: public like `/` (it holds no data; the document it renders,
+/// `/openapi.json`, needs a viewer when authentication is on).
+async fn docs(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
+    file_response(&src, &req, "docs.html")
+}
+
 async fn asset(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
     file_response(&src, &req, req.match_info().get("file").unwrap_or(""))
 }
@@ -119,6 +125,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/", web::head().to(index))
         .route("/login", web::get().to(login))
         .route("/login", web::head().to(login))
+        .route("/docs", web::get().to(docs))
+        .route("/docs", web::head().to(docs))
         .route("/static/html/dsx_connect.html", web::get().to(legacy))
         .route("/static/{file:.*}", web::get().to(asset))
         .route("/static/{file:.*}", web::head().to(asset));
@@ -144,7 +152,14 @@ mod tests {
 
     #[actix_web::test]
     async fn a_matching_validator_gets_304_with_the_same_headers_and_no_body() {
-        for path in ["/", "/login", "/static/img/icons.svg", "/static/js/main.js"] {
+        for path in [
+            "/",
+            "/login",
+            "/docs",
+            "/static/img/icons.svg",
+            "/static/js/main.js",
+            "/static/js/api-docs.js",
+        ] {
             let (status, headers, len) = get(path, None).await;
             assert_eq!(status, StatusCode::OK, "{path}");
             assert!(len > 0);
@@ -184,7 +199,7 @@ mod tests {
             assert_eq!(headers.get(name), index.get(name), "{name}");
         }
         let app = test::init_service(App::new().app_data(web::Data::new(UiSource(None))).configure(routes)).await;
-        for path in ["/", "/login"] {
+        for path in ["/", "/login", "/docs"] {
             let req = test::TestRequest::default()
                 .method(actix_web::http::Method::HEAD)
                 .uri(path)

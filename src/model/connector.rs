@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Connector lifecycle status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectorStatus {
     Ready,
@@ -16,7 +16,7 @@ pub enum ConnectorStatus {
 /// The registration body, presence value and list item. `uuid` and `url` are optional here
 /// because the same shape is embedded in scan requests, where they are not validated; the
 /// registry validates them on registration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectorInstanceModel {
     #[serde(default = "default_name")]
     pub name: String,

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// `status` of a StatusResponse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusKind {
     Success,
@@ -15,7 +15,7 @@ pub enum StatusKind {
 }
 
 /// The answer shape shared by the core and the connectors; all five keys are always present.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusResponse {
     pub status: StatusKind,
     pub message: String,
@@ -179,7 +179,7 @@ impl ItemActionStatusResponse {
 }
 
 /// `confidence` of an estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     Exact,
@@ -187,7 +187,7 @@ pub enum Confidence {
 }
 
 /// `{"count", "confidence"}`; `count` is null exactly when the confidence is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Estimate {
     pub count: Option<u64>,
     pub confidence: Confidence,
