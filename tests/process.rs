@@ -929,43 +929,47 @@ fn a_detection_is_one_warn_line_with_path_verdict_engine_job_and_action() {
     assert!(!err.contains("ok.txt"), "clean items are not logged at WARN: {err}");
 }
 
-/// JSON log mode on `serve` and on a standalone connector: every stderr line is a JSON object,
-/// the start-up notice included.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_are_json_lines_only_on_serve_and_on_a_connector() {
+/// The log of every role (`serve`, a standalone connector, `api` and `worker` on Redis) in one
+/// format: each role started, asked something, stopped; returns each role's stderr.
+async fn role_logs(json: bool) -> Vec<(&'static str, String)> {
+    let format = if json { "json" } else { "text" };
     let data = tempfile::tempdir().unwrap();
     let tree = tempfile::tempdir().unwrap();
     write(tree.path(), "a.txt", b"x");
+    let log = |name: &str| data.path().join(format!("{name}.log"));
+    let spawn = |name: &str, cmd: &mut Command| -> Child {
+        cmd.env("DSXCONNECT_LOG_FORMAT", format)
+            .env("DSXCONNECTOR_LOG_FORMAT", format)
+            .env("DSXCONNECT_HOST", "127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log(name)).unwrap())
+            .spawn()
+            .unwrap()
+    };
     let port = free_tcp_port();
-    let core_log = data.path().join("core.log");
-    let mut core = bin()
-        .arg("serve")
-        .env("DSXCONNECT_PORT", port.to_string())
-        .env("DSXCONNECT_DATA_DIR", data.path().join("core"))
-        .env("DSXCONNECT_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&core_log).unwrap())
-        .spawn()
-        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let api = Api::new(&base);
+    let mut children = vec![spawn(
+        "serve",
+        bin()
+            .arg("serve")
+            .env("DSXCONNECT_PORT", port.to_string())
+            .env("DSXCONNECT_DATA_DIR", data.path().join("core")),
+    )];
     wait_for("core up", Duration::from_secs(60), || async {
         (api.get("/healthz").await.0 == 200).then_some(())
     })
     .await;
     let conn_port = free_tcp_port();
-    let conn_log = data.path().join("connector.log");
-    let mut conn = bin()
-        .args(["connector", "filesystem"])
-        .env("DSXCONNECTOR_ASSET", tree.path())
-        .env("DSXCONNECTOR_DSX_CONNECT_URL", &base)
-        .env("DSXCONNECTOR_CONNECTOR_URL", format!("http://127.0.0.1:{conn_port}"))
-        .env("DSXCONNECTOR_DATA_DIR", data.path().join("conn"))
-        .env("DSXCONNECTOR_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&conn_log).unwrap())
-        .spawn()
-        .unwrap();
+    children.push(spawn(
+        "connector",
+        bin()
+            .args(["connector", "filesystem"])
+            .env("DSXCONNECTOR_ASSET", tree.path())
+            .env("DSXCONNECTOR_DSX_CONNECT_URL", &base)
+            .env("DSXCONNECTOR_CONNECTOR_URL", format!("http://127.0.0.1:{conn_port}"))
+            .env("DSXCONNECTOR_DATA_DIR", data.path().join("conn")),
+    ));
     wait_for("the connector registered", Duration::from_secs(60), || async {
         let (_, list) = api.get("/connectors/list").await;
         (!list.as_array()?.is_empty()).then_some(())
@@ -979,20 +983,48 @@ async fn json_logs_are_json_lines_only_on_serve_and_on_a_connector() {
         .await
         .unwrap();
     assert_eq!(listed.headers()["x-request-id"], "it-42");
-    for c in [&mut conn, &mut core] {
+    // The scale-out roles on a private Redis.
+    let redis = format!("redis://127.0.0.1:{}", redis::start_redis_server(&[]));
+    for role in ["api", "worker"] {
+        let port = free_tcp_port();
+        children.push(spawn(
+            role,
+            bin()
+                .arg(role)
+                .env("DSXCONNECT_REDIS_URL", &redis)
+                .env("DSXCONNECT_PORT", port.to_string()),
+        ));
+        let probe = Api::new(&format!("http://127.0.0.1:{port}"));
+        wait_for(role, Duration::from_secs(60), || async {
+            (probe.get("/readyz").await.0 == 200).then_some(())
+        })
+        .await;
+        assert_eq!(probe.get("/meta").await.0, 200, "{role}");
+    }
+    for c in &mut children {
         let _ = c.kill();
         let _ = c.wait();
     }
-    for log in [&core_log, &conn_log] {
-        let text = std::fs::read_to_string(log).unwrap();
-        assert!(text.lines().count() >= 1, "{log:?} is empty");
+    ["serve", "connector", "api", "worker"]
+        .into_iter()
+        .map(|name| (name, std::fs::read_to_string(log(name)).unwrap()))
+        .collect()
+}
+
+/// JSON log mode on every role: every stderr line is a JSON object, the start-up notice and the
+/// access log included; the access log carries the request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_json_lines_only_on_every_role() {
+    let logs = role_logs(true).await;
+    for (role, text) in &logs {
+        assert!(text.lines().count() >= 1, "{role}: empty log");
         for line in text.lines() {
-            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{log:?}: not JSON ({e}): {line:?}"));
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{role}: not JSON ({e}): {line:?}"));
             assert!(v["level"].is_string(), "{line}");
         }
-        assert!(!text.contains('\u{1b}'), "{log:?}");
+        assert!(!text.contains('\u{1b}'), "{role}");
     }
-    let core_text = std::fs::read_to_string(&core_log).unwrap();
+    let core_text = &logs[0].1;
     assert!(core_text.contains("dsx-connect is running"), "{core_text}");
     // The access log: one line per request, with its id, method, path and status.
     let access: Vec<Value> = core_text
@@ -1017,6 +1049,26 @@ async fn json_logs_are_json_lines_only_on_serve_and_on_a_connector() {
             .is_some_and(|r| !r.is_empty()),
         "{registered}"
     );
+    for role in ["api", "worker"] {
+        let text = &logs.iter().find(|(r, _)| *r == role).unwrap().1;
+        assert!(
+            text.contains("/dsx-connect/api/v1/meta"),
+            "{role}: access line of /meta: {text}"
+        );
+    }
+}
+
+/// Text log mode to a file (not a terminal) on every role: no colour codes, and the access log
+/// is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_file_carry_no_escape_codes_on_any_role() {
+    for (role, text) in role_logs(false).await {
+        assert!(text.lines().count() >= 1, "{role}: empty log");
+        assert!(!text.contains('\u{1b}'), "{role}: {text}");
+        if role != "connector" {
+            assert!(text.contains("request_id="), "{role}: access log: {text}");
+        }
+    }
 }
 
 /// Connector origins: each a listener of its own on a loopback address, answering every request
