@@ -10,9 +10,9 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 # The same HTTP-level suites again on the Redis backend (a private redis-server per core).
-DSX_TEST_BACKEND=redis cargo test \
-  --test pipeline --test api_jobs --test job_control --test api_intake --test api_failures \
-  --test api_connectors --test api_identity --test engines --test tls
+DSX_TEST_BACKEND=redis cargo test --test it -- \
+  pipeline:: api_jobs:: job_control:: api_intake:: api_failures:: \
+  api_connectors:: api_identity:: engines:: tls::
 # The OpenAPI document: a standard validator, then schemathesis against a live core.
 cargo build --bins
 ./scripts/schemathesis.sh

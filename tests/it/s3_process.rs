@@ -2,7 +2,7 @@
 //! quarantine in the bucket) and `dsx-connect serve --s3 bucket/prefix` scanning a 300 MB object
 //! through the whole pipeline while the process's memory stays flat — against `moto_server`.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

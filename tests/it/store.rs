@@ -4,7 +4,7 @@
 //! retention of finished jobs and expiry of dead letters. (The HTTP-level suites run on both
 //! engines too: `DSX_TEST_BACKEND=redis`, see scripts/test.sh.)
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

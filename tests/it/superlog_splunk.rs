@@ -1,7 +1,7 @@
 //! Superlog Splunk HEC destination against a capture server playing HEC
 //! (SUPERLOG §14: SL-13…SL-16, SL-23, SL-29).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! object (by the DSXA stub; the built-in test engine's `Benign` is never tagged `clean`); a
 //! policy that allows only reading the bucket.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

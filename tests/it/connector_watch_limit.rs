@@ -4,7 +4,7 @@
 //! This lowers the machine-wide `fs.inotify.max_user_watches` for a few seconds, so it lives in
 //! a test binary of its own (cargo runs test binaries one after another) and needs root.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

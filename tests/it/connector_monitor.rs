@@ -1,6 +1,6 @@
 //! The filesystem monitor (CONNECTORS §9.7; checklist 56–60).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! every S3 line of the CONNECTORS §13 checklist, versioned buckets, multipart moves and result
 //! tags.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -720,7 +720,7 @@ macro_rules! rows {
     };
 }
 
-include!("data/filter_rows.in");
+include!("../data/filter_rows.in");
 
 /// Line 36 on S3: every §12 filter vector holds for a real listing (one asset prefix per row).
 #[tokio::test]

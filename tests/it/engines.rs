@@ -2,7 +2,7 @@
 //! custom signature database), DSXA (the stub) and the built-in engine's SHA-256 block list
 //! (checklist 20, 21); every result and `/meta` name the engine and its version.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

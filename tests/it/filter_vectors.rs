@@ -98,7 +98,7 @@ async fn every_row_holds_for_a_real_walk_of_the_filesystem_connector() {
     }
 }
 
-include!("data/filter_rows.in");
+include!("../data/filter_rows.in");
 
 fn check_error(text: &str, code: &str) {
     match Filter::parse(text) {

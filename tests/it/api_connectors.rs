@@ -1,6 +1,6 @@
 //! Connector registry, full-scan trigger and proxies (CORE-API §3.2, §4; checklist 30–34).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! nothing lost, nothing counted twice; the SSE stream of API A carries every result whichever
 //! worker produced it.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,7 @@
 //! DSXA answer classification, size limits and item actions (CORE-API §4.3, §4.4, §5.1.2, §6.3,
 //! §6.4; checklist 9–19).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

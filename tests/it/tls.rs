@@ -1,6 +1,6 @@
 //! HTTPS serving of the core and of connectors (`DSXCONNECT_USE_TLS`, `DSXCONNECTOR_USE_TLS`).
 
-mod common;
+use crate::common;
 
 use common::*;
 

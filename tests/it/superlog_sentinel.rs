@@ -2,7 +2,7 @@
 //! the Entra ID token endpoint and the data collection endpoint (SUPERLOG §14: SL-20…SL-22,
 //! SL-27, SL-29).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Meta endpoints and scan-request intake (CORE-API §3.1, §3.3; checklist 1–8, 14, 40).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

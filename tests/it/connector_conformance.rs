@@ -3,7 +3,7 @@
 //! missing asset that appears later, preview and estimate, batches, 409s, transient 503s with
 //! idempotency keys, duplicate full scans, special files, quarantine and rejected job ids.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The binary as users run it: `scan` exit codes and summaries, and a `serve` process killed
 //! with SIGKILL mid-job that finishes the job after a restart with exact counts.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

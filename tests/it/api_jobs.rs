@@ -1,7 +1,7 @@
 //! Jobs: completion rules, control transitions, live frames and statistics (CORE-API §3.4,
 //! §3.5, §3.8, §2.9; checklist 22–26, 35, 36, 38).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! End to end: a real connector, a real core and the DSXA stub as separate servers on loopback.
 
-mod common;
+use crate::common;
 
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! cancel drops queued work and counts it skipped, counts always add up, dead letters can be
 //! requeued into their job, many SSE clients all see the end.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The filesystem connector's safety: a path-traversal corpus against every route that takes a
 //! location, moves across filesystems, tags, and webhooks (CONNECTORS §9.3, §9.6, §9.8).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

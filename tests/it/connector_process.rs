@@ -2,7 +2,7 @@
 //! start, registers once the core answers, heartbeats, and unregisters on SIGTERM; invalid
 //! settings stop it before it listens (CONNECTORS §6).
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

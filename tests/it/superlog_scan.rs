@@ -1,7 +1,7 @@
 //! Superlog inside a running core: a full scan with the filesystem connector and the embedded
 //! scanner, destinations down or up (SUPERLOG §14: SL-25, SL-30, SL-33; issue 7's count rule).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

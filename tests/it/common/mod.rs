@@ -1,7 +1,6 @@
 //! Shared test harness: real servers on loopback ports, each in its own thread and actix
 //! system (so they talk over HTTP exactly like separate processes), the DSXA stub binary, a
 //! scriptable fake connector, and polling helpers.
-#![allow(dead_code)]
 
 pub mod capture;
 pub mod events;

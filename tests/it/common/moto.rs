@@ -20,7 +20,6 @@ use super::{Threaded, init_logs};
 
 pub const ACCESS_KEY: &str = "testing";
 pub const SECRET_KEY: &str = "testing";
-pub const ACCOUNT: &str = "123456789012";
 
 /// Starts `moto_server` on a free port with `env`; it dies with the test process.
 pub fn start_moto(env: &[(&str, &str)]) -> String {

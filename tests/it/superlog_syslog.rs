@@ -1,7 +1,7 @@
 //! Superlog syslog destination against a real rsyslogd (UDP, TCP, TLS, mutual TLS) and raw
 //! listeners that record the exact bytes (SUPERLOG §14: SL-04…SL-12).
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! with the CLI, password sign-in with cookies, login limits, session ends, CSRF with sessions,
 //! the audit trail, and the route-by-role matrix generated from the route table.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! The filesystem connector against a recording fake core (CONNECTORS §13, filesystem lines).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! storage, order) and a capture server answering the CloudWatch JSON protocol (exact
 //! requests and error answers) (SUPERLOG §14: SL-17…SL-19).
 
-mod common;
+use crate::common;
 
 use std::sync::Once;
 
@@ -17,8 +17,8 @@ use dsx_connect::superlog::Superlog;
 /// The SDK's default chain reads credentials from the environment (§15.3).
 fn aws_env() {
     static ONCE: Once = Once::new();
-    // SAFETY: set once, before this test binary starts any SDK client; nothing else in these
-    // tests writes the environment.
+    // SAFETY: set once, before any SDK client of these tests exists; nothing else in the suite
+    // writes the environment, and Rust's own readers take the same lock as this writer.
     ONCE.call_once(|| unsafe {
         std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
