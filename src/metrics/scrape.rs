@@ -1,0 +1,240 @@
+//! Figures read when Prometheus scrapes: the gauges that mirror stored state (from the store,
+//! so every process of a Redis deployment reports the same) and the superlog's counters.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::backend::{Backend, StoreResult};
+use crate::model::{ConnectorStatus, DlqQueue, JobStatus};
+use crate::superlog::Superlog;
+use crate::superlog::metrics::State;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabel {
+    queue: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabel {
+    destination: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    destination: &'static str,
+    reason: &'static str,
+}
+
+/// The work queue's name in the `queue` label (the DLQ queues use their own names).
+const WORK_QUEUE: &str = "scan_request";
+
+pub fn connector_status(s: ConnectorStatus) -> &'static str {
+    match s {
+        ConnectorStatus::Ready => "ready",
+        ConnectorStatus::Starting => "starting",
+        ConnectorStatus::Stopped => "stopped",
+        ConnectorStatus::Failed => "failed",
+    }
+}
+
+/// Everything the store holds that `/metrics` shows.
+struct Stored {
+    queue_depth: u64,
+    dlq: Vec<(DlqQueue, u64)>,
+    jobs: Vec<(JobStatus, u64)>,
+    connectors: Vec<(ConnectorStatus, u64)>,
+}
+
+async fn read_store(backend: &Backend) -> StoreResult<Stored> {
+    let queue_depth = backend.queue.depth().await?;
+    let mut dlq = Vec::new();
+    for q in DlqQueue::ALL {
+        dlq.push((q, backend.results.dlq_stats(q, 0).await?.length));
+    }
+    let jobs = backend.jobs.count_by_status().await?;
+    let now = crate::model::now_ms();
+    let mut connectors: Vec<(ConnectorStatus, u64)> = Vec::new();
+    // Expired presences stay in the store until the sweeper removes them: not counted.
+    for (model, expires_ms) in backend.registry.all().await? {
+        if expires_ms <= now {
+            continue;
+        }
+        match connectors.iter_mut().find(|(s, _)| *s == model.status) {
+            Some((_, n)) => *n += 1,
+            None => connectors.push((model.status, 1)),
+        }
+    }
+    Ok(Stored {
+        queue_depth,
+        dlq,
+        jobs,
+        connectors,
+    })
+}
+
+/// A registry of the stored state's gauges, read now. Every state and status is present (0
+/// when none), so a series does not vanish when its count drops to nothing. If the store does
+/// not answer, only `dsx_connect_store_up 0` is reported.
+pub async fn stored_state(backend: &Backend) -> Registry {
+    let mut r = Registry::default();
+    let up = Gauge::<i64>::default();
+    r.register(
+        "dsx_connect_store_up",
+        "1 when the store answered this scrape's reads, else 0 (the stored-state gauges are then left out)",
+        up.clone(),
+    );
+    let stored = match read_store(backend).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "metrics: the store did not answer");
+            return r;
+        }
+    };
+    up.set(1);
+    let depth = Family::<QueueLabel, Gauge>::default();
+    depth
+        .get_or_create(&QueueLabel { queue: WORK_QUEUE })
+        .set(stored.queue_depth as i64);
+    r.register(
+        "dsx_connect_queue_depth",
+        "Items waiting in the work queue (ready and waiting for a retry)",
+        depth,
+    );
+    let dlq = Family::<QueueLabel, Gauge>::default();
+    for (q, n) in stored.dlq {
+        dlq.get_or_create(&QueueLabel { queue: q.as_str() }).set(n as i64);
+    }
+    r.register("dsx_connect_dlq_depth", "Entries in each dead-letter queue", dlq);
+    let jobs = Family::<StateLabel, Gauge>::default();
+    for s in [
+        JobStatus::Running,
+        JobStatus::Paused,
+        JobStatus::Cancelled,
+        JobStatus::Completed,
+    ] {
+        let n = stored.jobs.iter().find(|(x, _)| *x == s).map_or(0, |(_, n)| *n);
+        jobs.get_or_create(&StateLabel { state: s.as_str() }).set(n as i64);
+    }
+    r.register("dsx_connect_jobs", "Stored jobs by state", jobs);
+    let connectors = Family::<StatusLabel, Gauge>::default();
+    for s in [
+        ConnectorStatus::Ready,
+        ConnectorStatus::Starting,
+        ConnectorStatus::Stopped,
+        ConnectorStatus::Failed,
+    ] {
+        let n = stored.connectors.iter().find(|(x, _)| *x == s).map_or(0, |(_, n)| *n);
+        connectors
+            .get_or_create(&StatusLabel {
+                status: connector_status(s),
+            })
+            .set(n as i64);
+    }
+    r.register(
+        "dsx_connect_connectors",
+        "Registered connectors (live presence) by status",
+        connectors,
+    );
+    r
+}
+
+/// The superlog's counters under the names of the superlog contract (`dsxconnect_superlog_…`);
+/// empty when superlog is off.
+pub fn superlog(superlog: &Superlog) -> Registry {
+    let mut r = Registry::default();
+    let Some((emitted, dests)) = superlog.figures() else {
+        return r;
+    };
+    let emitted_total = Counter::<u64>::default();
+    emitted_total.inc_by(emitted);
+    r.register(
+        "dsxconnect_superlog_events_emitted",
+        "Events handed to superlog",
+        emitted_total,
+    );
+    let per_dest = || Family::<DestinationLabel, Counter>::default();
+    let per_reason = || Family::<ReasonLabels, Counter>::default();
+    let (sent, retried, truncated, filtered) = (per_dest(), per_dest(), per_dest(), per_dest());
+    let (dropped, failed) = (per_reason(), per_reason());
+    let buffered = Family::<DestinationLabel, Gauge>::default();
+    let up = Family::<DestinationLabel, Gauge>::default();
+    for (destination, f, in_buffer) in dests {
+        let d = DestinationLabel { destination };
+        sent.get_or_create(&d).inc_by(f.sent);
+        retried.get_or_create(&d).inc_by(f.retried);
+        truncated.get_or_create(&d).inc_by(f.truncated);
+        filtered.get_or_create(&d).inc_by(f.filtered);
+        for (reason, n) in f.dropped {
+            dropped
+                .get_or_create(&ReasonLabels {
+                    destination,
+                    reason: reason.as_str(),
+                })
+                .inc_by(n);
+        }
+        for (reason, n) in f.failed {
+            failed
+                .get_or_create(&ReasonLabels {
+                    destination,
+                    reason: reason.as_str(),
+                })
+                .inc_by(n);
+        }
+        buffered.get_or_create(&d).set(in_buffer as i64);
+        up.get_or_create(&d).set(i64::from(f.state == State::Ok));
+    }
+    r.register(
+        "dsxconnect_superlog_events_sent",
+        "Events delivered, by destination",
+        sent,
+    );
+    r.register(
+        "dsxconnect_superlog_events_dropped",
+        "Events dropped (buffer_full, shutdown), by destination",
+        dropped,
+    );
+    r.register(
+        "dsxconnect_superlog_events_retried",
+        "Event re-sends, by destination",
+        retried,
+    );
+    r.register(
+        "dsxconnect_superlog_events_failed",
+        "Events given up (permanent, exhausted, rejected, oversize), by destination",
+        failed,
+    );
+    r.register(
+        "dsxconnect_superlog_events_truncated",
+        "Events changed by size fitting, by destination",
+        truncated,
+    );
+    r.register(
+        "dsxconnect_superlog_events_filtered",
+        "Events this destination does not take, by destination",
+        filtered,
+    );
+    r.register(
+        "dsxconnect_superlog_buffer_events",
+        "Events waiting in the destination's buffer (or in the batch being sent)",
+        buffered,
+    );
+    r.register(
+        "dsxconnect_superlog_destination_up",
+        "1 when the destination's state is ok",
+        up,
+    );
+    r
+}
