@@ -536,6 +536,32 @@ async fn route_by_role_matrix_from_the_route_table() {
         }
     }
     assert!(checked >= 6 * 55, "{checked}");
+
+    // `/metrics` (viewer): Prometheus text for a viewer's token, without any token or id in it.
+    let r = http
+        .get(format!("{}{API}/metrics", core.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("# TYPE dsx_connect_http_requests counter"), "{text}");
+    assert!(
+        text.contains("route=\"/dsx-connect/api/v1/scan/jobs/{job_id}\""),
+        "{text}"
+    );
+    for secret in [&viewer, &admin, "job-x", "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41"] {
+        assert!(!text.contains(secret), "{secret} in /metrics");
+    }
+    assert!(
+        dsx_connect::http::access::worker_table()
+            .iter()
+            .any(|e| e.path == "/metrics" && e.access == Access::Viewer),
+        "a worker serves /metrics to viewers"
+    );
 }
 
 /// A token that expired a minute ago, written into the core's store as the CLI would.

@@ -100,3 +100,35 @@ impl MetricsAccess {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connector_s_page_names_its_status_and_what_it_submitted() {
+        let m = ConnectorMetrics::default();
+        let t = m.document(&ConnectorFigures {
+            status: ConnectorStatus::Ready,
+            submitted: 12,
+            full_scans_running: 1,
+        });
+        for line in [
+            "# TYPE dsx_connect_connector_items_submitted counter",
+            "dsx_connect_connector_items_submitted_total 12",
+            "dsx_connect_connector_status{status=\"ready\"} 1",
+            "dsx_connect_connector_status{status=\"failed\"} 0",
+            "dsx_connect_connector_full_scans_running 1",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line}\n{t}");
+        }
+    }
+
+    #[test]
+    fn a_protected_connector_without_a_metrics_token_serves_metrics_to_nobody() {
+        assert_eq!(MetricsAccess::of(true, true), MetricsAccess::Token);
+        assert_eq!(MetricsAccess::of(true, false), MetricsAccess::Token);
+        assert_eq!(MetricsAccess::of(false, false), MetricsAccess::Open);
+        assert_eq!(MetricsAccess::of(false, true), MetricsAccess::Closed);
+    }
+}

@@ -210,3 +210,58 @@ pub async fn serve(state: actix_web::web::Data<crate::http::CoreState>) -> actix
         .content_type(super::CONTENT_TYPE)
         .body(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has(t: &str, line: &str) -> bool {
+        t.lines().any(|l| l == line)
+    }
+
+    #[test]
+    fn the_core_s_instruments_are_named_typed_and_labelled_by_enumerations() {
+        let m = CoreMetrics::new();
+        m.scanned(VerdictKind::Malicious, Engine::Dsxa);
+        m.scanned(VerdictKind::NotScanned, Engine::Dsxa);
+        m.scan_took(Engine::Dsxa, 0.2, Some(0.01));
+        m.action_took("success", 0.03);
+        m.failed(Stage::Scan, ErrorClass::DsxaConnection, Engine::Dsxa);
+        m.worker_started(4);
+        m.item_started();
+        m.http
+            .observe("/dsx-connect/api/v1/scan/jobs/{job_id}".into(), "GET", 404, 0.002);
+        let t = crate::metrics::encode(&[m.registry()]);
+        for line in [
+            "# TYPE dsx_connect_scans counter",
+            "dsx_connect_scans_total{verdict=\"Malicious\",engine=\"dsxa\"} 1",
+            "dsx_connect_scans_total{verdict=\"Not Scanned\",engine=\"dsxa\"} 1",
+            "# TYPE dsx_connect_scan_duration_seconds histogram",
+            "# UNIT dsx_connect_scan_duration_seconds seconds",
+            "dsx_connect_scan_duration_seconds_count{engine=\"dsxa\"} 1",
+            "# TYPE dsx_connect_read_duration_seconds histogram",
+            "dsx_connect_read_duration_seconds_count 1",
+            "dsx_connect_action_duration_seconds_count{outcome=\"success\"} 1",
+            "# TYPE dsx_connect_item_failures counter",
+            "dsx_connect_item_failures_total{stage=\"scan\",class=\"dsxa_connection\"} 1",
+            // The failure came after the verdict: the engine is down now.
+            "dsx_connect_scanner_up{engine=\"dsxa\"} 0",
+            "dsx_connect_worker_concurrency 4",
+            "dsx_connect_worker_items_in_flight 1",
+            "# TYPE dsx_connect_http_requests counter",
+            "dsx_connect_http_requests_total{route=\"/dsx-connect/api/v1/scan/jobs/{job_id}\",method=\"GET\",status=\"404\"} 1",
+            "# TYPE dsx_connect_http_request_duration_seconds histogram",
+            "dsx_connect_http_request_duration_seconds_count{route=\"/dsx-connect/api/v1/scan/jobs/{job_id}\",method=\"GET\"} 1",
+        ] {
+            assert!(has(&t, line), "{line}\n{t}");
+        }
+        assert!(t.ends_with("# EOF\n"));
+        // A connector's failure does not say anything about the engine.
+        let m = CoreMetrics::new();
+        m.scan_took(Engine::Clamd, 0.1, None);
+        m.failed(Stage::Scan, ErrorClass::ConnectorConnection, Engine::Clamd);
+        let t = crate::metrics::encode(&[m.registry()]);
+        assert!(has(&t, "dsx_connect_scanner_up{engine=\"clamd\"} 1"), "{t}");
+        assert!(has(&t, "dsx_connect_read_duration_seconds_count 0"), "{t}");
+    }
+}

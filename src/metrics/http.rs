@@ -91,3 +91,43 @@ pub async fn track(
     metrics.observe(route, method, status, started.elapsed().as_secs_f64());
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{App, HttpResponse, test, web};
+
+    #[actix_web::test]
+    async fn requests_are_labelled_by_route_template_never_by_path() {
+        let mut registry = Registry::default();
+        let metrics = HttpMetrics::register(&mut registry);
+        let m = Arc::clone(&metrics);
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    track(Arc::clone(&m), req, next)
+                }))
+                .route("/items/{id}", web::get().to(|| async { HttpResponse::Ok().finish() })),
+        )
+        .await;
+        for path in ["/items/secret-1", "/items/secret-2", "/nothing/here/secret-3"] {
+            test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        }
+        let weird = actix_web::http::Method::from_bytes(b"BREW").unwrap();
+        test::call_service(
+            &app,
+            test::TestRequest::default().method(weird).uri("/items/x").to_request(),
+        )
+        .await;
+        let t = crate::metrics::encode(&[&registry]);
+        for line in [
+            "dsx_connect_http_requests_total{route=\"/items/{id}\",method=\"GET\",status=\"200\"} 2",
+            "dsx_connect_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+            "dsx_connect_http_request_duration_seconds_count{route=\"/items/{id}\",method=\"GET\"} 2",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line}\n{t}");
+        }
+        assert!(t.contains("method=\"OTHER\""), "{t}");
+        assert!(!t.contains("secret"), "{t}");
+    }
+}

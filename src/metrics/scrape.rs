@@ -9,8 +9,8 @@ use prometheus_client::registry::Registry;
 
 use crate::backend::{Backend, StoreResult};
 use crate::model::{ConnectorStatus, DlqQueue, JobStatus};
-use crate::superlog::Superlog;
 use crate::superlog::metrics::State;
+use crate::superlog::{DestinationFigures, Superlog};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabel {
@@ -154,10 +154,14 @@ pub async fn stored_state(backend: &Backend) -> Registry {
 /// The superlog's counters under the names of the superlog contract (`dsxconnect_superlog_…`);
 /// empty when superlog is off.
 pub fn superlog(superlog: &Superlog) -> Registry {
+    match superlog.figures() {
+        Some((emitted, dests)) => superlog_figures(emitted, dests),
+        None => Registry::default(),
+    }
+}
+
+fn superlog_figures(emitted: u64, dests: Vec<DestinationFigures>) -> Registry {
     let mut r = Registry::default();
-    let Some((emitted, dests)) = superlog.figures() else {
-        return r;
-    };
     let emitted_total = Counter::<u64>::default();
     emitted_total.inc_by(emitted);
     r.register(
@@ -237,4 +241,92 @@ pub fn superlog(superlog: &Superlog) -> Registry {
         up,
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::superlog::metrics::{DropReason, FailReason, Figures};
+
+    fn text(r: &Registry) -> String {
+        crate::metrics::encode(&[r])
+    }
+
+    #[test]
+    fn superlog_counters_use_the_contract_s_names_and_labels() {
+        let f = Figures {
+            sent: 7,
+            retried: 2,
+            truncated: 1,
+            filtered: 0,
+            dropped: [(DropReason::BufferFull, 3), (DropReason::Shutdown, 0)],
+            failed: [
+                (FailReason::Permanent, 0),
+                (FailReason::Exhausted, 4),
+                (FailReason::Rejected, 0),
+                (FailReason::Oversize, 0),
+            ],
+            state: State::Retrying,
+        };
+        let t = text(&superlog_figures(15, vec![("syslog", f, 5)]));
+        for line in [
+            "# TYPE dsxconnect_superlog_events_emitted counter",
+            "dsxconnect_superlog_events_emitted_total 15",
+            "# TYPE dsxconnect_superlog_events_sent counter",
+            "dsxconnect_superlog_events_sent_total{destination=\"syslog\"} 7",
+            "dsxconnect_superlog_events_dropped_total{destination=\"syslog\",reason=\"buffer_full\"} 3",
+            "dsxconnect_superlog_events_dropped_total{destination=\"syslog\",reason=\"shutdown\"} 0",
+            "dsxconnect_superlog_events_failed_total{destination=\"syslog\",reason=\"exhausted\"} 4",
+            "dsxconnect_superlog_events_retried_total{destination=\"syslog\"} 2",
+            "dsxconnect_superlog_events_truncated_total{destination=\"syslog\"} 1",
+            "dsxconnect_superlog_events_filtered_total{destination=\"syslog\"} 0",
+            "# TYPE dsxconnect_superlog_buffer_events gauge",
+            "dsxconnect_superlog_buffer_events{destination=\"syslog\"} 5",
+            "dsxconnect_superlog_destination_up{destination=\"syslog\"} 0",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line}\n{t}");
+        }
+        assert_eq!(text(&superlog(&Superlog::disabled())), "# EOF\n");
+    }
+
+    #[tokio::test]
+    async fn stored_state_reports_every_queue_state_and_status_from_the_store() {
+        use crate::backend::sqlite::{SqliteStore, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(
+            dir.path(),
+            StoreOptions {
+                app_env: "dev".into(),
+                results_retain: 100,
+                job_ttl_days: 1,
+                jobs_retain_finished: 100,
+                dlq_expire_days: 1,
+            },
+        )
+        .unwrap();
+        let backend = store.backend();
+        for id in ["job-a", "job-b"] {
+            backend.jobs.create(id, Default::default()).await.unwrap();
+        }
+        let t = text(&stored_state(&backend).await);
+        for line in [
+            "dsx_connect_store_up 1",
+            "# TYPE dsx_connect_queue_depth gauge",
+            "dsx_connect_queue_depth{queue=\"scan_request\"} 0",
+            "dsx_connect_dlq_depth{queue=\"scan_request\"} 0",
+            "dsx_connect_dlq_depth{queue=\"verdict_action\"} 0",
+            "dsx_connect_dlq_depth{queue=\"scan_result\"} 0",
+            "# TYPE dsx_connect_jobs gauge",
+            "dsx_connect_jobs{state=\"running\"} 2",
+            "dsx_connect_jobs{state=\"paused\"} 0",
+            "dsx_connect_jobs{state=\"cancelled\"} 0",
+            "dsx_connect_jobs{state=\"completed\"} 0",
+            "dsx_connect_connectors{status=\"ready\"} 0",
+            "dsx_connect_connectors{status=\"starting\"} 0",
+            "dsx_connect_connectors{status=\"stopped\"} 0",
+            "dsx_connect_connectors{status=\"failed\"} 0",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line}\n{t}");
+        }
+    }
 }
