@@ -1134,8 +1134,11 @@ async fn memory_returns_to_baseline_after_a_storm_of_distinct_connector_origins(
     let _ = core.wait();
 }
 
-/// A real Prometheus on loopback scraping `scrape_configs` every second, with its storage in a
-/// temporary folder. Killed on drop.
+/// The example alert rules shipped for operators.
+const ALERT_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docker/prometheus/alerts.yml");
+
+/// A real Prometheus on loopback scraping `scrape_configs` every second and evaluating the
+/// example alert rules, with its storage in a temporary folder. Killed on drop.
 struct Prometheus {
     child: Child,
     base: String,
@@ -1151,7 +1154,8 @@ impl Prometheus {
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{scrape_configs}"
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules}']\nscrape_configs:\n{scrape_configs}",
+                rules = ALERT_RULES,
             ),
         )
         .unwrap();
@@ -1244,8 +1248,7 @@ impl Drop for Proc {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_api_worker_and_connector_during_a_scan() {
     const N: u64 = 120;
-    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/docker/prometheus/alerts.yml");
-    let check = run_for(Command::new("promtool").args(["check", "rules", rules]), 60);
+    let check = run_for(Command::new("promtool").args(["check", "rules", ALERT_RULES]), 60);
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 
     let redis = format!("redis://127.0.0.1:{}", common::redis::start_redis_server(&[]));
@@ -1425,4 +1428,26 @@ async fn prometheus_scrapes_api_worker_and_connector_during_a_scan() {
         assert!(!route.contains(&uuid) && !route.contains(&job_id), "{route}");
     }
     assert!(!routes.is_empty(), "{}", prom.log());
+
+    // The scanner goes away: the worker's probe says so, and the alert rule fires (pending for
+    // its `for:` time) on the worker only.
+    assert!(
+        prom.query("ALERTS{alertname=\"DsxConnectScannerDown\"}")
+            .await
+            .is_empty(),
+        "no scanner alert while it answers"
+    );
+    drop(dsxa);
+    prom.wait_value(
+        &format!("dsx_connect_scanner_up{{instance=\"127.0.0.1:{worker_port}\",engine=\"dsxa\"}}"),
+        0.0,
+    )
+    .await;
+    prom.wait_value(
+        &format!(
+            "count(ALERTS{{alertname=\"DsxConnectScannerDown\",instance=\"127.0.0.1:{worker_port}\",engine=\"dsxa\"}})"
+        ),
+        1.0,
+    )
+    .await;
 }

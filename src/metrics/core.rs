@@ -44,7 +44,6 @@ pub struct CoreMetrics {
     read_duration: Histogram,
     action_duration: Family<OutcomeLabel, Histogram>,
     failures: Family<FailureLabels, Counter>,
-    scanner_up: Family<EngineLabel, Gauge>,
     in_flight: Gauge,
     concurrency: Gauge,
 }
@@ -67,7 +66,6 @@ impl CoreMetrics {
             read_duration: hist(),
             action_duration: Family::new_with_constructor(hist),
             failures: Family::default(),
-            scanner_up: Family::default(),
             in_flight: Gauge::default(),
             concurrency: Gauge::default(),
             registry: Registry::default(),
@@ -99,11 +97,6 @@ impl CoreMetrics {
             "dsx_connect_item_failures",
             "Failed attempts of an item's stage (retried or dead-lettered), by stage and error class",
             m.failures.clone(),
-        );
-        registry.register(
-            "dsx_connect_scanner_up",
-            "1 when the engine's last answer was a verdict, 0 when it was unreachable or failing",
-            m.scanner_up.clone(),
         );
         registry.register(
             "dsx_connect_worker_items_in_flight",
@@ -142,7 +135,6 @@ impl CoreMetrics {
         if let Some(r) = read_seconds {
             self.read_duration.observe(r);
         }
-        self.scanner_up.get_or_create(&label).set(1);
     }
 
     /// An `item_action` call ended: `outcome` is the connector's status or `failed`.
@@ -152,8 +144,8 @@ impl CoreMetrics {
             .observe(seconds);
     }
 
-    /// A stage attempt failed with `class`; an engine that cannot be used marks the scanner down.
-    pub fn failed(&self, stage: Stage, class: ErrorClass, engine: Engine) {
+    /// A stage attempt failed with `class`.
+    pub fn failed(&self, stage: Stage, class: ErrorClass) {
         let stage = match stage {
             Stage::Scan => "scan",
             Stage::Action => "action",
@@ -165,13 +157,6 @@ impl CoreMetrics {
                 class: class.as_str(),
             })
             .inc();
-        if engine_unavailable(class) {
-            self.scanner_up
-                .get_or_create(&EngineLabel {
-                    engine: engine.as_str(),
-                })
-                .set(0);
-        }
     }
 
     pub fn worker_started(&self, concurrency: usize) {
@@ -187,25 +172,14 @@ impl CoreMetrics {
     }
 }
 
-/// Failures that say the engine itself cannot be used (as opposed to one bad file or request).
-fn engine_unavailable(class: ErrorClass) -> bool {
-    matches!(
-        class,
-        ErrorClass::DsxaConnection
-            | ErrorClass::DsxaTimeout
-            | ErrorClass::DsxaServer
-            | ErrorClass::DsxaAuth
-            | ErrorClass::ClamdConnection
-            | ErrorClass::ClamdError
-    )
-}
-
-/// `GET /metrics` of a core (every role): this process's instruments, the stored state read
-/// now, and the superlog's counters.
+/// `GET /metrics` of a core (every role): this process's instruments, its scanner probe, the
+/// stored state read now, and the superlog's counters.
 pub async fn serve(state: actix_web::web::Data<crate::http::CoreState>) -> actix_web::HttpResponse {
     let stored = super::scrape::stored_state(&state.services.backend).await;
     let superlog = super::scrape::superlog(&state.superlog);
-    let body = super::encode(&[state.services.metrics.registry(), &stored, &superlog]);
+    let probe = state.scanner_probe.as_ref().and_then(|p| p.state());
+    let scanner = super::scrape::scanner(state.scanner.engine(), probe.map(|p| p.failure.is_none()));
+    let body = super::encode(&[state.services.metrics.registry(), &scanner, &stored, &superlog]);
     actix_web::HttpResponse::Ok()
         .content_type(super::CONTENT_TYPE)
         .body(body)
@@ -226,7 +200,7 @@ mod tests {
         m.scanned(VerdictKind::NotScanned, Engine::Dsxa);
         m.scan_took(Engine::Dsxa, 0.2, Some(0.01));
         m.action_took("success", 0.03);
-        m.failed(Stage::Scan, ErrorClass::DsxaConnection, Engine::Dsxa);
+        m.failed(Stage::Scan, ErrorClass::DsxaConnection);
         m.worker_started(4);
         m.item_started();
         m.http
@@ -244,8 +218,6 @@ mod tests {
             "dsx_connect_action_duration_seconds_count{outcome=\"success\"} 1",
             "# TYPE dsx_connect_item_failures counter",
             "dsx_connect_item_failures_total{stage=\"scan\",class=\"dsxa_connection\"} 1",
-            // The failure came after the verdict: the engine is down now.
-            "dsx_connect_scanner_up{engine=\"dsxa\"} 0",
             "dsx_connect_worker_concurrency 4",
             "dsx_connect_worker_items_in_flight 1",
             "# TYPE dsx_connect_http_requests counter",
@@ -256,12 +228,9 @@ mod tests {
             assert!(has(&t, line), "{line}\n{t}");
         }
         assert!(t.ends_with("# EOF\n"));
-        // A connector's failure does not say anything about the engine.
         let m = CoreMetrics::new();
         m.scan_took(Engine::Clamd, 0.1, None);
-        m.failed(Stage::Scan, ErrorClass::ConnectorConnection, Engine::Clamd);
         let t = crate::metrics::encode(&[m.registry()]);
-        assert!(has(&t, "dsx_connect_scanner_up{engine=\"clamd\"} 1"), "{t}");
         assert!(has(&t, "dsx_connect_read_duration_seconds_count 0"), "{t}");
     }
 }

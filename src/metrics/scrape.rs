@@ -8,7 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::backend::{Backend, StoreResult};
-use crate::model::{ConnectorStatus, DlqQueue, JobStatus};
+use crate::model::{ConnectorStatus, DlqQueue, Engine, JobStatus};
 use crate::superlog::metrics::State;
 use crate::superlog::{DestinationFigures, Superlog};
 
@@ -25,6 +25,11 @@ struct StateLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EngineLabel {
+    engine: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -148,6 +153,25 @@ pub async fn stored_state(backend: &Backend) -> Registry {
         "Registered connectors (live presence) by status",
         connectors,
     );
+    r
+}
+
+/// `dsx_connect_scanner_up{engine}` from the process's scanner probe (`up`: `None` on a role that
+/// does not scan, or before the first probe, and then left out).
+pub fn scanner(engine: Engine, up: Option<bool>) -> Registry {
+    let mut r = Registry::default();
+    if let Some(up) = up {
+        let g = Family::<EngineLabel, Gauge>::default();
+        g.get_or_create(&EngineLabel {
+            engine: engine.as_str(),
+        })
+        .set(i64::from(up));
+        r.register(
+            "dsx_connect_scanner_up",
+            "1 when the last probe of the engine (every 10 s, every 3 s while failing) was answered",
+            g,
+        );
+    }
     r
 }
 
@@ -287,6 +311,21 @@ mod tests {
             assert!(t.lines().any(|l| l == line), "{line}\n{t}");
         }
         assert_eq!(text(&superlog(&Superlog::disabled())), "# EOF\n");
+    }
+
+    #[test]
+    fn the_scanner_is_up_as_its_probe_says_and_absent_without_one() {
+        let t = text(&scanner(Engine::Clamd, Some(false)));
+        assert!(
+            t.lines().any(|l| l == "dsx_connect_scanner_up{engine=\"clamd\"} 0"),
+            "{t}"
+        );
+        let t = text(&scanner(Engine::Dsxa, Some(true)));
+        assert!(
+            t.lines().any(|l| l == "dsx_connect_scanner_up{engine=\"dsxa\"} 1"),
+            "{t}"
+        );
+        assert_eq!(text(&scanner(Engine::Dsxa, None)), "# EOF\n");
     }
 
     #[tokio::test]

@@ -147,7 +147,7 @@ pub async fn dead_letter_panicked(ctx: &PipelineCtx, c: Claimed) {
 
 /// Retry or dead-letter after a failed stage.
 async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failure) {
-    ctx.metrics.failed(item.stage, f.class, ctx.scanner.engine());
+    ctx.metrics.failed(item.stage, f.class);
     let w = &ctx.settings.workers;
     let attempts = item.attempt + 1;
     let retriable = f.class.is_retriable(w);
