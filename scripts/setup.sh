@@ -2,6 +2,7 @@
 # Installs what the test suite needs when it is missing (idempotent; needs root for apt-get):
 # cargo-fuzz (the fuzz targets in fuzz/),
 # clamd (real ClamAV daemon tests), Chromium (browser tests), redis-server (the Redis backend),
+# Prometheus and promtool (the /metrics scrape test and the alert rules check),
 # rsyslog with GnuTLS (a real syslog receiver for the superlog tests), moto (a real S3/SQS/IAM
 # API on loopback for the S3 connector tests), Node packages of the UI tests and of the OpenID
 # provider (oidc-provider) the single sign-on tests run against, schemathesis and
@@ -12,6 +13,8 @@ missing=()
 command -v clamd >/dev/null 2>&1 || missing+=(clamav-daemon clamav)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v rsyslogd >/dev/null 2>&1 || missing+=(rsyslog)
 dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing+=(rsyslog-gnutls)
 if [ ${#missing[@]} -gt 0 ]; then

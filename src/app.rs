@@ -204,6 +204,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             Arc::default(),
             settings.auth.clone(),
         )),
+        metrics: Arc::default(),
     });
     let clients = Arc::new(ConnectorClients::new(
         settings.connectors.clone(),
@@ -230,6 +231,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             held: Arc::clone(&services.held),
             jobs: jobs.clone(),
             superlog: superlog.clone(),
+            metrics: Arc::clone(&services.metrics),
         });
         let arbiter = Arbiter::new();
         let pool = WorkerPool::start_in_arbiter(&arbiter.handle(), move |_| WorkerPool::new(ctx));
@@ -304,11 +306,16 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         _ => None,
     };
     let data = state.clone();
+    let http_metrics = Arc::clone(&state.services.metrics.http);
     let ui = web::Data::new(UiSource(settings.ui_dir.clone()));
     let server = HttpServer::new(move || {
+        let http_metrics = Arc::clone(&http_metrics);
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
             .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                crate::metrics::http::track(Arc::clone(&http_metrics), req, next)
+            }))
             .app_data(data.clone())
             .app_data(ui.clone())
             .configure(if role == Role::Worker {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connectors;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod model;
 pub mod oidc;
 

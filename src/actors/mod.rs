@@ -22,6 +22,8 @@ pub struct Services {
     pub held: Arc<HeldJobs>,
     /// Connector keys: built-in connectors' and enrolled connectors' (docs/AUTH.md).
     pub trust: Arc<crate::trust::Trust>,
+    /// This core's Prometheus instruments (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::core::CoreMetrics>,
 }
 
 /// Jobs with a pause or cancel being committed right now. This process's workers stop

@@ -103,6 +103,7 @@ async fn claim_loop(
                 },
             };
             in_flight.fetch_add(1, Ordering::AcqRel);
+            ctx.metrics.item_started();
             let (ctx, in_flight) = (Arc::clone(&ctx), Arc::clone(&in_flight));
             actix::spawn(async move {
                 let task = c.item.task_id.clone();
@@ -114,6 +115,7 @@ async fn claim_loop(
                     item::dead_letter_panicked(&ctx, c).await;
                 }
                 in_flight.fetch_sub(1, Ordering::AcqRel);
+                ctx.metrics.item_ended();
                 drop(slot);
             });
         }
@@ -143,6 +145,7 @@ impl Actor for WorkerPool {
 
     fn started(&mut self, _: &mut Self::Context) {
         tracing::info!(concurrency = self.concurrency, "worker pool started");
+        self.ctx.metrics.worker_started(self.concurrency);
         let (ctx, slots, in_flight, draining) = (
             Arc::clone(&self.ctx),
             Arc::clone(&self.slots),

@@ -277,6 +277,9 @@ pub trait JobStore: Send + Sync {
     async fn get(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
     /// Newest `started_at` first, skipping `offset` jobs (paging).
     async fn list(&self, status: Option<JobStatus>, limit: usize, offset: usize) -> StoreResult<Vec<JobRecord>>;
+    /// How many stored jobs are in each status (statuses without jobs may be left out); read
+    /// when Prometheus scrapes `/metrics`.
+    async fn count_by_status(&self) -> StoreResult<Vec<(JobStatus, u64)>>;
     /// The raw record with its remaining TTL in seconds (−2 missing, −1 none).
     async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)>;
     /// Fast status lookup for the dispatch gate (may be served from a cache kept current).

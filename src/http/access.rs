@@ -98,6 +98,7 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/version" Viewer => meta::version),
         entry!(get "/config" Operator => meta::config),
         entry!(get "/superlog/status" Viewer => meta::superlog_status),
+        entry!(get "/metrics" Viewer => crate::metrics::core::serve),
         entry!(get "/test/connection" Viewer => meta::test_connection),
         entry!(get "/test/dsxa-connection" Viewer => meta::test_dsxa),
         entry!(post "/connectors/register" Enrollment => connectors::register),
@@ -163,7 +164,14 @@ pub fn root_table() -> Vec<Entry> {
 
 /// The routes a `worker` serves.
 pub fn worker_table() -> Vec<Entry> {
-    let keep = ["/healthz", "/readyz", "/superlog/status", "/meta", "/version"];
+    let keep = [
+        "/healthz",
+        "/readyz",
+        "/superlog/status",
+        "/meta",
+        "/version",
+        "/metrics",
+    ];
     table().into_iter().filter(|e| keep.contains(&e.path)).collect()
 }
 

@@ -98,8 +98,12 @@ async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
     loop {
         let attempts = item.attempt + 1;
         let _ = ctx.backend.queue.task_started(&item.task_id, attempts).await;
+        let stage_started = Instant::now();
         let step = match item.stage {
             Stage::Scan => scan_stage(&ctx, &item).await.map(|v| {
+                let read = v.dsxconnect_read_elapsed_ms.map(|ms| ms / 1e3);
+                ctx.metrics
+                    .scan_took(v.scan_engine, stage_started.elapsed().as_secs_f64(), read);
                 let next = if v.verdict == VerdictKind::Malicious {
                     Stage::Action
                 } else {
@@ -108,10 +112,15 @@ async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
                 item.verdict = Some(v);
                 next
             }),
-            Stage::Action => action_stage(&ctx, &item).await.map(|a| {
-                item.item_action = Some(a);
-                Stage::Record
-            }),
+            Stage::Action => {
+                let acted = action_stage(&ctx, &item).await;
+                let outcome = acted.as_ref().map_or("failed", |a| status_label(a.status));
+                ctx.metrics.action_took(outcome, stage_started.elapsed().as_secs_f64());
+                acted.map(|a| {
+                    item.item_action = Some(a);
+                    Stage::Record
+                })
+            }
             Stage::Record => {
                 record_stage(&ctx, &receipt, &item, attempts).await;
                 return;
@@ -138,6 +147,7 @@ pub async fn dead_letter_panicked(ctx: &PipelineCtx, c: Claimed) {
 
 /// Retry or dead-letter after a failed stage.
 async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failure) {
+    ctx.metrics.failed(item.stage, f.class);
     let w = &ctx.settings.workers;
     let attempts = item.attempt + 1;
     let retriable = f.class.is_retriable(w);
@@ -327,6 +337,9 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
     };
     let (result, reason) = result_of(&verdict);
     log_verdict(item, &verdict, &action, inserted);
+    if inserted {
+        ctx.metrics.scanned(verdict.verdict, verdict.scan_engine);
+    }
     let outcome = Outcome::Processed {
         verdict: Box::new(verdict),
         action: Box::new(action),
@@ -340,6 +353,15 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
     }
     if recorded {
         tag_result(ctx, item, result, reason);
+    }
+}
+
+/// The `outcome` label of an `item_action` answer.
+fn status_label(s: crate::model::StatusKind) -> &'static str {
+    match s {
+        crate::model::StatusKind::Success => "success",
+        crate::model::StatusKind::Error => "error",
+        crate::model::StatusKind::Nothing => "nothing",
     }
 }
 

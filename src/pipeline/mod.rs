@@ -33,6 +33,8 @@ pub struct PipelineCtx {
     pub jobs: Addr<JobRegistry>,
     /// Scan-result events to SIEMs, emitted where a result is first recorded.
     pub superlog: crate::superlog::Superlog,
+    /// The core's Prometheus instruments.
+    pub metrics: Arc<crate::metrics::core::CoreMetrics>,
 }
 
 /// Lookups cached before the cache is cleared (jobs come and go).

@@ -149,6 +149,29 @@ impl Metrics {
         }
     }
 
+    /// The counters by reason, for the Prometheus exposition (SUPERLOG §12.3).
+    pub fn figures(&self) -> Figures {
+        let failed_by = |r: FailReason| self.failed[r as usize].load(Relaxed);
+        Figures {
+            sent: self.sent.load(Relaxed),
+            retried: self.retried.load(Relaxed),
+            truncated: self.truncated.load(Relaxed),
+            filtered: self.filtered.load(Relaxed),
+            dropped: [
+                (DropReason::BufferFull, self.dropped_full.load(Relaxed)),
+                (DropReason::Shutdown, self.dropped_shutdown.load(Relaxed)),
+            ],
+            failed: [
+                FailReason::Permanent,
+                FailReason::Exhausted,
+                FailReason::Rejected,
+                FailReason::Oversize,
+            ]
+            .map(|r| (r, failed_by(r))),
+            state: self.state(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Last> {
         self.last.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -187,6 +210,18 @@ impl Metrics {
             "last_error_at": last_error_at,
         })
     }
+}
+
+/// One destination's counters at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    pub sent: u64,
+    pub retried: u64,
+    pub truncated: u64,
+    pub filtered: u64,
+    pub dropped: [(DropReason, u64); 2],
+    pub failed: [(FailReason, u64); 4],
+    pub state: State,
 }
 
 /// Rate-limits drop and failure warnings: the first in a window is logged at once, the rest are

@@ -52,6 +52,9 @@ pub enum SuperlogError {
     Thread(String),
 }
 
+/// A destination's name, counters and buffered events (the batch being sent included).
+pub type DestinationFigures = (&'static str, metrics::Figures, usize);
+
 /// The superlog of one process; cheap to clone. Disabled, it does nothing at all.
 #[derive(Clone, Default)]
 pub struct Superlog {
@@ -206,6 +209,21 @@ impl Superlog {
             "emitted_by_type": by_type,
             "destinations": dests,
         })
+    }
+
+    /// Events handed to superlog, and each destination's name, counters and buffered events
+    /// (`None` when superlog is off).
+    pub fn figures(&self) -> Option<(u64, Vec<DestinationFigures>)> {
+        let inner = self.inner.as_ref()?;
+        let dests = inner
+            .dests
+            .iter()
+            .map(|d| {
+                let buffered = d.shared.buffer.len() + d.shared.metrics.in_flight.load(Relaxed) as usize;
+                (d.shared.name, d.shared.metrics.figures(), buffered)
+            })
+            .collect();
+        Some((inner.emitted.iter().map(|c| c.load(Relaxed)).sum(), dests))
     }
 
     /// The `superlog` entry of `/readyz` details: each destination's state.

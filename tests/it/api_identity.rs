@@ -537,7 +537,7 @@ async fn route_by_role_matrix_from_the_route_table() {
             checked += 1;
         }
     }
-    assert!(checked >= 6 * 57, "{checked}");
+    assert!(checked >= 6 * 58, "{checked}");
     // The API docs page itself is public like the UI (it holds no data), with the UI's CSP.
     let page = http.get(format!("{}/docs", core.url)).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
@@ -555,6 +555,32 @@ async fn route_by_role_matrix_from_the_route_table() {
     assert_eq!(
         doc["paths"][format!("{API}/admin/users")]["get"]["security"],
         json!([{"apiToken": []}, {"session": []}])
+    );
+
+    // `/metrics` (viewer): Prometheus text for a viewer's token, without any token or id in it.
+    let r = http
+        .get(format!("{}{API}/metrics", core.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("# TYPE dsx_connect_http_requests counter"), "{text}");
+    assert!(
+        text.contains("route=\"/dsx-connect/api/v1/scan/jobs/{job_id}\""),
+        "{text}"
+    );
+    for secret in [&viewer, &admin, "job-x", "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41"] {
+        assert!(!text.contains(secret), "{secret} in /metrics");
+    }
+    assert!(
+        dsx_connect::http::access::worker_table()
+            .iter()
+            .any(|e| e.path == "/metrics" && e.access == Access::Viewer),
+        "a worker serves /metrics to viewers"
     );
 }
 

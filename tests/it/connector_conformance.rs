@@ -595,6 +595,11 @@ async fn atk_a_connector_holding_a_key_requires_it_and_signs_its_own_calls() {
     for p in ["/healthz", "/readyz"] {
         assert_eq!(r.get(p).await.0, 200, "{p} stays open");
     }
+    // Without a metrics token of its own, a protected connector's metrics are closed to all.
+    assert_eq!(
+        r.get("/metrics").await,
+        (401, json!({"detail": "metrics_token_required"}))
+    );
     for (method, p) in [
         ("GET", "/"),
         ("GET", "/config"),
@@ -674,4 +679,45 @@ fn atk_auth_enabled_without_credentials_is_a_startup_error() {
         err.to_string().contains("DSXCONNECTOR_AUTH__ENABLED=true requires DSXCONNECT_ENROLLMENT_TOKEN, DSXCONNECTOR_AUTH__HMAC_KEY_ID/_SECRET or stored credentials"),
         "{err}"
     );
+}
+
+/// `/metrics` of a connector with an API key and a metrics token: only the bearer token opens
+/// it (the API key does not, and the token opens nothing else).
+#[tokio::test]
+async fn a_connector_serves_metrics_to_its_metrics_token_only() {
+    let r = rig(
+        &[
+            ("DSXCONNECTOR_API_KEY", "api-key-0123456789"),
+            ("DSXCONNECTOR_METRICS_TOKEN", "metrics-token-0123456789"),
+        ],
+        tree,
+    );
+    let get = |auth: Option<(&'static str, &'static str)>, p: &'static str| {
+        let mut req = r.http.get(r.url(p));
+        if let Some((k, v)) = auth {
+            req = req.header(k, v);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(get(None, "/metrics").await.status(), 401);
+    assert_eq!(
+        get(Some(("x-api-key", "api-key-0123456789")), "/metrics")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        get(Some(("authorization", "Bearer wrong-token-0123456789")), "/metrics")
+            .await
+            .status(),
+        401
+    );
+    let ok = get(Some(("authorization", "Bearer metrics-token-0123456789")), "/metrics").await;
+    assert_eq!(ok.status(), 200);
+    let text = ok.text().await.unwrap();
+    assert!(text.contains("# TYPE dsx_connect_connector_status gauge"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // The metrics token is not an API key.
+    let config = get(Some(("authorization", "Bearer metrics-token-0123456789")), "/config").await;
+    assert_eq!(config.status(), 403);
 }

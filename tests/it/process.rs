@@ -1185,3 +1185,321 @@ async fn memory_returns_to_baseline_after_a_storm_of_distinct_connector_origins(
     let _ = core.kill();
     let _ = core.wait();
 }
+
+/// The example alert rules shipped for operators.
+const ALERT_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docker/prometheus/alerts.yml");
+
+/// A real Prometheus on loopback scraping `scrape_configs` every second and evaluating the
+/// example alert rules, with its storage in a temporary folder. Killed on drop.
+struct Prometheus {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(scrape_configs: &str) -> Self {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules}']\nscrape_configs:\n{scrape_configs}",
+                rules = ALERT_RULES,
+            ),
+        )
+        .unwrap();
+        let port = free_tcp_port();
+        let mut cmd = Command::new("prometheus");
+        cmd.arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap());
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .expect("prometheus runs (scripts/setup.sh installs the Debian package)");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// The result vector of an instant query (empty while Prometheus is not up yet).
+    async fn query(&self, q: &str) -> Vec<Value> {
+        let r = self
+            .http
+            .get(url::Url::parse_with_params(&format!("{}/api/v1/query", self.base), [("query", q)]).unwrap())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let Ok(r) = r else { return Vec::new() };
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The single value of `q`, once it has one.
+    async fn value(&self, q: &str) -> Option<f64> {
+        let r = self.query(q).await;
+        r.first()?["value"][1].as_str()?.parse().ok()
+    }
+
+    /// Waits (polling) until `q` evaluates to `want`.
+    async fn wait_value(&self, q: &str, want: f64) {
+        let mut last = None;
+        let found = tokio::time::timeout(Duration::from_secs(120), async {
+            loop {
+                last = self.value(q).await;
+                if last == Some(want) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "{q}: wanted {want}, Prometheus says {last:?}");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A killed-on-drop child process of a test.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Issue 17: a real Prometheus scrapes an `api`, a `worker` (Redis backend, authentication on,
+/// with a viewer token) and a standalone connector (its metrics token) while a full scan runs,
+/// and sees the scans by verdict, the histograms, the HTTP routes and the stored state; the
+/// pages refuse callers without the token. The example alert rules pass `promtool`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_api_worker_and_connector_during_a_scan() {
+    const N: u64 = 120;
+    let check = run_for(Command::new("promtool").args(["check", "rules", ALERT_RULES]), 60);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+
+    let redis = format!("redis://127.0.0.1:{}", common::redis::start_redis_server(&[]));
+    let data = tempfile::tempdir().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    for i in 0..N - 1 {
+        write(
+            tree.path(),
+            &format!("d{}/f{i:03}.txt", i % 4),
+            format!("clean {i}").as_bytes(),
+        );
+    }
+    write(tree.path(), "evil.com", EICAR);
+    let dsxa = Dsxa::start(&["--delay-ms", "60"]);
+    let core_env = |cmd: &mut Command| {
+        cmd.env("DSXCONNECT_REDIS_URL", &redis)
+            .env("DSXCONNECT_DATA_DIR", data.path().join("core"))
+            .env("DSXCONNECT_HOST", "127.0.0.1")
+            .env("DSXCONNECT_AUTH__ENABLED", "true")
+            .env("DSXCONNECT_AUTH__ENROLLMENT_TOKEN", "enrollment-token-0001")
+            .env("DSXCONNECT_SCANNER__SCAN_BINARY_URL", dsxa.scan_url())
+            .env("DSXCONNECT_LOG_LEVEL", "warn");
+    };
+    let token = |name: &str, role: &str| {
+        let mut cmd = bin();
+        cmd.args(["token", "create", "--name", name, "--role", role]);
+        core_env(&mut cmd);
+        let out = run_for(&mut cmd, 60);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let (viewer, operator) = (token("prometheus", "viewer"), token("ops", "operator"));
+    let (api_port, worker_port, conn_port) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+    let spawn_role = |role: &str, port: u16| {
+        let mut cmd = bin();
+        cmd.arg(role)
+            .env("DSXCONNECT_PORT", port.to_string())
+            .env("DSXCONNECT_WORKERS__CONCURRENCY", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        core_env(&mut cmd);
+        Proc(cmd.spawn().unwrap())
+    };
+    let _api = spawn_role("api", api_port);
+    let _worker = spawn_role("worker", worker_port);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let metrics_token = data.path().join("metrics-token");
+    std::fs::write(&metrics_token, "metrics-token-0123456789\n").unwrap();
+    let viewer_file = data.path().join("viewer-token");
+    std::fs::write(&viewer_file, &viewer).unwrap();
+    let _connector = Proc(
+        bin()
+            .args(["connector", "filesystem"])
+            .env("DSXCONNECTOR_ASSET", tree.path())
+            .env("DSXCONNECTOR_DSX_CONNECT_URL", &base)
+            .env("DSXCONNECTOR_CONNECTOR_URL", format!("http://127.0.0.1:{conn_port}"))
+            .env("DSXCONNECTOR_DATA_DIR", data.path().join("conn"))
+            .env("DSXCONNECT_ENROLLMENT_TOKEN", "enrollment-token-0001")
+            .env("DSXCONNECTOR_METRICS_TOKEN_FILE", &metrics_token)
+            .env("DSXCONNECTOR_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = Api::with_token(&base, &operator);
+    let uuid = wait_for("the connector registered", Duration::from_secs(60), || async {
+        let (_, list) = api.get("/connectors/list").await;
+        list.as_array()?.first()?.get("uuid")?.as_str().map(str::to_string)
+    })
+    .await;
+    let worker_url = format!("http://127.0.0.1:{worker_port}/dsx-connect/api/v1/metrics");
+    wait_for("the worker up", Duration::from_secs(60), || async {
+        let r = reqwest::Client::new()
+            .get(&worker_url)
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+
+    // Without their tokens the pages are refused.
+    let http = reqwest::Client::new();
+    let conn_metrics = format!("http://127.0.0.1:{conn_port}/filesystem-connector/metrics");
+    for url in [
+        format!("{base}/dsx-connect/api/v1/metrics"),
+        worker_url.clone(),
+        conn_metrics.clone(),
+    ] {
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 401, "{url}");
+    }
+    let wrong = http.get(&conn_metrics).bearer_auth(&viewer).send().await.unwrap();
+    assert_eq!(wrong.status(), 401, "the connector takes its own token only");
+
+    let prom = Prometheus::start(&format!(
+        "  - job_name: dsx-connect\n    metrics_path: /dsx-connect/api/v1/metrics\n    authorization:\n      credentials_file: {viewer}\n    static_configs:\n      - targets: ['127.0.0.1:{api_port}', '127.0.0.1:{worker_port}']\n\
+         \x20 - job_name: dsx-connect-connectors\n    metrics_path: /filesystem-connector/metrics\n    authorization:\n      credentials_file: {token}\n    static_configs:\n      - targets: ['127.0.0.1:{conn_port}']\n",
+        viewer = viewer_file.display(),
+        token = metrics_token.display(),
+    ));
+    prom.wait_value("count(up == 1)", 3.0).await;
+
+    let job_id = api.full_scan(&uuid).await;
+    // Seen while the scan runs: items in flight on the worker.
+    prom.wait_value(
+        "max(max_over_time(dsx_connect_worker_items_in_flight[5m])) > bool 0",
+        1.0,
+    )
+    .await;
+    api.wait_job(&job_id, "completed", Duration::from_secs(180)).await;
+
+    prom.wait_value("sum(dsx_connect_scans_total)", N as f64).await;
+    prom.wait_value(
+        "sum(dsx_connect_scans_total{verdict=\"Malicious\",engine=\"dsxa\"})",
+        1.0,
+    )
+    .await;
+    prom.wait_value(
+        "sum(dsx_connect_scan_duration_seconds_count{engine=\"dsxa\"})",
+        N as f64,
+    )
+    .await;
+    prom.wait_value("sum(dsx_connect_read_duration_seconds_count)", N as f64)
+        .await;
+    prom.wait_value("sum(dsx_connect_action_duration_seconds_count)", 1.0)
+        .await;
+    prom.wait_value("max(dsx_connect_scanner_up{engine=\"dsxa\"})", 1.0)
+        .await;
+    prom.wait_value(
+        &format!(
+            "sum(dsx_connect_http_requests_total{{instance=\"127.0.0.1:{api_port}\",route=\"/dsx-connect/api/v1/connectors/full_scan/{{uuid}}\",method=\"POST\",status=\"202\"}})"
+        ),
+        1.0,
+    )
+    .await;
+    prom.wait_value(
+        "sum(dsx_connect_http_request_duration_seconds_count{route=\"/dsx-connect/api/v1/scan/request/batch\"}) > bool 0",
+        1.0,
+    )
+    .await;
+    // The stored state is the same seen from either process.
+    for instance in [api_port, worker_port] {
+        let sel = format!("instance=\"127.0.0.1:{instance}\"");
+        prom.wait_value(&format!("dsx_connect_jobs{{{sel},state=\"completed\"}}"), 1.0)
+            .await;
+        prom.wait_value(&format!("dsx_connect_queue_depth{{{sel},queue=\"scan_request\"}}"), 0.0)
+            .await;
+        prom.wait_value(&format!("dsx_connect_dlq_depth{{{sel},queue=\"scan_request\"}}"), 0.0)
+            .await;
+        prom.wait_value(&format!("dsx_connect_connectors{{{sel},status=\"ready\"}}"), 1.0)
+            .await;
+        prom.wait_value(&format!("dsx_connect_store_up{{{sel}}}"), 1.0).await;
+    }
+    prom.wait_value(
+        &format!("dsx_connect_worker_concurrency{{instance=\"127.0.0.1:{worker_port}\"}}"),
+        2.0,
+    )
+    .await;
+    // The connector: what it handed over, its status, the core's read_file calls on its routes.
+    prom.wait_value("dsx_connect_connector_items_submitted_total", N as f64)
+        .await;
+    prom.wait_value("dsx_connect_connector_status{status=\"ready\"}", 1.0)
+        .await;
+    prom.wait_value(
+        &format!(
+            "sum(dsx_connect_http_requests_total{{job=\"dsx-connect-connectors\",route=\"/filesystem-connector/read_file\",status=\"200\"}}) >= bool {N}"
+        ),
+        1.0,
+    )
+    .await;
+    // No label carries a path or an id: every route label is a template.
+    let routes = prom.query("count by (route) (dsx_connect_http_requests_total)").await;
+    for r in &routes {
+        let route = r["metric"]["route"].as_str().unwrap_or("");
+        assert!(!route.contains(&uuid) && !route.contains(&job_id), "{route}");
+    }
+    assert!(!routes.is_empty(), "{}", prom.log());
+
+    // The scanner goes away: the worker's probe says so, and the alert rule fires (pending for
+    // its `for:` time) on the worker only.
+    assert!(
+        prom.query("ALERTS{alertname=\"DsxConnectScannerDown\"}")
+            .await
+            .is_empty(),
+        "no scanner alert while it answers"
+    );
+    drop(dsxa);
+    prom.wait_value(
+        &format!("dsx_connect_scanner_up{{instance=\"127.0.0.1:{worker_port}\",engine=\"dsxa\"}}"),
+        0.0,
+    )
+    .await;
+    prom.wait_value(
+        &format!(
+            "count(ALERTS{{alertname=\"DsxConnectScannerDown\",instance=\"127.0.0.1:{worker_port}\",engine=\"dsxa\"}})"
+        ),
+        1.0,
+    )
+    .await;
+}

@@ -127,6 +127,40 @@ impl JobStore for RedisStore {
 
     /// Read from Redis on every call: a pause or cancel made through any API process is seen
     /// by every worker at its next dispatch.
+    async fn count_by_status(&self) -> StoreResult<Vec<(JobStatus, u64)>> {
+        // One status field per indexed job, a page at a time; ids whose record expired are
+        // skipped.
+        let mut c = self.conn().await?;
+        let mut counts: Vec<(JobStatus, u64)> = Vec::new();
+        let mut start = 0isize;
+        const PAGE: isize = 1000;
+        loop {
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg("dsxconnect:jobs")
+                .arg(start)
+                .arg(start + PAGE - 1)
+                .query_async(&mut c)
+                .await
+                .map_err(redis_err)?;
+            if ids.is_empty() {
+                break;
+            }
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HGET").arg(format!("dsxconnect:job:{id}")).arg("status");
+            }
+            let statuses: Vec<Option<String>> = pipe.query_async(&mut c).await.map_err(redis_err)?;
+            for st in statuses.iter().flatten().filter_map(|s| JobStatus::parse(s)) {
+                match counts.iter_mut().find(|(s, _)| *s == st) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((st, 1)),
+                }
+            }
+            start += PAGE;
+        }
+        Ok(counts)
+    }
+
     async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>> {
         let mut c = self.conn().await?;
         let s: Option<String> = redis::cmd("HGET")

@@ -260,6 +260,22 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn count_by_status(&self) -> StoreResult<Vec<(JobStatus, u64)>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
+            let rows = s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (status, n) = row?;
+                if let Some(st) = JobStatus::parse(&status) {
+                    out.push((st, n.max(0) as u64));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)> {
         let ttl_secs = i64::from(self.opts().job_ttl_days) * 86_400;
         Ok(match self.get(job_id).await? {

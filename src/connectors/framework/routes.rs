@@ -49,10 +49,7 @@ async fn api_key_guard(
     let expected = req
         .app_data::<Svc>()
         .and_then(|s| s.settings().api_key.as_ref().map(|k| k.expose().to_string()));
-    let probe = {
-        let p = req.path().trim_end_matches('/');
-        p.ends_with("/healthz") || p.ends_with("/readyz")
-    };
+    let probe = own_access(req.path());
     if let Some(key) = expected
         && !probe
     {
@@ -78,7 +75,7 @@ async fn hmac_guard(
     };
     let auth = &svc.settings().auth;
     let path = req.path().trim_end_matches('/').to_string();
-    let probe = path.ends_with("/healthz") || path.ends_with("/readyz");
+    let probe = own_access(&path);
     if !svc.enforces_signatures() || probe {
         return next.call(req).await;
     }
@@ -133,6 +130,13 @@ async fn hmac_guard(
     next.call(req).await
 }
 
+/// Routes that decide their access themselves: the probes (open) and `/metrics` (its token,
+/// see [`metrics`]).
+fn own_access(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    p.ends_with("/healthz") || p.ends_with("/readyz") || p.ends_with("/metrics")
+}
+
 fn one(path: &str, method: &'static str, route: Route) -> actix_web::Resource {
     web::resource(path)
         .route(route)
@@ -154,6 +158,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
                 .service(one("/", "GET", web::get().to(summary)))
                 .service(one("/healthz", "GET", web::get().to(healthz)))
                 .service(one("/readyz", "GET", web::get().to(readyz)))
+                .service(one("/metrics", "GET", web::get().to(metrics)))
                 .service(one("/config", "GET", web::get().to(config)))
                 .service(one("/repo_check", "GET", web::get().to(repo_check)))
                 .service(one("/estimate", "GET", web::get().to(estimate)))
@@ -182,6 +187,39 @@ async fn summary(svc: Svc) -> HttpResponse {
             "scan_requests_since_active_count": svc.accepted_total(),
         }),
     )
+}
+
+/// `GET /<name>/metrics`: Prometheus text; who may read it is [`MetricsAccess`].
+async fn metrics(req: HttpRequest, svc: Svc) -> HttpResponse {
+    use crate::metrics::connector::MetricsAccess;
+    let settings = svc.settings();
+    let protected = settings.api_key.is_some() || svc.enforces_signatures();
+    let allowed = match MetricsAccess::of(settings.metrics_token.is_some(), protected) {
+        MetricsAccess::Open => true,
+        MetricsAccess::Closed => false,
+        MetricsAccess::Token => {
+            let given = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim().as_bytes())
+                .unwrap_or(b"");
+            settings
+                .metrics_token
+                .as_ref()
+                .is_some_and(|t| keys_match(given, t.expose().as_bytes()))
+        }
+    };
+    if !allowed {
+        return HttpResponse::Unauthorized()
+            .insert_header((WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
+            .json(json!({"detail": "metrics_token_required"}));
+    }
+    HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(svc.metrics().document(&svc.metric_figures()))
 }
 
 async fn healthz() -> HttpResponse {

@@ -60,6 +60,8 @@ pub struct ConnectorService {
     keyring: Arc<Keyring>,
     /// The core revoked us: registration stops (no unsigned fallback).
     stop_registering: AtomicBool,
+    /// Prometheus instruments (`GET /<name>/metrics`).
+    metrics: crate::metrics::connector::ConnectorMetrics,
 }
 
 /// Live replay-cache entries a connector keeps before it refuses signed calls (503).
@@ -92,11 +94,25 @@ impl ConnectorService {
             replay: crate::auth::replay::ReplayCache::new(settings_skew, REPLAY_CACHE_MAX),
             keyring,
             stop_registering: AtomicBool::new(false),
+            metrics: Default::default(),
         }))
     }
 
     pub fn settings(&self) -> &ConnectorSettings {
         &self.settings
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::connector::ConnectorMetrics {
+        &self.metrics
+    }
+
+    /// This connector's figures for `/metrics`.
+    pub fn metric_figures(&self) -> crate::metrics::connector::ConnectorFigures {
+        crate::metrics::connector::ConnectorFigures {
+            status: self.status(),
+            submitted: self.accepted_total(),
+            full_scans_running: self.running_scans.lock().map_or(0, |s| s.len()),
+        }
     }
 
     pub fn uuid(&self) -> &str {
@@ -538,9 +554,13 @@ pub async fn start(
     let service = ConnectorService::new(settings, uuid, storage)?;
     let svc = Arc::clone(&service);
     let server = HttpServer::new(move || {
+        let http_metrics = Arc::clone(&svc.metrics().http);
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
             .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                crate::metrics::http::track(Arc::clone(&http_metrics), req, next)
+            }))
             .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
     })
     .on_connect(crate::http::no_delay)

@@ -69,6 +69,8 @@ pub struct ConnectorSettings {
     pub display_icon: Option<String>,
     pub api_key: Option<Secret>,
     pub core_api_key: Option<Secret>,
+    /// `DSXCONNECTOR_METRICS_TOKEN` (`_FILE`): the bearer token Prometheus sends for `/metrics`.
+    pub metrics_token: Option<Secret>,
     /// DSX-HMAC both ways (docs/AUTH.md, "Our connectors").
     pub auth: ConnectorAuth,
     pub use_tls: bool,
@@ -321,6 +323,7 @@ impl ConnectorSettings {
             display_icon,
             api_key: s.secret_or_file("API_KEY"),
             core_api_key: s.secret_or_file("DSX_CONNECT_API_KEY"),
+            metrics_token: s.secret_or_file("METRICS_TOKEN"),
             auth: read_auth(&mut s, &env),
             use_tls,
             tls_certfile,

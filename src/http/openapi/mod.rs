@@ -127,6 +127,9 @@ fn operation(route: &Route, spec: Spec, auth: bool) -> Value {
             Answer::Events => {
                 json!({"description": what, "content": {"text/event-stream": {"schema": {"type": "string"}}}})
             }
+            Answer::Text(media_type) => {
+                json!({"description": what, "content": {media_type: {"schema": {"type": "string"}}}})
+            }
         };
         responses.insert(code.to_string(), body);
     }

@@ -16,6 +16,8 @@ pub enum Answer {
     Empty,
     /// A `text/event-stream`.
     Events,
+    /// Text of this media type (the Prometheus exposition).
+    Text(&'static str),
 }
 
 /// The documentation of one operation.
@@ -51,6 +53,11 @@ impl Spec {
         self
     }
 
+    fn text(mut self, code: u16, what: &'static str, media_type: &'static str) -> Self {
+        self.answers.push((code, what, Answer::Text(media_type)));
+        self
+    }
+
     fn query(mut self, name: &'static str, schema: Value, what: &'static str) -> Self {
         self.query.push((name, schema, what));
         self
@@ -76,6 +83,11 @@ pub fn spec(method: &str, path: &str) -> Option<Spec> {
     let status = || r("StatusResponse");
     let proxied = "the connector's answer, relayed as a JSON object";
     Some(match (method, path) {
+        ("get", "/metrics") => s("Prometheus metrics (OpenMetrics text)").text(
+            200,
+            "the metrics of this process and the stored state",
+            "application/openmetrics-text",
+        ),
         ("get", "/healthz") => s("Liveness").ok(200, "alive", r("Alive")),
         ("get", "/readyz") => s("Readiness: the store answers and can write")
             .ok(200, "ready", r("Readiness"))
