@@ -308,6 +308,11 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
     let data = state.clone();
     let http_metrics = Arc::clone(&state.services.metrics.http);
     let ui = web::Data::new(UiSource(settings.ui_dir.clone()));
+    let api_doc = web::Data::new(crate::http::openapi::ApiDocument::new(
+        crate::http::access::table(),
+        crate::http::access::root_table(),
+        settings.auth.enabled,
+    ));
     let server = HttpServer::new(move || {
         let http_metrics = Arc::clone(&http_metrics);
         App::new()
@@ -318,6 +323,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             }))
             .app_data(data.clone())
             .app_data(ui.clone())
+            .app_data(api_doc.clone())
             .configure(if role == Role::Worker {
                 crate::http::health_routes
             } else {

@@ -14,7 +14,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, Route, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -28,42 +28,7 @@ use crate::auth::hmac::Received;
 use crate::auth::tokens::Role;
 use crate::trust::{ConnectorPrincipal, OperatorPrincipal, Refusal};
 
-/// The least a caller needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Access {
-    /// Anyone, from anywhere (liveness and readiness probes).
-    Probe,
-    /// Anyone (sign-in); Host and CSRF checks still apply.
-    Public,
-    /// The registration route authenticates itself (signature or enrollment token).
-    Enrollment,
-    /// A connector's signature, or an operator principal of at least this role.
-    ConnectorOr(Role),
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Access {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Probe | Access::Public => "public",
-            Access::Enrollment => "enrollment",
-            Access::ConnectorOr(_) => "connector",
-            Access::Viewer => "viewer",
-            Access::Operator => "operator",
-            Access::Admin => "admin",
-        }
-    }
-}
-
-/// One API route: path below the API prefix, method, access, handler.
-pub struct Entry {
-    pub path: &'static str,
-    pub method: &'static str,
-    pub access: Access,
-    route: fn() -> Route,
-}
+pub use super::route::{Access, Entry};
 
 macro_rules! entry {
     ($method:ident $path:literal $access:ident => $handler:path) => {
@@ -98,7 +63,7 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/version" Viewer => meta::version),
         entry!(get "/config" Operator => meta::config),
         entry!(get "/superlog/status" Viewer => meta::superlog_status),
-        entry!(get "/metrics" Viewer => crate::metrics::core::serve),
+        entry!(get "/metrics" Viewer => meta::metrics),
         entry!(get "/test/connection" Viewer => meta::test_connection),
         entry!(get "/test/dsxa-connection" Viewer => meta::test_dsxa),
         entry!(post "/connectors/register" Enrollment => connectors::register),

@@ -124,3 +124,15 @@ pub async fn test_dsxa(state: web::Data<CoreState>) -> HttpResponse {
 pub fn build_timestamp(configured: Option<&str>) -> String {
     configured.unwrap_or(crate::BUILD_TIME).to_string()
 }
+
+/// `GET /metrics` of a core (every role): this process's instruments, its scanner probe, the
+/// stored state read now, and the superlog's counters (docs/OPERATIONS.md, "Metrics").
+pub async fn metrics(state: web::Data<CoreState>) -> HttpResponse {
+    use crate::metrics::{CONTENT_TYPE, encode, scrape};
+    let stored = scrape::stored_state(&state.services.backend).await;
+    let superlog = scrape::superlog(&state.superlog);
+    let probe = state.scanner_probe.as_ref().and_then(|p| p.state());
+    let scanner = scrape::scanner(state.scanner.engine(), probe.map(|p| p.failure.is_none()));
+    let body = encode(&[state.services.metrics.registry(), &scanner, &stored, &superlog]);
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(body)
+}

@@ -16,6 +16,7 @@ pub mod meta;
 pub mod openapi;
 pub mod origin;
 pub mod results;
+pub mod route;
 pub mod scan;
 pub mod sse;
 pub mod ui;

@@ -172,19 +172,6 @@ impl CoreMetrics {
     }
 }
 
-/// `GET /metrics` of a core (every role): this process's instruments, its scanner probe, the
-/// stored state read now, and the superlog's counters.
-pub async fn serve(state: actix_web::web::Data<crate::http::CoreState>) -> actix_web::HttpResponse {
-    let stored = super::scrape::stored_state(&state.services.backend).await;
-    let superlog = super::scrape::superlog(&state.superlog);
-    let probe = state.scanner_probe.as_ref().and_then(|p| p.state());
-    let scanner = super::scrape::scanner(state.scanner.engine(), probe.map(|p| p.failure.is_none()));
-    let body = super::encode(&[state.services.metrics.registry(), &scanner, &stored, &superlog]);
-    actix_web::HttpResponse::Ok()
-        .content_type(super::CONTENT_TYPE)
-        .body(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

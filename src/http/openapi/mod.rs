@@ -9,14 +9,12 @@
 pub mod operations;
 pub mod schemas;
 
-use std::sync::OnceLock;
-
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
-use super::access::{self, Access, Entry};
-use super::{API, CoreState};
+use super::API;
+use super::route::{Access, Entry};
 use operations::{Answer, Spec};
 
 /// A route of the document: its full path and its table entry.
@@ -25,23 +23,25 @@ struct Route {
     entry: Entry,
 }
 
-/// Every gated route of the core with its full path, in table order.
-fn routes() -> Vec<Route> {
-    let api = access::table().into_iter().map(|entry| Route {
+/// Every gated route of the core with its full path, in table order: the routes below the API
+/// prefix (`api`), then those outside it (`root`).
+fn routes(api: Vec<Entry>, root: Vec<Entry>) -> Vec<Route> {
+    let api = api.into_iter().map(|entry| Route {
         full: format!("{API}{}", entry.path),
         entry,
     });
-    let root = access::root_table().into_iter().map(|entry| Route {
+    let root = root.into_iter().map(|entry| Route {
         full: entry.path.to_string(),
         entry,
     });
     api.chain(root).collect()
 }
 
-/// The document for a core with authentication on (`auth`) or off.
-pub fn document(auth: bool) -> Value {
+/// The document of the route tables (`api`: below the API prefix, `root`: outside it) for a
+/// core with authentication on (`auth`) or off.
+pub fn document(api: Vec<Entry>, root: Vec<Entry>, auth: bool) -> Value {
     let mut paths = Map::new();
-    for route in routes() {
+    for route in routes(api, root) {
         let e = &route.entry;
         let spec = operations::spec(e.method, e.path).unwrap_or_else(|| undocumented(e));
         let item = paths.entry(route.full.clone()).or_insert_with(|| json!({}));
@@ -176,27 +176,40 @@ fn path_schema(name: &str) -> Value {
     }
 }
 
+/// The document a core serves, rendered once when the core starts (from the route tables the
+/// router is built from).
+pub struct ApiDocument(String);
+
+impl ApiDocument {
+    pub fn new(api: Vec<Entry>, root: Vec<Entry>, auth: bool) -> Self {
+        Self(document(api, root, auth).to_string())
+    }
+}
+
 /// `GET /openapi.json`.
-pub async fn serve(state: web::Data<CoreState>) -> HttpResponse {
-    static DOCS: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
-    let auth = state.services.settings.auth.enabled;
-    let body = DOCS[usize::from(auth)].get_or_init(|| document(auth).to_string());
+pub async fn serve(doc: web::Data<ApiDocument>) -> HttpResponse {
+    let body = doc.0.clone();
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
-        .body(body.clone())
+        .body(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::access;
+
+    fn full(auth: bool) -> Value {
+        document(access::table(), access::root_table(), auth)
+    }
 
     #[test]
     fn every_route_of_the_table_is_documented_with_its_method() {
-        let doc = document(true);
+        let doc = full(true);
         let mut n = 0;
-        for route in routes() {
+        for route in routes(access::table(), access::root_table()) {
             let e = &route.entry;
             assert!(
                 operations::spec(e.method, e.path).is_some(),
@@ -231,7 +244,7 @@ mod tests {
 
     #[test]
     fn every_reference_names_a_component() {
-        let doc = document(true);
+        let doc = full(true);
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
         let mut stack = vec![&doc];
@@ -261,13 +274,13 @@ mod tests {
 
     #[test]
     fn without_authentication_no_operation_asks_for_credentials() {
-        let doc = document(false);
+        let doc = full(false);
         for item in doc["paths"].as_object().unwrap().values() {
             for op in item.as_object().unwrap().values() {
                 assert!(op.get("security").is_none());
             }
         }
-        let on = document(true);
+        let on = full(true);
         let meta = &on["paths"]["/dsx-connect/api/v1/meta"]["get"];
         assert_eq!(meta["security"], json!([{"apiToken": []}, {"session": []}]));
         assert_eq!(on["paths"]["/dsx-connect/api/v1/healthz"]["get"]["security"], json!([]));
