@@ -124,7 +124,14 @@ pub fn root_table() -> Vec<Entry> {
     vec![
         entry!(get "/dsx-connect/test/connection" Viewer => meta::test_connection),
         entry!(get "/openapi.json" Viewer => openapi::serve),
+        // Where Prometheus looks by default (`metrics_path` unset); the same page as `P/metrics`.
+        entry!(get "/metrics" Viewer => meta::metrics),
     ]
+}
+
+/// The routes outside the API prefix a `worker` serves.
+pub fn worker_root_table() -> Vec<Entry> {
+    root_table().into_iter().filter(|e| e.path == "/metrics").collect()
 }
 
 /// The routes a `worker` serves.
@@ -462,16 +469,23 @@ fn route_path_is_stream(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::API;
 
     #[test]
     fn every_route_appears_once_with_an_access_level() {
         let t: Vec<Entry> = table().into_iter().chain(root_table()).collect();
         let mut seen = std::collections::HashSet::new();
-        for e in &t {
-            assert!(seen.insert((e.path, e.method)), "{} {} twice", e.method, e.path);
+        let api = table().into_iter().map(|e| (API, e));
+        for (prefix, e) in api.chain(root_table().into_iter().map(|e| ("", e))) {
+            assert!(
+                seen.insert((prefix, e.path, e.method)),
+                "{} {prefix}{} twice",
+                e.method,
+                e.path
+            );
         }
         assert!(t.iter().any(|e| matches!(e.access, Access::ConnectorOr(_))));
-        for e in worker_table() {
+        for e in worker_table().into_iter().chain(worker_root_table()) {
             assert!(matches!(e.access, Access::Probe | Access::Viewer), "{}", e.path);
         }
     }

@@ -66,6 +66,9 @@ pub fn health_routes(cfg: &mut web::ServiceConfig) {
     for r in access::resources(access::worker_table()) {
         scope = scope.service(r);
     }
+    for r in access::resources(access::worker_root_table()) {
+        cfg.service(r);
+    }
     cfg.service(scope);
 }
 

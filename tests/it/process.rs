@@ -1398,7 +1398,7 @@ async fn prometheus_scrapes_api_worker_and_connector_during_a_scan() {
     assert_eq!(wrong.status(), 401, "the connector takes its own token only");
 
     let prom = Prometheus::start(&format!(
-        "  - job_name: dsx-connect\n    metrics_path: /dsx-connect/api/v1/metrics\n    authorization:\n      credentials_file: {viewer}\n    static_configs:\n      - targets: ['127.0.0.1:{api_port}', '127.0.0.1:{worker_port}']\n\
+        "  - job_name: dsx-connect\n    authorization:\n      credentials_file: {viewer}\n    static_configs:\n      - targets: ['127.0.0.1:{api_port}', '127.0.0.1:{worker_port}']\n\
          \x20 - job_name: dsx-connect-connectors\n    metrics_path: /filesystem-connector/metrics\n    authorization:\n      credentials_file: {token}\n    static_configs:\n      - targets: ['127.0.0.1:{conn_port}']\n",
         viewer = viewer_file.display(),
         token = metrics_token.display(),
