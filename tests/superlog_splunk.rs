@@ -614,3 +614,54 @@ fn a_webhook_down_keeps_the_newest_events_counts_drops_and_delivers_after_recove
     assert_eq!(tasks, want, "the in-flight event, then the newest, in order");
     assert_eq!(rx.rejected(), 0, "retries are signed afresh");
 }
+
+/// The verification snippet of docs/CONFIGURATION.md, run by python3 on one body.
+fn documented_check(secret: &str, header: &str, body: &str) -> bool {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md")).unwrap();
+    let start = doc.find("**Verifying a request**").expect("the section");
+    let code = &doc[start..];
+    let code = &code[code.find("```python\n").unwrap() + 10..];
+    let code = &code[..code.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("check.py");
+    let body_file = dir.path().join("body");
+    std::fs::write(&body_file, body).unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "{code}\nimport sys\nbody = open(sys.argv[3], 'rb').read()\n\
+             print(dsx_signature_ok(sys.argv[1].encode(), sys.argv[2], body))\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([secret, header])
+        .arg(&body_file)
+        .output()
+        .expect("python3 runs (scripts/setup.sh)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "True" => true,
+        "False" => false,
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn the_documented_python_check_accepts_a_real_delivery_and_nothing_else() {
+    let rx = Receiver::start(Some(HOOK_SECRET));
+    let sl = webhook(&rx.url, &[]);
+    sl.emit_result(&result(9, "/hook/ü/9", true, false));
+    let d = rx.wait_accepted(1).remove(0);
+    let header = &d.headers["x-dsx-signature"];
+    assert!(documented_check(HOOK_SECRET, header, &d.body));
+    assert!(!documented_check(
+        HOOK_SECRET,
+        header,
+        &d.body.replace("task-9", "task-8")
+    ));
+    assert!(!documented_check("another-secret-0123456789", header, &d.body));
+    let stale = format!("t=1000000000,{}", header.split_once(',').unwrap().1);
+    assert!(!documented_check(HOOK_SECRET, &stale, &d.body));
+}
