@@ -338,6 +338,9 @@ pub trait ResultStore: Send + Sync {
     async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>>;
     async fn list(&self, q: ResultQuery) -> StoreResult<Vec<ScanResultModel>>;
     async fn stats(&self) -> StoreResult<StatsState>;
+    /// Malicious results recorded at or after `since_ms` (epoch ms), newest first, at most `max`
+    /// (the findings summary). Empty when results are not kept (`RESULTS_DB__RETAIN=0`).
+    async fn findings(&self, since_ms: i64, max: usize) -> StoreResult<Vec<ScanResultModel>>;
     async fn dlq_stats(&self, queue: DlqQueue, samples: usize) -> StoreResult<DlqQueueStats>;
     /// Entries `start..=end`, oldest first.
     async fn dlq_items(&self, queue: DlqQueue, start: u64, end: u64) -> StoreResult<Vec<DlqEntry>>;

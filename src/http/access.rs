@@ -91,6 +91,7 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/scan/results/job/{job_id}" Viewer => results::by_job),
         entry!(get "/scan/results/{task_id}" Viewer => results::by_task),
         entry!(get "/scan/stats" Viewer => results::stats),
+        entry!(get "/scan/findings/summary" Viewer => results::findings_summary),
         entry!(get "/admin/dead-letter/stats" Viewer => dlq::stats),
         entry!(get "/admin/dead-letter/stats/{queue_type}" Viewer => dlq::stats_one),
         entry!(get "/admin/dead-letter/items/{queue_type}" Operator => dlq::items),

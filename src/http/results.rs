@@ -1,10 +1,11 @@
-//! Results and statistics (CORE-API §3.6).
+//! Results, statistics (CORE-API §3.6) and the findings summary.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::CoreState;
-use super::errors::{ApiError, query_get, query_int, query_pairs};
+use super::errors::{ApiError, query_get, query_int, query_int_in, query_pairs};
 use crate::backend::ResultQuery;
+use crate::model::findings::{self, FindingsSummary};
 
 fn clamp_limit(v: Option<i64>, default: i64) -> usize {
     v.unwrap_or(default).clamp(1, 10_000) as usize
@@ -76,6 +77,32 @@ pub async fn stats(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError
         .await
         .map_err(ApiError::job_store)?;
     Ok(HttpResponse::Ok().json(s.view()))
+}
+
+/// `GET /scan/findings/summary?recent=N`: the malicious results of the last 24 hours by threat,
+/// connector and job, and the `N` most recent (default 10, at most 100). Reads at most
+/// `findings::MAX_SCANNED` findings; `complete` says whether that was all of them.
+pub async fn findings_summary(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = query_pairs(&req);
+    let recent = query_int_in(
+        &q,
+        "recent",
+        findings::DEFAULT_RECENT as i64,
+        0,
+        findings::MAX_RECENT as i64,
+    )? as usize;
+    let until = chrono::Utc::now();
+    let since = until - chrono::Duration::hours(findings::WINDOW_HOURS);
+    let found = state
+        .services
+        .backend
+        .results
+        .findings(since.timestamp_millis(), findings::MAX_SCANNED + 1)
+        .await
+        .map_err(ApiError::job_store)?;
+    let complete = found.len() <= findings::MAX_SCANNED;
+    let read = &found[..found.len().min(findings::MAX_SCANNED)];
+    Ok(HttpResponse::Ok().json(FindingsSummary::build(read, since, until, recent, complete)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Wire types shared by the core, the connectors and the stores.
 
 pub mod connector;
+pub mod findings;
 pub mod ids;
 pub mod job;
 pub mod limits;

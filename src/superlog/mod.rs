@@ -30,12 +30,14 @@ use crate::auth::audit::AuditRecord;
 use crate::model::result::ScanResultModel;
 use config::{
     CloudwatchSettings, Common, RedactSettings, SentinelSettings, SplunkSettings, SuperlogSettings, SyslogSettings,
+    WebhookSettings,
 };
 use destination::cloudwatch::{CloudwatchConfig, CloudwatchSink};
 use destination::sentinel::{SentinelConfig, SentinelSink};
 use destination::splunk::{AckConfig, SplunkConfig, SplunkSink};
 use destination::syslog::{Framing, SyslogConfig, SyslogSink, Transport};
 use destination::tls::{TlsFiles, client_config};
+use destination::webhook::{WebhookConfig, WebhookSink};
 use destination::{Policy, Shared, Sink};
 use event::{AuditEvent, Event, EventContext, EventType, ScanResultEvent};
 use format::rfc5424::SyslogLayout;
@@ -118,6 +120,9 @@ impl Superlog {
         }
         if let Some((s, c)) = &settings.sentinel {
             built.push(build_sentinel(s, c, settings.drop_warning_interval)?);
+        }
+        if let Some((s, c)) = &settings.webhook {
+            built.push(build_webhook(s, c, settings.drop_warning_interval)?);
         }
         let (shutdown, shutdown_rx) = watch::channel(None);
         let (done_tx, done_rx) = oneshot::channel();
@@ -454,6 +459,39 @@ fn build_sentinel(s: &SentinelSettings, c: &Common, warn_interval: Duration) -> 
         extra: json!({}),
         policy: policy(c),
         sink: Box::new(SentinelSink::new(cfg, client)),
+    })
+}
+
+fn build_webhook(s: &WebhookSettings, c: &Common, warn_interval: Duration) -> Result<Built, SuperlogError> {
+    use crate::auth::url_guard::{AllowList, GuardedResolver};
+    let fail = |message: String| SuperlogError::Build {
+        destination: "webhook",
+        message,
+    };
+    // Names resolve through the SSRF guard (IP literals were checked with the settings).
+    let client =
+        destination::http::client_builder(c.connect_timeout, c.request_timeout, s.verify_tls, s.ca_file.as_deref())
+            .map_err(fail)?
+            .dns_resolver(Arc::new(GuardedResolver::new(Arc::new(AllowList::default()))))
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+    if s.origin.starts_with("http://") {
+        tracing::warn!(target: "superlog", origin = %s.origin, "webhook URL is plain http://: findings travel unencrypted");
+    }
+    if !s.verify_tls {
+        tracing::warn!(target: "superlog", "webhook certificate verification is disabled (DSXCONNECT_SUPERLOG__WEBHOOK__VERIFY_TLS=false)");
+    }
+    let cfg = WebhookConfig {
+        url: s.url.clone(),
+        secret: s.secret.clone(),
+        format: s.format,
+        max_body_bytes: s.max_body_bytes,
+    };
+    Ok(Built {
+        shared: shared("webhook", c, warn_interval),
+        extra: json!({"format": s.format.as_str()}),
+        policy: policy(c),
+        sink: Box::new(WebhookSink::new(cfg, client)),
     })
 }
 

@@ -1,14 +1,17 @@
 /**
  * Statistics dialog (UI.md F-10): `GET scan/stats` on open and on Refresh; while open, live
  * results trigger a refresh at most once per 2 s. Negative values are the model's "no data"
- * defaults and show `—`.
+ * defaults and show `—`. Below the table, "Findings (24 h)" from `GET scan/findings/summary`:
+ * the malicious count, the top threats and the most recent findings (all peer text as text).
  */
 import { fetchJson, errorText } from './api.js';
 import { h, byTestId, replaceChildren, setBusy } from './dom.js';
 import { openDialog } from './dialogs.js';
-import { fmtCount, fmtMicros, fmtSize, toNum, visible } from './format.js';
+import { clip, fmtCount, fmtDateTime, fmtMicros, fmtSize, toNum, visible } from './format.js';
 
 const MIN_GAP_MS = 2000;
+const RECENT = 5;
+const TOP_THREATS = 5;
 let dlg;
 let body;
 let refreshBtn;
@@ -43,8 +46,11 @@ async function refresh() {
   setBusy(refreshBtn, true, 'Refreshing…');
   if (!body.firstChild) replaceChildren(body, h('p', { class: 'muted', text: 'Loading…' }));
   try {
-    const s = await fetchJson('scan/stats');
-    render(s && typeof s === 'object' ? s : {});
+    const [s, f] = await Promise.all([
+      fetchJson('scan/stats'),
+      fetchJson(`scan/findings/summary?recent=${RECENT}`).catch(() => null),
+    ]);
+    render(s && typeof s === 'object' ? s : {}, f && typeof f === 'object' ? f : null);
   } catch (err) {
     replaceChildren(body, h('p', { class: 'error-text', text: `Failed to load statistics: ${errorText(err)}` }));
   } finally {
@@ -54,7 +60,7 @@ async function refresh() {
   }
 }
 
-function render(s) {
+function render(s, findings) {
   const rows = [
     ['Files scanned', count(s.files_scanned)],
     ['Benign', count(s.benign_count)],
@@ -78,5 +84,35 @@ function render(s) {
     h('caption', { class: 'visually-hidden', text: 'Scan statistics' }),
     h('tbody', {}, rows.map(([label, value, title]) =>
       h('tr', { 'data-stat': label }, h('th', { scope: 'row', text: label }), h('td', { title: title || null, text: value })))));
-  replaceChildren(body, table);
+  replaceChildren(body, table, renderFindings(findings));
+}
+
+const when = (t) => { const ms = Date.parse(t); return Number.isNaN(ms) ? '—' : fmtDateTime(ms); };
+
+/** The "Findings (24 h)" section; a summary that failed to load says so. */
+function renderFindings(f) {
+  const title = h('h3', { class: 'findings-title', text: 'Findings (24 h)' });
+  if (!f) return h('section', { testid: 'findings' }, title, h('p', { class: 'error-text', text: 'Failed to load the findings summary.' }));
+  const n = toNum(f.malicious) ?? 0;
+  const partial = f.complete === false ? ' (the newest 10,000 counted)' : '';
+  const count = n === 0 ? 'No malicious files in the last 24 hours.'
+    : `${fmtCount(n)} malicious file${n === 1 ? '' : 's'}${partial}; last at ${when(f.last_seen)}.`;
+  const parts = [title, h('p', { testid: 'findings-count', text: count })];
+  const threats = Array.isArray(f.by_threat) ? f.by_threat.slice(0, TOP_THREATS) : [];
+  if (threats.length) {
+    parts.push(h('ul', { class: 'findings-threats', testid: 'findings-threats' },
+      threats.map((g) => h('li', { text: `${visible(clip(g.label, 80))} × ${fmtCount(toNum(g.count) ?? 0)}` }))));
+  }
+  const recent = Array.isArray(f.recent) ? f.recent : [];
+  if (recent.length) {
+    parts.push(h('table', { class: 'stats-table', testid: 'findings-recent' },
+      h('caption', { class: 'visually-hidden', text: 'Most recent findings' }),
+      h('thead', {}, h('tr', {}, ['Time', 'Path', 'Threat', 'Action'].map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', {}, recent.map((r) => h('tr', {},
+        h('td', { text: when(r.timestamp) }),
+        h('td', { title: visible(r.location), text: visible(clip(r.location, 60)) }),
+        h('td', { text: visible(clip(r.threat ?? '—', 40)) }),
+        h('td', { title: visible(r.action_message), text: `${visible(r.action)} (${visible(r.action_status)})` }))))));
+  }
+  return h('section', { testid: 'findings' }, parts);
 }

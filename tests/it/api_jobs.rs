@@ -1,5 +1,5 @@
-//! Jobs: completion rules, control transitions, live frames and statistics (CORE-API §3.4,
-//! §3.5, §3.8, §2.9; checklist 22–26, 35, 36, 38).
+//! Jobs: completion rules, control transitions, live frames, statistics (CORE-API §3.4,
+//! §3.5, §3.8, §2.9; checklist 22–26, 35, 36, 38) and the findings summary.
 
 use crate::common;
 
@@ -344,4 +344,101 @@ async fn job_summaries_are_throttled_to_four_per_second_per_job() {
     assert!(count(&j, "skipped_count") > 100, "many changes happened");
     let allowed = (secs.max(0.0) * 4.0).ceil() as u64 + 3; // + the cancel announcement and edges
     assert!(summaries <= allowed, "{summaries} summaries in {secs:.2} s");
+}
+
+#[tokio::test]
+async fn the_findings_summary_counts_the_days_malicious_results_by_threat_connector_and_job() {
+    let dsxa = Dsxa::start(&[]);
+    let url = dsxa.scan_url();
+    let (core, _d) = start_core(&[("DSXCONNECT_SCANNER__SCAN_BINARY_URL", &url)]);
+    let api = Api::new(&core.url);
+    let fake = FakeConnector::start();
+    let (s, empty) = api.get("/scan/findings/summary").await;
+    assert_eq!(s, 200, "{empty}");
+    assert_eq!(
+        (
+            &empty["malicious"],
+            &empty["complete"],
+            &empty["first_seen"],
+            &empty["window_hours"]
+        ),
+        (&json!(0), &json!(true), &Value::Null, &json!(24))
+    );
+    assert_eq!(empty["recent"], json!([]));
+
+    let malicious = |threat: &str| json!({"status": 200, "body": {"verdict": "Malicious", "verdict_details": {"event_description": threat, "threat_type": "VIRUS"}}});
+    let benign = json!({"status": 200, "body": {"verdict": "Benign"}});
+    dsxa.script(json!([
+        malicious("Trojan.A"),
+        benign,
+        malicious("Worm.B"),
+        malicious("Trojan.A")
+    ]))
+    .await;
+    let conn = |name: &str, uuid: &str| json!({"name": name, "uuid": uuid});
+    let items = [
+        ("find-1", "/a/1", conn("conn-a", "3f0c2b2e-1111-4222-8333-444455556666")),
+        ("find-1", "/a/2", conn("conn-a", "3f0c2b2e-1111-4222-8333-444455556666")),
+        (
+            "find-2",
+            "/b/<3>",
+            conn("conn-b", "3f0c2b2e-1111-4222-8333-777788889999"),
+        ),
+        ("find-2", "/b/4", conn("conn-a", "3f0c2b2e-1111-4222-8333-444455556666")),
+    ];
+    // One at a time, so the scripted answers meet the items in order.
+    for (i, (job, loc, c)) in items.iter().enumerate() {
+        fake.put_file(loc, b"x");
+        let mut r = scan_request(loc, &fake.url, Some(job));
+        r["connector"] = c.clone();
+        let (s, v) = api.post("/scan/request", r).await;
+        assert_eq!(s, 202, "{v}");
+        wait_for("one more result", Duration::from_secs(10), || async {
+            (api.get("/scan/stats").await.1["files_scanned"] == i + 1).then_some(())
+        })
+        .await;
+    }
+
+    let (s, f) = api.get("/scan/findings/summary?recent=2").await;
+    assert_eq!(s, 200, "{f}");
+    assert_eq!((&f["malicious"], &f["complete"]), (&json!(3), &json!(true)), "{f}");
+    let groups = |k: &str| -> Vec<(String, u64)> {
+        f[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["label"].as_str().unwrap().to_string(), g["count"].as_u64().unwrap()))
+            .collect()
+    };
+    let pairs = |v: &[(&str, u64)]| v.iter().map(|(l, n)| (l.to_string(), *n)).collect::<Vec<_>>();
+    assert_eq!(groups("by_threat"), pairs(&[("Trojan.A", 2), ("Worm.B", 1)]));
+    assert_eq!(groups("by_connector"), pairs(&[("conn-a", 2), ("conn-b", 1)]));
+    assert_eq!(groups("by_job"), pairs(&[("find-2", 2), ("find-1", 1)]));
+    assert_eq!(f["by_connector"][1]["key"], "3f0c2b2e-1111-4222-8333-777788889999");
+    let recent = f["recent"].as_array().unwrap();
+    let locations: Vec<&str> = recent.iter().map(|r| r["location"].as_str().unwrap()).collect();
+    assert_eq!(locations, ["/b/4", "/b/<3>"], "newest first, as many as asked");
+    assert_eq!(
+        (
+            &recent[1]["threat"],
+            &recent[1]["threat_type"],
+            &recent[1]["engine"],
+            &recent[1]["job_id"]
+        ),
+        (&json!("Worm.B"), &json!("VIRUS"), &json!("dsxa"), &json!("find-2"))
+    );
+    assert!(recent[1]["action"].is_string() && recent[1]["action_status"].is_string());
+    let (first, last) = (f["first_seen"].as_str().unwrap(), f["last_seen"].as_str().unwrap());
+    assert!(f["since"].as_str().unwrap() <= first && first < last && last <= f["until"].as_str().unwrap());
+    assert_eq!(f["by_threat"][0]["last_seen"], last);
+
+    let (_, all) = api.get("/scan/findings/summary").await;
+    assert_eq!(
+        all["recent"].as_array().unwrap().len(),
+        3,
+        "ten by default, three exist"
+    );
+    for bad in ["many", "101", "-1"] {
+        let (s, _) = api.get(&format!("/scan/findings/summary?recent={bad}")).await;
+        assert_eq!(s, 422, "recent={bad}");
+    }
 }

@@ -1,14 +1,22 @@
-//! Superlog Splunk HEC destination against a capture server playing HEC
-//! (SUPERLOG §14: SL-13…SL-16, SL-23, SL-29).
+//! Superlog's HTTP destinations: Splunk HEC against a capture server playing HEC (SUPERLOG §14:
+//! SL-13…SL-16, SL-23, SL-29), and the findings webhook against a receiver that verifies every
+//! signature the way docs/CONFIGURATION.md tells receivers to.
 
 use crate::common;
 
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 
 use common::capture::{Capture, Reply};
 use common::events::{AUDIT_KEYS, env_of, result, revoke_record, start_superlog, status_of, wait_status};
+use common::rsyslog::free_port;
 use dsx_connect::superlog::Superlog;
 
 const EVENT: &str = "/services/collector/event";
@@ -313,4 +321,347 @@ fn event_types_scan_result_sends_no_audit_event() {
     assert_eq!((s["emitted"].as_u64(), s["filtered"].as_u64()), (Some(1), Some(0)));
     let bodies: String = cap.requests_to(EVENT).iter().map(|r| r.text()).collect();
     assert!(!bodies.contains("dsx:audit"), "{bodies}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook
+
+const HOOK: &str = "/hooks/dsx";
+const HOOK_SECRET: &str = "whsec-5b1d0c9e2f7a4e11";
+
+/// One request the receiver accepted: lower-case header names and the body.
+#[derive(Debug, Clone)]
+struct Delivery {
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    /// `None`: no signature is checked (a chat service).
+    secret: Option<String>,
+    accepted: Mutex<Vec<Delivery>>,
+    rejected: AtomicUsize,
+}
+
+/// A webhook receiver as an operator would write one, on loopback: it recomputes the HMAC of
+/// `"<t>.<body>"`, accepts `t` within five minutes of its own clock and answers 401 otherwise.
+struct Receiver {
+    url: String,
+    state: Arc<ReceiverState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The receiver's check of `X-DSX-Signature: t=<unix>,v1=<hex>`.
+fn signature_valid(secret: &str, header: Option<&str>, body: &[u8]) -> bool {
+    let Some(header) = header else { return false };
+    let parts: BTreeMap<&str, &str> = header.split(',').filter_map(|p| p.split_once('=')).collect();
+    let (Some(t), Some(v1)) = (parts.get("t"), parts.get("v1")) else {
+        return false;
+    };
+    let Ok(t) = t.parse::<i64>() else { return false };
+    if (chrono::Utc::now().timestamp() - t).abs() > 300 {
+        return false;
+    }
+    let Ok(sig) = hex::decode(v1) else { return false };
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<ReceiverState>) -> HttpResponse {
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    if let Some(secret) = &state.secret
+        && !signature_valid(secret, headers.get("x-dsx-signature").map(String::as_str), &body)
+    {
+        state.rejected.fetch_add(1, Ordering::SeqCst);
+        return HttpResponse::Unauthorized().body("bad signature");
+    }
+    state.accepted.lock().unwrap().push(Delivery {
+        headers,
+        body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+    });
+    HttpResponse::Ok().body("ok")
+}
+
+impl Receiver {
+    fn start(secret: Option<&str>) -> Self {
+        Self::start_on(free_port(false), secret)
+    }
+
+    fn start_on(port: u16, secret: Option<&str>) -> Self {
+        let state = Arc::new(ReceiverState {
+            secret: secret.map(str::to_string),
+            ..Default::default()
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let st = Arc::clone(&state);
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+                let data = web::Data::from(st);
+                let server =
+                    HttpServer::new(move || App::new().app_data(data.clone()).route(HOOK, web::post().to(receive)))
+                        .workers(1)
+                        .disable_signals()
+                        .listen(listener)
+                        .unwrap()
+                        .run();
+                let handle = server.handle();
+                actix_rt::spawn(server);
+                ready_tx.send(()).unwrap();
+                let _ = stop_rx.await;
+                handle.stop(false).await;
+            });
+        });
+        ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        Receiver {
+            url: format!("http://127.0.0.1:{port}{HOOK}"),
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn accepted(&self) -> Vec<Delivery> {
+        self.state.accepted.lock().unwrap().clone()
+    }
+
+    fn rejected(&self) -> usize {
+        self.state.rejected.load(Ordering::SeqCst)
+    }
+
+    /// Waits (20 s) until `n` requests were accepted.
+    fn wait_accepted(&self, n: usize) -> Vec<Delivery> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.accepted();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "receiver: {} of {n} accepted", got.len());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn webhook(url: &str, env: &[(&str, &str)]) -> Superlog {
+    let mut vars = env_of(&[
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "webhook"),
+        ("DSXCONNECT_SUPERLOG__HOSTNAME", "test-host"),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__URL", url),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__SECRET", HOOK_SECRET),
+        ("DSXCONNECT_SUPERLOG__BACKOFF_BASE_MS", "100"),
+        ("DSXCONNECT_SUPERLOG__BACKOFF_MAX_MS", "400"),
+    ]);
+    vars.extend(env_of(env));
+    start_superlog(&vars)
+}
+
+#[test]
+fn webhook_posts_signed_malicious_results_only_one_per_request() {
+    let rx = Receiver::start(Some(HOOK_SECRET));
+    let sl = webhook(&rx.url, &[]);
+    sl.emit_audit(&revoke_record(), Some(42));
+    for i in 0..6 {
+        sl.emit_result(&result(i, &format!("/hook/ü/{i}"), i % 2 == 0, false));
+    }
+    let got = rx.wait_accepted(3);
+    let s = wait_status(&sl, "accounted", |s| s["sent"] == 3 && s["filtered"] == 3);
+    assert_eq!((s["failed"].as_u64(), s["dropped"].as_u64()), (Some(0), Some(0)), "{s}");
+    assert_eq!(s["format"], "json");
+    assert_eq!(rx.rejected(), 0);
+    let mut tasks = Vec::new();
+    for d in &got {
+        let event: Value = serde_json::from_str(&d.body).expect("one JSON object per request");
+        assert_eq!(event["event"], "scan_result");
+        assert_eq!(event["verdict"], "Malicious");
+        assert_eq!(event["host"], "test-host");
+        assert_eq!(d.headers["content-type"], "application/json");
+        assert_eq!(d.headers["x-dsx-event-id"], event["event_id"].as_str().unwrap());
+        assert_eq!(d.headers["x-dsx-event-type"], "scan_result");
+        tasks.push(event["scan_request_task_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(tasks, ["task-0", "task-2", "task-4"]);
+    assert!(got[0].body.contains("/hook/ü/0"), "raw UTF-8");
+    // The audit event is taken by no destination: never emitted.
+    assert_eq!(sl.status()["emitted_by_type"]["audit"], 0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rx.accepted().len(), 3, "nothing else arrives");
+}
+
+#[test]
+fn webhook_verdict_list_is_configurable() {
+    let rx = Receiver::start(Some(HOOK_SECRET));
+    let sl = webhook(&rx.url, &[("DSXCONNECT_SUPERLOG__WEBHOOK__VERDICTS", "Benign")]);
+    for i in 0..4 {
+        sl.emit_result(&result(i, &format!("/hook/{i}"), i % 2 == 0, false));
+    }
+    let got = rx.wait_accepted(2);
+    wait_status(&sl, "accounted", |s| s["sent"] == 2 && s["filtered"] == 2);
+    for d in got {
+        assert_eq!(serde_json::from_str::<Value>(&d.body).unwrap()["verdict"], "Benign");
+    }
+}
+
+#[test]
+fn a_receiver_refuses_a_wrong_signature_and_the_event_counts_failed_at_once() {
+    let rx = Receiver::start(Some("another-secret-0123456789"));
+    let sl = webhook(&rx.url, &[]);
+    sl.emit_result(&result(1, "/hook/1", true, false));
+    let s = wait_status(&sl, "failed", |s| s["failed"] == 1);
+    assert_eq!((s["sent"].as_u64(), s["retried"].as_u64()), (Some(0), Some(0)), "{s}");
+    assert!(
+        s["last_error"].as_str().unwrap().contains("refused the request (401)"),
+        "{s}"
+    );
+    assert_eq!(rx.rejected(), 1);
+    assert!(rx.accepted().is_empty());
+    let text = sl.status().to_string();
+    assert!(!text.contains(HOOK_SECRET) && !text.contains(HOOK), "{text}");
+}
+
+#[test]
+fn the_slack_format_posts_text_with_peer_text_escaped() {
+    let rx = Receiver::start(None);
+    let sl = webhook(
+        &rx.url,
+        &[
+            ("DSXCONNECT_SUPERLOG__WEBHOOK__FORMAT", "slack"),
+            ("DSXCONNECT_SUPERLOG__WEBHOOK__SECRET", ""),
+        ],
+    );
+    sl.emit_result(&result(3, "/in/<!channel> & <b>\n", true, true));
+    let d = rx.wait_accepted(1).remove(0);
+    assert!(!d.headers.contains_key("x-dsx-signature"), "no secret, no signature");
+    let body: Value = serde_json::from_str(&d.body).unwrap();
+    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(":rotating_light: *Malicious* file found by dsx-connect on test-host\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("*Path:* `/in/&lt;!channel&gt; &amp; &lt;b&gt;\\u000a`"),
+        "{text}"
+    );
+    assert!(text.contains("*Threat:* EICAR-Test-File"), "{text}");
+    assert!(text.contains("*Engine:* embedded"), "{text}");
+    assert!(text.contains("*Action:* move (error): permission denied"), "{text}");
+    assert!(
+        text.contains("*Connector:* fs \"one\" \\ two ] three\\u0009four"),
+        "{text}"
+    );
+    assert!(text.contains("*Job:* `job-1`"), "{text}");
+    wait_status(&sl, "sent", |s| s["sent"] == 1 && s["format"] == "slack");
+}
+
+#[test]
+fn a_webhook_down_keeps_the_newest_events_counts_drops_and_delivers_after_recovery() {
+    let port = free_port(false);
+    let url = format!("http://127.0.0.1:{port}{HOOK}");
+    let sl = webhook(
+        &url,
+        &[
+            ("DSXCONNECT_SUPERLOG__BUFFER_EVENTS", "5"),
+            ("DSXCONNECT_SUPERLOG__MAX_ATTEMPTS", "100"),
+        ],
+    );
+    // Nothing listens: the first event is retried with backoff, in flight.
+    sl.emit_result(&result(0, "/hook/0", true, false));
+    wait_status(&sl, "retrying", |s| {
+        s["retried"].as_u64() >= Some(2) && s["state"] == "retrying"
+    });
+    for i in 1..20 {
+        sl.emit_result(&result(i, &format!("/hook/{i}"), true, false));
+    }
+    let s = status_of(&sl);
+    assert_eq!(s["dropped"], 20 - 1 - 5, "{s}");
+    assert_eq!(s["buffered"], 6, "buffer plus the event in flight: {s}");
+    // The receiver comes up on that port.
+    let rx = Receiver::start_on(port, Some(HOOK_SECRET));
+    let got = rx.wait_accepted(6);
+    let s = wait_status(&sl, "delivered", |s| s["sent"] == 6 && s["state"] == "ok");
+    assert_eq!((s["emitted"].as_u64(), s["failed"].as_u64()), (Some(20), Some(0)));
+    let tasks: Vec<String> = got
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<Value>(&d.body).unwrap()["scan_request_task_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let want: Vec<String> = std::iter::once(0).chain(15..20).map(|i| format!("task-{i}")).collect();
+    assert_eq!(tasks, want, "the in-flight event, then the newest, in order");
+    assert_eq!(rx.rejected(), 0, "retries are signed afresh");
+}
+
+/// The verification snippet of docs/CONFIGURATION.md, run by python3 on one body.
+fn documented_check(secret: &str, header: &str, body: &str) -> bool {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md")).unwrap();
+    let start = doc.find("**Verifying a request**").expect("the section");
+    let code = &doc[start..];
+    let code = &code[code.find("```python\n").unwrap() + 10..];
+    let code = &code[..code.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("check.py");
+    let body_file = dir.path().join("body");
+    std::fs::write(&body_file, body).unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "{code}\nimport sys\nbody = open(sys.argv[3], 'rb').read()\n\
+             print(dsx_signature_ok(sys.argv[1].encode(), sys.argv[2], body))\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([secret, header])
+        .arg(&body_file)
+        .output()
+        .expect("python3 runs (scripts/setup.sh)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "True" => true,
+        "False" => false,
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn the_documented_python_check_accepts_a_real_delivery_and_nothing_else() {
+    let rx = Receiver::start(Some(HOOK_SECRET));
+    let sl = webhook(&rx.url, &[]);
+    sl.emit_result(&result(9, "/hook/ü/9", true, false));
+    let d = rx.wait_accepted(1).remove(0);
+    let header = &d.headers["x-dsx-signature"];
+    assert!(documented_check(HOOK_SECRET, header, &d.body));
+    assert!(!documented_check(
+        HOOK_SECRET,
+        header,
+        &d.body.replace("task-9", "task-8")
+    ));
+    assert!(!documented_check("another-secret-0123456789", header, &d.body));
+    let stale = format!("t=1000000000,{}", header.split_once(',').unwrap().1);
+    assert!(!documented_check(HOOK_SECRET, &stale, &d.body));
 }

@@ -208,6 +208,15 @@ test('E2E-13 statistics', { timeout: 60000 }, async () => {
     }
     const sizeTitle = await dlg.locator('tr[data-stat="Total bytes scanned"] td').getAttribute('title');
     assert.equal(sizeTitle, `${s.total_file_size} bytes`);
+    // Findings (24 h): the summary's count and its most recent findings.
+    const f = await core.json('scan/findings/summary?recent=5');
+    assert.ok(f.malicious > 0, 'the tree holds EICAR files');
+    const findings = dlg.locator(tid('findings-count'));
+    await findings.waitFor();
+    const line = (await findings.textContent()).trim();
+    assert.ok(line.startsWith(`${fmt(f.malicious)} malicious file`), line);
+    assert.equal(await dlg.locator(`${tid('findings-recent')} tbody tr`).count(), f.recent.length);
+    assert.ok((await dlg.locator(tid('findings-threats')).textContent()).includes(f.by_threat[0].label));
     await shot(page, '13-stats-1280.png');
     await page.keyboard.press('Escape');
     await waitFor(async () => !(await dlg.isVisible()), { what: 'dialog closed' });
@@ -224,6 +233,8 @@ test('E2E-13 statistics', { timeout: 60000 }, async () => {
       await dlg.locator('tr[data-stat="Average file size"]').waitFor();
       assert.equal((await dlg.locator('tr[data-stat="Average file size"] td').textContent()).trim(), '—');
       assert.equal((await dlg.locator('tr[data-stat="Longest scan"] td').textContent()).trim(), '—');
+      await dlg.locator(tid('findings-count')).waitFor();
+      assert.equal((await dlg.locator(tid('findings-count')).textContent()).trim(), 'No malicious files in the last 24 hours.');
       await page.keyboard.press('Escape');
     });
   } finally {

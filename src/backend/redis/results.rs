@@ -9,11 +9,16 @@ use deadpool_redis::redis::{self, Value};
 
 use super::{BY_JOB_TTL_SECS, RedisStore, TASK_TTL_SECS, array, int, internal, redis_err, text};
 use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult};
+use crate::model::findings;
 use crate::model::result::ScanResultModel;
 use crate::model::stats::{Histogram, StatsState, bucket_of};
+use crate::model::verdict::VerdictKind;
 use crate::model::{DlqEntry, DlqQueue, Stage, now_ms, now_secs};
 
 const STATS: &str = "dsxconnect:scan_stats";
+/// Malicious results, newest first, at most `findings::MAX_SCANNED + 1`; expires a window after
+/// the last finding.
+const FINDINGS: &str = "dsxconnect:scan_findings";
 const SIZE_HIST: &str = "dsxconnect:scan_stats:hist:file_size";
 const TIME_HIST: &str = "dsxconnect:scan_stats:hist:scan_time";
 
@@ -128,6 +133,13 @@ impl ResultStore for RedisStore {
             size.map(|s| s.to_string()).unwrap_or_default(),
             scan_us.map(|u| bucket_of(u).to_string()).unwrap_or_default(),
             size.map(|s| bucket_of(s).to_string()).unwrap_or_default(),
+            // A finding also goes to the findings list, trimmed to one more than a summary reads
+            // (so a summary can tell whether it read them all).
+            if v.verdict == VerdictKind::Malicious {
+                (findings::MAX_SCANNED + 1).to_string()
+            } else {
+                String::new()
+            },
         ];
         for (field, inc) in increments(&one) {
             args.push(field.into());
@@ -186,6 +198,42 @@ impl ResultStore for RedisStore {
                 if out.len() >= q.limit {
                     break;
                 }
+            }
+            start += PAGE;
+        }
+        Ok(out)
+    }
+
+    async fn findings(&self, since_ms: i64, max: usize) -> StoreResult<Vec<ScanResultModel>> {
+        if self.opts().results_retain == 0 || max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn().await?;
+        let mut out = Vec::new();
+        const PAGE: usize = 500;
+        let mut start = 0;
+        while out.len() < max {
+            let page: Vec<String> = redis::cmd("LRANGE")
+                .arg(FINDINGS)
+                .arg(start)
+                .arg(start + PAGE - 1)
+                .query_async(&mut c)
+                .await
+                .map_err(redis_err)?;
+            for t in &page {
+                let r: ScanResultModel = parse("stored finding", t)?;
+                let at = chrono::DateTime::parse_from_rfc3339(&r.timestamp).map(|t| t.timestamp_millis());
+                // Newest first: the first one older than the window ends the walk.
+                if at.is_ok_and(|ms| ms < since_ms) {
+                    return Ok(out);
+                }
+                out.push(r);
+                if out.len() >= max {
+                    break;
+                }
+            }
+            if page.len() < PAGE {
+                break;
             }
             start += PAGE;
         }

@@ -125,6 +125,24 @@ impl ResultStore for SqliteStore {
         self.read(load_stats).await
     }
 
+    async fn findings(&self, since_ms: i64, max: usize) -> StoreResult<Vec<ScanResultModel>> {
+        if self.opts().results_retain == 0 {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| {
+            // Ids grow with recording time: the first id of the window (`results_by_time`) bounds
+            // the walk of `results_by_verdict`, so older findings are never read.
+            let mut s = c.prepare_cached(
+                "SELECT body FROM results WHERE verdict = 'Malicious' AND created_ms >= ?1 \
+                 AND id >= (SELECT id FROM results WHERE created_ms >= ?1 ORDER BY created_ms, id LIMIT 1) \
+                 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = s.query_map(params![since_ms, max as i64], |r| r.get::<_, String>(0))?;
+            rows.map(|t| t.and_then(|t| parse_result(&t))).collect()
+        })
+        .await
+    }
+
     async fn dlq_stats(&self, queue: DlqQueue, samples: usize) -> StoreResult<DlqQueueStats> {
         self.read(move |c| {
             let (length, newest): (i64, Option<i64>) = c.query_row(

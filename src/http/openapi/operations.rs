@@ -174,6 +174,9 @@ pub fn spec(method: &str, path: &str) -> Option<Spec> {
             s("A task's result (an empty list before it is scanned)").ok(200, "results", array(r("ScanResult")))
         }
         ("get", "/scan/stats") => s("Statistics of all results").ok(200, "statistics", r("Stats")),
+        ("get", "/scan/findings/summary") => s("Malicious results of the last 24 hours: counts by threat, connector and job, and the most recent")
+            .query("recent", int_in(0, 100), "list this many recent findings (default 10)")
+            .ok(200, "the summary", r("FindingsSummary")),
         ("get", "/admin/dead-letter/stats") => s("Dead-letter queue sizes").ok(200, "sizes", r("DlqStats")),
         ("get", "/admin/dead-letter/stats/{queue_type}") => s("One dead-letter queue's size").ok(200, "size", r("DlqQueue")),
         ("get", "/admin/dead-letter/items/{queue_type}") => s("Items of a dead-letter queue")

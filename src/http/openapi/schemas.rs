@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use crate::model::findings::FindingsSummary;
 use crate::model::{ConnectorInstanceModel, Estimate, StatusResponse};
 
 /// `$ref` to a component schema.
@@ -66,6 +67,7 @@ pub fn components() -> Map<String, Value> {
     derived::<StatusResponse>(&mut s);
     derived::<ConnectorInstanceModel>(&mut s);
     derived::<Estimate>(&mut s);
+    derived::<FindingsSummary>(&mut s);
     let string = json!({"type": "string"});
     let int = json!({"type": "integer"});
     let boolean = json!({"type": "boolean"});

@@ -11,8 +11,11 @@ use super::redact::{Mask, is_always_mandatory, is_known_path, mandatory_text, pa
 use crate::config::loader::{Source, parse_bool};
 
 mod destinations;
+mod webhook;
 pub use destinations::{CloudwatchSettings, SentinelSettings, SplunkSettings, SyslogSettings};
 use destinations::{cloudwatch, cloudwatch_view, sentinel, sentinel_view, splunk, splunk_view, syslog, syslog_view};
+pub use webhook::{WebhookFormat, WebhookSettings};
+use webhook::{webhook, webhook_defaults, webhook_view};
 
 /// The destinations superlog knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,16 +24,18 @@ pub enum DestKind {
     Splunk,
     Cloudwatch,
     Sentinel,
+    Webhook,
 }
 
 impl DestKind {
-    pub const ALL: [DestKind; 4] = [
+    pub const ALL: [DestKind; 5] = [
         DestKind::Syslog,
         DestKind::Splunk,
         DestKind::Cloudwatch,
         DestKind::Sentinel,
+        DestKind::Webhook,
     ];
-    const ACCEPTED: &str = "syslog, splunk, cloudwatch, sentinel";
+    const ACCEPTED: &str = "syslog, splunk, cloudwatch, sentinel, webhook";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,6 +43,7 @@ impl DestKind {
             DestKind::Splunk => "splunk",
             DestKind::Cloudwatch => "cloudwatch",
             DestKind::Sentinel => "sentinel",
+            DestKind::Webhook => "webhook",
         }
     }
 
@@ -47,6 +53,7 @@ impl DestKind {
             DestKind::Splunk => "SPLUNK",
             DestKind::Cloudwatch => "CLOUDWATCH",
             DestKind::Sentinel => "SENTINEL",
+            DestKind::Webhook => "WEBHOOK",
         }
     }
 }
@@ -93,6 +100,7 @@ pub struct SuperlogSettings {
     pub splunk: Option<(SplunkSettings, Common)>,
     pub cloudwatch: Option<(CloudwatchSettings, Common)>,
     pub sentinel: Option<(SentinelSettings, Common)>,
+    pub webhook: Option<(WebhookSettings, Common)>,
     /// The `superlog` section of `GET /config`, secrets as `"***"`.
     pub view: Value,
     /// Destinations configured but not enabled (logged at INFO when superlog starts).
@@ -112,8 +120,8 @@ const LEGACY: [(&str, &str); 9] = [
     ("SCAN_RESULT_TASK_WORKER__SYSLOG_SERVER_PORT", "SUPERLOG__SYSLOG__PORT"),
 ];
 
-/// Secret keys of destination sections (shown as `"***"`).
-const SECRET_KEYS: [&str; 2] = ["TOKEN", "CLIENT_SECRET"];
+/// Secret keys of destination sections (shown as `"***"`); a webhook URL may carry a token.
+const SECRET_KEYS: [&str; 4] = ["TOKEN", "CLIENT_SECRET", "SECRET", "WEBHOOK__URL"];
 
 pub(super) fn ms(s: &mut Source, key: &str, default: i64, min: i64, max: i64) -> Duration {
     Duration::from_millis(s.int_in(key, default, min, max) as u64)
@@ -242,6 +250,15 @@ pub fn read(s: &mut Source) -> SuperlogSettings {
                     sentinel_event_types(s, &v, &mut c);
                     let shown = sentinel_view(&v);
                     out.sentinel = Some((v, c.clone()));
+                    shown
+                }
+                None => Value::Null,
+            },
+            DestKind::Webhook => match webhook(s) {
+                Some(v) => {
+                    webhook_defaults(s, &mut c);
+                    let shown = webhook_view(&v);
+                    out.webhook = Some((v, c.clone()));
                     shown
                 }
                 None => Value::Null,

@@ -414,3 +414,166 @@ fn redaction_paths_of_either_schema_are_valid_and_mandatory_audit_fields_are_ref
     let e = err(&[base, ("DSXCONNECT_SUPERLOG__REDACT__ALLOW", "actor.email")]);
     assert!(e.contains("not a field of the scan_result or audit schema"), "{e}");
 }
+
+const SLACK_URL: &str = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX";
+const HOOK_SECRET: &str = "whsec-0123456789abcdef";
+
+fn webhook_env<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "webhook"),
+        (
+            "DSXCONNECT_SUPERLOG__WEBHOOK__URL",
+            "https://receiver.example/hooks/dsx?key=k1",
+        ),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__SECRET", HOOK_SECRET),
+    ];
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k, v));
+    }
+    env
+}
+
+#[test]
+fn a_webhook_takes_malicious_scan_results_unless_told_otherwise() {
+    use crate::superlog::event::{EventType, EventTypes};
+    let s = load(&webhook_env(&[("DSXCONNECT_SUPERLOG__VERDICTS", "Benign")]))
+        .unwrap()
+        .settings
+        .superlog;
+    let (w, c) = s.webhook.clone().unwrap();
+    assert_eq!(w.format, WebhookFormat::Json);
+    assert_eq!(w.url.expose(), "https://receiver.example/hooks/dsx?key=k1");
+    assert_eq!(
+        c.verdicts,
+        Some(vec!["Malicious".to_string()]),
+        "the global list does not widen it"
+    );
+    assert_eq!(c.event_types, EventTypes::NONE.with(EventType::ScanResult));
+    assert_eq!(s.view["webhook"]["verdicts"], json!(["Malicious"]));
+
+    let s = load(&webhook_env(&[
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__VERDICTS", "malicious,Not Scanned"),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__EVENT_TYPES", "scan_result,audit"),
+    ]))
+    .unwrap()
+    .settings
+    .superlog;
+    let (_, c) = s.webhook.unwrap();
+    assert_eq!(
+        c.verdicts,
+        Some(vec!["Malicious".to_string(), "Not Scanned".to_string()])
+    );
+    assert_eq!(c.event_types, EventTypes::ALL);
+}
+
+#[test]
+fn the_webhook_url_and_secret_never_show_in_the_view() {
+    let s = load(&webhook_env(&[
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__URL", SLACK_URL),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__FORMAT", "Slack"),
+    ]))
+    .unwrap()
+    .settings
+    .superlog;
+    let view = s.view.to_string();
+    assert_eq!(s.view["webhook"]["url"], "https://hooks.slack.com/***");
+    assert_eq!(s.view["webhook"]["secret"], "***");
+    assert_eq!(s.view["webhook"]["format"], "slack");
+    assert!(
+        !view.contains("XXXXsecretXXXX") && !view.contains(HOOK_SECRET),
+        "{view}"
+    );
+    assert!(!format!("{:?}", s.webhook).contains(HOOK_SECRET));
+
+    // Configured but not enabled: the raw section is masked too.
+    let s = load(&[
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "syslog"),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__URL", SLACK_URL),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__SECRET", HOOK_SECRET),
+    ])
+    .unwrap()
+    .settings
+    .superlog;
+    assert_eq!(s.view["webhook"], json!({"url": "***", "secret": "***"}));
+}
+
+#[test]
+fn webhook_secrets_and_urls_may_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("url");
+    let secret = dir.path().join("secret");
+    std::fs::write(&url, format!("{SLACK_URL}\n")).unwrap();
+    std::fs::write(&secret, format!("{HOOK_SECRET}\n")).unwrap();
+    let (u, k) = (url.display().to_string(), secret.display().to_string());
+    let s = load(&[
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "webhook"),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__URL_FILE", &u),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__SECRET_FILE", &k),
+    ])
+    .unwrap()
+    .settings
+    .superlog;
+    let (w, _) = s.webhook.unwrap();
+    assert_eq!(w.url.expose(), SLACK_URL);
+    assert_eq!(w.secret.unwrap().expose(), HOOK_SECRET);
+}
+
+#[test]
+fn a_webhook_needs_a_strong_secret_for_json_but_not_for_slack() {
+    let e = err(&[
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "webhook"),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__URL", "https://receiver.example/h"),
+    ]);
+    assert!(
+        e.contains("DSXCONNECT_SUPERLOG__WEBHOOK__SECRET: required for FORMAT=json"),
+        "{e}"
+    );
+    let e = err(&webhook_env(&[("DSXCONNECT_SUPERLOG__WEBHOOK__SECRET", "tiny-key")]));
+    assert!(e.contains("too short") && !e.contains("tiny-key"), "{e}");
+    let s = load(&[
+        ("DSXCONNECT_SUPERLOG__DESTINATIONS", "webhook"),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__URL", SLACK_URL),
+        ("DSXCONNECT_SUPERLOG__WEBHOOK__FORMAT", "slack"),
+    ])
+    .unwrap()
+    .settings
+    .superlog;
+    assert!(s.webhook.unwrap().0.secret.is_none());
+    let e = err(&webhook_env(&[("DSXCONNECT_SUPERLOG__WEBHOOK__FORMAT", "teams")]));
+    assert!(e.contains("accepted: json, slack"), "{e}");
+}
+
+#[test]
+fn webhook_urls_pass_the_ssrf_guard_and_are_never_echoed() {
+    for (url, reason) in [
+        (
+            "http://169.254.169.254/latest/meta-data?x=XXXXsecretXXXX",
+            "blocked_address",
+        ),
+        ("http://[fd00:ec2::254]/hook", "blocked_address"),
+        ("http://user:XXXXsecretXXXX@receiver.example/h", "userinfo"),
+        ("https://receiver.example/h#XXXXsecretXXXX", "fragment"),
+        ("ftp://receiver.example/XXXXsecretXXXX", "scheme"),
+    ] {
+        let e = err(&webhook_env(&[("DSXCONNECT_SUPERLOG__WEBHOOK__URL", url)]));
+        assert!(
+            e.contains(&format!("DSXCONNECT_SUPERLOG__WEBHOOK__URL: url not allowed: {reason}")),
+            "{url}: {e}"
+        );
+        assert!(!e.contains("XXXXsecretXXXX"), "{e}");
+    }
+    let e = err(&webhook_env(&[(
+        "DSXCONNECT_SUPERLOG__WEBHOOK__URL",
+        "not a url XXXXsecretXXXX",
+    )]));
+    assert!(e.contains("not a valid URL") && !e.contains("XXXXsecretXXXX"), "{e}");
+    // A query is the operator's (Teams workflow URLs are signed there).
+    assert!(
+        load(&webhook_env(&[(
+            "DSXCONNECT_SUPERLOG__WEBHOOK__URL",
+            "https://x.example/w?sig=abc"
+        )]))
+        .is_ok()
+    );
+}

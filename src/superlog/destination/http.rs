@@ -14,6 +14,18 @@ pub fn client(
     verify_tls: bool,
     ca_file: Option<&Path>,
 ) -> Result<reqwest::Client, String> {
+    client_builder(connect_timeout, request_timeout, verify_tls, ca_file)?
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The builder of [`client`], for a destination that adds to it (the webhook's DNS guard).
+pub fn client_builder(
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    verify_tls: bool,
+    ca_file: Option<&Path>,
+) -> Result<reqwest::ClientBuilder, String> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
@@ -25,7 +37,7 @@ pub fn client(
         let certs = crate::tls::load_certificates(ca).map_err(|e| e.to_string())?;
         b = b.tls_certs_only(certs);
     }
-    b.build().map_err(|e| e.to_string())
+    Ok(b)
 }
 
 /// Gzip of a request body.

@@ -13,6 +13,7 @@ pub mod sentinel;
 pub mod splunk;
 pub mod syslog;
 pub mod tls;
+pub mod webhook;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

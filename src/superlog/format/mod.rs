@@ -1,4 +1,6 @@
-//! Formatters (SUPERLOG §5): compact JSON everywhere, RFC 5424 or `<PRI>`+JSON for syslog.
+//! Formatters (SUPERLOG §5): compact JSON everywhere, RFC 5424 or `<PRI>`+JSON for syslog, a
+//! chat message for Slack/Teams webhooks.
 
 pub mod json;
 pub mod rfc5424;
+pub mod slack;

@@ -1,7 +1,8 @@
 -- Stage 5 (results side): one result per task id (SET NX is the guard), the lists and statistics.
 -- ARGV: P, task, job|'', result JSON starting with {"id":0, by_task_ttl, job_list_ttl, retain,
--- scan_us|'', location, size for `longest_file_size`, size|'', time bucket, size bucket, then
--- field/increment pairs for dsxconnect:scan_stats. Returns {inserted 0|1, stored JSON}.
+-- scan_us|'', location, size for `longest_file_size`, size|'', time bucket, size bucket,
+-- findings cap|'' (set for a malicious result), then field/increment pairs for
+-- dsxconnect:scan_stats. Returns {inserted 0|1, stored JSON}.
 local bt = 'dsxconnect:scan_result_by_task:' .. ARGV[2]
 local prior = redis.call('GET', bt)
 if prior then return {0, prior} end
@@ -18,9 +19,15 @@ if retain ~= 0 then
     if retain > 0 then redis.call('LTRIM', bj, 0, retain - 1) end
     redis.call('EXPIRE', bj, ARGV[6])
   end
+  if ARGV[14] ~= '' then
+    -- Findings summary: newest first, capped, gone a day after the last finding.
+    redis.call('LPUSH', 'dsxconnect:scan_findings', body)
+    redis.call('LTRIM', 'dsxconnect:scan_findings', 0, tonumber(ARGV[14]) - 1)
+    redis.call('EXPIRE', 'dsxconnect:scan_findings', 86400)
+  end
 end
 local stats = 'dsxconnect:scan_stats'
-for i = 14, #ARGV, 2 do redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
+for i = 15, #ARGV, 2 do redis.call('HINCRBY', stats, ARGV[i], ARGV[i + 1]) end
 if ARGV[8] ~= '' then
   local us = tonumber(ARGV[8])
   local cur = redis.call('HGET', stats, 'longest_us')
