@@ -125,8 +125,8 @@ impl JobStore for RedisStore {
         })
     }
 
-    /// Read from Redis on every call: a pause or cancel made through any API process is seen
-    /// by every worker at its next dispatch.
+    /// Jobs by state for `/metrics`, read at scrape time (every process reports the same
+    /// figures; aggregate with `max()`).
     async fn count_by_status(&self) -> StoreResult<Vec<(JobStatus, u64)>> {
         // One status field per indexed job, a page at a time; ids whose record expired are
         // skipped.
@@ -161,6 +161,8 @@ impl JobStore for RedisStore {
         Ok(counts)
     }
 
+    /// Read from Redis on every call: a pause or cancel made through any API process is seen
+    /// by every worker at its next dispatch.
     async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>> {
         let mut c = self.conn().await?;
         let s: Option<String> = redis::cmd("HGET")
