@@ -277,6 +277,10 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             settings.auth.forget_after_days,
         );
     }
+    if role != Role::Worker {
+        // Every API process runs due schedules; the store's run lease picks one per due time.
+        crate::schedule::runner::Scheduler::new(Arc::clone(&services), Arc::clone(&clients)).spawn();
+    }
     let scanner_probe = match workers {
         true => Some(crate::scanner::probe::ScannerProbe::start(&scanner).await),
         false => None,

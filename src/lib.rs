@@ -35,7 +35,9 @@ pub const LONG_VERSION: &str = concat!(
 );
 pub mod pipeline;
 pub mod request_id;
+pub mod scan_trigger;
 pub mod scanner;
+pub mod schedule;
 pub mod superlog;
 pub mod telemetry;
 pub mod tls;

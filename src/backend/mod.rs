@@ -26,6 +26,7 @@ pub mod events;
 pub mod identity;
 pub mod job_rules;
 pub mod redis;
+pub mod schedules;
 pub mod sealed;
 pub mod sqlite;
 pub mod write_health;
@@ -437,6 +438,7 @@ pub struct Backend {
     pub sessions: Arc<dyn identity::SessionStore>,
     pub attempts: Arc<dyn identity::AttemptStore>,
     pub audit: Arc<dyn identity::AuditStore>,
+    pub schedules: Arc<dyn schedules::ScheduleStore>,
     pub events: Arc<dyn EventBus>,
     /// Readiness probe and retention sweeps.
     pub maintenance: Arc<dyn Maintenance>,

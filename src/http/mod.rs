@@ -18,6 +18,7 @@ pub mod origin;
 pub mod results;
 pub mod route;
 pub mod scan;
+pub mod schedules;
 pub mod sse;
 pub mod ui;
 

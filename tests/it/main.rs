@@ -28,6 +28,7 @@ mod process;
 mod redis_scale;
 mod s3_end_to_end;
 mod s3_process;
+mod schedules;
 mod store;
 mod superlog_cloudwatch;
 mod superlog_scan;

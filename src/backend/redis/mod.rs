@@ -16,6 +16,7 @@ mod jobs;
 mod queue;
 mod registry;
 mod results;
+mod schedules;
 mod scripts;
 mod tokens;
 
@@ -141,6 +142,7 @@ impl RedisStore {
             sessions: s.clone(),
             attempts: s.clone(),
             audit: s.clone(),
+            schedules: s.clone(),
             events: bus,
             maintenance: s,
             write_health,

@@ -43,6 +43,9 @@ pub struct Filter {
     excludes: Vec<Pattern>,
     /// Precomputed §8.2 hints.
     hints: Option<Vec<String>>,
+    /// A second filter every item must also pass (a full scan narrowed by its caller, e.g. a
+    /// schedule's filter on top of the connector's own).
+    and: Option<Box<Filter>>,
 }
 
 /// An include rule, compiled into the exact shape it selects (§7.2).
@@ -154,14 +157,29 @@ impl Filter {
 
     /// True when the filter has no rules at all (empty or whitespace-only text).
     pub fn is_empty(&self) -> bool {
-        self.rules == 0
+        self.rules == 0 && self.and.as_ref().is_none_or(|f| f.is_empty())
     }
 
     /// The item decision (§7.4) on a relative path: names separated by `/`, never a leading
     /// `/`; S3 paths may contain empty names (`a//b`). In scope means: selected by an include
     /// (or there is no include), and neither the path nor any ancestor removed by an exclude.
     pub fn is_in_scope(&self, rel_path: &str) -> bool {
-        self.is_candidate(rel_path) && !self.is_excluded(rel_path)
+        self.is_candidate(rel_path)
+            && !self.is_excluded(rel_path)
+            && self.and.as_ref().is_none_or(|f| f.is_in_scope(rel_path))
+    }
+
+    /// This filter narrowed by `other`: an item is in scope when both put it in scope. The
+    /// text shown stays this filter's.
+    pub fn narrowed_by(&self, other: Filter) -> Filter {
+        let and = match &self.and {
+            Some(inner) => inner.narrowed_by(other),
+            None => other,
+        };
+        Filter {
+            and: Some(Box::new(and)),
+            ..self.clone()
+        }
     }
 
     /// True when a walker must or may skip the directory with this relative path: an exclude
@@ -171,6 +189,9 @@ impl Filter {
     pub fn prune_dir(&self, dir_rel_path: &str) -> bool {
         if dir_rel_path.is_empty() {
             return false;
+        }
+        if self.and.as_ref().is_some_and(|f| f.prune_dir(dir_rel_path)) {
+            return true;
         }
         if self
             .excludes
@@ -187,7 +208,10 @@ impl Filter {
     /// in-scope key starts with one of them; listed keys still go through
     /// [`Filter::is_in_scope`].
     pub fn s3_prefix_hints(&self) -> Option<Vec<String>> {
-        self.hints.clone()
+        // Every in-scope key passes both filters, so either one's hints cover it.
+        self.hints
+            .clone()
+            .or_else(|| self.and.as_ref().and_then(|f| f.s3_prefix_hints()))
     }
 
     /// §7.2: selected by some include, or there is no include at all.

@@ -11,17 +11,19 @@ use futures_util::stream::FuturesUnordered;
 use super::Item;
 use super::core_client::{SendReport, scan_request};
 use super::service::ConnectorService;
+use crate::connectors::filter::Filter;
 
 /// How long a partly filled batch waits for more items before it is sent anyway.
 const BATCH_LINGER: Duration = Duration::from_millis(50);
 /// Consecutive abandoned requests that abort a scan.
 const MAX_ABANDONED_IN_A_ROW: u32 = 3;
 
-/// Runs a full scan of job `job_id` to its `enqueue_done`. Returns the accepted count.
-pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>) -> u64 {
+/// Runs a full scan of job `job_id` over the items `filter` puts in scope, to its
+/// `enqueue_done`. Returns the accepted count.
+pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>, filter: Arc<Filter>) -> u64 {
     let model = svc.model();
     let stop = svc.shutdown_token().child_token();
-    let mut rx = svc.storage().enumerate(Arc::clone(svc.filter()));
+    let mut rx = svc.storage().enumerate(filter);
     let concurrency = svc.settings().enqueue_concurrency;
     let batch_size = svc.core().batch_size().max(1) as u64;
     let mut inflight = FuturesUnordered::new();

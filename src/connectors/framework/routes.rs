@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::ResultTag;
 use super::service::ConnectorService;
 use crate::auth::hmac;
+use crate::connectors::filter::Filter;
 use crate::http::errors::{parse_json, query_get, query_pairs, read_body, read_payload, request_target};
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
@@ -306,7 +307,8 @@ async fn estimate(svc: Svc, req: HttpRequest) -> HttpResponse {
     json(200, svc.estimate(limit).await)
 }
 
-/// `POST /<name>/full_scan?job_id=&limit=` (§4.7).
+/// `POST /<name>/full_scan?job_id=&limit=&filter=` (§4.7). `filter` narrows the connector's own
+/// filter for this scan only (items must pass both); a scheduled scan's filter arrives here.
 async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
     let q = query_pairs(&req);
     let job_id = match query_get(&q, "job_id").filter(|j| !j.is_empty()) {
@@ -328,6 +330,22 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
     let limit = query_get(&q, "limit")
         .and_then(|v| v.trim().parse::<i64>().ok())
         .map(|n| n.max(1) as u64);
+    let narrow = match query_get(&q, "filter").filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(f) => match Filter::parse(f) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                return validation(Issues::one(
+                    Issue::new(
+                        "value_error",
+                        vec![Loc::from("query"), Loc::from("filter")],
+                        e.to_string(),
+                    )
+                    .with_input(json!(f)),
+                ));
+            }
+        },
+    };
     if svc.is_stopping() {
         return status_error(503, "Connector stopping");
     }
@@ -338,7 +356,7 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
                 .with_description(format!("reason={} {}", f.reason, f.message)),
         );
     }
-    if let super::service::FullScanStart::Busy { running } = svc.start_full_scan(job_id.clone(), limit) {
+    if let super::service::FullScanStart::Busy { running } = svc.start_full_scan(job_id.clone(), limit, narrow) {
         let max = svc.settings().max_full_scans;
         let mut r = json(
             429,

@@ -336,7 +336,13 @@ impl ConnectorService {
 
     /// Starts a background full scan unless one runs for this job already, or
     /// `MAX_CONCURRENT_FULL_SCANS` run already.
-    pub fn start_full_scan(self: &Arc<Self>, job_id: String, limit: Option<u64>) -> FullScanStart {
+    /// Starts a full scan of job `job_id`, with `narrow` applied on top of the connector's filter.
+    pub fn start_full_scan(
+        self: &Arc<Self>,
+        job_id: String,
+        limit: Option<u64>,
+        narrow: Option<Filter>,
+    ) -> FullScanStart {
         {
             let mut running = match self.running_scans.lock() {
                 Ok(g) => g,
@@ -352,7 +358,11 @@ impl ConnectorService {
         }
         let svc = Arc::clone(self);
         self.tasks.spawn(async move {
-            let n = super::full_scan::run(Arc::clone(&svc), job_id.clone(), limit).await;
+            let filter = match narrow {
+                Some(extra) => Arc::new(svc.filter().narrowed_by(extra)),
+                None => Arc::clone(svc.filter()),
+            };
+            let n = super::full_scan::run(Arc::clone(&svc), job_id.clone(), limit, filter).await;
             tracing::info!(job = %job_id, accepted = n, "full scan enumeration finished");
             if let Ok(mut running) = svc.running_scans.lock() {
                 running.remove(&job_id);
