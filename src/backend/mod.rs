@@ -1,4 +1,4 @@
-//! The stores behind small traits (ARCHITECTURE §5): one code path, two engines.
+//! The stores behind small traits (docs/ARCHITECTURE.md, "5. Stores"): one code path, two engines.
 //!
 //! Every multi-record update named by the spec is one method here, so an implementation can make
 //! it atomic (a SQLite transaction, a Redis Lua script). Callers never compose atomic steps
@@ -269,7 +269,8 @@ pub struct OutcomeRecord {
     pub requeued: bool,
 }
 
-/// Jobs: counters, state machine and completion decided exactly once (CORE-API §3.5).
+/// Jobs: counters, state machine and completion decided exactly once (docs/reference/CORE-API.md,
+/// "Job state machine").
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Creates the job if absent (status `running`); an existing job is returned unchanged.
@@ -469,7 +470,7 @@ impl BackendKind {
     }
 }
 
-/// Store upkeep: a readiness probe and the periodic retention sweep (§6.7).
+/// Store upkeep: a readiness probe and the periodic retention sweep ("Retention").
 #[async_trait]
 pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;

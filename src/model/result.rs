@@ -1,4 +1,5 @@
-//! ScanResultModel (CORE-API §2.10) and the task status view (§2.11).
+//! ScanResultModel (docs/reference/CORE-API.md, "Scan result") and the task status view
+//! ("Task status").
 
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +51,7 @@ impl ScanResultModel {
     }
 }
 
-/// `status` derivation of §2.10.
+/// `status` derivation of "Scan result".
 pub fn result_status(verdict: &Verdict, action: &ItemActionStatusResponse) -> &'static str {
     match action.status {
         StatusKind::Success => "action succeeded",

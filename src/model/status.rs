@@ -1,4 +1,5 @@
-//! StatusResponse, ItemAction and the item-action answer (CORE-API §2.4–§2.7, CONNECTORS §2.4).
+//! StatusResponse, ItemAction and the item-action answer (docs/reference/CORE-API.md,
+//! "Item actions and status answers", docs/reference/CONNECTORS.md, "Wire models").
 
 use std::fmt;
 use std::str::FromStr;
@@ -156,7 +157,8 @@ fn default_action() -> ItemAction {
 }
 
 impl ItemActionStatusResponse {
-    /// The stored default when no action was requested (CORE-API §2.7).
+    /// The stored default when no action was requested (docs/reference/CORE-API.md,
+    /// "Item actions and status answers").
     pub fn no_action() -> Self {
         Self::new(StatusKind::Nothing, "No action taken", ItemAction::Nothing)
     }

@@ -1,4 +1,4 @@
-//! Verdicts as stored, streamed and returned (CORE-API §2.3).
+//! Verdicts as stored, streamed and returned (docs/reference/CORE-API.md, "Verdict").
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,7 +37,7 @@ impl VerdictKind {
         }
     }
 
-    /// Name of the job counter (§2.8) for this verdict.
+    /// Name of the job counter ("Job record") for this verdict.
     pub fn job_counter(self) -> &'static str {
         match self {
             VerdictKind::Benign => "verdict_benign",

@@ -1,4 +1,5 @@
-//! The work item that travels through the queue (CORE-API §6.2) and dead-letter entries (§2.12).
+//! The work item that travels through the queue (docs/reference/CORE-API.md, "Work item") and
+//! dead-letter entries ("Dead-letter entry").
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
