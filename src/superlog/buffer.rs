@@ -1,4 +1,4 @@
-//! The per-destination drop-oldest ring (SUPERLOG §7.2).
+//! The per-destination drop-oldest ring (docs/reference/SUPERLOG.md, "Buffer").
 //!
 //! A mutex-guarded `VecDeque` with a wake-up signal, not a bounded channel: a full channel would
 //! reject the *newest* event, the spec drops the *oldest*. The lock is never held across I/O, so
