@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the web UI tests (UI.md §11): the static checks, then every end-to-end scenario in a
-# headless Debian Chromium driven by playwright-core. Each scenario file starts its own DSXA stub
-# and `dsx-connect serve` on free loopback ports with a temporary data dir and generated trees
-# (EICAR files are written at run time), and stops them when done.
+# Runs the web UI tests (docs/reference/UI.md, "Tests"): the static checks, then every end-to-end
+# scenario in a headless Debian Chromium driven by playwright-core. Each scenario file starts its
+# own DSXA stub and `dsx-connect serve` on free loopback ports with a temporary data dir and
+# generated trees (EICAR files are written at run time), and stops them when done.
 #
 #   BIN_DIR=target/release tests/ui/run.sh          # binaries (default target/debug, repo-relative)
 #   tests/ui/run.sh 02-scan.test.mjs                # only some scenario files
