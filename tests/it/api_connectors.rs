@@ -1,4 +1,5 @@
-//! Connector registry, full-scan trigger and proxies (CORE-API §3.2, §4; checklist 30–34).
+//! Connector registry, full-scan trigger and proxies (docs/reference/CORE-API.md,
+//! "Connector registry", "Calls to connectors").
 
 use crate::common;
 
