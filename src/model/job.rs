@@ -1,7 +1,8 @@
 //! The job record (docs/reference/CORE-API.md, "Job record"), its derived figures and its views.
 //!
 //! There is exactly one definition of `total`, `progress_pct`, `duration_secs`, `eta_secs` and
-//! `time_remaining` (D3): [`Derived::of`]. Every endpoint and every SSE frame goes through it.
+//! `time_remaining` ("Derived job figures"): [`Derived::of`]. Every endpoint and every SSE frame
+//! goes through it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -318,7 +319,7 @@ fn json_opt_str(v: &Option<String>) -> Value {
     v.clone().map(Value::String).unwrap_or(Value::Null)
 }
 
-/// Derived figures of a job (D3).
+/// Derived figures of a job (docs/reference/CORE-API.md, "Derived job figures").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Derived {
     pub total: Option<u64>,

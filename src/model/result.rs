@@ -61,7 +61,7 @@ pub fn result_status(verdict: &Verdict, action: &ItemActionStatusResponse) -> &'
     }
 }
 
-/// Lifecycle state of one task (D16).
+/// Lifecycle state of one task (docs/reference/CORE-API.md, "Task status").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {

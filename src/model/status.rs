@@ -58,7 +58,7 @@ impl StatusResponse {
     }
 }
 
-/// What a connector does with a malicious item (D12).
+/// What a connector does with a malicious item ("Item actions and status answers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ItemAction {
     NotImplemented,
@@ -109,7 +109,7 @@ pub struct UnknownItemAction(pub String);
 impl FromStr for ItemAction {
     type Err = UnknownItemAction;
 
-    /// Accepts any letter case, surrounding whitespace and `move_tag` (D12).
+    /// Accepts any letter case, surrounding whitespace and `move_tag`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s.trim().to_ascii_lowercase();
         Ok(match norm.as_str() {

@@ -204,7 +204,8 @@ impl Verdict {
         }
     }
 
-    /// The synthetic "too large" verdict (D21): never reported as Benign.
+    /// The synthetic "too large" verdict (docs/reference/CORE-API.md, "Verdict"): never reported as
+    /// Benign.
     pub fn too_large(size: Option<u64>, engine: Engine) -> Self {
         let mut v = Self::bare(VerdictKind::NotScanned, engine);
         v.verdict_details = VerdictDetails {

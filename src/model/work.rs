@@ -207,7 +207,8 @@ impl DlqEntry {
         }
     }
 
-    /// Turns the entry back into a work item with a fresh attempt budget (D15).
+    /// Turns the entry back into a work item with a fresh attempt budget
+    /// (docs/reference/CORE-API.md, "Dead-letter administration").
     pub fn to_work_item(&self, stage: Stage, max_attempts: u32, now_ms: i64) -> Option<WorkItem> {
         let scan_request: ScanRequestModel = serde_json::from_value(self.payload.get("scan_request")?.clone()).ok()?;
         let verdict = self

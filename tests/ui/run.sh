@@ -75,7 +75,7 @@ if [[ $# -gt 0 ]]; then
 else
   files=("$HERE"/[0-9][0-9]-*.test.mjs)
 fi
-# One scenario file at a time: the machine has two cores and the timings are part of the spec.
+# One scenario file at a time: the machine has two cores and the scenarios check timings.
 node --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || status=1
 
 echo "== run.sh finished in $(( $(date +%s) - start )) s (status $status)"

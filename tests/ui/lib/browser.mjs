@@ -1,6 +1,6 @@
 /**
  * Browser side of the UI end-to-end tests (docs/reference/UI.md, "Browser scenarios"): Debian's
- * Chromium driven by playwright-core (no browser download), contexts with the spec's
+ * Chromium driven by playwright-core (no browser download), contexts with fixed
  * locale/timezone/motion settings, recorders for requests, console, page errors, CSP violations and
  * dialogs, the common assertions of every scenario, and screenshots.
  */
