@@ -1,4 +1,5 @@
-//! Layered settings source: built-in defaults < TOML file < environment (D19).
+//! Layered settings source: built-in defaults < TOML file < environment
+//! (docs/reference/CORE-API.md, "Settings rules").
 //!
 //! Values are kept as text with their origin until a typed getter reads them, so every error
 //! can name the exact variable (or file key) and the values it accepts. Our variable names,

@@ -1,4 +1,5 @@
-//! Connector endpoints (CORE-API §3.2): registration, listing, full-scan trigger and proxies.
+//! Connector endpoints (docs/reference/CORE-API.md, "Connector registry"): registration, listing,
+//! full-scan trigger and proxies.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -477,7 +478,8 @@ async fn call(
     state.clients.proxy(method, target(m, &url), segment, query, None).await
 }
 
-/// The incoming query with `job_id=<id>` appended when it was absent or empty (§3.2.2).
+/// The incoming query with `job_id=<id>` appended when it was absent or empty
+/// (docs/reference/CORE-API.md, "Full-scan trigger").
 fn forward_query(raw: &str, job_id: &str) -> String {
     let mut parts: Vec<&str> = raw
         .split('&')
@@ -531,7 +533,7 @@ pub async fn auth_check(state: web::Data<CoreState>, path: web::Path<String>) ->
     Ok(HttpResponse::Ok().json(answer.with_id(m.uuid.unwrap_or_default())))
 }
 
-/// `POST /connectors/full_scan/{uuid}` (§3.2.2).
+/// `POST /connectors/full_scan/{uuid}` (docs/reference/CORE-API.md, "Full-scan trigger").
 pub async fn full_scan(
     state: web::Data<CoreState>,
     req: HttpRequest,

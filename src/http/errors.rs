@@ -1,5 +1,5 @@
-//! HTTP error answers in the original's shapes (CORE-API §1.2) and request-reading helpers
-//! that turn every malformed input into a 4xx, never a 5xx or a panic.
+//! HTTP error answers in the original's shapes (docs/reference/CORE-API.md, "Error answers") and
+//! request-reading helpers that turn every malformed input into a 4xx, never a 5xx or a panic.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -11,7 +11,7 @@ use crate::backend::StoreError;
 use crate::model::StatusResponse;
 use crate::model::validation::{Issue, Issues, Loc};
 
-/// Body size limits (§1.1).
+/// Body size limits ("Paths and bodies").
 pub const SINGLE_BODY_LIMIT: usize = 1 << 20;
 pub const BATCH_BODY_LIMIT: usize = 32 << 20;
 
@@ -51,7 +51,7 @@ impl ApiError {
         Self::invalid(Issue::new(kind, vec![Loc::from("path"), Loc::from(name)], msg).with_input(json!(input)))
     }
 
-    /// A job-store failure on a job endpoint (§3.4).
+    /// A job-store failure on a job endpoint ("Job endpoints").
     pub fn job_store(e: StoreError) -> Self {
         // A store that cannot write is logged once per episode by its write health.
         if !matches!(e, StoreError::CannotWrite(_)) {

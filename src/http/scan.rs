@@ -1,4 +1,5 @@
-//! Scan request intake (CORE-API §3.3): single, batch, and task status.
+//! Scan request intake (docs/reference/CORE-API.md, "Scan request intake"): single, batch, and task
+//! status.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,5 @@
-//! Event stream endpoints (CORE-API §3.8): each starts an SseSession whose buffer feeds the body.
+//! Event stream endpoints (docs/reference/CORE-API.md, "Event streams"): each starts an SseSession
+//! whose buffer feeds the body.
 
 use std::sync::Arc;
 use std::time::Duration;

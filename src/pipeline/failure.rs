@@ -1,4 +1,4 @@
-//! Classified failures and the retry policy (CORE-API §6.4, D20).
+//! Classified failures and the retry policy (docs/reference/CORE-API.md, "Retries").
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! The scan pipeline: fetch from the connector, scan, act, record (CORE-API §6).
+//! The scan pipeline: fetch from the connector, scan, act, record (docs/reference/CORE-API.md,
+//! "Pipeline").
 
 pub mod connector_client;
 pub mod failure;

@@ -1,4 +1,5 @@
-//! Capped exponential backoff with jitter (SUPERLOG §7.4.3) and `Retry-After` parsing.
+//! Capped exponential backoff with jitter (docs/reference/SUPERLOG.md, "Retries and backoff") and
+//! `Retry-After` parsing.
 
 use std::time::{Duration, SystemTime};
 

@@ -19,6 +19,7 @@ mod connector_monitor;
 mod connector_process;
 mod connector_s3;
 mod connector_watch_limit;
+mod docs_links;
 mod engines;
 mod filter_properties;
 mod filter_vectors;

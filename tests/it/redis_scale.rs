@@ -184,9 +184,9 @@ async fn assert_exact(api: &Api, job: &Value, job_id: &str) {
     assert_eq!(stats["files_scanned"], ITEMS, "statistics count each item once");
 }
 
-/// Also SUPERLOG SL-31 on Redis: the workers send their results to a Splunk HEC capture server,
-/// which never receives two events for one item although the killed worker's items were
-/// delivered twice.
+/// Also superlog on Redis (docs/reference/SUPERLOG.md, "When events are produced"): the workers
+/// send their results to a Splunk HEC capture server, which never receives two events for one item
+/// although the killed worker's items were delivered twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_loses_nothing_and_sse_on_a_shows_every_worker_s_results() {
     let redis = format!("redis://127.0.0.1:{}", common::redis::start_redis_server(&[]));
@@ -363,8 +363,8 @@ async fn redis_restarted_mid_job_with_aof_the_processes_reconnect_and_the_job_fi
     assert_exact(&c.api_a, &j, &job).await;
 }
 
-/// CORE-API checklist 39: the original's key layout in Redis after a job, with the job hash's
-/// TTL, and `raw` naming the key.
+/// The original's key layout (docs/reference/CORE-API.md, "Redis keys") in Redis after a job, with
+/// the job hash's TTL, and `raw` naming the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_keys_follow_the_original_layout() {
     use deadpool_redis::redis;

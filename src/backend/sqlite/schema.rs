@@ -246,8 +246,8 @@ pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<i64>> {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Retention (§6.7): job records after their TTL, tasks and results after 7/14 days, DLQ
-/// entries after their expiry, idempotency answers after 24 h.
+/// Retention (docs/reference/CORE-API.md, "Retention"): job records after their TTL, tasks and
+/// results after 7/14 days, DLQ entries after their expiry, idempotency answers after 24 h.
 pub fn purge(conn: &Connection, st: &mut WriterState, opts: &StoreOptions) -> rusqlite::Result<()> {
     let now_s = now_secs();
     let now = now_ms();

@@ -1,6 +1,6 @@
-//! The background full scan (CONNECTORS §7.3): lazy enumeration, batches, bounded concurrency,
-//! an exact limit, stop at the first 409, and exactly one `enqueue_done` with the accepted count
-//! and the number of entries the enumeration could not read.
+//! The background full scan (docs/reference/CONNECTORS.md, "Full scan"): lazy enumeration, batches,
+//! bounded concurrency, an exact limit, stop at the first 409, and exactly one `enqueue_done` with
+//! the accepted count and the number of entries the enumeration could not read.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! The running connector: its status (§5), registration and heartbeat (§6.3, §6.4), full
-//! scans, estimates, previews, webhook jobs, and graceful shutdown (§6.5).
+//! The running connector: its status ("Connector status"), registration and heartbeat
+//! ("Registration and retry", "Heartbeat"), full scans, estimates, previews, webhook jobs, and
+//! graceful shutdown ("Graceful shutdown").
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -36,7 +37,8 @@ struct Live {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullScanStart {
     Started,
-    /// A scan of the same job runs already (CONNECTORS §4.7 step 4): nothing new started.
+    /// A scan of the same job runs already (docs/reference/CONNECTORS.md, "Full-scan endpoint",
+    /// item 3): nothing new started.
     AlreadyRunning,
     /// `MAX_CONCURRENT_FULL_SCANS` scans run: nothing started.
     Busy {
@@ -164,7 +166,7 @@ impl ConnectorService {
         f(&mut g)
     }
 
-    /// Derived status (§5): stopped > failed > starting > ready.
+    /// Derived status ("Connector status"): stopped > failed > starting > ready.
     pub fn status(&self) -> ConnectorStatus {
         self.with_live(|l| {
             if l.stopping {
@@ -371,7 +373,7 @@ impl ConnectorService {
         FullScanStart::Started
     }
 
-    /// Counts what a full scan would enqueue now, within the estimate budget (§7.5).
+    /// Counts what a full scan would enqueue now, within the estimate budget ("Estimate").
     pub async fn estimate(&self, limit: Option<u64>) -> Estimate {
         let budget = self.settings.estimate_timeout;
         if budget.is_zero() || self.check_repo(budget).await.is_err() {
@@ -413,7 +415,8 @@ impl ConnectorService {
         tokio::time::timeout(REPO_CHECK_TIMEOUT, take).await.ok()
     }
 
-    /// Enqueues the in-scope items of a webhook as one job (§4.10) and reports the counts.
+    /// Enqueues the in-scope items of a webhook as one job ("Webhook endpoint") and reports the
+    /// counts.
     pub async fn webhook_job(&self, items: Vec<WebhookItem>) -> WebhookOutcome {
         let mut out = WebhookOutcome::default();
         let mut to_send: Vec<Item> = Vec::new();
@@ -460,7 +463,7 @@ impl ConnectorService {
         out
     }
 
-    /// Graceful shutdown (§6.5): stop, let scans send `enqueue_done`, unregister.
+    /// Graceful shutdown ("Graceful shutdown"): stop, let scans send `enqueue_done`, unregister.
     pub async fn stop(&self) {
         self.with_live(|l| l.stopping = true);
         self.shutdown.cancel();
@@ -509,7 +512,7 @@ impl ItemSink for ConnectorService {
     }
 }
 
-/// Counts of one webhook request (§4.10.3).
+/// Counts of one webhook request ("Webhook endpoint").
 #[derive(Debug, Default)]
 pub struct WebhookOutcome {
     pub job_id: Option<String>,
@@ -540,7 +543,7 @@ impl RunningConnector {
     }
 }
 
-/// Binds, serves, and starts registration in the background (§6.2). Must run inside an actix
+/// Binds, serves, and starts registration in the background ("Startup"). Must run inside an actix
 /// system. The listener may be on port 0 (built-in connectors): the connector URL is then
 /// completed with the bound port.
 pub async fn start(
@@ -606,7 +609,7 @@ pub async fn start(
 
 /// The wait after the `failures`-th failed registration round: 2 s doubling per failure, capped
 /// at `cap`, times `jitter` (0.8–1.2, so many connectors restarted together spread out), never
-/// under 1 s (CONNECTORS §6.2).
+/// under 1 s (docs/reference/CONNECTORS.md, "Startup").
 fn register_backoff(failures: u32, cap: Duration, jitter: f64) -> Duration {
     let d = (2.0 * 2f64.powi(failures.clamp(1, 20) as i32 - 1)).min(cap.as_secs_f64());
     Duration::from_secs_f64((d * jitter).max(1.0))
