@@ -81,7 +81,7 @@ pub struct ScheduleDefinition {
     /// Shown in the UI and used as the job name unless `job_name` is set.
     pub name: String,
     pub cadence: Cadence,
-    /// A filter narrowing the connector's own filter for these runs (docs/FILTERS.md syntax).
+    /// A filter narrowing the connector's own filter for these runs (docs/reference/FILTERS.md syntax).
     pub filter: Option<String>,
     pub job_name: Option<String>,
     pub missed_runs: MissedRuns,

@@ -19,6 +19,7 @@ import { initConfig, openConnectorConfig } from './config.js';
 import { startStreams, streamStates, debug } from './sse.js';
 import { initAuth, checkSession } from './auth.js';
 import { initAdmin } from './admin.js';
+import { initSchedules, loadSchedules } from './schedules.js';
 import { initUsers } from './admin-users.js';
 import { initTokens } from './admin-tokens.js';
 import { initAudit } from './admin-audit.js';
@@ -151,6 +152,7 @@ async function runResync() {
   if (atTop()) reloadResults();
   refreshDlqStats();
   refreshScanner();
+  loadSchedules();
   renderAll();
 }
 
@@ -172,6 +174,10 @@ async function start() {
   initTokens();
   initAudit();
   initConnectorSecurity();
+  initSchedules({
+    connectorName,
+    connectors: () => [...cards.values()].filter((c) => c.online).map((c) => ({ uuid: c.uuid, name: connectorName(c.uuid) })),
+  });
   on('job', ({ job }) => { if (TERMINAL.has(job.status)) forgetJob(job.id); });
 
   loadVersion();
@@ -181,6 +187,7 @@ async function start() {
   reloadResults();
 
   await loadConnectors();
+  loadSchedules();
   startStreams({ onScanFrame, onConnectorFrame, onReconnected, onGaveUp: checkSession });
   const seen = await loadJobs();
   if (seen) await rehydrateRemembered(seen);

@@ -24,6 +24,9 @@ const ROUTES = [
   ['POST', /^scan\/request(\/batch)?$/, 'operator'],
   ['GET', /^connectors\/(repo_check|estimate)\//, 'operator'],
   ['GET', /^config$/, 'operator'],
+  ['POST', /^schedules(\/|$)/, 'operator'],
+  ['PUT', /^schedules\//, 'operator'],
+  ['DELETE', /^schedules\//, 'operator'],
 ];
 
 /** The least role of `method path` (path relative to the API base), `viewer` when not listed. */
