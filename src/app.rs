@@ -118,6 +118,7 @@ fn open_engine(settings: &Settings) -> anyhow::Result<Backend> {
             job_ttl_days: settings.jobs.ttl_days,
             jobs_retain_finished: settings.jobs.retain_finished,
             dlq_expire_days: settings.workers.dlq_expire_after_days,
+            keep_clean_results: settings.keep_clean_results,
         },
     )?;
     tracing::info!(db = %store.path().display(), "embedded store opened");

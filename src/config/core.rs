@@ -172,6 +172,10 @@ pub struct Settings {
     pub results_db: Option<Secret>,
     /// Results retention; 0 keeps nothing in the lists, < 0 is unlimited.
     pub results_retain: i64,
+    /// Whether the embedded store keeps the bodies of results that are not findings. Not read
+    /// from the environment: always on for the service, off for `scan` without `--ui`, whose
+    /// summary lists findings only (docs/OPERATIONS.md, "Temporary disk of scan").
+    pub keep_clean_results: bool,
     /// `HOST` as set; the listen address depends on the role and the auth mode
     /// ([`Settings::listen_host`]).
     pub host: Option<String>,
@@ -304,6 +308,7 @@ impl Settings {
                 redis_url,
                 results_db,
                 results_retain,
+                keep_clean_results: true,
                 host,
                 port,
                 use_tls,

@@ -340,6 +340,7 @@ mod tests {
                 job_ttl_days: 1,
                 jobs_retain_finished: 100,
                 dlq_expire_days: 1,
+                keep_clean_results: true,
             },
         )
         .unwrap();

@@ -49,6 +49,7 @@ fn open_with(kind: Kind, retain_finished: u64, claim_idle_secs: u64) -> Store {
                     job_ttl_days: 7,
                     jobs_retain_finished: retain_finished,
                     dlq_expire_days: 7,
+                    keep_clean_results: true,
                 },
             )
             .unwrap();
@@ -840,6 +841,7 @@ fn the_embedded_store_narrows_its_data_dir_and_files() {
             job_ttl_days: 7,
             jobs_retain_finished: 10,
             dlq_expire_days: 7,
+            keep_clean_results: true,
         },
     )
     .unwrap();
@@ -928,4 +930,63 @@ async fn stale_connector_records_are_forgotten_but_revoked_ones_kept(kind: Kind)
     assert_eq!(trust.forget_stale(30, now).await.unwrap(), ["stale"]);
     let left: Vec<String> = c.credentials().await.unwrap().into_iter().map(|r| r.uuid).collect();
     assert_eq!(left, ["fresh", "locked"]);
+}
+
+/// `scan` without `--ui` keeps the bodies of findings only: every other result leaves just its
+/// once-guard row, so a redelivered result is still recorded once, and the temporary store grows
+/// by a few dozen bytes per clean item instead of ~2 KB.
+#[tokio::test]
+async fn without_clean_bodies_findings_keep_theirs_and_clean_results_are_still_recorded_once() {
+    use common::events::result;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        StoreOptions {
+            app_env: "dev".into(),
+            results_retain: -1,
+            job_ttl_days: 7,
+            jobs_retain_finished: 10,
+            dlq_expire_days: 7,
+            keep_clean_results: false,
+        },
+    )
+    .unwrap();
+    let path = store.path().to_path_buf();
+    let b = store.backend();
+    let clean = result(0, "/a.txt", false, false);
+    let bad = result(1, "/eicar.txt", true, false);
+    let (_, first) = b.results.record(clean.clone()).await.unwrap();
+    assert!(first);
+    let (_, again) = b.results.record(clean.clone()).await.unwrap();
+    assert!(!again, "the guard row still makes recording idempotent");
+    assert!(b.results.record(bad.clone()).await.unwrap().1);
+    let query = dsx_connect::backend::ResultQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let all = b.results.list(query).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.scan_request.location.as_str()).collect::<Vec<_>>(),
+        ["/eicar.txt"]
+    );
+    assert!(b.results.by_task("task-0").await.unwrap().is_none());
+    assert_eq!(
+        b.results
+            .by_task("task-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .scan_request
+            .location,
+        "/eicar.txt"
+    );
+    let stats = b.results.stats().await.unwrap();
+    assert_eq!((stats.files_scanned, stats.malicious), (2, 1), "statistics count both");
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let bytes: i64 = conn
+        .query_row("SELECT length(body) FROM results WHERE task_id = 'task-0'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(bytes, 0);
 }

@@ -43,6 +43,10 @@ pub struct StoreOptions {
     /// Finished jobs kept (the oldest beyond this are purged).
     pub jobs_retain_finished: u64,
     pub dlq_expire_days: u32,
+    /// Whether results other than findings (`Malicious`) keep their body. Off only for the
+    /// one-shot `scan`, whose summary lists findings: each other result then leaves only its
+    /// once-guard row (task id, job, verdict), a few dozen bytes instead of ~2 KB.
+    pub keep_clean_results: bool,
 }
 
 /// In-memory state of tasks that are being worked on (running is not persisted: after a

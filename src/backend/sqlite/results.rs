@@ -8,7 +8,7 @@ use super::writer::sql_err;
 use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult};
 use crate::model::result::ScanResultModel;
 use crate::model::stats::StatsState;
-use crate::model::{DlqEntry, DlqQueue, Stage, now_ms, now_secs};
+use crate::model::{DlqEntry, DlqQueue, Stage, VerdictKind, now_ms, now_secs};
 
 pub(crate) fn load_stats(c: &Connection) -> rusqlite::Result<StatsState> {
     let text: Option<String> = c
@@ -47,18 +47,26 @@ const BY_TASK_TTL_MS: i64 = 7 * 86_400_000;
 #[async_trait]
 impl ResultStore for SqliteStore {
     async fn record(&self, mut result: ScanResultModel) -> StoreResult<(ScanResultModel, bool)> {
+        let keep_body = self.opts().keep_clean_results || result.verdict.verdict == VerdictKind::Malicious;
         self.writer()
             .exec(None, move |c, st| {
                 let existing: Option<String> = c
                     .prepare_cached("SELECT body FROM results WHERE task_id = ?1")
                     .and_then(|mut s| s.query_row(params![result.scan_request_task_id], |r| r.get(0)).optional())
                     .map_err(sql_err)?;
-                if let Some(body) = existing {
-                    return Ok((parse_result(&body).map_err(sql_err)?, false));
+                match existing {
+                    // A guard row without its body (`keep_clean_results` off): the result as given.
+                    Some(body) if body.is_empty() => return Ok((result, false)),
+                    Some(body) => return Ok((parse_result(&body).map_err(sql_err)?, false)),
+                    None => {}
                 }
                 let id = st.next_result_id;
                 result.id = id;
-                let body = serde_json::to_string(&result).map_err(|e| StoreError::Internal(e.to_string()))?;
+                let body = if keep_body {
+                    serde_json::to_string(&result).map_err(|e| StoreError::Internal(e.to_string()))?
+                } else {
+                    String::new()
+                };
                 c.prepare_cached(
                     "INSERT INTO results (id, task_id, job_id, verdict, created_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
@@ -84,7 +92,7 @@ impl ResultStore for SqliteStore {
     async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>> {
         let id = task_id.to_string();
         self.read(move |c| {
-            c.prepare_cached("SELECT body FROM results WHERE task_id = ?1 AND created_ms > ?2")?
+            c.prepare_cached("SELECT body FROM results WHERE task_id = ?1 AND created_ms > ?2 AND body != ''")?
                 .query_row(params![id, now_ms() - BY_TASK_TTL_MS], |r| r.get::<_, String>(0))
                 .optional()?
                 .map(|t| parse_result(&t))
@@ -112,7 +120,7 @@ impl ResultStore for SqliteStore {
             };
             let mut s = c.prepare_cached(
                 "SELECT body FROM results WHERE id > ?1 AND (?2 IS NULL OR job_id = ?2) \
-                 AND (?3 IS NULL OR verdict = ?3) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5",
+                 AND (?3 IS NULL OR verdict = ?3) AND (?4 IS NULL OR id < ?4) AND body != '' ORDER BY id DESC LIMIT ?5",
             )?;
             let rows = s.query_map(params![floor, q.job_id, q.verdict, q.before_id, limit], |r| {
                 r.get::<_, String>(0)

@@ -386,8 +386,11 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
             Some(t)
         }
     };
-    // Keep every result of this scan so the summary can list them all.
+    // Keep every finding of this scan so the summary can list them all; the other results keep
+    // their body only when the web UI is there to show them (docs/OPERATIONS.md, "Temporary disk
+    // of scan").
     settings.results_retain = -1;
+    settings.keep_clean_results = args.ui.is_some();
     let listen = args.ui.clone().unwrap_or_else(|| "127.0.0.1:0".into());
     let listener = TcpListener::bind(&listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let settings = Arc::new(settings);
