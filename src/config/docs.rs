@@ -1,37 +1,19 @@
 //! The settings tables of docs/CONFIGURATION.md, rendered from the declarations.
 //!
 //! The document keeps its hand-written prose; each table sits between two markers,
-//! `<!-- settings:NAME -->` and `<!-- /settings:NAME -->`, and is replaced as a whole. The test
-//! below fails when the document differs from what the declarations render, and rewrites it
-//! when run with `UPDATE_DOCS=1` (`UPDATE_DOCS=1 cargo test --lib config::docs`).
+//! `<!-- settings:NAME -->` and `<!-- /settings:NAME -->`, and is replaced as a whole
+//! (`dsx-connect config-doc docs/CONFIGURATION.md`, `cli::docs`). A test there fails when the
+//! document differs from what the declarations render.
 
+use super::core::Settings;
 use super::oidc::OidcSettings;
 use super::setting::{Entry, Row, Section};
 
-/// The tables the document holds: marker name and section.
-const TABLES: &[(&str, Section)] = &[
-    ("core", Section::Core),
-    ("auth", Section::Auth),
-    ("oidc", Section::Oidc),
-    ("scanner", Section::Scanner),
-    ("workers", Section::Workers),
-    ("connector-calls", Section::ConnectorCalls),
-];
-
-/// Every documented row, in declaration order.
-fn rows() -> Vec<Row> {
-    let core = super::core_table::VIEW.iter().filter_map(|e| e.row("DSXCONNECT_"));
-    let oidc = super::oidc::TABLE
-        .iter()
-        .filter_map(|e: &&dyn Entry<OidcSettings>| e.row("DSXCONNECT_"));
-    core.chain(oidc).collect()
-}
-
-/// The Markdown table of one section.
-fn table(section: Section) -> String {
+/// The Markdown table of `rows`.
+pub fn table(rows: impl IntoIterator<Item = Row>) -> String {
     let mut out = String::from("| Variable | Default | Accepted | Meaning |\n|---|---|---|---|\n");
-    for r in rows().into_iter().filter(|r| r.section == section) {
-        let cell = |s: &str| s.replace('|', "\\|");
+    let cell = |s: &str| s.replace('|', "\\|");
+    for r in rows {
         out.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             cell(&r.variable),
@@ -43,20 +25,46 @@ fn table(section: Section) -> String {
     out
 }
 
+/// The rows of `entries` (variables named with `prefix`) in `section`.
+pub fn rows<S: 'static>(entries: &[&dyn Entry<S>], prefix: &str, section: Section) -> Vec<Row> {
+    entries
+        .iter()
+        .filter_map(|e| e.row(prefix))
+        .filter(|r| r.section == section)
+        .collect()
+}
+
+/// The core's tables: marker name and Markdown.
+pub fn core_tables() -> Vec<(&'static str, String)> {
+    let core = |section| rows::<Settings>(super::core_table::VIEW, "DSXCONNECT_", section);
+    vec![
+        ("core", table(core(Section::Core))),
+        ("auth", table(core(Section::Auth))),
+        (
+            "oidc",
+            table(rows::<OidcSettings>(super::oidc::TABLE, "DSXCONNECT_", Section::Oidc)),
+        ),
+        ("scanner", table(core(Section::Scanner))),
+        ("workers", table(core(Section::Workers))),
+        ("connector-calls", table(core(Section::ConnectorCalls))),
+    ]
+}
+
 /// A marker pair that is missing or out of order.
 #[derive(Debug, thiserror::Error)]
-#[error("docs/CONFIGURATION.md lacks the markers <!-- settings:{0} --> … <!-- /settings:{0} -->")]
-pub struct MissingMarker(&'static str);
+#[error("the document lacks the markers <!-- settings:{0} --> … <!-- /settings:{0} -->")]
+pub struct MissingMarker(String);
 
-/// `doc` with every generated table replaced by what the declarations render now.
-pub fn regenerate(doc: &str) -> Result<String, MissingMarker> {
+/// `doc` with each named table replaced between its markers.
+pub fn regenerate(doc: &str, tables: &[(&str, String)]) -> Result<String, MissingMarker> {
     let mut out = doc.to_string();
-    for (name, section) in TABLES {
+    for (name, table) in tables {
         let begin = format!("<!-- settings:{name} -->\n");
         let end = format!("<!-- /settings:{name} -->");
-        let start = out.find(&begin).ok_or(MissingMarker(name))? + begin.len();
-        let stop = out[start..].find(&end).ok_or(MissingMarker(name))? + start;
-        out.replace_range(start..stop, &table(*section));
+        let missing = || MissingMarker(name.to_string());
+        let start = out.find(&begin).ok_or_else(missing)? + begin.len();
+        let stop = out[start..].find(&end).ok_or_else(missing)? + start;
+        out.replace_range(start..stop, table);
     }
     Ok(out)
 }
@@ -66,33 +74,29 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::config::Settings;
     use crate::config::core_table::VIEW;
-
-    const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md");
-
-    #[test]
-    fn configuration_md_lists_what_the_declarations_say() {
-        let doc = std::fs::read_to_string(DOC).expect("docs/CONFIGURATION.md is readable");
-        let fresh = regenerate(&doc).unwrap_or_else(|e| panic!("{e}"));
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(DOC, &fresh).expect("docs/CONFIGURATION.md is writable");
-            return;
-        }
-        assert!(
-            doc == fresh,
-            "docs/CONFIGURATION.md is stale: its settings tables differ from the declarations in \
-             src/config/*_table.rs and src/config/oidc.rs; regenerate it with \
-             `UPDATE_DOCS=1 cargo test --lib config::docs` and commit the result"
-        );
-    }
 
     #[test]
     fn every_variable_is_declared_once() {
         let mut seen = BTreeSet::new();
-        for r in rows() {
+        let all = VIEW
+            .iter()
+            .filter_map(|e| e.row("DSXCONNECT_"))
+            .chain(super::super::oidc::TABLE.iter().filter_map(|e| e.row("DSXCONNECT_")));
+        for r in all {
             assert!(seen.insert(r.variable.clone()), "{} is declared twice", r.variable);
         }
+    }
+
+    #[test]
+    fn a_table_is_replaced_between_its_markers_and_the_prose_kept() {
+        let doc = "intro\n<!-- settings:core -->\nold\n<!-- /settings:core -->\noutro\n";
+        let new = regenerate(doc, &[("core", "new\n".into())]).unwrap();
+        assert_eq!(
+            new,
+            "intro\n<!-- settings:core -->\nnew\n<!-- /settings:core -->\noutro\n"
+        );
+        assert!(regenerate(doc, &[("auth", String::new())]).is_err());
     }
 
     #[test]

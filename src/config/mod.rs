@@ -11,8 +11,7 @@ pub mod auth_table;
 pub mod core;
 mod core_read;
 pub mod core_table;
-#[cfg(test)]
-mod docs;
+pub mod docs;
 pub mod loader;
 pub mod oidc;
 pub mod pipeline_table;

@@ -26,6 +26,10 @@ pub enum Section {
     Workers,
     /// Calls from the core to connectors.
     ConnectorCalls,
+    /// The connectors' own settings (`DSXCONNECTOR_*`).
+    Connector,
+    /// The S3 connector's additions.
+    S3,
 }
 
 /// How a value is shown by `GET /config`: a JSON path (`.` nests) and the function reading it
@@ -386,6 +390,12 @@ impl Source {
         self.bool_or(s.key, s.kind.0)
     }
 
+    /// The boolean, or `default` when unset (for defaults that depend on other settings).
+    pub fn flag_or<S>(&mut self, s: &Setting<Flag, S>, default: bool) -> bool {
+        self.aliased(s);
+        self.bool_or(s.key, default)
+    }
+
     /// The integer, its declared default when unset or invalid (then an error is recorded).
     pub fn int<S>(&mut self, s: &Setting<Int, S>) -> i64 {
         self.aliased(s);
@@ -428,6 +438,12 @@ impl Source {
         self.aliased(s);
         self.string(s.key)
             .unwrap_or_else(|| s.kind.0.unwrap_or_default().to_string())
+    }
+
+    /// The text, or `default` when unset (for defaults that depend on other settings).
+    pub fn text_or<S>(&mut self, s: &Setting<Text, S>, default: &str) -> String {
+        self.aliased(s);
+        self.string_or(s.key, default)
     }
 
     /// The choice parsed as `T`, or `None` when unset or invalid (then an error is recorded).
