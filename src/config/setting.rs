@@ -396,7 +396,8 @@ impl Source {
         self.bool_or(s.key, default)
     }
 
-    /// The integer, its declared default when unset or invalid (then an error is recorded).
+    /// The integer, its declared default when unset or invalid (then an error is recorded);
+    /// settings declared without a default are read with [`Source::int_opt`].
     pub fn int<S>(&mut self, s: &Setting<Int, S>) -> i64 {
         self.aliased(s);
         let v = self.int_opt_in(s.key, s.kind.min, s.kind.max);
@@ -465,5 +466,67 @@ impl Source {
         } else {
             self.secret(s.key)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    struct Shown {
+        port: u16,
+        token: Option<Secret>,
+    }
+
+    const PORT: Setting<Int, Shown> =
+        Setting::new("PORT", Int::with_default(8586, 1, 65535), Section::Core, "the port")
+            .aliases(&["LEGACY_PORT"])
+            .shown("listen.port", |s| json!(s.port));
+    const TOKEN: Setting<SecretText, Shown> =
+        Setting::new("TOKEN", SecretText::FILE, Section::Core, "a token").shown("token", |s| shown_secret(&s.token));
+    const TABLE: &[&dyn Entry<Shown>] = &[&TOKEN, &PORT];
+
+    #[test]
+    fn a_row_shows_the_default_the_range_the_aliases_and_the_file_variant() {
+        let row = PORT.row("X_").unwrap();
+        assert_eq!(row.variable, "`X_PORT`");
+        assert_eq!(row.default, "`8586`");
+        assert_eq!(row.accepted, "integer 1–65535");
+        assert_eq!(row.meaning, "the port; alias `X_LEGACY_PORT`");
+        let row = TOKEN.row("X_").unwrap();
+        assert_eq!(
+            (row.variable.as_str(), row.default.as_str()),
+            ("`X_TOKEN` (`_FILE`)", "unset")
+        );
+        assert!(TOKEN.is_secret() && !PORT.is_secret());
+    }
+
+    #[test]
+    fn the_view_nests_paths_in_table_order_and_hides_secrets() {
+        let s = Shown {
+            port: 1,
+            token: Some(Secret::new("hidden")),
+        };
+        let v = render_view(TABLE, &s);
+        assert_eq!(v.to_string(), r#"{"token":"***","listen":{"port":1}}"#);
+    }
+
+    #[test]
+    fn reads_take_the_default_the_range_and_the_aliases_from_the_declaration() {
+        let env = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Source::load("X_", &env(&[]), None).unwrap();
+        assert_eq!(s.int(&PORT), 8586);
+        let mut s = Source::load("X_", &env(&[("X_LEGACY_PORT", "9")]), None).unwrap();
+        assert_eq!(s.int(&PORT), 9);
+        assert!(s.finish().unwrap().is_empty(), "the alias counts as known");
+        let mut s = Source::load("X_", &env(&[("X_PORT", "0")]), None).unwrap();
+        s.int(&PORT);
+        let e = s.finish().unwrap_err().to_string();
+        assert!(
+            e.contains("X_PORT: '0' is not valid: expected an integer from 1 to 65535"),
+            "{e}"
+        );
     }
 }
