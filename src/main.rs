@@ -110,6 +110,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man { dir } => finish(dsx_connect::cli::docs::man(dir.as_deref()).map(|_| 0)),
+        Command::ConfigDoc { file } => finish(dsx_connect::cli::docs::configuration(&file).map(|_| 0)),
         Command::Scan(args) => {
             // `--engine` and `--max-filesize` are the scanner settings of the same names.
             let mut env = dsx_connect::config::loader::process_env();

@@ -1,5 +1,6 @@
 //! Shell completions and manual pages, generated from the command-line definition itself so
-//! they never drift from `--help`.
+//! they never drift from `--help`; and docs/CONFIGURATION.md's settings tables, generated from
+//! the settings' declarations (`config::setting`).
 
 use std::io::Write;
 use std::path::Path;
@@ -29,6 +30,24 @@ pub fn man(dir: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every generated table of docs/CONFIGURATION.md: the core's and the connectors'.
+fn configuration_tables() -> Vec<(&'static str, String)> {
+    let mut tables = crate::config::docs::core_tables();
+    tables.extend(crate::connectors::framework::settings_table::doc_tables());
+    tables
+}
+
+/// Rewrites the settings tables of `file` (docs/CONFIGURATION.md) from the declarations,
+/// keeping the prose around them (`dsx-connect config-doc docs/CONFIGURATION.md`).
+pub fn configuration(file: &Path) -> anyhow::Result<()> {
+    let doc = std::fs::read_to_string(file)?;
+    let fresh = crate::config::docs::regenerate(&doc, &configuration_tables())?;
+    if fresh != doc {
+        std::fs::write(file, fresh)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +68,19 @@ mod tests {
         }
         let scan = std::fs::read_to_string(dir.path().join("dsx-connect-scan.1")).unwrap();
         assert!(scan.contains("DSXCONNECT_SCAN_FORMAT"), "the page names the variables");
+    }
+
+    #[test]
+    fn configuration_md_lists_what_the_declarations_say() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIGURATION.md");
+        let doc = std::fs::read_to_string(path).expect("docs/CONFIGURATION.md is readable");
+        let fresh = crate::config::docs::regenerate(&doc, &configuration_tables()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            doc == fresh,
+            "docs/CONFIGURATION.md is stale: its settings tables differ from the declarations \
+             (src/config/*_table.rs, src/config/oidc.rs, src/connectors/framework/settings_table.rs, \
+             src/connectors/s3/settings.rs); regenerate them with \
+             `cargo run -- config-doc docs/CONFIGURATION.md` and commit the result"
+        );
     }
 }

@@ -68,6 +68,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR", env = "DSXCONNECT_MAN_DIR")]
         dir: Option<PathBuf>,
     },
+    /// Rewrite the settings tables of docs/CONFIGURATION.md from the settings' declarations.
+    #[command(hide = true)]
+    ConfigDoc {
+        /// The document (its prose is kept; tables sit between `<!-- settings:NAME -->` markers).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

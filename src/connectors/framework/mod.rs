@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod routes;
 pub mod service;
 pub mod settings;
+pub mod settings_table;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::settings_table::*;
 use crate::auth::hmac::HmacKey;
 use crate::config::loader::{ConfigError, ConfigIssue, Secret, Source};
 use crate::connectors::filter::Filter;
@@ -186,23 +187,22 @@ impl ConnectorSettings {
                 s.set_flag(key, flag, v.clone());
             }
         };
-        flag(&mut s, "NAME", "name", &o.name);
-        flag(&mut s, "ASSET", "asset", &o.asset);
-        flag(&mut s, "LISTEN_ADDR", "listen", &o.listen);
-        flag(&mut s, "CONNECTOR_URL", "connector-url", &o.connector_url);
-        flag(&mut s, "DSX_CONNECT_URL", "core-url", &o.core_url);
-        flag(&mut s, "ITEM_ACTION", "action", &o.item_action);
-        flag(&mut s, "ITEM_ACTION_MOVE_METAINFO", "quarantine", &o.move_metainfo);
-        flag(&mut s, "FILTER", "filter", &o.filter);
+        flag(&mut s, NAME.key, "name", &o.name);
+        flag(&mut s, ASSET.key, "asset", &o.asset);
+        flag(&mut s, LISTEN_ADDR.key, "listen", &o.listen);
+        flag(&mut s, CONNECTOR_URL.key, "connector-url", &o.connector_url);
+        flag(&mut s, DSX_CONNECT_URL.key, "core-url", &o.core_url);
+        flag(&mut s, ITEM_ACTION.key, "action", &o.item_action);
+        flag(&mut s, ITEM_ACTION_MOVE_METAINFO.key, "quarantine", &o.move_metainfo);
+        flag(&mut s, FILTER.key, "filter", &o.filter);
         if let Some(d) = &o.data_dir {
-            s.set_flag("DATA_DIR", "data-dir", d.display().to_string());
+            s.set_flag(DATA_DIR.key, "data-dir", d.display().to_string());
         }
-        s.alias("SCAN_CONCURRENCY", "FULL_SCAN_ENQUEUE_CONCURRENCY");
         s.ignored("SCAN_BY_PATH", "unused, as in the original");
         s.ignored("ENV_FILE", "read before everything else");
         let mut warnings = Vec::new();
 
-        let name = s.string_or("NAME", kind.default_name());
+        let name = s.text_or(&NAME, kind.default_name());
         if name.is_empty()
             || name.len() > 64
             || !name
@@ -210,12 +210,12 @@ impl ConnectorSettings {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         {
             s.error(
-                "NAME",
+                NAME.key,
                 format!("'{name}' is not valid: expected 1-64 characters from [A-Za-z0-9._-]"),
             );
         }
         let connector_url = s
-            .http_url_opt("CONNECTOR_URL")
+            .http_url(&CONNECTOR_URL)
             .map(|u| u.as_str().trim_end_matches('/').to_string())
             .unwrap_or_else(|| kind.default_url().to_string());
         let parsed_url = url::Url::parse(&connector_url).ok();
@@ -228,85 +228,78 @@ impl ConnectorSettings {
             .as_ref()
             .and_then(|u| u.port_or_known_default())
             .unwrap_or(80);
-        let listen_raw = s.string_or("LISTEN_ADDR", &format!("0.0.0.0:{default_port}"));
+        let listen_raw = s.text_or(&LISTEN_ADDR, &format!("0.0.0.0:{default_port}"));
         let listen_addr = match listen_raw.to_socket_addrs().ok().and_then(|mut a| a.next()) {
             Some(a) => a,
             None => {
                 s.error(
-                    "LISTEN_ADDR",
+                    LISTEN_ADDR.key,
                     format!("'{listen_raw}' is not valid: expected host:port"),
                 );
                 SocketAddr::from(([0, 0, 0, 0], default_port))
             }
         };
         let core_base = s
-            .http_url_opt("DSX_CONNECT_URL")
+            .http_url(&DSX_CONNECT_URL)
             .map(|u| u.as_str().trim_end_matches('/').to_string())
             .unwrap_or_else(|| "http://0.0.0.0:8586".into());
-        let asset = s.string("ASSET").unwrap_or_default();
+        let asset = s.text(&ASSET).unwrap_or_default();
         if asset.trim().is_empty() {
             s.error(
-                "ASSET",
+                ASSET.key,
                 "is required: the folder (or bucket[/prefix]) this connector covers",
             );
         }
-        let filter_text = s.string("FILTER").unwrap_or_default();
+        let filter_text = s.text(&FILTER).unwrap_or_default();
         let filter = match Filter::parse(&filter_text) {
             Ok(f) => f,
             Err(e) => {
-                s.error("FILTER", format!("invalid filter: {e}"));
+                s.error(FILTER.key, format!("invalid filter: {e}"));
                 Filter::default()
             }
         };
-        let item_action = s
-            .parse_opt::<ItemAction>(
-                "ITEM_ACTION",
-                "not implemented, nothing, delete, move, tag, movetag (any case; move_tag accepted)",
-            )
-            .unwrap_or(ItemAction::Move);
-        let move_metainfo = s.string_or("ITEM_ACTION_MOVE_METAINFO", "dsxconnect-quarantine");
+        let item_action = s.choice::<ItemAction, _>(&ITEM_ACTION).unwrap_or(ItemAction::Move);
+        let move_metainfo = s.text_or_default(&ITEM_ACTION_MOVE_METAINFO);
         if item_action.moves() && move_metainfo.trim().is_empty() {
             s.error(
-                "ITEM_ACTION_MOVE_METAINFO",
+                ITEM_ACTION_MOVE_METAINFO.key,
                 "must name the quarantine for move and movetag",
             );
         }
-        let display_icon = s.string("DISPLAY_ICON").and_then(|raw| {
+        let display_icon = s.text(&DISPLAY_ICON).and_then(|raw| {
             let clean = sanitize_icon(&raw);
             if clean.is_none() {
                 warnings.push("DSXCONNECTOR_DISPLAY_ICON was rejected by the icon sanitiser and is not shown".into());
             }
             clean
         });
-        let use_tls = s.bool_or("USE_TLS", false);
-        let tls_certfile = s.string("TLS_CERTFILE").map(PathBuf::from);
-        let tls_keyfile = s.string("TLS_KEYFILE").map(PathBuf::from);
+        let use_tls = s.flag(&USE_TLS);
+        let tls_certfile = s.text(&TLS_CERTFILE).map(PathBuf::from);
+        let tls_keyfile = s.text(&TLS_KEYFILE).map(PathBuf::from);
         if use_tls && (tls_certfile.is_none() || tls_keyfile.is_none()) {
             s.error(
-                "USE_TLS",
+                USE_TLS.key,
                 "true requires DSXCONNECTOR_TLS_CERTFILE and DSXCONNECTOR_TLS_KEYFILE",
             );
         }
-        let uuid = s.string("UUID").and_then(|u| match uuid::Uuid::parse_str(u.trim()) {
+        let uuid = s.text(&UUID).and_then(|u| match uuid::Uuid::parse_str(u.trim()) {
             Ok(u) => Some(u),
             Err(_) => {
-                s.error("UUID", format!("'{u}' is not a valid UUID"));
+                s.error(UUID.key, format!("'{u}' is not a valid UUID"));
                 None
             }
         });
-        let secs = |s: &mut Source, key: &str, d: i64, min: i64, max: i64| {
-            Duration::from_secs(s.int_in(key, d, min, max) as u64)
-        };
-        let tag_engine = s.string("TAG_ENGINE");
+        let secs = |s: &mut Source, setting| Duration::from_secs(s.int(setting) as u64);
+        let tag_engine = s.text(&TAG_ENGINE);
         if let Some(t) = &tag_engine
             && (t.len() > 256 || !t.chars().all(|c| c.is_alphanumeric() || " +-=._:/@".contains(c)))
         {
             s.error(
-                "TAG_ENGINE",
+                TAG_ENGINE.key,
                 "must be at most 256 characters from letters, digits, spaces and + - = . _ : / @",
             );
         }
-        let force_polling = s.bool_or("MONITOR_FORCE_POLLING", false)
+        let force_polling = s.flag(&MONITOR_FORCE_POLLING)
             || env
                 .get("WATCHFILES_FORCE_POLLING")
                 .is_some_and(|v| crate::config::loader::parse_bool(v) == Some(true));
@@ -317,45 +310,43 @@ impl ConnectorSettings {
             connector_url,
             listen_addr,
             asset,
-            asset_display_name: s.string("ASSET_DISPLAY_NAME"),
+            asset_display_name: s.text(&ASSET_DISPLAY_NAME),
             filter,
             item_action,
             move_metainfo,
-            display_name: s.string("DISPLAY_NAME"),
+            display_name: s.text(&DISPLAY_NAME),
             display_icon,
-            api_key: s.secret_or_file("API_KEY"),
-            core_api_key: s.secret_or_file("DSX_CONNECT_API_KEY"),
-            metrics_token: s.secret_or_file("METRICS_TOKEN"),
+            api_key: s.secret_of(&API_KEY),
+            core_api_key: s.secret_of(&DSX_CONNECT_API_KEY),
+            metrics_token: s.secret_of(&METRICS_TOKEN),
             auth: read_auth(&mut s, &env),
             use_tls,
             tls_certfile,
             tls_keyfile,
-            verify_tls: s.bool_or("VERIFY_TLS", true),
-            ca_bundle: s.string("CA_BUNDLE").map(PathBuf::from),
-            data_dir: PathBuf::from(s.string_or("DATA_DIR", "data")),
+            verify_tls: s.flag(&VERIFY_TLS),
+            ca_bundle: s.text(&CA_BUNDLE).map(PathBuf::from),
+            data_dir: PathBuf::from(s.text_or_default(&DATA_DIR)),
             uuid,
-            heartbeat_interval: secs(&mut s, "HEARTBEAT_INTERVAL_SECS", 60, 5, 3600),
-            register_retry_max: secs(&mut s, "REGISTER_RETRY_MAX_SECS", 60, 1, 3600),
-            core_timeout: secs(&mut s, "CORE_TIMEOUT_SECS", 30, 1, 600),
-            scan_batch_size: s.int_in("SCAN_BATCH_SIZE", 100, 1, 1000) as usize,
-            enqueue_concurrency: s.int_in("FULL_SCAN_ENQUEUE_CONCURRENCY", 8, 1, 64) as usize,
-            max_full_scans: s.int_in("MAX_CONCURRENT_FULL_SCANS", 4, 1, 64) as usize,
-            enqueue_max_attempts: s.int_in("ENQUEUE_MAX_ATTEMPTS", 8, 1, 20) as u32,
-            estimate_timeout: secs(&mut s, "ESTIMATE_TIMEOUT_SECS", 10, 0, 300),
-            shutdown_timeout: secs(&mut s, "SHUTDOWN_TIMEOUT_SECS", 10, 1, 300),
-            tag_scan_time: s.bool_or("TAG_SCAN_TIME", false),
+            heartbeat_interval: secs(&mut s, &HEARTBEAT_INTERVAL_SECS),
+            register_retry_max: secs(&mut s, &REGISTER_RETRY_MAX_SECS),
+            core_timeout: secs(&mut s, &CORE_TIMEOUT_SECS),
+            scan_batch_size: s.int(&SCAN_BATCH_SIZE) as usize,
+            enqueue_concurrency: s.int(&FULL_SCAN_ENQUEUE_CONCURRENCY) as usize,
+            max_full_scans: s.int(&MAX_CONCURRENT_FULL_SCANS) as usize,
+            enqueue_max_attempts: s.int(&ENQUEUE_MAX_ATTEMPTS) as u32,
+            estimate_timeout: secs(&mut s, &ESTIMATE_TIMEOUT_SECS),
+            shutdown_timeout: secs(&mut s, &SHUTDOWN_TIMEOUT_SECS),
+            tag_scan_time: s.flag(&TAG_SCAN_TIME),
             tag_engine,
-            log_level: s.string_or("LOG_LEVEL", "info"),
-            log_format: s
-                .parse_opt("LOG_FORMAT", "text or json")
-                .unwrap_or(crate::config::core::LogFormat::Text),
+            log_level: s.text_or_default(&LOG_LEVEL),
+            log_format: s.choice(&LOG_FORMAT).unwrap_or(crate::config::core::LogFormat::Text),
             s3: (kind == ConnectorKind::S3).then(|| crate::connectors::s3::settings::read(&mut s, &env)),
             monitor: MonitorSettings {
-                enabled: s.bool_or("MONITOR", false),
-                debounce: Duration::from_millis(s.int_in("MONITOR_DEBOUNCE_MS", 1000, 50, 60_000) as u64),
-                max_wait: secs(&mut s, "MONITOR_MAX_WAIT_SECS", 300, 1, 86_400),
+                enabled: s.flag(&MONITOR),
+                debounce: Duration::from_millis(s.int(&MONITOR_DEBOUNCE_MS) as u64),
+                max_wait: secs(&mut s, &MONITOR_MAX_WAIT_SECS),
                 force_polling,
-                poll_interval: Duration::from_millis(s.int_in("MONITOR_POLL_INTERVAL_MS", 1000, 100, 600_000) as u64),
+                poll_interval: Duration::from_millis(s.int(&MONITOR_POLL_INTERVAL_MS) as u64),
             },
         };
         warnings.extend(s.finish()?);
@@ -403,26 +394,26 @@ impl ConnectorAuth {}
 pub const AUTH_WITHOUT_CREDENTIALS: &str = "DSXCONNECTOR_AUTH__ENABLED=true requires DSXCONNECT_ENROLLMENT_TOKEN, DSXCONNECTOR_AUTH__HMAC_KEY_ID/_SECRET or stored credentials";
 
 fn read_auth(s: &mut Source, env: &BTreeMap<String, String>) -> ConnectorAuth {
-    let enabled = s.bool_or("AUTH__ENABLED", false);
-    let key_id = s.string("AUTH__HMAC_KEY_ID").filter(|k| !k.trim().is_empty());
-    let secret = s.secret_or_file("AUTH__HMAC_SECRET");
-    let clock_skew_secs = s.int_in("AUTH__CLOCK_SKEW_SECONDS", 60, 5, 600) as u64;
+    let enabled = s.flag(&AUTH__ENABLED);
+    let key_id = s.text(&AUTH__HMAC_KEY_ID).filter(|k| !k.trim().is_empty());
+    let secret = s.secret_of(&AUTH__HMAC_SECRET);
+    let clock_skew_secs = s.int(&AUTH__CLOCK_SKEW_SECONDS) as u64;
     let key = match (key_id, secret) {
         (Some(id), Some(secret)) => Some(HmacKey::new(id.trim(), secret.expose())),
         (None, None) => None,
         _ => {
             s.error(
-                "AUTH__HMAC_KEY_ID",
+                AUTH__HMAC_KEY_ID.key,
                 "DSXCONNECTOR_AUTH__HMAC_KEY_ID and DSXCONNECTOR_AUTH__HMAC_SECRET go together",
             );
             None
         }
     };
     let enrollment_token = enrollment_token(s, env);
-    let rotation_grace_secs = s.int_in("AUTH__ROTATION_GRACE_SECS", 300, 0, 86_400) as u64;
-    let persist_credentials = s.bool_or("AUTH__PERSIST_CREDENTIALS", true);
+    let rotation_grace_secs = s.int(&AUTH__ROTATION_GRACE_SECS) as u64;
+    let persist_credentials = s.flag(&AUTH__PERSIST_CREDENTIALS);
     if enabled && key.is_none() && enrollment_token.is_none() {
-        s.error("AUTH__ENABLED", AUTH_WITHOUT_CREDENTIALS);
+        s.error(AUTH__ENABLED.key, AUTH_WITHOUT_CREDENTIALS);
     }
     ConnectorAuth {
         enabled,
@@ -561,5 +552,23 @@ mod tests {
         assert_ne!(identity(&b).unwrap(), ia);
         std::fs::write(dir.path().join("other/connector_uuid.txt"), "not-a-uuid").unwrap();
         assert!(identity(&b).unwrap_err().to_string().contains("connector_uuid.txt"));
+    }
+
+    #[test]
+    fn every_declared_variable_is_read() {
+        let s3 = crate::connectors::s3::settings::TABLE.iter().filter_map(|e| e.key());
+        for key in TABLE.iter().filter_map(|e| e.key()).chain(s3) {
+            let name = format!("DSXCONNECTOR_{key}");
+            let mut env: BTreeMap<String, String> = [("DSXCONNECTOR_ASSET".to_string(), "bucket".to_string())].into();
+            env.entry(name.clone()).or_default();
+            let (_, warnings) = ConnectorSettings::load(ConnectorKind::S3, &env, None, &Overrides::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                !warnings
+                    .iter()
+                    .any(|w| w.starts_with(&format!("{name} is not a known setting"))),
+                "{name} is declared but not read: {warnings:?}"
+            );
+        }
     }
 }
