@@ -13,16 +13,16 @@ use crate::actors::Services;
 use crate::actors::broadcaster::Broadcaster;
 use crate::actors::connector::ConnectorRegistry;
 use crate::actors::job_registry::JobRegistry;
-use crate::actors::registry_view::RegistryView;
-use crate::actors::worker_pool::{Drain, WorkerPool};
 use crate::backend::Backend;
 use crate::backend::redis::{RedisOptions, RedisStore};
 use crate::backend::sqlite::{SqliteStore, StoreOptions};
 use crate::config::Settings;
+use crate::connector_client::ConnectorClients;
 use crate::http::ui::UiSource;
 use crate::http::{CoreState, meta, routes};
 use crate::pipeline::PipelineCtx;
-use crate::pipeline::connector_client::ConnectorClients;
+use crate::pipeline::worker_pool::{Drain, WorkerPool};
+use crate::registry_view::RegistryView;
 use crate::superlog::Superlog;
 
 /// A running core.

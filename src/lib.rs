@@ -7,7 +7,9 @@ pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod connector_client;
 pub mod connectors;
+pub mod failure;
 pub mod http;
 pub mod identity;
 pub mod metrics;
@@ -34,6 +36,7 @@ pub const LONG_VERSION: &str = concat!(
     ")"
 );
 pub mod pipeline;
+pub mod registry_view;
 pub mod request_id;
 pub mod scanner;
 pub mod superlog;

@@ -9,7 +9,7 @@ use crate::auth::builtin::BuiltinKeys;
 use crate::config::loader::process_env;
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
-use crate::connectors::framework::service::{RunningConnector, start};
+use crate::connectors::framework::server::{RunningConnector, start};
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides, identity};
 use crate::connectors::s3::S3Storage;
 

@@ -8,7 +8,7 @@ use super::{ConnectorArgs, shutdown_signal};
 use crate::config::loader::{ConfigError, process_env};
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
-use crate::connectors::framework::service::start;
+use crate::connectors::framework::server::start;
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
 use crate::connectors::s3::S3Storage;
 

@@ -15,10 +15,10 @@ use crate::auth::credentials::{self, Registration, Rules, Signer, enrollment_tok
 use crate::auth::url_guard::{self, AllowList};
 use crate::auth::{hmac, relay};
 use crate::backend::{JobInit, StoreError};
+use crate::connector_client::{ProxyAnswer, Target, Unreachable};
 use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusKind, StatusResponse};
-use crate::pipeline::connector_client::{ProxyAnswer, Target, Unreachable};
 use crate::trust::ConnectorPrincipal;
 use actix_web::HttpMessage;
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};

@@ -30,7 +30,7 @@ use crate::actors::Services;
 use crate::actors::broadcaster::Broadcaster;
 use crate::actors::connector::ConnectorRegistry;
 use crate::actors::job_registry::JobRegistry;
-use crate::pipeline::connector_client::ConnectorClients;
+use crate::connector_client::ConnectorClients;
 use crate::scanner::Scanner;
 
 /// The API prefix of every route.

@@ -10,9 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
+use crate::failure::{ErrorClass, Failure};
 use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
 use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
-use crate::pipeline::failure::{ErrorClass, Failure};
 
 /// Largest INSTREAM chunk sent (the protocol allows any size; clamd reads in pieces).
 const MAX_CHUNK: usize = 1 << 20;

@@ -12,9 +12,9 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::{ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
+use crate::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
 use crate::model::verdict::{FileInfo, VerdictDetails};
 use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
-use crate::pipeline::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
 
 /// Largest verdict answer read.
 const MAX_ANSWER_BYTES: usize = 1 << 20;

@@ -18,8 +18,8 @@ use futures_util::Stream;
 pub use meter::{Meter, MeterReport, Pace};
 
 use crate::config::core::ScannerSettings;
+use crate::failure::Failure;
 use crate::model::{Engine, StatusResponse, Verdict};
-use crate::pipeline::failure::Failure;
 
 /// The bytes of one item as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;

@@ -7,6 +7,7 @@ pub mod exact_len;
 pub mod full_scan;
 pub mod keyring;
 pub mod routes;
+pub mod server;
 pub mod service;
 pub mod settings;
 

@@ -338,7 +338,7 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
                 .with_description(format!("reason={} {}", f.reason, f.message)),
         );
     }
-    if let super::service::FullScanStart::Busy { running } = svc.start_full_scan(job_id.clone(), limit) {
+    if let super::service::FullScanStart::Busy { running } = super::full_scan::start(&svc, job_id.clone(), limit) {
         let max = svc.settings().max_full_scans;
         let mut r = json(
             429,

@@ -2,12 +2,10 @@
 //! scans, estimates, previews, webhook jobs, and graceful shutdown (§6.5).
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{App, HttpServer};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -334,31 +332,48 @@ impl ConnectorService {
         }
     }
 
-    /// Starts a background full scan unless one runs for this job already, or
-    /// `MAX_CONCURRENT_FULL_SCANS` run already.
-    pub fn start_full_scan(self: &Arc<Self>, job_id: String, limit: Option<u64>) -> FullScanStart {
-        {
-            let mut running = match self.running_scans.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if running.contains(&job_id) {
-                return FullScanStart::AlreadyRunning;
-            }
-            if running.len() >= self.settings.max_full_scans {
-                return FullScanStart::Busy { running: running.len() };
-            }
-            running.insert(job_id.clone());
+    /// Claims a full-scan slot for `job_id`: refused when a scan of the same job runs already,
+    /// or `MAX_CONCURRENT_FULL_SCANS` run already (the full scan module runs the scan).
+    pub(super) fn claim_full_scan(&self, job_id: &str) -> FullScanStart {
+        let mut running = match self.running_scans.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if running.contains(job_id) {
+            return FullScanStart::AlreadyRunning;
         }
-        let svc = Arc::clone(self);
-        self.tasks.spawn(async move {
-            let n = super::full_scan::run(Arc::clone(&svc), job_id.clone(), limit).await;
-            tracing::info!(job = %job_id, accepted = n, "full scan enumeration finished");
-            if let Ok(mut running) = svc.running_scans.lock() {
-                running.remove(&job_id);
-            }
-        });
+        if running.len() >= self.settings.max_full_scans {
+            return FullScanStart::Busy { running: running.len() };
+        }
+        running.insert(job_id.to_string());
         FullScanStart::Started
+    }
+
+    /// Frees the slot a finished full scan held.
+    pub(super) fn release_full_scan(&self, job_id: &str) {
+        if let Ok(mut running) = self.running_scans.lock() {
+            running.remove(job_id);
+        }
+    }
+
+    /// Runs `task` in the background; [`ConnectorService::stop`] waits for it.
+    pub(super) fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Starts what runs beside the HTTP server: registration then heartbeats (§6.2), and the
+    /// storage's monitor when it has one.
+    pub(super) fn launch(self: &Arc<Self>) {
+        let reg = Arc::clone(self);
+        self.tasks.spawn(reg.registration_loop());
+        // The storage decides whether it watches (the folder monitor, an event queue).
+        let sink: Arc<dyn ItemSink> = Arc::clone(self) as Arc<dyn ItemSink>;
+        let started =
+            Arc::clone(&self.storage).start_monitor(sink, Arc::clone(&self.filter), self.shutdown.child_token());
+        self.with_live(|l| l.monitoring = started);
+        if self.settings.monitor.enabled && !started {
+            tracing::warn!("DSXCONNECTOR_MONITOR is set, but this connector has no folder monitor");
+        }
     }
 
     /// Counts what a full scan would enqueue now, within the estimate budget (§7.5).
@@ -513,85 +528,6 @@ pub struct WebhookOutcome {
 
 fn preview_label(item: &Item) -> String {
     item.location.clone()
-}
-
-/// A started connector: its service and HTTP server.
-pub struct RunningConnector {
-    pub service: Arc<ConnectorService>,
-    pub addr: std::net::SocketAddr,
-    server: actix_web::dev::ServerHandle,
-}
-
-impl RunningConnector {
-    /// Stops the connector gracefully (unregisters) and its server.
-    pub async fn stop(self) {
-        self.service.stop().await;
-        self.server.stop(true).await;
-    }
-}
-
-/// Binds, serves, and starts registration in the background (§6.2). Must run inside an actix
-/// system. The listener may be on port 0 (built-in connectors): the connector URL is then
-/// completed with the bound port.
-pub async fn start(
-    mut settings: ConnectorSettings,
-    storage: Arc<dyn Storage>,
-    listener: TcpListener,
-) -> anyhow::Result<RunningConnector> {
-    let addr = listener.local_addr()?;
-    if let Ok(mut u) = url::Url::parse(&settings.connector_url)
-        && u.port() == Some(0)
-    {
-        let _ = u.set_port(Some(addr.port()));
-        settings.connector_url = u.as_str().trim_end_matches('/').to_string();
-    }
-    let uuid = super::settings::identity(&settings)?;
-    let tls = match (settings.use_tls, &settings.tls_certfile, &settings.tls_keyfile) {
-        (true, Some(c), Some(k)) => Some(crate::tls::server_config(c, k)?),
-        _ => None,
-    };
-    let name = settings.name.clone();
-    let service = ConnectorService::new(settings, uuid, storage)?;
-    let svc = Arc::clone(&service);
-    let server = HttpServer::new(move || {
-        let http_metrics = Arc::clone(&svc.metrics().http);
-        App::new()
-            .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
-            .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
-            .wrap(actix_web::middleware::from_fn(move |req, next| {
-                crate::metrics::http::track(Arc::clone(&http_metrics), req, next)
-            }))
-            .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
-    })
-    .on_connect(crate::http::no_delay)
-    .client_request_timeout(crate::http::errors::HEAD_TIMEOUT)
-    .client_disconnect_timeout(std::time::Duration::from_secs(5))
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(5);
-    let server = match tls {
-        Some(cfg) => server.listen_rustls_0_23(listener, cfg)?,
-        None => server.listen(listener)?,
-    }
-    .run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    let reg = Arc::clone(&service);
-    service.tasks.spawn(reg.registration_loop());
-    // The storage decides whether it watches (the folder monitor, an event queue).
-    let sink: Arc<dyn ItemSink> = Arc::clone(&service) as Arc<dyn ItemSink>;
-    let started =
-        Arc::clone(&service.storage).start_monitor(sink, Arc::clone(&service.filter), service.shutdown.child_token());
-    service.with_live(|l| l.monitoring = started);
-    if service.settings.monitor.enabled && !started {
-        tracing::warn!("DSXCONNECTOR_MONITOR is set, but this connector has no folder monitor");
-    }
-    tracing::info!(connector = %name, %addr, uuid = %service.uuid, callback = %service.settings.callback_url(), "connector listening");
-    Ok(RunningConnector {
-        service,
-        addr,
-        server: handle,
-    })
 }
 
 /// The wait after the `failures`-th failed registration round: 2 s doubling per failure, capped
