@@ -39,6 +39,7 @@ pub mod pipeline;
 pub mod registry_view;
 pub mod request_id;
 pub mod scanner;
+pub mod settings_source;
 pub mod superlog;
 pub mod telemetry;
 pub mod tls;

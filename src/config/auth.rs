@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::loader::{Secret, Source};
+use crate::settings_source::{Secret, Source};
 
 /// Connector trust and protected mode.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::loader::{ConfigError, Secret, Source};
 use crate::auth::url_guard::AllowList;
 use crate::model::Engine;
+use crate::settings_source::{ConfigError, Secret, Source};
 
 /// `DSXCONNECT_APP_ENV`: only the namespace of Redis keys and channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,10 +201,14 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// The prefixes (after `DSXCONNECT_`) of the variables that set command-line flags (the
+/// `env` names of `src/cli/`), which the settings loader leaves to the command line.
+const FLAG_VARIABLES: &[&str] = &["CONFIG", "SCAN_", "SERVE_", "HEALTHCHECK_", "TOKEN_", "USER_", "MAN_"];
+
 impl Settings {
     /// Reads the process environment (and `--config` file) and validates every value.
     pub fn from_env(config_file: Option<&Path>) -> Result<Loaded, ConfigError> {
-        Self::from_map(&super::loader::process_env(), config_file)
+        Self::from_map(&crate::settings_source::process_env(), config_file)
     }
 
     /// Defaults only (tests, the `scan` command before its overrides).
@@ -216,7 +220,7 @@ impl Settings {
 
     pub fn from_map(env: &BTreeMap<String, String>, config_file: Option<&Path>) -> Result<Loaded, ConfigError> {
         let mut s = Source::load("DSXCONNECT_", env, config_file)?;
-        s.command_line(crate::cli::FLAG_VARIABLES);
+        s.command_line(FLAG_VARIABLES);
         let mut warnings = Vec::new();
         // Aliases and legacy names.
         s.alias("DATABASE__RETAIN", "RESULTS_DB__RETAIN");

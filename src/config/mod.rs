@@ -2,8 +2,7 @@
 
 pub mod auth;
 pub mod core;
-pub mod loader;
 pub mod oidc;
 
 pub use self::core::Settings;
-pub use loader::{ConfigError, Secret};
+pub use crate::settings_source::{ConfigError, Secret};

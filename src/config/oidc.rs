@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::loader::{Secret, Source};
 use crate::auth::tokens::Role;
+use crate::settings_source::{Secret, Source};
 
 /// An OpenID Connect provider users sign in with (authorization code flow with PKCE).
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::loader::{Secret, Source};
+use crate::settings_source::{Secret, Source};
 
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::event::{EventType, EventTypes};
 use super::redact::{Mask, is_always_mandatory, is_known_path, mandatory_text, parse_masks};
-use crate::config::loader::{Source, parse_bool};
+use crate::settings_source::{Source, parse_bool};
 
 mod destinations;
 mod webhook;
