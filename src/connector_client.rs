@@ -15,10 +15,10 @@ use crate::auth::relay;
 use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
+use crate::error_chain::error_chain;
 use crate::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
 use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::registry_view::RegistryView;
-use crate::scanner::dsxa::error_chain;
 use crate::trust::{OutboundRefusal, Trust};
 
 /// Largest JSON answer accepted from a connector.

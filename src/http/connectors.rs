@@ -592,9 +592,11 @@ pub async fn full_scan(
             job_name: header_str(&req, "X-Job-Name").map(str::to_string),
             awaits_enqueue_done: m.has_capability(CAP_ENQUEUE_DONE),
         };
-        let job = jobs.create(&job_id, init).await.map_err(ApiError::job_store)?;
+        let job = jobs.create(&job_id, init).await.map_err(super::errors::job_store)?;
         if let (Some(n), None) = (expected, job.expected_total) {
-            jobs.set_expected_total(&job_id, n).await.map_err(ApiError::job_store)?;
+            jobs.set_expected_total(&job_id, n)
+                .await
+                .map_err(super::errors::job_store)?;
         }
     }
     let token = format!("job_id={job_id}");

@@ -85,13 +85,3 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(ui::routes)
         .default_service(web::to(errors::not_found));
 }
-
-/// Disables Nagle's algorithm on accepted connections: a response written as headers then
-/// body (streamed files, small JSON) must not wait for the peer's delayed ACK (~40 ms).
-pub fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
-    if let Some(s) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(e) = s.set_nodelay(true)
-    {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-    }
-}

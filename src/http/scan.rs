@@ -167,7 +167,13 @@ async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item =
         if !seen.insert(j.clone()) {
             continue;
         }
-        let job = state.services.backend.jobs.get(&j).await.map_err(ApiError::job_store)?;
+        let job = state
+            .services
+            .backend
+            .jobs
+            .get(&j)
+            .await
+            .map_err(super::errors::job_store)?;
         if job.and_then(|j| j.connector_uuid).is_some_and(|u| u != b.uuid) {
             return Err(ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch"));
         }
@@ -416,7 +422,7 @@ pub async fn task_status(state: web::Data<CoreState>, path: web::Path<String>) -
         .queue
         .task(task_id.as_str())
         .await
-        .map_err(ApiError::job_store)?
+        .map_err(super::errors::job_store)?
         .ok_or_else(not_found)?;
     // The result is stored one step before the task's outcome: a task whose result exists has
     // succeeded, whatever the outcome record says for the next few milliseconds.
@@ -426,7 +432,7 @@ pub async fn task_status(state: web::Data<CoreState>, path: web::Path<String>) -
             .results
             .by_task(task_id.as_str())
             .await
-            .map_err(ApiError::job_store)?
+            .map_err(super::errors::job_store)?
     } else {
         None
     };

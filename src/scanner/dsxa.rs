@@ -126,21 +126,9 @@ fn classify_transport(e: reqwest::Error) -> Failure {
     } else {
         Failure::new(
             ErrorClass::DsxaConnection,
-            format!("DSXA unreachable: {}", error_chain(&e)),
+            format!("DSXA unreachable: {}", crate::error_chain::error_chain(&e)),
         )
     }
-}
-
-/// The error and its sources, so "connection refused" is visible in the DLQ text.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// `file-tag:<ascii metainfo>,task-id:<task id>`, at most 4096 bytes (§5.1.1).

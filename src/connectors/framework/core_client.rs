@@ -13,8 +13,8 @@ use super::settings::ConnectorSettings;
 use std::sync::Arc;
 
 use super::keyring::Keyring;
+use crate::error_chain::error_chain;
 use crate::model::{ConnectorInstanceModel, ScanRequestModel};
-use crate::scanner::dsxa::error_chain;
 
 /// What happened to a group of scan requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

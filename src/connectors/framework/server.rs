@@ -51,15 +51,15 @@ pub async fn start(
     let server = HttpServer::new(move || {
         let http_metrics = Arc::clone(&svc.metrics().http);
         App::new()
-            .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
+            .wrap(actix_web::middleware::from_fn(crate::web::server::limit_headers))
             .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
             .wrap(actix_web::middleware::from_fn(move |req, next| {
                 crate::metrics::http::track(Arc::clone(&http_metrics), req, next)
             }))
             .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
     })
-    .on_connect(crate::http::no_delay)
-    .client_request_timeout(crate::http::errors::HEAD_TIMEOUT)
+    .on_connect(crate::web::server::no_delay)
+    .client_request_timeout(crate::web::server::HEAD_TIMEOUT)
     .client_disconnect_timeout(std::time::Duration::from_secs(5))
     .workers(1)
     .disable_signals()
