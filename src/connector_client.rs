@@ -16,7 +16,7 @@ use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
 use crate::error_chain::error_chain;
-use crate::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
+use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::registry_view::RegistryView;
 use crate::trust::{OutboundRefusal, Trust};
@@ -364,7 +364,7 @@ fn connection_failure(e: reqwest::Error) -> Failure {
 /// Classifies a non-200 answer of `read_file` / non-2xx of `item_action` (§4.3).
 async fn status_failure(resp: reqwest::Response) -> Failure {
     let status = resp.status();
-    let retry_after = retry_after_secs(resp.headers().get(reqwest::header::RETRY_AFTER));
+    let retry_after = crate::retry::retry_after(resp.headers());
     let body = read_capped(resp, 4096).await.unwrap_or_default();
     let text = http_error_text(status, &relay::error_text(&body));
     let class = match status.as_u16() {

@@ -39,6 +39,7 @@ pub const LONG_VERSION: &str = concat!(
 pub mod pipeline;
 pub mod registry_view;
 pub mod request_id;
+pub mod retry;
 pub mod scanner;
 pub mod settings_source;
 pub mod superlog;

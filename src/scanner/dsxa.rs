@@ -12,7 +12,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::{ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
-use crate::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
+use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::verdict::{FileInfo, VerdictDetails};
 use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
 
@@ -92,7 +92,7 @@ impl DsxaScanner {
         let call = async {
             let resp = req.send().await.map_err(classify_transport)?;
             let status = resp.status();
-            let retry_after = retry_after_secs(resp.headers().get(reqwest::header::RETRY_AFTER));
+            let retry_after = crate::retry::retry_after(resp.headers());
             let text = read_limited(resp).await.map_err(classify_transport)?;
             classify_answer(status, &text, retry_after, size)
         };

@@ -8,7 +8,6 @@
 //! Destinations run as tasks on a dedicated thread, so neither a slow receiver nor formatting
 //! work ever competes with the scan pipeline. Application logs stay on `tracing`.
 
-pub mod backoff;
 pub mod buffer;
 pub mod config;
 pub mod destination;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::keyring::Keyring;
 use crate::error_chain::error_chain;
 use crate::model::{ConnectorInstanceModel, ScanRequestModel};
+use crate::retry::{Backoff, Jitter};
 
 /// What happened to a group of scan requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -184,17 +185,13 @@ impl CoreClient {
             let wait = match r.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    let retry_after = crate::retry::retry_after(resp.headers());
                     if !is_transient(status) {
                         let body = resp.bytes().await.unwrap_or_default();
                         return Exchange::Answer(status, body);
                     }
                     last = format!("HTTP {status}");
-                    retry_after.map(|s| Duration::from_secs(s.min(60)))
+                    retry_after.map(|d| d.min(RETRY_AFTER_MAX))
                 }
                 Err(e) => {
                     last = error_chain(&e);
@@ -202,7 +199,7 @@ impl CoreClient {
                 }
             };
             if attempt < self.max_attempts {
-                tokio::time::sleep(wait.unwrap_or_else(|| enqueue_backoff(attempt))).await;
+                tokio::time::sleep(wait.unwrap_or_else(|| ENQUEUE_BACKOFF.delay(attempt))).await;
             }
         }
         Exchange::GaveUp(last)
@@ -313,11 +310,11 @@ fn is_transient(s: StatusCode) -> bool {
     matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// 1 s, 2 s, 4 s, … capped at 30 s, ±20 % jitter.
-fn enqueue_backoff(attempt: u32) -> Duration {
-    let base = (1u64 << attempt.saturating_sub(1).min(5)).min(30) as f64;
-    Duration::from_secs_f64(base * rand::random_range(0.8..=1.2))
-}
+/// Waits between attempts of a call to the core: 1 s, 2 s, 4 s, … capped at 30 s, ±20 % jitter.
+const ENQUEUE_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).jitter(Jitter::Spread(0.2));
+/// Longest `Retry-After` of the core honoured; it replaces the backoff when given.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 /// Everything but the unreserved characters of RFC 3986 is encoded in a path segment.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -399,8 +396,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        assert!(enqueue_backoff(1) <= Duration::from_secs_f64(1.2));
-        assert!(enqueue_backoff(10) <= Duration::from_secs(36));
-        assert!(enqueue_backoff(10) >= Duration::from_secs(24));
+        assert!(ENQUEUE_BACKOFF.delay(1) <= Duration::from_secs_f64(1.2));
+        assert!(ENQUEUE_BACKOFF.delay(10) <= Duration::from_secs(36));
+        assert!(ENQUEUE_BACKOFF.delay(10) >= Duration::from_secs(24));
     }
 }

@@ -15,6 +15,7 @@ use super::settings::ConnectorSettings;
 use super::{EventOutcome, Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
 use crate::connectors::filter::Filter;
 use crate::model::{ConnectorInstanceModel, ConnectorStatus, Estimate};
+use crate::retry::{Backoff, Jitter};
 
 /// Longest a repository check may take before it counts as failed.
 const REPO_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -319,11 +320,7 @@ impl ConnectorService {
                 self.settings.heartbeat_interval
             } else {
                 failures += 1;
-                register_backoff(
-                    failures,
-                    self.settings.register_retry_max,
-                    rand::random_range(0.8..=1.2),
-                )
+                register_backoff(self.settings.register_retry_max).delay(failures)
             };
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -530,12 +527,12 @@ fn preview_label(item: &Item) -> String {
     item.location.clone()
 }
 
-/// The wait after the `failures`-th failed registration round: 2 s doubling per failure, capped
-/// at `cap`, times `jitter` (0.8–1.2, so many connectors restarted together spread out), never
-/// under 1 s (CONNECTORS §6.2).
-fn register_backoff(failures: u32, cap: Duration, jitter: f64) -> Duration {
-    let d = (2.0 * 2f64.powi(failures.clamp(1, 20) as i32 - 1)).min(cap.as_secs_f64());
-    Duration::from_secs_f64((d * jitter).max(1.0))
+/// The waits after failed registration rounds: 2 s doubling per failure, capped at `cap`, ±20 %
+/// (so many connectors restarted together spread out), never under 1 s (CONNECTORS §6.2).
+fn register_backoff(cap: Duration) -> Backoff {
+    Backoff::new(Duration::from_secs(2), cap)
+        .jitter(Jitter::Spread(0.2))
+        .at_least(Duration::from_secs(1))
 }
 
 #[cfg(test)]
@@ -545,17 +542,22 @@ mod tests {
     #[test]
     fn registration_backoff_grows_from_2_s_to_its_cap_plus_jitter() {
         let cap = Duration::from_secs(60);
-        let waits: Vec<_> = (1..=10).map(|n| register_backoff(n, cap, 1.0).as_secs()).collect();
+        let waits: Vec<_> = (1..=10)
+            .map(|n| register_backoff(cap).delay_with(n, 0.5).as_secs())
+            .collect();
         assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
         for n in [1, 5, 6, 100, u32::MAX] {
-            for j in [0.8, 1.0, 1.2] {
-                let w = register_backoff(n, cap, j);
+            for unit in [0.0, 0.5, 1.0] {
+                let w = register_backoff(cap).delay_with(n, unit);
                 assert!(
                     w >= Duration::from_secs(1) && w <= Duration::from_secs(72),
-                    "{n} {j}: {w:?}"
+                    "{n} {unit}: {w:?}"
                 );
             }
         }
-        assert_eq!(register_backoff(1, Duration::from_secs(1), 0.8), Duration::from_secs(1));
+        assert_eq!(
+            register_backoff(Duration::from_secs(1)).delay_with(1, 0.0),
+            Duration::from_secs(1)
+        );
     }
 }

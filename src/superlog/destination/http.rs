@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::SendError;
-use crate::superlog::backoff::parse_retry_after;
 
 /// An HTTP client with the destination's timeouts and trust settings.
 pub fn client(
@@ -50,10 +49,7 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 
 /// The `Retry-After` of an answer.
 pub fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after)
+    crate::retry::retry_after(resp.headers())
 }
 
 /// A transport error (connect, timeout, reset): retriable. The text names the kind only;
