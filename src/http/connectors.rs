@@ -27,7 +27,7 @@ use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn registry_err(e: StoreError) -> ApiError {
-    tracing::warn!(error = %e, "registry store failure");
+    tracing::warn!(error = %super::errors::store_detail(&e), "registry store failure");
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
 }
 
@@ -218,7 +218,7 @@ async fn apply_credentials(
         with_prev: p.with_prev,
     });
     let unavailable = |e: StoreError| {
-        tracing::warn!(error = %e, "credential store failure");
+        tracing::warn!(error = %super::errors::store_detail(&e), "credential store failure");
         refused(503, "registry_unavailable")
     };
     for _ in 0..5 {

@@ -18,11 +18,17 @@ use crate::backend::StoreError;
 pub const SINGLE_BODY_LIMIT: usize = 1 << 20;
 pub const BATCH_BODY_LIMIT: usize = 32 << 20;
 
+/// A store failure's detail as it may go to the log: controls escaped, bounded. The client is
+/// only ever told the kind of failure (a fixed text of ours), never the store's own words.
+pub fn store_detail(e: &StoreError) -> String {
+    crate::auth::relay::sanitize(&e.to_string())
+}
+
 /// A job-store failure on a job endpoint (§3.4).
 pub fn job_store(e: StoreError) -> ApiError {
     // A store that cannot write is logged once per episode by its write health.
     if !matches!(e, StoreError::CannotWrite(_)) {
-        tracing::warn!(error = %e, "job store failure");
+        tracing::warn!(error = %store_detail(&e), "job store failure");
     }
     match e {
         StoreError::Unavailable(_) | StoreError::Timeout | StoreError::CannotWrite(_) => {
