@@ -214,7 +214,7 @@ fn read_login(s: &mut Source) -> LoginSettings {
         ) {
             (Ok(u), Ok(())) => Some((u, pw)),
             (Err(e), _) | (_, Err(e)) => {
-                s.error("AUTH__BOOTSTRAP_ADMIN_PASSWORD", e);
+                s.error("AUTH__BOOTSTRAP_ADMIN_PASSWORD", e.to_string());
                 None
             }
         },

@@ -17,6 +17,15 @@ use crate::error_chain::error_chain;
 use crate::model::{ConnectorInstanceModel, ScanRequestModel};
 use crate::retry::{Backoff, Jitter};
 
+/// Why a call to the core got no answer to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreCallError {
+    #[error("the core could not be reached")]
+    Transport(#[source] reqwest::Error),
+    #[error("HTTP {0}")]
+    Status(StatusCode),
+}
+
 /// What happened to a group of scan requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SendReport {
@@ -131,33 +140,33 @@ impl CoreClient {
 
     /// One attempt per call; the caller decides about retries. The answer's status and body
     /// (a success may carry credentials), or why there was none.
-    pub async fn register(&self, model: &ConnectorInstanceModel) -> Result<(StatusCode, Value), String> {
+    pub async fn register(&self, model: &ConnectorInstanceModel) -> Result<(StatusCode, Value), CoreCallError> {
         let body = serde_json::to_value(model).unwrap_or(Value::Null);
         let mut r = self.request(Method::POST, "connectors/register", Some(&body));
         if let Some(t) = &self.enrollment_token {
             r = r.header("X-Enrollment-Token", t);
         }
-        let resp = r.send().await.map_err(|e| error_chain(&e))?;
+        let resp = r.send().await.map_err(CoreCallError::Transport)?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| error_chain(&e))?;
+        let bytes = resp.bytes().await.map_err(CoreCallError::Transport)?;
         let v = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| serde_json::json!({ "detail": crate::auth::relay::error_text(&bytes) }));
         Ok((status, v))
     }
 
     /// Best effort, one attempt with a 5 s cap (§6.5).
-    pub async fn unregister(&self, uuid: &str) -> Result<(), String> {
+    pub async fn unregister(&self, uuid: &str) -> Result<(), CoreCallError> {
         let path = format!("connectors/unregister/{}", seg(uuid));
         let resp = self
             .request(Method::DELETE, &path, None)
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(CoreCallError::Transport)?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(format!("HTTP {}", resp.status()))
+            Err(CoreCallError::Status(resp.status()))
         }
     }
 

@@ -283,7 +283,7 @@ impl ConnectorService {
                 false
             }
             Err(e) => {
-                tracing::warn!(error = %e, core = %self.core.api(), "registration failed; retrying");
+                tracing::warn!(error = %crate::error_chain::error_chain(&e), core = %self.core.api(), "registration failed; retrying");
                 false
             }
         }
@@ -473,7 +473,7 @@ impl ConnectorService {
         }
         match self.core.unregister(&self.uuid).await {
             Ok(()) => tracing::info!(uuid = %self.uuid, "unregistered from the core"),
-            Err(e) => tracing::warn!(error = %e, "unregistering failed"),
+            Err(e) => tracing::warn!(error = %crate::error_chain::error_chain(&e), "unregistering failed"),
         }
     }
 }
