@@ -190,7 +190,7 @@ fn read_store_key(s: &mut Source) -> Option<std::sync::Arc<crate::auth::seal::St
         Ok(bytes) => match crate::auth::seal::StoreKey::from_file_content(&bytes) {
             Ok(k) => Some(std::sync::Arc::new(k)),
             Err(e) => {
-                s.error("AUTH__STORE_KEY_FILE", e);
+                s.error("AUTH__STORE_KEY_FILE", e.to_string());
                 None
             }
         },

@@ -525,7 +525,7 @@ fn read_connector_client(s: &mut Source) -> ConnectorClientSettings {
     let allowed_urls = match s.string("CONNECTORS__ALLOWED_URLS").map(|l| AllowList::parse(&l)) {
         Some(Ok(a)) => a,
         Some(Err(e)) => {
-            s.error("CONNECTORS__ALLOWED_URLS", e);
+            s.error("CONNECTORS__ALLOWED_URLS", e.to_string());
             AllowList::default()
         }
         None => AllowList::default(),
@@ -566,15 +566,12 @@ impl Settings {
 
     /// Protected mode: without authentication the API serves loopback only, unless the
     /// operator says otherwise. The error is the start-up message.
-    pub fn check_protected_mode(&self, listener: Listener) -> Result<(), String> {
+    pub fn check_protected_mode(&self, listener: Listener) -> Result<(), Unprotected> {
         let host = self.listen_host(listener);
         if listener == Listener::Worker || self.auth.enabled || self.auth.allow_unauthenticated || is_loopback(&host) {
             return Ok(());
         }
-        Err(format!(
-            "DSXCONNECT_HOST={host}: refusing to serve without authentication on a non-loopback address; \
-             set DSXCONNECT_AUTH__ENABLED=true or DSXCONNECT_ALLOW_UNAUTHENTICATED=true"
-        ))
+        Err(Unprotected { host })
     }
 
     fn allowed_urls_view(&self) -> Value {
@@ -585,6 +582,16 @@ impl Settings {
             json!(a.to_string())
         }
     }
+}
+
+/// Serving without authentication on a non-loopback address, which protected mode refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "DSXCONNECT_HOST={host}: refusing to serve without authentication on a non-loopback address; \
+     set DSXCONNECT_AUTH__ENABLED=true or DSXCONNECT_ALLOW_UNAUTHENTICATED=true"
+)]
+pub struct Unprotected {
+    pub host: String,
 }
 
 /// Loopback: `127.0.0.0/8`, `::1`, `localhost`, or a name that resolves only to these

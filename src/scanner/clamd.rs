@@ -25,9 +25,14 @@ pub enum ClamdAddress {
     Unix(std::path::PathBuf),
 }
 
+/// A clamd address in none of the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not valid: expected tcp://host:port, host:port, unix:///path or an absolute path")]
+pub struct InvalidAddress(pub String);
+
 impl ClamdAddress {
     /// `tcp://host:port`, `host:port`, `unix:///path` or an absolute path.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, InvalidAddress> {
         let s = s.trim();
         if let Some(p) = s.strip_prefix("unix://") {
             return Ok(Self::Unix(p.into()));
@@ -38,9 +43,7 @@ impl ClamdAddress {
         let hostport = s.strip_prefix("tcp://").unwrap_or(s);
         match hostport.rsplit_once(':') {
             Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Self::Tcp(hostport.to_string())),
-            _ => Err(format!(
-                "'{s}' is not valid: expected tcp://host:port, host:port, unix:///path or an absolute path"
-            )),
+            _ => Err(InvalidAddress(s.to_string())),
         }
     }
 }

@@ -506,7 +506,7 @@ fn redaction(s: &mut Source, prefix: &str) -> RedactSettings {
     }
     let masks = match s.string(&k("MASKS")) {
         Some(json) => parse_masks(&json).unwrap_or_else(|e| {
-            s.error(&k("MASKS"), e);
+            s.error(&k("MASKS"), crate::error_chain::error_chain(&e));
             Vec::new()
         }),
         None => Vec::new(),
