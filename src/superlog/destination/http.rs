@@ -6,16 +6,25 @@ use std::time::Duration;
 
 use super::SendError;
 
+/// Why a destination's HTTP client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the CA bundle cannot be used")]
+    Ca(#[source] anyhow::Error),
+    #[error("the HTTP client cannot be built")]
+    Build(#[source] reqwest::Error),
+}
+
 /// An HTTP client with the destination's timeouts and trust settings.
 pub fn client(
     connect_timeout: Duration,
     request_timeout: Duration,
     verify_tls: bool,
     ca_file: Option<&Path>,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, ClientError> {
     client_builder(connect_timeout, request_timeout, verify_tls, ca_file)?
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(ClientError::Build)
 }
 
 /// The builder of [`client`], for a destination that adds to it (the webhook's DNS guard).
@@ -24,7 +33,7 @@ pub fn client_builder(
     request_timeout: Duration,
     verify_tls: bool,
     ca_file: Option<&Path>,
-) -> Result<reqwest::ClientBuilder, String> {
+) -> Result<reqwest::ClientBuilder, ClientError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
@@ -33,7 +42,7 @@ pub fn client_builder(
         .redirect(reqwest::redirect::Policy::none())
         .danger_accept_invalid_certs(!verify_tls);
     if let Some(ca) = ca_file {
-        let certs = crate::tls::load_certificates(ca).map_err(|e| e.to_string())?;
+        let certs = crate::tls::load_certificates(ca).map_err(ClientError::Ca)?;
         b = b.tls_certs_only(certs);
     }
     Ok(b)
