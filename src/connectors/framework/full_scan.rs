@@ -110,6 +110,7 @@ async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>) -> 
                 }
                 Some(Err(warning)) => {
                     unreadable += 1;
+                    let warning = crate::error_chain::error_chain(&warning);
                     tracing::warn!(job = %job_id, %warning, "an entry could not be read during enumeration");
                 }
             },

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ResultTag;
-use super::service::ConnectorService;
+use super::service::{ConnectorService, MonitorStatus};
 use crate::auth::hmac;
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
@@ -226,7 +226,7 @@ async fn healthz() -> HttpResponse {
 /// Ready: registered, the repository passes, and a requested monitor is watching.
 async fn readyz(svc: Svc) -> HttpResponse {
     let m = svc.model();
-    let monitor_ok = !matches!(svc.monitor_status(), Some(Err(_)));
+    let monitor_ok = !matches!(svc.monitor_status(), Some(MonitorStatus::NotWatching(_)));
     let code = if m.status == crate::model::ConnectorStatus::Ready && monitor_ok {
         200
     } else {
@@ -252,8 +252,8 @@ async fn config(svc: Svc) -> HttpResponse {
             "monitor".into(),
             match svc.monitor_status() {
                 None => json!({"enabled": false}),
-                Some(Ok(())) => json!({"enabled": true, "watching": true, "error": null}),
-                Some(Err(e)) => json!({"enabled": true, "watching": false, "error": e}),
+                Some(MonitorStatus::Watching) => json!({"enabled": true, "watching": true, "error": null}),
+                Some(MonitorStatus::NotWatching(e)) => json!({"enabled": true, "watching": false, "error": e}),
             },
         );
         for (k, val) in svc.storage().extra_config() {

@@ -31,6 +31,14 @@ struct Live {
     monitor_error: Option<String>,
 }
 
+/// What a started monitor does now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorStatus {
+    Watching,
+    /// Why not (watcher error, folder gone).
+    NotWatching(String),
+}
+
 /// What a full-scan trigger did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullScanStart {
@@ -183,8 +191,14 @@ impl ConnectorService {
     }
 
     /// `None` without a monitor; else whether it watches and why not.
-    pub fn monitor_status(&self) -> Option<Result<(), String>> {
-        self.with_live(|l| l.monitoring.then(|| l.monitor_error.clone().map_or(Ok(()), Err)))
+    pub fn monitor_status(&self) -> Option<MonitorStatus> {
+        self.with_live(|l| {
+            l.monitoring.then(|| {
+                l.monitor_error
+                    .clone()
+                    .map_or(MonitorStatus::Watching, MonitorStatus::NotWatching)
+            })
+        })
     }
 
     /// The current model (registration body, readyz body, base of config).
@@ -228,7 +242,7 @@ impl ConnectorService {
             }),
         };
         let outcome = outcome.map(|mut warnings| {
-            if let Some(Err(_)) = self.monitor_status() {
+            if let Some(MonitorStatus::NotWatching(_)) = self.monitor_status() {
                 warnings.push("warning=monitor_error".into());
             }
             warnings
