@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{ScanInput, Scanner};
+use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
 use crate::failure::{ErrorClass, Failure};
 use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
@@ -281,15 +281,12 @@ impl Scanner for ClamdScanner {
     }
 
     /// `PING` → `PONG`.
-    async fn probe(&self) -> Result<(), String> {
+    async fn probe(&self) -> Result<(), ProbeError> {
         match tokio::time::timeout(super::probe::PROBE_TIMEOUT, self.command("PING")).await {
             Ok(Ok(pong)) if pong == "PONG" => Ok(()),
-            Ok(Ok(other)) => Err(format!("clamd answered PING with '{other}'")),
-            Ok(Err(f)) => Err(f.message),
-            Err(_) => Err(format!(
-                "clamd did not answer PING within {:?}",
-                super::probe::PROBE_TIMEOUT
-            )),
+            Ok(Ok(other)) => Err(ProbeError::UnexpectedPong(other)),
+            Ok(Err(f)) => Err(ProbeError::Unreachable(f)),
+            Err(_) => Err(ProbeError::NoAnswer(super::probe::PROBE_TIMEOUT)),
         }
     }
 

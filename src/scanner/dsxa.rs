@@ -10,7 +10,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 
-use super::{ScanInput, Scanner};
+use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
 use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::verdict::{FileInfo, VerdictDetails};
@@ -277,19 +277,18 @@ impl Scanner for DsxaScanner {
     /// `GET` of the scan URL with the configured headers: any answer below 500 other than
     /// 401/403 means the service is there and takes our credentials (DSXA serves the scan URL
     /// for `POST` only, so it answers 405 and scans nothing).
-    async fn probe(&self) -> Result<(), String> {
+    async fn probe(&self) -> Result<(), ProbeError> {
         let call = crate::request_id::attach(self.client.get(&self.url))
             .headers(self.headers.clone())
             .timeout(super::probe::PROBE_TIMEOUT)
             .send();
         match call.await {
-            Ok(r) if r.status().is_server_error() => Err(format!("DSXA answered HTTP {}", r.status().as_u16())),
-            Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(format!(
-                "DSXA refuses the configured token (HTTP {})",
-                r.status().as_u16()
-            )),
+            Ok(r) if r.status().is_server_error() => Err(ProbeError::ServerError(r.status().as_u16())),
+            Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                Err(ProbeError::TokenRefused(r.status().as_u16()))
+            }
             Ok(_) => Ok(()),
-            Err(e) => Err(classify_transport(e).message),
+            Err(e) => Err(ProbeError::Unreachable(classify_transport(e))),
         }
     }
 

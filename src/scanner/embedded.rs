@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use memchr::memmem;
 use sha2::{Digest, Sha256};
 
-use super::{ScanInput, Scanner};
+use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
 use crate::failure::{ErrorClass, Failure};
 use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
@@ -246,7 +246,7 @@ impl Scanner for EmbeddedScanner {
     }
 
     /// In process: there whenever the core is.
-    async fn probe(&self) -> Result<(), String> {
+    async fn probe(&self) -> Result<(), ProbeError> {
         Ok(())
     }
 
