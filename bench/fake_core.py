@@ -1,7 +1,8 @@
 """A recording fake core for connector benchmarks: answers registration, single and batch scan
-requests, `enqueue_done` and unregistration like the core (CONNECTORS §13 "FC"), and records
-when each scanned location arrived. Built to cost little per request (keep-alive, no JSON
-parsing of batch bodies beyond the locations) so the connector is what gets measured."""
+requests, `enqueue_done` and unregistration like the core (docs/reference/CONNECTORS.md,
+"Test fakes"), and records when each scanned location arrived. Built to cost little per request
+(keep-alive, no JSON parsing of batch bodies beyond the locations) so the connector is what gets
+measured."""
 import json
 import re
 import threading

@@ -11,7 +11,7 @@ cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 # The same HTTP-level suites again on the Redis backend (a private redis-server per core).
 DSX_TEST_BACKEND=redis cargo test --test it -- \
-  pipeline:: api_jobs:: job_control:: api_intake:: api_failures:: \
+  pipeline:: api_jobs:: job_control:: api_intake:: api_failures:: schedules:: \
   api_connectors:: api_identity:: engines:: tls::
 # The OpenAPI document: a standard validator, then schemathesis against a live core.
 cargo build --bins

@@ -159,7 +159,7 @@ fn spawn_forget_sweep(
     });
 }
 
-/// What a process runs (ARCHITECTURE §1).
+/// What a process runs (docs/ARCHITECTURE.md, "1. Processes and roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// API, UI and a worker pool (`serve`, `scan`).
@@ -214,8 +214,9 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
     let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
     // Ends a "cannot write" episode of the store once a probe write succeeds.
     crate::backend::write_health::spawn_prober(Arc::clone(&backend.write_health), Arc::clone(&backend.maintenance));
-    // Scan results are emitted where they are recorded (workers, SUPERLOG §2.6); audit events
-    // where the request was handled, so every core process runs the superlog.
+    // Scan results are emitted where they are recorded (workers, docs/reference/SUPERLOG.md,
+    // "When events are produced"); audit events where the request was handled, so every core
+    // process runs the superlog.
     let superlog = Superlog::start(&settings.superlog)?;
     let jobs = JobRegistry::new(Arc::clone(&services)).start();
     let connectors = ConnectorRegistry::new(Arc::clone(&services), Arc::clone(&clients)).start();
@@ -276,6 +277,10 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
             Arc::clone(&backend.maintenance),
             settings.auth.forget_after_days,
         );
+    }
+    if role != Role::Worker {
+        // Every API process runs due schedules; the store's run lease picks one per due time.
+        crate::schedule::runner::Scheduler::new(Arc::clone(&services), Arc::clone(&clients)).spawn();
     }
     let scanner_probe = match workers {
         true => Some(crate::scanner::probe::ScannerProbe::start(&scanner).await),

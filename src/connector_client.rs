@@ -1,5 +1,5 @@
-//! Core → connector calls (CORE-API §4): one pooled client per connector base URL, answers
-//! classified for retries.
+//! Core → connector calls (docs/reference/CORE-API.md, "Calls to connectors"): one pooled client
+//! per connector base URL, answers classified for retries.
 //!
 //! Where credentials go (docs/AUTH.md, "Pinning"): an item's calls carry the API key and the
 //! DSX-HMAC signature of the connector it was pinned to at acceptance, and nothing when it was
@@ -155,7 +155,8 @@ impl ConnectorClients {
         self.clients.lock().map_or(0, |m| m.len())
     }
 
-    /// API key for a connector: by uuid, else by name, else the global key (§4.5).
+    /// API key for a connector: by uuid, else by name, else the global key
+    /// (docs/reference/CORE-API.md, "Connector API keys").
     pub fn key_for(&self, uuid: Option<&str>, name: Option<&str>) -> Option<&Secret> {
         let by = |k: Option<&str>| k.and_then(|k| self.settings.api_keys.get(&k.to_ascii_lowercase()));
         by(uuid).or_else(|| by(name)).or(self.settings.api_key.as_ref())
@@ -228,8 +229,8 @@ impl ConnectorClients {
         Ok(r)
     }
 
-    /// `POST <url>/read_file`: the response, or a classified failure (§4.3). The caller streams
-    /// the body of a 200.
+    /// `POST <url>/read_file`: the response, or a classified failure ("read_file answers"). The
+    /// caller streams the body of a 200.
     pub async fn read_file(&self, pin: &Pin, req: &ScanRequestModel) -> Result<reqwest::Response, Failure> {
         let creds = self.pinned(pin).await?;
         let body = json_bytes(req)?;
@@ -245,8 +246,8 @@ impl ConnectorClients {
         Err(self.classify(pin, resp).await)
     }
 
-    /// `PUT <url>/item_action` (§4.4). An invalid 2xx body becomes an error-status answer, not
-    /// a failure: the verdict is kept and the item counts as processed.
+    /// `PUT <url>/item_action` ("item_action answers"). An invalid 2xx body becomes an error-status
+    /// answer, not a failure: the verdict is kept and the item counts as processed.
     pub async fn item_action(&self, pin: &Pin, req: &ScanRequestModel) -> Result<ItemActionStatusResponse, Failure> {
         let creds = self.pinned(pin).await?;
         let body = json_bytes(req)?;
@@ -361,7 +362,7 @@ fn connection_failure(e: reqwest::Error) -> Failure {
     )
 }
 
-/// Classifies a non-200 answer of `read_file` / non-2xx of `item_action` (§4.3).
+/// Classifies a non-200 answer of `read_file` / non-2xx of `item_action` ("read_file answers").
 async fn status_failure(resp: reqwest::Response) -> Failure {
     let status = resp.status();
     let retry_after = crate::retry::retry_after(resp.headers());

@@ -1,6 +1,6 @@
-//! Classified failures and the retry policy (CORE-API §6.4, D20). A top-level module because
-//! the engines report failures in these classes and the pipeline, the metrics and the connector
-//! client read them: none of those owns the other.
+//! Classified failures and the retry policy (docs/reference/CORE-API.md, "Retries").
+//! A top-level module because the engines report failures in these classes and the pipeline,
+//! the metrics and the connector client read them: none of those owns the other.
 
 use std::time::Duration;
 

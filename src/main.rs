@@ -9,7 +9,8 @@ use dsx_connect::config::Settings;
 use dsx_connect::connectors::framework::settings::ConnectorKind;
 use dsx_connect::telemetry;
 
-/// Invalid settings exit with 2 before anything listens (CORE-API §7.1).
+/// Invalid settings exit with 2 before anything listens (docs/reference/CORE-API.md,
+/// "Settings rules").
 fn config_failure(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("dsx-connect: {e}");
     ExitCode::from(2)

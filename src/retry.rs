@@ -7,8 +7,9 @@
 //! `min(base · 2^(n−1), max)`, then jittered, then raised to a floor.
 //!
 //! Why not the `backon` crate: its jitter only adds up to one more delay (`[d, 2d)`), while
-//! the contracts we keep ask for `[d/2, d]` (CORE-API §6.4, SUPERLOG §7.4.3) and ±20 %
-//! (CONNECTORS §6.2); and its policies are iterators holding their attempt count, while the
+//! the contracts we keep ask for `[d/2, d]` (docs/reference/CORE-API.md, "Retries";
+//! docs/reference/SUPERLOG.md, "Retries and backoff") and ±20 % (docs/reference/CONNECTORS.md,
+//! "Startup"); and its policies are iterators holding their attempt count, while the
 //! pipeline computes the delay from an attempt count stored with the item (any process may
 //! retry it). What is left is the formula below.
 

@@ -1,5 +1,5 @@
 //! Arbitrary bytes into the filter language: tokenizing, parsing and every matching question
-//! a connector asks must never panic (FILTERS.md; issue 4).
+//! a connector asks must never panic (docs/reference/FILTERS.md; issue 4).
 #![no_main]
 
 /// The service's own filter module, compiled here on its own (it depends on std and thiserror).

@@ -1,7 +1,7 @@
-//! Arbitrary bytes as a location and as a path (CONNECTORS §9.3, issue 15): decoding never
-//! panics, every absolute path survives `encode` then `decode` byte for byte, lexical
-//! normalisation leaves no `.` or `..`, and whatever `confine` accepts lies in the asset, also
-//! after every link is resolved.
+//! Arbitrary bytes as a location and as a path (docs/reference/CONNECTORS.md, "Containment", issue
+//! 15): decoding never panics, every absolute path survives `encode` then `decode` byte for byte,
+//! lexical normalisation leaves no `.` or `..`, and whatever `confine` accepts lies in the asset,
+//! also after every link is resolved.
 #![no_main]
 
 use std::ffi::OsStr;

@@ -1,5 +1,5 @@
 //! ConnectorRegistry and ConnectorActor: registration, presence expiry and health sweeps
-//! (CORE-API §3.2.1).
+//! (docs/reference/CORE-API.md, "Registration and presence").
 //!
 //! The registry owns the registered set (in the store, mirrored in the [`RegistryView`] that
 //! handlers read) and announces every change on the event bus. One ConnectorActor per

@@ -1,4 +1,5 @@
-//! The actors of the core (ARCHITECTURE §4): one per file, each owning one piece of state.
+//! The actors of the core (docs/ARCHITECTURE.md, "4. Actors"): one per file, each owning one piece
+//! of state.
 
 pub mod broadcaster;
 pub mod connector;

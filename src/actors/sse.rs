@@ -1,5 +1,5 @@
-//! SseSession: one per open event stream. Owns the stream's bounded frame buffer, its
-//! heartbeats, and the per-job throttle of `job_summary` frames (CORE-API §3.8).
+//! SseSession: one per open event stream. Owns the stream's bounded frame buffer, its heartbeats,
+//! and the per-job throttle of `job_summary` frames (docs/reference/CORE-API.md, "Event streams").
 //!
 //! Frames are written as `data: <json>\n\n`; the buffer holds at most 1000 frames and, when a
 //! client cannot keep up, drops the oldest `scan_result` frames (never a terminal job frame)
@@ -26,7 +26,7 @@ pub const SESSION_CAPACITY: usize = 1000;
 /// Minimum spacing of a job's summary frames on one stream.
 const JOB_THROTTLE: Duration = Duration::from_millis(250);
 
-/// The three streams of §3.8.
+/// The three streams of "Event streams".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamKind {
     ScanResults,

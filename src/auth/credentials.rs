@@ -210,8 +210,8 @@ pub enum Registration {
     },
 }
 
-/// Applies the registration rules (R1–R8 of the spec) to `existing` for a request about `uuid`
-/// with `url` and `name`, signed by `signer` (already verified) or not.
+/// Applies the registration rules (the table of docs/AUTH.md, "Enrollment") to `existing` for a
+/// request about `uuid` with `url` and `name`, signed by `signer` (already verified) or not.
 pub fn register(
     existing: Option<&CredentialRecord>,
     uuid: &str,

@@ -31,7 +31,8 @@ impl Default for LocalBus {
 
 impl EventBus for LocalBus {
     fn publish(&self, ev: BusEvent) {
-        // No subscriber yet is fine: events are best effort (CORE-API §8.2).
+        // No subscriber yet is fine: events are best effort (docs/reference/CORE-API.md,
+        // "Redis channels").
         let _ = self.tx.send(ev);
     }
 

@@ -1,4 +1,5 @@
-//! The job state machine and completion rules (CORE-API §3.5, §6.5) as pure functions.
+//! The job state machine and completion rules (docs/reference/CORE-API.md, "Job state machine",
+//! "Dead letters and job accounting") as pure functions.
 //!
 //! Stores call these inside their atomic step (a SQLite transaction); the Redis backend's Lua
 //! scripts implement the same table and are tested against the same cases.
@@ -55,7 +56,8 @@ pub enum RecordEffect {
     Redeadletter,
 }
 
-/// Decides the effect of recording `new` when `prior` is stored (§6.5).
+/// Decides the effect of recording `new` when `prior` is stored
+/// ("Dead letters and job accounting").
 pub fn record_effect(prior: Option<PriorOutcome>, new: PriorOutcome, requeued: bool) -> RecordEffect {
     match (prior, new) {
         (None, _) => RecordEffect::Count,

@@ -1,9 +1,9 @@
-//! The stores behind small traits (ARCHITECTURE §5): one code path, two engines.
+//! The stores behind small traits (docs/ARCHITECTURE.md, "5. Stores"): one code path, two engines.
 //!
-//! Every multi-record update named by the spec is one method here, so an implementation can make
-//! it atomic (a SQLite transaction, a Redis Lua script). Callers never compose atomic steps
-//! themselves. All methods are idempotent where the spec says "exactly once": redelivered work
-//! may call them again.
+//! Every multi-record update the contract names (docs/reference/CORE-API.md) is one method here, so
+//! an implementation can make it atomic (a SQLite transaction, a Redis Lua script). Callers never
+//! compose atomic steps themselves. All methods are idempotent where the contract says
+//! "exactly once": redelivered work may call them again.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +26,7 @@ pub mod events;
 pub mod identity;
 pub mod job_rules;
 pub mod redis;
+pub mod schedules;
 pub mod sealed;
 pub mod sqlite;
 pub mod write_health;
@@ -63,7 +64,8 @@ pub struct NewItem {
     pub awaits_enqueue_done: bool,
 }
 
-/// Which endpoint an idempotency key belongs to (the key's scope, D6).
+/// Which endpoint an idempotency key belongs to (the key's scope, docs/reference/CORE-API.md,
+/// "Idempotency keys").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdemScope {
     Single,
@@ -269,7 +271,8 @@ pub struct OutcomeRecord {
     pub requeued: bool,
 }
 
-/// Jobs: counters, state machine and completion decided exactly once (CORE-API §3.5).
+/// Jobs: counters, state machine and completion decided exactly once (docs/reference/CORE-API.md,
+/// "Job state machine").
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Creates the job if absent (status `running`); an existing job is returned unchanged.
@@ -437,6 +440,7 @@ pub struct Backend {
     pub sessions: Arc<dyn identity::SessionStore>,
     pub attempts: Arc<dyn identity::AttemptStore>,
     pub audit: Arc<dyn identity::AuditStore>,
+    pub schedules: Arc<dyn schedules::ScheduleStore>,
     pub events: Arc<dyn EventBus>,
     /// Readiness probe and retention sweeps.
     pub maintenance: Arc<dyn Maintenance>,
@@ -469,7 +473,7 @@ impl BackendKind {
     }
 }
 
-/// Store upkeep: a readiness probe and the periodic retention sweep (§6.7).
+/// Store upkeep: a readiness probe and the periodic retention sweep ("Retention").
 #[async_trait]
 pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;

@@ -1,5 +1,6 @@
-//! Built-in connectors of `serve` and `scan`: the same connectors as the standalone ones, on
-//! their own loopback port, registering with this process's core over HTTP (CONNECTORS §11.5).
+//! Built-in connectors of `serve` and `scan`: the same connectors as the standalone ones, on their
+//! own loopback port, registering with this process's core over HTTP (docs/reference/CONNECTORS.md,
+//! "Command line").
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -32,7 +32,8 @@ pub fn load(
     ConnectorSettings::load(kind, &process_env(), config, &overrides)
 }
 
-/// Serves until Ctrl-C / SIGTERM, then shuts down gracefully (§6.5).
+/// Serves until Ctrl-C / SIGTERM, then shuts down gracefully (docs/reference/CONNECTORS.md,
+/// "Graceful shutdown").
 pub async fn run(settings: ConnectorSettings) -> anyhow::Result<()> {
     let storage: Arc<dyn Storage> = match settings.kind {
         ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),

@@ -1,4 +1,4 @@
-//! Core settings (`DSXCONNECT_*`, CORE-API §7).
+//! Core settings (`DSXCONNECT_*`, docs/reference/CORE-API.md, "Settings").
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ fn parse_engine(s: &str) -> Option<Engine> {
     }
 }
 
-/// Scanner settings (§5, §7.3).
+/// Scanner settings ("Engines", "Settings rules").
 #[derive(Debug, Clone)]
 pub struct ScannerSettings {
     pub engine: Engine,
@@ -85,7 +85,7 @@ pub struct ScannerSettings {
     pub sha256_blocklist: Option<PathBuf>,
 }
 
-/// Worker pool and retry settings (§6.4).
+/// Worker pool and retry settings ("Retries").
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub concurrency: usize,
@@ -107,9 +107,10 @@ pub struct WorkerSettings {
     pub transfer: TransferSettings,
 }
 
-/// Deadlines of one item's transfer (CORE-API §6.3 as hardened here): a source that stalls or
-/// trickles, or a scanner that never answers, fails the attempt as a timeout (retried, then
-/// dead-lettered) instead of holding a worker. The defaults let a 5 GiB file through a slow link.
+/// Deadlines of one item's transfer (docs/reference/CORE-API.md,
+/// "Size limit and transfer deadlines" as hardened here): a source that stalls or trickles, or a
+/// scanner that never answers, fails the attempt as a timeout (retried, then dead-lettered) instead
+/// of holding a worker. The defaults let a 5 GiB file through a slow link.
 #[derive(Debug, Clone, Copy)]
 pub struct TransferSettings {
     /// From the start of the body to its first byte.
@@ -191,7 +192,7 @@ pub struct Settings {
     pub connectors: ConnectorClientSettings,
     /// Connector trust and protected mode (docs/AUTH.md).
     pub auth: super::auth::AuthSettings,
-    /// Scan-result events to SIEMs (SUPERLOG §11).
+    /// Scan-result events to SIEMs (docs/reference/SUPERLOG.md, "Settings").
     pub superlog: crate::superlog::config::SuperlogSettings,
 }
 
@@ -329,7 +330,7 @@ impl Settings {
         })
     }
 
-    /// `GET /config` (§7.4): every setting, secrets as `"***"`.
+    /// `GET /config` ("Settings view"): every setting, secrets as `"***"`.
     pub fn view(&self) -> Value {
         let secret = |s: &Option<Secret>| s.as_ref().map(|_| json!("***")).unwrap_or(Value::Null);
         let path = |p: &Option<PathBuf>| {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
 use super::{
     CoreState, admin_connectors, admin_tokens, admin_users, audit, auth_oidc, auth_session, client_ip, connectors, dlq,
-    jobs, meta, openapi, results, scan, sse,
+    jobs, meta, openapi, results, scan, schedules, sse,
 };
 use crate::auth::audit::ActorKind;
 use crate::auth::hmac::Received;
@@ -92,6 +92,13 @@ pub fn table() -> Vec<Entry> {
         entry!(get "/scan/results/{task_id}" Viewer => results::by_task),
         entry!(get "/scan/stats" Viewer => results::stats),
         entry!(get "/scan/findings/summary" Viewer => results::findings_summary),
+        entry!(get "/schedules" Viewer => schedules::list),
+        entry!(post "/schedules" Operator => schedules::create),
+        entry!(get "/schedules/{schedule_id}" Viewer => schedules::get),
+        entry!(put "/schedules/{schedule_id}" Operator => schedules::update),
+        entry!(delete "/schedules/{schedule_id}" Operator => schedules::remove),
+        entry!(post "/schedules/{schedule_id}/pause" Operator => schedules::pause),
+        entry!(post "/schedules/{schedule_id}/resume" Operator => schedules::resume),
         entry!(get "/admin/dead-letter/stats" Viewer => dlq::stats),
         entry!(get "/admin/dead-letter/stats/{queue_type}" Viewer => dlq::stats_one),
         entry!(get "/admin/dead-letter/items/{queue_type}" Operator => dlq::items),

@@ -1,6 +1,5 @@
-//! Connector endpoints (CORE-API §3.2): registration, listing, full-scan trigger and proxies.
-
-use std::time::Duration;
+//! Connector endpoints (docs/reference/CORE-API.md, "Connector registry"): registration, listing,
+//! full-scan trigger and proxies.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,17 +13,14 @@ use crate::actors::connector::{Register, RegisterError, Unregister};
 use crate::auth::credentials::{self, Registration, Rules, Signer, enrollment_token_valid};
 use crate::auth::url_guard::{self, AllowList};
 use crate::auth::{hmac, relay};
-use crate::backend::{JobInit, StoreError};
+use crate::backend::StoreError;
 use crate::connector_client::{ProxyAnswer, Target, Unreachable};
-use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::validation::{Issue, Issues, Loc};
-use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusKind, StatusResponse};
+use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusResponse};
+use crate::scan_trigger::{FullScanStart, PREFLIGHT_TIMEOUT, TriggerError, start_full_scan, target};
 use crate::trust::ConnectorPrincipal;
 use actix_web::HttpMessage;
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-
-/// How long the estimate preflight may take before the trigger goes on without it.
-const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn registry_err(e: StoreError) -> ApiError {
     tracing::warn!(error = %super::errors::store_detail(&e), "registry store failure");
@@ -482,15 +478,8 @@ async fn call(
     state.clients.proxy(method, target(m, &url), segment, query, None).await
 }
 
-fn target<'a>(m: &'a ConnectorInstanceModel, url: &'a str) -> Target<'a> {
-    Target {
-        base: url,
-        uuid: m.uuid.as_deref(),
-        name: Some(&m.name),
-    }
-}
-
-/// The incoming query with `job_id=<id>` appended when it was absent or empty (§3.2.2).
+/// The incoming query with `job_id=<id>` appended when it was absent or empty
+/// (docs/reference/CORE-API.md, "Full-scan trigger").
 fn forward_query(raw: &str, job_id: &str) -> String {
     let mut parts: Vec<&str> = raw
         .split('&')
@@ -544,7 +533,7 @@ pub async fn auth_check(state: web::Data<CoreState>, path: web::Path<String>) ->
     Ok(HttpResponse::Ok().json(answer.with_id(m.uuid.unwrap_or_default())))
 }
 
-/// `POST /connectors/full_scan/{uuid}` (§3.2.2).
+/// `POST /connectors/full_scan/{uuid}` (docs/reference/CORE-API.md, "Full-scan trigger").
 pub async fn full_scan(
     state: web::Data<CoreState>,
     req: HttpRequest,
@@ -559,46 +548,18 @@ pub async fn full_scan(
         None => JobId::generate().to_string(),
     };
     let query = forward_query(req.query_string(), &job_id);
-    let preflight = async {
-        if !state.services.settings.enable_estimate_preflight {
-            return None;
-        }
-        let url = m.url.clone().unwrap_or_default();
-        let answer = state
-            .clients
-            .proxy(Method::GET, target(&m, &url), "estimate", "", Some(PREFLIGHT_TIMEOUT))
-            .await;
-        match answer {
-            Ok((s, body)) if s.is_success() => serde_json::from_slice::<Estimate>(&body)
-                .ok()
-                .filter(|e| e.confidence == crate::model::Confidence::Exact)
-                .and_then(|e| e.count),
-            _ => None,
-        }
+    let start = FullScanStart {
+        job_id: &job_id,
+        query: &query,
+        job_name: header_str(&req, "X-Job-Name").map(str::to_string),
     };
-    let (expected, answer) = futures_util::join!(preflight, call(&state, &m, Method::POST, "full_scan", &query));
-    let (status, body) = answer.map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(passthrough_error(status, &body));
-    }
-    // Only a well-formed StatusResponse is relayed (docs/AUTH.md, "Relaying connector answers").
-    let parsed =
-        serde_json::from_slice::<StatusResponse>(&body).map_err(|_| unreachable(Unreachable::InvalidResponse))?;
-    if parsed.status != StatusKind::Error {
-        let jobs = &state.services.backend.jobs;
-        let init = JobInit {
-            connector_uuid: m.uuid.clone(),
-            expected_total: expected,
-            job_name: header_str(&req, "X-Job-Name").map(str::to_string),
-            awaits_enqueue_done: m.has_capability(CAP_ENQUEUE_DONE),
-        };
-        let job = jobs.create(&job_id, init).await.map_err(super::errors::job_store)?;
-        if let (Some(n), None) = (expected, job.expected_total) {
-            jobs.set_expected_total(&job_id, n)
-                .await
-                .map_err(super::errors::job_store)?;
-        }
-    }
+    let parsed = start_full_scan(&state.services, &state.clients, &m, start)
+        .await
+        .map_err(|e| match e {
+            TriggerError::Unreachable(r) => unreachable(r),
+            TriggerError::Refused { status, body } => passthrough_error(status, &body),
+            TriggerError::Store(e) => super::errors::job_store(e),
+        })?;
     let token = format!("job_id={job_id}");
     let mut out = parsed;
     out.description = Some(match out.description.take().filter(|d| !d.is_empty()) {

@@ -1,4 +1,4 @@
-//! Dead-letter administration (CORE-API §3.7).
+//! Dead-letter administration (docs/reference/CORE-API.md, "Dead-letter administration").
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

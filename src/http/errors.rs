@@ -1,6 +1,6 @@
-//! The core's error answers (CORE-API §1.2): its body limits, store failures and signature
-//! refusals. The shared plumbing (error shapes, request reading) is `crate::web`'s, re-exported
-//! here for the core's handlers.
+//! The core's error answers (docs/reference/CORE-API.md, "Error answers"): its body limits,
+//! store failures and signature refusals. The shared plumbing (error shapes, request reading)
+//! is `crate::web`'s, re-exported here for the core's handlers.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -14,7 +14,7 @@ pub use crate::web::request::{
 
 use crate::backend::StoreError;
 
-/// Body size limits (§1.1).
+/// Body size limits ("Paths and bodies").
 pub const SINGLE_BODY_LIMIT: usize = 1 << 20;
 pub const BATCH_BODY_LIMIT: usize = 32 << 20;
 
@@ -24,7 +24,7 @@ pub fn store_detail(e: &StoreError) -> String {
     crate::auth::relay::sanitize(&e.to_string())
 }
 
-/// A job-store failure on a job endpoint (§3.4).
+/// A job-store failure on a job endpoint ("Job endpoints").
 pub fn job_store(e: StoreError) -> ApiError {
     // A store that cannot write is logged once per episode by its write health.
     if !matches!(e, StoreError::CannotWrite(_)) {

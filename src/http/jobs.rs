@@ -1,4 +1,5 @@
-//! Job endpoints (CORE-API §3.4): list, read, raw, enqueue_done, pause, resume, cancel.
+//! Job endpoints (docs/reference/CORE-API.md, "Job endpoints"): list, read, raw, enqueue_done,
+//! pause, resume, cancel.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

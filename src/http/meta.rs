@@ -1,4 +1,5 @@
-//! Meta and health endpoints (CORE-API §3.1, §3.10).
+//! Meta and health endpoints (docs/reference/CORE-API.md, "Meta and health",
+//! "Scanner connection test").
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -103,7 +104,7 @@ pub async fn config(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(state.services.settings.view())
 }
 
-/// Superlog counters and destination states (SUPERLOG §12.2).
+/// Superlog counters and destination states (docs/reference/SUPERLOG.md, "Status endpoint").
 pub async fn superlog_status(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(state.superlog.status())
 }

@@ -1,4 +1,4 @@
-//! The core's HTTP API (CORE-API §3) and the web UI's static files.
+//! The core's HTTP API (docs/reference/CORE-API.md, "Endpoints") and the web UI's static files.
 
 pub mod access;
 pub mod admin_connectors;
@@ -18,6 +18,7 @@ pub mod origin;
 pub mod results;
 pub mod route;
 pub mod scan;
+pub mod schedules;
 pub mod sse;
 pub mod ui;
 

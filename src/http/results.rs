@@ -1,4 +1,5 @@
-//! Results, statistics (CORE-API §3.6) and the findings summary.
+//! Results, statistics (docs/reference/CORE-API.md, "Results and statistics") and the findings
+//! summary.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 

@@ -1,4 +1,5 @@
-//! Scan request intake (CORE-API §3.3): single, batch, and task status.
+//! Scan request intake (docs/reference/CORE-API.md, "Scan request intake"): single, batch, and task
+//! status.
 
 use std::time::{Duration, Instant};
 
@@ -181,7 +182,7 @@ async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item =
     Ok(())
 }
 
-/// The answer to a store failure at intake (§3.1): the kind of failure in `message`, the
+/// The answer to a store failure at intake ("Scan request intake"): the kind of failure in `message`, the
 /// store's own text (which may name tables, keys or hosts) in the log only.
 fn store_failure(state: &CoreState, e: StoreError) -> ApiError {
     let (code, message, desc) = match &e {

@@ -1,5 +1,5 @@
-//! Event stream endpoints (CORE-API §3.8): each opens an SseSession through the Broadcaster;
-//! the session's buffer feeds the body.
+//! Event stream endpoints (docs/reference/CORE-API.md, "Event streams"): each opens an
+//! SseSession through the Broadcaster; the session's buffer feeds the body.
 
 use std::sync::Arc;
 use std::time::Duration;

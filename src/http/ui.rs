@@ -38,7 +38,8 @@ fn from_dir(dir: &Path, name: &str) -> Option<Vec<u8>> {
     std::fs::read(dir.join(rel)).ok()
 }
 
-/// The security headers every UI response carries (UI.md §1.3), 304s included.
+/// The security headers every UI response carries (docs/reference/UI.md, "Response headers"), 304s
+/// included.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Answers a UI file. `Cache-Control: no-cache` makes the browser revalidate every use, so a
@@ -76,8 +77,8 @@ fn file_response(src: &UiSource, req: &HttpRequest, name: &str) -> HttpResponse 
         .body(bytes.into_owned())
 }
 
-/// Whether the request's `If-None-Match` names the current version (weak comparison, RFC 9110
-/// §13.1.2); a malformed header counts as absent, so the full file is sent.
+/// Whether the request's `If-None-Match` names the current version (weak comparison, RFC 9110,
+/// section 13.1.2); a malformed header counts as absent, so the full file is sent.
 fn not_modified(req: &HttpRequest, current: &header::EntityTag) -> bool {
     match req.get_header::<header::IfNoneMatch>() {
         Some(header::IfNoneMatch::Any) => true,
@@ -103,7 +104,7 @@ async fn index(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
     file_response(&src, &req, "index.html")
 }
 
-/// The sign-in page (AUTH.md §12.1 item 5): public like `/`, with the same headers.
+/// The sign-in page (docs/UI.md, "Signing in"): public like `/`, with the same headers.
 async fn login(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
     file_response(&src, &req, "login.html")
 }
@@ -118,8 +119,8 @@ async fn asset(src: web::Data<UiSource>, req: HttpRequest) -> HttpResponse {
     file_response(&src, &req, req.match_info().get("file").unwrap_or(""))
 }
 
-/// The UI routes, all public (AUTH.md §9; HEAD is treated as GET); the app provides a
-/// [`UiSource`] as app data.
+/// The UI routes, all public (docs/AUTH.md, "Routes by role"; HEAD is treated as GET); the app
+/// provides a [`UiSource`] as app data.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/", web::head().to(index))

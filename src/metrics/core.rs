@@ -46,6 +46,7 @@ pub struct CoreMetrics {
     failures: Family<FailureLabels, Counter>,
     in_flight: Gauge,
     concurrency: Gauge,
+    schedule_runs: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for CoreMetrics {
@@ -68,6 +69,7 @@ impl CoreMetrics {
             failures: Family::default(),
             in_flight: Gauge::default(),
             concurrency: Gauge::default(),
+            schedule_runs: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -107,6 +109,11 @@ impl CoreMetrics {
             "dsx_connect_worker_concurrency",
             "Items this process works on at most at once (0: no worker pool)",
             m.concurrency.clone(),
+        );
+        registry.register(
+            "dsx_connect_schedule_runs",
+            "Due times of scan schedules decided by this process, by outcome (started, skipped, failed)",
+            m.schedule_runs.clone(),
         );
         Self { registry, ..m }
     }
@@ -170,6 +177,11 @@ impl CoreMetrics {
     pub fn item_ended(&self) {
         self.in_flight.dec();
     }
+
+    /// A schedule's due time was decided: `outcome` is `started`, `skipped` or `failed`.
+    pub fn schedule_run(&self, outcome: &'static str) {
+        self.schedule_runs.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
 }
 
 #[cfg(test)]
@@ -190,11 +202,13 @@ mod tests {
         m.failed(Stage::Scan, ErrorClass::DsxaConnection);
         m.worker_started(4);
         m.item_started();
+        m.schedule_run("skipped");
         m.http
             .observe("/dsx-connect/api/v1/scan/jobs/{job_id}".into(), "GET", 404, 0.002);
         let t = crate::metrics::encode(&[m.registry()]);
         for line in [
             "# TYPE dsx_connect_scans counter",
+            "dsx_connect_schedule_runs_total{outcome=\"skipped\"} 1",
             "dsx_connect_scans_total{verdict=\"Malicious\",engine=\"dsxa\"} 1",
             "dsx_connect_scans_total{verdict=\"Not Scanned\",engine=\"dsxa\"} 1",
             "# TYPE dsx_connect_scan_duration_seconds histogram",

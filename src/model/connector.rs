@@ -1,4 +1,5 @@
-//! ConnectorInstanceModel (CORE-API §2.1, CONNECTORS §2.2) and connector events.
+//! ConnectorInstanceModel (docs/reference/CORE-API.md, "Connector model",
+//! docs/reference/CONNECTORS.md, "Connector model as sent") and connector events.
 
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +77,8 @@ impl Default for ConnectorInstanceModel {
     }
 }
 
-/// Capability advertised by connectors that always post `enqueue_done` (rule I of §3.5).
+/// Capability advertised by connectors that always post `enqueue_done` (rule I of
+/// docs/reference/CORE-API.md, "Job state machine").
 pub const CAP_ENQUEUE_DONE: &str = "enqueue_done";
 /// Capability advertised by connectors that use the batch intake endpoint.
 pub const CAP_SCAN_REQUEST_BATCH: &str = "scan_request_batch";
@@ -89,7 +91,7 @@ impl ConnectorInstanceModel {
     }
 }
 
-/// Events relayed on the connector SSE stream (CORE-API §3.8.3).
+/// Events relayed on the connector SSE stream (docs/reference/CORE-API.md, "The connector stream").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectorEvent {
     #[serde(rename = "type")]

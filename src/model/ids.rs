@@ -1,4 +1,4 @@
-//! Identifier newtypes that can only be built valid (CORE-API §1.3).
+//! Identifier newtypes that can only be built valid (docs/reference/CORE-API.md, "Identifiers").
 //!
 //! Job ids travel in URLs, Redis key names and connector queries, so they are restricted to a
 //! URL-safe alphabet; a `:` could otherwise collide with sub-keys such as `…:tasks`.

@@ -1,7 +1,8 @@
-//! The job record (CORE-API §2.8), its derived figures and its views.
+//! The job record (docs/reference/CORE-API.md, "Job record"), its derived figures and its views.
 //!
 //! There is exactly one definition of `total`, `progress_pct`, `duration_secs`, `eta_secs` and
-//! `time_remaining` (D3): [`Derived::of`]. Every endpoint and every SSE frame goes through it.
+//! `time_remaining` ("Derived job figures"): [`Derived::of`]. Every endpoint and every SSE frame
+//! goes through it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -181,7 +182,7 @@ impl JobRecord {
         Derived::of(self, now)
     }
 
-    /// The raw hash view: every §2.8 field as a string (nulls for absent optional fields).
+    /// The raw hash view: every "Job record" field as a string (nulls for absent optional fields).
     pub fn hash_fields(&self) -> Map<String, Value> {
         let s = |v: i64| Value::String(v.to_string());
         let u = |v: u64| Value::String(v.to_string());
@@ -259,7 +260,8 @@ impl JobRecord {
         Value::Object(m)
     }
 
-    /// JobSummary of SSE frames and control answers (§3.8.1, R-3): counts as integers.
+    /// JobSummary of SSE frames and control answers ("The scan-result stream", R-3): counts as
+    /// integers.
     pub fn summary(&self, now: i64) -> Value {
         let d = self.derived(now);
         let ostr = |v: Option<i64>| v.map(|x| Value::String(x.to_string())).unwrap_or(Value::Null);
@@ -317,7 +319,7 @@ fn json_opt_str(v: &Option<String>) -> Value {
     v.clone().map(Value::String).unwrap_or(Value::Null)
 }
 
-/// Derived figures of a job (D3).
+/// Derived figures of a job (docs/reference/CORE-API.md, "Derived job figures").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Derived {
     pub total: Option<u64>,
@@ -364,7 +366,7 @@ impl Derived {
     }
 }
 
-/// `HH:MM:SS`, or `<D>d HH:MM:SS` from one day on (§1.4).
+/// `HH:MM:SS`, or `<D>d HH:MM:SS` from one day on ("Times and durations").
 pub fn format_hms(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;

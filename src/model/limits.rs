@@ -5,8 +5,9 @@
 //! scan request the connector sends; a scan request is stored with its work item until the item
 //! is finished. Without a bound per field one client could make each of those copies as large as
 //! the 1 MiB body limit. The numbers leave room for every legitimate value: a display icon of the
-//! 8192 characters CONNECTORS §2.6 keeps (4 bytes per character at most), a Linux path of
-//! `PATH_MAX` bytes in its `dsx-bytes:` form (3 bytes per byte at most), an S3 key of 1024 bytes.
+//! 8192 characters connectors keep (docs/reference/CONNECTORS.md, "Display icon"; 4 bytes per
+//! character at most), a Linux path of `PATH_MAX` bytes in its `dsx-bytes:` form (3 bytes per byte
+//! at most), an S3 key of 1024 bytes.
 //! Lengths are counted in bytes, the unit memory is paid in.
 
 use serde_json::json;
@@ -23,7 +24,7 @@ pub const NAME_MAX: usize = 256;
 pub const TEXT_MAX: usize = 4 * 1024;
 /// `display_icon`: 8192 characters of up to 4 bytes each.
 pub const ICON_MAX: usize = 32 * 1024;
-/// `filter`: a filter expression (FILTERS.md) may list many folders.
+/// `filter`: a filter expression (docs/reference/FILTERS.md) may list many folders.
 pub const FILTER_MAX: usize = 16 * 1024;
 /// Entries of `capabilities`, and bytes of each entry.
 pub const CAPABILITIES_MAX: usize = 32;

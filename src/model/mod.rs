@@ -7,6 +7,7 @@ pub mod job;
 pub mod limits;
 pub mod result;
 pub mod scan_request;
+pub mod schedule;
 pub mod stats;
 pub mod status;
 pub mod validation;

@@ -1,4 +1,5 @@
-//! ScanResultModel (CORE-API §2.10) and the task status view (§2.11).
+//! ScanResultModel (docs/reference/CORE-API.md, "Scan result") and the task status view
+//! ("Task status").
 
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +51,7 @@ impl ScanResultModel {
     }
 }
 
-/// `status` derivation of §2.10.
+/// `status` derivation of "Scan result".
 pub fn result_status(verdict: &Verdict, action: &ItemActionStatusResponse) -> &'static str {
     match action.status {
         StatusKind::Success => "action succeeded",
@@ -60,7 +61,7 @@ pub fn result_status(verdict: &Verdict, action: &ItemActionStatusResponse) -> &'
     }
 }
 
-/// Lifecycle state of one task (D16).
+/// Lifecycle state of one task (docs/reference/CORE-API.md, "Task status").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {

@@ -1,4 +1,5 @@
-//! ScanRequestModel (CORE-API §2.2, CONNECTORS §2.3) with field-precise validation.
+//! ScanRequestModel (docs/reference/CORE-API.md, "Scan request", docs/reference/CONNECTORS.md,
+//! "Scan request as sent") with field-precise validation.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

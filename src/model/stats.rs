@@ -1,4 +1,5 @@
-//! Scan statistics (CORE-API §2.9): exact sums and a log-linear histogram for quantiles.
+//! Scan statistics (docs/reference/CORE-API.md, "Statistics"): exact sums and a log-linear
+//! histogram for quantiles.
 //!
 //! Both backends use the same bucket function, so their medians and p95s agree.
 

@@ -1,4 +1,5 @@
-//! StatusResponse, ItemAction and the item-action answer (CORE-API §2.4–§2.7, CONNECTORS §2.4).
+//! StatusResponse, ItemAction and the item-action answer (docs/reference/CORE-API.md,
+//! "Item actions and status answers", docs/reference/CONNECTORS.md, "Wire models").
 
 use std::fmt;
 use std::str::FromStr;
@@ -57,7 +58,7 @@ impl StatusResponse {
     }
 }
 
-/// What a connector does with a malicious item (D12).
+/// What a connector does with a malicious item ("Item actions and status answers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ItemAction {
     NotImplemented,
@@ -108,7 +109,7 @@ pub struct UnknownItemAction(pub String);
 impl FromStr for ItemAction {
     type Err = UnknownItemAction;
 
-    /// Accepts any letter case, surrounding whitespace and `move_tag` (D12).
+    /// Accepts any letter case, surrounding whitespace and `move_tag`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s.trim().to_ascii_lowercase();
         Ok(match norm.as_str() {
@@ -156,7 +157,8 @@ fn default_action() -> ItemAction {
 }
 
 impl ItemActionStatusResponse {
-    /// The stored default when no action was requested (CORE-API §2.7).
+    /// The stored default when no action was requested (docs/reference/CORE-API.md,
+    /// "Item actions and status answers").
     pub fn no_action() -> Self {
         Self::new(StatusKind::Nothing, "No action taken", ItemAction::Nothing)
     }

@@ -1,4 +1,5 @@
-//! Request validation problems in the FastAPI shape (CORE-API §1.2, CONNECTORS §3.3).
+//! Request validation problems in the FastAPI shape (docs/reference/CORE-API.md, "Error answers",
+//! docs/reference/CONNECTORS.md, "Error answers").
 //!
 //! Each problem becomes one entry of `{"detail":[{"type","loc","msg","input"}]}` with status 422,
 //! so clients written for the original keep parsing our answers.

@@ -1,4 +1,4 @@
-//! Verdicts as stored, streamed and returned (CORE-API §2.3).
+//! Verdicts as stored, streamed and returned (docs/reference/CORE-API.md, "Verdict").
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,7 +37,7 @@ impl VerdictKind {
         }
     }
 
-    /// Name of the job counter (§2.8) for this verdict.
+    /// Name of the job counter ("Job record") for this verdict.
     pub fn job_counter(self) -> &'static str {
         match self {
             VerdictKind::Benign => "verdict_benign",
@@ -204,7 +204,8 @@ impl Verdict {
         }
     }
 
-    /// The synthetic "too large" verdict (D21): never reported as Benign.
+    /// The synthetic "too large" verdict (docs/reference/CORE-API.md, "Verdict"): never reported as
+    /// Benign.
     pub fn too_large(size: Option<u64>, engine: Engine) -> Self {
         let mut v = Self::bare(VerdictKind::NotScanned, engine);
         v.verdict_details = VerdictDetails {

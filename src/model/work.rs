@@ -1,4 +1,5 @@
-//! The work item that travels through the queue (CORE-API §6.2) and dead-letter entries (§2.12).
+//! The work item that travels through the queue (docs/reference/CORE-API.md, "Work item") and
+//! dead-letter entries ("Dead-letter entry").
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -206,7 +207,8 @@ impl DlqEntry {
         }
     }
 
-    /// Turns the entry back into a work item with a fresh attempt budget (D15).
+    /// Turns the entry back into a work item with a fresh attempt budget
+    /// (docs/reference/CORE-API.md, "Dead-letter administration").
     pub fn to_work_item(&self, stage: Stage, max_attempts: u32, now_ms: i64) -> Option<WorkItem> {
         let scan_request: ScanRequestModel = serde_json::from_value(self.payload.get("scan_request")?.clone()).ok()?;
         let verdict = self

@@ -1,4 +1,5 @@
-//! Processing of one claimed work item: gate, fetch + scan, action, record, ack (CORE-API §6.1).
+//! Processing of one claimed work item: gate, fetch + scan, action, record, ack
+//! (docs/reference/CORE-API.md, "Stages").
 //!
 //! Each stage either succeeds and hands over to the next, or fails with a classified
 //! [`Failure`]: retriable failures are rescheduled with backoff (the item waits in the delayed
@@ -344,8 +345,9 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
         verdict: Box::new(verdict),
         action: Box::new(action),
     };
-    // Only the first recording of a result becomes a superlog event (SUPERLOG §2.2): a
-    // redelivered item is recorded again but must not be reported twice.
+    // Only the first recording of a result becomes a superlog event (docs/reference/SUPERLOG.md,
+    // "When events are produced"): a redelivered item is recorded again but must not be reported
+    // twice.
     let event_source = (inserted && ctx.superlog.is_enabled()).then(|| stored.clone());
     let recorded = finish(ctx, receipt, item, outcome, attempts, Some(stored)).await;
     if let Some(r) = event_source {
@@ -416,7 +418,8 @@ fn destination(item: &WorkItem) -> Result<crate::model::Pin, Failure> {
         .ok_or_else(|| Failure::new(ErrorClass::BadPayload, "work item has no connector_url"))
 }
 
-/// Fetch from the connector and scan, streaming (§4.3, §6.3).
+/// Fetch from the connector and scan, streaming ("read_file answers",
+/// "Size limit and transfer deadlines").
 async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failure> {
     let started = Instant::now();
     let engine = ctx.scanner.engine();

@@ -1,5 +1,5 @@
-//! The scan pipeline: fetch from the connector, scan, act, record (CORE-API §6), and the worker
-//! pool that claims items and runs them through it.
+//! The scan pipeline: fetch from the connector, scan, act, record (docs/reference/CORE-API.md,
+//! "Pipeline"), and the worker pool that claims items and runs them through it.
 
 pub mod item;
 pub mod worker_pool;

@@ -1,4 +1,5 @@
-//! ClamAV daemon client (CORE-API §5.2): `zINSTREAM` over TCP or a unix socket.
+//! ClamAV daemon client (docs/reference/CORE-API.md, "clamd"): `zINSTREAM` over TCP or a unix
+//! socket.
 
 use std::sync::RwLock;
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
-//! Deep Instinct DSXA client (CORE-API §5.1): `POST /scan/binary/v2` with the item's bytes
-//! streamed as the body, and the verdict JSON parsed (flat and nested variants).
+//! Deep Instinct DSXA client (docs/reference/CORE-API.md, "DSXA request"): `POST /scan/binary/v2`
+//! with the item's bytes streamed as the body, and the verdict JSON parsed (flat and nested
+//! variants).
 
 use std::time::{Duration, Instant};
 
@@ -131,7 +132,7 @@ fn classify_transport(e: reqwest::Error) -> Failure {
     }
 }
 
-/// `file-tag:<ascii metainfo>,task-id:<task id>`, at most 4096 bytes (§5.1.1).
+/// `file-tag:<ascii metainfo>,task-id:<task id>`, at most 4096 bytes ("DSXA request").
 pub fn custom_metadata(metainfo: &str, task_id: &str) -> String {
     let suffix = format!(",task-id:{task_id}");
     let room = MAX_METADATA_BYTES.saturating_sub("file-tag:".len() + suffix.len());
@@ -139,7 +140,7 @@ pub fn custom_metadata(metainfo: &str, task_id: &str) -> String {
     format!("file-tag:{tag}{suffix}")
 }
 
-/// Classification of a DSXA answer (§5.1.2).
+/// Classification of a DSXA answer ("DSXA answer classification").
 fn classify_answer(
     status: StatusCode,
     body: &str,
@@ -180,7 +181,7 @@ fn opt_i64(v: Option<&Value>) -> Option<i64> {
     v.and_then(Value::as_i64)
 }
 
-/// Parses a DSXA verdict answer, accepting the nested `details` variant (§5.1.4).
+/// Parses a DSXA verdict answer, accepting the nested `details` variant ("DSXA verdict parsing").
 pub fn parse_verdict(body: &str) -> Result<Verdict, Failure> {
     if body.trim().is_empty() {
         return Err(bad("DSXA answered with an empty body"));
@@ -254,8 +255,8 @@ impl Scanner for DsxaScanner {
         Engine::Dsxa
     }
 
-    /// DSXA's scan answers (CORE-API §5.1.4) carry no engine version and the protocol has no
-    /// version call, so none is claimed.
+    /// DSXA's scan answers (docs/reference/CORE-API.md, "DSXA verdict parsing") carry no engine
+    /// version and the protocol has no version call, so none is claimed.
     fn version(&self) -> Option<String> {
         None
     }

@@ -1,5 +1,5 @@
-//! The built-in engine (CORE-API §5.3): a **test engine** that needs no service and streams in
-//! constant memory.
+//! The built-in engine (docs/reference/CORE-API.md, "Built-in test engine"): a **test engine** that
+//! needs no service and streams in constant memory.
 //!
 //! It detects the EICAR test signature anywhere in the stream (also across chunk boundaries)
 //! and contents whose SHA-256 is on a block list; nothing else. That is enough to exercise every
@@ -56,7 +56,7 @@ static EICAR: LazyLock<[u8; 68]> = LazyLock::new(|| {
     EICAR_MASKED.map(|b| b ^ key)
 });
 
-/// The EICAR anti-virus test string (CORE-API §5.3).
+/// The EICAR anti-virus test string (docs/reference/CORE-API.md, "Built-in test engine").
 pub fn eicar() -> &'static [u8] {
     &EICAR[..]
 }

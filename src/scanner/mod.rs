@@ -1,5 +1,5 @@
-//! Scanning engines behind one trait (ARCHITECTURE §6): DSXA over HTTP, clamd, and the
-//! built-in engine. Every engine consumes a byte stream in bounded memory.
+//! Scanning engines behind one trait (docs/ARCHITECTURE.md, "6. Scanners"): DSXA over HTTP, clamd,
+//! and the built-in engine. Every engine consumes a byte stream in bounded memory.
 
 pub mod clamd;
 pub mod dsxa;

@@ -1,7 +1,7 @@
-//! The per-destination drop-oldest ring (SUPERLOG §7.2).
+//! The per-destination drop-oldest ring (docs/reference/SUPERLOG.md, "Buffer").
 //!
 //! A mutex-guarded `VecDeque` with a wake-up signal, not a bounded channel: a full channel would
-//! reject the *newest* event, the spec drops the *oldest*. The lock is never held across I/O, so
+//! reject the *newest* event, superlog drops the *oldest*. The lock is never held across I/O, so
 //! a push costs a lock and a `VecDeque` operation regardless of the destination's state.
 
 use std::collections::VecDeque;

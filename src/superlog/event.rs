@@ -1,5 +1,6 @@
-//! Superlog events: the `scan_result` event, schema version 1 (SUPERLOG §3), here, and the
-//! `audit` event (AUTH §14.3) in [`audit`].
+//! Superlog events: the `scan_result` event, schema version 1 (docs/reference/SUPERLOG.md,
+//! "The scan_result event"), here, and the `audit` event (docs/reference/SUPERLOG.md,
+//! "The audit event") in [`audit`].
 //!
 //! An event is built once and shared (`Arc<Event>`) by every destination; destinations turn it
 //! into a JSON object (`to_value`) and redact their own copy. The structs' field order is the
@@ -18,7 +19,7 @@ use crate::model::status::StatusKind;
 use crate::model::verdict::VerdictKind;
 pub use audit::AuditEvent;
 
-/// The event types superlog carries (SUPERLOG §1.1 as amended by AUTH §14.3).
+/// The event types superlog carries (docs/reference/SUPERLOG.md, "Principles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     ScanResult,
@@ -133,8 +134,8 @@ impl Event {
         }
     }
 
-    /// `job_id` and `scan_request_task_id` for drop and failure warnings (§7.7); empty for
-    /// audit events, whose warnings carry their `event_id` and type.
+    /// `job_id` and `scan_request_task_id` for drop and failure warnings ("Warnings with context");
+    /// empty for audit events, whose warnings carry their `event_id` and type.
     pub fn scan_context(&self) -> (Option<&str>, &str) {
         match self {
             Event::ScanResult(e) => (e.job_id.as_deref(), &e.scan_request_task_id),
@@ -163,7 +164,7 @@ impl From<AuditEvent> for Event {
     }
 }
 
-/// One `scan_result` event (§3.1). Every key is always serialized; unknown values are `null`.
+/// One `scan_result` event ("Fields"). Every key is always serialized; unknown values are `null`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScanResultEvent {
     pub event: &'static str,
@@ -230,7 +231,7 @@ pub struct Product {
     pub version: &'static str,
 }
 
-/// Syslog severity derived from verdict and action (§3.2).
+/// Syslog severity derived from verdict and action ("Severity").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -241,7 +242,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// §3.2, first match wins.
+    /// "Severity", first match wins.
     pub fn of(verdict: VerdictKind, action_status: StatusKind) -> Self {
         match (verdict, action_status) {
             (VerdictKind::Malicious, StatusKind::Error) => Severity::Err,
@@ -280,7 +281,7 @@ pub struct EventContext {
 }
 
 impl ScanResultEvent {
-    /// Maps a stored result to the event (§3.1); only the documented normalisations happen.
+    /// Maps a stored result to the event ("Fields"); only the documented normalisations happen.
     pub fn from_result(r: &ScanResultModel, ctx: &EventContext) -> Self {
         let v = &r.verdict;
         let malicious = v.verdict == VerdictKind::Malicious;
@@ -361,7 +362,8 @@ fn status_str(s: StatusKind) -> &'static str {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
-    //! Fixed events for golden tests (the §3.4 example and its variants).
+    //! Fixed events for golden tests: the example of docs/reference/SUPERLOG.md, "Example event",
+    //! and its variants.
     use super::*;
 
     pub fn malicious_moved() -> ScanResultEvent {

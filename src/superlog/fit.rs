@@ -1,5 +1,5 @@
-//! Size fitting (SUPERLOG §4.5): deterministic reductions until a formatted unit fits the
-//! destination's limit.
+//! Size fitting (docs/reference/SUPERLOG.md, "Size fitting"): deterministic reductions until a
+//! formatted unit fits the destination's limit.
 
 use serde_json::{Map, Value};
 
@@ -17,11 +17,11 @@ pub struct Fitted {
 /// One reduction step; returns whether it changed anything.
 type Reduction = Box<dyn Fn(&mut Map<String, Value>) -> bool>;
 
-/// R1–R4 of §4.5, in order. A field an event does not have is left alone, so one list serves
-/// both types. §4.5 names scan-result fields only; an audit event's free-text fields take the
-/// same steps as their scan-result counterparts (`path` as `location`, `detail` and `target.id`
-/// as the descriptions), which keeps its syslog MSG valid JSON and never touches its mandatory
-/// fields.
+/// R1–R4 of "Size fitting", in order. A field an event does not have is left alone, so one list
+/// serves both types. "Size fitting" names scan-result fields only; an audit event's free-text
+/// fields take the same steps as their scan-result counterparts (`path` as `location`, `detail` and
+/// `target.id` as the descriptions), which keeps its syslog MSG valid JSON and never touches its
+/// mandatory fields.
 fn reductions() -> Vec<Reduction> {
     let mut steps: Vec<Reduction> = Vec::new();
     for l in [1024, 512, 256, 128, 64] {

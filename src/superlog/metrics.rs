@@ -1,5 +1,5 @@
-//! Per-destination counters and state (SUPERLOG §12) and the rate-limited drop/failure warnings
-//! (§7.7).
+//! Per-destination counters and state (docs/reference/SUPERLOG.md, "Status and metrics") and the
+//! rate-limited drop/failure warnings ("Warnings with context").
 //!
 //! Counters are atomics so the emitting side and the status endpoint never wait on a
 //! destination's task.
@@ -48,7 +48,7 @@ impl FailReason {
     }
 }
 
-/// Destination state for status and readiness (§7.4.6).
+/// Destination state for status and readiness ("Retries and backoff").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Ok,
@@ -149,7 +149,8 @@ impl Metrics {
         }
     }
 
-    /// The counters by reason, for the Prometheus exposition (SUPERLOG §12.3).
+    /// The counters by reason, for the Prometheus exposition (docs/reference/SUPERLOG.md,
+    /// "Prometheus names").
     pub fn figures(&self) -> Figures {
         let failed_by = |r: FailReason| self.failed[r as usize].load(Relaxed);
         Figures {
@@ -176,7 +177,8 @@ impl Metrics {
         self.last.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The destination's entry of `GET /superlog/status` (§12.2), without name and transport.
+    /// The destination's entry of `GET /superlog/status` ("Status endpoint"), without name and
+    /// transport.
     pub fn snapshot(&self, buffered: usize, capacity: usize) -> Value {
         let last = self.lock();
         let (last_error, last_error_at) = match &last.error {
@@ -225,7 +227,7 @@ pub struct Figures {
 }
 
 /// Rate-limits drop and failure warnings: the first in a window is logged at once, the rest are
-/// summarised in one line when the window ends (§7.7.2).
+/// summarised in one line when the window ends ("Warnings with context").
 #[derive(Debug)]
 pub struct WarnLimiter {
     destination: &'static str,

@@ -1,5 +1,6 @@
 //! Superlog: one `scan_result` event per recorded result and one `audit` event per audit
-//! record, delivered to SIEMs (SUPERLOG spec, AUTH §14.3, ARCHITECTURE §4 and §8).
+//! record, delivered to SIEMs (docs/reference/SUPERLOG.md;
+//! docs/ARCHITECTURE.md, "7a. Superlog").
 //!
 //! The pipeline calls [`Superlog::emit_result`] once per result, where the result is first
 //! recorded (never from the shared event bus, which in the distributed engine reaches every
@@ -156,16 +157,17 @@ impl Superlog {
         }
     }
 
-    /// Builds the `audit` event of a record (AUTH §14.3) and hands it to every destination.
-    /// `audit_id` is the store's id of the record, `None` when the store write failed (the
-    /// event still goes out).
+    /// Builds the `audit` event of a record (docs/reference/SUPERLOG.md, "The audit event") and
+    /// hands it to every destination. `audit_id` is the store's id of the record, `None` when the
+    /// store write failed (the event still goes out).
     pub fn emit_audit(&self, rec: &AuditRecord, audit_id: Option<i64>) {
         if let Some(inner) = &self.inner {
             self.emit(Event::Audit(AuditEvent::from_record(rec, audit_id, &inner.ctx)));
         }
     }
 
-    /// Hands an event to every destination: a lock and a queue push each, never I/O (§2.5).
+    /// Hands an event to every destination: a lock and a queue push each, never I/O
+    /// (docs/reference/SUPERLOG.md, "When events are produced").
     pub fn emit(&self, ev: Event) {
         let Some(inner) = &self.inner else { return };
         // A type no destination takes is not emitted at all (nor counted anywhere).
@@ -179,7 +181,7 @@ impl Superlog {
         }
     }
 
-    /// `GET /superlog/status` (§12.2).
+    /// `GET /superlog/status` (docs/reference/SUPERLOG.md, "Status endpoint").
     pub fn status(&self) -> Value {
         let Some(inner) = &self.inner else {
             return json!({"enabled": false, "emitted": 0, "destinations": []});

@@ -1,9 +1,10 @@
-//! Redaction (SUPERLOG §4.2–§4.4): an ordered chain of [`Redactor`]s built once from
-//! configuration and applied to each destination's own copy of an event.
+//! Redaction (docs/reference/SUPERLOG.md, "Allow and deny lists", "Regex masks",
+//! "Path truncation"): an ordered chain of [`Redactor`]s built once from configuration and applied
+//! to each destination's own copy of an event.
 //!
-//! One configuration serves both event types (AUTH §14.3): a path is valid when it exists in
-//! either schema and is applied where present, and each event keeps its own schema's
-//! mandatory fields.
+//! One configuration serves both event types (docs/reference/SUPERLOG.md, "The audit event"): a
+//! path is valid when it exists in either schema and is applied where present, and each event keeps
+//! its own schema's mandatory fields.
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -15,13 +16,14 @@ use super::event::EventType;
 pub struct Schema {
     /// Every path: objects and their members.
     paths: &'static [&'static str],
-    /// Fields no redaction may remove (SUPERLOG §4.2.4, AUTH §14.3).
+    /// Fields no redaction may remove (docs/reference/SUPERLOG.md, "Allow and deny lists",
+    /// "The audit event").
     pub mandatory: &'static [&'static str],
     /// String fields a mask may name.
     strings: &'static [&'static str],
 }
 
-/// `scan_result`, schema v1 (SUPERLOG §3.1).
+/// `scan_result`, schema v1 (docs/reference/SUPERLOG.md, "Fields").
 const SCAN_RESULT: Schema = Schema {
     paths: &[
         "event",
@@ -93,7 +95,7 @@ const SCAN_RESULT: Schema = Schema {
     ],
 };
 
-/// `audit`, schema v1 (AUTH §14.3).
+/// `audit`, schema v1 (docs/reference/SUPERLOG.md, "The audit event").
 const AUDIT: Schema = Schema {
     paths: &[
         "event",
@@ -149,8 +151,9 @@ const AUDIT: Schema = Schema {
     ],
 };
 
-/// Default fields of a mask without `fields` (SUPERLOG §4.3.1). Audit fields are masked only
-/// when a mask names them: a pattern written for file paths should not rewrite URL paths.
+/// Default fields of a mask without `fields` (docs/reference/SUPERLOG.md, "Regex masks"). Audit
+/// fields are masked only when a mask names them: a pattern written for file paths should not
+/// rewrite URL paths.
 const MASK_DEFAULT_FIELDS: [&str; 6] = [
     "location",
     "metainfo",
@@ -167,7 +170,7 @@ pub fn schema(t: EventType) -> &'static Schema {
     }
 }
 
-/// A path is valid when it exists in either schema (AUTH §14.3).
+/// A path is valid when it exists in either schema (docs/reference/SUPERLOG.md, "The audit event").
 pub fn is_known_path(p: &str) -> bool {
     EventType::ALL.iter().any(|t| schema(*t).paths.contains(&p))
 }
@@ -277,7 +280,7 @@ impl Redactor for Allow {
     }
 }
 
-/// One regex mask (§4.3).
+/// One regex mask ("Regex masks").
 #[derive(Debug, Clone)]
 pub struct Mask {
     pub pattern: Regex,
@@ -338,7 +341,7 @@ pub fn shorten_field(event: &mut Map<String, Value>, path: &str, max: usize) -> 
     false
 }
 
-/// T(s, L) of §4.4.2: the first ⌈(L−1)/2⌉ and last ⌊(L−1)/2⌋ scalar values around `…`;
+/// T(s, L) of "Path truncation": the first ⌈(L−1)/2⌉ and last ⌊(L−1)/2⌋ scalar values around `…`;
 /// `None` when `s` already fits.
 pub fn shorten(s: &str, max: usize) -> Option<String> {
     let n = s.chars().count();
@@ -364,7 +367,7 @@ pub enum MaskError {
     Field(String),
 }
 
-/// Parses `REDACT__MASKS` (§4.3).
+/// Parses `REDACT__MASKS` ("Regex masks").
 pub fn parse_masks(json: &str) -> Result<Vec<Mask>, MaskError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -1,8 +1,8 @@
 /**
- * Connector security panel (AUTH.md §5.7, §5.8, §13): the credential records of
- * `GET admin/connectors` — never a secret — with Rotate, Revoke, Reset and Forget, each after a
- * confirmation that says what it does. Revoked records carry a `Revoked` badge and offer only
- * Forget (Rotate and Reset answer `409 connector_revoked` for them).
+ * Connector security panel (docs/AUTH.md, "Rotation", "Revocation"; docs/UI.md, "Administration"):
+ * the credential records of `GET admin/connectors` — never a secret — with Rotate, Revoke, Reset
+ * and Forget, each after a confirmation that says what it does. Revoked records carry a `Revoked`
+ * badge and offer only Forget (Rotate and Reset answer `409 connector_revoked` for them).
  */
 import { registerPanel, td, timeCell, rowButton, call, loadList, status } from './admin.js';
 import { confirmDialog } from './dialogs.js';

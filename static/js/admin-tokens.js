@@ -1,8 +1,8 @@
 /**
- * API tokens panel (AUTH.md §11.2, §13): list (prefix, role, expiry, last use), create with name,
- * role and expiry, revoke after confirmation. A new token is shown once, in a read-only field
- * with a Copy button and a warning; it lives only in that field and is gone when dismissed or
- * when the dialog closes (never stored, never logged).
+ * API tokens panel (docs/AUTH.md, "API tokens"; docs/UI.md, "Administration"): list (prefix, role,
+ * expiry, last use), create with name, role and expiry, revoke after confirmation. A new token is
+ * shown once, in a read-only field with a Copy button and a warning; it lives only in that field
+ * and is gone when dismissed or when the dialog closes (never stored, never logged).
  */
 import { registerPanel, td, timeCell, rowButton, call, loadList, status } from './admin.js';
 import { confirmDialog } from './dialogs.js';

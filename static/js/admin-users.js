@@ -1,8 +1,8 @@
 /**
- * Users panel (AUTH.md §11.1, §13): list, add (username, password, role), change role, reset
- * password, disable/enable and remove. Every change but adding asks for confirmation; a change
- * ends that user's sessions (the server does it), and refusing to lose the last admin
- * (`409 last_admin`) is said plainly.
+ * Users panel (docs/AUTH.md, "Users"; docs/UI.md, "Administration"): list, add (username, password,
+ * role), change role, reset password, disable/enable and remove. Every change but adding asks for
+ * confirmation; a change ends that user's sessions (the server does it), and refusing to lose the
+ * last admin (`409 last_admin`) is said plainly.
  */
 import { registerPanel, td, timeCell, rowButton, call, loadList, status } from './admin.js';
 import { currentSession } from './auth.js';

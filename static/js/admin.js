@@ -1,9 +1,9 @@
 /**
- * The Administration dialog (AUTH.md §13 UI amendments): tabs Users, API tokens, Audit and
+ * The Administration dialog (docs/UI.md, "Administration"): tabs Users, API tokens, Audit and
  * Connector security, each a panel module that loads when its tab is shown. Only admins see the
- * header button; with authentication off only Audit remains (the other admin routes answer
- * `404 auth_disabled` then). Also the small helpers every panel shares: table cells, times,
- * row buttons, a call that reports its failure, all text-only (UI.md §5.1).
+ * header button; with authentication off only Audit remains (the other admin routes answer `404
+ * auth_disabled` then). Also the small helpers every panel shares: table cells, times, row buttons,
+ * a call that reports its failure, all text-only (docs/reference/UI.md, "Rendering rules").
  */
 import { request, reasonOf, errorText } from './api.js';
 import { authEnabled } from './auth.js';
@@ -60,7 +60,7 @@ function onTabKey(e) {
 
 /* ------------------------------------------------------------------ shared helpers */
 
-/** A table cell with text (server text shown with invisible characters marked, §5.2). */
+/** A table cell with text (server text shown with invisible characters marked, "Invisible characters"). */
 export function td(text, { title = null, cls = null } = {}) {
   const s = text === null || text === undefined || text === '' ? '—' : visible(String(text));
   return h('td', { class: cls, title: title ?? null, text: s });

@@ -1,11 +1,12 @@
 /**
- * HTTP access to the core API (UI.md §3.1). Every URL is relative to the document base so the
- * page works under a reverse-proxy prefix (§1.4); every request has a 15 s timeout; error texts
- * follow F-16.4 and never read `undefined`, `null` or `[object Object]`.
+ * HTTP access to the core API (docs/reference/UI.md, "HTTP calls"). Every URL is relative to the
+ * document base so the page works under a reverse-proxy prefix ("Relative addresses"); every
+ * request has a 15 s timeout; error texts follow F-16.4 and never read `undefined`, `null` or
+ * `[object Object]`.
  *
- * Sessions (AUTH.md §12): every state-changing call carries `X-DSX-CSRF` — the session's CSRF
- * token, kept in this module's memory only (never in storage), or a constant marker when
- * authentication is off — and a body is always JSON. A `401 not_authenticated|session_expired`
+ * Sessions (docs/AUTH.md, "Sessions"): every state-changing call carries `X-DSX-CSRF` — the
+ * session's CSRF token, kept in this module's memory only (never in storage), or a constant marker
+ * when authentication is off — and a body is always JSON. A `401 not_authenticated|session_expired`
  * hands over to the sign-in page through the handler auth.js installs.
  */
 import { minRoleFor } from './roles.js';
@@ -60,7 +61,8 @@ export async function request(path, { method = 'GET', params, timeout = TIMEOUT_
   let res;
   try {
     const headers = { Accept: 'application/json' };
-    // State-changing calls prove they come from this page (the core's CSRF rule, AUTH.md §12.2).
+    // State-changing calls prove they come from this page (the core's CSRF rule, docs/AUTH.md,
+    // "Browsers: Host and CSRF checks").
     if (method !== 'GET' && method !== 'HEAD') headers['X-DSX-CSRF'] = csrfToken || '1';
     let body;
     if (json !== undefined) {

@@ -1,10 +1,11 @@
 /**
- * Who is signed in (AUTH.md §12, §13 UI amendments): the page asks `auth/session` before anything
- * else; with authentication on and no session it goes to the sign-in page. The header shows the
- * user and role with a Sign out button, or an "Authentication is off" badge. Controls below the
- * user's role carry `data-min-role` and are hidden by one rule: applyRole() sets
- * `html[data-role]` and the stylesheet hides every `[data-min-role]` above it (also for elements
- * created later, such as cards and job rows). The server enforces roles on every call anyway.
+ * Who is signed in (docs/AUTH.md, "Sessions"; docs/UI.md, "Sessions in the page"): the page asks
+ * `auth/session` before anything else; with authentication on and no session it goes to the sign-in
+ * page. The header shows the user and role with a Sign out button, or an "Authentication is off"
+ * badge. Controls below the user's role carry `data-min-role` and are hidden by one rule:
+ * applyRole() sets `html[data-role]` and the stylesheet hides every `[data-min-role]` above it
+ * (also for elements created later, such as cards and job rows). The server enforces roles on every
+ * call anyway.
  */
 import { request, setCsrfToken, onUnauthenticated, errorText } from './api.js';
 import { atLeast } from './roles.js';
@@ -26,7 +27,10 @@ export function hasRole(min) {
   return atLeast(session.role, min);
 }
 
-/** Replaces the page with the sign-in page (relative URL, UI.md §1.4); `reason` becomes `?error=`. */
+/**
+ * Replaces the page with the sign-in page (relative URL, docs/reference/UI.md,
+ * "Relative addresses"); `reason` becomes `?error=`.
+ */
 export function goToLogin(reason = null) {
   if (leaving) return;
   leaving = true;

@@ -1,9 +1,10 @@
 /**
- * Connector cards (UI.md F-03 … F-07, F-18). A card's element is built once per connector uuid and
- * then only updated in place — registration heartbeats (`refreshed`) never rebuild it, so buttons,
- * pill, badge and focus survive (the original's bug B1). The card's UI state is derived from the
- * job model (jobs.js) plus the card-local `starting` flag; rendering of SSE-driven changes is
- * coalesced to ≤ 4 per second, while the user's own clicks render at once (≤ 100 ms feedback).
+ * Connector cards (docs/reference/UI.md, F-03 … F-07, F-18). A card's element is built once per
+ * connector uuid and then only updated in place — registration heartbeats (`refreshed`) never
+ * rebuild it, so buttons, pill, badge and focus survive (the original's bug B1). The card's UI
+ * state is derived from the job model (jobs.js) plus the card-local `starting` flag; rendering of
+ * SSE-driven changes is coalesced to ≤ 4 per second, while the user's own clicks render at once (≤
+ * 100 ms feedback).
  */
 import { request, reasonOf, errorText } from './api.js';
 import { on } from './bus.js';
@@ -82,7 +83,7 @@ function buildCard(card) {
   p.counts = h('div', { class: 'job-counts', testid: 'job-counts' });
   p.job = h('div', { class: 'card-job' }, p.jobLine, p.progress, p.progressText, p.note, p.counts);
 
-  // Job controls need role operator (AUTH.md §9); auth.js hides them below it.
+  // Job controls need role operator (docs/AUTH.md, "Routes by role"); auth.js hides them below it.
   const btn = (testid, iconName, label, cls = 'btn') =>
     h('button', { type: 'button', class: cls, testid, 'data-min-role': 'operator' }, icon(iconName), h('span', { class: 'btn-text', text: label }));
   p.scan = btn('btn-full-scan', 'scan', 'Full Scan', 'btn btn-primary');
@@ -194,7 +195,7 @@ export function connectorEvent(frame) {
 
 /**
  * F-18.3: grey `Offline`, Full Scan disabled, removed after 60 s unless a job is attached. A
- * revoked connector (AUTH.md §5.8) says so on the card and in an error toast.
+ * revoked connector (docs/AUTH.md, "Revocation") says so on the card and in an error toast.
  */
 export function goOffline(card, { announce = true, revoked = false } = {}) {
   if (revoked && !card.revoked) {

@@ -1,7 +1,8 @@
 /**
- * Configuration views: the connector dialog with preview and sample scan (UI.md F-13) and the
- * read-only server settings (F-14). Both render JSON as a collapsible key/value tree made of text
- * nodes; values under secret-looking keys are masked even if the server sent them (B15).
+ * Configuration views: the connector dialog with preview and sample scan (docs/reference/UI.md,
+ * F-13) and the read-only server settings (F-14). Both render JSON as a collapsible key/value tree
+ * made of text nodes; values under secret-looking keys are masked even if the server sent them
+ * (B15).
  */
 import { request, fetchJson, reasonOf, errorText } from './api.js';
 import { h, byTestId, replaceChildren, setText, setBusy, show } from './dom.js';

@@ -1,7 +1,8 @@
 /**
- * Job control requests shared by the cards and the jobs table (UI.md F-04.3, F-04.4, F-11.2).
- * The job record is marked pending at once (busy buttons within 100 ms), and the answer is applied
- * immediately — the UI never waits for a later SSE frame to show that a pause took effect (B2).
+ * Job control requests shared by the cards and the jobs table (docs/reference/UI.md, F-04.3,
+ * F-04.4, F-11.2). The job record is marked pending at once (busy buttons within 100 ms), and the
+ * answer is applied immediately — the UI never waits for a later SSE frame to show that a pause
+ * took effect (B2).
  */
 import { request, reasonOf, errorText } from './api.js';
 import { confirmDialog } from './dialogs.js';

@@ -1,7 +1,7 @@
 /**
- * Modal dialogs (UI.md §6.4): native <dialog> elements opened with showModal(), which gives the
- * focus trap and Escape for free. Focus returns to the opener on close; a click on the backdrop
- * closes; the confirmation dialog resolves a promise.
+ * Modal dialogs (docs/reference/UI.md, "Accessibility"): native <dialog> elements opened with
+ * showModal(), which gives the focus trap and Escape for free. Focus returns to the opener on
+ * close; a click on the backdrop closes; the confirmation dialog resolves a promise.
  */
 import { byTestId, setText } from './dom.js';
 

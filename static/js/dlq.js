@@ -1,7 +1,8 @@
 /**
- * Dead-letter queue (UI.md F-12): the header count, and a dialog listing every queue the server
- * reports (not a hard-coded list) with its items, per-queue and global Requeue/Clear. Clearing
- * asks for confirmation; every action reports the server's counts in a toast.
+ * Dead-letter queue (docs/reference/UI.md, F-12): the header count, and a dialog listing every
+ * queue the server reports (not a hard-coded list) with its items, per-queue and global
+ * Requeue/Clear. Clearing asks for confirmation; every action reports the server's counts in a
+ * toast.
  */
 import { request, fetchJson, reasonOf, errorText } from './api.js';
 import { on } from './bus.js';
@@ -82,7 +83,8 @@ async function loadDialog() {
 
 function buildQueue(type, q) {
   const length = toNum(q.length) ?? 0;
-  // Requeue needs role operator, Clear admin (AUTH.md §9); auth.js hides them below it.
+  // Requeue needs role operator, Clear admin (docs/AUTH.md, "Routes by role"); auth.js hides them
+  // below it.
   const requeueBtn = h('button', { type: 'button', class: 'btn btn-small', testid: 'dlq-requeue', 'data-min-role': 'operator' }, h('span', { class: 'btn-text', text: 'Requeue' }));
   const clearBtn = h('button', { type: 'button', class: 'btn btn-small btn-danger', testid: 'dlq-clear', 'data-min-role': 'admin' }, h('span', { class: 'btn-text', text: 'Clear' }));
   const more = h('button', { type: 'button', class: 'btn btn-small', testid: 'dlq-load-more', hidden: true }, h('span', { class: 'btn-text', text: 'Load more' }));
@@ -187,8 +189,9 @@ async function requeue(type, btn) {
 
 /**
  * Requeued items are processed after the answer; one that fails again returns to the DLQ without
- * changing its job's counters (CORE-API §6.5), so no failed_count rise will announce it. A few
- * bounded follow-up refreshes (2 s, 5 s, 10 s after the action) show the count settle.
+ * changing its job's counters (docs/reference/CORE-API.md, "Dead letters and job accounting"), so
+ * no failed_count rise will announce it. A few bounded follow-up refreshes (2 s, 5 s, 10 s after
+ * the action) show the count settle.
  */
 function followUp() {
   for (const ms of [2000, 5000, 10000]) setTimeout(after, ms);

@@ -1,13 +1,13 @@
 /**
  * DOM helpers. All markup is built with createElement and every server string goes in as a text
- * node or through setAttribute on safe attributes (UI.md §5.1): that is the one rule which keeps
- * a file named `<img src=x onerror=…>` a harmless file name.
+ * node or through setAttribute on safe attributes (docs/reference/UI.md, "Rendering rules"): that
+ * is the one rule which keeps a file named `<img src=x onerror=…>` a harmless file name.
  */
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const SPRITE = 'static/img/icons.svg';
 
-/** Attributes that may carry server text (§5.1.1); anything else must be a constant of the code. */
+/** Attributes that may carry server text ("Rendering rules"); anything else is a code constant. */
 const SAFE_ATTR = /^(title|value|role|type|name|id|for|href|target|rel|tabindex|hidden|disabled|placeholder|colspan|scope|aria-[a-z]+|data-[a-z-]+)$/;
 
 /**
@@ -85,8 +85,9 @@ export const $ = (sel, root = document) => root.querySelector(sel);
 export const byTestId = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
 
 /**
- * Marks a button busy (UI.md §6.5): disabled + aria-busy, label swapped; restoring puts the
- * original label back. The label element is the button's `.btn-text` child when present.
+ * Marks a button busy (docs/reference/UI.md, "Accessibility"): disabled + aria-busy, label swapped;
+ * restoring puts the original label back. The label element is the button's `.btn-text` child when
+ * present.
  */
 export function setBusy(btn, busy, busyLabel) {
   const label = btn.querySelector('.btn-text') || btn;
@@ -116,7 +117,8 @@ export function nextFrame(fn) {
 
 /**
  * A coalescing scheduler: `schedule()` requests one run of `fn` on a later frame, at most once per
- * `minGapMs` (UI.md F-06.3: ≤ 4 renders per second per card); the last request always runs.
+ * `minGapMs` (docs/reference/UI.md, F-06.3: ≤ 4 renders per second per card); the last request
+ * always runs.
  */
 export function coalescer(fn, minGapMs = 0) {
   let queued = false;
@@ -131,7 +133,7 @@ export function coalescer(fn, minGapMs = 0) {
   };
 }
 
-/** Copies text: Clipboard API first, else a temporary off-screen textarea (UI.md F-05.2). */
+/** Copies text: Clipboard API first, else an off-screen textarea (docs/reference/UI.md, F-05.2). */
 export async function copyText(text) {
   try {
     if (navigator.clipboard && window.isSecureContext) {

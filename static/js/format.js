@@ -1,7 +1,8 @@
 /**
- * Formatting and value normalisation shared by every view (UI.md §8, §3.3 R-3, §5.2).
- * Server values arrive as JSON numbers, numeric strings (the job hash), epoch seconds or RFC 3339
- * strings; everything is normalised here once so the views never branch on wire formats.
+ * Formatting and value normalisation shared by every view (docs/reference/UI.md, "Formatting",
+ * "What the page needs from the core" R-3, "Invisible characters"). Server values arrive as JSON
+ * numbers, numeric strings (the job hash), epoch seconds or RFC 3339 strings; everything is
+ * normalised here once so the views never branch on wire formats.
  */
 
 const countFmt = new Intl.NumberFormat();
@@ -98,13 +99,13 @@ export function isoOf(ms) {
   return ms === null ? '' : new Date(ms).toISOString();
 }
 
-/** First `n` characters and an ellipsis (ids in tables, §8). */
+/** First `n` characters and an ellipsis (ids in tables, "Formatting"). */
 export function shortId(id, n = 8) {
   const s = String(id ?? '');
   return s.length > n ? `${s.slice(0, n)}…` : s;
 }
 
-/* Control, invisible and direction-changing characters (§5.2). */
+/* Control, invisible and direction-changing characters ("Invisible characters"). */
 // eslint-disable-next-line no-control-regex
 const INVISIBLE = /[\u0000-\u001F\u007F-\u009F\u200B\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
 

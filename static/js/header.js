@@ -1,7 +1,7 @@
 /**
- * Header widgets: version badge (UI.md F-01) and scanner status (F-02). The scanner status is the
- * only periodic request of the page: on load, when the tab becomes visible, after every live
- * reconnection, and every 60 s while visible.
+ * Header widgets: version badge (docs/reference/UI.md, F-01) and scanner status (F-02). The scanner
+ * status is the only periodic request of the page: on load, when the tab becomes visible, after
+ * every live reconnection, and every 60 s while visible.
  */
 import { request, reasonOf, errorText } from './api.js';
 import { byTestId, setAttr, setText, show } from './dom.js';

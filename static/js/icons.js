@@ -1,7 +1,8 @@
 /**
- * Connector icons (UI.md §5.3). A connector's `display_icon` is untrusted markup or a data URI; it
- * is only ever shown through <img src="data:…">, where an SVG can neither run scripts nor load
- * external resources. Anything not accepted falls back to a built-in sprite icon.
+ * Connector icons (docs/reference/UI.md, "Connector icons"). A connector's `display_icon` is
+ * untrusted markup or a data URI; it is only ever shown through <img src="data:…">, where an SVG
+ * can neither run scripts nor load external resources. Anything not accepted falls back to a
+ * built-in sprite icon.
  */
 import { h, icon } from './dom.js';
 
@@ -40,7 +41,7 @@ export function connectorIconNode(displayIcon, name) {
   if (accepted && accepted.img) {
     const img = document.createElement('img');
     img.setAttribute('alt', '');
-    img.setAttribute('src', accepted.img); // accepted data: URI only (§5.1.5)
+    img.setAttribute('src', accepted.img); // accepted data: URI only ("Rendering rules")
     img.setAttribute('width', '32');
     img.setAttribute('height', '32');
     img.setAttribute('decoding', 'async');

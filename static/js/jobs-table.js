@@ -1,7 +1,7 @@
 /**
- * Jobs history (UI.md F-11): every job the server knows, newest start first, 20 per page
- * (client-side). Rows are keyed by job id and updated in place from the job model; row controls
- * use the same requests and feedback as the card buttons (control.js).
+ * Jobs history (docs/reference/UI.md, F-11): every job the server knows, newest start first, 20 per
+ * page (client-side). Rows are keyed by job id and updated in place from the job model; row
+ * controls use the same requests and feedback as the card buttons (control.js).
  */
 import { on } from './bus.js';
 import { h, icon, byTestId, setText, setAttr, show, setBusy, coalescer, copyText } from './dom.js';
@@ -74,7 +74,7 @@ function buildRow(id) {
   p.progress = h('td', { class: 'num', 'data-label': 'Progress' });
   p.malicious = h('td', { class: 'num', 'data-label': 'Malicious' });
   p.failed = h('td', { class: 'num', 'data-label': 'Failed' });
-  // Job controls need role operator (AUTH.md §9); auth.js hides them below it.
+  // Job controls need role operator (docs/AUTH.md, "Routes by role"); auth.js hides them below it.
   const btn = (label, iconName, cls = 'btn btn-small') => h('button', { type: 'button', class: cls, 'data-min-role': 'operator' }, icon(iconName), h('span', { class: 'btn-text', text: label }));
   p.results = h('button', { type: 'button', class: 'btn btn-small', testid: 'btn-job-results' }, icon('list'), h('span', { class: 'btn-text', text: 'Results' }));
   p.pause = btn('Pause', 'pause');

@@ -1,7 +1,8 @@
 /**
- * The job model (UI.md §3.4): one record per job id, fed by SSE summaries, REST snapshots and the
- * answers of the UI's own control requests. Views (cards, jobs table, DLQ badge) subscribe through
- * the bus event `job` and render from these records; they never parse wire formats themselves.
+ * The job model (docs/reference/UI.md, "Applying a job summary"): one record per job id, fed by SSE
+ * summaries, REST snapshots and the answers of the UI's own control requests. Views (cards, jobs
+ * table, DLQ badge) subscribe through the bus event `job` and render from these records; they never
+ * parse wire formats themselves.
  */
 import { emit } from './bus.js';
 import { toNum, toEpochMs, toStr } from './format.js';
@@ -15,10 +16,10 @@ const VERDICT_KEYS = ['verdict_malicious', 'verdict_benign', 'verdict_not_scanne
 
 /** id → job record. */
 export const jobs = new Map();
-/** job id → connector uuid learnt from scan_result frames (§3.4.2, second source). */
+/** job id → connector uuid learnt from scan_result frames (second source, "Applying a job summary"). */
 const connectorOfJob = new Map();
 
-/** performance.now() of the newest SSE summary per job, for the REST-snapshot rule (§3.4.1). */
+/** performance.now() of the newest SSE summary per job, for the REST-snapshot rule (item 1). */
 const lastSseAt = new Map();
 
 function blank(id) {
@@ -30,7 +31,7 @@ function blank(id) {
   };
 }
 
-/** Status as a lower-case string; anything missing counts as `running` (§3.4.6 keeps the text). */
+/** Status as a lower-case string; anything missing counts as `running` (item 6 keeps the text). */
 function statusOf(v) {
   const s = toStr(v);
   return s ? s.trim().toLowerCase() : null;
@@ -53,7 +54,8 @@ export function applySummary(raw, { source = 'sse', sentAt = 0 } = {}) {
 
   const status = statusOf(raw.status);
   if (status) {
-    // A terminal job never goes back to a non-terminal status (§3.4.1); counters still update.
+    // A terminal job never goes back to a non-terminal status ("Applying a job summary"); counters
+    // still update.
     if (!(TERMINAL.has(job.status) && existed && !TERMINAL.has(status))) job.status = status;
   }
   if (!TERMINAL.has(job.status)) job.seenActive = true;
@@ -98,7 +100,7 @@ export function startedJob(id, connectorUuid) {
     { source: 'control' });
 }
 
-/** Second association source: the connector of a scan_result frame (§3.4.2). */
+/** Second association source: the connector of a scan_result frame ("Applying a job summary"). */
 export function noteResultConnector(jobId, connectorUuid) {
   if (!jobId || !connectorUuid || connectorOfJob.has(jobId)) return;
   connectorOfJob.set(jobId, connectorUuid);
@@ -128,7 +130,7 @@ export function dropJob(id) {
 
 export const isActive = (job) => !TERMINAL.has(job.status);
 
-/** Derived figures, identical everywhere (§3.4.3). */
+/** Derived figures, identical everywhere ("Applying a job summary"). */
 export function figures(job) {
   const done = job.processed + job.failed + job.skipped;
   const total = job.total;

@@ -1,10 +1,11 @@
 /**
- * The sign-in page at `/login` (AUTH.md §12.1 item 5, §11.3): posts `{username, password}` as
- * JSON to the relative `dsx-connect/api/v1/auth/login` and, on success, goes to `./` (the UI,
- * which then reads its CSRF token from `auth/session`). Says clearly what went wrong: invalid
- * credentials, too many attempts (with the wait), server unreachable. Offers single sign-on when
- * the server lists `oidc`, and explains the `?error=` codes the server and the UI send here.
- * With authentication off, or already signed in, it goes straight to the UI.
+ * The sign-in page at `/login` (docs/UI.md, "Signing in"; docs/AUTH.md, "Sessions",
+ * "Single sign-on"): posts `{username, password}` as JSON to the relative
+ * `dsx-connect/api/v1/auth/login` and, on success, goes to `./` (the UI, which then reads its CSRF
+ * token from `auth/session`). Says clearly what went wrong: invalid credentials, too many attempts
+ * (with the wait), server unreachable. Offers single sign-on when the server lists `oidc`, and
+ * explains the `?error=` codes the server and the UI send here. With authentication off, or already
+ * signed in, it goes straight to the UI.
  */
 import { request, reasonOf, errorText } from './api.js';
 import { byTestId, setText, setBusy, show } from './dom.js';

@@ -1,10 +1,10 @@
 /**
- * Page bootstrap and wiring (UI.md F-08 load order, F-17.5 resynchronisation).
- * Order on load: `auth/session` (AUTH.md §12; the sign-in page when a session is needed), then
- * cards from `connectors/list`, both live streams, then one `GET scan/jobs` to reattach
- * running/paused jobs, then one `GET scan/jobs/{id}` per remembered job not listed —
- * after the cards exist, never on a timer (B4). Afterwards only SSE frames move the page: there
- * is no polling of jobs or results.
+ * Page bootstrap and wiring (docs/reference/UI.md, F-08 load order, F-17.5 resynchronisation).
+ * Order on load: `auth/session` (docs/AUTH.md, "Sessions"; the sign-in page when a session is
+ * needed), then cards from `connectors/list`, both live streams, then one `GET scan/jobs` to
+ * reattach running/paused jobs, then one `GET scan/jobs/{id}` per remembered job not listed — after
+ * the cards exist, never on a timer (B4). Afterwards only SSE frames move the page: there is no
+ * polling of jobs or results.
  */
 import { fetchJson, request } from './api.js';
 import { initTheme } from './theme.js';
@@ -19,6 +19,7 @@ import { initConfig, openConnectorConfig } from './config.js';
 import { startStreams, streamStates, debug } from './sse.js';
 import { initAuth, checkSession } from './auth.js';
 import { initAdmin } from './admin.js';
+import { initSchedules, loadSchedules } from './schedules.js';
 import { initUsers } from './admin-users.js';
 import { initTokens } from './admin-tokens.js';
 import { initAudit } from './admin-audit.js';
@@ -60,7 +61,7 @@ async function loadConnectors({ resync = false } = {}) {
   return true;
 }
 
-/** One `GET scan/jobs`, applied as a REST snapshot (§3.4.1). */
+/** One `GET scan/jobs`, applied as a REST snapshot ("Applying a job summary"). */
 async function loadJobs() {
   const sentAt = performance.now();
   try {
@@ -104,7 +105,8 @@ function onScanFrame(frame) {
     if (!sr || typeof sr !== 'object') return false;
     const connUuid = sr.scan_request?.connector?.uuid;
     if (typeof sr.scan_job_id === 'string' && typeof connUuid === 'string') noteResultConnector(sr.scan_job_id, connUuid);
-    // A frame without `job` never changes the job display (§3.4.5, B6).
+    // A frame without `job` never changes the job display (docs/reference/UI.md,
+    // "Applying a job summary", B6).
     if (frame.job && typeof frame.job === 'object') applySummary(frame.job, { source: 'sse' });
     addLive(sr);
     statsNudge();
@@ -150,6 +152,7 @@ async function runResync() {
   if (atTop()) reloadResults();
   refreshDlqStats();
   refreshScanner();
+  loadSchedules();
   renderAll();
 }
 
@@ -157,7 +160,8 @@ async function runResync() {
 
 async function start() {
   initTheme();
-  // Sign-in first (AUTH.md §12): without a session the page leaves for the sign-in page.
+  // Sign-in first (docs/AUTH.md, "Sessions"): without a session the page leaves for the sign-in
+  // page.
   if (!(await initAuth())) return;
   initCards({ configure: openConnectorConfig, showJobs: filterByConnector });
   initJobsTable({ connectorName, showResults: showJobResults });
@@ -170,6 +174,10 @@ async function start() {
   initTokens();
   initAudit();
   initConnectorSecurity();
+  initSchedules({
+    connectorName,
+    connectors: () => [...cards.values()].filter((c) => c.online).map((c) => ({ uuid: c.uuid, name: connectorName(c.uuid) })),
+  });
   on('job', ({ job }) => { if (TERMINAL.has(job.status)) forgetJob(job.id); });
 
   loadVersion();
@@ -179,6 +187,7 @@ async function start() {
   reloadResults();
 
   await loadConnectors();
+  loadSchedules();
   startStreams({ onScanFrame, onConnectorFrame, onReconnected, onGaveUp: checkSession });
   const seen = await loadJobs();
   if (seen) await rehydrateRemembered(seen);

@@ -1,8 +1,8 @@
 /**
- * Scan results table (UI.md F-09). History comes from `GET scan/results` (50 per page, newest
- * first, `before_id` paging); live rows come from `scan_result` frames and are inserted in batches
- * per animation frame. The DOM never holds more than 500 rows, so a 20,000-file scan streams
- * through without growing the page or blocking the main thread (B11).
+ * Scan results table (docs/reference/UI.md, F-09). History comes from `GET scan/results` (50 per
+ * page, newest first, `before_id` paging); live rows come from `scan_result` frames and are
+ * inserted in batches per animation frame. The DOM never holds more than 500 rows, so a 20,000-file
+ * scan streams through without growing the page or blocking the main thread (B11).
  */
 import { fetchJson, errorText } from './api.js';
 import { h, icon, byTestId, show, setText, nextFrame, copyText } from './dom.js';
@@ -20,7 +20,7 @@ const VERDICTS = {
   'Unsupported File Type': ['Unsupported', 'file-x', 'verdict verdict-unknown'],
 };
 
-/** [text, icon, class] of a verdict (F-09.3); classes come only from this table (§5.1.3). */
+/** [text, icon, class] of a verdict (F-09.3); classes come only from this table ("Rendering rules"). */
 export function verdictView(verdict) {
   const raw = verdict && typeof verdict.verdict === 'string' ? verdict.verdict : null;
   if (raw === 'Not Scanned') {

@@ -1,7 +1,7 @@
 /**
- * Roles (AUTH.md §9): `viewer` < `operator` < `admin`, and the least role of every route the UI
- * calls that needs more than `viewer`. The server decides; this table only names the role in a
- * `403 insufficient_role` message and has no part in access control.
+ * Roles (docs/AUTH.md, "Routes by role"): `viewer` < `operator` < `admin`, and the least role of
+ * every route the UI calls that needs more than `viewer`. The server decides; this table only names
+ * the role in a `403 insufficient_role` message and has no part in access control.
  */
 
 export const ROLES = ['viewer', 'operator', 'admin'];
@@ -24,6 +24,9 @@ const ROUTES = [
   ['POST', /^scan\/request(\/batch)?$/, 'operator'],
   ['GET', /^connectors\/(repo_check|estimate)\//, 'operator'],
   ['GET', /^config$/, 'operator'],
+  ['POST', /^schedules(\/|$)/, 'operator'],
+  ['PUT', /^schedules\//, 'operator'],
+  ['DELETE', /^schedules\//, 'operator'],
 ];
 
 /** The least role of `method path` (path relative to the API base), `viewer` when not listed. */

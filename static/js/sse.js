@@ -1,5 +1,5 @@
 /**
- * The two live streams (UI.md §3.2, F-17): `subscribe/scan-result` and
+ * The two live streams (docs/reference/UI.md, "Event streams", F-17): `subscribe/scan-result` and
  * `subscribe/connector-registered` — never more. Each stream has a watchdog (45 s without any
  * frame, heartbeats included), reconnects with jittered exponential backoff that never gives up,
  * and reports a reconnection (a `connected` frame after the first) so the page resynchronises.
@@ -134,7 +134,8 @@ class Stream {
 /*
  * Frames are queued on arrival and handled in slices of at most 8 ms. A renderer that was busy
  * receives many frames in one network chunk, and the browser dispatches them all in one task;
- * queuing keeps that task tiny and lets rendering run between slices (UI.md §9.2).
+ * queuing keeps that task tiny and lets rendering run between slices (docs/reference/UI.md,
+ * "Performance").
  */
 const SLICE_MS = 8;
 let queue = [];

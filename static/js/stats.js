@@ -1,8 +1,9 @@
 /**
- * Statistics dialog (UI.md F-10): `GET scan/stats` on open and on Refresh; while open, live
- * results trigger a refresh at most once per 2 s. Negative values are the model's "no data"
- * defaults and show `—`. Below the table, "Findings (24 h)" from `GET scan/findings/summary`:
- * the malicious count, the top threats and the most recent findings (all peer text as text).
+ * Statistics dialog (docs/reference/UI.md, F-10): `GET scan/stats` on open and on Refresh; while
+ * open, live results trigger a refresh at most once per 2 s. Negative values are the model's
+ * "no data" defaults and show `—`. Below the table, "Findings (24 h)" from `GET
+ * scan/findings/summary`: the malicious count, the top threats and the most recent findings (all
+ * peer text as text).
  */
 import { fetchJson, errorText } from './api.js';
 import { h, byTestId, replaceChildren, setBusy } from './dom.js';

@@ -1,7 +1,7 @@
 /**
- * localStorage access (UI.md §1.5). Only `dsx.theme` and `dsx.activeJobs` are ever written;
- * corrupt values are discarded silently, and storage failures (private mode, quota) never break
- * the page.
+ * localStorage access (docs/reference/UI.md, "Browser storage"). Only `dsx.theme` and
+ * `dsx.activeJobs` are ever written; corrupt values are discarded silently, and storage failures
+ * (private mode, quota) never break the page.
  */
 
 const THEME_KEY = 'dsx.theme';

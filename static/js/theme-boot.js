@@ -1,5 +1,6 @@
-/* Sets html[data-theme] before the first paint (UI.md F-15). This is a classic, blocking script
- * on purpose: a module would run after the first paint and the page would flash in the wrong
+/* Sets html[data-theme] before the first paint (docs/reference/UI.md, F-15). This is a classic,
+ * blocking script on purpose: a module would run after the first paint and the page would flash in
+ * the wrong
  * theme. The full theme logic (toggle, following the system setting) lives in theme.js. */
 (function () {
   var theme = null;

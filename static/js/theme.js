@@ -1,6 +1,7 @@
 /**
- * Light/dark theme (UI.md F-15). Without a stored choice the page follows prefers-color-scheme,
- * including later changes; the toggle stores its choice in `dsx.theme`. Toggling makes no request.
+ * Light/dark theme (docs/reference/UI.md, F-15). Without a stored choice the page follows
+ * prefers-color-scheme, including later changes; the toggle stores its choice in `dsx.theme`.
+ * Toggling makes no request.
  */
 import { byTestId, setAttr } from './dom.js';
 import { getTheme, setTheme } from './store.js';

@@ -1,7 +1,7 @@
 /**
- * Toasts (UI.md F-16): a polite live region; errors use role="alert". Text is set through
- * textContent only. At most four are visible (oldest leave first); info/success close after 5 s,
- * warning/error after 10 s; hovering or focusing a toast pauses its timer.
+ * Toasts (docs/reference/UI.md, F-16): a polite live region; errors use role="alert". Text is set
+ * through textContent only. At most four are visible (oldest leave first); info/success close after
+ * 5 s, warning/error after 10 s; hovering or focusing a toast pauses its timer.
  */
 import { h, icon } from './dom.js';
 

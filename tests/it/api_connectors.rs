@@ -1,4 +1,5 @@
-//! Connector registry, full-scan trigger and proxies (CORE-API §3.2, §4; checklist 30–34).
+//! Connector registry, full-scan trigger and proxies (docs/reference/CORE-API.md,
+//! "Connector registry", "Calls to connectors").
 
 use crate::common;
 
@@ -436,7 +437,7 @@ async fn atk_proxies_relay_only_parsed_bounded_answers_and_follow_no_redirect() 
         (502, Some("Connector service unavailable: InvalidResponse"))
     );
 
-    // Checklist 27: a connector that serves unsigned requests is reported.
+    // A connector that serves unsigned requests is reported.
     let (s, v) = api.get(&format!("/connectors/auth_check/{UUID}")).await;
     assert_eq!(
         (s, v["status"].as_str(), v["message"].as_str()),
@@ -568,7 +569,7 @@ async fn enroll(api: &Api, uuid: &str, url: &str) -> HmacKey {
     HmacKey::new(kid, secret)
 }
 
-/// Checklist 8–12, 15, 18, 19: enrollment needs a token; a connector's key binds its uuid, url
+/// Enrollment needs a token (docs/AUTH.md, "Enrollment"); a connector's key binds its uuid, url
 /// and jobs; registrations cannot be hijacked.
 #[tokio::test]
 async fn atk_auth_on_enrollment_binds_identity_and_refuses_hijacks() {
@@ -747,7 +748,7 @@ async fn atk_auth_on_enrollment_binds_identity_and_refuses_hijacks() {
     );
 }
 
-/// Checklist 4, 5: a signed request is accepted once, within the skew window.
+/// A signed request is accepted once, within the skew window (docs/AUTH.md, "Replay cache").
 #[tokio::test]
 async fn atk_auth_on_replayed_and_stale_signatures_are_refused() {
     let env = auth_env();
@@ -894,7 +895,7 @@ async fn auth_on_full_scan_with_an_enrolled_connector_and_api_tokens() {
     assert_eq!((s, v["detail"].as_str()), (401, Some("not_authenticated")));
 }
 
-/// Checklist 14, 16, 17: rotation with a grace period, revocation (signed calls refused, queued
+/// Rotation with a grace period, revocation (signed calls refused, queued
 /// items dead-lettered without a call, presence gone), reset and forget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_on_rotation_revocation_reset_and_forget() {
@@ -1057,9 +1058,9 @@ async fn credential_admin_routes_answer_auth_disabled_when_auth_is_off() {
     assert_eq!((s, v["detail"].as_str()), (404, Some("auth_disabled")));
 }
 
-/// Checklist 1–2 (interop): an independent signer and verifier in Python (standard library,
-/// computed as the original does) and ours agree byte for byte on the spec's vectors and 200
-/// random requests; any one changed part is refused by ours.
+/// Interop (docs/AUTH.md, "Signatures"): an independent signer and verifier in Python (standard
+/// library, computed as the original does) and ours agree byte for byte on the original's published
+/// vectors and 200 random requests; any one changed part is refused by ours.
 #[test]
 fn dsx_hmac_interoperates_with_an_independent_python_implementation() {
     use base64::Engine;
@@ -1128,7 +1129,7 @@ fn dsx_hmac_interoperates_with_an_independent_python_implementation() {
         ours.push_str(&json!({"case": c, "header": mine}).to_string());
         ours.push('\n');
     }
-    // The spec's vectors, signed by us, checked by Python.
+    // The published vectors, signed by us, checked by Python.
     let v1 = HmacKey::new("ZHN4LXRlc3Qta2lk", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
     let body = br#"{"location":"/data/eicar.com","metainfo":"eicar.com","scan_job_id":"job-1"}"#;
     let h = v1.authorization_at(
@@ -1158,9 +1159,10 @@ fn dsx_hmac_interoperates_with_an_independent_python_implementation() {
     );
 }
 
-/// Checklist 39–41 (auth off, loopback): another site's page cannot drive the core through a
-/// browser (cross-origin or form-typed POSTs → 403 `csrf_rejected`), a DNS-rebound name cannot
-/// reach it (403 `host_not_allowed`), while scripts and the UI's own calls keep working.
+/// Auth off, loopback (docs/AUTH.md, "Browsers: Host and CSRF checks"): another site's page cannot
+/// drive the core through a browser (cross-origin or form-typed POSTs → 403 `csrf_rejected`), a
+/// DNS-rebound name cannot reach it (403 `host_not_allowed`), while scripts and the UI's own calls
+/// keep working.
 #[tokio::test]
 async fn atk_cross_site_posts_and_foreign_hosts_are_refused() {
     let (core, _d) = start_core(&[]);
@@ -1226,7 +1228,7 @@ async fn atk_cross_site_posts_and_foreign_hosts_are_refused() {
     assert_eq!(get("/healthz", "evil.example").await.unwrap().status().as_u16(), 200);
 }
 
-/// Checklist 40 (auth on): an explicit credential is no cross-site form — a request with a
+/// Auth on: an explicit credential is no cross-site form — a request with a
 /// foreign Origin and a valid API token is processed.
 #[tokio::test]
 async fn an_api_token_request_is_not_subject_to_the_browser_checks() {

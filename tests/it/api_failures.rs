@@ -1,6 +1,7 @@
-//! Failure handling of the pipeline: retries per error class, dead letters counted as failed,
-//! DSXA answer classification, size limits and item actions (CORE-API §4.3, §4.4, §5.1.2, §6.3,
-//! §6.4; checklist 9–19).
+//! Failure handling of the pipeline: retries per error class, dead letters counted as failed, DSXA
+//! answer classification, size limits and item actions (docs/reference/CORE-API.md,
+//! "read_file answers", "item_action answers", "DSXA answer classification",
+//! "Size limit and transfer deadlines", "Retries").
 
 use crate::common;
 

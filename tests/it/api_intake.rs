@@ -1,4 +1,5 @@
-//! Meta endpoints and scan-request intake (CORE-API §3.1, §3.3; checklist 1–8, 14, 40).
+//! Meta endpoints and scan-request intake (docs/reference/CORE-API.md, "Meta and health",
+//! "Scan request intake").
 
 use crate::common;
 
@@ -93,7 +94,8 @@ async fn malformed_requests_get_a_clear_422_and_never_a_server_error() {
         )
         .await;
     assert_eq!(s, 422);
-    // Every text field is bounded (docs/CONFIGURATION.md, "Limits"); the value is not echoed.
+    // Every text field is bounded (docs/CONFIGURATION.md, "Limits on what clients send"); the value
+    // is not echoed.
     let long = "x".repeat(16 * 1024 + 1);
     let (s, v) = api
         .post(

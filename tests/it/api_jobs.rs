@@ -1,5 +1,6 @@
-//! Jobs: completion rules, control transitions, live frames, statistics (CORE-API §3.4,
-//! §3.5, §3.8, §2.9; checklist 22–26, 35, 36, 38) and the findings summary.
+//! Jobs: completion rules, control transitions, live frames, statistics
+//! (docs/reference/CORE-API.md, "Job endpoints", "Job state machine", "Event streams",
+//! "Statistics") and the findings summary.
 
 use crate::common;
 
@@ -297,7 +298,7 @@ async fn statistics_count_results_with_and_without_file_info_exactly_once() {
         (Some(3), Some(300), Some(150))
     );
     assert_eq!(s["benign_count"], 3);
-    // Two sized results, 100 and 200: rank 1 falls in the bucket [96, 103] (§2.9).
+    // Two sized results, 100 and 200: rank 1 falls in the bucket [96, 103] ("Statistics").
     assert_eq!(s["median_file_size_in_bytes"], 103);
     assert_eq!(s["longest_scan_time_in_microseconds"], 200);
     assert_eq!(s["longest_scan_time_file"], "/s1");

@@ -1,7 +1,8 @@
-//! The rest of the CONNECTORS §13 checklist for the framework and the filesystem connector:
-//! routes and keys on every route, `/config` and the status page, registration details, a
-//! missing asset that appears later, preview and estimate, batches, 409s, transient 503s with
-//! idempotency keys, duplicate full scans, special files, quarantine and rejected job ids.
+//! The rest of the connector protocol (docs/reference/CONNECTORS.md) for the framework and the
+//! filesystem connector: routes and keys on every route, `/config` and the status page,
+//! registration details, a missing asset that appears later, preview and estimate, batches, 409s,
+//! transient 503s with idempotency keys, duplicate full scans, special files, quarantine and
+//! rejected job ids.
 
 use crate::common;
 

@@ -1,4 +1,5 @@
-//! The filesystem connector against a recording fake core (CONNECTORS §13, filesystem lines).
+//! The filesystem connector against a recording fake core (docs/reference/CONNECTORS.md,
+//! "Filesystem connector").
 
 use crate::common;
 

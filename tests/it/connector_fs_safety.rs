@@ -1,5 +1,6 @@
 //! The filesystem connector's safety: a path-traversal corpus against every route that takes a
-//! location, moves across filesystems, tags, and webhooks (CONNECTORS §9.3, §9.6, §9.8).
+//! location, moves across filesystems, tags, and webhooks (docs/reference/CONNECTORS.md,
+//! "Containment", "Filesystem item actions", "Filesystem webhook").
 
 use crate::common;
 

@@ -1,4 +1,4 @@
-//! The filesystem monitor (CONNECTORS §9.7; checklist 56–60).
+//! The filesystem monitor (docs/reference/CONNECTORS.md, "Monitor").
 
 use crate::common;
 

@@ -1,6 +1,6 @@
 //! The standalone `dsx-connect connector filesystem` process: it outlives a core that is down at
 //! start, registers once the core answers, heartbeats, and unregisters on SIGTERM; invalid
-//! settings stop it before it listens (CONNECTORS §6).
+//! settings stop it before it listens (docs/reference/CONNECTORS.md, "Lifecycle with the core").
 
 use crate::common;
 

@@ -1,6 +1,6 @@
-//! The S3 connector against a real S3 API (moto on loopback) and a recording fake core:
-//! every S3 line of the CONNECTORS §13 checklist, versioned buckets, multipart moves and result
-//! tags.
+//! The S3 connector against a real S3 API (moto on loopback) and a recording fake core: every S3
+//! behaviour of docs/reference/CONNECTORS.md ("S3 connector"), versioned buckets, multipart moves
+//! and result tags.
 
 use crate::common;
 
@@ -406,8 +406,8 @@ async fn move_keeps_metadata_and_tags_and_never_overwrites() {
     assert_eq!(get(&other.s3, &q, "held/pre/top.txt").await.unwrap(), b"top");
 }
 
-/// §10.6 move 2: over the single-copy limit, a multipart copy carries metadata, content type
-/// and tags over (the limit is lowered to 5 MiB here).
+/// "S3 item actions", move, step 2: over the single-copy limit, a multipart copy carries metadata,
+/// content type and tags over (the limit is lowered to 5 MiB here).
 #[tokio::test]
 async fn large_objects_move_by_multipart_copy_with_everything_carried_over() {
     let r = rig(&[
@@ -715,14 +715,15 @@ const OUT: bool = false;
 
 macro_rules! rows {
     ($($name:ident: $filter:expr, $path:expr => $expected:expr;)*) => {
-        /// FILTERS.md §12 rows: (filter, path, included).
+        /// The rows of `tests/data/filter_rows.in`: (filter, path, included).
         const ROWS: &[(&str, &str, bool)] = &[$(($filter, $path, $expected),)*];
     };
 }
 
 include!("../data/filter_rows.in");
 
-/// Line 36 on S3: every §12 filter vector holds for a real listing (one asset prefix per row).
+/// Every filter vector (docs/reference/FILTERS.md, "Test vectors") holds for a real listing (one
+/// asset prefix per row).
 #[tokio::test]
 async fn every_filter_vector_holds_for_a_real_bucket_listing() {
     use dsx_connect::connectors::filter::Filter;

@@ -1,6 +1,7 @@
 //! The scanning engines end to end: clamd (a protocol-checking fake and the real daemon with a
 //! custom signature database), DSXA (the stub) and the built-in engine's SHA-256 block list
-//! (checklist 20, 21); every result and `/meta` name the engine and its version.
+//! (docs/reference/CORE-API.md, "Engines"); every result and `/meta` name the engine and its
+//! version.
 
 use crate::common;
 

@@ -1,10 +1,11 @@
 //! Property tests for the filter language.
 //!
 //! Filters come from a small grammar (`Rule`) that renders each rule as text *and* keeps its
-//! structure, so that an independent, deliberately naive reading of FILTERS.md §6–§7 (plain
-//! recursion, no pruning, no precompilation) can serve as the oracle for `is_in_scope`. On top of
-//! that: walking a random tree with `prune_dir` skipping gives exactly the files `is_in_scope`
-//! accepts, S3 prefix hints never drop an in-scope key, and the fuzz entry point never panics.
+//! structure, so that an independent, deliberately naive reading of docs/reference/FILTERS.md,
+//! "Anchoring", "Semantics" (plain recursion, no pruning, no precompilation) can serve as the
+//! oracle for `is_in_scope`. On top of that: walking a random tree with `prune_dir` skipping gives
+//! exactly the files `is_in_scope` accepts, S3 prefix hints never drop an in-scope key, and the
+//! fuzz entry point never panics.
 
 use std::collections::BTreeSet;
 
@@ -113,14 +114,14 @@ fn s3_key() -> impl Strategy<Value = String> {
 }
 
 // ------------------------------------------------------------------------------------------
-// Naive oracle (FILTERS.md §5–§7, read literally)
+// Naive oracle (docs/reference/FILTERS.md, "Wildcards", "Anchoring", "Semantics", read literally)
 // ------------------------------------------------------------------------------------------
 
 fn is_glob(c: &str) -> bool {
     c.contains(['*', '?', '['])
 }
 
-/// §5.1–5.2 by plain recursion over characters.
+/// "Within one name", "Bracket expressions" by plain recursion over characters.
 fn name_glob(p: &[char], s: &[char]) -> bool {
     match p.first() {
         None => s.is_empty(),
@@ -162,7 +163,8 @@ fn name_matches(comp: &str, name: &str) -> bool {
     name_glob(&p, &s)
 }
 
-/// §7.1 "fits": components against all of `names`; a last `**` needs one or more names.
+/// "fits" of "Fitting a pattern to a path": components against all of `names`; a last `**` needs
+/// one or more names.
 fn fit(p: &[&str], n: &[&str]) -> bool {
     match p.first() {
         None => n.is_empty(),
@@ -172,7 +174,7 @@ fn fit(p: &[&str], n: &[&str]) -> bool {
     }
 }
 
-/// §6 table.
+/// The table of "Anchoring".
 fn anchored(r: &Rule) -> bool {
     let first_literal = !is_glob(r.comps[0]);
     r.lead != 0
@@ -272,7 +274,7 @@ fn cases() -> u32 {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
-    /// `is_in_scope` agrees with a literal reading of §7 on filesystem-like paths.
+    /// `is_in_scope` agrees with a literal reading of "Semantics" on filesystem-like paths.
     #[test]
     fn matches_the_naive_oracle(rules in rules(), paths in prop::collection::vec(path(5, NAMES), 1..20)) {
         let text = filter_text(&rules);
@@ -329,7 +331,8 @@ proptest! {
         prop_assert_eq!(walked, expected, "filter {:?}", f.raw());
     }
 
-    /// §8.2: every in-scope key starts with a hint; hints are sorted, unique, non-overlapping.
+    /// "S3 prefix hints": every in-scope key starts with a hint; hints are sorted, unique,
+    /// non-overlapping.
     #[test]
     fn s3_hints_never_drop_an_in_scope_key(rules in rules(), keys in prop::collection::vec(s3_key(), 1..30)) {
         let f = parse(&filter_text(&rules));

@@ -1,7 +1,8 @@
-//! FILTERS.md §12 test vectors: one test per row of §12 (F1–F115), §12.1 (X1–X15) and §12.2
-//! (Y1–Y5), plus the §8.2 hint table and error-message checks.
+//! The filter test vectors (docs/reference/FILTERS.md, "Test vectors"): one test per row of
+//! `tests/data/filter_rows.in` (f1–f115), the invalid filters x1–x15 and the valid edge cases
+//! y1–y5, plus the hint examples of "S3 prefix hints" and error-message checks.
 //!
-//! A §12 row says what a full scan does, so besides `is_in_scope` every row also checks the two
+//! A row says what a full scan does, so besides `is_in_scope` every row also checks the two
 //! optimisations a scan uses: an in-scope item is never hidden by `prune_dir` on one of its
 //! ancestors (filesystem walk) and always starts with an S3 prefix hint (S3 listing).
 
@@ -54,12 +55,12 @@ macro_rules! rows {
             }
         )*
 
-        /// Every §12 row, for the real-walk test below.
+        /// Every row, for the real-walk test below.
         const ROWS: &[(&str, &str, &str, bool)] = &[$((stringify!($name), $filter, $path, $expected),)*];
     };
 }
 
-/// CONNECTORS §13 line 36: for every §12 row, a real filesystem walk (the one a full scan uses,
+/// For every row, a real filesystem walk (the one a full scan uses,
 /// with directory pruning) yields the path iff the row says include.
 #[tokio::test]
 async fn every_row_holds_for_a_real_walk_of_the_filesystem_connector() {
@@ -140,7 +141,7 @@ invalid! {
     x13_unclosed_bracket: "[abc" => "E8";
     x14_slash_inside_brackets: "[a/b]" => "E8";
     x15_reversed_range: "[z-a]" => "E9";
-    // §9 examples beyond §12.1.
+    // Examples of "Errors" beyond x1–x15.
     e1_unclosed_quote_after_a_word: "sub1 \"x" => "E1";
     e3_bare_double_dash: "--" => "E3";
     e3_protected_equals_is_no_directive: "--exclude\\=x" => "E3";
@@ -196,7 +197,7 @@ fn y5_bang_is_literal() {
     assert!(!f.is_in_scope("x"));
 }
 
-/// §8.2 hint table.
+/// The examples of "S3 prefix hints".
 #[test]
 fn s3_hint_table() {
     let hints = |text: &str| parse(text).s3_prefix_hints();
@@ -216,7 +217,8 @@ fn s3_hint_table() {
     assert_eq!(hints("sub1 sub10 sub1 a/b a"), some(&["a", "sub1"]));
 }
 
-/// §1.3: the message quotes the offending word or gives its offset, and states the reason.
+/// "Scope of a filter": the message quotes the offending word or gives its offset, and states the
+/// reason.
 #[test]
 fn error_messages_quote_the_word() {
     let msg = |t: &str| Filter::parse(t).err().map(|e| e.to_string()).unwrap_or_default();
@@ -287,7 +289,8 @@ fn odd_paths_do_not_panic() {
     assert!(!parse("sub1").prune_dir(""));
 }
 
-/// S3 keys may contain empty names (§2.3): `*` matches them, `?` and literals do not.
+/// S3 keys may contain empty names ("The path being matched"): `*` matches them, `?` and literals
+/// do not.
 #[test]
 fn s3_empty_names() {
     assert!(parse("a/*/b").is_in_scope("a//b"));
@@ -298,7 +301,7 @@ fn s3_empty_names() {
     assert!(parse("a").is_in_scope("a//b"));
 }
 
-/// Bracket details of §5.2.
+/// Bracket details of "Bracket expressions".
 #[test]
 fn bracket_expressions() {
     let m = |pat: &str, name: &str| parse(pat).is_in_scope(name);
@@ -315,7 +318,8 @@ fn bracket_expressions() {
     assert!(m("a**b", "axyb") && m("***", "top") && !m("***", "a/top"));
 }
 
-/// Anchoring of directory-only includes and of `*`-containing directory forms (§6, §7.2).
+/// Anchoring of directory-only includes and of `*`-containing directory forms ("Anchoring",
+/// "Includes").
 #[test]
 fn directory_only_includes() {
     let f = parse("*/");

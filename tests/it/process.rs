@@ -644,7 +644,7 @@ async fn atk_the_builtin_connector_port_refuses_unsigned_calls_and_cannot_be_rep
     let _ = child.wait();
 }
 
-/// Checklist 47: with everything at `trace`, no secret reaches the log — enrollment token,
+/// With everything at `trace`, no secret reaches the log — enrollment token,
 /// passwords, session ids, CSRF tokens, API tokens, connector keys, the OIDC client secret — and
 /// `GET /config` shows the set ones as `***`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,8 +83,13 @@ async fn cluster(redis: &str, dsxa: &Dsxa) -> Cluster {
 
 /// The cluster; `worker_env` is added to the workers' settings.
 async fn cluster_with(redis: &str, dsxa: &Dsxa, worker_env: &[(&str, &str)]) -> Cluster {
+    cluster_of(redis, dsxa, worker_env, ITEMS).await
+}
+
+/// The cluster over a tree of `items` files.
+async fn cluster_of(redis: &str, dsxa: &Dsxa, worker_env: &[(&str, &str)], items: u64) -> Cluster {
     let tree = tempfile::tempdir().unwrap();
-    for i in 0..ITEMS {
+    for i in 0..items {
         write(
             tree.path(),
             &format!("d{:02}/f{i:05}.txt", i % 50),
@@ -179,9 +184,9 @@ async fn assert_exact(api: &Api, job: &Value, job_id: &str) {
     assert_eq!(stats["files_scanned"], ITEMS, "statistics count each item once");
 }
 
-/// Also SUPERLOG SL-31 on Redis: the workers send their results to a Splunk HEC capture server,
-/// which never receives two events for one item although the killed worker's items were
-/// delivered twice.
+/// Also superlog on Redis (docs/reference/SUPERLOG.md, "When events are produced"): the workers
+/// send their results to a Splunk HEC capture server, which never receives two events for one item
+/// although the killed worker's items were delivered twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_loses_nothing_and_sse_on_a_shows_every_worker_s_results() {
     let redis = format!("redis://127.0.0.1:{}", common::redis::start_redis_server(&[]));
@@ -263,6 +268,64 @@ async fn a_worker_killed_mid_job_loses_nothing_and_sse_on_a_shows_every_worker_s
     );
 }
 
+/// Both API processes run the scheduler; the store's run lease lets one of them take each due
+/// time. A schedule due every minute, watched for three minutes: exactly three jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_api_processes_run_a_one_minute_schedule_exactly_once_per_due_time() {
+    let redis = format!("redis://127.0.0.1:{}", common::redis::start_redis_server(&[]));
+    let dsxa = Dsxa::start(&["--no-capture"]);
+    let c = cluster_of(&redis, &dsxa, &[], 20).await;
+    let (s, created) = c
+        .api_a
+        .post(
+            "/schedules",
+            serde_json::json!({"connector_uuid": c.connector_uuid, "name": "every minute", "cron": "* * * * *"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    // Seen the same through either process.
+    assert_eq!(
+        c.api_b.get(&format!("/schedules/{id}")).await.1["next_run_at"],
+        created["next_run_at"]
+    );
+    let runs = wait_for("three due times decided", Duration::from_secs(300), || async {
+        let (_, v) = c.api_b.get(&format!("/schedules/{id}")).await;
+        let runs = v["runs"].as_array()?.clone();
+        (runs.len() >= 3).then_some(runs)
+    })
+    .await;
+    assert_eq!(c.api_a.delete(&format!("/schedules/{id}")).await, 204);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let mut dues: Vec<i64> = runs
+        .iter()
+        .map(|r| {
+            assert_eq!(r["outcome"], "started", "{r}");
+            let t: chrono::DateTime<chrono::Utc> = r["due_at"].as_str().unwrap().parse().unwrap();
+            t.timestamp_millis()
+        })
+        .collect();
+    dues.sort();
+    assert!(
+        dues.windows(2).all(|w| w[1] - w[0] == 60_000),
+        "consecutive minutes: {dues:?}"
+    );
+    // Exactly one job per due time, whichever process took it.
+    let (_, jobs) = c.api_a.get("/scan/jobs?limit=100").await;
+    let ours: Vec<&Value> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["job_name"] == "every minute")
+        .collect();
+    assert_eq!(ours.len(), 3, "{jobs}");
+    for j in ours {
+        let id = j["job_id"].as_str().unwrap();
+        c.api_a.wait_job(id, "completed", Duration::from_secs(60)).await;
+        assert_eq!(processed(&c.api_a, id).await, 20);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_mid_job_with_aof_the_processes_reconnect_and_the_job_finishes() {
     let dir = tempfile::tempdir().unwrap();
@@ -300,8 +363,8 @@ async fn redis_restarted_mid_job_with_aof_the_processes_reconnect_and_the_job_fi
     assert_exact(&c.api_a, &j, &job).await;
 }
 
-/// CORE-API checklist 39: the original's key layout in Redis after a job, with the job hash's
-/// TTL, and `raw` naming the key.
+/// The original's key layout (docs/reference/CORE-API.md, "Redis keys") in Redis after a job, with
+/// the job hash's TTL, and `raw` naming the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_keys_follow_the_original_layout() {
     use deadpool_redis::redis;

@@ -1,6 +1,6 @@
 //! Superlog CloudWatch Logs destination against `moto_server` (service semantics: creation,
 //! storage, order) and a capture server answering the CloudWatch JSON protocol (exact
-//! requests and error answers) (SUPERLOG §14: SL-17…SL-19).
+//! requests and error answers) (docs/reference/SUPERLOG.md, "CloudWatch Logs").
 
 use crate::common;
 
@@ -14,7 +14,7 @@ use common::events::{env_of, result, start_superlog, wait_status};
 use common::moto::{moto, unique};
 use dsx_connect::superlog::Superlog;
 
-/// The SDK's default chain reads credentials from the environment (§15.3).
+/// The SDK's default chain reads credentials from the environment ("Tests").
 fn aws_env() {
     static ONCE: Once = Once::new();
     // SAFETY: set once, before any SDK client of these tests exists; nothing else in the suite

@@ -1,5 +1,6 @@
 //! Superlog inside a running core: a full scan with the filesystem connector and the embedded
-//! scanner, destinations down or up (SUPERLOG §14: SL-25, SL-30, SL-33; issue 7's count rule).
+//! scanner, destinations down or up (docs/reference/SUPERLOG.md, "Isolation from the scan path",
+//! "Counters"; issue 7's count rule).
 
 use crate::common;
 

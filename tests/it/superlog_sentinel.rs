@@ -1,6 +1,6 @@
 //! Superlog Azure Logs Ingestion (Sentinel) destination against a capture server playing both
-//! the Entra ID token endpoint and the data collection endpoint (SUPERLOG §14: SL-20…SL-22,
-//! SL-27, SL-29).
+//! the Entra ID token endpoint and the data collection endpoint (docs/reference/SUPERLOG.md,
+//! "Microsoft Sentinel").
 
 use crate::common;
 
@@ -176,7 +176,7 @@ fn answers_429_401_413_and_403_are_handled_as_the_spec_says() {
     assert_eq!(cap.requests_to(&upload_path()).len(), before + 1);
     assert_eq!(s["retried"], 1);
 
-    // Secrets appear nowhere in the status (SL-29).
+    // Secrets appear nowhere in the status.
     let text = sl.status().to_string();
     for secret in [SECRET, "bearer-tok-1", "bearer-tok-2"] {
         assert!(!text.contains(secret), "{text}");

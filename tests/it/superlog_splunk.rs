@@ -1,6 +1,6 @@
-//! Superlog's HTTP destinations: Splunk HEC against a capture server playing HEC (SUPERLOG §14:
-//! SL-13…SL-16, SL-23, SL-29), and the findings webhook against a receiver that verifies every
-//! signature the way docs/CONFIGURATION.md tells receivers to.
+//! Superlog's HTTP destinations: Splunk HEC against a capture server playing HEC
+//! (docs/reference/SUPERLOG.md, "Splunk HEC"), and the findings webhook against a receiver that
+//! verifies every signature the way docs/CONFIGURATION.md tells receivers to.
 
 use crate::common;
 

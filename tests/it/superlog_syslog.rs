@@ -1,5 +1,5 @@
 //! Superlog syslog destination against a real rsyslogd (UDP, TCP, TLS, mutual TLS) and raw
-//! listeners that record the exact bytes (SUPERLOG §14: SL-04…SL-12).
+//! listeners that record the exact bytes (docs/reference/SUPERLOG.md, "Syslog").
 
 use crate::common;
 
@@ -86,7 +86,7 @@ fn udp_messages_reach_rsyslog_as_rfc5424_with_every_field() {
         assert_eq!(line["msgid"], "scan_result");
         assert_eq!(line["ts"], r.timestamp, "timestamp as an instant");
         assert_eq!(line["sd"], expected_sd(&msg));
-        // The MSG is ASCII-only JSON (SL-34); the raw datagram is exactly one message.
+        // The MSG is ASCII-only JSON ("Compact JSON"); the raw datagram is exactly one message.
         let raw = line["raw"].as_str().unwrap();
         let msg_text = line["msg"].as_str().unwrap();
         assert!(msg_text.is_ascii() && msg_text.contains("\\u00fc") && msg_text.contains("\\ud83d\\ude00"));

@@ -1,8 +1,8 @@
 /**
- * Performance under a result burst (UI.md §9.2, E2E-24) and the 20,000-result benchmark: the stub
- * answers with no delay, the core scans with 4 workers, and the page measures long tasks
- * (PerformanceObserver 'longtask'), the largest gap between animation frames and the number of
- * result rows in the DOM. The measured numbers are printed.
+ * Performance under a result burst (docs/reference/UI.md, "Performance", E2E-24) and the
+ * 20,000-result benchmark: the stub answers with no delay, the core scans with 4 workers, and the
+ * page measures long tasks (PerformanceObserver 'longtask'), the largest gap between animation
+ * frames and the number of result rows in the DOM. The measured numbers are printed.
  *
  * E2E-24 drives the page with Playwright like every scenario. The benchmark drives it through
  * lib/cdp.mjs instead: the same Chromium and flags, without Playwright's per-message DevTools
@@ -24,7 +24,7 @@ const BENCH_FILES = Number(process.env.UI_BENCH_FILES || 20000);
  * bounded DOM and the exact counts, and prints its timings.
  */
 const PERF = process.env.UI_PERF === '1';
-/** Longest main-thread task allowed: 100 ms for the benchmark (the issue), 200 ms for E2E-24 (UI.md). */
+/** Longest main-thread task: 100 ms for the benchmark (the issue), 200 ms for E2E-24 (docs/reference/UI.md). */
 const BENCH_MAX_TASK_MS = Number(process.env.UI_BENCH_MAX_TASK_MS || 100);
 const BURST_MAX_TASK_MS = Number(process.env.UI_BURST_MAX_TASK_MS || 200);
 const treeBurst = path.join(WORK, 'burst-tree');

@@ -1,6 +1,7 @@
 /**
- * Sign-in, roles and administration in the UI (AUTH.md §9, §12, §13, §14.2) against a core with
- * authentication on and a bootstrap admin:
+ * Sign-in, roles and administration in the UI (docs/AUTH.md, "Routes by role", "Sessions",
+ * "Audit"; docs/UI.md, "Administration") against a core with authentication on and a bootstrap
+ * admin:
  *   AUTH-01 `/` leads to the login page (same security headers as `/`); a wrong password is
  *           refused with a clear message; the admin signs in and the header shows user and role;
  *   AUTH-02 the admin adds a viewer and an operator (Users), sees `409 last_admin` explained, and

@@ -1,5 +1,5 @@
 /**
- * Single sign-on in real Chromium (AUTH.md §11.3) against a real OpenID provider on loopback
+ * Single sign-on in real Chromium (docs/AUTH.md, "Single sign-on") against a real OpenID provider on loopback
  * (tests/oidc: panva's oidc-provider), with authentication on:
  *   OIDC-01 the login page offers single sign-on; alice (group dsx-admins) signs in at the
  *           provider and lands in the UI as an admin;

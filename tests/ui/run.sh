@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the web UI tests (UI.md §11): the static checks, then every end-to-end scenario in a
-# headless Debian Chromium driven by playwright-core. Each scenario file starts its own DSXA stub
-# and `dsx-connect serve` on free loopback ports with a temporary data dir and generated trees
-# (EICAR files are written at run time), and stops them when done.
+# Runs the web UI tests (docs/reference/UI.md, "Tests"): the static checks, then every end-to-end
+# scenario in a headless Debian Chromium driven by playwright-core. Each scenario file starts its
+# own DSXA stub and `dsx-connect serve` on free loopback ports with a temporary data dir and
+# generated trees (EICAR files are written at run time), and stops them when done.
 #
 #   BIN_DIR=target/release tests/ui/run.sh          # binaries (default target/debug, repo-relative)
 #   tests/ui/run.sh 02-scan.test.mjs                # only some scenario files
@@ -75,7 +75,7 @@ if [[ $# -gt 0 ]]; then
 else
   files=("$HERE"/[0-9][0-9]-*.test.mjs)
 fi
-# One scenario file at a time: the machine has two cores and the timings are part of the spec.
+# One scenario file at a time: the machine has two cores and the scenarios check timings.
 node --test --test-concurrency=1 --test-reporter=spec "${files[@]}" || status=1
 
 echo "== run.sh finished in $(( $(date +%s) - start )) s (status $status)"

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
- * Static checks of the web UI that need no browser (UI.md §11.1):
- *   U-01 no external reference under static/ (§1.2.4);
- *   U-02 no forbidden API in static/js/ (§5.1.2; comments included);
+ * Static checks of the web UI that need no browser (docs/reference/UI.md, "Static checks"):
+ *   U-01 no external reference under static/ ("Offline, no CDN");
+ *   U-02 no forbidden API in static/js/ ("Rendering rules"; comments included);
  *   U-04 total size ≤ 250 KB; no inline script, inline style or inline handler in the markup;
- * plus: no absolute (`/…`) URL in the page (§1.4), every file referenced by index.html exists,
- * files stay below ~600 lines, and the sprite has every icon the code references.
+ * plus: no absolute (`/…`) URL in the page ("Relative addresses"), every file referenced by
+ * index.html exists, files stay below ~600 lines, and the sprite has every icon the code references.
  * U-03 (headers and content types of a running core) runs when UI_CORE_URL is set.
  * Prints one line per check and a closing "N passed, N failed" line; exits 1 on any failure.
  */

@@ -1,7 +1,7 @@
-//! EventBus on Redis pub/sub (CORE-API §8.2): every process publishes its frames to the shared
-//! channels and delivers to its own subscribers what it receives from them, so an SSE client on
-//! any API process sees the results of every worker. Best effort by design: counters,
-//! completion and the DLQ never depend on delivery.
+//! EventBus on Redis pub/sub (docs/reference/CORE-API.md, "Redis channels"): every process
+//! publishes its frames to the shared channels and delivers to its own subscribers what it receives
+//! from them, so an SSE client on any API process sees the results of every worker. Best effort by
+//! design: counters, completion and the DLQ never depend on delivery.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,5 +1,5 @@
-//! The distributed backend: every store on Redis (CORE-API §8 key layout), shared by any number
-//! of API and worker processes.
+//! The distributed backend: every store on Redis (the key layout of docs/reference/CORE-API.md,
+//! "Redis layout"), shared by any number of API and worker processes.
 //!
 //! Every multi-key update is one Lua script (`lua/`), so it is atomic on the server whatever the
 //! number of processes: intake, outcomes with the completion decision, pause/resume/cancel with
@@ -16,6 +16,7 @@ mod jobs;
 mod queue;
 mod registry;
 mod results;
+mod schedules;
 mod scripts;
 mod tokens;
 
@@ -46,7 +47,7 @@ pub struct RedisOptions {
     pub claim_idle_secs: u64,
 }
 
-/// The consumer group of the scan-request stream (CORE-API §8.1).
+/// The consumer group of the scan-request stream (docs/reference/CORE-API.md, "Redis keys").
 pub const GROUP: &str = "dsx-connect-workers";
 const IDEMPOTENCY_TTL_SECS: u64 = 86_400;
 const TASK_TTL_SECS: u64 = 7 * 86_400;
@@ -141,6 +142,7 @@ impl RedisStore {
             sessions: s.clone(),
             attempts: s.clone(),
             audit: s.clone(),
+            schedules: s.clone(),
             events: bus,
             maintenance: s,
             write_health,
@@ -266,7 +268,7 @@ fn pairs(v: &Value) -> HashMap<String, String> {
         .collect()
 }
 
-/// The job record from its hash (§2.8 fields plus `awaits_enqueue_done`).
+/// The job record from its hash ("Job record" fields plus `awaits_enqueue_done`).
 fn job_from_hash(h: &HashMap<String, String>) -> StoreResult<JobRecord> {
     let id = h.get("job_id").ok_or_else(|| internal("job hash without job_id"))?;
     let status = h

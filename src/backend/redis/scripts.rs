@@ -28,6 +28,11 @@ pub(super) struct Scripts {
     pub task_started: Script,
     pub lead: Script,
     pub put_credential: Script,
+    pub schedule_create: Script,
+    pub schedule_update: Script,
+    pub schedule_delete: Script,
+    pub schedule_claim: Script,
+    pub schedule_finish: Script,
 }
 
 impl Scripts {
@@ -52,6 +57,11 @@ impl Scripts {
             task_started: with_prelude(include_str!("lua/task_started.lua")),
             lead: with_prelude(include_str!("lua/lead.lua")),
             put_credential: with_prelude(include_str!("lua/put_credential.lua")),
+            schedule_create: with_prelude(include_str!("lua/schedule_create.lua")),
+            schedule_update: with_prelude(include_str!("lua/schedule_update.lua")),
+            schedule_delete: with_prelude(include_str!("lua/schedule_delete.lua")),
+            schedule_claim: with_prelude(include_str!("lua/schedule_claim.lua")),
+            schedule_finish: with_prelude(include_str!("lua/schedule_finish.lua")),
         }
     }
 }

@@ -11,6 +11,7 @@ mod jobs;
 mod queue;
 mod registry;
 pub(crate) mod results;
+mod schedules;
 mod schema;
 pub mod sql;
 mod tokens;
@@ -182,6 +183,7 @@ impl SqliteStore {
             sessions: s.clone(),
             attempts: s.clone(),
             audit: s.clone(),
+            schedules: s.clone(),
             events: Arc::new(LocalBus::new()),
             maintenance: s,
             write_health,

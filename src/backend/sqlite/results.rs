@@ -24,7 +24,8 @@ fn parse_entry(text: &str) -> rusqlite::Result<DlqEntry> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-/// Only results younger than this answer the by-task lookup (the guard's TTL, §6.7).
+/// Only results younger than this answer the by-task lookup (the guard's TTL,
+/// docs/reference/CORE-API.md, "Retention").
 const BY_TASK_TTL_MS: i64 = 7 * 86_400_000;
 
 #[async_trait]

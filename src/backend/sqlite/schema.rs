@@ -9,6 +9,24 @@ use super::writer::WriterState;
 use crate::model::{JobStatus, now_ms, now_secs};
 
 const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS schedules (
+    id             TEXT PRIMARY KEY,
+    created_at_ms  INTEGER NOT NULL,
+    definition     TEXT NOT NULL,
+    next_run_ms    INTEGER,
+    pending_due    INTEGER,
+    pending_holder TEXT,
+    pending_until  INTEGER,
+    pending_missed INTEGER,
+    last_run       TEXT,
+    last_job_id    TEXT
+);
+CREATE TABLE IF NOT EXISTS schedule_runs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    schedule_id TEXT NOT NULL,
+    run         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedule_runs_by_schedule ON schedule_runs(schedule_id, seq);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id      TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
@@ -228,8 +246,8 @@ pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<i64>> {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Retention (§6.7): job records after their TTL, tasks and results after 7/14 days, DLQ
-/// entries after their expiry, idempotency answers after 24 h.
+/// Retention (docs/reference/CORE-API.md, "Retention"): job records after their TTL, tasks and
+/// results after 7/14 days, DLQ entries after their expiry, idempotency answers after 24 h.
 pub fn purge(conn: &Connection, st: &mut WriterState, opts: &StoreOptions) -> rusqlite::Result<()> {
     let now_s = now_secs();
     let now = now_ms();

@@ -1,5 +1,6 @@
-//! Item actions on files (CONNECTORS §9.6): delete, move (never overwriting, across devices by
-//! copy + fsync + delete), tag (user extended attributes) and movetag.
+//! Item actions on files (docs/reference/CONNECTORS.md, "Filesystem item actions"): delete, move
+//! (never overwriting, across devices by copy + fsync + delete), tag (user extended attributes) and
+//! movetag.
 //!
 //! Every action works on directory descriptors opened beneath the asset and the quarantine
 //! root ([`Dir`]): the file is named as an entry of its held parent folder, quarantine folders
@@ -107,7 +108,7 @@ pub fn move_to_quarantine(from: &Dir, name: &OsStr, rel_parent: &Path, quarantin
 }
 
 /// Move across filesystems: exclusive temp file, copy, fsync, link to a free name, fsync the
-/// folder, then remove the source (§9.6 move 4).
+/// folder, then remove the source ("Filesystem item actions", move, step 4).
 fn copy_across(from: &Dir, name: &OsStr, dest: Dir) -> Result<Placed, MoveError> {
     let tmp = OsString::from(format!(".dsx-tmp-{}", uuid::Uuid::new_v4().simple()));
     let copied = (|| -> io::Result<()> {
@@ -210,7 +211,7 @@ pub fn probe_xattrs(dir: &Path) -> io::Result<()> {
     Ok(rustix::fs::fremovexattr(&d, "user.dsx.probe")?)
 }
 
-/// Writes the verdict attributes (§9.6 tag 1) on an open file.
+/// Writes the verdict attributes ("Filesystem item actions", tag, step 1) on an open file.
 pub fn tag_file(f: &File, scan_time: bool, engine: Option<&str>) -> io::Result<()> {
     set_xattr(f, "user.dsx.verdict", b"Malicious")?;
     if scan_time {

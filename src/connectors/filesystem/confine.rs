@@ -1,4 +1,4 @@
-//! Confinement of locations to the asset (CONNECTORS §9.3).
+//! Confinement of locations to the asset (docs/reference/CONNECTORS.md, "Containment").
 //!
 //! A location from a request is accepted only if, lexically and after resolving every symbolic
 //! link, it lies in the asset. What is then done to it goes through directory descriptors
@@ -68,7 +68,7 @@ fn resolve(p: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Applies §9.3 to `given` (a location already decoded to its path bytes, see
+/// Applies "Containment" to `given` (a location already decoded to its path bytes, see
 /// [`super::location`]) for an asset at `asset_path` (lexical) whose links resolve to
 /// `asset_root`.
 pub fn confine(given: &Path, asset_path: &Path, asset_root: &Path) -> Result<Confined, Refused> {

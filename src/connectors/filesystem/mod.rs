@@ -1,4 +1,5 @@
-//! The filesystem connector (CONNECTORS §9): a local or mounted folder.
+//! The filesystem connector (docs/reference/CONNECTORS.md, "Filesystem connector"): a local or
+//! mounted folder.
 
 pub mod actions;
 mod beneath;

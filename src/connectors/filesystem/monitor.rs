@@ -1,4 +1,5 @@
-//! The folder monitor (CONNECTORS §9.7): new and changed files are scanned once they settle.
+//! The folder monitor (docs/reference/CONNECTORS.md, "Monitor"): new and changed files are scanned
+//! once they settle.
 //!
 //! Change notifications (inotify through `notify`, or a polling watcher for network shares) feed
 //! a collector task. A path becomes a *candidate* when a file was created, written or renamed
@@ -26,7 +27,7 @@ use crate::connectors::filter::Filter;
 use crate::connectors::framework::settings::MonitorSettings;
 use crate::connectors::framework::{Item, ItemSink};
 
-/// Pending candidates kept at most; beyond, new ones are dropped and counted (§9.7.6).
+/// Pending candidates kept at most; beyond, new ones are dropped and counted ("Monitor").
 const MAX_PENDING: usize = 100_000;
 /// How often settled candidates are sent as a group.
 const TICK: Duration = Duration::from_millis(250);

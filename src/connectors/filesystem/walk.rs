@@ -1,6 +1,6 @@
-//! Enumeration of the asset folder (CONNECTORS §9.4): depth first, entries in byte order,
-//! pruned by the filter and the quarantine rule, produced lazily into a bounded channel by a
-//! blocking thread so memory does not grow with the size of the tree.
+//! Enumeration of the asset folder (docs/reference/CONNECTORS.md, "Filesystem enumeration"): depth
+//! first, entries in byte order, pruned by the filter and the quarantine rule, produced lazily into
+//! a bounded channel by a blocking thread so memory does not grow with the size of the tree.
 //!
 //! Every name is enumerated, whatever its bytes: a path that is not valid UTF-8 travels in the
 //! `dsx-bytes:` form of [`super::location`], and the filter sees its lossy text (invalid bytes

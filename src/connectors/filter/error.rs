@@ -1,13 +1,13 @@
-//! Errors of the filter language (FILTERS.md §9).
+//! Errors of the filter language (docs/reference/FILTERS.md, "Errors").
 //!
-//! An invalid filter must abort connector startup with a message that quotes the offending word
-//! (or gives its character offset) and states the reason (§1.3). Every variant therefore carries
-//! the character offset (0-based, counted in Unicode scalar values of the raw filter text) and,
-//! where there is one, the offending word or pattern. The caller adds the name of the setting
+//! An invalid filter must abort connector startup with a message that quotes the offending word (or
+//! gives its character offset) and states the reason ("Scope of a filter"). Every variant therefore
+//! carries the character offset (0-based, counted in Unicode scalar values of the raw filter text)
+//! and, where there is one, the offending word or pattern. The caller adds the name of the setting
 //! (`DSXCONNECTOR_FILTER` or the TOML key) because this module does not know where the text came
 //! from.
 
-/// Why a filter text is invalid. One variant per error code E1..E10 of FILTERS.md §9.
+/// Why a filter text is invalid. One variant per error code E1..E10 of "Errors".
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum FilterError {
     /// E1: a `'` or `"` quoted section is never closed.
@@ -108,7 +108,7 @@ pub enum FilterError {
 }
 
 impl FilterError {
-    /// The error code of FILTERS.md §9, `"E1"` to `"E10"`, for logs and tests.
+    /// The error code of "Errors", `"E1"` to `"E10"`, for logs and tests.
     pub fn code(&self) -> &'static str {
         match self {
             FilterError::UnclosedQuote { .. } => "E1",

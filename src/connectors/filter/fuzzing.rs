@@ -1,7 +1,7 @@
 //! Fuzzing entry point (hidden from the docs): exercises parsing and every per-path function on
-//! arbitrary bytes. It must never panic, whatever the input, and the promises walkers rely on
-//! must hold: nothing below a pruned directory is in scope (FILTERS §8.1), and every in-scope
-//! path starts with an S3 prefix hint (§8.2).
+//! arbitrary bytes. It must never panic, whatever the input, and the promises walkers rely on must
+//! hold: nothing below a pruned directory is in scope (docs/reference/FILTERS.md, "Pruning walks"),
+//! and every in-scope path starts with an S3 prefix hint ("S3 prefix hints").
 
 use super::Filter;
 

@@ -1,10 +1,11 @@
-//! Matching compiled patterns against names and paths (FILTERS.md §5 and §7.1).
+//! Matching compiled patterns against names and paths (docs/reference/FILTERS.md, "Wildcards",
+//! "Fitting a pattern to a path").
 //!
 //! Two levels, both with the classic "greedy with backtrack to the last star" algorithm, which
 //! is exact whenever every non-star element consumes exactly one unit:
 //!
 //! * inside a name, `*` is the star and `?`, `[…]` and literal characters consume one character
-//!   (one Unicode scalar value, §5.1);
+//!   (one Unicode scalar value, "Within one name");
 //! * inside a path, `**` is the star and every other component consumes one name.
 //!
 //! Nothing here allocates: names are visited with copied [`Names`] iterators and characters
@@ -63,7 +64,7 @@ fn ends_with_bytes(hay: &[u8], suffix: &[u8]) -> bool {
         .is_some_and(|h| eq_bytes(h, suffix))
 }
 
-/// A bracket expression (§5.2): a set of code point ranges, possibly negated.
+/// A bracket expression ("Bracket expressions"): a set of code point ranges, possibly negated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Class {
     pub negated: bool,
@@ -211,10 +212,10 @@ pub(super) enum Comp {
     Globstar,
 }
 
-/// Does `comps` fit the names of `path` (§7.1)?
+/// Does `comps` fit the names of `path` ("Fitting a pattern to a path")?
 ///
-/// * `float_start`: the pattern may start at any name (a floating pattern, §6); because every
-///   compiled pattern consumes at least one name, the tail it fits is never empty.
+/// * `float_start`: the pattern may start at any name (a floating pattern, "Anchoring"); because
+///   every compiled pattern consumes at least one name, the tail it fits is never empty.
 /// * `free_end`: the pattern may stop before the last name, i.e. it fits some prefix of the
 ///   path. This answers "does the pattern fit this path or one of its ancestors" in one pass.
 pub(super) fn fits(comps: &[Comp], path: &str, float_start: bool, free_end: bool) -> bool {

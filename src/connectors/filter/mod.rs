@@ -1,15 +1,19 @@
-//! The connector filter language (`DSXCONNECTOR_FILTER`), as specified in FILTERS.md.
+//! The connector filter language (`DSXCONNECTOR_FILTER`), as described in
+//! docs/reference/FILTERS.md; section titles quoted in this module are that document's.
 //!
 //! One matcher decides every "is this item in scope?" question of every connector (full scan,
-//! preview, estimate, monitor, webhooks), so that they can never disagree (§1.2). The filter is
-//! parsed once at startup ([`Filter::parse`]); an invalid filter is a [`FilterError`] that the
-//! caller must turn into a startup failure naming the setting (§1.3).
+//! preview, estimate, monitor, webhooks), so that they can never disagree ("Scope of a filter").
+//! The filter is parsed once at startup ([`Filter::parse`]); an invalid filter is a
+//! [`FilterError`] that the caller must turn into a startup failure naming the setting.
 //!
 //! Layout:
-//! * `tokenize`: text → words → rule pieces (§3);
-//! * `pattern`: normalisation, anchoring and compilation of each piece (§4–§6);
-//! * `matcher`: the allocation-free name and path matcher (§5, §7.1);
-//! * this file: the decision (§7), pruning (§8.1) and S3 prefix hints (§8.2).
+//! * `tokenize`: text → words → rule pieces ("Tokenisation");
+//! * `pattern`: normalisation, anchoring and compilation of each piece ("Pattern normalisation",
+//!   "Wildcards", "Anchoring");
+//! * `matcher`: the allocation-free name and path matcher ("Wildcards",
+//!   "Fitting a pattern to a path");
+//! * this file: the decision ("Semantics"), pruning ("Pruning walks") and S3 prefix hints
+//!   ("S3 prefix hints").
 
 mod error;
 mod matcher;
@@ -35,17 +39,20 @@ pub struct Filter {
     raw: String,
     /// Number of pattern pieces read from the text (0 = no rules at all).
     rules: usize,
-    /// Some include rule exists (§7.2.1: without one, every item is a candidate).
+    /// Some include rule exists ("Includes": without one, every item is a candidate).
     has_includes: bool,
     /// Some include is the everything pattern (`.`, `/`, `./`).
     everything: bool,
     includes: Vec<Include>,
     excludes: Vec<Pattern>,
-    /// Precomputed §8.2 hints.
+    /// Precomputed hints ("S3 prefix hints").
     hints: Option<Vec<String>>,
+    /// A second filter every item must also pass (a full scan narrowed by its caller, e.g. a
+    /// schedule's filter on top of the connector's own).
+    and: Option<Box<Filter>>,
 }
 
-/// An include rule, compiled into the exact shape it selects (§7.2).
+/// An include rule, compiled into the exact shape it selects ("Includes").
 #[derive(Debug, Clone)]
 struct Include {
     /// For a directory-only include `X/`, this is `X` followed by `*` + `Globstar` (`X/**`).
@@ -62,7 +69,8 @@ impl Include {
     fn from_pattern(p: &Pattern) -> Include {
         let mut comps = p.comps.clone();
         if p.dir_only {
-            // §7.2: `X/` is read as `X/**`: every item strictly below a directory that X fits.
+            // "Includes": `X/` is read as `X/**`: every item strictly below a directory that X
+            // fits.
             comps.push(Comp::Name(NameMatcher::AnyName));
             comps.push(Comp::Globstar);
         }
@@ -107,9 +115,9 @@ impl Include {
 }
 
 impl Filter {
-    /// Parses a filter text (§3–§6). The empty text and whitespace-only texts are valid and put
-    /// everything in scope. Errors report the first problem in text order (E10 first: a NUL
-    /// anywhere makes the text unusable).
+    /// Parses a filter text ("Tokenisation" to "Anchoring"). The empty text and whitespace-only
+    /// texts are valid and put everything in scope. Errors report the first problem in text order
+    /// (E10 first: a NUL anywhere makes the text unusable).
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
         if let Some(offset) = text.chars().position(|c| c == '\0') {
             return Err(FilterError::NulCharacter { offset });
@@ -154,23 +162,41 @@ impl Filter {
 
     /// True when the filter has no rules at all (empty or whitespace-only text).
     pub fn is_empty(&self) -> bool {
-        self.rules == 0
+        self.rules == 0 && self.and.as_ref().is_none_or(|f| f.is_empty())
     }
 
-    /// The item decision (§7.4) on a relative path: names separated by `/`, never a leading
+    /// The item decision ("Decision") on a relative path: names separated by `/`, never a leading
     /// `/`; S3 paths may contain empty names (`a//b`). In scope means: selected by an include
     /// (or there is no include), and neither the path nor any ancestor removed by an exclude.
     pub fn is_in_scope(&self, rel_path: &str) -> bool {
-        self.is_candidate(rel_path) && !self.is_excluded(rel_path)
+        self.is_candidate(rel_path)
+            && !self.is_excluded(rel_path)
+            && self.and.as_ref().is_none_or(|f| f.is_in_scope(rel_path))
     }
 
-    /// True when a walker must or may skip the directory with this relative path: an exclude
-    /// fits it or one of its ancestors (§7.3, MUST prune), or no include could select anything
-    /// below it (§8.1.2, MAY skip). Skipping never changes the set of in-scope items. The empty
-    /// path is the asset root, which is never pruned.
+    /// This filter narrowed by `other`: an item is in scope when both put it in scope. The
+    /// text shown stays this filter's.
+    pub fn narrowed_by(&self, other: Filter) -> Filter {
+        let and = match &self.and {
+            Some(inner) => inner.narrowed_by(other),
+            None => other,
+        };
+        Filter {
+            and: Some(Box::new(and)),
+            ..self.clone()
+        }
+    }
+
+    /// True when a walker must or may skip the directory with this relative path: an exclude fits
+    /// it or one of its ancestors ("Excludes": must prune), or no include could select anything
+    /// below it ("Pruning walks": may skip). Skipping never changes the set of in-scope items. The
+    /// empty path is the asset root, which is never pruned.
     pub fn prune_dir(&self, dir_rel_path: &str) -> bool {
         if dir_rel_path.is_empty() {
             return false;
+        }
+        if self.and.as_ref().is_some_and(|f| f.prune_dir(dir_rel_path)) {
+            return true;
         }
         if self
             .excludes
@@ -182,20 +208,23 @@ impl Filter {
         self.has_includes && !self.everything && !self.includes.iter().any(|i| i.could_select_below(dir_rel_path))
     }
 
-    /// §8.2 S3 prefix hints: `None` means "list the whole asset prefix"; otherwise the sorted,
-    /// deduplicated hints, none of which starts with another, so no key is listed twice. Every
-    /// in-scope key starts with one of them; listed keys still go through
+    /// S3 prefix hints ("S3 prefix hints"): `None` means "list the whole asset prefix"; otherwise
+    /// the sorted, deduplicated hints, none of which starts with another, so no key is listed
+    /// twice. Every in-scope key starts with one of them; listed keys still go through
     /// [`Filter::is_in_scope`].
     pub fn s3_prefix_hints(&self) -> Option<Vec<String>> {
-        self.hints.clone()
+        // Every in-scope key passes both filters, so either one's hints cover it.
+        self.hints
+            .clone()
+            .or_else(|| self.and.as_ref().and_then(|f| f.s3_prefix_hints()))
     }
 
-    /// §7.2: selected by some include, or there is no include at all.
+    /// "Includes": selected by some include, or there is no include at all.
     fn is_candidate(&self, path: &str) -> bool {
         !self.has_includes || self.everything || self.includes.iter().any(|i| i.selects(path))
     }
 
-    /// §7.3: a non-directory-only exclude fits the path, or any exclude fits an ancestor.
+    /// "Excludes": a non-directory-only exclude fits the path, or any exclude fits an ancestor.
     ///
     /// "Fits the path or one of its ancestors" is "fits some prefix of the path", which the
     /// matcher answers in one pass (`free_end`); a directory-only exclude only looks at the
@@ -215,7 +244,7 @@ impl Filter {
     }
 }
 
-/// §8.2: one hint per include (all anchored), or none at all.
+/// "S3 prefix hints": one hint per include (all anchored), or none at all.
 fn compute_hints(includes: &[Pattern]) -> Option<Vec<String>> {
     if includes.is_empty() || includes.iter().any(|p| !p.anchored) {
         return None;

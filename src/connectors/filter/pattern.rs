@@ -1,4 +1,5 @@
-//! Pattern normalisation and compilation (FILTERS.md §4, §5.2, §5.3, §6).
+//! Pattern normalisation and compilation (docs/reference/FILTERS.md, "Pattern normalisation",
+//! "Bracket expressions", "Double star", "Anchoring").
 //!
 //! Everything that can be decided once is decided here, at parse time: anchoring, the
 //! directory-only marker, the compiled form of every component and the S3 prefix hint, so that
@@ -13,11 +14,11 @@ use super::tokenize::{Piece, Polarity};
 pub(super) struct Pattern {
     /// Compiled components; a trailing `**` is already expanded to `*` + `Globstar`.
     pub comps: Vec<Comp>,
-    /// Anchored at the root (§6); otherwise floating.
+    /// Anchored at the root ("Anchoring"); otherwise floating.
     pub anchored: bool,
-    /// Written with a trailing `/` (§4.2).
+    /// Written with a trailing `/` ("Pattern normalisation").
     pub dir_only: bool,
-    /// No component contains `*`, `?` or `[` (§4.7).
+    /// No component contains `*`, `?` or `[` ("Pattern normalisation").
     pub literal: bool,
     /// The normalised components joined with `/` (star runs collapsed), for S3 hints.
     pub text: String,
@@ -26,16 +27,17 @@ pub(super) struct Pattern {
 /// Result of normalising one piece.
 #[derive(Debug)]
 pub(super) enum Normalised {
-    /// The include `.`, `/`, `./`: every item (§4.4).
+    /// The include `.`, `/`, `./`: every item ("Pattern normalisation").
     Everything,
     Pattern(Pattern),
 }
 
-/// Normalises and compiles one piece (§4). Errors: E6, E7, E8, E9.
+/// Normalises and compiles one piece ("Pattern normalisation"). Errors: E6, E7, E8, E9.
 pub(super) fn normalise(piece: &Piece) -> Result<Normalised, FilterError> {
     let mut s = piece.text.as_str();
 
-    // §4.1 leading anchor: slashes, then any number of `.` / `./` (with following slashes).
+    // "Pattern normalisation", step 1, leading anchor: slashes, then any number of `.` / `./` (with
+    // following slashes).
     let mut explicit = false;
     if s.starts_with('/') {
         explicit = true;
@@ -53,11 +55,11 @@ pub(super) fn normalise(piece: &Piece) -> Result<Normalised, FilterError> {
         }
     }
 
-    // §4.2 directory marker.
+    // Step 2, directory marker.
     let dir_only = s.ends_with('/');
     let s = s.trim_end_matches('/');
 
-    // §4.3 components.
+    // Step 3, components.
     let raw_comps: Vec<&str> = s.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     if raw_comps.contains(&"..") {
         return Err(FilterError::DotDotComponent {
@@ -66,7 +68,7 @@ pub(super) fn normalise(piece: &Piece) -> Result<Normalised, FilterError> {
         });
     }
 
-    // §4.4 empty pattern.
+    // Step 4, empty pattern.
     if raw_comps.is_empty() {
         return match piece.polarity {
             Polarity::Include => Ok(Normalised::Everything),
@@ -77,10 +79,11 @@ pub(super) fn normalise(piece: &Piece) -> Result<Normalised, FilterError> {
         };
     }
 
-    // §4.5 star runs.
+    // Step 5, star runs.
     let texts: Vec<String> = raw_comps.iter().map(|c| collapse_stars(c)).collect();
 
-    // §4.6 syntax check and compilation (§5.3: a trailing `**` needs one or more names).
+    // Step 6, syntax check and compilation ("Double star": a trailing `**` needs one or more
+    // names).
     let mut comps = Vec::with_capacity(texts.len() + 1);
     for (i, text) in texts.iter().enumerate() {
         if text == "**" {
@@ -93,7 +96,7 @@ pub(super) fn normalise(piece: &Piece) -> Result<Normalised, FilterError> {
         }
     }
 
-    // §4.7 literal / glob, and §6 anchoring.
+    // Step 7, literal or glob; then anchoring ("Anchoring").
     let literal = !texts.iter().any(|t| has_wildcard(t));
     let first_literal = texts.first().is_some_and(|t| !has_wildcard(t));
     let anchored = explicit
@@ -116,7 +119,8 @@ fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// §4.5: a run of `*` is one `*`, except in the component that is exactly `**`.
+/// "Pattern normalisation", step 5: a run of `*` is one `*`, except in the component that is
+/// exactly `**`.
 fn collapse_stars(c: &str) -> String {
     if c == "**" {
         return c.to_owned();
@@ -130,7 +134,8 @@ fn collapse_stars(c: &str) -> String {
     out
 }
 
-/// Compiles one component (not `**`) into a name matcher (§5.1, §5.2).
+/// Compiles one component (not `**`) into a name matcher ("Within one name",
+/// "Bracket expressions").
 fn compile_name(text: &str, piece: &Piece) -> Result<NameMatcher, FilterError> {
     if !has_wildcard(text) {
         return Ok(NameMatcher::Literal(text.to_owned()));

@@ -1,12 +1,12 @@
-//! Tokenisation (FILTERS.md §3): filter text → words → rule pieces.
+//! Tokenisation (docs/reference/FILTERS.md, "Tokenisation"): filter text → words → rule pieces.
 //!
-//! Quotes and backslashes only *protect* characters: a protected character never separates
-//! words, never splits a comma list and never forms a directive. The flag is dropped once a
-//! piece has been cut out, because it never changes how a wildcard behaves (§5.4).
+//! Quotes and backslashes only *protect* characters: a protected character never separates words,
+//! never splits a comma list and never forms a directive. The flag is dropped once a piece has been
+//! cut out, because it never changes how a wildcard behaves ("Quoting does not disable wildcards").
 
 use super::error::FilterError;
 
-/// One character of a word, with the provenance that §3.1.6 says matters for directives and
+/// One character of a word, with the provenance that "Words" says matters for directives and
 /// comma lists.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct WordChar {
@@ -17,7 +17,7 @@ pub(super) struct WordChar {
     pub offset: usize,
 }
 
-/// A word of the filter text (§3.1).
+/// A word of the filter text ("Words").
 #[derive(Debug, Clone)]
 pub(super) struct Word<'a> {
     pub chars: Vec<WordChar>,
@@ -28,13 +28,13 @@ pub(super) struct Word<'a> {
 }
 
 impl Word<'_> {
-    /// "Exactly `s`", looking at plain characters only (§3.2.1).
+    /// "Exactly `s`", looking at plain characters only ("Rules and directives").
     fn is_exactly(&self, s: &str) -> bool {
         self.chars.len() == s.chars().count() && self.starts_with(s)
     }
 
-    /// "Starts with `s`", looking at plain characters only (§3.2.1): a protected `-` or `+` is
-    /// an ordinary character.
+    /// "Starts with `s`", looking at plain characters only ("Rules and directives"): a protected
+    /// `-` or `+` is an ordinary character.
     fn starts_with(&self, s: &str) -> bool {
         let mut chars = self.chars.iter();
         s.chars()
@@ -53,7 +53,7 @@ struct Partial {
     byte_start: usize,
 }
 
-/// Cuts the text into words (§3.1). Errors: E1 (unclosed quote), E2 (trailing backslash).
+/// Cuts the text into words ("Words"). Errors: E1 (unclosed quote), E2 (trailing backslash).
 pub(super) fn split_words<'a>(text: &'a str) -> Result<Vec<Word<'a>>, FilterError> {
     let mut words = Vec::new();
     // (character offset, byte offset, character)
@@ -114,7 +114,7 @@ pub(super) fn split_words<'a>(text: &'a str) -> Result<Vec<Word<'a>>, FilterErro
                     }
                     Some((_, _, '"')) => break,
                     Some((o, _, '\\')) => {
-                        // Only `\"` and `\\` are escapes inside double quotes (§3.1.3).
+                        // Only `\"` and `\\` are escapes inside double quotes ("Words").
                         match it.next_if(|&(_, _, c)| c == '"' || c == '\\') {
                             Some((o2, _, c)) => word.chars.push(protect(c, o2)),
                             None => word.chars.push(protect('\\', o)),
@@ -147,7 +147,7 @@ pub(super) enum Polarity {
     Exclude,
 }
 
-/// One pattern of a rule, cut out of an operand at plain commas (§3.2.5).
+/// One pattern of a rule, cut out of an operand at plain commas ("Rules and directives").
 #[derive(Debug, Clone)]
 pub(super) struct Piece {
     pub polarity: Polarity,
@@ -156,9 +156,9 @@ pub(super) struct Piece {
     pub offset: usize,
 }
 
-/// Reads the words as rules (§3.2) and hands every pattern piece to `each`, left to right, so
-/// that the first error in text order is the one reported. Errors: E3, E4, E5 (and whatever
-/// `each` returns).
+/// Reads the words as rules ("Rules and directives") and hands every pattern piece to `each`, left
+/// to right, so that the first error in text order is the one reported. Errors: E3, E4, E5 (and
+/// whatever `each` returns).
 pub(super) fn read_rules(
     words: &[Word<'_>],
     mut each: impl FnMut(Piece) -> Result<(), FilterError>,
@@ -197,7 +197,7 @@ pub(super) fn read_rules(
         let mut produced = false;
         for piece in operand.split(|c| c.ch == ',' && !c.protected) {
             let Some(first) = piece.first() else {
-                continue; // empty pieces are dropped (§3.2.5)
+                continue; // empty pieces are dropped ("Rules and directives")
             };
             produced = true;
             each(Piece {
@@ -216,7 +216,7 @@ pub(super) fn read_rules(
     Ok(())
 }
 
-/// The four directives whose operand is the next word (§3.2 table).
+/// The four directives whose operand is the next word ("Rules and directives" table).
 fn separate_operand_directive(word: &Word<'_>) -> Option<Polarity> {
     if word.is_exactly("--exclude") || word.is_exactly("-") {
         Some(Polarity::Exclude)

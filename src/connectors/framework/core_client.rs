@@ -1,5 +1,6 @@
-//! Connector → core calls (CONNECTORS §6.6, §7.2): registration, batched scan requests with
-//! fallback to single requests, retries with `Idempotency-Key`, `enqueue_done`.
+//! Connector → core calls (docs/reference/CONNECTORS.md, "Calls to the core",
+//! "Sending scan requests"): registration, batched scan requests with fallback to single requests,
+//! retries with `Idempotency-Key`, `enqueue_done`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -111,7 +112,7 @@ impl CoreClient {
         self.batch_size
     }
 
-    /// After a 201 registration following earlier ones, try the batch endpoint again (§6.4.3).
+    /// After a 201 registration following earlier ones, try the batch endpoint again ("Heartbeat").
     pub fn reset_batch_support(&self) {
         if self.batch_size > 1 {
             self.batch_supported.store(true, Ordering::Release);
@@ -154,7 +155,7 @@ impl CoreClient {
         Ok((status, v))
     }
 
-    /// Best effort, one attempt with a 5 s cap (§6.5).
+    /// Best effort, one attempt with a 5 s cap ("Graceful shutdown").
     pub async fn unregister(&self, uuid: &str) -> Result<(), CoreCallError> {
         let path = format!("connectors/unregister/{}", seg(uuid));
         let resp = self
@@ -183,7 +184,8 @@ impl CoreClient {
             .is_ok_and(|r| r.status().is_success())
     }
 
-    /// Sends with retries on transient answers, keeping the same idempotency key (§7.2.3).
+    /// Sends with retries on transient answers, keeping the same idempotency key
+    /// ("Sending scan requests").
     async fn exchange(&self, path: &str, body: &Value, idem: Option<&str>) -> Exchange {
         let mut last = String::new();
         for attempt in 1..=self.max_attempts {
@@ -214,7 +216,7 @@ impl CoreClient {
         Exchange::GaveUp(last)
     }
 
-    /// Sends the scan requests of one group (batch endpoint, or singles), §7.2.
+    /// Sends the scan requests of one group (batch endpoint, or singles), "Sending scan requests".
     pub async fn send(&self, job_id: &str, reqs: Vec<ScanRequestModel>) -> SendReport {
         if reqs.len() > 1 && self.batch_supported.load(Ordering::Acquire) {
             let key = batch_key(job_id, &reqs);
@@ -369,7 +371,8 @@ fn read_batch_answer(body: &[u8], n: usize) -> SendReport {
     report
 }
 
-/// Builds the scan request of an item (§7.1): the model without its icon, the callback url.
+/// Builds the scan request of an item ("Building a scan request"): the model without its icon, the
+/// callback url.
 pub fn scan_request(item: &Item, model: &ConnectorInstanceModel, job_id: &str) -> ScanRequestModel {
     ScanRequestModel {
         location: item.location.clone(),

@@ -1,6 +1,7 @@
-//! A body that is exactly as long as announced (CONNECTORS §4.8): `read_file` sends
-//! `Content-Length` up front, so an item that ends early must fail the stream (the server then
-//! aborts the connection) rather than end cleanly and look like a shorter item to the core.
+//! A body that is exactly as long as announced (docs/reference/CONNECTORS.md, "read_file"):
+//! `read_file` sends `Content-Length` up front, so an item that ends early must fail the stream
+//! (the server then aborts the connection) rather than end cleanly and look like a shorter item to
+//! the core.
 
 use std::io;
 use std::pin::Pin;

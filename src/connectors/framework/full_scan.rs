@@ -1,6 +1,6 @@
-//! The background full scan (CONNECTORS §7.3): lazy enumeration, batches, bounded concurrency,
-//! an exact limit, stop at the first 409, and exactly one `enqueue_done` with the accepted count
-//! and the number of entries the enumeration could not read.
+//! The background full scan (docs/reference/CONNECTORS.md, "Full scan"): lazy enumeration, batches,
+//! bounded concurrency, an exact limit, stop at the first 409, and exactly one `enqueue_done` with
+//! the accepted count and the number of entries the enumeration could not read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,33 +11,40 @@ use futures_util::stream::FuturesUnordered;
 use super::Item;
 use super::core_client::{SendReport, scan_request};
 use super::service::{ConnectorService, FullScanStart};
+use crate::connectors::filter::Filter;
 
 /// How long a partly filled batch waits for more items before it is sent anyway.
 const BATCH_LINGER: Duration = Duration::from_millis(50);
 /// Consecutive abandoned requests that abort a scan.
 const MAX_ABANDONED_IN_A_ROW: u32 = 3;
 
-/// Starts a background full scan of job `job_id` unless one runs for this job already, or
-/// `MAX_CONCURRENT_FULL_SCANS` run already.
-pub fn start(svc: &Arc<ConnectorService>, job_id: String, limit: Option<u64>) -> FullScanStart {
+/// Starts a background full scan of job `job_id`, with `narrow` applied on top of the
+/// connector's filter, unless one runs for this job already, or `MAX_CONCURRENT_FULL_SCANS` run
+/// already.
+pub fn start(svc: &Arc<ConnectorService>, job_id: String, limit: Option<u64>, narrow: Option<Filter>) -> FullScanStart {
     let claimed = svc.claim_full_scan(&job_id);
     if claimed != FullScanStart::Started {
         return claimed;
     }
     let scan = Arc::clone(svc);
     svc.spawn_task(async move {
-        let n = run(Arc::clone(&scan), job_id.clone(), limit).await;
+        let filter = match narrow {
+            Some(extra) => Arc::new(scan.filter().narrowed_by(extra)),
+            None => Arc::clone(scan.filter()),
+        };
+        let n = run(Arc::clone(&scan), job_id.clone(), limit, filter).await;
         tracing::info!(job = %job_id, accepted = n, "full scan enumeration finished");
         scan.release_full_scan(&job_id);
     });
     FullScanStart::Started
 }
 
-/// Runs a full scan of job `job_id` to its `enqueue_done`. Returns the accepted count.
-async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>) -> u64 {
+/// Runs a full scan of job `job_id` over the items `filter` puts in scope, to its
+/// `enqueue_done`. Returns the accepted count.
+async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>, filter: Arc<Filter>) -> u64 {
     let model = svc.model();
     let stop = svc.shutdown_token().child_token();
-    let mut rx = svc.storage().enumerate(Arc::clone(svc.filter()));
+    let mut rx = svc.storage().enumerate(filter);
     let concurrency = svc.settings().enqueue_concurrency;
     let batch_size = svc.core().batch_size().max(1) as u64;
     let mut inflight = FuturesUnordered::new();

@@ -46,7 +46,7 @@ pub struct ItemBody {
     pub stream: ByteStream,
 }
 
-/// A `read_file` failure with its HTTP status (§4.8).
+/// A `read_file` failure with its HTTP status (docs/reference/CONNECTORS.md, "read_file").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
     pub status: u16,
@@ -64,10 +64,10 @@ impl ReadError {
     }
 }
 
-/// An item-action answer with its HTTP status (§4.9).
+/// An item-action answer with its HTTP status (docs/reference/CONNECTORS.md, "item_action").
 pub type ActionAnswer = (u16, ItemActionStatusResponse);
 
-/// How one webhook item was classified (§4.10.2).
+/// How one webhook item was classified (docs/reference/CONNECTORS.md, "Webhook endpoint").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookItem {
     Enqueue(Item),

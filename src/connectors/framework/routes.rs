@@ -1,4 +1,5 @@
-//! Connector HTTP routes (CONNECTORS §3, §4), all below `/<name>`.
+//! Connector HTTP routes (docs/reference/CONNECTORS.md, "HTTP conventions", "Endpoints"), all below
+//! `/<name>`.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::ResultTag;
 use super::service::{ConnectorService, MonitorStatus};
 use crate::auth::hmac;
+use crate::connectors::filter::Filter;
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
 use crate::web::error::{ApiError, method_not_allowed_but};
@@ -42,7 +44,7 @@ fn keys_match(given: &[u8], expected: &[u8]) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `x-api-key` on every route but the probes, checked before the body is read (§3.2).
+/// `x-api-key` on every route but the probes, checked before the body is read ("API key").
 async fn api_key_guard(
     req: ServiceRequest,
     next: Next<BoxBody>,
@@ -169,7 +171,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
         .default_service(web::to(crate::web::error::not_found));
 }
 
-/// `GET /<name>/`: status summary (§4.2).
+/// `GET /<name>/`: status summary ("Status summary").
 async fn summary(svc: Svc) -> HttpResponse {
     let (core_ok, repo) = futures_util::join!(
         svc.core().core_alive(),
@@ -263,7 +265,7 @@ async fn config(svc: Svc) -> HttpResponse {
     json(200, v)
 }
 
-/// `GET /<name>/repo_check?preview=N` (§4.6): always 200.
+/// `GET /<name>/repo_check?preview=N` ("Repository check endpoint"): always 200.
 async fn repo_check(svc: Svc, req: HttpRequest) -> HttpResponse {
     let q = query_pairs(&req);
     let preview = query_get(&q, "preview")
@@ -303,7 +305,9 @@ async fn estimate(svc: Svc, req: HttpRequest) -> HttpResponse {
     json(200, svc.estimate(limit).await)
 }
 
-/// `POST /<name>/full_scan?job_id=&limit=` (§4.7).
+/// `POST /<name>/full_scan?job_id=&limit=&filter=` ("Full-scan endpoint"). `filter` narrows the
+/// connector's own filter for this scan only (items must pass both); a scheduled scan's filter
+/// arrives here.
 async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
     let q = query_pairs(&req);
     let job_id = match query_get(&q, "job_id").filter(|j| !j.is_empty()) {
@@ -325,6 +329,22 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
     let limit = query_get(&q, "limit")
         .and_then(|v| v.trim().parse::<i64>().ok())
         .map(|n| n.max(1) as u64);
+    let narrow = match query_get(&q, "filter").filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(f) => match Filter::parse(f) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                return validation(Issues::one(
+                    Issue::new(
+                        "value_error",
+                        vec![Loc::from("query"), Loc::from("filter")],
+                        e.to_string(),
+                    )
+                    .with_input(json!(f)),
+                ));
+            }
+        },
+    };
     if svc.is_stopping() {
         return status_error(503, "Connector stopping");
     }
@@ -335,7 +355,9 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
                 .with_description(format!("reason={} {}", f.reason, f.message)),
         );
     }
-    if let super::service::FullScanStart::Busy { running } = super::full_scan::start(&svc, job_id.clone(), limit) {
+    if let super::service::FullScanStart::Busy { running } =
+        super::full_scan::start(&svc, job_id.clone(), limit, narrow)
+    {
         let max = svc.settings().max_full_scans;
         let mut r = json(
             429,
@@ -385,7 +407,7 @@ async fn scan_request_body(payload: web::Payload) -> Result<ScanRequestModel, Ht
     scan_request_from(&json_body(payload).await?).map_err(validation)
 }
 
-/// `POST /<name>/read_file`: the item's bytes, streamed (§4.8).
+/// `POST /<name>/read_file`: the item's bytes, streamed ("read_file").
 async fn read_file(svc: Svc, payload: web::Payload) -> HttpResponse {
     let r = match scan_request_body(payload).await {
         Ok(r) => r,
@@ -414,7 +436,7 @@ async fn read_file(svc: Svc, payload: web::Payload) -> HttpResponse {
     }
 }
 
-/// `PUT /<name>/item_action`: the configured action (§4.9).
+/// `PUT /<name>/item_action`: the configured action ("item_action").
 async fn item_action(svc: Svc, payload: web::Payload) -> HttpResponse {
     let r = match scan_request_body(payload).await {
         Ok(r) => r,
@@ -473,7 +495,7 @@ async fn result_tag(svc: Svc, payload: web::Payload) -> HttpResponse {
     json(code, answer)
 }
 
-/// `POST /<name>/webhook/event` (§4.10).
+/// `POST /<name>/webhook/event` ("Webhook endpoint").
 async fn webhook(svc: Svc, payload: web::Payload) -> HttpResponse {
     if svc.is_stopping() {
         return status_error(503, "Connector stopping");

@@ -25,8 +25,8 @@ impl RunningConnector {
     }
 }
 
-/// Binds, serves, and starts registration in the background (§6.2). Must run inside an actix
-/// system. The listener may be on port 0 (built-in connectors): the connector URL is then
+/// Binds, serves, and starts registration in the background ("Startup"). Must run inside an
+/// actix system. The listener may be on port 0 (built-in connectors): the connector URL is then
 /// completed with the bound port.
 pub async fn start(
     mut settings: ConnectorSettings,

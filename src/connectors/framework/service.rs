@@ -1,5 +1,6 @@
-//! The running connector: its status (§5), registration and heartbeat (§6.3, §6.4), full
-//! scans, estimates, previews, webhook jobs, and graceful shutdown (§6.5).
+//! The running connector: its status ("Connector status"), registration and heartbeat
+//! ("Registration and retry", "Heartbeat"), full scans, estimates, previews, webhook jobs, and
+//! graceful shutdown ("Graceful shutdown").
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,7 +44,8 @@ pub enum MonitorStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullScanStart {
     Started,
-    /// A scan of the same job runs already (CONNECTORS §4.7 step 4): nothing new started.
+    /// A scan of the same job runs already (docs/reference/CONNECTORS.md, "Full-scan endpoint",
+    /// item 3): nothing new started.
     AlreadyRunning,
     /// `MAX_CONCURRENT_FULL_SCANS` scans run: nothing started.
     Busy {
@@ -171,7 +173,7 @@ impl ConnectorService {
         f(&mut g)
     }
 
-    /// Derived status (§5): stopped > failed > starting > ready.
+    /// Derived status ("Connector status"): stopped > failed > starting > ready.
     pub fn status(&self) -> ConnectorStatus {
         self.with_live(|l| {
             if l.stopping {
@@ -372,8 +374,8 @@ impl ConnectorService {
         self.tasks.spawn(task);
     }
 
-    /// Starts what runs beside the HTTP server: registration then heartbeats (§6.2), and the
-    /// storage's monitor when it has one.
+    /// Starts what runs beside the HTTP server: registration then heartbeats (docs/reference/CONNECTORS.md,
+    /// "Startup"), and the storage's monitor when it has one.
     pub(super) fn launch(self: &Arc<Self>) {
         let reg = Arc::clone(self);
         self.tasks.spawn(reg.registration_loop());
@@ -387,7 +389,7 @@ impl ConnectorService {
         }
     }
 
-    /// Counts what a full scan would enqueue now, within the estimate budget (§7.5).
+    /// Counts what a full scan would enqueue now, within the estimate budget ("Estimate").
     pub async fn estimate(&self, limit: Option<u64>) -> Estimate {
         let budget = self.settings.estimate_timeout;
         if budget.is_zero() || self.check_repo(budget).await.is_err() {
@@ -429,7 +431,8 @@ impl ConnectorService {
         tokio::time::timeout(REPO_CHECK_TIMEOUT, take).await.ok()
     }
 
-    /// Enqueues the in-scope items of a webhook as one job (§4.10) and reports the counts.
+    /// Enqueues the in-scope items of a webhook as one job ("Webhook endpoint") and reports the
+    /// counts.
     pub async fn webhook_job(&self, items: Vec<WebhookItem>) -> WebhookOutcome {
         let mut out = WebhookOutcome::default();
         let mut to_send: Vec<Item> = Vec::new();
@@ -476,7 +479,7 @@ impl ConnectorService {
         out
     }
 
-    /// Graceful shutdown (§6.5): stop, let scans send `enqueue_done`, unregister.
+    /// Graceful shutdown ("Graceful shutdown"): stop, let scans send `enqueue_done`, unregister.
     pub async fn stop(&self) {
         self.with_live(|l| l.stopping = true);
         self.shutdown.cancel();
@@ -525,7 +528,7 @@ impl ItemSink for ConnectorService {
     }
 }
 
-/// Counts of one webhook request (§4.10.3).
+/// Counts of one webhook request ("Webhook endpoint").
 #[derive(Debug, Default)]
 pub struct WebhookOutcome {
     pub job_id: Option<String>,
@@ -542,7 +545,8 @@ fn preview_label(item: &Item) -> String {
 }
 
 /// The waits after failed registration rounds: 2 s doubling per failure, capped at `cap`, ±20 %
-/// (so many connectors restarted together spread out), never under 1 s (CONNECTORS §6.2).
+/// (so many connectors restarted together spread out), never under 1 s
+/// (docs/reference/CONNECTORS.md, "Startup").
 fn register_backoff(cap: Duration) -> Backoff {
     Backoff::new(Duration::from_secs(2), cap)
         .jitter(Jitter::Spread(0.2))

@@ -1,4 +1,5 @@
-//! Connector settings (`DSXCONNECTOR_*`, CONNECTORS §11) and the persisted identity (§6.1).
+//! Connector settings (`DSXCONNECTOR_*`, docs/reference/CONNECTORS.md, "Connector settings") and
+//! the persisted identity ("Identity").
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -40,7 +41,7 @@ impl ConnectorKind {
     }
 }
 
-/// Filesystem monitor settings (§9.7, §11.3).
+/// Filesystem monitor settings ("Monitor", "Connector settings").
 #[derive(Debug, Clone)]
 pub struct MonitorSettings {
     pub enabled: bool,
@@ -141,7 +142,8 @@ pub fn merge_env_file(env: &mut BTreeMap<String, String>, path: &Path) -> Result
     Ok(())
 }
 
-/// Sanitises a display icon (§2.6): data URI, safe inline SVG or a short emoji; else `None`.
+/// Sanitises a display icon ("Display icon"): data URI, safe inline SVG or a short emoji; else
+/// `None`.
 pub fn sanitize_icon(raw: &str) -> Option<String> {
     let v = raw.trim();
     if v.is_empty() || v.chars().count() > 8192 {
@@ -365,7 +367,7 @@ impl ConnectorSettings {
         format!("{}/{}", self.connector_url, self.name)
     }
 
-    /// Capabilities advertised on registration (§2.2).
+    /// Capabilities advertised on registration ("Connector model as sent").
     pub fn capabilities(&self) -> Vec<String> {
         let mut c = vec![crate::model::connector::CAP_ENQUEUE_DONE.to_string()];
         if self.scan_batch_size > 1 {
@@ -375,7 +377,7 @@ impl ConnectorSettings {
     }
 }
 
-/// Establishes the connector's identity (§6.1): `DSXCONNECTOR_UUID`, else the persisted file
+/// Establishes the connector's identity ("Identity"): `DSXCONNECTOR_UUID`, else the persisted file
 /// `<data dir>/<name>/connector_uuid.txt`, else a new UUID written atomically.
 /// A connector's DSX-HMAC settings: whether signatures are required, and the key it holds.
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,7 @@
-//! Item actions on objects (CONNECTORS §10.6) and result tags: delete, move (copy keeping
-//! metadata, content type, storage class and tags, then delete), tag (merged, never dropping a
-//! tag), movetag. On a versioned bucket each acts on the version that was scanned.
+//! Item actions on objects (docs/reference/CONNECTORS.md, "S3 item actions") and result tags:
+//! delete, move (copy keeping metadata, content type, storage class and tags, then delete), tag
+//! (merged, never dropping a tag), movetag. On a versioned bucket each acts on the version that was
+//! scanned.
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective, Tag, Tagging, TaggingDirective};
@@ -208,7 +209,7 @@ impl S3Storage {
     }
 
     /// Copy to the quarantine (with `tags` replacing the source's, for movetag), then delete the
-    /// source; the outcomes of §10.6 **move**.
+    /// source; the outcomes of "S3 item actions" **move**.
     async fn move_object(
         &self,
         key: &str,
@@ -294,8 +295,8 @@ impl S3Storage {
         req.send().await.map(|_| ()).map_err(|e| S3Failure::of(&e))
     }
 
-    /// Objects over the single-copy limit: a multipart copy that carries over the metadata,
-    /// content headers and tags explicitly (§10.6 move 2). Aborted on any failure.
+    /// Objects over the single-copy limit: a multipart copy that carries over the metadata, content
+    /// headers and tags explicitly ("S3 item actions", move, step 2). Aborted on any failure.
     async fn multipart_copy(
         &self,
         key: &str,

@@ -1,5 +1,6 @@
-//! The S3 asset (`bucket` or `bucket/prefix`, CONNECTORS §10.1) and the quarantine destination
-//! (§10.5): which keys belong to the asset, which are quarantine, where a move goes.
+//! The S3 asset (`bucket` or `bucket/prefix`, docs/reference/CONNECTORS.md, "S3 asset") and the
+//! quarantine destination ("S3 quarantine destination"): which keys belong to the asset, which are
+//! quarantine, where a move goes.
 
 /// `bucket[/prefix]`, optionally written `s3://…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +85,8 @@ pub struct Quarantine {
 }
 
 impl Quarantine {
-    /// Reads `DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO` (§10.5) and applies the start-up rules
-    /// (§10.5.3) when objects are moved.
+    /// Reads `DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO` ("S3 quarantine destination") and applies the
+    /// start-up rules ("S3 quarantine destination") when objects are moved.
     pub fn parse(raw: &str, asset: &S3Asset, moves: bool) -> Result<Self, AssetError> {
         let v = raw.trim();
         let (bucket, prefix) = match v.strip_prefix("s3://") {
@@ -117,7 +118,7 @@ impl Quarantine {
         Ok(q)
     }
 
-    /// Whether a key of the asset's bucket is in the quarantine area (§8).
+    /// Whether a key of the asset's bucket is in the quarantine area ("The quarantine rule").
     pub fn holds(&self, key: &str) -> bool {
         self.same_bucket
             && !self.prefix.is_empty()

@@ -1,7 +1,7 @@
-//! The AWS SDK clients (CONNECTORS §10.2): the standard credential and region chain (or
-//! credentials from the connector's settings), a custom endpoint with path-style addressing for
-//! S3-compatible stores, and TLS toward that endpoint (verification on by default; a CA bundle
-//! when given; off only when asked).
+//! The AWS SDK clients (docs/reference/CONNECTORS.md, "S3 client"): the standard credential and
+//! region chain (or credentials from the connector's settings), a custom endpoint with path-style
+//! addressing for S3-compatible stores, and TLS toward that endpoint (verification on by default; a
+//! CA bundle when given; off only when asked).
 
 use std::path::Path;
 

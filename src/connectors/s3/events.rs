@@ -1,6 +1,7 @@
-//! S3 event notifications (CONNECTORS §10.7), from the webhook or an SQS queue: every record is
-//! classified; only `ObjectCreated:*` records for the asset's bucket, inside its prefix, outside
-//! the quarantine and in scope for the filter are enqueued.
+//! S3 event notifications (docs/reference/CONNECTORS.md, "S3 event notifications"), from the
+//! webhook or an SQS queue: every record is classified; only `ObjectCreated:*` records for the
+//! asset's bucket, inside its prefix, outside the quarantine and in scope for the filter are
+//! enqueued.
 
 use serde_json::Value;
 

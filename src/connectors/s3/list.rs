@@ -1,6 +1,7 @@
-//! Full-scan enumeration (CONNECTORS §10.4): paged ListObjectsV2 under the asset prefix — or
-//! under each prefix hint of the filter, which only narrows what is listed — with folder
-//! markers and the quarantine skipped and the filter deciding on the key relative to the asset.
+//! Full-scan enumeration (docs/reference/CONNECTORS.md, "S3 enumeration"): paged ListObjectsV2
+//! under the asset prefix — or under each prefix hint of the filter, which only narrows what is
+//! listed — with folder markers and the quarantine skipped and the filter deciding on the key
+//! relative to the asset.
 
 use std::sync::Arc;
 

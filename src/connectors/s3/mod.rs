@@ -1,7 +1,7 @@
-//! The S3 connector (CONNECTORS §10): a bucket, or a prefix of one, on AWS or an S3-compatible
-//! store. Beyond the contract it can put a result tag on every scanned object (`pending` at
-//! intake, then `clean`, `malicious`, `not_scanned` or `error`) so that a bucket policy can deny
-//! reads of anything not clean, and it can take S3 events from an SQS queue.
+//! The S3 connector (docs/reference/CONNECTORS.md, "S3 connector"): a bucket, or a prefix of one,
+//! on AWS or an S3-compatible store. Beyond the contract it can put a result tag on every scanned
+//! object (`pending` at intake, then `clean`, `malicious`, `not_scanned` or `error`) so that a
+//! bucket policy can deny reads of anything not clean, and it can take S3 events from an SQS queue.
 
 mod actions;
 pub mod asset;
@@ -73,7 +73,7 @@ impl S3Storage {
         })
     }
 
-    /// §10.3: keys outside the asset prefix are refused; folder markers are not items.
+    /// "S3 locations": keys outside the asset prefix are refused; folder markers are not items.
     fn inside(&self, key: &str) -> Result<(), (u16, String)> {
         if key.is_empty() || self.asset.relative(key).is_none() {
             return Err((403, format!("'{key}' is outside the asset {}", self.asset.display())));

@@ -1,5 +1,5 @@
-//! S3 connector settings (CONNECTORS §10.2, §11.4) and what this connector adds: result tags and
-//! the SQS event poller.
+//! S3 connector settings (docs/reference/CONNECTORS.md, "S3 client", "Connector settings") and what
+//! this connector adds: result tags and the SQS event poller.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,6 +1,6 @@
-//! Tag sets: the verdict merge of `tag`/`movetag` (CONNECTORS §10.6) and the result tags this
-//! connector can put on every scanned object. Existing tags are never dropped; S3 allows at most
-//! ten per object.
+//! Tag sets: the verdict merge of `tag`/`movetag` (docs/reference/CONNECTORS.md, "S3 item actions")
+//! and the result tags this connector can put on every scanned object. Existing tags are never
+//! dropped; S3 allows at most ten per object.
 
 /// S3's limit of tags per object.
 pub const MAX_TAGS: usize = 10;

@@ -177,6 +177,13 @@ pub fn spec(method: &str, path: &str) -> Option<Spec> {
         ("get", "/scan/findings/summary") => s("Malicious results of the last 24 hours: counts by threat, connector and job, and the most recent")
             .query("recent", int_in(0, 100), "list this many recent findings (default 10)")
             .ok(200, "the summary", r("FindingsSummary")),
+        ("get", "/schedules") => s("Scan schedules").ok(200, "schedules", array(r("Schedule"))),
+        ("post", "/schedules") => s("Create a scan schedule").body(r("ScheduleChange")).ok(201, "created", r("Schedule")),
+        ("get", "/schedules/{schedule_id}") => s("A scan schedule with its last runs").ok(200, "the schedule", r("ScheduleWithRuns")),
+        ("put", "/schedules/{schedule_id}") => s("Replace a schedule's settings").body(r("ScheduleChange")).ok(200, "changed", r("Schedule")),
+        ("delete", "/schedules/{schedule_id}") => s("Delete a scan schedule").empty(204, "deleted"),
+        ("post", "/schedules/{schedule_id}/pause") => s("Pause a scan schedule").ok(200, "paused", r("Schedule")),
+        ("post", "/schedules/{schedule_id}/resume") => s("Resume a scan schedule (due times count from now)").ok(200, "resumed", r("Schedule")),
         ("get", "/admin/dead-letter/stats") => s("Dead-letter queue sizes").ok(200, "sizes", r("DlqStats")),
         ("get", "/admin/dead-letter/stats/{queue_type}") => s("One dead-letter queue's size").ok(200, "size", r("DlqQueue")),
         ("get", "/admin/dead-letter/items/{queue_type}") => s("Items of a dead-letter queue")

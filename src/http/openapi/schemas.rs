@@ -417,6 +417,48 @@ pub fn components() -> Map<String, Value> {
             },
         }),
     );
+    let run = object(json!({
+        "due_at": iso, "decided_at": iso,
+        "outcome": {"type": "string", "enum": ["started", "skipped", "failed"]},
+        "job_id": nullable("string"), "reason": nullable("string"), "missed": {"type": "integer", "minimum": 0},
+    }));
+    add("ScheduleRun", run);
+    add(
+        "Schedule",
+        object(json!({
+            "id": string, "connector_uuid": string, "name": string,
+            "cron": nullable("string"), "timezone": nullable("string"), "interval_secs": nullable("integer"),
+            "filter": nullable("string"), "job_name": nullable("string"),
+            "missed_runs": {"type": "string", "enum": ["once", "skip"]}, "paused": boolean,
+            "created_at": iso, "updated_at": iso, "created_by": nullable("string"), "next_run_at": iso,
+            "running": boolean, "last_job_id": nullable("string"),
+            "last_run": {"oneOf": [r("ScheduleRun"), {"type": "null"}]},
+        })),
+    );
+    add(
+        "ScheduleWithRuns",
+        json!({"allOf": [r("Schedule"), object(json!({"runs": array(r("ScheduleRun"))}))]}),
+    );
+    add(
+        "ScheduleChange",
+        json!({
+            "type": "object",
+            "description": "either cron (5 fields, or 6 with seconds first; timezone defaults to UTC) or interval_secs",
+            "properties": {
+                "connector_uuid": {"type": "string", "format": "uuid"},
+                "name": {"type": "string", "minLength": 1, "maxLength": 128},
+                "cron": {"type": ["string", "null"], "maxLength": 200},
+                "timezone": {"type": ["string", "null"], "maxLength": 64, "description": "IANA name"},
+                "interval_secs": {"type": ["integer", "null"], "minimum": 10, "maximum": 31622400},
+                "filter": {"type": ["string", "null"], "maxLength": 4096},
+                "job_name": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+                "missed_runs": {"type": "string", "enum": ["once", "skip"]},
+                "paused": boolean,
+            },
+            "required": ["connector_uuid", "name"],
+            "additionalProperties": false,
+        }),
+    );
     add(
         "Token",
         object(json!({

@@ -1,5 +1,5 @@
-//! The settings of each destination (SUPERLOG §11.3): parsing, validation and the `GET /config`
-//! view with secrets masked.
+//! The settings of each destination (docs/reference/SUPERLOG.md, "Settings"): parsing, validation
+//! and the `GET /config` view with secrets masked.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,7 +52,8 @@ pub struct SentinelSettings {
     pub dce_url: String,
     pub dcr_immutable_id: String,
     pub stream_name: String,
-    /// The stream of audit events; without it Sentinel takes none (AUTH §14.3).
+    /// The stream of audit events; without it Sentinel takes none (docs/reference/SUPERLOG.md,
+    /// "The audit event").
     pub audit_stream_name: Option<String>,
     pub tenant_id: String,
     pub client_id: String,
@@ -330,7 +331,7 @@ pub(super) fn is_guid(s: &str) -> bool {
     uuid::Uuid::try_parse(s).is_ok()
 }
 
-/// `https://`, or `http://` to a loopback host (tests) (§10.2.6).
+/// `https://`, or `http://` to a loopback host (tests) ("Upload").
 pub(super) fn secure_or_loopback(u: &url::Url) -> bool {
     let loopback = match u.host() {
         Some(url::Host::Domain(d)) => d == "localhost",

@@ -1,4 +1,4 @@
-//! Superlog settings (SUPERLOG §11): `DSXCONNECT_SUPERLOG__*`, the legacy
+//! Superlog settings (docs/reference/SUPERLOG.md, "Settings"): `DSXCONNECT_SUPERLOG__*`, the legacy
 //! `DSXCONNECT_SYSLOG__*` names, validation and the redacted `GET /config` view.
 
 use std::collections::BTreeMap;
@@ -58,10 +58,10 @@ impl DestKind {
     }
 }
 
-/// Verdict strings an acceptance list may name (§3.1).
+/// Verdict strings an acceptance list may name ("Fields").
 const VERDICTS: [&str; 5] = ["Benign", "Malicious", "Unknown", "Unsupported File Type", "Not Scanned"];
 
-/// Redaction settings of a destination (§4.2–§4.4).
+/// Redaction settings of a destination ("Allow and deny lists", "Regex masks", "Path truncation").
 #[derive(Debug, Clone, Default)]
 pub struct RedactSettings {
     pub deny: Vec<String>,
@@ -71,10 +71,12 @@ pub struct RedactSettings {
     pub masks: Vec<Mask>,
 }
 
-/// Settings every destination has, global or overridden per destination (§11.2).
+/// Settings every destination has, global or overridden per destination
+/// ("Global and per-destination settings").
 #[derive(Debug, Clone)]
 pub struct Common {
-    /// The event types the destination takes (`EVENT_TYPES`, AUTH §14.3); never empty.
+    /// The event types the destination takes (`EVENT_TYPES`, docs/reference/SUPERLOG.md,
+    /// "The audit event"); never empty.
     pub event_types: EventTypes,
     /// Scan results only.
     pub verdicts: Option<Vec<String>>,
@@ -107,7 +109,7 @@ pub struct SuperlogSettings {
     pub ignored: Vec<&'static str>,
 }
 
-/// Legacy names (§11.4): (legacy key, canonical key), highest precedence first.
+/// Legacy names ("Legacy syslog settings"): (legacy key, canonical key), highest precedence first.
 const LEGACY: [(&str, &str); 9] = [
     ("SYSLOG__SYSLOG_SERVER_URL", "SUPERLOG__SYSLOG__HOST"),
     ("SYSLOG__SYSLOG_SERVER_PORT", "SUPERLOG__SYSLOG__PORT"),
@@ -339,7 +341,7 @@ fn labels(s: &mut Source) -> BTreeMap<String, String> {
 }
 
 /// The common settings under `prefix`; with `global`, unset keys fall back to it, and any
-/// `REDACT__*` key replaces the whole redaction group (§4.1).
+/// `REDACT__*` key replaces the whole redaction group ("Processing steps").
 fn common(s: &mut Source, prefix: &str, global: Option<&Common>) -> Common {
     let k = |name: &str| format!("{prefix}{name}");
     let int = |s: &mut Source, name: &str, default: u64, min: i64, max: i64| {
@@ -441,10 +443,10 @@ fn event_type_list(s: &mut Source, key: &str, v: &str) -> EventTypes {
     out
 }
 
-/// Sentinel takes audit events into their own stream only (AUTH §14.3). Without
-/// `AUDIT_STREAM_NAME` they are counted `filtered` there, the global default included; a
-/// destination-level `EVENT_TYPES` that names `audit` without a stream is a contradiction
-/// caught at start.
+/// Sentinel takes audit events into their own stream only (docs/reference/SUPERLOG.md,
+/// "The audit event"). Without `AUDIT_STREAM_NAME` they are counted `filtered` there, the global
+/// default included; a destination-level `EVENT_TYPES` that names `audit` without a stream is a
+/// contradiction caught at start.
 fn sentinel_event_types(s: &mut Source, v: &SentinelSettings, c: &mut Common) {
     const KEY: &str = "SUPERLOG__SENTINEL__EVENT_TYPES";
     if v.audit_stream_name.is_some() || !c.event_types.contains(EventType::Audit) {

@@ -1,5 +1,6 @@
-//! AWS CloudWatch Logs through the AWS SDK (SUPERLOG §9): `PutLogEvents` in batches that keep
-//! the service's rules, log group and stream created on first need.
+//! AWS CloudWatch Logs through the AWS SDK (docs/reference/SUPERLOG.md, "CloudWatch Logs"):
+//! `PutLogEvents` in batches that keep the service's rules, log group and stream created on first
+//! need.
 
 use std::time::Duration;
 
@@ -67,7 +68,7 @@ impl CloudwatchSink {
             return c.clone();
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            // §7.4 alone governs retries and counters: one attempt per SDK call.
+            // "Retries and backoff" alone governs retries and counters: one attempt per SDK call.
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -86,7 +87,7 @@ impl CloudwatchSink {
         client
     }
 
-    /// Creates what is missing; "already exists" counts as success (§9.4).
+    /// Creates what is missing; "already exists" counts as success ("CloudWatch Logs").
     async fn create_missing(&mut self, client: &Client) -> Result<(), SendError> {
         if !self.cfg.create_stream {
             return Err(SendError::permanent(
@@ -159,7 +160,7 @@ impl CloudwatchSink {
     }
 }
 
-/// The indices a `rejectedLogEventsInfo` names (§9.7).
+/// The indices a `rejectedLogEventsInfo` names ("CloudWatch Logs").
 fn rejected(info: Option<&aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo>, n: usize) -> Vec<usize> {
     let Some(info) = info else { return Vec::new() };
     let idx = |v: Option<i32>| v.and_then(|i| usize::try_from(i).ok());
@@ -207,7 +208,7 @@ fn classify<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>, op: &str) ->
 }
 
 /// Groups of batch indices sorted by timestamp (stable), split where a group would span more
-/// than 24 hours (§9.5).
+/// than 24 hours ("CloudWatch Logs").
 pub fn groups(timestamps: &[i64]) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..timestamps.len()).collect();
     order.sort_by_key(|i| timestamps[*i]);

@@ -74,7 +74,8 @@ pub fn transport_error(e: &reqwest::Error) -> SendError {
     SendError::retriable(format!("HTTP {kind}"))
 }
 
-/// The common status rule (§7.4.1): 408, 429 and 5xx are retriable, other 4xx permanent.
+/// The common status rule (docs/reference/SUPERLOG.md, "Retries and backoff"): 408, 429 and 5xx are
+/// retriable, other 4xx permanent.
 pub fn status_error(resp: &reqwest::Response, what: String) -> SendError {
     let s = resp.status().as_u16();
     let mut e = if s == 408 || s == 429 || s >= 500 {

@@ -1,4 +1,5 @@
-//! The destination actor (ARCHITECTURE §4 `DestinationActor`, SUPERLOG §7): one task per
+//! The destination actor (docs/reference/SUPERLOG.md, "Common destination behaviour";
+//! docs/ARCHITECTURE.md, "7a. Superlog"): one task per
 //! destination owning its batcher, retry state and [`Sink`].
 //!
 //! The task pulls events from the destination's drop-oldest [`Buffer`], runs them through the
@@ -32,7 +33,8 @@ use super::metrics::{DropReason, FailReason, Metrics, WarnLimiter};
 use super::redact::Chain;
 use crate::retry::{Backoff, Jitter};
 
-/// Longest wait before a retry, even when a receiver asks for more (SUPERLOG §7.4.3).
+/// Longest wait before a retry, even when a receiver asks for more (docs/reference/SUPERLOG.md,
+/// "Retries and backoff").
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 
 /// One formatted event, ready to travel.
@@ -52,7 +54,7 @@ pub struct Report {
 /// A failed send of a whole batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendError {
-    /// Retry the same batch later (§7.4.1); otherwise its events are `failed`.
+    /// Retry the same batch later ("Retries and backoff"); otherwise its events are `failed`.
     pub retriable: bool,
     /// The receiver's `Retry-After`.
     pub retry_after: Option<Duration>,
@@ -101,7 +103,7 @@ pub struct Limits {
 pub trait Sink: Send {
     fn limits(&self) -> Limits;
     /// Formats one redacted event, fitted to the destination's size limit; `None` when it
-    /// cannot fit (§4.5 R6).
+    /// cannot fit ("Size fitting" R6).
     fn encode(&self, event: &mut Value) -> Option<Fitted>;
     /// Delivers one batch (each call is bounded by the sink's own timeouts).
     async fn send(&mut self, batch: &[Unit]) -> Result<Report, SendError>;
@@ -109,7 +111,7 @@ pub trait Sink: Send {
     async fn close(&mut self) {}
 }
 
-/// Settings every destination shares (§11.2).
+/// Settings every destination shares ("Global and per-destination settings").
 #[derive(Debug)]
 pub struct Policy {
     /// Canonical verdict strings accepted for scan results; `None` accepts all.
@@ -226,7 +228,8 @@ pub async fn run(shared: Arc<Shared>, policy: Policy, mut sink: Box<dyn Sink>, m
     sink.close().await;
 }
 
-/// Filter, redaction, formatting and fitting of one event (§4.1); `None` when it is not sent.
+/// Filter, redaction, formatting and fitting of one event ("Processing steps"); `None` when it is
+/// not sent.
 fn prepare(shared: &Shared, policy: &Policy, sink: &dyn Sink, ev: Arc<Event>) -> Option<Unit> {
     let m = &shared.metrics;
     if let (Some(accepted), Some(verdict)) = (&policy.verdicts, ev.verdict())

@@ -1,8 +1,9 @@
-//! Azure Monitor Logs Ingestion API for Microsoft Sentinel (SUPERLOG §10): Entra ID
-//! client-credentials token (cached, refreshed), gzip JSON arrays within the 1 MB limit.
+//! Azure Monitor Logs Ingestion API for Microsoft Sentinel (docs/reference/SUPERLOG.md,
+//! "Microsoft Sentinel"): Entra ID client-credentials token (cached, refreshed), gzip JSON arrays
+//! within the 1 MB limit.
 //!
 //! Each event type has its own stream (a DCR stream declares one set of columns), so batches
-//! hold one type and go to that type's stream (AUTH §14.3).
+//! hold one type and go to that type's stream (docs/reference/SUPERLOG.md, "The audit event").
 
 use std::time::Duration;
 
@@ -171,7 +172,7 @@ impl SentinelSink {
     }
 }
 
-/// The record of §10.2.3: `TimeGenerated` first, then the redacted event.
+/// The record of "Upload": `TimeGenerated` first, then the redacted event.
 fn record(event: &Value) -> String {
     let mut rec = Map::new();
     rec.insert(

@@ -1,5 +1,5 @@
-//! Splunk HTTP Event Collector (SUPERLOG §8): batched event envelopes, token auth, 413 halving,
-//! optional indexer acknowledgement.
+//! Splunk HTTP Event Collector (docs/reference/SUPERLOG.md, "Splunk HEC"): batched event envelopes,
+//! token auth, 413 halving, optional indexer acknowledgement.
 
 use std::time::Duration;
 
@@ -14,10 +14,11 @@ use crate::superlog::fit::{Fitted, fit};
 use crate::superlog::format::json::to_json;
 use crate::superlog::metrics::FailReason;
 
-/// The sourcetype of audit events (AUTH §14.3); `SOURCETYPE` names the scan results' one.
+/// The sourcetype of audit events (docs/reference/SUPERLOG.md, "The audit event"); `SOURCETYPE`
+/// names the scan results' one.
 pub const AUDIT_SOURCETYPE: &str = "dsx:audit";
 
-/// Indexer acknowledgement settings (§8.3).
+/// Indexer acknowledgement settings ("Indexer acknowledgement").
 #[derive(Debug, Clone)]
 pub struct AckConfig {
     pub channel: String,
@@ -45,7 +46,7 @@ pub struct SplunkConfig {
     pub flush_interval: Duration,
 }
 
-/// The event URL for a configured base (§8.1.1).
+/// The event URL for a configured base ("HEC request").
 pub fn event_url(base: &str) -> String {
     let b = base.trim_end_matches('/');
     if b.ends_with("/services/collector/event") {
@@ -78,7 +79,7 @@ impl SplunkSink {
         Self { cfg, client }
     }
 
-    /// The envelope of §8.1.3, keys in order, `time` with exactly three decimals.
+    /// The envelope of "HEC request", keys in order, `time` with exactly three decimals.
     fn envelope(&self, event: &Value) -> String {
         let ts = event.get("timestamp").and_then(Value::as_str).unwrap_or("");
         let ms = chrono::DateTime::parse_from_rfc3339(ts)

@@ -1,4 +1,5 @@
-//! Syslog over UDP (RFC 5426), TCP (RFC 6587) and TLS (RFC 5425) (SUPERLOG §6).
+//! Syslog over UDP (RFC 5426), TCP (RFC 6587) and TLS (RFC 5425) (docs/reference/SUPERLOG.md,
+//! "Syslog").
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +37,7 @@ impl Transport {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    /// `MSG-LEN SP MSG` (RFC 6587 §3.4.1, RFC 5425).
+    /// `MSG-LEN SP MSG` (RFC 6587 section 3.4.1, RFC 5425).
     Octet,
     /// `MSG LF`.
     Lf,
@@ -65,7 +66,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
 /// How long a fresh TLS session listens for a post-handshake refusal before the first write.
 const POST_HANDSHAKE_LISTEN: Duration = Duration::from_millis(250);
 
-/// How often a UDP destination re-resolves its host (§6.1.4).
+/// How often a UDP destination re-resolves its host ("UDP").
 const RESOLVE_EVERY: Duration = Duration::from_secs(60);
 
 pub struct SyslogSink {
@@ -121,7 +122,7 @@ impl SyslogSink {
                 None => false,
             };
             if !sent {
-                // Recreated before the next datagram (§6.1.3).
+                // Recreated before the next datagram ("UDP").
                 self.udp = None;
                 report.failed.push((i, FailReason::Permanent));
             }
@@ -199,7 +200,7 @@ impl SyslogSink {
 }
 
 /// Whether the peer closed (EOF or error) a connection we only write to; checked without
-/// waiting before each write so a dead socket is replaced, not written into (§6.2.6).
+/// waiting before each write so a dead socket is replaced, not written into ("TCP").
 fn peer_closed(s: &mut dyn Stream) -> bool {
     let mut buf = [0u8; 256];
     matches!(s.read(&mut buf).now_or_never(), Some(Ok(0)) | Some(Err(_)))

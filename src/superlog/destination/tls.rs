@@ -1,4 +1,4 @@
-//! rustls client configuration for syslog over TLS (SUPERLOG §6.3).
+//! rustls client configuration for syslog over TLS (docs/reference/SUPERLOG.md, "TLS").
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
-//! The `audit` event, schema version 1 (AUTH §14.3): one audit record (AUTH §14.1) as a SIEM
-//! event, with the envelope keys every superlog event has (`event_id`, `severity`, `host`,
-//! `product`, `labels`, `truncated`, SUPERLOG §3.1).
+//! The `audit` event, schema version 1 (docs/reference/SUPERLOG.md, "The audit event"): one audit
+//! record (docs/AUTH.md, "Audit") as a SIEM event, with the envelope keys every superlog event has
+//! (`event_id`, `severity`, `host`, `product`, `labels`, `truncated`, docs/reference/SUPERLOG.md,
+//! "Fields").
 //!
 //! The record's own types are reused, so the event cannot drift from the stored record and
 //! `GET /admin/audit`.
@@ -13,14 +14,15 @@ use serde_json::Value;
 use super::{EventContext, Product};
 use crate::auth::audit::{Actor, AuditRecord, Outcome, Target};
 
-/// One `audit` event; the field order is the wire order of §14.3, every key always present.
+/// One `audit` event; the field order is the wire order of docs/reference/SUPERLOG.md,
+/// "The audit event", every key always present.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {
     pub event: &'static str,
     pub schema_version: u32,
     pub event_id: String,
     pub timestamp: String,
-    /// The record's store id; `null` when the store write failed (§14.1).
+    /// The record's store id; `null` when the store write failed (docs/AUTH.md, "Audit").
     pub audit_id: Option<i64>,
     pub actor: Actor,
     pub role: Option<String>,
@@ -82,13 +84,13 @@ impl AuditEvent {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
-    //! The §14.3 example as a fixed event.
+    //! The example of docs/CONFIGURATION.md, "Audit events", as a fixed event.
     use super::*;
     use crate::auth::audit::ActorKind;
 
     pub const CONNECTOR: &str = "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41";
 
-    /// The record behind the §14.3 example.
+    /// The record behind that example.
     pub fn revoke_record() -> AuditRecord {
         let mut r = AuditRecord::now(
             Actor::new(ActorKind::User, Some("alice"), Some("alice")),
@@ -106,7 +108,7 @@ pub(crate) mod fixtures {
         r
     }
 
-    /// The §14.3 example event, with its fixed `event_id`, host and product version.
+    /// The example event, with its fixed `event_id`, host and product version.
     pub fn revoke() -> AuditEvent {
         let ctx = EventContext {
             host: "dsx-api-1".into(),
@@ -140,7 +142,7 @@ mod tests {
     use crate::auth::audit::ActorKind;
     use crate::superlog::format::json::to_json;
 
-    /// The example of AUTH §14.3, byte for byte.
+    /// The example of docs/CONFIGURATION.md, "Audit events", byte for byte.
     const SPEC_EXAMPLE: &str = r#"{"event":"audit","schema_version":1,"event_id":"01936f4e-7b2a-7c3d-9e4f-5a6b7c8d9e10","timestamp":"2026-11-26T10:05:00.000Z","audit_id":42,"actor":{"type":"user","id":"alice","name":"alice"},"role":"admin","action":"connector.revoke","target":{"type":"connector","id":"3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41"},"result":"success","http_status":200,"method":"POST","path":"/dsx-connect/api/v1/admin/connectors/3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41/revoke","source_ip":"10.0.0.5","detail":null,"count":1,"severity":"notice","host":"dsx-api-1","product":{"name":"dsx-connect","version":"1.0.0"},"labels":{},"truncated":false}"#;
 
     #[test]

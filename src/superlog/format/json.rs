@@ -1,4 +1,4 @@
-//! `json` — compact JSON of a (redacted) event (§5.1).
+//! `json` — compact JSON of a (redacted) event (docs/reference/SUPERLOG.md, "Compact JSON").
 //!
 //! The event object is built with `serde_json`'s `preserve_order`, so serializing it keeps the
 //! schema's key order; `serde_json` already escapes exactly as RFC 8259 asks (control characters,

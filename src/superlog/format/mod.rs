@@ -1,5 +1,5 @@
-//! Formatters (SUPERLOG §5): compact JSON everywhere, RFC 5424 or `<PRI>`+JSON for syslog, a
-//! chat message for Slack/Teams webhooks.
+//! Formatters (docs/reference/SUPERLOG.md, "Formats"): compact JSON everywhere, RFC 5424 or
+//! `<PRI>`+JSON for syslog, a chat message for Slack/Teams webhooks.
 
 pub mod json;
 pub mod rfc5424;

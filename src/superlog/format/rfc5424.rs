@@ -1,7 +1,8 @@
-//! Syslog messages: the RFC 5424 envelope with a JSON MSG (§5.2) and the `<PRI>`+JSON layout
-//! (§5.3), for both event types (the MSGID and the structured data follow the event's type,
-//! AUTH §14.3). The message is produced in parts so size fitting (§4.5 R5) can keep the header and
-//! structured data intact while cutting the MSG.
+//! Syslog messages: the RFC 5424 envelope with a JSON MSG ("RFC 5424 with a JSON message") and the
+//! `<PRI>`+JSON layout ("PRI and JSON"), for both event types (the MSGID and the structured data
+//! follow the event's type, docs/reference/SUPERLOG.md, "The audit event"). The message is produced
+//! in parts so size fitting ("Size fitting" R5) can keep the header and structured data intact
+//! while cutting the MSG.
 
 use std::borrow::Cow;
 
@@ -110,13 +111,14 @@ fn hostname_field(host: &str) -> String {
 enum Source {
     /// A string field, by its keys.
     Field(&'static [&'static str]),
-    /// `actor.name`, else `actor.id` (AUTH §14.3).
+    /// `actor.name`, else `actor.id` (docs/reference/SUPERLOG.md, "The audit event").
     ActorName,
-    /// `<target.type>:<target.id>` (AUTH §14.3).
+    /// `<target.type>:<target.id>` (docs/reference/SUPERLOG.md, "The audit event").
     Target,
 }
 
-/// SD parameters of a `scan_result` event (SUPERLOG §5.2), in order.
+/// SD parameters of a `scan_result` event (docs/reference/SUPERLOG.md,
+/// "RFC 5424 with a JSON message"), in order.
 const SCAN_RESULT_PARAMS: [(&str, Source); 10] = [
     ("event_id", Source::Field(&["event_id"])),
     ("job_id", Source::Field(&["job_id"])),
@@ -130,7 +132,7 @@ const SCAN_RESULT_PARAMS: [(&str, Source); 10] = [
     ("sha256", Source::Field(&["file", "sha256"])),
 ];
 
-/// SD parameters of an `audit` event (AUTH §14.3), in order.
+/// SD parameters of an `audit` event (docs/reference/SUPERLOG.md, "The audit event"), in order.
 const AUDIT_PARAMS: [(&str, Source); 9] = [
     ("event_id", Source::Field(&["event_id"])),
     ("actor", Source::ActorName),
@@ -159,7 +161,8 @@ fn param_value<'a>(v: &'a Value, source: &Source) -> Option<Cow<'a, str>> {
     }
 }
 
-/// The SD element of §5.2 (parameters only for present, non-null fields, in this order).
+/// The SD element of "RFC 5424 with a JSON message" (parameters only for present, non-null fields,
+/// in this order).
 fn structured_data(sd_id: &str, v: &Value) -> String {
     let params: &[(&str, Source)] = match EventType::of_value(v) {
         EventType::ScanResult => &SCAN_RESULT_PARAMS,
@@ -193,7 +196,7 @@ fn escape_param(s: &str, out: &mut String) {
     }
 }
 
-/// Validates an SD-ID of the form `name@digits(.digits)*` (§5.2.1).
+/// Validates an SD-ID of the form `name@digits(.digits)*` ("RFC 5424 with a JSON message").
 pub fn valid_sd_id(id: &str) -> bool {
     let Some((name, pen)) = id.split_once('@') else {
         return false;

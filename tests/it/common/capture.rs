@@ -1,6 +1,6 @@
-//! An HTTP capture server (SUPERLOG §15.2): records method, path, query, headers, decoded body
-//! and arrival time of every request, and answers from a per-path script (status, headers,
-//! body, delay), falling back to a per-path default answer.
+//! An HTTP capture server (docs/reference/SUPERLOG.md, "Tests"): records method, path, query,
+//! headers, decoded body and arrival time of every request, and answers from a per-path script
+//! (status, headers, body, delay), falling back to a per-path default answer.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Read;

@@ -67,7 +67,8 @@ pub fn result(i: usize, location: &str, malicious: bool, action_error: bool) -> 
     r
 }
 
-/// The audit record of an admin revoking a connector (the AUTH §14.3 example's record).
+/// The audit record of an admin revoking a connector (the record of the example in
+/// docs/CONFIGURATION.md, "Audit events").
 pub fn revoke_record() -> AuditRecord {
     let uuid = "3f2b6c1e-8d2a-4c55-9a1e-6b7f0c2d9e41";
     let mut r = AuditRecord::now(
@@ -84,7 +85,7 @@ pub fn revoke_record() -> AuditRecord {
     r
 }
 
-/// The keys of an `audit` event, in order (AUTH §14.3).
+/// The keys of an `audit` event, in order (docs/reference/SUPERLOG.md, "The audit event").
 pub const AUDIT_KEYS: [&str; 21] = [
     "event",
     "schema_version",

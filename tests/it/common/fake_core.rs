@@ -1,6 +1,6 @@
-//! A fake core ("FC" of CONNECTORS §13): records every request and answers like the core —
-//! register 201 then 200, scan requests 202 with task ids, batches with per-item entries,
-//! `enqueue_done` 200, unregister 204, healthz 200. Answers can be overridden per path.
+//! A fake core (docs/reference/CONNECTORS.md, "Test fakes"): records every request and answers like
+//! the core — register 201 then 200, scan requests 202 with task ids, batches with per-item
+//! entries, `enqueue_done` 200, unregister 204, healthz 200. Answers can be overridden per path.
 
 use std::collections::HashMap;
 use std::net::TcpListener;

@@ -1,8 +1,9 @@
 /**
- * Authentication helpers of the UI tests (AUTH.md §12, §13): the environment of a core with
- * authentication on and a bootstrap admin, an API session for the harness (cookie + CSRF token,
- * like a browser), signing in through the UI's login page, and a second HTTP server on another
- * loopback port that serves an "attacker" page for the CSRF scenarios.
+ * Authentication helpers of the UI tests (docs/AUTH.md, "Sessions"; docs/UI.md, "Administration"):
+ * the environment of a core with authentication on and a bootstrap admin, an API session for the
+ * harness (cookie + CSRF token, like a browser), signing in through the UI's login page, and a
+ * second HTTP server on another loopback port that serves an "attacker" page for the CSRF
+ * scenarios.
  */
 import http from 'node:http';
 import { freePort, waitFor } from './servers.mjs';

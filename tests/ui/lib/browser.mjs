@@ -1,8 +1,8 @@
 /**
- * Browser side of the UI end-to-end tests (UI.md §11.2.1, §11.2.5): Debian's Chromium driven by
- * playwright-core (no browser download), contexts with the spec's locale/timezone/motion
- * settings, recorders for requests, console, page errors, CSP violations and dialogs, the common
- * assertions of every scenario, and screenshots.
+ * Browser side of the UI end-to-end tests (docs/reference/UI.md, "Browser scenarios"): Debian's
+ * Chromium driven by playwright-core (no browser download), contexts with fixed
+ * locale/timezone/motion settings, recorders for requests, console, page errors, CSP violations and
+ * dialogs, the common assertions of every scenario, and screenshots.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ export const SHOT_DIR = path.resolve(REPO, process.env.SCREENSHOT_DIR || 'target
 export const DOCS_SHOT_DIR = path.join(REPO, 'docs', 'screenshots');
 fs.mkdirSync(SHOT_DIR, { recursive: true });
 
-/** Chromium launch flags of UI.md §11.2.1 (also used by the benchmark's lean driver, cdp.mjs). */
+/** Chromium launch flags ("Browser scenarios"; also used by the benchmark's lean driver, cdp.mjs). */
 export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -98,7 +98,7 @@ export function consoleErrors(page) {
     && !(m.text.startsWith('Failed to load resource') && (m.url.startsWith(api) || m.url === `${page.core.base}docs`)));
 }
 
-/** UI.md §11.2.5: assertions every scenario ends with. */
+/** docs/reference/UI.md, "Browser scenarios": assertions every scenario ends with. */
 export async function commonAssertions(page) {
   const rec = page.rec;
   const foreign = rec.requests.filter((r) => !r.url.startsWith(rec.origin) && !r.url.startsWith('data:'));

@@ -1,6 +1,7 @@
 /**
- * Card helpers shared by the scan scenarios: start a scan through the UI, read progress, wait for
- * a card state, and measure click-to-busy latency inside the page (UI.md F-04: ≤ 100 ms).
+ * Card helpers shared by the scan scenarios: start a scan through the UI, read progress, wait for a
+ * card state, and measure click-to-busy latency inside the page (docs/reference/UI.md, F-04: ≤ 100
+ * ms).
  */
 import { waitFor } from './servers.mjs';
 import { card, tid, parseProgress } from './browser.mjs';

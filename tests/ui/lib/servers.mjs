@@ -1,7 +1,8 @@
 /**
- * Server side of the UI end-to-end tests (UI.md §11.2.3): the DSXA stub, the core
- * (`dsx-connect serve --fs …`), a standalone filesystem connector, a hostile fake connector, and
- * the fixture trees. Everything listens on free loopback ports and is stopped by `stopAll()`.
+ * Server side of the UI end-to-end tests (docs/reference/UI.md, "Browser scenarios"): the DSXA
+ * stub, the core (`dsx-connect serve --fs …`), a standalone filesystem connector, a hostile fake
+ * connector, and the fixture trees. Everything listens on free loopback ports and is stopped by
+ * `stopAll()`.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -88,7 +89,7 @@ export async function stopAll() {
 
 /* ------------------------------------------------------------------ fixtures */
 
-/** tree-A (UI.md §11.2.4): 205 files, 3 malicious (incl. the XSS-named one), a bidi name, an empty file. */
+/** tree-A ("Browser scenarios"): 205 files, 3 malicious (incl. the XSS-named one), a bidi name, an empty file. */
 export function makeTreeA(dir) {
   fs.rmSync(dir, { recursive: true, force: true });
   let seed = 42;
@@ -262,8 +263,8 @@ export async function startConnector(core, { tree, name = 'extra-connector', dis
 const fakeServers = new Set();
 
 /**
- * A hostile fake connector (UI.md §11.2.3): registers itself, answers readyz 503, config with a
- * scenario-dependent `display_icon`, full_scan 500.
+ * A hostile fake connector (docs/reference/UI.md, "Browser scenarios"): registers itself, answers
+ * readyz 503, config with a scenario-dependent `display_icon`, full_scan 500.
  */
 export async function startFakeConnector(core, { icon = '<svg onload="window.__xss=3" xmlns="http://www.w3.org/2000/svg"><circle cx="8" cy="8" r="6"/></svg>', name = 'fake-connector' } = {}) {
   const port = await freePort();

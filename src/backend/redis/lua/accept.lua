@@ -1,4 +1,5 @@
--- Stage 1 (CORE-API §6.1): idempotency, job gate, task records, enqueue or park, job counters.
+-- Stage 1 (docs/reference/CORE-API.md, "Stages"): idempotency, job gate, task records, enqueue or
+-- park, job counters.
 -- ARGV: P, now, idem_key|'', idem_ttl, job_name|'', job_ttl, task_ttl, then per item:
 -- task_id, job_id, connector_uuid|'', awaits_enqueue_done '0'|'1', work item JSON.
 -- Returns {replay 0|1, outcomes JSON}.
