@@ -15,7 +15,7 @@ use crate::auth::relay;
 use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
-use crate::error_chain::error_chain;
+use crate::error_chain::{caused_by, error_chain};
 use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::registry_view::RegistryView;
@@ -46,8 +46,7 @@ impl Unreachable {
     }
 
     fn of(e: &reqwest::Error) -> Self {
-        let chain = error_chain(e).to_ascii_lowercase();
-        if chain.contains(&BLOCKED_TEXT.to_ascii_lowercase()) {
+        if caused_by::<url_guard::Blocked>(e) {
             Unreachable::ConnectError
         } else if e.is_timeout() {
             if e.is_connect() {
@@ -55,7 +54,7 @@ impl Unreachable {
             } else {
                 Unreachable::ReadTimeout
             }
-        } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake") {
+        } else if caused_by::<rustls::Error>(e) {
             Unreachable::TlsError
         } else if e.is_connect() {
             Unreachable::ConnectError
@@ -352,10 +351,10 @@ fn json_bytes(v: &impl serde::Serialize) -> Result<Vec<u8>, Failure> {
 }
 
 fn connection_failure(e: reqwest::Error) -> Failure {
-    let chain = error_chain(&e);
-    if chain.contains(BLOCKED_TEXT) {
+    if caused_by::<url_guard::Blocked>(&e) {
         return Failure::new(ErrorClass::ConnectorClient, BLOCKED_TEXT);
     }
+    let chain = error_chain(&e);
     Failure::new(
         ErrorClass::ConnectorConnection,
         format!("connector unreachable: {}", relay::sanitize(&chain)),
