@@ -13,16 +13,16 @@ use crate::actors::Services;
 use crate::actors::broadcaster::Broadcaster;
 use crate::actors::connector::ConnectorRegistry;
 use crate::actors::job_registry::JobRegistry;
-use crate::actors::registry_view::RegistryView;
-use crate::actors::worker_pool::{Drain, WorkerPool};
 use crate::backend::Backend;
 use crate::backend::redis::{RedisOptions, RedisStore};
 use crate::backend::sqlite::{SqliteStore, StoreOptions};
 use crate::config::Settings;
+use crate::connector_client::ConnectorClients;
 use crate::http::ui::UiSource;
 use crate::http::{CoreState, meta, routes};
 use crate::pipeline::PipelineCtx;
-use crate::pipeline::connector_client::ConnectorClients;
+use crate::pipeline::worker_pool::{Drain, WorkerPool};
+use crate::registry_view::RegistryView;
 use crate::superlog::Superlog;
 
 /// A running core.
@@ -322,7 +322,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
     let server = HttpServer::new(move || {
         let http_metrics = Arc::clone(&http_metrics);
         App::new()
-            .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
+            .wrap(actix_web::middleware::from_fn(crate::web::server::limit_headers))
             .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
             .wrap(actix_web::middleware::from_fn(move |req, next| {
                 crate::metrics::http::track(Arc::clone(&http_metrics), req, next)
@@ -336,8 +336,8 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
                 routes
             })
     })
-    .on_connect(crate::http::no_delay)
-    .client_request_timeout(crate::http::errors::HEAD_TIMEOUT)
+    .on_connect(crate::web::server::no_delay)
+    .client_request_timeout(crate::web::server::HEAD_TIMEOUT)
     .client_disconnect_timeout(std::time::Duration::from_secs(5))
     .workers(2)
     .disable_signals()

@@ -47,8 +47,8 @@ pub enum UserError {
     /// The change would leave no administrator.
     #[error("last_admin")]
     LastAdmin,
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] crate::auth::users::CredentialRule),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

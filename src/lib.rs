@@ -7,7 +7,10 @@ pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod connector_client;
 pub mod connectors;
+pub mod error_chain;
+pub mod failure;
 pub mod http;
 pub mod identity;
 pub mod metrics;
@@ -34,11 +37,15 @@ pub const LONG_VERSION: &str = concat!(
     ")"
 );
 pub mod pipeline;
+pub mod registry_view;
 pub mod request_id;
+pub mod retry;
 pub mod scan_trigger;
 pub mod scanner;
 pub mod schedule;
+pub mod settings_source;
 pub mod superlog;
 pub mod telemetry;
 pub mod tls;
 pub mod trust;
+pub mod web;

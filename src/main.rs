@@ -113,7 +113,7 @@ fn main() -> ExitCode {
         Command::ConfigDoc { file } => finish(dsx_connect::cli::docs::configuration(&file).map(|_| 0)),
         Command::Scan(args) => {
             // `--engine` and `--max-filesize` are the scanner settings of the same names.
-            let mut env = dsx_connect::config::loader::process_env();
+            let mut env = dsx_connect::settings_source::process_env();
             if let Some(e) = &args.engine {
                 env.insert("DSXCONNECT_SCANNER__ENGINE".into(), e.clone());
             }

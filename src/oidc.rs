@@ -15,8 +15,9 @@ use openidconnect::core::{
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AdditionalClaims, Audience, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IdToken, IdTokenClaims,
-    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AdditionalClaims, Audience, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IdToken,
+    IdTokenClaims, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -53,6 +54,10 @@ pub enum OidcError {
     Exchange(String),
     #[error("ID token rejected: {0}")]
     Token(String),
+    /// Signed with a key the provider's key set (as we last read it) does not hold: the
+    /// provider may have rotated its keys.
+    #[error("ID token rejected: no matching key found")]
+    UnknownKey,
     #[error("no user name claim")]
     NoUsername,
 }
@@ -208,7 +213,7 @@ impl Oidc {
         let token: ExtraIdToken = raw.parse().map_err(|e| OidcError::Token(format!("unreadable: {e}")))?;
         let claims = match self.verify(&token, &meta, nonce) {
             // A key we do not know yet: the provider may have rotated its keys.
-            Err(OidcError::Token(m)) if m.contains("key") => {
+            Err(OidcError::UnknownKey) => {
                 let fresh = self.metadata(true).await?;
                 self.verify(&token, &fresh, nonce)?
             }
@@ -290,7 +295,12 @@ pub fn verify_token(
         });
     let claims = token
         .claims(&verifier, &Nonce::new(nonce.to_string()))
-        .map_err(|e| OidcError::Token(e.to_string()))?
+        .map_err(|e| match e {
+            ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
+                OidcError::UnknownKey
+            }
+            other => OidcError::Token(other.to_string()),
+        })?
         .clone();
     if claims.audiences().len() > 1 && claims.authorized_party().map(|a| a.as_str()) != Some(client_id) {
         return Err(OidcError::Token(
@@ -453,6 +463,15 @@ mod tests {
         assert!(check(&signed(claims(&[CLIENT, "other"], 300, NONCE))).is_err(), "azp");
         let with_azp = claims(&[CLIENT, "other"], 300, NONCE).set_authorized_party(Some(ClientId::new(CLIENT.into())));
         assert!(check(&signed(with_azp)).is_ok());
+    }
+
+    #[test]
+    fn a_token_signed_with_a_key_the_set_lacks_is_an_unknown_key() {
+        let pem = include_str!("../tests/data/oidc-test-rsa.pem");
+        let rotated = CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new("k2".into()))).unwrap();
+        let c = claims(&[CLIENT], 300, NONCE);
+        let t = IdToken::new(c, &rotated, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap();
+        assert!(matches!(check(&t), Err(OidcError::UnknownKey)));
     }
 
     #[test]

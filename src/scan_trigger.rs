@@ -10,9 +10,9 @@ use reqwest::Method;
 
 use crate::actors::Services;
 use crate::backend::{JobInit, StoreError};
+use crate::connector_client::{ConnectorClients, Target, Unreachable};
 use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::{ConnectorInstanceModel, Estimate, StatusKind, StatusResponse};
-use crate::pipeline::connector_client::{ConnectorClients, Target, Unreachable};
 
 /// How long the estimate preflight may take before the trigger goes on without it.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);

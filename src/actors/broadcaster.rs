@@ -11,7 +11,8 @@ use actix::prelude::*;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::sse::{Deliver, Frame, SessionQueue, SseSession, StreamKind};
+use super::Services;
+use super::sse::{Deliver, Frame, Rendered, SessionQueue, SseSession, StreamKind};
 use crate::backend::{BusEvent, EventBus};
 use crate::model::now_secs;
 
@@ -36,17 +37,6 @@ const RELAY_BATCH: usize = 256;
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct SessionCount;
-
-/// An event with its frames rendered once for every session.
-pub struct Rendered {
-    pub event: BusEvent,
-    /// The frame for the scan-result stream.
-    pub frame: Option<Frame>,
-    /// A `job_summary` frame for the job-summary stream (also made from results).
-    pub summary_frame: Option<Frame>,
-    pub job_id: Option<String>,
-    pub terminal: bool,
-}
 
 fn render(event: BusEvent) -> Rendered {
     let ts = now_secs();
@@ -111,6 +101,22 @@ impl Broadcaster {
             bus,
             sessions: Vec::new(),
         }
+    }
+
+    /// Starts a session and connects it to the broadcaster before returning, so no event
+    /// published after the stream is answered can miss it.
+    pub async fn open_session(me: &Addr<Self>, kind: StreamKind, services: Arc<Services>) -> Arc<SessionQueue> {
+        let queue = SessionQueue::new();
+        let addr = SseSession::new(kind.clone(), Arc::clone(&queue), services).start();
+        let connect = Connect {
+            addr,
+            queue: Arc::clone(&queue),
+            kind,
+        };
+        if me.send(connect).await.is_err() {
+            tracing::error!("the SSE broadcaster is gone; the stream will only carry heartbeats");
+        }
+        queue
     }
 }
 

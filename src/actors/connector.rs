@@ -15,10 +15,10 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::Services;
-use super::registry_view::RegistryView;
 use crate::backend::{BusEvent, StoreError};
+use crate::connector_client::{ConnectorClients, Target};
 use crate::model::{ConnectorInstanceModel, now_ms};
-use crate::pipeline::connector_client::{ConnectorClients, Target};
+use crate::registry_view::RegistryView;
 
 /// Registers (or refreshes) a validated model; answers whether it was a first registration.
 #[derive(Message)]

@@ -17,7 +17,6 @@ use crate::model::now_secs;
 use crate::model::result::ScanResultModel;
 
 use super::Services;
-use super::job_registry::{JobRegistry, JobStopped};
 
 // ---- messages -------------------------------------------------------------------------------
 
@@ -43,6 +42,15 @@ pub struct EnqueueDone(pub Option<u64>, pub u64);
 #[rtype(result = "()")]
 pub struct JobChanged(pub JobChange);
 
+/// This actor stopped (idle), sent to the JobRegistry that started it, which forgets it unless
+/// it was already replaced. A recipient, so the registry's type stays the registry's own.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JobStopped {
+    pub job_id: String,
+    pub addr: Addr<JobActor>,
+}
+
 /// Subscribes to this job's updates.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -63,7 +71,7 @@ const IDLE_STOP: Duration = Duration::from_secs(300);
 pub struct JobActor {
     job_id: String,
     services: Arc<Services>,
-    registry: Addr<JobRegistry>,
+    registry: Recipient<JobStopped>,
     subscribers: Vec<Recipient<JobUpdate>>,
     last_published: Option<Instant>,
     /// A summary waiting for the throttle window, and whether a flush is scheduled.
@@ -81,7 +89,7 @@ pub struct JobActor {
 }
 
 impl JobActor {
-    pub fn new(job_id: String, services: Arc<Services>, registry: Addr<JobRegistry>) -> Self {
+    pub fn new(job_id: String, services: Arc<Services>, registry: Recipient<JobStopped>) -> Self {
         Self {
             job_id,
             services,

@@ -11,20 +11,12 @@ use actix::prelude::*;
 use crate::backend::{JobChange, StoreError};
 
 use super::Services;
-use super::job::{JobActor, JobChanged};
+use super::job::{JobActor, JobChanged, JobStopped};
 
 /// Returns the actor of a job, starting it if needed.
 #[derive(Message)]
 #[rtype(result = "Addr<JobActor>")]
 pub struct GetJobActor(pub String);
-
-/// A JobActor stopped (idle); forget it unless it was already replaced.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct JobStopped {
-    pub job_id: String,
-    pub addr: Addr<JobActor>,
-}
 
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -50,7 +42,12 @@ impl JobRegistry {
         {
             return a.clone();
         }
-        let addr = JobActor::new(job_id.to_string(), Arc::clone(&self.services), ctx.address()).start();
+        let addr = JobActor::new(
+            job_id.to_string(),
+            Arc::clone(&self.services),
+            ctx.address().recipient(),
+        )
+        .start();
         self.actors.insert(job_id.to_string(), addr.clone());
         addr
     }

@@ -5,15 +5,13 @@ pub mod broadcaster;
 pub mod connector;
 pub mod job;
 pub mod job_registry;
-pub mod registry_view;
 pub mod sse;
-pub mod worker_pool;
 
 use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::config::Settings;
-use registry_view::RegistryView;
+use crate::registry_view::RegistryView;
 
 /// What every core actor may use: settings, the stores, the registry snapshot.
 pub struct Services {

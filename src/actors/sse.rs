@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::Services;
-use super::broadcaster::{Broadcaster, Connect, Rendered};
 use crate::backend::BusEvent;
 use crate::model::now_secs;
 
@@ -194,6 +193,17 @@ pub fn body_stream(queue: Arc<SessionQueue>) -> impl futures_util::Stream<Item =
     })
 }
 
+/// An event with its frames rendered once for every session.
+pub struct Rendered {
+    pub event: BusEvent,
+    /// The frame for the scan-result stream.
+    pub frame: Option<Frame>,
+    /// A `job_summary` frame for the job-summary stream (also made from results).
+    pub summary_frame: Option<Frame>,
+    pub job_id: Option<String>,
+    pub terminal: bool,
+}
+
 /// An event for this session (from the Broadcaster).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -221,22 +231,6 @@ impl SseSession {
             services,
             throttles: HashMap::new(),
         }
-    }
-
-    /// Starts a session and connects it to the broadcaster before returning, so no event
-    /// published after the stream is answered can miss it.
-    pub async fn open(kind: StreamKind, services: Arc<Services>, broadcaster: &Addr<Broadcaster>) -> Arc<SessionQueue> {
-        let queue = SessionQueue::new();
-        let addr = SseSession::new(kind.clone(), Arc::clone(&queue), services).start();
-        let connect = Connect {
-            addr,
-            queue: Arc::clone(&queue),
-            kind,
-        };
-        if broadcaster.send(connect).await.is_err() {
-            tracing::error!("the SSE broadcaster is gone; the stream will only carry heartbeats");
-        }
-        queue
     }
 
     fn push(&self, f: Frame) {

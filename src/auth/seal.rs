@@ -29,9 +29,20 @@ impl std::fmt::Debug for StoreKey {
     }
 }
 
+/// Why a store key file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreKeyError {
+    #[error("the store key must be 32 bytes or their base64")]
+    Encoding,
+    #[error("the store key must be 32 bytes, found {0}")]
+    Length(usize),
+    #[error("the store key is not a valid AES-256 key")]
+    Invalid,
+}
+
 impl StoreKey {
     /// From a key file's content: 32 raw bytes, or their base64 (standard, padded or not).
-    pub fn from_file_content(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_file_content(bytes: &[u8]) -> Result<Self, StoreKeyError> {
         let trimmed: &[u8] = match bytes.strip_suffix(b"\n") {
             Some(b) if b.len() != 32 => b.strip_suffix(b"\r").unwrap_or(b),
             _ => bytes,
@@ -39,15 +50,15 @@ impl StoreKey {
         let raw = if trimmed.len() == 32 {
             trimmed.to_vec()
         } else {
-            let text = std::str::from_utf8(trimmed).map_err(|_| "the store key must be 32 bytes or their base64")?;
+            let text = std::str::from_utf8(trimmed).map_err(|_| StoreKeyError::Encoding)?;
             base64::engine::general_purpose::STANDARD_NO_PAD
                 .decode(text.trim().trim_end_matches('='))
-                .map_err(|_| "the store key must be 32 bytes or their base64")?
+                .map_err(|_| StoreKeyError::Encoding)?
         };
         if raw.len() != 32 {
-            return Err(format!("the store key must be 32 bytes, found {}", raw.len()));
+            return Err(StoreKeyError::Length(raw.len()));
         }
-        let key = UnboundKey::new(&AES_256_GCM, &raw).map_err(|_| "the store key is not a valid AES-256 key")?;
+        let key = UnboundKey::new(&AES_256_GCM, &raw).map_err(|_| StoreKeyError::Invalid)?;
         Ok(Self(LessSafeKey::new(key)))
     }
 

@@ -28,14 +28,19 @@ impl Role {
     }
 }
 
+/// A role name that is none of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}: expected viewer, operator or admin")]
+pub struct UnknownRole(pub String);
+
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s.to_ascii_lowercase().as_str() {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?}: expected viewer, operator or admin")),
+            other => Err(UnknownRole(other.to_string())),
         }
     }
 }
@@ -107,20 +112,24 @@ pub fn create(name: &str, role: Role, created_by: &str, now: i64, lifetime_secs:
     (token, rec)
 }
 
+/// A token lifetime that is not `<N>d`, `<N>h` or `never`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid lifetime {0:?}: expected <N>d, <N>h or never")]
+pub struct InvalidLifetime(pub String);
+
 /// `--expires`: `<N>d`, `<N>h` or `never` → seconds (`None` = never).
-pub fn parse_lifetime(s: &str) -> Result<Option<u64>, String> {
+pub fn parse_lifetime(s: &str) -> Result<Option<u64>, InvalidLifetime> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("never") {
         return Ok(None);
     }
+    let invalid = || InvalidLifetime(s.to_string());
     let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("invalid lifetime {s:?}: expected <N>d, <N>h or never"))?;
+    let n: u64 = n.parse().map_err(|_| invalid())?;
     match unit {
         "d" if n > 0 => Ok(Some(n * 86_400)),
         "h" if n > 0 => Ok(Some(n * 3600)),
-        _ => Err(format!("invalid lifetime {s:?}: expected <N>d, <N>h or never")),
+        _ => Err(invalid()),
     }
 }
 

@@ -87,12 +87,17 @@ pub struct AllowList {
     entries: Vec<Entry>,
 }
 
+/// An allow-list entry that is neither a host name pattern nor a network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid allow-list entry {0:?}")]
+pub struct InvalidEntry(pub String);
+
 impl AllowList {
     /// Parses the comma list; the error names the entry.
-    pub fn parse(list: &str) -> Result<Self, String> {
+    pub fn parse(list: &str) -> Result<Self, InvalidEntry> {
         let mut entries = Vec::new();
         for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            entries.push(parse_entry(raw).ok_or_else(|| format!("invalid allow-list entry {raw:?}"))?);
+            entries.push(parse_entry(raw).ok_or_else(|| InvalidEntry(raw.to_string()))?);
         }
         Ok(Self { entries })
     }

@@ -37,27 +37,34 @@ pub struct User {
     pub password_changed_at: i64,
 }
 
+/// Why a user name or password is refused (shown to whoever typed it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialRule {
+    #[error("username must be 1-64 characters: a letter or digit, then letters, digits, '.', '_', '@' or '-'")]
+    Username,
+    #[error("password must have at least {} bytes", PASSWORD_MIN_BYTES)]
+    PasswordTooShort,
+    #[error("password must have at most {} bytes", PASSWORD_MAX_BYTES)]
+    PasswordTooLong,
+}
+
 /// Lower-cases a name and checks `^[a-z0-9][a-z0-9._@-]{0,63}$`.
-pub fn normalise_username(name: &str) -> Result<String, String> {
+pub fn normalise_username(name: &str) -> Result<String, CredentialRule> {
     let n = name.trim().to_ascii_lowercase();
     let ok = !n.is_empty()
         && n.len() <= 64
         && n.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && n.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._@-".contains(&b));
-    if ok {
-        Ok(n)
-    } else {
-        Err("username must be 1-64 characters: a letter or digit, then letters, digits, '.', '_', '@' or '-'".into())
-    }
+    if ok { Ok(n) } else { Err(CredentialRule::Username) }
 }
 
 /// Checks the length rule (12–1024 bytes).
-pub fn check_password(pw: &str) -> Result<(), String> {
+pub fn check_password(pw: &str) -> Result<(), CredentialRule> {
     if pw.len() < PASSWORD_MIN_BYTES {
-        Err(format!("password must have at least {PASSWORD_MIN_BYTES} bytes"))
+        Err(CredentialRule::PasswordTooShort)
     } else if pw.len() > PASSWORD_MAX_BYTES {
-        Err(format!("password must have at most {PASSWORD_MAX_BYTES} bytes"))
+        Err(CredentialRule::PasswordTooLong)
     } else {
         Ok(())
     }

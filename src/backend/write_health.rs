@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::{Maintenance, StoreError, StoreResult};
 use crate::model::now_ms;
+use crate::retry::Backoff;
 
 /// First wait of the prober after writes started failing.
 const PROBE_FIRST: Duration = Duration::from_millis(250);
@@ -160,7 +161,9 @@ pub fn spawn_prober(health: Arc<WriteHealth>, store: Arc<dyn Maintenance>) -> to
             if rx.wait_for(|w| !*w).await.is_err() {
                 return;
             }
-            let mut wait = PROBE_FIRST;
+            let probes = Backoff::new(PROBE_FIRST, PROBE_MAX);
+            let mut failures = 0u32;
+            let mut wait = probes.delay(1);
             while health.is_degraded() {
                 health
                     .next_probe_ms
@@ -173,7 +176,8 @@ pub fn spawn_prober(health: Arc<WriteHealth>, store: Arc<dyn Maintenance>) -> to
                     // keep probing at the same pace.
                     Err(e) => {
                         tracing::debug!(error = %e, ?wait, "store write probe failed");
-                        wait = (wait * 2).min(PROBE_MAX);
+                        failures = failures.saturating_add(1);
+                        wait = probes.delay(failures + 1);
                     }
                 }
             }

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::auth::builtin::BuiltinKeys;
-use crate::config::loader::process_env;
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
-use crate::connectors::framework::service::{RunningConnector, start};
+use crate::connectors::framework::server::{RunningConnector, start};
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides, identity};
 use crate::connectors::s3::S3Storage;
+use crate::settings_source::process_env;
 
 /// What a built-in connector serves.
 pub struct Builtin<'a> {

@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{ConnectorArgs, shutdown_signal};
-use crate::config::loader::{ConfigError, process_env};
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
-use crate::connectors::framework::service::start;
+use crate::connectors::framework::server::start;
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
 use crate::connectors::s3::S3Storage;
+use crate::settings_source::{ConfigError, process_env};
 
 /// Reads the settings (exit 2 on invalid ones, before listening).
 pub fn load(

@@ -63,7 +63,7 @@ pub async fn run(settings: &Settings, args: HealthcheckArgs) -> anyhow::Result<i
         Err(e) => {
             eprintln!(
                 "dsx-connect healthcheck: {url}: {}",
-                crate::scanner::dsxa::error_chain(&e.without_url())
+                crate::error_chain::error_chain(&e.without_url())
             );
             Ok(1)
         }

@@ -15,10 +15,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The prefixes (after `DSXCONNECT_`) of the variables that set command-line flags, which the
-/// settings loader leaves to the command line.
-pub const FLAG_VARIABLES: &[&str] = &["CONFIG", "SCAN_", "SERVE_", "HEALTHCHECK_", "TOKEN_", "USER_", "MAN_"];
-
 /// dsx-connect: scan storage repositories with a malware scanning engine.
 ///
 /// Start with `dsx-connect scan <folder>` for a one-off scan, or `dsx-connect serve --fs <folder>`

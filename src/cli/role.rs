@@ -19,9 +19,7 @@ pub async fn run(settings: Settings, role: Role) -> anyhow::Result<()> {
     } else {
         Listener::Api
     };
-    settings
-        .check_protected_mode(listener_kind)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    settings.check_protected_mode(listener_kind)?;
     let listen = format!("{}:{}", settings.listen_host(listener_kind), settings.port);
     let listener = TcpListener::bind(&listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let core = start_role(Arc::clone(&settings), listener, role).await?;

@@ -13,9 +13,7 @@ use crate::connectors::framework::settings::ConnectorKind;
 /// Runs until Ctrl-C / SIGTERM, then stops connectors (they unregister) and drains workers.
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    settings
-        .check_protected_mode(Listener::Api)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    settings.check_protected_mode(Listener::Api)?;
     let listen = format!("{}:{}", settings.listen_host(Listener::Api), settings.port);
     let listener = TcpListener::bind(&listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let core = start_core(Arc::clone(&settings), listener, true).await?;

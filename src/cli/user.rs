@@ -10,14 +10,27 @@ use crate::auth::audit::Outcome;
 use crate::config::Settings;
 use crate::identity::{Identity, UserChange, UserError};
 
+/// Why no new password could be read.
+#[derive(Debug, thiserror::Error)]
+enum PasswordInput {
+    #[error("cannot read the password from standard input")]
+    Stdin(#[source] std::io::Error),
+    #[error("no terminal to read the password from: use --password-stdin")]
+    NoTerminal,
+    #[error("cannot read the password from the terminal")]
+    Terminal(#[source] std::io::Error),
+    #[error("the two passwords differ")]
+    Differ,
+}
+
 /// Reads the new password: one line from stdin, or twice from the terminal.
-fn read_password(from_stdin: bool) -> Result<String, String> {
+fn read_password(from_stdin: bool) -> Result<String, PasswordInput> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+            .map_err(PasswordInput::Stdin)?;
         return Ok(line
             .strip_suffix('\n')
             .unwrap_or(&line)
@@ -25,12 +38,12 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
             .to_string());
     }
     if !std::io::stdin().is_terminal() {
-        return Err("no terminal to read the password from: use --password-stdin".into());
+        return Err(PasswordInput::NoTerminal);
     }
-    let first = rpassword::prompt_password("New password: ").map_err(|e| e.to_string())?;
-    let again = rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?;
+    let first = rpassword::prompt_password("New password: ").map_err(PasswordInput::Terminal)?;
+    let again = rpassword::prompt_password("Repeat it: ").map_err(PasswordInput::Terminal)?;
     if first != again {
-        return Err("the two passwords differ".into());
+        return Err(PasswordInput::Differ);
     }
     Ok(first)
 }
@@ -73,7 +86,7 @@ pub async fn run(settings: &Settings, cmd: UserCommand) -> anyhow::Result<i32> {
             let pw = match read_password(password_stdin) {
                 Ok(p) => p,
                 Err(m) => {
-                    eprintln!("{m}");
+                    eprintln!("{}", crate::error_chain::error_chain(&m));
                     return Ok(2);
                 }
             };
@@ -96,7 +109,7 @@ pub async fn run(settings: &Settings, cmd: UserCommand) -> anyhow::Result<i32> {
             let pw = match read_password(password_stdin) {
                 Ok(p) => p,
                 Err(m) => {
-                    eprintln!("{m}");
+                    eprintln!("{}", crate::error_chain::error_chain(&m));
                     return Ok(2);
                 }
             };

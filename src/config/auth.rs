@@ -2,7 +2,7 @@
 //! docs/AUTH.md): the typed values. Their declarations are in `auth_table`, their reader in
 //! `auth_read`.
 
-use super::loader::Secret;
+use crate::settings_source::Secret;
 
 /// Connector trust and protected mode.
 #[derive(Debug, Clone)]

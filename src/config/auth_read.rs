@@ -2,7 +2,7 @@
 
 use super::auth::{AuthSettings, LoginSettings};
 use super::auth_table::*;
-use super::loader::{Secret, Source};
+use crate::settings_source::{Secret, Source};
 
 /// An enrollment token: 16–256 printable ASCII characters without space or comma.
 fn valid_token(t: &str) -> bool {
@@ -91,7 +91,7 @@ fn read_store_key(s: &mut Source) -> Option<std::sync::Arc<crate::auth::seal::St
         Ok(bytes) => match crate::auth::seal::StoreKey::from_file_content(&bytes) {
             Ok(k) => Some(std::sync::Arc::new(k)),
             Err(e) => {
-                s.error(AUTH__STORE_KEY_FILE.key, e);
+                s.error(AUTH__STORE_KEY_FILE.key, e.to_string());
                 None
             }
         },
@@ -115,7 +115,7 @@ fn read_login(s: &mut Source) -> LoginSettings {
         ) {
             (Ok(u), Ok(())) => Some((u, pw)),
             (Err(e), _) | (_, Err(e)) => {
-                s.error(AUTH__BOOTSTRAP_ADMIN_PASSWORD.key, e);
+                s.error(AUTH__BOOTSTRAP_ADMIN_PASSWORD.key, e.to_string());
                 None
             }
         },

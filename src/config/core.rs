@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::loader::Secret;
 use crate::auth::url_guard::AllowList;
 use crate::model::Engine;
+use crate::settings_source::Secret;
 
 /// `DSXCONNECT_APP_ENV`: only the namespace of Redis keys and channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,16 +218,23 @@ impl Settings {
 
     /// Protected mode: without authentication the API serves loopback only, unless the
     /// operator says otherwise. The error is the start-up message.
-    pub fn check_protected_mode(&self, listener: Listener) -> Result<(), String> {
+    pub fn check_protected_mode(&self, listener: Listener) -> Result<(), Unprotected> {
         let host = self.listen_host(listener);
         if listener == Listener::Worker || self.auth.enabled || self.auth.allow_unauthenticated || is_loopback(&host) {
             return Ok(());
         }
-        Err(format!(
-            "DSXCONNECT_HOST={host}: refusing to serve without authentication on a non-loopback address; \
-             set DSXCONNECT_AUTH__ENABLED=true or DSXCONNECT_ALLOW_UNAUTHENTICATED=true"
-        ))
+        Err(Unprotected { host })
     }
+}
+
+/// Serving without authentication on a non-loopback address, which protected mode refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "DSXCONNECT_HOST={host}: refusing to serve without authentication on a non-loopback address; \
+     set DSXCONNECT_AUTH__ENABLED=true or DSXCONNECT_ALLOW_UNAUTHENTICATED=true"
+)]
+pub struct Unprotected {
+    pub host: String,
 }
 
 /// Loopback: `127.0.0.0/8`, `::1`, `localhost`, or a name that resolves only to these

@@ -11,10 +11,14 @@ use super::core::{
     WorkerSettings,
 };
 use super::core_table::*;
-use super::loader::{ConfigError, Secret, Source};
 use super::pipeline_table::*;
 use crate::auth::url_guard::AllowList;
 use crate::model::Engine;
+use crate::settings_source::{ConfigError, Secret, Source};
+
+/// The prefixes (after `DSXCONNECT_`) of the variables that set command-line flags (the `env`
+/// names of `src/cli/`), which the settings loader leaves to the command line.
+pub const FLAG_VARIABLES: &[&str] = &["CONFIG", "SCAN_", "SERVE_", "HEALTHCHECK_", "TOKEN_", "USER_", "MAN_"];
 
 fn parse_engine(s: &str) -> Option<Engine> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -28,7 +32,7 @@ fn parse_engine(s: &str) -> Option<Engine> {
 impl Settings {
     /// Reads the process environment (and `--config` file) and validates every value.
     pub fn from_env(config_file: Option<&Path>) -> Result<Loaded, ConfigError> {
-        Self::from_map(&super::loader::process_env(), config_file)
+        Self::from_map(&crate::settings_source::process_env(), config_file)
     }
 
     /// Defaults only (tests, the `scan` command before its overrides).
@@ -40,7 +44,7 @@ impl Settings {
 
     pub fn from_map(env: &BTreeMap<String, String>, config_file: Option<&Path>) -> Result<Loaded, ConfigError> {
         let mut s = Source::load("DSXCONNECT_", env, config_file)?;
-        s.command_line(crate::cli::FLAG_VARIABLES);
+        s.command_line(FLAG_VARIABLES);
         let mut warnings = Vec::new();
         // Legacy names without effect (aliases are read with their settings).
         for key in [
@@ -244,7 +248,7 @@ fn read_connector_client(s: &mut Source) -> ConnectorClientSettings {
     let allowed_urls = match s.text(&CONNECTORS__ALLOWED_URLS).map(|l| AllowList::parse(&l)) {
         Some(Ok(a)) => a,
         Some(Err(e)) => {
-            s.error(CONNECTORS__ALLOWED_URLS.key, e);
+            s.error(CONNECTORS__ALLOWED_URLS.key, e.to_string());
             AllowList::default()
         }
         None => AllowList::default(),

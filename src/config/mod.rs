@@ -12,10 +12,9 @@ pub mod core;
 mod core_read;
 pub mod core_table;
 pub mod docs;
-pub mod loader;
 pub mod oidc;
 pub mod pipeline_table;
 pub mod setting;
 
 pub use self::core::Settings;
-pub use loader::{ConfigError, Secret};
+pub use crate::settings_source::{ConfigError, Secret};

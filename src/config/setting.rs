@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::loader::{Secret, Source};
+use crate::settings_source::{Secret, Source};
 
 /// The part of the documentation a setting is listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ pub(super) fn enabled(state: &CoreState) -> Result<(), ApiError> {
 
 /// A store failure: fail closed with 503, the cause in the log only.
 pub(super) fn store_err(e: crate::backend::StoreError) -> ApiError {
-    tracing::warn!(error = %e, "auth store failure");
+    tracing::warn!(error = %super::errors::store_detail(&e), "auth store failure");
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
 }
 

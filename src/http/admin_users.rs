@@ -31,7 +31,7 @@ fn user_err(e: UserError) -> ApiError {
         UserError::Exists => ApiError::detail(StatusCode::CONFLICT, "user_exists"),
         UserError::NotFound => ApiError::not_found("user_not_found"),
         UserError::LastAdmin => ApiError::detail(StatusCode::CONFLICT, "last_admin"),
-        UserError::Invalid(m) => ApiError::invalid(Issue::new("value_error", vec![Loc::from("body")], m)),
+        UserError::Invalid(m) => ApiError::invalid(Issue::new("value_error", vec![Loc::from("body")], m.to_string())),
         UserError::Store(e) => store_err(e),
     }
 }

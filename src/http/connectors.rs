@@ -14,16 +14,16 @@ use crate::auth::credentials::{self, Registration, Rules, Signer, enrollment_tok
 use crate::auth::url_guard::{self, AllowList};
 use crate::auth::{hmac, relay};
 use crate::backend::StoreError;
+use crate::connector_client::{ProxyAnswer, Target, Unreachable};
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusResponse};
-use crate::pipeline::connector_client::{ProxyAnswer, Target, Unreachable};
 use crate::scan_trigger::{FullScanStart, PREFLIGHT_TIMEOUT, TriggerError, start_full_scan, target};
 use crate::trust::ConnectorPrincipal;
 use actix_web::HttpMessage;
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 
 fn registry_err(e: StoreError) -> ApiError {
-    tracing::warn!(error = %e, "registry store failure");
+    tracing::warn!(error = %super::errors::store_detail(&e), "registry store failure");
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
 }
 
@@ -214,7 +214,7 @@ async fn apply_credentials(
         with_prev: p.with_prev,
     });
     let unavailable = |e: StoreError| {
-        tracing::warn!(error = %e, "credential store failure");
+        tracing::warn!(error = %super::errors::store_detail(&e), "credential store failure");
         refused(503, "registry_unavailable")
     };
     for _ in 0..5 {
@@ -558,7 +558,7 @@ pub async fn full_scan(
         .map_err(|e| match e {
             TriggerError::Unreachable(r) => unreachable(r),
             TriggerError::Refused { status, body } => passthrough_error(status, &body),
-            TriggerError::Store(e) => ApiError::job_store(e),
+            TriggerError::Store(e) => super::errors::job_store(e),
         })?;
     let token = format!("job_id={job_id}");
     let mut out = parsed;

@@ -21,7 +21,7 @@ fn queue_type(raw: &str) -> Result<DlqQueue, ApiError> {
 }
 
 fn store_err(e: StoreError) -> ApiError {
-    tracing::warn!(error = %e, "DLQ store failure");
+    tracing::warn!(error = %super::errors::store_detail(&e), "DLQ store failure");
     ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, "dlq_store_unavailable")
 }
 

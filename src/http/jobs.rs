@@ -47,7 +47,7 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
         .jobs
         .list(status, limit as usize, offset as usize)
         .await
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     let now = now_secs();
     Ok(HttpResponse::Ok().json(jobs.iter().map(|j| j.api_view(now)).collect::<Vec<_>>()))
 }
@@ -61,7 +61,7 @@ pub async fn get(state: web::Data<CoreState>, path: web::Path<String>) -> Result
         .jobs
         .get(&id)
         .await
-        .map_err(ApiError::job_store)?
+        .map_err(super::errors::job_store)?
         .ok_or_else(|| ApiError::not_found("job_not_found"))?;
     Ok(HttpResponse::Ok().json(job.api_view(now_secs())))
 }
@@ -75,7 +75,7 @@ pub async fn raw(state: web::Data<CoreState>, path: web::Path<String>) -> Result
         .jobs
         .raw(&id)
         .await
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     Ok(HttpResponse::Ok().json(json!({"key": format!("dsxconnect:job:{id}"), "ttl": ttl, "data": data})))
 }
 
@@ -99,7 +99,7 @@ pub async fn enqueue_done(
             .jobs
             .get(&id)
             .await
-            .map_err(ApiError::job_store)?;
+            .map_err(super::errors::job_store)?;
         if job.and_then(|j| j.connector_uuid).is_some_and(|u| u != p.uuid) {
             return Err(ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch"));
         }
@@ -126,7 +126,7 @@ pub async fn enqueue_done(
         .send(EnqueueDone(total, unreadable))
         .await
         .map_err(mailbox)?
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     tracing::info!(job = %id, enqueued_total = total, unreadable_count = unreadable, status = change.job.status.as_str(), "enqueue_done received");
     Ok(HttpResponse::Ok().json(json!({"ok": true, "job_id": id, "status": change.job.status.as_str()})))
 }
@@ -155,7 +155,7 @@ async fn control(state: web::Data<CoreState>, path: web::Path<String>, cmd: Cont
         .send(ControlJob(cmd))
         .await
         .map_err(mailbox)?
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     match outcome {
         Ok(change) => {
             let summary = change.job.summary(now_secs());

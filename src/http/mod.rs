@@ -31,7 +31,7 @@ use crate::actors::Services;
 use crate::actors::broadcaster::Broadcaster;
 use crate::actors::connector::ConnectorRegistry;
 use crate::actors::job_registry::JobRegistry;
-use crate::pipeline::connector_client::ConnectorClients;
+use crate::connector_client::ConnectorClients;
 use crate::scanner::Scanner;
 
 /// The API prefix of every route.
@@ -85,14 +85,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(scope.default_service(web::to(errors::not_found)))
         .configure(ui::routes)
         .default_service(web::to(errors::not_found));
-}
-
-/// Disables Nagle's algorithm on accepted connections: a response written as headers then
-/// body (streamed files, small JSON) must not wait for the peer's delayed ACK (~40 ms).
-pub fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
-    if let Some(s) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(e) = s.set_nodelay(true)
-    {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-    }
 }

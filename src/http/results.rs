@@ -27,7 +27,7 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
         .results
         .list(query)
         .await
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     Ok(HttpResponse::Ok().json(results))
 }
 
@@ -52,7 +52,7 @@ pub async fn by_job(
         .results
         .list(query)
         .await
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     Ok(HttpResponse::Ok().json(results))
 }
 
@@ -64,7 +64,7 @@ pub async fn by_task(state: web::Data<CoreState>, path: web::Path<String>) -> Re
         .results
         .by_task(&path)
         .await
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     Ok(HttpResponse::Ok().json(r.into_iter().collect::<Vec<_>>()))
 }
 
@@ -76,7 +76,7 @@ pub async fn stats(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError
         .results
         .stats()
         .await
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     Ok(HttpResponse::Ok().json(s.view()))
 }
 
@@ -100,7 +100,7 @@ pub async fn findings_summary(state: web::Data<CoreState>, req: HttpRequest) -> 
         .results
         .findings(since.timestamp_millis(), findings::MAX_SCANNED + 1)
         .await
-        .map_err(ApiError::job_store)?;
+        .map_err(super::errors::job_store)?;
     let complete = found.len() <= findings::MAX_SCANNED;
     let read = &found[..found.len().min(findings::MAX_SCANNED)];
     Ok(HttpResponse::Ok().json(FindingsSummary::build(read, since, until, recent, complete)))

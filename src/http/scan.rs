@@ -168,7 +168,13 @@ async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item =
         if !seen.insert(j.clone()) {
             continue;
         }
-        let job = state.services.backend.jobs.get(&j).await.map_err(ApiError::job_store)?;
+        let job = state
+            .services
+            .backend
+            .jobs
+            .get(&j)
+            .await
+            .map_err(super::errors::job_store)?;
         if job.and_then(|j| j.connector_uuid).is_some_and(|u| u != b.uuid) {
             return Err(ApiError::detail(StatusCode::FORBIDDEN, "identity_mismatch"));
         }
@@ -176,16 +182,30 @@ async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item =
     Ok(())
 }
 
+/// The answer to a store failure at intake ("Scan request intake"): the kind of failure in `message`, the
+/// store's own text (which may name tables, keys or hosts) in the log only.
 fn store_failure(state: &CoreState, e: StoreError) -> ApiError {
-    let (code, desc) = match &e {
-        StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Task broker unavailable"),
-        StoreError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Timed out queuing scan task"),
-        StoreError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Failed to queue scan task"),
+    let (code, message, desc) = match &e {
+        StoreError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store unavailable",
+            "Task broker unavailable",
+        ),
+        StoreError::Timeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "store timeout",
+            "Timed out queuing scan task",
+        ),
+        StoreError::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store error",
+            "Failed to queue scan task",
+        ),
         // Logged once per episode by the store's write health, not once per request.
         StoreError::CannotWrite(_) => return cannot_write(state, &e.to_string()),
     };
-    tracing::warn!(error = %e, "scan request intake failed");
-    ApiError::Status(code, StatusResponse::error(e.to_string()).with_description(desc))
+    tracing::warn!(error = %super::errors::store_detail(&e), "scan request intake failed");
+    ApiError::Status(code, StatusResponse::error(message).with_description(desc))
 }
 
 /// 503 with `Retry-After` (until the store's next write probe): nothing was enqueued, the
@@ -417,7 +437,7 @@ pub async fn task_status(state: web::Data<CoreState>, path: web::Path<String>) -
         .queue
         .task(task_id.as_str())
         .await
-        .map_err(ApiError::job_store)?
+        .map_err(super::errors::job_store)?
         .ok_or_else(not_found)?;
     // The result is stored one step before the task's outcome: a task whose result exists has
     // succeeded, whatever the outcome record says for the next few milliseconds.
@@ -427,7 +447,7 @@ pub async fn task_status(state: web::Data<CoreState>, path: web::Path<String>) -
             .results
             .by_task(task_id.as_str())
             .await
-            .map_err(ApiError::job_store)?
+            .map_err(super::errors::job_store)?
     } else {
         None
     };

@@ -38,7 +38,7 @@ const FIELDS: [&str; 9] = [
 ];
 
 fn store_err(e: StoreError) -> ApiError {
-    ApiError::job_store(e)
+    super::errors::job_store(e)
 }
 
 fn run_view(r: &ScheduleRun) -> Value {

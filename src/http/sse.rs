@@ -1,5 +1,5 @@
-//! Event stream endpoints (docs/reference/CORE-API.md, "Event streams"): each starts an SseSession
-//! whose buffer feeds the body.
+//! Event stream endpoints (docs/reference/CORE-API.md, "Event streams"): each opens an
+//! SseSession through the Broadcaster; the session's buffer feeds the body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,8 @@ use futures_util::StreamExt;
 use super::CoreState;
 use super::errors::{ApiError, query_get, query_pairs};
 use super::jobs::job_path;
-use crate::actors::sse::{SseSession, StreamKind, body_stream};
+use crate::actors::broadcaster::Broadcaster;
+use crate::actors::sse::{StreamKind, body_stream};
 
 /// How often an open stream re-checks the session it was opened with.
 const SESSION_RECHECK: Duration = Duration::from_secs(30);
@@ -37,7 +38,7 @@ async fn open(state: &web::Data<CoreState>, req: &HttpRequest, kind: StreamKind)
         .get::<super::auth_session::SessionContext>()
         .map(|c| c.session.sha256.clone());
     let keep_alive = matches!(kind, StreamKind::Connectors);
-    let queue = SseSession::open(kind, Arc::clone(&state.services), &state.broadcaster).await;
+    let queue = Broadcaster::open_session(&state.broadcaster, kind, Arc::clone(&state.services)).await;
     let mut resp = HttpResponse::Ok();
     resp.content_type("text/event-stream; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))

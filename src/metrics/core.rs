@@ -10,8 +10,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::http::HttpMetrics;
+use crate::failure::ErrorClass;
 use crate::model::{Engine, Stage, VerdictKind};
-use crate::pipeline::failure::ErrorClass;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScanLabels {

@@ -20,10 +20,10 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::PipelineCtx;
-use super::failure::{ErrorClass, Failure, backoff};
 use crate::actors::job::{ItemFinished, JobChanged};
 use crate::backend::write_health::when_writable;
 use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt, StoreError};
+use crate::failure::{ErrorClass, Failure, backoff};
 use crate::model::result::ScanResultModel;
 use crate::model::{
     DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms,

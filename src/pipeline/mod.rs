@@ -1,9 +1,8 @@
 //! The scan pipeline: fetch from the connector, scan, act, record (docs/reference/CORE-API.md,
-//! "Pipeline").
+//! "Pipeline"), and the worker pool that claims items and runs them through it.
 
-pub mod connector_client;
-pub mod failure;
 pub mod item;
+pub mod worker_pool;
 
 use std::sync::Arc;
 
@@ -17,8 +16,8 @@ use crate::actors::job::JobActor;
 use crate::actors::job_registry::JobRegistry;
 use crate::backend::Backend;
 use crate::config::Settings;
+use crate::connector_client::ConnectorClients;
 use crate::scanner::Scanner;
-use connector_client::ConnectorClients;
 
 /// Everything one item's processing needs.
 pub struct PipelineCtx {
@@ -28,7 +27,7 @@ pub struct PipelineCtx {
     pub backend: Backend,
     pub scanner: Arc<dyn Scanner>,
     pub connectors: Arc<ConnectorClients>,
-    pub registry_view: Arc<crate::actors::registry_view::RegistryView>,
+    pub registry_view: Arc<crate::registry_view::RegistryView>,
     /// Jobs being paused or cancelled right now (dispatch waits for the decision).
     pub held: Arc<crate::actors::HeldJobs>,
     pub jobs: Addr<JobRegistry>,

@@ -9,11 +9,11 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{ScanInput, Scanner};
+use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
+use crate::failure::{ErrorClass, Failure};
 use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
 use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
-use crate::pipeline::failure::{ErrorClass, Failure};
 
 /// Largest INSTREAM chunk sent (the protocol allows any size; clamd reads in pieces).
 const MAX_CHUNK: usize = 1 << 20;
@@ -26,9 +26,14 @@ pub enum ClamdAddress {
     Unix(std::path::PathBuf),
 }
 
+/// A clamd address in none of the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not valid: expected tcp://host:port, host:port, unix:///path or an absolute path")]
+pub struct InvalidAddress(pub String);
+
 impl ClamdAddress {
     /// `tcp://host:port`, `host:port`, `unix:///path` or an absolute path.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, InvalidAddress> {
         let s = s.trim();
         if let Some(p) = s.strip_prefix("unix://") {
             return Ok(Self::Unix(p.into()));
@@ -39,9 +44,7 @@ impl ClamdAddress {
         let hostport = s.strip_prefix("tcp://").unwrap_or(s);
         match hostport.rsplit_once(':') {
             Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(Self::Tcp(hostport.to_string())),
-            _ => Err(format!(
-                "'{s}' is not valid: expected tcp://host:port, host:port, unix:///path or an absolute path"
-            )),
+            _ => Err(InvalidAddress(s.to_string())),
         }
     }
 }
@@ -279,15 +282,12 @@ impl Scanner for ClamdScanner {
     }
 
     /// `PING` → `PONG`.
-    async fn probe(&self) -> Result<(), String> {
+    async fn probe(&self) -> Result<(), ProbeError> {
         match tokio::time::timeout(super::probe::PROBE_TIMEOUT, self.command("PING")).await {
             Ok(Ok(pong)) if pong == "PONG" => Ok(()),
-            Ok(Ok(other)) => Err(format!("clamd answered PING with '{other}'")),
-            Ok(Err(f)) => Err(f.message),
-            Err(_) => Err(format!(
-                "clamd did not answer PING within {:?}",
-                super::probe::PROBE_TIMEOUT
-            )),
+            Ok(Ok(other)) => Err(ProbeError::UnexpectedPong(other)),
+            Ok(Err(f)) => Err(ProbeError::Unreachable(f)),
+            Err(_) => Err(ProbeError::NoAnswer(super::probe::PROBE_TIMEOUT)),
         }
     }
 

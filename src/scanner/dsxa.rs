@@ -11,11 +11,11 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 
-use super::{ScanInput, Scanner};
+use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
+use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::verdict::{FileInfo, VerdictDetails};
 use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
-use crate::pipeline::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
 
 /// Largest verdict answer read.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -93,7 +93,7 @@ impl DsxaScanner {
         let call = async {
             let resp = req.send().await.map_err(classify_transport)?;
             let status = resp.status();
-            let retry_after = retry_after_secs(resp.headers().get(reqwest::header::RETRY_AFTER));
+            let retry_after = crate::retry::retry_after(resp.headers());
             let text = read_limited(resp).await.map_err(classify_transport)?;
             classify_answer(status, &text, retry_after, size)
         };
@@ -127,21 +127,9 @@ fn classify_transport(e: reqwest::Error) -> Failure {
     } else {
         Failure::new(
             ErrorClass::DsxaConnection,
-            format!("DSXA unreachable: {}", error_chain(&e)),
+            format!("DSXA unreachable: {}", crate::error_chain::error_chain(&e)),
         )
     }
-}
-
-/// The error and its sources, so "connection refused" is visible in the DLQ text.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// `file-tag:<ascii metainfo>,task-id:<task id>`, at most 4096 bytes ("DSXA request").
@@ -290,19 +278,18 @@ impl Scanner for DsxaScanner {
     /// `GET` of the scan URL with the configured headers: any answer below 500 other than
     /// 401/403 means the service is there and takes our credentials (DSXA serves the scan URL
     /// for `POST` only, so it answers 405 and scans nothing).
-    async fn probe(&self) -> Result<(), String> {
+    async fn probe(&self) -> Result<(), ProbeError> {
         let call = crate::request_id::attach(self.client.get(&self.url))
             .headers(self.headers.clone())
             .timeout(super::probe::PROBE_TIMEOUT)
             .send();
         match call.await {
-            Ok(r) if r.status().is_server_error() => Err(format!("DSXA answered HTTP {}", r.status().as_u16())),
-            Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(format!(
-                "DSXA refuses the configured token (HTTP {})",
-                r.status().as_u16()
-            )),
+            Ok(r) if r.status().is_server_error() => Err(ProbeError::ServerError(r.status().as_u16())),
+            Ok(r) if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                Err(ProbeError::TokenRefused(r.status().as_u16()))
+            }
             Ok(_) => Ok(()),
-            Err(e) => Err(classify_transport(e).message),
+            Err(e) => Err(ProbeError::Unreachable(classify_transport(e))),
         }
     }
 

@@ -17,11 +17,11 @@ use futures_util::StreamExt;
 use memchr::memmem;
 use sha2::{Digest, Sha256};
 
-use super::{ScanInput, Scanner};
+use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
+use crate::failure::{ErrorClass, Failure};
 use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
 use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
-use crate::pipeline::failure::{ErrorClass, Failure};
 
 /// The label of the built-in engine in versions, the UI and the CLI.
 pub const TEST_ENGINE_LABEL: &str = "builtin-test";
@@ -246,7 +246,7 @@ impl Scanner for EmbeddedScanner {
     }
 
     /// In process: there whenever the core is.
-    async fn probe(&self) -> Result<(), String> {
+    async fn probe(&self) -> Result<(), ProbeError> {
         Ok(())
     }
 

@@ -33,6 +33,19 @@ impl Pace {
     }
 }
 
+/// A source that fell behind its pace.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Stall {
+    #[error("no byte from the source within {0:?}")]
+    FirstByte(Duration),
+    #[error("the source delivered {bytes} bytes in {window:?}, below the minimum of {min_rate} bytes/s")]
+    TooSlow {
+        bytes: u64,
+        window: Duration,
+        min_rate: u64,
+    },
+}
+
 /// Why a metered stream ended early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeterReport {
@@ -139,24 +152,25 @@ impl Pacing {
         }
     }
 
-    /// Counts a chunk; an error message when a finished window fell short of the minimum.
-    fn delivered(&mut self, n: usize, now: Instant) -> Result<(), String> {
+    /// Counts a chunk; a stall when a finished window fell short of the minimum.
+    fn delivered(&mut self, n: usize, now: Instant) -> Result<(), Stall> {
         self.any_byte = true;
         self.window_bytes += n as u64;
         self.handed_out_at = Some(now);
         self.roll(now)
     }
 
-    /// Closes the window if it is over: short of the minimum → the stall message.
-    fn roll(&mut self, now: Instant) -> Result<(), String> {
+    /// Closes the window if it is over: short of the minimum → a stall.
+    fn roll(&mut self, now: Instant) -> Result<(), Stall> {
         if now < self.window_start + self.pace.window {
             return Ok(());
         }
         if self.window_bytes < self.pace.window_minimum() {
-            return Err(format!(
-                "the source delivered {} bytes in {:?}, below the minimum of {} bytes/s",
-                self.window_bytes, self.pace.window, self.pace.min_rate
-            ));
+            return Err(Stall::TooSlow {
+                bytes: self.window_bytes,
+                window: self.pace.window,
+                min_rate: self.pace.min_rate,
+            });
         }
         self.window_start = now;
         self.window_bytes = 0;
@@ -164,7 +178,7 @@ impl Pacing {
     }
 
     /// While waiting for the source: fails when the first byte or a window's minimum is late.
-    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Result<(), Stall> {
         loop {
             let deadline = if self.any_byte {
                 self.window_start + self.pace.window
@@ -179,7 +193,7 @@ impl Pacing {
             }
             let now = Instant::now();
             if !self.any_byte {
-                return Err(format!("no byte from the source within {:?}", self.pace.first_byte));
+                return Err(Stall::FirstByte(self.pace.first_byte));
             }
             self.roll(now)?;
         }
@@ -187,11 +201,11 @@ impl Pacing {
 }
 
 impl Metered {
-    fn stalled(&mut self, message: String) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+    fn stalled(&mut self, stall: Stall) -> Poll<Option<Result<Bytes, std::io::Error>>> {
         if let Ok(mut st) = self.meter.state.lock() {
-            st.report.get_or_insert(MeterReport::Stalled(message.clone()));
+            st.report.get_or_insert(MeterReport::Stalled(stall.to_string()));
         }
-        Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message))))
+        Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, stall))))
     }
 }
 
@@ -205,8 +219,8 @@ impl Stream for Metered {
         }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                if let Some(Err(message)) = self.pace.as_mut().map(|p| p.delivered(chunk.len(), now)) {
-                    return self.stalled(message);
+                if let Some(Err(stall)) = self.pace.as_mut().map(|p| p.delivered(chunk.len(), now)) {
+                    return self.stalled(stall);
                 }
                 let limit = self.limit;
                 let Ok(mut st) = self.meter.state.lock() else {
@@ -234,7 +248,7 @@ impl Stream for Metered {
                 Poll::Ready(None)
             }
             Poll::Pending => match self.pace.as_mut().map(|p| p.poll_waiting(cx)) {
-                Some(Err(message)) => self.stalled(message),
+                Some(Err(stall)) => self.stalled(stall),
                 _ => Poll::Pending,
             },
         }

@@ -18,8 +18,8 @@ use futures_util::Stream;
 pub use meter::{Meter, MeterReport, Pace};
 
 use crate::config::core::ScannerSettings;
+use crate::failure::Failure;
 use crate::model::{Engine, StatusResponse, Verdict};
-use crate::pipeline::failure::Failure;
 
 /// The bytes of one item as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -82,7 +82,23 @@ pub trait Scanner: Send + Sync {
     /// Whether the engine can be reached, for readiness ([`probe`]): a cheap exchange that scans
     /// nothing, so probing costs the engine no scan and never shows up as one. The error is the
     /// reason, fit for an operator.
-    async fn probe(&self) -> Result<(), String>;
+    async fn probe(&self) -> Result<(), ProbeError>;
+}
+
+/// Why an engine is not ready (readiness, `scan`'s start-up check); the text is for an operator.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProbeError {
+    /// The exchange failed the way a scan's would (connection refused, timeout).
+    #[error("{}", .0.message)]
+    Unreachable(Failure),
+    #[error("DSXA answered HTTP {0}")]
+    ServerError(u16),
+    #[error("DSXA refuses the configured token (HTTP {0})")]
+    TokenRefused(u16),
+    #[error("clamd answered PING with '{0}'")]
+    UnexpectedPong(String),
+    #[error("clamd did not answer PING within {0:?}")]
+    NoAnswer(Duration),
 }
 
 /// How often the engine's version is asked again (clamd loads new signatures while it runs).

@@ -58,7 +58,7 @@ impl ScannerProbe {
     /// Probes the engine and records the outcome; whether it answered. A change of state is
     /// logged once.
     async fn probe_once(&self, scanner: &dyn Scanner) -> bool {
-        let failure = scanner.probe().await.err();
+        let failure = scanner.probe().await.err().map(|e| e.to_string());
         let before = self.state();
         match (&failure, before.as_ref().map(|s| s.failure.is_none())) {
             (Some(reason), None | Some(true)) => {

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use crate::actors::Services;
 use crate::backend::schedules::Claim;
+use crate::connector_client::ConnectorClients;
 use crate::model::now_ms;
 use crate::model::schedule::{MissedRuns, RunOutcome, Schedule, ScheduleRun};
-use crate::pipeline::connector_client::ConnectorClients;
 use crate::scan_trigger::{FullScanStart, TriggerError, start_full_scan};
 
 use super::cadence::Due;

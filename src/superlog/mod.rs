@@ -9,7 +9,6 @@
 //! Destinations run as tasks on a dedicated thread, so neither a slow receiver nor formatting
 //! work ever competes with the scan pipeline. Application logs stay on `tracing`.
 
-pub mod backoff;
 pub mod buffer;
 pub mod config;
 pub mod destination;
@@ -372,9 +371,9 @@ fn build_syslog(s: &SyslogSettings, c: &Common, warn_interval: Duration) -> Resu
 
 fn build_splunk(s: &SplunkSettings, c: &Common, warn_interval: Duration) -> Result<Built, SuperlogError> {
     let client = destination::http::client(c.connect_timeout, c.request_timeout, s.verify_tls, s.ca_file.as_deref())
-        .map_err(|message| SuperlogError::Build {
+        .map_err(|e| SuperlogError::Build {
             destination: "splunk",
-            message,
+            message: crate::error_chain::error_chain(&e),
         })?;
     if s.url.starts_with("http://") {
         tracing::warn!(target: "superlog", "Splunk HEC URL is plain http://: events and the token travel unencrypted");
@@ -432,10 +431,10 @@ fn build_cloudwatch(s: &CloudwatchSettings, c: &Common, warn_interval: Duration)
 }
 
 fn build_sentinel(s: &SentinelSettings, c: &Common, warn_interval: Duration) -> Result<Built, SuperlogError> {
-    let client = destination::http::client(c.connect_timeout, c.request_timeout, true, None).map_err(|message| {
+    let client = destination::http::client(c.connect_timeout, c.request_timeout, true, None).map_err(|e| {
         SuperlogError::Build {
             destination: "sentinel",
-            message,
+            message: crate::error_chain::error_chain(&e),
         }
     })?;
     let upload_url = |stream: &str| {
@@ -473,10 +472,10 @@ fn build_webhook(s: &WebhookSettings, c: &Common, warn_interval: Duration) -> Re
     // Names resolve through the SSRF guard (IP literals were checked with the settings).
     let client =
         destination::http::client_builder(c.connect_timeout, c.request_timeout, s.verify_tls, s.ca_file.as_deref())
-            .map_err(fail)?
+            .map_err(|e| fail(crate::error_chain::error_chain(&e)))?
             .dns_resolver(Arc::new(GuardedResolver::new(Arc::new(AllowList::default()))))
             .build()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(crate::error_chain::error_chain(&e)))?;
     if s.origin.starts_with("http://") {
         tracing::warn!(target: "superlog", origin = %s.origin, "webhook URL is plain http://: findings travel unencrypted");
     }

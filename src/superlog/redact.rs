@@ -356,8 +356,19 @@ pub fn shorten(s: &str, max: usize) -> Option<String> {
     Some(out)
 }
 
-/// Parses `REDACT__MASKS` ("Regex masks"); the error text does not include the variable name.
-pub fn parse_masks(json: &str) -> Result<Vec<Mask>, String> {
+/// Why `REDACT__MASKS` is refused; the text does not include the variable name.
+#[derive(Debug, thiserror::Error)]
+pub enum MaskError {
+    #[error("expected a JSON array of {{\"pattern\",\"replacement\",\"fields\"}} objects")]
+    Json(#[source] serde_json::Error),
+    #[error("invalid pattern {0:?}")]
+    Pattern(String, #[source] regex::Error),
+    #[error("field {0:?} is not a string field of the scan_result or audit schema")]
+    Field(String),
+}
+
+/// Parses `REDACT__MASKS` ("Regex masks").
+pub fn parse_masks(json: &str) -> Result<Vec<Mask>, MaskError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Raw {
@@ -365,19 +376,16 @@ pub fn parse_masks(json: &str) -> Result<Vec<Mask>, String> {
         replacement: String,
         fields: Option<Vec<String>>,
     }
-    let raw: Vec<Raw> = serde_json::from_str(json)
-        .map_err(|e| format!("expected a JSON array of {{\"pattern\",\"replacement\",\"fields\"}} objects: {e}"))?;
+    let raw: Vec<Raw> = serde_json::from_str(json).map_err(MaskError::Json)?;
     raw.into_iter()
         .map(|r| {
-            let pattern = Regex::new(&r.pattern).map_err(|e| format!("invalid pattern {:?}: {e}", r.pattern))?;
+            let pattern = Regex::new(&r.pattern).map_err(|e| MaskError::Pattern(r.pattern.clone(), e))?;
             let fields = r
                 .fields
                 .unwrap_or_else(|| MASK_DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect());
             let is_string = |f: &str| EventType::ALL.iter().any(|t| schema(*t).strings.contains(&f));
             if let Some(bad) = fields.iter().find(|f| !is_string(f)) {
-                return Err(format!(
-                    "field {bad:?} is not a string field of the scan_result or audit schema"
-                ));
+                return Err(MaskError::Field(bad.clone()));
             }
             Ok(Mask {
                 pattern,
@@ -454,6 +462,7 @@ mod tests {
         assert!(
             parse_masks("[{\"pattern\":\"(\",\"replacement\":\"\"}]")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid pattern")
         );
         assert!(parse_masks("[{\"pattern\":\"a\",\"replacement\":\"\",\"fields\":[\"file.size\"]}]").is_err());

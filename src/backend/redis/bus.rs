@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::backend::{BusEvent, EventBus};
 use crate::model::result::ScanResultModel;
+use crate::retry::Backoff;
 
 /// Events buffered per local subscriber before the oldest are dropped.
 const CAPACITY: usize = 16_384;
@@ -114,8 +115,9 @@ fn decode(channels: &Channels, channel: &str, payload: &str) -> Option<BusEvent>
     }
 }
 
+/// Waits before reconnecting to Redis: 100 ms doubling up to 3 s (`attempt` counts from 0).
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((100u64 << attempt.min(5)).min(3000))
+    Backoff::new(Duration::from_millis(100), Duration::from_secs(3)).delay(attempt.saturating_add(1))
 }
 
 async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<(String, String)>, round_trips: Arc<AtomicU64>) {

@@ -243,7 +243,7 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
 fn load_state(conn: &Connection) -> rusqlite::Result<WriterState> {
     Ok(WriterState {
         jobs: HashMap::new(),
-        stats: results::load_stats(conn)?,
+        stats: writer::load_stats(conn)?,
         stats_dirty: false,
         next_result_id: results::next_result_id(conn)?,
         queue_grew: false,

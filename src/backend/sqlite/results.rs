@@ -4,27 +4,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use super::writer::sql_err;
+use super::writer::{load_stats, sql_err};
 use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult};
 use crate::model::result::ScanResultModel;
 use crate::model::stats::StatsState;
 use crate::model::{DlqEntry, DlqQueue, Stage, VerdictKind, now_ms, now_secs};
-
-pub(crate) fn load_stats(c: &Connection) -> rusqlite::Result<StatsState> {
-    let text: Option<String> = c
-        .query_row("SELECT body FROM stats WHERE id = 1", [], |r| r.get(0))
-        .optional()?;
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
-}
-
-pub(crate) fn save_stats(c: &Connection, stats: &StatsState) -> rusqlite::Result<()> {
-    let text = serde_json::to_string(stats).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    c.execute(
-        "INSERT INTO stats (id, body) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET body = ?1",
-        params![text],
-    )
-    .map(|_| ())
-}
 
 pub(crate) fn next_result_id(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM results", [], |r| r.get(0))

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::backend::write_health::WriteHealth;
@@ -242,10 +242,28 @@ fn run_batch(
         }
     }
     if state.stats_dirty {
-        super::results::save_stats(&txn, &state.stats).map_err(sql_err)?;
+        save_stats(&txn, &state.stats).map_err(sql_err)?;
         state.stats_dirty = false;
     }
     txn.commit().map_err(sql_err)
+}
+
+/// The statistics row (the writer keeps it as a write-through cache; readers load it too).
+pub(crate) fn load_stats(c: &Connection) -> rusqlite::Result<StatsState> {
+    let text: Option<String> = c
+        .query_row("SELECT body FROM stats WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
+}
+
+/// Writes the statistics row, inside the writer's transaction.
+pub(crate) fn save_stats(c: &Connection, stats: &StatsState) -> rusqlite::Result<()> {
+    let text = serde_json::to_string(stats).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    c.execute(
+        "INSERT INTO stats (id, body) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET body = ?1",
+        params![text],
+    )
+    .map(|_| ())
 }
 
 /// Maps a SQLite error to a store error (the embedded store is local: nothing is transient

@@ -28,7 +28,7 @@ use crate::actors::job_registry::job_actor;
 use crate::app::{CoreHandle, start_core};
 use crate::backend::{BusEvent, ResultQuery};
 use crate::config::Settings;
-use crate::connectors::framework::service::RunningConnector;
+use crate::connectors::framework::server::RunningConnector;
 use crate::connectors::framework::settings::ConnectorKind;
 use crate::model::job::JobRecord;
 use crate::model::{DlqQueue, ScanResultModel, VerdictKind, now_secs};

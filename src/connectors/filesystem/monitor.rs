@@ -66,11 +66,27 @@ fn stat(p: &Path) -> Option<(u64, Option<SystemTime>)> {
     m.is_file().then(|| (m.len(), m.modified().ok()))
 }
 
-fn start_watcher(plan: &MonitorPlan, tx: &mpsc::Sender<notify::Result<Event>>) -> Result<Watch, String> {
-    let meta = std::fs::metadata(&plan.asset_path)
-        .map_err(|e| format!("asset folder {} is unavailable: {e}", plan.asset_path.display()))?;
+/// Why the folder cannot be watched (shown on readyz with its cause).
+#[derive(Debug, thiserror::Error)]
+enum WatchError {
+    #[error("asset folder {} is unavailable", .0.display())]
+    Unavailable(PathBuf, #[source] std::io::Error),
+    #[error("{} is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("the watcher cannot start")]
+    Start(#[source] notify::Error),
+    #[error(
+        "the inotify watch limit is reached; raise fs.inotify.max_user_watches or use DSXCONNECTOR_MONITOR_FORCE_POLLING=true"
+    )]
+    WatchLimit(#[source] notify::Error),
+    #[error("cannot watch {}", .0.display())]
+    Watch(PathBuf, #[source] notify::Error),
+}
+
+fn start_watcher(plan: &MonitorPlan, tx: &mpsc::Sender<notify::Result<Event>>) -> Result<Watch, WatchError> {
+    let meta = std::fs::metadata(&plan.asset_path).map_err(|e| WatchError::Unavailable(plan.asset_path.clone(), e))?;
     if !meta.is_dir() {
-        return Err(format!("{} is not a folder", plan.asset_path.display()));
+        return Err(WatchError::NotAFolder(plan.asset_path.clone()));
     }
     let tx = tx.clone();
     let handler = move |ev: notify::Result<Event>| {
@@ -79,19 +95,17 @@ fn start_watcher(plan: &MonitorPlan, tx: &mpsc::Sender<notify::Result<Event>>) -
     };
     let mut w = if plan.settings.force_polling {
         let cfg = notify::Config::default().with_poll_interval(plan.settings.poll_interval);
-        Watch::Poll(notify::PollWatcher::new(handler, cfg).map_err(|e| e.to_string())?)
+        Watch::Poll(notify::PollWatcher::new(handler, cfg).map_err(WatchError::Start)?)
     } else {
-        Watch::Inotify(notify::recommended_watcher(handler).map_err(|e| e.to_string())?)
+        Watch::Inotify(notify::recommended_watcher(handler).map_err(WatchError::Start)?)
     };
     let watched = match &mut w {
         Watch::Inotify(x) => x.watch(&plan.asset_path, RecursiveMode::Recursive),
         Watch::Poll(x) => x.watch(&plan.asset_path, RecursiveMode::Recursive),
     };
     watched.map_err(|e| match e.kind {
-        notify::ErrorKind::MaxFilesWatch => {
-            format!("the inotify watch limit is reached ({e}); raise fs.inotify.max_user_watches or use DSXCONNECTOR_MONITOR_FORCE_POLLING=true")
-        }
-        _ => format!("cannot watch {}: {e}", plan.asset_path.display()),
+        notify::ErrorKind::MaxFilesWatch => WatchError::WatchLimit(e),
+        _ => WatchError::Watch(plan.asset_path.clone(), e),
     })?;
     Ok(w)
 }
@@ -359,7 +373,7 @@ async fn run(plan: MonitorPlan, sink: Arc<dyn ItemSink>, filter: Arc<Filter>, st
                             watch = Some(w);
                             sink.monitor_state(None);
                         }
-                        Err(e) => sink.monitor_state(Some(e)),
+                        Err(e) => sink.monitor_state(Some(crate::error_chain::error_chain(&e))),
                     }
                 }
             }

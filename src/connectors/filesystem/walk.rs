@@ -16,7 +16,7 @@ use walkdir::WalkDir;
 
 use super::location;
 use crate::connectors::filter::Filter;
-use crate::connectors::framework::{Item, ItemReceiver};
+use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
 
 /// Items buffered ahead of the sender.
 const CHANNEL_BOUND: usize = 2048;
@@ -56,7 +56,7 @@ fn is_quarantine(plan: &WalkPlan, path: &Path) -> bool {
     }
 }
 
-fn walk(plan: &WalkPlan, filter: &Filter, tx: &mpsc::Sender<Result<Item, String>>) {
+fn walk(plan: &WalkPlan, filter: &Filter, tx: &mpsc::Sender<Result<Item, Unreadable>>) {
     let base = &plan.asset_path;
     let it = WalkDir::new(base)
         .follow_links(false)
@@ -75,10 +75,10 @@ fn walk(plan: &WalkPlan, filter: &Filter, tx: &mpsc::Sender<Result<Item, String>
             Err(e) => {
                 // An unreadable folder is reported (and counted) and the walk continues.
                 if tx
-                    .blocking_send(Err(format!(
-                        "cannot read {}: {e}",
-                        e.path().map(location::encode).unwrap_or_default()
-                    )))
+                    .blocking_send(Err(Unreadable {
+                        what: e.path().map(location::encode).unwrap_or_default(),
+                        source: Box::new(e),
+                    }))
                     .is_err()
                 {
                     return;

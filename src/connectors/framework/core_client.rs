@@ -14,8 +14,18 @@ use super::settings::ConnectorSettings;
 use std::sync::Arc;
 
 use super::keyring::Keyring;
+use crate::error_chain::error_chain;
 use crate::model::{ConnectorInstanceModel, ScanRequestModel};
-use crate::scanner::dsxa::error_chain;
+use crate::retry::{Backoff, Jitter};
+
+/// Why a call to the core got no answer to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreCallError {
+    #[error("the core could not be reached")]
+    Transport(#[source] reqwest::Error),
+    #[error("HTTP {0}")]
+    Status(StatusCode),
+}
 
 /// What happened to a group of scan requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,33 +141,33 @@ impl CoreClient {
 
     /// One attempt per call; the caller decides about retries. The answer's status and body
     /// (a success may carry credentials), or why there was none.
-    pub async fn register(&self, model: &ConnectorInstanceModel) -> Result<(StatusCode, Value), String> {
+    pub async fn register(&self, model: &ConnectorInstanceModel) -> Result<(StatusCode, Value), CoreCallError> {
         let body = serde_json::to_value(model).unwrap_or(Value::Null);
         let mut r = self.request(Method::POST, "connectors/register", Some(&body));
         if let Some(t) = &self.enrollment_token {
             r = r.header("X-Enrollment-Token", t);
         }
-        let resp = r.send().await.map_err(|e| error_chain(&e))?;
+        let resp = r.send().await.map_err(CoreCallError::Transport)?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| error_chain(&e))?;
+        let bytes = resp.bytes().await.map_err(CoreCallError::Transport)?;
         let v = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| serde_json::json!({ "detail": crate::auth::relay::error_text(&bytes) }));
         Ok((status, v))
     }
 
     /// Best effort, one attempt with a 5 s cap ("Graceful shutdown").
-    pub async fn unregister(&self, uuid: &str) -> Result<(), String> {
+    pub async fn unregister(&self, uuid: &str) -> Result<(), CoreCallError> {
         let path = format!("connectors/unregister/{}", seg(uuid));
         let resp = self
             .request(Method::DELETE, &path, None)
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(CoreCallError::Transport)?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(format!("HTTP {}", resp.status()))
+            Err(CoreCallError::Status(resp.status()))
         }
     }
 
@@ -186,17 +196,13 @@ impl CoreClient {
             let wait = match r.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    let retry_after = crate::retry::retry_after(resp.headers());
                     if !is_transient(status) {
                         let body = resp.bytes().await.unwrap_or_default();
                         return Exchange::Answer(status, body);
                     }
                     last = format!("HTTP {status}");
-                    retry_after.map(|s| Duration::from_secs(s.min(60)))
+                    retry_after.map(|d| d.min(RETRY_AFTER_MAX))
                 }
                 Err(e) => {
                     last = error_chain(&e);
@@ -204,7 +210,7 @@ impl CoreClient {
                 }
             };
             if attempt < self.max_attempts {
-                tokio::time::sleep(wait.unwrap_or_else(|| enqueue_backoff(attempt))).await;
+                tokio::time::sleep(wait.unwrap_or_else(|| ENQUEUE_BACKOFF.delay(attempt))).await;
             }
         }
         Exchange::GaveUp(last)
@@ -315,11 +321,11 @@ fn is_transient(s: StatusCode) -> bool {
     matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// 1 s, 2 s, 4 s, … capped at 30 s, ±20 % jitter.
-fn enqueue_backoff(attempt: u32) -> Duration {
-    let base = (1u64 << attempt.saturating_sub(1).min(5)).min(30) as f64;
-    Duration::from_secs_f64(base * rand::random_range(0.8..=1.2))
-}
+/// Waits between attempts of a call to the core: 1 s, 2 s, 4 s, … capped at 30 s, ±20 % jitter.
+const ENQUEUE_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).jitter(Jitter::Spread(0.2));
+/// Longest `Retry-After` of the core honoured; it replaces the backoff when given.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 /// Everything but the unreserved characters of RFC 3986 is encoded in a path segment.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -402,8 +408,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        assert!(enqueue_backoff(1) <= Duration::from_secs_f64(1.2));
-        assert!(enqueue_backoff(10) <= Duration::from_secs(36));
-        assert!(enqueue_backoff(10) >= Duration::from_secs(24));
+        assert!(ENQUEUE_BACKOFF.delay(1) <= Duration::from_secs_f64(1.2));
+        assert!(ENQUEUE_BACKOFF.delay(10) <= Duration::from_secs(36));
+        assert!(ENQUEUE_BACKOFF.delay(10) >= Duration::from_secs(24));
     }
 }

@@ -10,7 +10,7 @@ use futures_util::stream::FuturesUnordered;
 
 use super::Item;
 use super::core_client::{SendReport, scan_request};
-use super::service::ConnectorService;
+use super::service::{ConnectorService, FullScanStart};
 use crate::connectors::filter::Filter;
 
 /// How long a partly filled batch waits for more items before it is sent anyway.
@@ -18,9 +18,30 @@ const BATCH_LINGER: Duration = Duration::from_millis(50);
 /// Consecutive abandoned requests that abort a scan.
 const MAX_ABANDONED_IN_A_ROW: u32 = 3;
 
+/// Starts a background full scan of job `job_id`, with `narrow` applied on top of the
+/// connector's filter, unless one runs for this job already, or `MAX_CONCURRENT_FULL_SCANS` run
+/// already.
+pub fn start(svc: &Arc<ConnectorService>, job_id: String, limit: Option<u64>, narrow: Option<Filter>) -> FullScanStart {
+    let claimed = svc.claim_full_scan(&job_id);
+    if claimed != FullScanStart::Started {
+        return claimed;
+    }
+    let scan = Arc::clone(svc);
+    svc.spawn_task(async move {
+        let filter = match narrow {
+            Some(extra) => Arc::new(scan.filter().narrowed_by(extra)),
+            None => Arc::clone(scan.filter()),
+        };
+        let n = run(Arc::clone(&scan), job_id.clone(), limit, filter).await;
+        tracing::info!(job = %job_id, accepted = n, "full scan enumeration finished");
+        scan.release_full_scan(&job_id);
+    });
+    FullScanStart::Started
+}
+
 /// Runs a full scan of job `job_id` over the items `filter` puts in scope, to its
 /// `enqueue_done`. Returns the accepted count.
-pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>, filter: Arc<Filter>) -> u64 {
+async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>, filter: Arc<Filter>) -> u64 {
     let model = svc.model();
     let stop = svc.shutdown_token().child_token();
     let mut rx = svc.storage().enumerate(filter);
@@ -96,6 +117,7 @@ pub async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>,
                 }
                 Some(Err(warning)) => {
                     unreadable += 1;
+                    let warning = crate::error_chain::error_chain(&warning);
                     tracing::warn!(job = %job_id, %warning, "an entry could not be read during enumeration");
                 }
             },

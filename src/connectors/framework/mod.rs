@@ -7,6 +7,7 @@ pub mod exact_len;
 pub mod full_scan;
 pub mod keyring;
 pub mod routes;
+pub mod server;
 pub mod service;
 pub mod settings;
 pub mod settings_table;
@@ -120,9 +121,19 @@ pub struct EventOutcome {
     pub core_unavailable: bool,
 }
 
-/// Enumeration output: items in order, produced lazily into a bounded channel; an `Err` is an
-/// entry that could not be read.
-pub type ItemReceiver = mpsc::Receiver<Result<Item, String>>;
+/// An entry (or a listing page) the enumeration could not read: counted as `unreadable` by a
+/// full scan and logged, and the enumeration goes on where it can.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {what}")]
+pub struct Unreadable {
+    /// The entry or listing, as the storage names it.
+    pub what: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Enumeration output: items in order, produced lazily into a bounded channel.
+pub type ItemReceiver = mpsc::Receiver<Result<Item, Unreadable>>;
 
 /// A storage repository behind a connector.
 #[async_trait]

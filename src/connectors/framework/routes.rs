@@ -6,19 +6,20 @@ use std::sync::Arc;
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ResultTag;
-use super::service::ConnectorService;
+use super::service::{ConnectorService, MonitorStatus};
 use crate::auth::hmac;
 use crate::connectors::filter::Filter;
-use crate::http::errors::{parse_json, query_get, query_pairs, read_body, read_payload, request_target};
 use crate::model::validation::{Issue, Issues, Loc};
 use crate::model::{ItemAction, ItemActionStatusResponse, JobId, ScanRequestModel, StatusKind, StatusResponse};
+use crate::web::error::{ApiError, method_not_allowed_but};
+use crate::web::request::{parse_json, query_get, query_pairs, read_body, read_payload, request_target};
 
 const BODY_LIMIT: usize = 1 << 20;
 const WEBHOOK_LIMIT: usize = 10 << 20;
@@ -142,11 +143,7 @@ fn own_access(path: &str) -> bool {
 fn one(path: &str, method: &'static str, route: Route) -> actix_web::Resource {
     web::resource(path)
         .route(route)
-        .default_service(web::to(move || async move {
-            HttpResponse::MethodNotAllowed()
-                .insert_header((ALLOW, method))
-                .json(json!({"detail": "Method Not Allowed"}))
-        }))
+        .default_service(web::to(move || async move { method_not_allowed_but(method) }))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
@@ -169,9 +166,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
                 .service(one("/item_action", "PUT", web::put().to(item_action)))
                 .service(one("/webhook/event", "POST", web::post().to(webhook)))
                 .service(one("/result_tag", "PUT", web::put().to(result_tag)))
-                .default_service(web::to(crate::http::errors::not_found)),
+                .default_service(web::to(crate::web::error::not_found)),
         )
-        .default_service(web::to(crate::http::errors::not_found));
+        .default_service(web::to(crate::web::error::not_found));
 }
 
 /// `GET /<name>/`: status summary ("Status summary").
@@ -231,7 +228,7 @@ async fn healthz() -> HttpResponse {
 /// Ready: registered, the repository passes, and a requested monitor is watching.
 async fn readyz(svc: Svc) -> HttpResponse {
     let m = svc.model();
-    let monitor_ok = !matches!(svc.monitor_status(), Some(Err(_)));
+    let monitor_ok = !matches!(svc.monitor_status(), Some(MonitorStatus::NotWatching(_)));
     let code = if m.status == crate::model::ConnectorStatus::Ready && monitor_ok {
         200
     } else {
@@ -257,8 +254,8 @@ async fn config(svc: Svc) -> HttpResponse {
             "monitor".into(),
             match svc.monitor_status() {
                 None => json!({"enabled": false}),
-                Some(Ok(())) => json!({"enabled": true, "watching": true, "error": null}),
-                Some(Err(e)) => json!({"enabled": true, "watching": false, "error": e}),
+                Some(MonitorStatus::Watching) => json!({"enabled": true, "watching": true, "error": null}),
+                Some(MonitorStatus::NotWatching(e)) => json!({"enabled": true, "watching": false, "error": e}),
             },
         );
         for (k, val) in svc.storage().extra_config() {
@@ -358,7 +355,9 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
                 .with_description(format!("reason={} {}", f.reason, f.message)),
         );
     }
-    if let super::service::FullScanStart::Busy { running } = svc.start_full_scan(job_id.clone(), limit, narrow) {
+    if let super::service::FullScanStart::Busy { running } =
+        super::full_scan::start(&svc, job_id.clone(), limit, narrow)
+    {
         let max = svc.settings().max_full_scans;
         let mut r = json(
             429,
@@ -387,7 +386,7 @@ async fn json_body(payload: web::Payload) -> Result<Value, HttpResponse> {
         .await
         .map_err(|_| status_error(413, "request body is over the 1 MiB limit"))?;
     parse_json(&body).map_err(|e| match e {
-        crate::http::errors::ApiError::Validation(i) => validation(i),
+        ApiError::Validation(i) => validation(i),
         other => status_error(400, other.to_string()),
     })
 }

@@ -3,12 +3,10 @@
 //! graceful shutdown ("Graceful shutdown").
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{App, HttpServer};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -18,6 +16,7 @@ use super::settings::ConnectorSettings;
 use super::{EventOutcome, Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
 use crate::connectors::filter::Filter;
 use crate::model::{ConnectorInstanceModel, ConnectorStatus, Estimate};
+use crate::retry::{Backoff, Jitter};
 
 /// Longest a repository check may take before it counts as failed.
 const REPO_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +30,14 @@ struct Live {
     monitoring: bool,
     /// Why the monitor does not watch right now (watcher error, folder gone).
     monitor_error: Option<String>,
+}
+
+/// What a started monitor does now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorStatus {
+    Watching,
+    /// Why not (watcher error, folder gone).
+    NotWatching(String),
 }
 
 /// What a full-scan trigger did.
@@ -186,8 +193,14 @@ impl ConnectorService {
     }
 
     /// `None` without a monitor; else whether it watches and why not.
-    pub fn monitor_status(&self) -> Option<Result<(), String>> {
-        self.with_live(|l| l.monitoring.then(|| l.monitor_error.clone().map_or(Ok(()), Err)))
+    pub fn monitor_status(&self) -> Option<MonitorStatus> {
+        self.with_live(|l| {
+            l.monitoring.then(|| {
+                l.monitor_error
+                    .clone()
+                    .map_or(MonitorStatus::Watching, MonitorStatus::NotWatching)
+            })
+        })
     }
 
     /// The current model (registration body, readyz body, base of config).
@@ -231,7 +244,7 @@ impl ConnectorService {
             }),
         };
         let outcome = outcome.map(|mut warnings| {
-            if let Some(Err(_)) = self.monitor_status() {
+            if let Some(MonitorStatus::NotWatching(_)) = self.monitor_status() {
                 warnings.push("warning=monitor_error".into());
             }
             warnings
@@ -286,7 +299,7 @@ impl ConnectorService {
                 false
             }
             Err(e) => {
-                tracing::warn!(error = %e, core = %self.core.api(), "registration failed; retrying");
+                tracing::warn!(error = %crate::error_chain::error_chain(&e), core = %self.core.api(), "registration failed; retrying");
                 false
             }
         }
@@ -323,11 +336,7 @@ impl ConnectorService {
                 self.settings.heartbeat_interval
             } else {
                 failures += 1;
-                register_backoff(
-                    failures,
-                    self.settings.register_retry_max,
-                    rand::random_range(0.8..=1.2),
-                )
+                register_backoff(self.settings.register_retry_max).delay(failures)
             };
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -336,41 +345,48 @@ impl ConnectorService {
         }
     }
 
-    /// Starts a background full scan unless one runs for this job already, or
-    /// `MAX_CONCURRENT_FULL_SCANS` run already.
-    /// Starts a full scan of job `job_id`, with `narrow` applied on top of the connector's filter.
-    pub fn start_full_scan(
-        self: &Arc<Self>,
-        job_id: String,
-        limit: Option<u64>,
-        narrow: Option<Filter>,
-    ) -> FullScanStart {
-        {
-            let mut running = match self.running_scans.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if running.contains(&job_id) {
-                return FullScanStart::AlreadyRunning;
-            }
-            if running.len() >= self.settings.max_full_scans {
-                return FullScanStart::Busy { running: running.len() };
-            }
-            running.insert(job_id.clone());
+    /// Claims a full-scan slot for `job_id`: refused when a scan of the same job runs already,
+    /// or `MAX_CONCURRENT_FULL_SCANS` run already (the full scan module runs the scan).
+    pub(super) fn claim_full_scan(&self, job_id: &str) -> FullScanStart {
+        let mut running = match self.running_scans.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if running.contains(job_id) {
+            return FullScanStart::AlreadyRunning;
         }
-        let svc = Arc::clone(self);
-        self.tasks.spawn(async move {
-            let filter = match narrow {
-                Some(extra) => Arc::new(svc.filter().narrowed_by(extra)),
-                None => Arc::clone(svc.filter()),
-            };
-            let n = super::full_scan::run(Arc::clone(&svc), job_id.clone(), limit, filter).await;
-            tracing::info!(job = %job_id, accepted = n, "full scan enumeration finished");
-            if let Ok(mut running) = svc.running_scans.lock() {
-                running.remove(&job_id);
-            }
-        });
+        if running.len() >= self.settings.max_full_scans {
+            return FullScanStart::Busy { running: running.len() };
+        }
+        running.insert(job_id.to_string());
         FullScanStart::Started
+    }
+
+    /// Frees the slot a finished full scan held.
+    pub(super) fn release_full_scan(&self, job_id: &str) {
+        if let Ok(mut running) = self.running_scans.lock() {
+            running.remove(job_id);
+        }
+    }
+
+    /// Runs `task` in the background; [`ConnectorService::stop`] waits for it.
+    pub(super) fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Starts what runs beside the HTTP server: registration then heartbeats (docs/reference/CONNECTORS.md,
+    /// "Startup"), and the storage's monitor when it has one.
+    pub(super) fn launch(self: &Arc<Self>) {
+        let reg = Arc::clone(self);
+        self.tasks.spawn(reg.registration_loop());
+        // The storage decides whether it watches (the folder monitor, an event queue).
+        let sink: Arc<dyn ItemSink> = Arc::clone(self) as Arc<dyn ItemSink>;
+        let started =
+            Arc::clone(&self.storage).start_monitor(sink, Arc::clone(&self.filter), self.shutdown.child_token());
+        self.with_live(|l| l.monitoring = started);
+        if self.settings.monitor.enabled && !started {
+            tracing::warn!("DSXCONNECTOR_MONITOR is set, but this connector has no folder monitor");
+        }
     }
 
     /// Counts what a full scan would enqueue now, within the estimate budget ("Estimate").
@@ -474,7 +490,7 @@ impl ConnectorService {
         }
         match self.core.unregister(&self.uuid).await {
             Ok(()) => tracing::info!(uuid = %self.uuid, "unregistered from the core"),
-            Err(e) => tracing::warn!(error = %e, "unregistering failed"),
+            Err(e) => tracing::warn!(error = %crate::error_chain::error_chain(&e), "unregistering failed"),
         }
     }
 }
@@ -528,91 +544,13 @@ fn preview_label(item: &Item) -> String {
     item.location.clone()
 }
 
-/// A started connector: its service and HTTP server.
-pub struct RunningConnector {
-    pub service: Arc<ConnectorService>,
-    pub addr: std::net::SocketAddr,
-    server: actix_web::dev::ServerHandle,
-}
-
-impl RunningConnector {
-    /// Stops the connector gracefully (unregisters) and its server.
-    pub async fn stop(self) {
-        self.service.stop().await;
-        self.server.stop(true).await;
-    }
-}
-
-/// Binds, serves, and starts registration in the background ("Startup"). Must run inside an actix
-/// system. The listener may be on port 0 (built-in connectors): the connector URL is then
-/// completed with the bound port.
-pub async fn start(
-    mut settings: ConnectorSettings,
-    storage: Arc<dyn Storage>,
-    listener: TcpListener,
-) -> anyhow::Result<RunningConnector> {
-    let addr = listener.local_addr()?;
-    if let Ok(mut u) = url::Url::parse(&settings.connector_url)
-        && u.port() == Some(0)
-    {
-        let _ = u.set_port(Some(addr.port()));
-        settings.connector_url = u.as_str().trim_end_matches('/').to_string();
-    }
-    let uuid = super::settings::identity(&settings)?;
-    let tls = match (settings.use_tls, &settings.tls_certfile, &settings.tls_keyfile) {
-        (true, Some(c), Some(k)) => Some(crate::tls::server_config(c, k)?),
-        _ => None,
-    };
-    let name = settings.name.clone();
-    let service = ConnectorService::new(settings, uuid, storage)?;
-    let svc = Arc::clone(&service);
-    let server = HttpServer::new(move || {
-        let http_metrics = Arc::clone(&svc.metrics().http);
-        App::new()
-            .wrap(actix_web::middleware::from_fn(crate::http::errors::limit_headers))
-            .wrap(actix_web::middleware::from_fn(crate::request_id::access_log))
-            .wrap(actix_web::middleware::from_fn(move |req, next| {
-                crate::metrics::http::track(Arc::clone(&http_metrics), req, next)
-            }))
-            .configure(|c| super::routes::configure(c, Arc::clone(&svc)))
-    })
-    .on_connect(crate::http::no_delay)
-    .client_request_timeout(crate::http::errors::HEAD_TIMEOUT)
-    .client_disconnect_timeout(std::time::Duration::from_secs(5))
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(5);
-    let server = match tls {
-        Some(cfg) => server.listen_rustls_0_23(listener, cfg)?,
-        None => server.listen(listener)?,
-    }
-    .run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    let reg = Arc::clone(&service);
-    service.tasks.spawn(reg.registration_loop());
-    // The storage decides whether it watches (the folder monitor, an event queue).
-    let sink: Arc<dyn ItemSink> = Arc::clone(&service) as Arc<dyn ItemSink>;
-    let started =
-        Arc::clone(&service.storage).start_monitor(sink, Arc::clone(&service.filter), service.shutdown.child_token());
-    service.with_live(|l| l.monitoring = started);
-    if service.settings.monitor.enabled && !started {
-        tracing::warn!("DSXCONNECTOR_MONITOR is set, but this connector has no folder monitor");
-    }
-    tracing::info!(connector = %name, %addr, uuid = %service.uuid, callback = %service.settings.callback_url(), "connector listening");
-    Ok(RunningConnector {
-        service,
-        addr,
-        server: handle,
-    })
-}
-
-/// The wait after the `failures`-th failed registration round: 2 s doubling per failure, capped
-/// at `cap`, times `jitter` (0.8–1.2, so many connectors restarted together spread out), never
-/// under 1 s (docs/reference/CONNECTORS.md, "Startup").
-fn register_backoff(failures: u32, cap: Duration, jitter: f64) -> Duration {
-    let d = (2.0 * 2f64.powi(failures.clamp(1, 20) as i32 - 1)).min(cap.as_secs_f64());
-    Duration::from_secs_f64((d * jitter).max(1.0))
+/// The waits after failed registration rounds: 2 s doubling per failure, capped at `cap`, ±20 %
+/// (so many connectors restarted together spread out), never under 1 s
+/// (docs/reference/CONNECTORS.md, "Startup").
+fn register_backoff(cap: Duration) -> Backoff {
+    Backoff::new(Duration::from_secs(2), cap)
+        .jitter(Jitter::Spread(0.2))
+        .at_least(Duration::from_secs(1))
 }
 
 #[cfg(test)]
@@ -622,17 +560,22 @@ mod tests {
     #[test]
     fn registration_backoff_grows_from_2_s_to_its_cap_plus_jitter() {
         let cap = Duration::from_secs(60);
-        let waits: Vec<_> = (1..=10).map(|n| register_backoff(n, cap, 1.0).as_secs()).collect();
+        let waits: Vec<_> = (1..=10)
+            .map(|n| register_backoff(cap).delay_with(n, 0.5).as_secs())
+            .collect();
         assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60, 60, 60]);
         for n in [1, 5, 6, 100, u32::MAX] {
-            for j in [0.8, 1.0, 1.2] {
-                let w = register_backoff(n, cap, j);
+            for unit in [0.0, 0.5, 1.0] {
+                let w = register_backoff(cap).delay_with(n, unit);
                 assert!(
                     w >= Duration::from_secs(1) && w <= Duration::from_secs(72),
-                    "{n} {j}: {w:?}"
+                    "{n} {unit}: {w:?}"
                 );
             }
         }
-        assert_eq!(register_backoff(1, Duration::from_secs(1), 0.8), Duration::from_secs(1));
+        assert_eq!(
+            register_backoff(Duration::from_secs(1)).delay_with(1, 0.0),
+            Duration::from_secs(1)
+        );
     }
 }

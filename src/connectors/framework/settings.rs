@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use super::settings_table::*;
 use crate::auth::hmac::HmacKey;
-use crate::config::loader::{ConfigError, ConfigIssue, Secret, Source};
 use crate::connectors::filter::Filter;
 use crate::model::ItemAction;
+use crate::settings_source::{ConfigError, ConfigIssue, Secret, Source};
 
 /// Which storage a connector serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,7 +302,7 @@ impl ConnectorSettings {
         let force_polling = s.flag(&MONITOR_FORCE_POLLING)
             || env
                 .get("WATCHFILES_FORCE_POLLING")
-                .is_some_and(|v| crate::config::loader::parse_bool(v) == Some(true));
+                .is_some_and(|v| crate::settings_source::parse_bool(v) == Some(true));
         let settings = Self {
             kind,
             name,

@@ -14,15 +14,26 @@ fn valid_bucket(b: &str) -> bool {
     !b.is_empty() && b.len() <= 255 && b.bytes().all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c))
 }
 
+/// Why an asset or quarantine setting is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssetError {
+    #[error("'{0}' is not valid: expected bucket or bucket/prefix (bucket names use letters, digits, '.', '-', '_')")]
+    Asset(String),
+    #[error("'{0}' names no valid bucket")]
+    QuarantineBucket(String),
+    #[error("the quarantine is the asset's bucket root: objects would be copied onto themselves")]
+    QuarantineIsRoot,
+    #[error("the asset prefix '{asset}' lies in the quarantine '{quarantine}': everything would be quarantine")]
+    AssetInQuarantine { asset: String, quarantine: String },
+}
+
 impl S3Asset {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, AssetError> {
         let v = raw.trim();
         let v = v.strip_prefix("s3://").unwrap_or(v);
         let (bucket, prefix) = v.split_once('/').unwrap_or((v, ""));
         if !valid_bucket(bucket) {
-            return Err(format!(
-                "'{raw}' is not valid: expected bucket or bucket/prefix (bucket names use letters, digits, '.', '-', '_')"
-            ));
+            return Err(AssetError::Asset(raw.to_string()));
         }
         Ok(Self {
             bucket: bucket.to_string(),
@@ -76,13 +87,13 @@ pub struct Quarantine {
 impl Quarantine {
     /// Reads `DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO` ("S3 quarantine destination") and applies the
     /// start-up rules ("S3 quarantine destination") when objects are moved.
-    pub fn parse(raw: &str, asset: &S3Asset, moves: bool) -> Result<Self, String> {
+    pub fn parse(raw: &str, asset: &S3Asset, moves: bool) -> Result<Self, AssetError> {
         let v = raw.trim();
         let (bucket, prefix) = match v.strip_prefix("s3://") {
             Some(rest) => {
                 let (b, p) = rest.split_once('/').unwrap_or((rest, ""));
                 if !valid_bucket(b) {
-                    return Err(format!("'{raw}' names no valid bucket"));
+                    return Err(AssetError::QuarantineBucket(raw.to_string()));
                 }
                 (b.to_string(), p.trim_matches('/').to_string())
             }
@@ -95,15 +106,13 @@ impl Quarantine {
         };
         if moves && q.same_bucket {
             if q.prefix.is_empty() {
-                return Err(
-                    "the quarantine is the asset's bucket root: objects would be copied onto themselves".into(),
-                );
+                return Err(AssetError::QuarantineIsRoot);
             }
             if asset.prefix == q.prefix || asset.prefix.starts_with(&format!("{}/", q.prefix)) {
-                return Err(format!(
-                    "the asset prefix '{}' lies in the quarantine '{}': everything would be quarantine",
-                    asset.prefix, q.prefix
-                ));
+                return Err(AssetError::AssetInQuarantine {
+                    asset: asset.prefix.clone(),
+                    quarantine: q.prefix.clone(),
+                });
             }
         }
         Ok(q)

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::asset::{Quarantine, S3Asset};
 use super::errors::S3Failure;
 use crate::connectors::filter::Filter;
-use crate::connectors::framework::{Item, ItemReceiver};
+use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
 
 /// Items buffered between the lister and the full scan (about two pages).
 const CHANNEL: usize = 2048;
@@ -52,10 +52,10 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                     Err(e) => {
                         let f = S3Failure::of(&e);
                         let _ = tx
-                            .send(Err(format!(
-                                "listing s3://{}/{prefix} failed: {}",
-                                plan.asset.bucket, f.message
-                            )))
+                            .send(Err(Unreadable {
+                                what: format!("the listing of s3://{}/{prefix}", plan.asset.bucket),
+                                source: f.message.into(),
+                            }))
                             .await;
                         return;
                     }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::loader::{Secret, Source};
 use crate::config::setting::{Entry, Flag, HttpUrl, Int, Section, Setting, Text};
+use crate::settings_source::{Secret, Source};
 
 type S3<K> = Setting<K, S3Settings>;
 

@@ -14,11 +14,13 @@ use super::asset::{Quarantine, S3Asset};
 use super::events;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{ItemSink, WebhookItem};
+use crate::retry::Backoff;
 
 /// Messages per ReceiveMessage call (the SQS maximum).
 const BATCH: i32 = 10;
 /// Longest wait between attempts while the queue is unreachable.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Waits after failed receives: 2 s, 4 s, … up to 30 s.
+const RECEIVE_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(30));
 
 pub struct Poller {
     pub client: aws_sdk_sqs::Client,
@@ -67,7 +69,7 @@ impl Poller {
                     let why = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
                     self.sink
                         .monitor_state(Some(format!("SQS queue {} is unavailable: {why}", self.queue_url)));
-                    let wait = Duration::from_secs(1 << failures.min(5)).min(MAX_BACKOFF);
+                    let wait = RECEIVE_BACKOFF.delay(failures);
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}

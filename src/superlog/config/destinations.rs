@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::ms;
-use crate::config::Secret;
-use crate::config::loader::Source;
+use crate::settings_source::Secret;
+use crate::settings_source::Source;
 use crate::superlog::destination::syslog::{Framing, Transport};
 use crate::superlog::format::rfc5424::{SyslogFormat, valid_sd_id};
 

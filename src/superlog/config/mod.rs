@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::event::{EventType, EventTypes};
 use super::redact::{Mask, is_always_mandatory, is_known_path, mandatory_text, parse_masks};
-use crate::config::loader::{Source, parse_bool};
+use crate::settings_source::{Source, parse_bool};
 
 mod destinations;
 mod webhook;
@@ -508,7 +508,7 @@ fn redaction(s: &mut Source, prefix: &str) -> RedactSettings {
     }
     let masks = match s.string(&k("MASKS")) {
         Some(json) => parse_masks(&json).unwrap_or_else(|e| {
-            s.error(&k("MASKS"), e);
+            s.error(&k("MASKS"), crate::error_chain::error_chain(&e));
             Vec::new()
         }),
         None => Vec::new(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::config::Settings;
 use crate::config::core::Loaded;
-use crate::config::loader::ConfigError;
+use crate::settings_source::ConfigError;
 use crate::superlog::destination::syslog::{Framing, Transport};
 
 fn load(pairs: &[(&str, &str)]) -> Result<Loaded, ConfigError> {

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::Common;
 use crate::auth::url_guard::{self, AllowList};
-use crate::config::Secret;
-use crate::config::loader::Source;
+use crate::settings_source::Secret;
+use crate::settings_source::Source;
 use crate::superlog::event::{EventType, EventTypes};
 
 /// Shortest signing secret accepted: 128 bits of text.

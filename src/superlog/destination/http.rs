@@ -5,7 +5,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::SendError;
-use crate::superlog::backoff::parse_retry_after;
+
+/// Why a destination's HTTP client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the CA bundle cannot be used")]
+    Ca(#[source] anyhow::Error),
+    #[error("the HTTP client cannot be built")]
+    Build(#[source] reqwest::Error),
+}
 
 /// An HTTP client with the destination's timeouts and trust settings.
 pub fn client(
@@ -13,10 +21,10 @@ pub fn client(
     request_timeout: Duration,
     verify_tls: bool,
     ca_file: Option<&Path>,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, ClientError> {
     client_builder(connect_timeout, request_timeout, verify_tls, ca_file)?
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(ClientError::Build)
 }
 
 /// The builder of [`client`], for a destination that adds to it (the webhook's DNS guard).
@@ -25,7 +33,7 @@ pub fn client_builder(
     request_timeout: Duration,
     verify_tls: bool,
     ca_file: Option<&Path>,
-) -> Result<reqwest::ClientBuilder, String> {
+) -> Result<reqwest::ClientBuilder, ClientError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
@@ -34,7 +42,7 @@ pub fn client_builder(
         .redirect(reqwest::redirect::Policy::none())
         .danger_accept_invalid_certs(!verify_tls);
     if let Some(ca) = ca_file {
-        let certs = crate::tls::load_certificates(ca).map_err(|e| e.to_string())?;
+        let certs = crate::tls::load_certificates(ca).map_err(ClientError::Ca)?;
         b = b.tls_certs_only(certs);
     }
     Ok(b)
@@ -50,10 +58,7 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 
 /// The `Retry-After` of an answer.
 pub fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after)
+    crate::retry::retry_after(resp.headers())
 }
 
 /// A transport error (connect, timeout, reset): retriable. The text names the kind only;

@@ -26,12 +26,16 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::backoff;
 use super::buffer::Buffer;
 use super::event::{Event, EventTypes};
 use super::fit::Fitted;
 use super::metrics::{DropReason, FailReason, Metrics, WarnLimiter};
 use super::redact::Chain;
+use crate::retry::{Backoff, Jitter};
+
+/// Longest wait before a retry, even when a receiver asks for more (docs/reference/SUPERLOG.md,
+/// "Retries and backoff").
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 
 /// One formatted event, ready to travel.
 #[derive(Debug, Clone)]
@@ -335,7 +339,9 @@ async fn deliver(
             return true;
         }
         m.set_retrying(true);
-        let wait = backoff::wait(attempt, policy.backoff_base, policy.backoff_max, e.retry_after);
+        let wait = Backoff::new(policy.backoff_base, policy.backoff_max)
+            .jitter(Jitter::Half)
+            .delay_honouring(attempt, e.retry_after, RETRY_AFTER_CAP);
         let until = Instant::now() + wait;
         loop {
             let deadline = *shutdown.borrow();

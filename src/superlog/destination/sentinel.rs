@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::http::{gzip, retry_after, status_error, transport_error};
 use super::{Limits, Report, SendError, Sink, Unit};
-use crate::config::Secret;
+use crate::settings_source::Secret;
 use crate::superlog::event::EventType;
 use crate::superlog::fit::{Fitted, fit};
 use crate::superlog::format::json::to_json;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::http::{gzip, status_error, transport_error};
 use super::{Limits, Report, SendError, Sink, Unit};
-use crate::config::Secret;
+use crate::settings_source::Secret;
 use crate::superlog::event::EventType;
 use crate::superlog::fit::{Fitted, fit};
 use crate::superlog::format::json::to_json;

@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::http::{status_error, transport_error};
 use super::{Limits, Report, SendError, Sink, Unit};
-use crate::config::Secret;
+use crate::settings_source::Secret;
 use crate::superlog::config::WebhookFormat;
 use crate::superlog::fit::{Fitted, fit};
 use crate::superlog::format::json::to_json;

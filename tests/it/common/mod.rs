@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use dsx_connect::app::start_core as start_core_server;
 use dsx_connect::config::Settings;
 use dsx_connect::connectors::filesystem::FilesystemStorage;
-use dsx_connect::connectors::framework::service::start;
+use dsx_connect::connectors::framework::server::start;
 use dsx_connect::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
 
 pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";

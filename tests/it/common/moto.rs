@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use dsx_connect::connectors::framework::service::start;
+use dsx_connect::connectors::framework::server::start;
 use dsx_connect::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
 use dsx_connect::connectors::s3::S3Storage;
 

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 
-use super::failure::{ErrorClass, Failure, http_error_text, retry_after_secs};
-use crate::actors::registry_view::RegistryView;
 use crate::auth::relay;
 use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
+use crate::error_chain::{caused_by, error_chain};
+use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
-use crate::scanner::dsxa::error_chain;
+use crate::registry_view::RegistryView;
 use crate::trust::{OutboundRefusal, Trust};
 
 /// Largest JSON answer accepted from a connector.
@@ -46,8 +46,7 @@ impl Unreachable {
     }
 
     fn of(e: &reqwest::Error) -> Self {
-        let chain = error_chain(e).to_ascii_lowercase();
-        if chain.contains(&BLOCKED_TEXT.to_ascii_lowercase()) {
+        if caused_by::<url_guard::Blocked>(e) {
             Unreachable::ConnectError
         } else if e.is_timeout() {
             if e.is_connect() {
@@ -55,7 +54,7 @@ impl Unreachable {
             } else {
                 Unreachable::ReadTimeout
             }
-        } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake") {
+        } else if caused_by::<rustls::Error>(e) {
             Unreachable::TlsError
         } else if e.is_connect() {
             Unreachable::ConnectError
@@ -352,10 +351,10 @@ fn json_bytes(v: &impl serde::Serialize) -> Result<Vec<u8>, Failure> {
 }
 
 fn connection_failure(e: reqwest::Error) -> Failure {
-    let chain = error_chain(&e);
-    if chain.contains(BLOCKED_TEXT) {
+    if caused_by::<url_guard::Blocked>(&e) {
         return Failure::new(ErrorClass::ConnectorClient, BLOCKED_TEXT);
     }
+    let chain = error_chain(&e);
     Failure::new(
         ErrorClass::ConnectorConnection,
         format!("connector unreachable: {}", relay::sanitize(&chain)),
@@ -365,7 +364,7 @@ fn connection_failure(e: reqwest::Error) -> Failure {
 /// Classifies a non-200 answer of `read_file` / non-2xx of `item_action` ("read_file answers").
 async fn status_failure(resp: reqwest::Response) -> Failure {
     let status = resp.status();
-    let retry_after = retry_after_secs(resp.headers().get(reqwest::header::RETRY_AFTER));
+    let retry_after = crate::retry::retry_after(resp.headers());
     let body = read_capped(resp, 4096).await.unwrap_or_default();
     let text = http_error_text(status, &relay::error_text(&body));
     let class = match status.as_u16() {

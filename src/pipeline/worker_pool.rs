@@ -1,4 +1,6 @@
-//! WorkerPool: the claim loop and bounded concurrency of this process's scan workers.
+//! WorkerPool: the claim loop and bounded concurrency of this process's scan workers. It lives
+//! with the pipeline it feeds (the pipeline reports to the job actors, so an actor module that
+//! called into the pipeline would make the two depend on each other).
 //!
 //! One loop claims entries in batches when slots are free and runs each item as its own task
 //! (holding one slot). Items are gated per job at dispatch (paused jobs park, cancelled jobs

@@ -1,8 +1,11 @@
 //! Classified failures and the retry policy (docs/reference/CORE-API.md, "Retries").
+//! A top-level module because the engines report failures in these classes and the pipeline,
+//! the metrics and the connector client read them: none of those owns the other.
 
 use std::time::Duration;
 
 use crate::config::core::WorkerSettings;
+use crate::retry::{Backoff, Jitter};
 
 /// Error classes; their names are part of the DLQ contract (`meta.error_class`, reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,19 +125,10 @@ impl Failure {
 /// Delay before attempt n+1 after `failures` failures: `min(base·2^(n−1), max)`, jittered
 /// uniformly in `[d/2, d]`, raised to a peer's `Retry-After` (capped at the maximum).
 pub fn backoff(class: ErrorClass, failures: u32, retry_after: Option<Duration>, w: &WorkerSettings) -> Duration {
-    let base = class.backoff_base(w);
-    let exp = base * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
-    let d = exp.min(w.retry_backoff_max_secs).max(0.0);
-    let jittered = if d > 0.0 { rand::random_range(d / 2.0..=d) } else { 0.0 };
-    let floor = retry_after
-        .map(|r| r.as_secs_f64().min(w.retry_backoff_max_secs))
-        .unwrap_or(0.0);
-    Duration::from_secs_f64(jittered.max(floor))
-}
-
-/// Reads a `Retry-After` header given in seconds.
-pub fn retry_after_secs(h: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
-    h?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let max = Duration::from_secs_f64(w.retry_backoff_max_secs.max(0.0));
+    Backoff::new(Duration::from_secs_f64(class.backoff_base(w).max(0.0)), max)
+        .jitter(Jitter::Half)
+        .delay_honouring(failures, retry_after, max)
 }
 
 /// `HTTP <code> <reason>[: <body>]`, the peer's body bounded and its controls escaped

@@ -1,5 +1,6 @@
 //! Layered settings source: built-in defaults < TOML file < environment
-//! (docs/reference/CORE-API.md, "Settings rules").
+//! (docs/reference/CORE-API.md, "Settings rules"). Shared by the core's settings (`config/`),
+//! the connectors' and superlog's, so it belongs to none of them.
 //!
 //! Values are kept as text with their origin until a typed getter reads them, so every error
 //! can name the exact variable (or file key) and the values it accepts. Our variable names,

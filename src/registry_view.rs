@@ -1,5 +1,6 @@
 //! A read-mostly snapshot of the registered connectors, kept by the ConnectorRegistry actor and
 //! read without a mailbox hop by HTTP handlers and the pipeline (list, lookup, API key choice).
+//! A plain shared struct, not an actor, so it sits beside the modules that read it.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
