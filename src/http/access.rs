@@ -174,23 +174,28 @@ pub fn resources(entries: Vec<Entry>) -> Vec<impl actix_web::dev::HttpServiceFac
             for e in &mine {
                 r = r.route((e.route)());
             }
-            r.default_service(web::to(super::errors::method_not_allowed))
-                .wrap(actix_web::middleware::from_fn(
-                    move |req: ServiceRequest, next: Next<BoxBody>| {
-                        let method = req.method().as_str().to_string();
-                        // HEAD is GET; a method with no route answers 405 before any authentication.
-                        let access = levels
-                            .iter()
-                            .find(|(m, _)| *m == method || (method == "HEAD" && m == "GET"))
-                            .map(|(_, a)| *a);
-                        async move {
-                            match access {
-                                Some(a) => gate_for(a, path, req, next).await,
-                                None => next.call(req).await,
-                            }
+            let allowed: Vec<&str> = levels.iter().map(|(m, _)| m.as_str()).collect();
+            let allow = std::sync::Arc::new(allowed.join(", "));
+            r.default_service(web::to(move || {
+                let allow = std::sync::Arc::clone(&allow);
+                async move { super::errors::method_not_allowed_but(&allow) }
+            }))
+            .wrap(actix_web::middleware::from_fn(
+                move |req: ServiceRequest, next: Next<BoxBody>| {
+                    let method = req.method().as_str().to_string();
+                    // HEAD is GET; a method with no route answers 405 before any authentication.
+                    let access = levels
+                        .iter()
+                        .find(|(m, _)| *m == method || (method == "HEAD" && m == "GET"))
+                        .map(|(_, a)| *a);
+                    async move {
+                        match access {
+                            Some(a) => gate_for(a, path, req, next).await,
+                            None => next.call(req).await,
                         }
-                    },
-                ))
+                    }
+                },
+            ))
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use serde_json::json;
 
-pub use crate::web::error::{ApiError, ErrorCode, method_not_allowed, not_found, unauthorized, with_code};
+pub use crate::web::error::{ApiError, ErrorCode, method_not_allowed_but, not_found, unauthorized, with_code};
 pub use crate::web::request::{
     header_str, parse_json, query_get, query_int, query_int_in, query_pairs, read_body, read_payload, request_target,
 };

@@ -93,15 +93,11 @@ pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({"detail": "Not Found"}))
 }
 
-/// 405 for known routes with another method.
-pub async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(json!({"detail": "Method Not Allowed"}))
-}
-
-/// 405 naming the one method the route answers in `Allow`.
-pub fn method_not_allowed_but(allow: &'static str) -> HttpResponse {
+/// 405 for a known route asked with another method, naming the methods it answers in `Allow`
+/// (RFC 9110, section 15.5.6).
+pub fn method_not_allowed_but(allow: &str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allow))
+        .insert_header((header::ALLOW, allow.to_string()))
         .json(json!({"detail": "Method Not Allowed"}))
 }
 

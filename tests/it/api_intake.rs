@@ -49,6 +49,12 @@ async fn meta_version_health_and_connection_endpoints_answer_their_documented_sh
     assert_eq!(api.get("/no/such/route").await, (404, json!({"detail": "Not Found"})));
     let r = api.http.delete(format!("{}/healthz", api.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "GET");
+    let r = api.http.patch(format!("{}/schedules", api.base)).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["allow"].to_str().unwrap()),
+        (405, "GET, POST")
+    );
 }
 
 #[tokio::test]
