@@ -148,6 +148,7 @@ export async function refreshReady(card, force = false) {
   const now = performance.now();
   if (!force && now - card.readyAt < READY_MIN_GAP_MS) return;
   card.readyAt = now;
+  clearTimeout(card.readyTimer);
   try {
     const res = await request(`connectors/readyz/${encodeURIComponent(card.uuid)}`);
     card.ready = res.ok;
@@ -155,6 +156,10 @@ export async function refreshReady(card, force = false) {
     card.ready = false;
   }
   render(card);
+  // A connector that registered before its first repository check ends is not ready yet: ask
+  // again (2 s, doubling to 30 s) instead of waiting for its next heartbeat.
+  card.readyDelay = card.ready ? 0 : Math.min((card.readyDelay || 1000) * 2, 30000);
+  if (!card.ready && card.online) card.readyTimer = setTimeout(() => { if (card.online) refreshReady(card, true); }, card.readyDelay);
 }
 
 async function loadConfig(card) {

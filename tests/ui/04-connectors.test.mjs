@@ -89,12 +89,19 @@ test('live registry: a connector registering and unregistering appears and disap
     const cards = page.locator(tid('connector-card'));
     await waitFor(async () => (await cards.count()) === 3, { what: 'three cards' });
     const extra = await startConnector(core, { tree: makeFlatTree(path.join(WORK, 'tree-c'), 3), name: 'live-connector', displayName: 'Live connector' });
-    await waitFor(async () => (await cards.count()) === 4, { what: 'card appears live', timeout: 10000 });
+    // Generous: a connector process starting on a loaded 2-core machine takes a while to register.
+    await waitFor(async () => (await cards.count()) === 4, { what: 'card appears live', timeout: 45000 });
     const c = card(page, extra.uuid);
-    await waitFor(async () => (await c.getAttribute('data-ready')) === 'true', { what: 'ready', timeout: 10000 });
+    // The page's clock is frozen: let its readiness re-checks run (a connector may register
+    // before its first repository check ends).
+    await waitFor(async () => {
+      if ((await c.getAttribute('data-ready')) === 'true') return true;
+      await page.clock.runFor(2000);
+      return false;
+    }, { what: 'ready', timeout: 45000 });
     assert.equal((await c.locator(tid('connector-name')).textContent()), 'Live connector');
     await extra.stop('SIGTERM'); // the connector unregisters itself on SIGTERM
-    await waitFor(async () => (await c.getAttribute('data-online')) === 'false', { what: 'offline', timeout: 10000 });
+    await waitFor(async () => (await c.getAttribute('data-online')) === 'false', { what: 'offline', timeout: 30000 });
     await waitFor(() => page.locator(`${tid('toast')}[data-kind="warning"]`, { hasText: 'Live connector disconnected' }).count(), { what: 'warning toast' });
     await page.clock.fastForward(61000);
     await waitFor(async () => (await cards.count()) === 3, { what: 'card removed after 60 s', timeout: 5000 });
