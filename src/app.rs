@@ -6,22 +6,22 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, Arbiter};
+use actix::{Actor, Arbiter};
 use actix_web::{App, HttpServer, web};
 
-use crate::actors::Services;
 use crate::actors::broadcaster::Broadcaster;
 use crate::actors::connector::ConnectorRegistry;
-use crate::actors::job_registry::JobRegistry;
+use crate::actors::job_registry::{JobRegistry, Jobs};
 use crate::backend::Backend;
 use crate::backend::redis::{RedisOptions, RedisStore};
 use crate::backend::sqlite::{SqliteStore, StoreOptions};
 use crate::config::Settings;
 use crate::connector_client::ConnectorClients;
+use crate::core_state::Core;
 use crate::http::ui::UiSource;
-use crate::http::{CoreState, meta, routes};
-use crate::pipeline::PipelineCtx;
-use crate::pipeline::worker_pool::{Drain, WorkerPool};
+use crate::http::{HttpState, meta, routes};
+use crate::pipeline::Pipeline;
+use crate::pipeline::worker_pool::WorkerPool;
 use crate::registry_view::RegistryView;
 use crate::superlog::Superlog;
 
@@ -30,9 +30,9 @@ pub struct CoreHandle {
     pub addr: SocketAddr,
     /// Served over HTTPS.
     pub tls: bool,
-    pub state: web::Data<CoreState>,
+    pub state: web::Data<HttpState>,
     server: actix_web::dev::ServerHandle,
-    pool: Option<Addr<WorkerPool>>,
+    pool: Option<Arc<WorkerPool>>,
     pool_arbiter: Option<Arbiter>,
 }
 
@@ -48,7 +48,7 @@ impl CoreHandle {
         format!("{scheme}://{host}:{}", self.addr.port())
     }
 
-    pub fn jobs(&self) -> &Addr<JobRegistry> {
+    pub fn jobs(&self) -> &Jobs {
         &self.state.jobs
     }
 
@@ -56,20 +56,19 @@ impl CoreHandle {
     pub async fn shutdown(self, grace: Duration) {
         self.server.stop(true).await;
         if let Some(pool) = &self.pool {
-            match pool.send(Drain(grace)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(
-                    in_flight = n,
+            let left = pool.drain(grace).await;
+            if left > 0 {
+                tracing::warn!(
+                    in_flight = left,
                     "stopping with items in flight; they will be delivered again"
-                ),
-                Err(e) => tracing::warn!(error = %e, "worker pool did not answer the drain"),
+                );
             }
         }
         if let Some(a) = self.pool_arbiter {
             a.stop();
         }
         // Every result is recorded by now: flush what superlog still holds.
-        self.state.superlog.shutdown().await;
+        self.state.core.superlog.shutdown().await;
     }
 }
 
@@ -194,54 +193,23 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         );
     }
     let registry_view = Arc::new(RegistryView::default());
-    let services = Arc::new(Services {
-        settings: Arc::clone(&settings),
-        backend: backend.clone(),
-        registry_view: Arc::clone(&registry_view),
-        held: Arc::default(),
-        trust: Arc::new(crate::trust::Trust::new(
-            Arc::clone(&backend.credentials),
-            Arc::clone(&backend.tokens),
-            Arc::default(),
-            settings.auth.clone(),
-        )),
-        metrics: Arc::default(),
-    });
+    let trust = Arc::new(crate::trust::Trust::new(
+        Arc::clone(&backend.credentials),
+        Arc::clone(&backend.tokens),
+        Arc::default(),
+        settings.auth.clone(),
+    ));
     let clients = Arc::new(ConnectorClients::new(
         settings.connectors.clone(),
         Arc::clone(&registry_view),
-        Arc::clone(&services.trust),
+        Arc::clone(&trust),
     )?);
-    let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
     // Ends a "cannot write" episode of the store once a probe write succeeds.
     crate::backend::write_health::spawn_prober(Arc::clone(&backend.write_health), Arc::clone(&backend.maintenance));
     // Scan results are emitted where they are recorded (workers, docs/reference/SUPERLOG.md,
     // "When events are produced"); audit events where the request was handled, so every core
     // process runs the superlog.
     let superlog = Superlog::start(&settings.superlog)?;
-    let jobs = JobRegistry::new(Arc::clone(&services)).start();
-    let connectors = ConnectorRegistry::new(Arc::clone(&services), Arc::clone(&clients)).start();
-
-    let (pool, pool_arbiter) = if workers {
-        let ctx = Arc::new(PipelineCtx {
-            job_actors: Default::default(),
-            settings: Arc::clone(&settings),
-            backend: backend.clone(),
-            scanner: Arc::clone(&scanner),
-            connectors: Arc::clone(&clients),
-            registry_view: Arc::clone(&registry_view),
-            held: Arc::clone(&services.held),
-            jobs: jobs.clone(),
-            superlog: superlog.clone(),
-            metrics: Arc::clone(&services.metrics),
-        });
-        let arbiter = Arbiter::new();
-        let pool = WorkerPool::start_in_arbiter(&arbiter.handle(), move |_| WorkerPool::new(ctx));
-        (Some(pool), Some(arbiter))
-    } else {
-        (None, None)
-    };
-
     let identity = Arc::new(crate::identity::Identity::new(
         Arc::clone(&backend.users),
         Arc::clone(&backend.sessions),
@@ -271,40 +239,70 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         std::time::Duration::from_secs(settings.auth.login.audit_coalesce_secs),
     );
     auditor.spawn_upkeep(settings.auth.login.audit_retain_days);
+    let scanner_probe = match workers {
+        true => Some(crate::scanner::probe::ScannerProbe::start(&scanner).await),
+        false => None,
+    };
+    let core = Arc::new(Core {
+        settings: Arc::clone(&settings),
+        backend: backend.clone(),
+        registry_view,
+        held: Default::default(),
+        trust,
+        metrics: Arc::default(),
+        scanner,
+        scanner_probe,
+        clients,
+        superlog,
+        identity,
+        oidc,
+        auditor,
+        build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
+    });
+
+    let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
+    let jobs = JobRegistry::start(Arc::clone(&core));
+    let connectors = ConnectorRegistry::new(Arc::clone(&core)).start();
+    let (pool, pool_arbiter) = if workers {
+        let ctx = Arc::new(Pipeline {
+            core: Arc::clone(&core),
+            jobs: jobs.clone(),
+        });
+        let arbiter = Arbiter::new();
+        // The pool and its items run on their own thread, beside the HTTP workers.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        arbiter.spawn(async move {
+            let _ = tx.send(WorkerPool::start(ctx));
+        });
+        let pool = rx
+            .await
+            .map_err(|_| anyhow::anyhow!("the worker pool's thread ended at start"))?;
+        (Some(pool), Some(arbiter))
+    } else {
+        (None, None)
+    };
     if settings.auth.enabled && role != Role::Worker {
         spawn_forget_sweep(
-            Arc::clone(&services.trust),
-            Arc::clone(&auditor),
+            Arc::clone(&core.trust),
+            Arc::clone(&core.auditor),
             Arc::clone(&backend.maintenance),
             settings.auth.forget_after_days,
         );
     }
     if role != Role::Worker {
         // Every API process runs due schedules; the store's run lease picks one per due time.
-        crate::schedule::runner::Scheduler::new(Arc::clone(&services), Arc::clone(&clients)).spawn();
+        crate::schedule::runner::Scheduler::new(Arc::clone(&core)).spawn();
     }
-    let scanner_probe = match workers {
-        true => Some(crate::scanner::probe::ScannerProbe::start(&scanner).await),
-        false => None,
-    };
-    let state = web::Data::new(CoreState {
-        services,
-        scanner_probe,
-        scanner,
-        clients,
+    let state = web::Data::new(HttpState {
+        core,
         jobs,
         connectors,
         broadcaster,
-        build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
         host_policy: crate::http::origin::HostPolicy::new(
             settings.auth.public_url.as_ref(),
             &settings.auth.allowed_hosts,
             listener.local_addr()?.ip().is_loopback(),
         ),
-        identity,
-        oidc,
-        auditor,
-        superlog,
     });
     let addr = listener.local_addr()?;
     let tls = match (settings.use_tls, &settings.tls_certfile, &settings.tls_keyfile) {
@@ -312,7 +310,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         _ => None,
     };
     let data = state.clone();
-    let http_metrics = Arc::clone(&state.services.metrics.http);
+    let http_metrics = Arc::clone(&state.core.metrics.http);
     let ui = web::Data::new(UiSource(settings.ui_dir.clone()));
     let api_doc = web::Data::new(crate::http::openapi::ApiDocument::new(
         crate::http::access::table(),

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod connector_client;
 pub mod connectors;
+pub mod core_state;
 pub mod error_chain;
 pub mod failure;
 pub mod http;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::Method;
 
-use crate::actors::Services;
 use crate::backend::{JobInit, StoreError};
-use crate::connector_client::{ConnectorClients, Target, Unreachable};
+use crate::connector_client::{Target, Unreachable};
+use crate::core_state::Core;
 use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::{ConnectorInstanceModel, Estimate, StatusKind, StatusResponse};
 
@@ -49,17 +49,17 @@ pub fn target<'a>(m: &'a ConnectorInstanceModel, url: &'a str) -> Target<'a> {
 /// Asks connector `m` to start a full scan and records the job when it accepted. Returns the
 /// connector's answer (a well-formed `StatusResponse`; an `error` status means no job).
 pub async fn start_full_scan(
-    services: &Services,
-    clients: &ConnectorClients,
+    core: &Core,
     m: &ConnectorInstanceModel,
     start: FullScanStart<'_>,
 ) -> Result<StatusResponse, TriggerError> {
     let url = m.url.clone().unwrap_or_default();
     let preflight = async {
-        if !services.settings.enable_estimate_preflight {
+        if !core.settings.enable_estimate_preflight {
             return None;
         }
-        let answer = clients
+        let answer = core
+            .clients
             .proxy(Method::GET, target(m, &url), "estimate", "", Some(PREFLIGHT_TIMEOUT))
             .await;
         match answer {
@@ -70,7 +70,9 @@ pub async fn start_full_scan(
             _ => None,
         }
     };
-    let call = clients.proxy(Method::POST, target(m, &url), "full_scan", start.query, None);
+    let call = core
+        .clients
+        .proxy(Method::POST, target(m, &url), "full_scan", start.query, None);
     let (expected, answer) = futures_util::join!(preflight, call);
     let (status, body) = answer.map_err(TriggerError::Unreachable)?;
     if !status.is_success() {
@@ -80,7 +82,7 @@ pub async fn start_full_scan(
     let parsed = serde_json::from_slice::<StatusResponse>(&body)
         .map_err(|_| TriggerError::Unreachable(Unreachable::InvalidResponse))?;
     if parsed.status != StatusKind::Error {
-        let jobs = &services.backend.jobs;
+        let jobs = &core.backend.jobs;
         let init = JobInit {
             connector_uuid: m.uuid.clone(),
             expected_total: expected,

@@ -11,9 +11,9 @@ use actix::prelude::*;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::Services;
 use super::sse::{Deliver, Frame, Rendered, SessionQueue, SseSession, StreamKind};
 use crate::backend::{BusEvent, EventBus};
+use crate::core_state::Core;
 use crate::model::now_secs;
 
 /// A new session wants events.
@@ -105,9 +105,9 @@ impl Broadcaster {
 
     /// Starts a session and connects it to the broadcaster before returning, so no event
     /// published after the stream is answered can miss it.
-    pub async fn open_session(me: &Addr<Self>, kind: StreamKind, services: Arc<Services>) -> Arc<SessionQueue> {
+    pub async fn open_session(me: &Addr<Self>, kind: StreamKind, core: Arc<Core>) -> Arc<SessionQueue> {
         let queue = SessionQueue::new();
-        let addr = SseSession::new(kind.clone(), Arc::clone(&queue), services).start();
+        let addr = SseSession::new(kind.clone(), Arc::clone(&queue), core).start();
         let connect = Connect {
             addr,
             queue: Arc::clone(&queue),

@@ -14,9 +14,9 @@ use actix::prelude::*;
 use reqwest::Method;
 use serde_json::json;
 
-use super::Services;
 use crate::backend::{BusEvent, StoreError};
 use crate::connector_client::{ConnectorClients, Target};
+use crate::core_state::Core;
 use crate::model::{ConnectorInstanceModel, now_ms};
 use crate::registry_view::RegistryView;
 
@@ -103,8 +103,7 @@ impl Handler<CheckHealth> for ConnectorActor {
 }
 
 pub struct ConnectorRegistry {
-    services: Arc<Services>,
-    clients: Arc<ConnectorClients>,
+    core: Arc<Core>,
     actors: HashMap<String, Addr<ConnectorActor>>,
     sweeping: bool,
     /// A resync is running, and whether another one was asked for meanwhile.
@@ -129,10 +128,9 @@ fn event(kind: &str, m: &ConnectorInstanceModel, reason: Option<&str>) -> serde_
 }
 
 impl ConnectorRegistry {
-    pub fn new(services: Arc<Services>, clients: Arc<ConnectorClients>) -> Self {
+    pub fn new(core: Arc<Core>) -> Self {
         Self {
-            services,
-            clients,
+            core,
             actors: HashMap::new(),
             sweeping: false,
             resync: (false, false),
@@ -141,7 +139,7 @@ impl ConnectorRegistry {
     }
 
     fn view(&self) -> &RegistryView {
-        &self.services.registry_view
+        &self.core.registry_view
     }
 
     fn upsert_actor(&mut self, uuid: &str, model: ConnectorInstanceModel) {
@@ -150,7 +148,7 @@ impl ConnectorRegistry {
             None => {
                 let a = ConnectorActor {
                     model,
-                    clients: Arc::clone(&self.clients),
+                    clients: Arc::clone(&self.core.clients),
                 }
                 .start();
                 self.actors.insert(uuid.to_string(), a);
@@ -165,8 +163,8 @@ impl ConnectorRegistry {
             return;
         }
         self.sweeping = true;
-        let store = Arc::clone(&self.services.backend.registry);
-        let ttl = self.services.settings.connectors.presence_ttl_secs;
+        let store = Arc::clone(&self.core.backend.registry);
+        let ttl = self.core.settings.connectors.presence_ttl_secs;
         let actors = self.actors.clone();
         let startup_run = startup.is_some();
         let only = startup;
@@ -210,11 +208,10 @@ impl ConnectorRegistry {
                         tracing::warn!(connector = %m.name, uuid = %uuid, reason, "connector evicted");
                         act.view().remove(&uuid);
                         act.actors.remove(&uuid);
-                        act.services.backend.events.publish(BusEvent::Connector(event(
-                            "unregistered",
-                            &m,
-                            Some(reason),
-                        )));
+                        act.core
+                            .backend
+                            .events
+                            .publish(BusEvent::Connector(event("unregistered", &m, Some(reason))));
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "connector sweep failed"),
@@ -228,7 +225,7 @@ impl Actor for ConnectorRegistry {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
-        let store = Arc::clone(&self.services.backend.registry);
+        let store = Arc::clone(&self.core.backend.registry);
         ctx.wait(async move { store.all().await }.into_actor(self).map(|res, act, ctx| {
             let mut known = Vec::new();
             match res {
@@ -247,12 +244,12 @@ impl Actor for ConnectorRegistry {
                 act.sweep(Some(known), ctx);
             }
         }));
-        let every = Duration::from_secs(self.services.settings.connectors.sweep_secs);
+        let every = Duration::from_secs(self.core.settings.connectors.sweep_secs);
         ctx.run_interval(every, |act, ctx| act.sweep(None, ctx));
         // Distributed: registrations made through other API processes arrive as connector
         // events on the shared bus; each one brings this process's set up to date.
-        if self.services.backend.kind == crate::backend::BackendKind::Redis {
-            let mut events = self.services.backend.events.subscribe();
+        if self.core.backend.kind == crate::backend::BackendKind::Redis {
+            let mut events = self.core.backend.events.subscribe();
             let me = ctx.address();
             actix_rt::spawn(async move {
                 use tokio::sync::broadcast::error::RecvError;
@@ -277,7 +274,7 @@ impl Handler<Resync> for ConnectorRegistry {
             return;
         }
         self.resync = (true, false);
-        let store = Arc::clone(&self.services.backend.registry);
+        let store = Arc::clone(&self.core.backend.registry);
         ctx.spawn(async move { store.all().await }.into_actor(self).map(|res, act, ctx| {
             let again = act.resync.1;
             act.resync = (false, false);
@@ -312,17 +309,17 @@ impl Handler<Register> for ConnectorRegistry {
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
         let model = msg.0;
         let uuid = model.uuid.clone().unwrap_or_default();
-        let max = self.services.settings.connectors.max_registered;
+        let max = self.core.settings.connectors.max_registered;
         let new = !self.view().contains(&uuid) && !self.pending.contains(&uuid);
         // This process's own connectors are never locked out by a crowd of peers.
-        if new && !self.services.trust.builtin().is_builtin(&uuid) && self.view().count() + self.pending.len() >= max {
+        if new && !self.core.trust.builtin().is_builtin(&uuid) && self.view().count() + self.pending.len() >= max {
             return Box::pin(actix::fut::ready(Err(RegisterError::Full(max))));
         }
         if new {
             self.pending.insert(uuid.clone());
         }
-        let store = Arc::clone(&self.services.backend.registry);
-        let ttl = self.services.settings.connectors.presence_ttl_secs;
+        let store = Arc::clone(&self.core.backend.registry);
+        let ttl = self.core.settings.connectors.presence_ttl_secs;
         let m = model.clone();
         let u = uuid.clone();
         Box::pin(
@@ -334,7 +331,7 @@ impl Handler<Register> for ConnectorRegistry {
                         act.view().put(&uuid, model.clone());
                         act.upsert_actor(&uuid, model.clone());
                         let kind = if *first { "registered" } else { "refreshed" };
-                        act.services
+                        act.core
                             .backend
                             .events
                             .publish(BusEvent::Connector(event(kind, &model, None)));
@@ -349,7 +346,7 @@ impl Handler<Unregister> for ConnectorRegistry {
     type Result = ResponseActFuture<Self, Result<(), StoreError>>;
 
     fn handle(&mut self, msg: Unregister, _: &mut Self::Context) -> Self::Result {
-        let store = Arc::clone(&self.services.backend.registry);
+        let store = Arc::clone(&self.core.backend.registry);
         let (uuid, reason) = (msg.0, msg.1);
         let u = uuid.clone();
         Box::pin(
@@ -362,7 +359,7 @@ impl Handler<Unregister> for ConnectorRegistry {
                         drop(a);
                     }
                     if let Some(m) = known {
-                        act.services
+                        act.core
                             .backend
                             .events
                             .publish(BusEvent::Connector(event("unregistered", &m, reason)));

@@ -16,7 +16,7 @@ use crate::model::job::JobRecord;
 use crate::model::now_secs;
 use crate::model::result::ScanResultModel;
 
-use super::Services;
+use crate::core_state::Core;
 
 // ---- messages -------------------------------------------------------------------------------
 
@@ -71,7 +71,7 @@ const IDLE_STOP: Duration = Duration::from_secs(300);
 
 pub struct JobActor {
     job_id: String,
-    services: Arc<Services>,
+    core: Arc<Core>,
     registry: Recipient<JobStopped>,
     subscribers: Vec<Recipient<JobUpdate>>,
     last_published: Option<Instant>,
@@ -90,10 +90,10 @@ pub struct JobActor {
 }
 
 impl JobActor {
-    pub fn new(job_id: String, services: Arc<Services>, registry: Recipient<JobStopped>) -> Self {
+    pub fn new(job_id: String, core: Arc<Core>, registry: Recipient<JobStopped>) -> Self {
         Self {
             job_id,
-            services,
+            core,
             registry,
             subscribers: Vec::new(),
             last_published: None,
@@ -114,7 +114,7 @@ impl JobActor {
         self.last_published = Some(Instant::now());
         if to_bus {
             let summary = Arc::new(job.summary(now_secs()));
-            self.services
+            self.core
                 .backend
                 .events
                 .publish(BusEvent::JobSummary { job: summary, terminal });
@@ -149,7 +149,7 @@ impl JobActor {
             duration = d.duration_secs,
             "notify.scan_result"
         );
-        self.services.backend.events.publish(BusEvent::ScanResult {
+        self.core.backend.events.publish(BusEvent::ScanResult {
             result: Arc::new(result),
             job: Some(Arc::new(change.job.summary(now))),
         });
@@ -247,7 +247,7 @@ impl Handler<ItemFinished> for JobActor {
 
     fn handle(&mut self, msg: ItemFinished, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
-        let jobs = Arc::clone(&self.services.backend.jobs);
+        let jobs = Arc::clone(&self.core.backend.jobs);
         let ItemFinished(record) = msg;
         let by_result = matches!(record.outcome, Outcome::Processed(_));
         self.recording += 1;
@@ -278,18 +278,17 @@ impl Handler<ControlJob> for JobActor {
 
     fn handle(&mut self, msg: ControlJob, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
-        let jobs = Arc::clone(&self.services.backend.jobs);
+        let jobs = Arc::clone(&self.core.backend.jobs);
         let job_id = self.job_id.clone();
         let cmd = msg.0;
-        let held = Arc::clone(&self.services.held);
         if cmd != Control::Resume {
-            held.hold(&job_id);
+            self.core.held.hold(&job_id);
         }
         AtomicResponse::new(Box::pin(
             async move { jobs.control(&job_id, cmd).await }
                 .into_actor(self)
                 .map(move |res, act, ctx| {
-                    act.services.held.release(&act.job_id);
+                    act.core.held.release(&act.job_id);
                     if let Ok(Ok(change)) = &res {
                         if change.changed {
                             tracing::info!(
@@ -313,7 +312,7 @@ impl Handler<EnqueueDone> for JobActor {
 
     fn handle(&mut self, msg: EnqueueDone, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
-        let jobs = Arc::clone(&self.services.backend.jobs);
+        let jobs = Arc::clone(&self.core.backend.jobs);
         let job_id = self.job_id.clone();
         AtomicResponse::new(Box::pin(
             async move { jobs.enqueue_done(&job_id, msg.0, msg.1).await }

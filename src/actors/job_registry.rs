@@ -1,54 +1,86 @@
 //! JobRegistry: the supervisor of JobActors. Maps job ids to live actors (starting them on
 //! demand), runs the idle/lost-connector completion sweep (rules I and L, every 5 s) and the
-//! retention sweep (hourly). Talked to by HTTP handlers and the pipeline.
+//! retention sweep (hourly). Talked to by HTTP handlers and the pipeline through [`Jobs`].
+//!
+//! The map of live actors has one owner, the registry, which alone writes it; [`Jobs`] reads it
+//! without a mailbox round trip (one per item would queue behind the sweeps) and asks the
+//! registry only to start an actor that is not running.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::backend::{JobChange, StoreError};
 
-use super::Services;
 use super::job::{JobActor, JobChanged, JobStopped};
+use crate::core_state::Core;
 
 /// Returns the actor of a job, starting it if needed.
 #[derive(Message)]
 #[rtype(result = "Addr<JobActor>")]
-pub struct GetJobActor(pub String);
+struct GetJobActor(String);
 
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Live job actors by job id: written by the registry only.
+type LiveActors = Arc<RwLock<HashMap<String, Addr<JobActor>>>>;
+
 pub struct JobRegistry {
-    services: Arc<Services>,
-    actors: HashMap<String, Addr<JobActor>>,
+    core: Arc<Core>,
+    actors: LiveActors,
     sweeping: bool,
 }
 
+/// The way to a job's actor: a cheap clone for handlers and workers.
+#[derive(Clone)]
+pub struct Jobs {
+    registry: Addr<JobRegistry>,
+    live: LiveActors,
+}
+
+impl Jobs {
+    /// The actor of `job_id`: the running one, else one the registry starts.
+    pub async fn actor(&self, job_id: &str) -> Result<Addr<JobActor>, MailboxError> {
+        let running = self
+            .live
+            .read()
+            .ok()
+            .and_then(|m| m.get(job_id).filter(|a| a.connected()).cloned());
+        match running {
+            Some(a) => Ok(a),
+            None => self.registry.send(GetJobActor(job_id.to_string())).await,
+        }
+    }
+}
+
 impl JobRegistry {
-    pub fn new(services: Arc<Services>) -> Self {
-        Self {
-            services,
-            actors: HashMap::new(),
+    /// Starts the registry in the current arbiter.
+    pub fn start(core: Arc<Core>) -> Jobs {
+        let live = LiveActors::default();
+        let registry = Self {
+            core,
+            actors: Arc::clone(&live),
             sweeping: false,
         }
+        .start();
+        Jobs { registry, live }
     }
 
     fn actor_for(&mut self, job_id: &str, ctx: &mut Context<Self>) -> Addr<JobActor> {
-        if let Some(a) = self.actors.get(job_id)
+        let Ok(mut actors) = self.actors.write() else {
+            // Only a panic while writing poisons the lock; an actor outside the map still works.
+            return JobActor::new(job_id.to_string(), Arc::clone(&self.core), ctx.address().recipient()).start();
+        };
+        if let Some(a) = actors.get(job_id)
             && a.connected()
         {
             return a.clone();
         }
-        let addr = JobActor::new(
-            job_id.to_string(),
-            Arc::clone(&self.services),
-            ctx.address().recipient(),
-        )
-        .start();
-        self.actors.insert(job_id.to_string(), addr.clone());
+        let addr = JobActor::new(job_id.to_string(), Arc::clone(&self.core), ctx.address().recipient()).start();
+        actors.insert(job_id.to_string(), addr.clone());
         addr
     }
 
@@ -58,17 +90,17 @@ impl JobRegistry {
             return;
         }
         self.sweeping = true;
-        let services = Arc::clone(&self.services);
+        let core = Arc::clone(&self.core);
         let fut = async move {
             // Nothing can be completed while the store cannot write (and taking the lease is a
             // write): wait for its prober instead of failing every few seconds.
-            if services.backend.write_health.is_degraded() || !services.backend.maintenance.lead().await? {
+            if core.backend.write_health.is_degraded() || !core.backend.maintenance.lead().await? {
                 return Ok(Vec::new());
             }
-            let idle = services.settings.jobs.idle_complete_secs;
-            let view = Arc::clone(&services.registry_view);
+            let idle = core.settings.jobs.idle_complete_secs;
+            let view = Arc::clone(&core.registry_view);
             let present = move |uuid: &str| view.contains(uuid);
-            services.backend.jobs.sweep_idle(idle, &present).await
+            core.backend.jobs.sweep_idle(idle, &present).await
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
             act.sweeping = false;
@@ -98,7 +130,7 @@ impl Actor for JobRegistry {
         ctx.set_mailbox_capacity(8192);
         ctx.run_interval(SWEEP_EVERY, |act, ctx| act.sweep(ctx));
         let purge = |act: &mut Self, ctx: &mut Context<Self>| {
-            let m = Arc::clone(&act.services.backend.maintenance);
+            let m = Arc::clone(&act.core.backend.maintenance);
             ctx.spawn(
                 async move {
                     let r = match m.lead().await {
@@ -131,13 +163,10 @@ impl Handler<JobStopped> for JobRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: JobStopped, _: &mut Self::Context) {
-        if self.actors.get(&msg.job_id).is_some_and(|a| *a == msg.addr) {
-            self.actors.remove(&msg.job_id);
+        if let Ok(mut actors) = self.actors.write()
+            && actors.get(&msg.job_id).is_some_and(|a| *a == msg.addr)
+        {
+            actors.remove(&msg.job_id);
         }
     }
-}
-
-/// Convenience: the actor of `job_id`.
-pub async fn job_actor(registry: &Addr<JobRegistry>, job_id: &str) -> Result<Addr<JobActor>, MailboxError> {
-    registry.send(GetJobActor(job_id.to_string())).await
 }

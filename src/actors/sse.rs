@@ -17,8 +17,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::Services;
 use crate::backend::BusEvent;
+use crate::core_state::Core;
 use crate::model::now_secs;
 
 /// Frames buffered per client.
@@ -219,22 +219,22 @@ struct JobThrottle {
 pub struct SseSession {
     kind: StreamKind,
     queue: Arc<SessionQueue>,
-    services: Arc<Services>,
+    core: Arc<Core>,
     throttles: HashMap<String, JobThrottle>,
 }
 
 impl SseSession {
-    pub fn new(kind: StreamKind, queue: Arc<SessionQueue>, services: Arc<Services>) -> Self {
+    pub fn new(kind: StreamKind, queue: Arc<SessionQueue>, core: Arc<Core>) -> Self {
         Self {
             kind,
             queue,
-            services,
+            core,
             throttles: HashMap::new(),
         }
     }
 
     fn push(&self, f: Frame) {
-        if self.services.settings.log_sse_events {
+        if self.core.settings.log_sse_events {
             let text = String::from_utf8_lossy(&f.bytes);
             let head: String = text.chars().take(256).collect();
             tracing::info!(event = "sse.frame", stream = self.kind.name(), frame = %head.trim_end(), "sse.frame");
@@ -291,7 +291,7 @@ impl SseSession {
             return;
         };
         let job_id = job_id.clone();
-        let jobs = Arc::clone(&self.services.backend.jobs);
+        let jobs = Arc::clone(&self.core.backend.jobs);
         let id = job_id.clone();
         ctx.spawn(
             async move { jobs.get(&id).await }

@@ -43,7 +43,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
             },
             &base,
             &settings.data_dir,
-            core.state.services.trust.builtin(),
+            core.state.core.trust.builtin(),
         )
         .await?;
         *n += 1;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::errors::{BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT};
 use super::{
-    CoreState, admin_connectors, admin_tokens, admin_users, audit, auth_oidc, auth_session, client_ip, connectors, dlq,
+    HttpState, admin_connectors, admin_tokens, admin_users, audit, auth_oidc, auth_session, client_ip, connectors, dlq,
     jobs, meta, openapi, results, scan, schedules, sse,
 };
 use crate::auth::audit::ActorKind;
@@ -203,7 +203,7 @@ pub fn resources(entries: Vec<Entry>) -> Vec<impl actix_web::dev::HttpServiceFac
 /// Reads the body of a request whose signature must be checked, and verifies it; the body is
 /// handed back to the request unchanged for the handler.
 pub async fn verify_request(req: &mut ServiceRequest, limit: usize) -> Result<ConnectorPrincipal, HttpResponse> {
-    let Some(state) = req.app_data::<web::Data<CoreState>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<HttpState>>().cloned() else {
         return Err(HttpResponse::InternalServerError().json(json!({"detail": "no core state"})));
     };
     let body = super::errors::read_payload(req.take_payload(), limit)
@@ -212,7 +212,7 @@ pub async fn verify_request(req: &mut ServiceRequest, limit: usize) -> Result<Co
     let target = super::errors::request_target(req.uri());
     let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
     let verified = state
-        .services
+        .core
         .trust
         .verify(
             header.as_deref(),
@@ -273,10 +273,10 @@ pub async fn gate_for(
     mut req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<CoreState>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<HttpState>>().cloned() else {
         return next.call(req).await;
     };
-    let settings = Arc::clone(&state.services.settings);
+    let settings = Arc::clone(&state.core.settings);
     let ip = client_ip::client_ip(&req, &settings.auth.login.trusted_proxies);
     req.extensions_mut().insert(auth_session::ClientAddr(ip));
     let mut seen = audit::Seen::of(&req, route_path, ip.map(|i| i.to_string()));
@@ -287,7 +287,7 @@ pub async fn gate_for(
             let detail = d.detail;
             let resp = req.into_response(d.resp);
             if audited && let Some(rec) = seen.record(resp.status().as_u16(), None, Some(detail)) {
-                state.auditor.record(rec).await;
+                state.core.auditor.record(rec).await;
             }
             return Ok(resp);
         }
@@ -310,7 +310,7 @@ pub async fn gate_for(
             })
         });
         if let Some(rec) = seen.record(status.as_u16(), note, detail.as_deref()) {
-            state.auditor.record(rec).await;
+            state.core.auditor.record(rec).await;
         }
     }
     Ok(outcome)
@@ -320,7 +320,7 @@ pub async fn gate_for(
 /// in the request's extensions for the handler.
 async fn check(
     access: Access,
-    state: &CoreState,
+    state: &HttpState,
     settings: &crate::config::Settings,
     req: &mut ServiceRequest,
     seen: &mut audit::Seen,
@@ -347,7 +347,7 @@ async fn check(
     let mut session = None;
     if let Some(value) = &cookie {
         let touch = !route_path_is_stream(seen.route_path);
-        match state.identity.session(value, touch).await {
+        match state.core.identity.session(value, touch).await {
             Ok(Some(s)) => {
                 seen.operator = Some(OperatorPrincipal {
                     role: s.role,
@@ -401,7 +401,7 @@ async fn check(
         if access == Access::Public && scheme.as_deref() == Some("BEARER") {
             // `GET /auth/session` with a token says who the token is.
             let token = bearer_value(req);
-            if let Ok(Some(op)) = state.services.trust.bearer(&token).await {
+            if let Ok(Some(op)) = state.core.trust.bearer(&token).await {
                 seen.operator = Some(op.clone());
                 req.extensions_mut().insert(op);
             }
@@ -429,7 +429,7 @@ async fn check(
                 detail: "signature_refused",
             }),
         },
-        Some("BEARER") => match state.services.trust.bearer(&bearer_value(req)).await {
+        Some("BEARER") => match state.core.trust.bearer(&bearer_value(req)).await {
             Ok(Some(op)) => {
                 seen.operator = Some(op.clone());
                 if op.role >= operator_role(access) {

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::errors::ApiError;
 use crate::actors::connector::Unregister;
 use crate::auth::credentials::{self, CredentialRecord, CredentialState};
@@ -14,8 +14,8 @@ use crate::auth::hmac::now_secs;
 use crate::trust::OperatorPrincipal;
 
 /// Credential and token administration exists only with authentication on.
-pub(super) fn enabled(state: &CoreState) -> Result<(), ApiError> {
-    if state.services.settings.auth.enabled {
+pub(super) fn enabled(state: &HttpState) -> Result<(), ApiError> {
+    if state.core.settings.auth.enabled {
         Ok(())
     } else {
         Err(ApiError::not_found("auth_disabled"))
@@ -60,17 +60,17 @@ fn view(r: &CredentialRecord, present: bool) -> Value {
 }
 
 /// `GET /admin/connectors`.
-pub async fn list(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
-    let records = state.services.trust.store().credentials().await.map_err(store_err)?;
-    let view_of = |r: &CredentialRecord| view(r, state.services.registry_view.get(&r.uuid).is_some());
+    let records = state.core.trust.store().credentials().await.map_err(store_err)?;
+    let view_of = |r: &CredentialRecord| view(r, state.core.registry_view.get(&r.uuid).is_some());
     Ok(HttpResponse::Ok().json(records.iter().map(view_of).collect::<Vec<_>>()))
 }
 
 /// The credential record of `uuid`, or 404 `connector_not_found`.
-async fn record(state: &CoreState, uuid: &str) -> Result<CredentialRecord, ApiError> {
+async fn record(state: &HttpState, uuid: &str) -> Result<CredentialRecord, ApiError> {
     state
-        .services
+        .core
         .trust
         .store()
         .credential(uuid)
@@ -86,10 +86,10 @@ enum Action {
     Reset,
 }
 
-async fn act(state: &CoreState, req: &HttpRequest, raw: &str, action: Action) -> Result<HttpResponse, ApiError> {
+async fn act(state: &HttpState, req: &HttpRequest, raw: &str, action: Action) -> Result<HttpResponse, ApiError> {
     enabled(state)?;
     let uuid = uuid(raw)?;
-    let trust = &state.services.trust;
+    let trust = &state.core.trust;
     let by = actix_web::HttpMessage::extensions(req)
         .get::<OperatorPrincipal>()
         .map_or_else(|| "admin".to_string(), OperatorPrincipal::label);
@@ -135,7 +135,7 @@ async fn act(state: &CoreState, req: &HttpRequest, raw: &str, action: Action) ->
 
 /// `POST /admin/connectors/{uuid}/rotate`: a new key at the connector's next signed registration.
 pub async fn rotate(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -145,7 +145,7 @@ pub async fn rotate(
 /// `POST /admin/connectors/{uuid}/revoke`: every key refused from now on; presence removed;
 /// queued items pinned to it fail without a call.
 pub async fn revoke(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -154,7 +154,7 @@ pub async fn revoke(
 
 /// `POST /admin/connectors/{uuid}/reset`: keys deleted at once; the same identity re-enrolls.
 pub async fn reset(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -162,10 +162,10 @@ pub async fn reset(
 }
 
 /// `DELETE /admin/connectors/{uuid}`: the record is gone; the uuid may enroll anew, anywhere.
-pub async fn forget(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn forget(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let uuid = uuid(&path)?;
-    let trust = &state.services.trust;
+    let trust = &state.core.trust;
     let rec = record(&state, &uuid).await?;
     trust.store().delete_credential(&uuid).await.map_err(store_err)?;
     trust.invalidate(&rec);

@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::admin_connectors::{enabled, iso, store_err};
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, no_store, parse_json, read_body};
 use crate::auth::tokens::{self, ApiToken, Role};
@@ -27,15 +27,15 @@ fn view(t: &ApiToken) -> Value {
 }
 
 /// `GET /admin/tokens`.
-pub async fn list(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
-    let all = state.services.backend.tokens.tokens().await.map_err(store_err)?;
+    let all = state.core.backend.tokens.tokens().await.map_err(store_err)?;
     Ok(HttpResponse::Ok().json(all.iter().map(view).collect::<Vec<_>>()))
 }
 
 /// `POST /admin/tokens` `{"name", "role", "expires_in_days": int | null}`: 201 with the token.
 pub async fn create(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -61,7 +61,7 @@ pub async fn create(
         );
     }
     let days = match body.get("expires_in_days") {
-        None => Some(state.services.settings.auth.token_default_days),
+        None => Some(state.core.settings.auth.token_default_days),
         Some(Value::Null) => None,
         Some(v) => match v.as_u64().filter(|d| (1..=3650).contains(d)) {
             Some(d) => Some(d),
@@ -90,7 +90,7 @@ pub async fn create(
         crate::auth::hmac::now_secs(),
         days.map(|d| d * 86_400),
     );
-    state.services.backend.tokens.put_token(&rec).await.map_err(store_err)?;
+    state.core.backend.tokens.put_token(&rec).await.map_err(store_err)?;
     tracing::info!(id = %rec.id, name = %rec.name, role = role.as_str(), by = %by, "token.create");
     let mut v = view(&rec);
     v["token"] = json!(token);
@@ -104,17 +104,10 @@ pub async fn create(
 }
 
 /// `DELETE /admin/tokens/{id}`: 204, or 404 `token_not_found`.
-pub async fn revoke(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
-    if state
-        .services
-        .backend
-        .tokens
-        .delete_token(&path)
-        .await
-        .map_err(store_err)?
-    {
-        state.services.trust.forget_tokens();
+    if state.core.backend.tokens.delete_token(&path).await.map_err(store_err)? {
+        state.core.trust.forget_tokens();
         tracing::info!(id = %path.as_str(), "token.revoke");
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::admin_connectors::{enabled, iso, store_err};
 use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, parse_json, read_body};
@@ -71,14 +71,14 @@ fn string_of(body: &Value, key: &str, issues: &mut Issues) -> Option<String> {
 }
 
 /// `GET /admin/users`.
-pub async fn list(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
-    let all = state.identity.users().users().await.map_err(store_err)?;
+    let all = state.core.identity.users().users().await.map_err(store_err)?;
     Ok(HttpResponse::Ok().json(all.iter().map(view).collect::<Vec<_>>()))
 }
 
 /// `POST /admin/users` `{"username", "password", "role"}`: 201 with the user.
-pub async fn create(state: web::Data<CoreState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: web::Data<HttpState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let body = parse_json(&read_body(payload, SINGLE_BODY_LIMIT).await?)?;
     let mut issues = Issues::default();
@@ -103,6 +103,7 @@ pub async fn create(state: web::Data<CoreState>, payload: web::Payload) -> Resul
         return Err(ApiError::detail(StatusCode::UNPROCESSABLE_ENTITY, "invalid user"));
     };
     let u = state
+        .core
         .identity
         .create_user(&username, &password, role)
         .await
@@ -118,7 +119,7 @@ pub async fn create(state: web::Data<CoreState>, payload: web::Payload) -> Resul
 
 /// `PUT /admin/users/{username}` with any of `{"role", "password", "disabled"}`.
 pub async fn update(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -157,6 +158,7 @@ pub async fn update(
         changed.push("password changed".into());
     }
     let u = state
+        .core
         .identity
         .update_user(&path.into_inner(), change)
         .await
@@ -173,8 +175,13 @@ pub async fn update(
 }
 
 /// `DELETE /admin/users/{username}`: 204.
-pub async fn remove(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn remove(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
-    state.identity.delete_user(&path.into_inner()).await.map_err(user_err)?;
+    state
+        .core
+        .identity
+        .delete_user(&path.into_inner())
+        .await
+        .map_err(user_err)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,7 +5,7 @@ use actix_web::dev::ServiceRequest;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::CoreState;
+use super::HttpState;
 use super::admin_connectors::store_err;
 use super::errors::{ApiError, query_get, query_int, query_int_in, query_pairs};
 use crate::auth::audit::{Actor, ActorKind, AuditQuery, AuditRecord, Outcome};
@@ -261,7 +261,7 @@ impl Seen {
 }
 
 /// `GET /admin/audit?limit&before_id&actor&action&result`, newest first.
-pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<HttpState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req);
     let limit = query_int_in(&pairs, "limit", 100, 1, 1000)? as usize;
     let result = match query_get(&pairs, "result") {
@@ -285,7 +285,7 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
         action: query_get(&pairs, "action").map(str::to_string),
         result,
     };
-    let items = state.services.backend.audit.audit(&q).await.map_err(store_err)?;
+    let items = state.core.backend.audit.audit(&q).await.map_err(store_err)?;
     let next = (items.len() == limit).then(|| items.last().map(|r| r.id)).flatten();
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_before_id": next})))
 }

@@ -9,7 +9,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
-use super::CoreState;
+use super::HttpState;
 use super::admin_connectors::store_err;
 use super::auth_session::{ClientAddr, under_tls};
 use super::errors::{ApiError, query_get, query_pairs};
@@ -22,28 +22,29 @@ const STATE_COOKIE: &str = "dsx_oidc";
 /// How long a started sign-in may take.
 const PENDING_SECS: i64 = 600;
 
-fn enabled(state: &CoreState) -> Result<&Oidc, ApiError> {
-    if !state.services.settings.auth.enabled {
+fn enabled(state: &HttpState) -> Result<&Oidc, ApiError> {
+    if !state.core.settings.auth.enabled {
         return Err(ApiError::not_found("auth_disabled"));
     }
     state
+        .core
         .oidc
         .as_deref()
         .ok_or_else(|| ApiError::not_found("oidc_disabled"))
 }
 
-fn state_cookie(state: &CoreState, value: String, max_age: i64) -> Cookie<'static> {
+fn state_cookie(state: &HttpState, value: String, max_age: i64) -> Cookie<'static> {
     Cookie::build(STATE_COOKIE, value)
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
-        .secure(under_tls(&state.services.settings))
+        .secure(under_tls(&state.core.settings))
         .max_age(CookieDuration::seconds(max_age))
         .finish()
 }
 
 /// `GET /auth/oidc/login`: 302 to the provider's authorization endpoint.
-pub async fn login(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn login(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     let oidc = enabled(&state)?;
     let begun = oidc.begin().await.map_err(|e| {
         tracing::warn!(error = %e, "single sign-on cannot start");
@@ -55,7 +56,7 @@ pub async fn login(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError
         created_at: crate::auth::hmac::now_secs(),
     };
     state
-        .services
+        .core
         .backend
         .sessions
         .put_oidc_pending(&digest(&begun.state), &pending, PENDING_SECS)
@@ -74,7 +75,7 @@ fn failed(why: &str) -> ApiError {
 }
 
 /// `GET /auth/oidc/callback?code&state`: a session and a same-site page that loads the UI.
-pub async fn callback(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn callback(state: web::Data<HttpState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let oidc = enabled(&state)?;
     let q = query_pairs(&req);
     let ip = req
@@ -99,8 +100,8 @@ pub async fn callback(state: web::Data<CoreState>, req: HttpRequest) -> Result<H
         Ok((user, role, cookie)) => {
             let actor = Actor::new(ActorKind::User, Some(&user), Some(&user));
             let rec = audit(Outcome::Success, 200, actor, Some(role.as_str()), None).target("user", &user);
-            state.auditor.record(rec).await;
-            let settings = &state.services.settings;
+            state.core.auditor.record(rec).await;
+            let settings = &state.core.settings;
             Ok(HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header(super::errors::no_store())
@@ -121,7 +122,7 @@ pub async fn callback(state: web::Data<CoreState>, req: HttpRequest) -> Result<H
             if let Some(u) = user {
                 rec = rec.target("user", &u);
             }
-            state.auditor.record(rec).await;
+            state.core.auditor.record(rec).await;
             if wants_html(&req) {
                 return Ok(failure_page(&e, detail));
             }
@@ -154,7 +155,7 @@ fn failure_page(e: &ApiError, detail: &str) -> HttpResponse {
 
 /// The checks of a callback; the user name when known (for the audit record of a refusal).
 async fn finish(
-    state: &CoreState,
+    state: &HttpState,
     oidc: &Oidc,
     req: &HttpRequest,
     q: &[(String, String)],
@@ -170,7 +171,7 @@ async fn finish(
         return Err((failed("state does not match the browser's"), None));
     }
     let pending = state
-        .services
+        .core
         .backend
         .sessions
         .take_oidc_pending(&digest(sent_state))
@@ -188,6 +189,7 @@ async fn finish(
         ));
     };
     let (cookie, _) = state
+        .core
         .identity
         .open_session(&who.username, role, Method::Oidc)
         .await

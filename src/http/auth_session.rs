@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::admin_connectors::{iso, store_err};
 use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, no_store, parse_json, read_body};
@@ -66,11 +66,11 @@ fn auth_off() -> ApiError {
 
 /// `POST /auth/login` `{"username", "password"}`.
 pub async fn login(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let settings = &state.services.settings;
+    let settings = &state.core.settings;
     if !settings.auth.enabled {
         return Err(auth_off());
     }
@@ -86,7 +86,7 @@ pub async fn login(
     let ip = req.extensions().get::<ClientAddr>().and_then(|a| a.0);
     let ip_text = ip.map(|i| i.to_string());
     let mut note = AuditNote::default().target("user", &shown);
-    let identity = &state.identity;
+    let identity = &state.core.identity;
     match identity.login(&username, &password, ip_text.as_deref()).await {
         Ok((value, s)) => {
             // A session presented with the login is discarded (no fixation).
@@ -117,7 +117,7 @@ pub async fn login(
                 .detail("too_many_attempts");
                 rec.source_ip = ip_text.clone();
                 rec.http_status = Some(429);
-                state.auditor.record(rec).await;
+                state.core.auditor.record(rec).await;
             }
             let mut resp = super::errors::unauthorized("invalid_credentials", "Bearer realm=\"dsx-connect\"".into());
             resp.extensions_mut().insert(note.detail("invalid_credentials"));
@@ -136,17 +136,22 @@ pub async fn login(
 
 /// `POST /auth/logout[?everywhere=true]`: 204, the session (or every session of its user)
 /// deleted and the cookie cleared.
-pub async fn logout(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let settings = &state.services.settings;
+pub async fn logout(state: web::Data<HttpState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let settings = &state.core.settings;
     let mut note = AuditNote::default();
     let everywhere = super::errors::query_get(&super::errors::query_pairs(&req), "everywhere") == Some("true");
     let session = req.extensions().get::<SessionContext>().map(|c| c.session.clone());
     if let Some(s) = session {
         if everywhere {
-            let n = state.identity.logout_everywhere(&s.user).await.map_err(store_err)?;
+            let n = state
+                .core
+                .identity
+                .logout_everywhere(&s.user)
+                .await
+                .map_err(store_err)?;
             note = note.detail(format!("{n} sessions ended"));
         } else {
-            state.identity.logout(&s.sha256).await.map_err(store_err)?;
+            state.core.identity.logout(&s.sha256).await.map_err(store_err)?;
         }
         note = note.target("user", &s.user);
     }
@@ -156,9 +161,9 @@ pub async fn logout(state: web::Data<CoreState>, req: HttpRequest) -> Result<Htt
 }
 
 /// `GET /auth/session`: who is signed in, how, and the CSRF token the UI sends back.
-pub async fn session(state: web::Data<CoreState>, req: HttpRequest) -> HttpResponse {
-    let settings = &state.services.settings;
-    let methods = if state.oidc.is_some() {
+pub async fn session(state: web::Data<HttpState>, req: HttpRequest) -> HttpResponse {
+    let settings = &state.core.settings;
+    let methods = if state.core.oidc.is_some() {
         json!(["password", "oidc"])
     } else {
         json!(["password"])
@@ -173,7 +178,7 @@ pub async fn session(state: web::Data<CoreState>, req: HttpRequest) -> HttpRespo
         json!({
             "authenticated": true, "auth_enabled": true, "user": s.user, "role": s.role.as_str(),
             "method": s.method.as_str(), "csrf_token": s.csrf,
-            "expires_at": iso(Some(s.expires_at(state.identity.lifetimes()))), "methods": methods,
+            "expires_at": iso(Some(s.expires_at(state.core.identity.lifetimes()))), "methods": methods,
         })
     } else if let Some(p) = req.extensions().get::<OperatorPrincipal>() {
         json!({

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, query_get, query_pairs, read_body};
 use crate::actors::connector::{Register, RegisterError, Unregister};
@@ -39,10 +39,10 @@ fn registry_full(max: usize) -> HttpResponse {
 }
 
 /// Whether registering `uuid` would add a connector beyond the cap (built-in ones are exempt).
-fn over_cap(state: &CoreState, uuid: &str) -> Option<usize> {
-    let max = state.services.settings.connectors.max_registered;
-    let view = &state.services.registry_view;
-    let new = !view.contains(uuid) && !state.services.trust.builtin().is_builtin(uuid);
+fn over_cap(state: &HttpState, uuid: &str) -> Option<usize> {
+    let max = state.core.settings.connectors.max_registered;
+    let view = &state.core.registry_view;
+    let new = !view.contains(uuid) && !state.core.trust.builtin().is_builtin(uuid);
     (new && view.count() >= max).then_some(max)
 }
 
@@ -93,10 +93,10 @@ fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, 
 }
 
 /// Verifies a request's DSX-HMAC signature over `body` (the handler has read it).
-async fn verify(state: &CoreState, req: &HttpRequest, body: &[u8]) -> Result<ConnectorPrincipal, HttpResponse> {
+async fn verify(state: &HttpState, req: &HttpRequest, body: &[u8]) -> Result<ConnectorPrincipal, HttpResponse> {
     let target = super::errors::request_target(req.uri());
     state
-        .services
+        .core
         .trust
         .verify(
             req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
@@ -128,13 +128,13 @@ fn refused(status: u16, detail: &str) -> HttpResponse {
 /// Who is registering: a verified signature, or (unsigned) a valid enrollment token; `None`
 /// for an unsigned registration that may go on (authentication off).
 async fn registrant(
-    state: &CoreState,
+    state: &HttpState,
     req: &HttpRequest,
     body: &[u8],
     uuid: &str,
 ) -> Result<Option<ConnectorPrincipal>, HttpResponse> {
-    let auth = &state.services.settings.auth;
-    let builtin = state.services.trust.builtin().is_builtin(uuid);
+    let auth = &state.core.settings.auth;
+    let builtin = state.core.trust.builtin().is_builtin(uuid);
     if is_signed(req) || builtin {
         if !is_signed(req) {
             return Err(refused(401, "signature_required"));
@@ -160,7 +160,7 @@ async fn registrant(
         .and_then(|a| a.0)
         .map(|i| i.to_string());
     if let Some(ip) = &ip {
-        match state.identity.address_blocked(ip).await {
+        match state.core.identity.address_blocked(ip).await {
             Ok(Some(secs)) => {
                 let r = HttpResponse::TooManyRequests()
                     .insert_header(("Retry-After", secs.max(1).to_string()))
@@ -180,6 +180,7 @@ async fn registrant(
     } else {
         if let Some(ip) = &ip
             && let Err(e) = state
+                .core
                 .identity
                 .count_address_failure(&format!("ip:{ip}"), hmac::now_secs())
                 .await
@@ -196,12 +197,12 @@ async fn registrant(
 /// The credential decision for an enrolled (non-built-in) connector, written with optimistic
 /// concurrency (a concurrent registration in another API process makes it decide again).
 async fn apply_credentials(
-    state: &CoreState,
+    state: &HttpState,
     model: &ConnectorInstanceModel,
     signer: Option<&ConnectorPrincipal>,
 ) -> Result<Registration, HttpResponse> {
-    let trust = &state.services.trust;
-    let auth = &state.services.settings.auth;
+    let trust = &state.core.trust;
+    let auth = &state.core.settings.auth;
     let rules = Rules {
         grace_secs: auth.rotation_grace_secs,
         key_max_age_secs: auth.key_max_age_secs(),
@@ -247,12 +248,12 @@ async fn apply_credentials(
 /// (docs/AUTH.md, "Enrollment") a connector enrolls with a token, gets its own key, and from
 /// then on may only refresh or move itself with a signed registration.
 pub async fn register(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
-    let mut model = registration(&parse_json(&body)?, &state.services.settings.connectors.allowed_urls)?;
+    let mut model = registration(&parse_json(&body)?, &state.core.settings.connectors.allowed_urls)?;
     let uuid = model.uuid.clone().unwrap_or_default();
     // Refusals of a signed registration are authentication failures of that connector.
     let refusal = |resp: HttpResponse| {
@@ -271,7 +272,7 @@ pub async fn register(
     if let Some(max) = over_cap(&state, &uuid) {
         return Ok(refusal(registry_full(max)));
     }
-    let enrolled = state.services.settings.auth.enabled && !signer.as_ref().is_some_and(|p| p.builtin);
+    let enrolled = state.core.settings.auth.enabled && !signer.as_ref().is_some_and(|p| p.builtin);
     let mut issued = None;
     let mut moved = false;
     if enrolled {
@@ -288,7 +289,7 @@ pub async fn register(
                 if identity_changed {
                     tracing::info!(connector = %uuid, url = %model.url.as_deref().unwrap_or(""), "connector.update: a signed registration moved the connector");
                 }
-                if presence_only && let Some(current) = state.services.registry_view.get(&uuid) {
+                if presence_only && let Some(current) = state.core.registry_view.get(&uuid) {
                     // An unsigned refresh renews presence and status; the rest stays as enrolled.
                     let mut kept = current;
                     kept.status = model.status;
@@ -365,13 +366,13 @@ fn audited(mut resp: HttpResponse, note: AuditNote) -> HttpResponse {
 /// remove its registration once it is signed (a built-in connector always; any connector with
 /// authentication on, whose key then stays valid for the rotation grace period).
 pub async fn unregister(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let uuid = uuid_path(&path)?;
-    let trust = &state.services.trust;
-    let auth = &state.services.settings.auth;
+    let trust = &state.core.trust;
+    let auth = &state.core.settings.auth;
     let principal = req.extensions().get::<ConnectorPrincipal>().cloned();
     let builtin = trust.builtin().is_builtin(&uuid);
     let principal = match principal {
@@ -411,14 +412,14 @@ pub async fn unregister(
 
 /// `GET /connectors/list`; with authentication on each connector says how it is trusted
 /// (`auth_state`: `builtin`, `enrolled`, or null).
-pub async fn list(state: web::Data<CoreState>) -> HttpResponse {
-    let connectors = state.services.registry_view.list();
-    let trust = &state.services.trust;
+pub async fn list(state: web::Data<HttpState>) -> HttpResponse {
+    let connectors = state.core.registry_view.list();
+    let trust = &state.core.trust;
     let mut out = Vec::with_capacity(connectors.len());
     for m in connectors {
         let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
         let uuid = m.uuid.clone().unwrap_or_default();
-        let auth_state = if !state.services.settings.auth.enabled {
+        let auth_state = if !state.core.settings.auth.enabled {
             None
         } else if trust.builtin().is_builtin(&uuid) {
             Some("builtin")
@@ -436,10 +437,10 @@ pub async fn list(state: web::Data<CoreState>) -> HttpResponse {
     HttpResponse::Ok().json(out)
 }
 
-fn registered(state: &CoreState, raw: &str, not_found: &str) -> Result<ConnectorInstanceModel, ApiError> {
+fn registered(state: &HttpState, raw: &str, not_found: &str) -> Result<ConnectorInstanceModel, ApiError> {
     let uuid = uuid_path(raw)?;
     state
-        .services
+        .core
         .registry_view
         .get(&uuid)
         .ok_or_else(|| ApiError::not_found(format!("{not_found}{uuid}")))
@@ -468,14 +469,18 @@ fn passthrough_error(status: reqwest::StatusCode, body: &[u8]) -> ApiError {
 }
 
 async fn call(
-    state: &CoreState,
+    state: &HttpState,
     m: &ConnectorInstanceModel,
     method: Method,
     segment: &str,
     query: &str,
 ) -> ProxyAnswer {
     let url = m.url.clone().unwrap_or_default();
-    state.clients.proxy(method, target(m, &url), segment, query, None).await
+    state
+        .core
+        .clients
+        .proxy(method, target(m, &url), segment, query, None)
+        .await
 }
 
 /// The incoming query with `job_id=<id>` appended when it was absent or empty
@@ -502,10 +507,11 @@ fn urlencode(s: &str) -> String {
 /// signature? A signed and then an unsigned `GET <url>/config`: `auth_ok` when only the signed
 /// one is accepted, `connector_fails_open` when the unsigned one is, `hmac_rejected` when the
 /// signed one is refused.
-pub async fn auth_check(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn auth_check(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let m = registered(&state, &path, "No connector registered with UUID=")?;
     let url = m.url.clone().unwrap_or_default();
     let (signed, _) = state
+        .core
         .clients
         .proxy(Method::GET, target(&m, &url), "config", "", Some(PREFLIGHT_TIMEOUT))
         .await
@@ -516,6 +522,7 @@ pub async fn auth_check(state: web::Data<CoreState>, path: web::Path<String>) ->
         name: None,
     };
     let (unsigned, _) = state
+        .core
         .clients
         .proxy(Method::GET, bare, "config", "", Some(PREFLIGHT_TIMEOUT))
         .await
@@ -535,7 +542,7 @@ pub async fn auth_check(state: web::Data<CoreState>, path: web::Path<String>) ->
 
 /// `POST /connectors/full_scan/{uuid}` (docs/reference/CORE-API.md, "Full-scan trigger").
 pub async fn full_scan(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -553,13 +560,11 @@ pub async fn full_scan(
         query: &query,
         job_name: header_str(&req, "X-Job-Name").map(str::to_string),
     };
-    let parsed = start_full_scan(&state.services, &state.clients, &m, start)
-        .await
-        .map_err(|e| match e {
-            TriggerError::Unreachable(r) => unreachable(r),
-            TriggerError::Refused { status, body } => passthrough_error(status, &body),
-            TriggerError::Store(e) => super::errors::job_store(e),
-        })?;
+    let parsed = start_full_scan(&state.core, &m, start).await.map_err(|e| match e {
+        TriggerError::Unreachable(r) => unreachable(r),
+        TriggerError::Refused { status, body } => passthrough_error(status, &body),
+        TriggerError::Store(e) => super::errors::job_store(e),
+    })?;
     let token = format!("job_id={job_id}");
     let mut out = parsed;
     out.description = Some(match out.description.take().filter(|d| !d.is_empty()) {
@@ -572,7 +577,7 @@ pub async fn full_scan(
 }
 
 async fn proxy_json(
-    state: &CoreState,
+    state: &HttpState,
     raw: &str,
     segment: &str,
     query: &str,
@@ -594,7 +599,7 @@ fn json_object(body: &[u8]) -> Result<Value, ApiError> {
 
 /// `GET /connectors/repo_check/{uuid}?preview=N`: the connector's StatusResponse.
 pub async fn repo_check(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -608,7 +613,7 @@ pub async fn repo_check(
 }
 
 /// `GET /connectors/estimate/{uuid}`: the connector's estimate if well-formed, else unknown.
-pub async fn estimate(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn estimate(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (status, body) = proxy_json(&state, &path, "estimate", "").await?;
     if !status.is_success() {
         return Err(passthrough_error(status, &body));
@@ -622,7 +627,7 @@ pub async fn estimate(state: web::Data<CoreState>, path: web::Path<String>) -> R
     Ok(HttpResponse::Ok().json(e))
 }
 
-async fn passthrough(state: &CoreState, raw: &str, segment: &str) -> Result<HttpResponse, ApiError> {
+async fn passthrough(state: &HttpState, raw: &str, segment: &str) -> Result<HttpResponse, ApiError> {
     let (status, body) = proxy_json(state, raw, segment, "").await?;
     if !status.is_success() {
         return Err(passthrough_error(status, &body));
@@ -630,15 +635,15 @@ async fn passthrough(state: &CoreState, raw: &str, segment: &str) -> Result<Http
     Ok(HttpResponse::Ok().json(json_object(&body)?))
 }
 
-pub async fn config(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn config(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     passthrough(&state, &path, "config").await
 }
 
-pub async fn healthz(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn healthz(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     passthrough(&state, &path, "healthz").await
 }
 
-pub async fn readyz(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn readyz(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     passthrough(&state, &path, "readyz").await
 }
 

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::errors::{ApiError, query_get, query_int_in, query_pairs};
 use crate::backend::{BusEvent, DlqQueueStats, StoreError};
 use crate::model::{DlqQueue, now_ms};
@@ -29,14 +29,14 @@ fn iso_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn queue_view(state: &CoreState, q: DlqQueue, s: &DlqQueueStats) -> Value {
-    let expire_ms = i64::from(state.services.settings.workers.dlq_expire_after_days) * 86_400_000;
+fn queue_view(state: &HttpState, q: DlqQueue, s: &DlqQueueStats) -> Value {
+    let expire_ms = i64::from(state.core.settings.workers.dlq_expire_after_days) * 86_400_000;
     let ttl = match s.newest_failed_at_ms {
         Some(t) if s.length > 0 => ((t + expire_ms - now_ms()) / 1000).max(0),
         _ => -2,
     };
     json!({
-        "queue_name": q.queue_name(state.services.settings.app_env.as_str()),
+        "queue_name": q.queue_name(state.core.settings.app_env.as_str()),
         "queue_type": q.as_str(),
         "length": s.length,
         "ttl_seconds": ttl,
@@ -46,17 +46,11 @@ fn queue_view(state: &CoreState, q: DlqQueue, s: &DlqQueueStats) -> Value {
 }
 
 /// `GET /admin/dead-letter/stats`.
-pub async fn stats(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn stats(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     let mut queues = serde_json::Map::new();
     let (mut total, mut active) = (0u64, 0u64);
     for q in DlqQueue::ALL {
-        let s = state
-            .services
-            .backend
-            .results
-            .dlq_stats(q, 3)
-            .await
-            .map_err(store_err)?;
+        let s = state.core.backend.results.dlq_stats(q, 3).await.map_err(store_err)?;
         total += s.length;
         active += u64::from(s.length > 0);
         queues.insert(q.as_str().into(), queue_view(&state, q, &s));
@@ -65,21 +59,15 @@ pub async fn stats(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError
 }
 
 /// `GET /admin/dead-letter/stats/{queue_type}`.
-pub async fn stats_one(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn stats_one(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let q = queue_type(&path)?;
-    let s = state
-        .services
-        .backend
-        .results
-        .dlq_stats(q, 5)
-        .await
-        .map_err(store_err)?;
+    let s = state.core.backend.results.dlq_stats(q, 5).await.map_err(store_err)?;
     Ok(HttpResponse::Ok().json(queue_view(&state, q, &s)))
 }
 
 /// `GET /admin/dead-letter/items/{queue_type}?start=&end=` (inclusive, oldest = 0).
 pub async fn items(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -93,12 +81,12 @@ pub async fn items(
             "End index must be >= start index",
         ));
     }
-    let results = &state.services.backend.results;
+    let results = &state.core.backend.results;
     let total = results.dlq_stats(q, 0).await.map_err(store_err)?.length;
     let items = results.dlq_items(q, start, end).await.map_err(store_err)?;
     Ok(HttpResponse::Ok().json(json!({
         "queue_type": q.as_str(),
-        "queue_name": q.queue_name(state.services.settings.app_env.as_str()),
+        "queue_name": q.queue_name(state.core.settings.app_env.as_str()),
         "total_length": total,
         "returned_count": items.len(),
         "start_index": start,
@@ -108,20 +96,20 @@ pub async fn items(
 }
 
 async fn requeue_queue(
-    state: &CoreState,
+    state: &HttpState,
     q: DlqQueue,
     max: usize,
     stage: crate::model::Stage,
 ) -> Result<Value, ApiError> {
     let report = state
-        .services
+        .core
         .backend
         .results
-        .dlq_requeue(q, max, stage, state.services.settings.workers.max_attempts)
+        .dlq_requeue(q, max, stage, state.core.settings.workers.max_attempts)
         .await
         .map_err(store_err)?;
-    let name = q.queue_name(state.services.settings.app_env.as_str());
-    state.services.backend.events.publish(BusEvent::Dlq(json!({
+    let name = q.queue_name(state.core.settings.app_env.as_str());
+    state.core.backend.events.publish(BusEvent::Dlq(json!({
         "type": "requeue",
         "queue_type": q.as_str(),
         "queue_name": name,
@@ -140,7 +128,7 @@ async fn requeue_queue(
 
 /// `POST /admin/dead-letter/requeue/{queue_type}?max_items=&target_task=`.
 pub async fn requeue(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -164,7 +152,7 @@ pub async fn requeue(
 }
 
 /// `POST /admin/dead-letter/requeue`: drains all three queues.
-pub async fn requeue_all(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn requeue_all(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     let mut results = Vec::new();
     let mut success = true;
     for q in DlqQueue::ALL {
@@ -188,7 +176,7 @@ pub async fn requeue_all(state: web::Data<CoreState>) -> Result<HttpResponse, Ap
         }
         results.push(json!({
             "queue_type": q.as_str(),
-            "queue_name": q.queue_name(state.services.settings.app_env.as_str()),
+            "queue_name": q.queue_name(state.core.settings.app_env.as_str()),
             "requeued_count": total,
             "remaining_count": last["remaining_count"],
         }));
@@ -196,10 +184,10 @@ pub async fn requeue_all(state: web::Data<CoreState>) -> Result<HttpResponse, Ap
     Ok(HttpResponse::Ok().json(json!({"success": success, "results": results})))
 }
 
-async fn clear_queue(state: &CoreState, q: DlqQueue) -> Result<Value, StoreError> {
-    let n = state.services.backend.results.dlq_clear(q).await?;
-    let name = q.queue_name(state.services.settings.app_env.as_str());
-    state.services.backend.events.publish(BusEvent::Dlq(json!({
+async fn clear_queue(state: &HttpState, q: DlqQueue) -> Result<Value, StoreError> {
+    let n = state.core.backend.results.dlq_clear(q).await?;
+    let name = q.queue_name(state.core.settings.app_env.as_str());
+    state.core.backend.events.publish(BusEvent::Dlq(json!({
         "type": "clear",
         "queue_type": q.as_str(),
         "queue_name": name,
@@ -210,13 +198,13 @@ async fn clear_queue(state: &CoreState, q: DlqQueue) -> Result<Value, StoreError
 }
 
 /// `DELETE /admin/dead-letter/clear/{queue_type}`.
-pub async fn clear(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn clear(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let q = queue_type(&path)?;
     Ok(HttpResponse::Ok().json(clear_queue(&state, q).await.map_err(store_err)?))
 }
 
 /// `DELETE /admin/dead-letter/clear`.
-pub async fn clear_all(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn clear_all(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     let mut out = Vec::new();
     for q in DlqQueue::ALL {
         if let Ok(v) = clear_queue(&state, q).await {
@@ -233,11 +221,11 @@ pub async fn clear_all(state: web::Data<CoreState>) -> Result<HttpResponse, ApiE
 }
 
 /// `GET /admin/dead-letter/health`: always 200.
-pub async fn health(state: web::Data<CoreState>) -> HttpResponse {
+pub async fn health(state: web::Data<HttpState>) -> HttpResponse {
     let queues: Vec<&str> = DlqQueue::ALL.iter().map(|q| q.as_str()).collect();
     let mut total = 0u64;
     for q in DlqQueue::ALL {
-        match state.services.backend.results.dlq_stats(q, 0).await {
+        match state.core.backend.results.dlq_stats(q, 0).await {
             Ok(s) => total += s.length,
             Err(e) => {
                 return HttpResponse::Ok().json(json!({

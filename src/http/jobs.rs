@@ -5,10 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, query_get, query_int_in, query_pairs, read_body};
 use crate::actors::job::{ControlJob, EnqueueDone};
-use crate::actors::job_registry::job_actor;
 use crate::backend::{Control, ControlError};
 use crate::model::validation::{Issue, Loc};
 use crate::model::{JobId, JobStatus, now_secs};
@@ -26,7 +25,7 @@ fn mailbox(e: actix::MailboxError) -> ApiError {
 }
 
 /// `GET /scan/jobs?status=&limit=`: newest first.
-pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<HttpState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = query_pairs(&req);
     let limit = query_int_in(&q, "limit", 1000, 1, 10_000)?;
     let offset = query_int_in(&q, "offset", 0, 0, i64::MAX)?;
@@ -42,7 +41,7 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
         })?),
     };
     let jobs = state
-        .services
+        .core
         .backend
         .jobs
         .list(status, limit as usize, offset as usize)
@@ -53,10 +52,10 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
 }
 
 /// `GET /scan/jobs/{job_id}`.
-pub async fn get(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = job_path(&path)?;
     let job = state
-        .services
+        .core
         .backend
         .jobs
         .get(&id)
@@ -67,10 +66,10 @@ pub async fn get(state: web::Data<CoreState>, path: web::Path<String>) -> Result
 }
 
 /// `GET /scan/jobs/{job_id}/raw`: 200 even when missing.
-pub async fn raw(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn raw(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = job_path(&path)?;
     let (ttl, data) = state
-        .services
+        .core
         .backend
         .jobs
         .raw(&id)
@@ -82,7 +81,7 @@ pub async fn raw(state: web::Data<CoreState>, path: web::Path<String>) -> Result
 /// `POST /scan/jobs/{job_id}/enqueue_done` with an optional `{"enqueued_total": n,
 /// "unreadable_count": m}` (the entries the connector could not read, added to the job).
 pub async fn enqueue_done(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: actix_web::HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -94,7 +93,7 @@ pub async fn enqueue_done(
         .cloned();
     if let Some(p) = principal {
         let job = state
-            .services
+            .core
             .backend
             .jobs
             .get(&id)
@@ -121,7 +120,7 @@ pub async fn enqueue_done(
             count_field(&m, "unreadable_count")?.unwrap_or(0),
         )
     };
-    let actor = job_actor(&state.jobs, &id).await.map_err(mailbox)?;
+    let actor = state.jobs.actor(&id).await.map_err(mailbox)?;
     let change = actor
         .send(EnqueueDone(total, unreadable))
         .await
@@ -148,9 +147,9 @@ fn count_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u
     }
 }
 
-async fn control(state: web::Data<CoreState>, path: web::Path<String>, cmd: Control) -> Result<HttpResponse, ApiError> {
+async fn control(state: web::Data<HttpState>, path: web::Path<String>, cmd: Control) -> Result<HttpResponse, ApiError> {
     let id = job_path(&path)?;
-    let actor = job_actor(&state.jobs, &id).await.map_err(mailbox)?;
+    let actor = state.jobs.actor(&id).await.map_err(mailbox)?;
     let outcome = actor
         .send(ControlJob(cmd))
         .await
@@ -171,14 +170,14 @@ async fn control(state: web::Data<CoreState>, path: web::Path<String>, cmd: Cont
     }
 }
 
-pub async fn pause(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn pause(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     control(state, path, Control::Pause).await
 }
 
-pub async fn resume(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn resume(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     control(state, path, Control::Resume).await
 }
 
-pub async fn cancel(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     control(state, path, Control::Cancel).await
 }

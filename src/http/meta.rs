@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::CoreState;
+use super::HttpState;
 use crate::backend::StoreError;
 use crate::model::StatusResponse;
 use crate::scanner::probe::ProbeState;
@@ -16,15 +16,15 @@ pub async fn healthz() -> HttpResponse {
 /// Ready = the backend store answers and can write and, on roles that scan, the engine answered
 /// its last (cached) probe. Connectors are not checked.
 /// `store_write_failures` counts the writes the store refused for lack of room since start.
-pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
-    let kind = state.services.backend.kind;
+pub async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
+    let kind = state.core.backend.kind;
     let redis_configured = kind == crate::backend::BackendKind::Redis;
-    let health = &state.services.backend.write_health;
-    match state.services.backend.maintenance.ping().await {
+    let health = &state.core.backend.write_health;
+    match state.core.backend.maintenance.ping().await {
         Ok(()) => {
             let degraded = health.degraded();
             // On roles that scan: the engine as last probed (no answer yet counts as not ready).
-            let scanner = state.scanner_probe.as_ref().map(|p| p.state());
+            let scanner = state.core.scanner_probe.as_ref().map(|p| p.state());
             let scanner_down = matches!(&scanner, Some(None) | Some(Some(ProbeState { failure: Some(_), .. })));
             let not_ready = degraded.is_some() || scanner_down;
             let mut body = json!({
@@ -37,7 +37,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
                     None => "ok".to_string(),
                 },
                 "store_write_failures": health.failures(),
-                "superlog": state.superlog.readiness(),
+                "superlog": state.core.superlog.readiness(),
             });
             if let Some(d) = &degraded {
                 body["store_write_failed_since"] = json!(
@@ -45,7 +45,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                 );
             }
-            if let Some(n) = state.services.backend.maintenance.round_trips() {
+            if let Some(n) = state.core.backend.maintenance.round_trips() {
                 body["redis_round_trips"] = json!(n);
             }
             if let Some(probe) = &scanner {
@@ -54,7 +54,7 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
                     Some(None) => "ok".to_string(),
                     Some(Some(reason)) => format!("unavailable: {reason}"),
                 });
-                body["engine"] = json!(state.scanner.engine().as_str());
+                body["engine"] = json!(state.core.scanner.engine().as_str());
                 if let Some(p) = probe {
                     body["scanner_checked_at"] = json!(
                         chrono::DateTime::from_timestamp_millis(p.at_ms)
@@ -79,19 +79,19 @@ pub async fn readyz(state: web::Data<CoreState>) -> HttpResponse {
             "backend": kind.as_str(),
             "store": e.to_string(),
             "store_write_failures": health.failures(),
-            "superlog": state.superlog.readiness(),
+            "superlog": state.core.superlog.readiness(),
         })),
     }
 }
 
 /// Version, build time and the active scanning engine (name, version as last reported, and
 /// whether it is the built-in test engine) so the UI can say what the verdicts are worth.
-pub async fn meta(state: web::Data<CoreState>) -> HttpResponse {
+pub async fn meta(state: web::Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "version": crate::VERSION,
-        "build_timestamp": state.build_timestamp,
+        "build_timestamp": state.core.build_timestamp,
         "git_commit": crate::GIT_COMMIT,
-        "engine": state.scanner.info(),
+        "engine": state.core.scanner.info(),
     }))
 }
 
@@ -100,13 +100,13 @@ pub async fn version() -> HttpResponse {
     HttpResponse::Ok().json(crate::VERSION)
 }
 
-pub async fn config(state: web::Data<CoreState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.services.settings.view())
+pub async fn config(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.core.settings.view())
 }
 
 /// Superlog counters and destination states (docs/reference/SUPERLOG.md, "Status endpoint").
-pub async fn superlog_status(state: web::Data<CoreState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.superlog.status())
+pub async fn superlog_status(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.core.superlog.status())
 }
 
 pub async fn test_connection() -> HttpResponse {
@@ -116,8 +116,8 @@ pub async fn test_connection() -> HttpResponse {
 }
 
 /// Always 200 with the engine's connection test.
-pub async fn test_dsxa(state: web::Data<CoreState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.scanner.test_connection().await)
+pub async fn test_dsxa(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.core.scanner.test_connection().await)
 }
 
 /// `build_timestamp`: `DSX_BUILD_TIMESTAMP` when the operator sets one, else the time recorded
@@ -128,12 +128,12 @@ pub fn build_timestamp(configured: Option<&str>) -> String {
 
 /// `GET /metrics` of a core (every role): this process's instruments, its scanner probe, the
 /// stored state read now, and the superlog's counters (docs/OPERATIONS.md, "Metrics").
-pub async fn metrics(state: web::Data<CoreState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     use crate::metrics::{CONTENT_TYPE, encode, scrape};
-    let stored = scrape::stored_state(&state.services.backend).await;
-    let superlog = scrape::superlog(&state.superlog);
-    let probe = state.scanner_probe.as_ref().and_then(|p| p.state());
-    let scanner = scrape::scanner(state.scanner.engine(), probe.map(|p| p.failure.is_none()));
-    let body = encode(&[state.services.metrics.registry(), &scanner, &stored, &superlog]);
+    let stored = scrape::stored_state(&state.core.backend).await;
+    let superlog = scrape::superlog(&state.core.superlog);
+    let probe = state.core.scanner_probe.as_ref().and_then(|p| p.state());
+    let scanner = scrape::scanner(state.core.scanner.engine(), probe.map(|p| p.failure.is_none()));
+    let body = encode(&[state.core.metrics.registry(), &scanner, &stored, &superlog]);
     HttpResponse::Ok().content_type(CONTENT_TYPE).body(body)
 }

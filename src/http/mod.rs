@@ -27,37 +27,23 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::web;
 
-use crate::actors::Services;
 use crate::actors::broadcaster::Broadcaster;
 use crate::actors::connector::ConnectorRegistry;
-use crate::actors::job_registry::JobRegistry;
-use crate::connector_client::ConnectorClients;
-use crate::scanner::Scanner;
+use crate::actors::job_registry::Jobs;
+use crate::core_state::Core;
 
 /// The API prefix of every route.
 pub const API: &str = "/dsx-connect/api/v1";
 
-/// Shared by every handler.
-pub struct CoreState {
-    pub services: Arc<Services>,
-    pub scanner: Arc<dyn Scanner>,
-    /// The engine's cached readiness, on roles that scan (`readyz` fails while it is down).
-    pub scanner_probe: Option<Arc<crate::scanner::probe::ScannerProbe>>,
-    pub clients: Arc<ConnectorClients>,
-    pub jobs: Addr<JobRegistry>,
+/// What every handler reads: the core's shared state, plus what only the HTTP layer holds — the
+/// addresses of the actors handlers talk to and the host policy.
+pub struct HttpState {
+    pub core: Arc<Core>,
+    pub jobs: Jobs,
     pub connectors: Addr<ConnectorRegistry>,
     pub broadcaster: Addr<Broadcaster>,
-    pub build_timestamp: String,
     /// Host and CSRF checks (docs/AUTH.md, "Browsers").
     pub host_policy: origin::HostPolicy,
-    /// Users and browser sessions (docs/AUTH.md, "Users and sessions").
-    pub identity: Arc<crate::identity::Identity>,
-    /// Single sign-on, when configured with authentication on.
-    pub oidc: Option<Arc<crate::oidc::Oidc>>,
-    /// The audit trail (docs/AUTH.md, "Audit").
-    pub auditor: Arc<crate::audit_trail::Auditor>,
-    /// Scan-result events to SIEMs (disabled unless configured).
-    pub superlog: crate::superlog::Superlog,
 }
 
 /// What a `worker` process serves: liveness, readiness and its version for orchestrators, and

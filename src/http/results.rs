@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::CoreState;
+use super::HttpState;
 use super::errors::{ApiError, query_get, query_int, query_int_in, query_pairs};
 use crate::backend::ResultQuery;
 use crate::model::findings::{self, FindingsSummary};
@@ -13,7 +13,7 @@ fn clamp_limit(v: Option<i64>, default: i64) -> usize {
 }
 
 /// `GET /scan/results?limit=&job_id=&verdict=&before_id=`: newest first.
-pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(state: web::Data<HttpState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = query_pairs(&req);
     let query = ResultQuery {
         limit: clamp_limit(query_int(&q, "limit")?, 200),
@@ -22,7 +22,7 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
         before_id: query_int(&q, "before_id")?,
     };
     let results = state
-        .services
+        .core
         .backend
         .results
         .list(query)
@@ -33,12 +33,12 @@ pub async fn list(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpR
 
 /// `GET /scan/results/job/{job_id}`: that job's results, newest first (`[]` when unknown).
 pub async fn by_job(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query_pairs(&req);
-    let retain = state.services.settings.results_retain;
+    let retain = state.core.settings.results_retain;
     let default = if retain > 0 { retain } else { 10_000 };
     let query = ResultQuery {
         limit: clamp_limit(query_int(&q, "limit")?, default),
@@ -47,7 +47,7 @@ pub async fn by_job(
         before_id: None,
     };
     let results = state
-        .services
+        .core
         .backend
         .results
         .list(query)
@@ -57,9 +57,9 @@ pub async fn by_job(
 }
 
 /// `GET /scan/results/{task_id}`: a 0- or 1-element array, never 404.
-pub async fn by_task(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn by_task(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let r = state
-        .services
+        .core
         .backend
         .results
         .by_task(&path)
@@ -69,9 +69,9 @@ pub async fn by_task(state: web::Data<CoreState>, path: web::Path<String>) -> Re
 }
 
 /// `GET /scan/stats`.
-pub async fn stats(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
+pub async fn stats(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
     let s = state
-        .services
+        .core
         .backend
         .results
         .stats()
@@ -83,7 +83,7 @@ pub async fn stats(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError
 /// `GET /scan/findings/summary?recent=N`: the malicious results of the last 24 hours by threat,
 /// connector and job, and the `N` most recent (default 10, at most 100). Reads at most
 /// `findings::MAX_SCANNED` findings; `complete` says whether that was all of them.
-pub async fn findings_summary(state: web::Data<CoreState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn findings_summary(state: web::Data<HttpState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = query_pairs(&req);
     let recent = query_int_in(
         &q,
@@ -95,7 +95,7 @@ pub async fn findings_summary(state: web::Data<CoreState>, req: HttpRequest) -> 
     let until = chrono::Utc::now();
     let since = until - chrono::Duration::hours(findings::WINDOW_HOURS);
     let found = state
-        .services
+        .core
         .backend
         .results
         .findings(since.timestamp_millis(), findings::MAX_SCANNED + 1)

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::CoreState;
+use super::HttpState;
 use super::errors::{ApiError, BATCH_BODY_LIMIT, SINGLE_BODY_LIMIT, header_str, no_store, parse_json, read_body};
 use crate::auth::url_guard;
 use crate::backend::{AcceptAnswer, AcceptRequest, Accepted, IdemScope, ItemOutcome, NewItem, StoreError};
@@ -39,12 +39,12 @@ fn idempotency(req: &HttpRequest, scope: IdemScope) -> Result<Option<(IdemScope,
 /// Fills `connector_url` (request, its connector, or the registered connector) and the job id,
 /// checks the destination against the SSRF guard and pins it (docs/AUTH.md, "Pinning").
 fn complete_request(
-    state: &CoreState,
+    state: &HttpState,
     mut r: ScanRequestModel,
     job_id: &str,
     prefix: &[Loc],
 ) -> Result<NewItem, Issues> {
-    let view = &state.services.registry_view;
+    let view = &state.core.registry_view;
     let registered = r
         .connector
         .as_ref()
@@ -70,7 +70,7 @@ fn complete_request(
             "no connector_url: give connector_url, connector.url, or the uuid of a registered connector",
         )));
     };
-    let url = url_guard::check(&url, &state.services.settings.connectors.allowed_urls)
+    let url = url_guard::check(&url, &state.core.settings.connectors.allowed_urls)
         .map_err(|why| Issues::one(Issue::new("value_error", loc, why.message()).with_input(json!(url))))?;
     // Credentials go only to a connector registered at exactly this url.
     let pinned = registered
@@ -110,13 +110,13 @@ struct Bound {
 
 /// Resolves the signing connector's pinned identity: its credential record's url (or, for a
 /// built-in connector, its registration).
-async fn bound(state: &CoreState, p: &ConnectorPrincipal) -> Result<Bound, ApiError> {
-    let model = state.services.registry_view.get(&p.uuid);
+async fn bound(state: &HttpState, p: &ConnectorPrincipal) -> Result<Bound, ApiError> {
+    let model = state.core.registry_view.get(&p.uuid);
     let url = if p.builtin {
         model.as_ref().and_then(|m| m.url.clone())
     } else {
         state
-            .services
+            .core
             .trust
             .record(&p.uuid)
             .await
@@ -162,14 +162,14 @@ fn bind(b: &Bound, r: &mut ScanRequestModel, allow: &crate::auth::url_guard::All
 }
 
 /// A signed request may not add items to another connector's job.
-async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item = String>) -> Result<(), ApiError> {
+async fn check_jobs(state: &HttpState, b: &Bound, jobs: impl IntoIterator<Item = String>) -> Result<(), ApiError> {
     let mut seen = std::collections::HashSet::new();
     for j in jobs.into_iter().filter(|j| !j.is_empty()) {
         if !seen.insert(j.clone()) {
             continue;
         }
         let job = state
-            .services
+            .core
             .backend
             .jobs
             .get(&j)
@@ -184,7 +184,7 @@ async fn check_jobs(state: &CoreState, b: &Bound, jobs: impl IntoIterator<Item =
 
 /// The answer to a store failure at intake ("Scan request intake"): the kind of failure in `message`, the
 /// store's own text (which may name tables, keys or hosts) in the log only.
-fn store_failure(state: &CoreState, e: StoreError) -> ApiError {
+fn store_failure(state: &HttpState, e: StoreError) -> ApiError {
     let (code, message, desc) = match &e {
         StoreError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -210,8 +210,8 @@ fn store_failure(state: &CoreState, e: StoreError) -> ApiError {
 
 /// 503 with `Retry-After` (until the store's next write probe): nothing was enqueued, the
 /// client keeps the request and sends it again.
-fn cannot_write(state: &CoreState, why: &str) -> ApiError {
-    let after = state.services.backend.write_health.retry_after().as_secs().max(1);
+fn cannot_write(state: &HttpState, why: &str) -> ApiError {
+    let after = state.core.backend.write_health.retry_after().as_secs().max(1);
     ApiError::RetryLater(
         StatusResponse::error(why.to_string()).with_description("The store cannot write; nothing was queued"),
         after,
@@ -224,25 +224,25 @@ fn cancelled(job_id: &str) -> HttpResponse {
 }
 
 async fn accept(
-    state: &CoreState,
+    state: &HttpState,
     req: &HttpRequest,
     items: Vec<NewItem>,
     idem: Option<(IdemScope, String)>,
 ) -> Result<AcceptAnswer, ApiError> {
     // While the store cannot write, intake is refused before it tries (and fails) to.
-    if let Some(d) = state.services.backend.write_health.degraded() {
+    if let Some(d) = state.core.backend.write_health.degraded() {
         return Err(cannot_write(state, &format!("store cannot write: {}", d.reason)));
     }
     let job_name = header_str(req, "X-Job-Name").map(str::to_string);
     state
-        .services
+        .core
         .backend
         .queue
         .accept(AcceptRequest {
             items,
             idempotency: idem,
             job_name,
-            max_attempts: state.services.settings.workers.max_attempts,
+            max_attempts: state.core.settings.workers.max_attempts,
             deadline: Instant::now() + STORE_DEADLINE,
             request_id: crate::request_id::current().map(|r| r.into_string()),
         })
@@ -252,7 +252,7 @@ async fn accept(
 
 /// `POST /scan/request`.
 pub async fn request(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -265,7 +265,7 @@ pub async fn request(
     let binding = match &principal {
         Some(p) => {
             let b = bound(&state, p).await?;
-            bind(&b, &mut r, &state.services.settings.connectors.allowed_urls)?;
+            bind(&b, &mut r, &state.core.settings.connectors.allowed_urls)?;
             check_jobs(&state, &b, r.scan_job_id.clone()).await?;
             Some(b)
         }
@@ -327,7 +327,7 @@ fn operator_target(req: &HttpRequest, item: &NewItem, prefix: &[Loc]) -> Result<
 
 /// `POST /scan/request/batch`: 1–1000 requests, all validated before any is enqueued.
 pub async fn batch(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -361,7 +361,7 @@ pub async fn batch(
         match ScanRequestModel::from_value(v, &prefix) {
             Ok(mut r) => {
                 if let Some(b) = &binding {
-                    bind(b, &mut r, &state.services.settings.connectors.allowed_urls)?;
+                    bind(b, &mut r, &state.core.settings.connectors.allowed_urls)?;
                 }
                 let job = r
                     .scan_job_id
@@ -429,10 +429,10 @@ pub async fn batch(
 }
 
 /// `GET /scan/request/{task_id}`.
-pub async fn task_status(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn task_status(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::not_found("task_not_found");
     let task_id = TaskId::parse(&path).map_err(|_| not_found())?;
-    let backend = &state.services.backend;
+    let backend = &state.core.backend;
     let task = backend
         .queue
         .task(task_id.as_str())

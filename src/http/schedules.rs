@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::CoreState;
+use super::HttpState;
 use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, parse_json, read_body};
 use crate::backend::StoreError;
@@ -91,9 +91,9 @@ fn schedule_id(raw: &str) -> Result<ScheduleId, ApiError> {
     })
 }
 
-async fn load(state: &CoreState, id: &ScheduleId) -> Result<Schedule, ApiError> {
+async fn load(state: &HttpState, id: &ScheduleId) -> Result<Schedule, ApiError> {
     state
-        .services
+        .core
         .backend
         .schedules
         .schedule(id)
@@ -118,7 +118,7 @@ struct Fields {
     paused: bool,
 }
 
-fn fields(state: &CoreState, body: &Value, now: i64) -> Result<Fields, ApiError> {
+fn fields(state: &HttpState, body: &Value, now: i64) -> Result<Fields, ApiError> {
     let loc = |k: &str| vec![Loc::from("body"), Loc::from(k)];
     let Some(obj) = body.as_object() else {
         return Err(ApiError::invalid(
@@ -161,7 +161,7 @@ fn fields(state: &CoreState, body: &Value, now: i64) -> Result<Fields, ApiError>
             Err(_) => issues.push(
                 Issue::new("uuid_parsing", loc("connector_uuid"), "Input should be a valid UUID").with_input(json!(u)),
             ),
-            Ok(_) if !state.services.registry_view.contains(u) => issues.push(
+            Ok(_) if !state.core.registry_view.contains(u) => issues.push(
                 Issue::new(
                     "value_error",
                     loc("connector_uuid"),
@@ -321,17 +321,17 @@ fn audited(resp: HttpResponse, def: &ScheduleDefinition) -> HttpResponse {
 }
 
 /// `GET /schedules`.
-pub async fn list(state: web::Data<CoreState>) -> Result<HttpResponse, ApiError> {
-    let all = state.services.backend.schedules.schedules().await.map_err(store_err)?;
+pub async fn list(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
+    let all = state.core.backend.schedules.schedules().await.map_err(store_err)?;
     Ok(HttpResponse::Ok().json(all.iter().map(|s| view(&s.definition, &s.state)).collect::<Vec<_>>()))
 }
 
 /// `GET /schedules/{schedule_id}`: the schedule with its last runs, newest first.
-pub async fn get(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = schedule_id(&path)?;
     let s = load(&state, &id).await?;
     let runs = state
-        .services
+        .core
         .backend
         .schedules
         .schedule_runs(&id)
@@ -344,7 +344,7 @@ pub async fn get(state: web::Data<CoreState>, path: web::Path<String>) -> Result
 
 /// `POST /schedules`: 201 with the schedule.
 pub async fn create(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -367,7 +367,7 @@ pub async fn create(
     };
     let next = first_due(&def, now);
     let stored = state
-        .services
+        .core
         .backend
         .schedules
         .create_schedule(&def, next, MAX_SCHEDULES)
@@ -390,7 +390,7 @@ pub async fn create(
 /// `PUT /schedules/{schedule_id}`: replaces the editable fields. A changed cadence counts its
 /// due times from now; an unchanged one keeps its next due time.
 pub async fn update(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -421,13 +421,13 @@ pub async fn update(
 }
 
 async fn save(
-    state: &CoreState,
+    state: &HttpState,
     def: ScheduleDefinition,
     next: Option<i64>,
     old: ScheduleState,
 ) -> Result<HttpResponse, ApiError> {
     let found = state
-        .services
+        .core
         .backend
         .schedules
         .update_schedule(&def, next)
@@ -443,7 +443,7 @@ async fn save(
     Ok(audited(HttpResponse::Ok().json(view(&def, &st)), &def))
 }
 
-async fn set_paused(state: &CoreState, raw: &str, paused: bool) -> Result<HttpResponse, ApiError> {
+async fn set_paused(state: &HttpState, raw: &str, paused: bool) -> Result<HttpResponse, ApiError> {
     let id = schedule_id(raw)?;
     let old = load(state, &id).await?;
     let now = now_ms();
@@ -464,21 +464,21 @@ async fn set_paused(state: &CoreState, raw: &str, paused: bool) -> Result<HttpRe
 }
 
 /// `POST /schedules/{schedule_id}/pause`.
-pub async fn pause(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn pause(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     set_paused(&state, &path, true).await
 }
 
 /// `POST /schedules/{schedule_id}/resume`.
-pub async fn resume(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn resume(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     set_paused(&state, &path, false).await
 }
 
 /// `DELETE /schedules/{schedule_id}`: 204. Jobs it started are left as they are.
-pub async fn remove(state: web::Data<CoreState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn remove(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = schedule_id(&path)?;
     let old = load(&state, &id).await?;
     if !state
-        .services
+        .core
         .backend
         .schedules
         .delete_schedule(&id)

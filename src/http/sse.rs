@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
-use super::CoreState;
+use super::HttpState;
 use super::errors::{ApiError, query_get, query_pairs};
 use super::jobs::job_path;
 use crate::actors::broadcaster::Broadcaster;
@@ -18,7 +18,7 @@ const SESSION_RECHECK: Duration = Duration::from_secs(30);
 
 /// Resolves when the session a stream was opened with has ended (logout, expiry, password or
 /// role change), so the stream closes within [`SESSION_RECHECK`]; never for other principals.
-async fn session_end(state: web::Data<CoreState>, sha: Option<String>) {
+async fn session_end(state: web::Data<HttpState>, sha: Option<String>) {
     let Some(sha) = sha else {
         return std::future::pending().await;
     };
@@ -26,19 +26,19 @@ async fn session_end(state: web::Data<CoreState>, sha: Option<String>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        if !state.identity.session_alive(&sha).await {
+        if !state.core.identity.session_alive(&sha).await {
             return;
         }
     }
 }
 
-async fn open(state: &web::Data<CoreState>, req: &HttpRequest, kind: StreamKind) -> HttpResponse {
+async fn open(state: &web::Data<HttpState>, req: &HttpRequest, kind: StreamKind) -> HttpResponse {
     let sha = req
         .extensions()
         .get::<super::auth_session::SessionContext>()
         .map(|c| c.session.sha256.clone());
     let keep_alive = matches!(kind, StreamKind::Connectors);
-    let queue = Broadcaster::open_session(&state.broadcaster, kind, Arc::clone(&state.services)).await;
+    let queue = Broadcaster::open_session(&state.broadcaster, kind, Arc::clone(&state.core)).await;
     let mut resp = HttpResponse::Ok();
     resp.content_type("text/event-stream; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
@@ -50,17 +50,17 @@ async fn open(state: &web::Data<CoreState>, req: &HttpRequest, kind: StreamKind)
     resp.streaming(body_stream(queue).take_until(ended))
 }
 
-pub async fn scan_results(state: web::Data<CoreState>, req: HttpRequest) -> HttpResponse {
+pub async fn scan_results(state: web::Data<HttpState>, req: HttpRequest) -> HttpResponse {
     open(&state, &req, StreamKind::ScanResults).await
 }
 
-pub async fn connectors(state: web::Data<CoreState>, req: HttpRequest) -> HttpResponse {
+pub async fn connectors(state: web::Data<HttpState>, req: HttpRequest) -> HttpResponse {
     open(&state, &req, StreamKind::Connectors).await
 }
 
 /// `GET /subscribe/job-summary/{job_id}?interval=5` (2 ≤ interval ≤ 60 seconds).
 pub async fn job_summary(
-    state: web::Data<CoreState>,
+    state: web::Data<HttpState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -35,7 +35,7 @@ pub struct FailureLabels {
     pub class: &'static str,
 }
 
-/// The per-process instruments of one core (held in the shared `Services`).
+/// The per-process instruments of one core (held in the shared `Core` (`core_state.rs`)).
 pub struct CoreMetrics {
     registry: Registry,
     pub http: Arc<HttpMetrics>,

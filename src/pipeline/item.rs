@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::Value;
 
-use super::PipelineCtx;
+use super::Pipeline;
 use crate::actors::job::{ItemFinished, JobChanged};
 use crate::backend::write_health::when_writable;
 use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt, Recorded, StoreError};
@@ -29,6 +29,7 @@ use crate::model::{
     DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Stage, Verdict, VerdictKind, WorkItem, now_ms,
 };
 use crate::request_id::RequestId;
+use crate::retry::Backoff;
 use crate::scanner::{ByteStream, Meter, MeterReport, Pace, ScanInput};
 
 /// Longest a worker waits for a pause or cancel being committed before it looks again.
@@ -37,17 +38,20 @@ const HOLD_WAIT: Duration = Duration::from_secs(2);
 /// Attempts to deliver a result tag to a connector.
 const RESULT_TAG_ATTEMPTS: u32 = 3;
 
+/// Waits between result-tag attempts: 500 ms, then 1 s.
+const RESULT_TAG_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1));
+
 /// How long a legacy JSON error envelope may be before it is treated as file content.
 const ENVELOPE_PEEK: usize = 64 * 1024;
 
 /// Runs one item to its end (recorded, rescheduled, parked or dead-lettered), on behalf of the
 /// request that accepted it (its id goes on the connector and scanner calls).
-pub async fn process(ctx: Arc<PipelineCtx>, claimed: Claimed) {
+pub async fn process(ctx: Arc<Pipeline>, claimed: Claimed) {
     let id = claimed.item.request_id.as_deref().and_then(RequestId::parse);
     crate::request_id::scope(id, run(ctx, claimed)).await
 }
 
-async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
+async fn run(ctx: Arc<Pipeline>, claimed: Claimed) {
     let Claimed {
         receipt,
         mut item,
@@ -64,22 +68,19 @@ async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
     }
     if !item.requeued {
         // A pause or cancel being committed: wait for the decision rather than dispatch.
-        let held_since = Instant::now();
-        while ctx.held.is_held(&item.job_id) && held_since.elapsed() < HOLD_WAIT {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        match ctx.backend.jobs.status(&item.job_id).await {
+        ctx.core.held.wait_released(&item.job_id, HOLD_WAIT).await;
+        match ctx.core.backend.jobs.status(&item.job_id).await {
             Ok(Some(JobStatus::Paused)) => {
-                match ctx.backend.queue.park(&receipt, item.clone()).await {
+                match ctx.core.backend.queue.park(&receipt, item.clone()).await {
                     Ok(ParkOutcome::Skipped(change)) => {
-                        if let Ok(actor) = ctx.job_actor(&item.job_id).await {
+                        if let Ok(actor) = ctx.jobs.actor(&item.job_id).await {
                             actor.do_send(JobChanged(*change));
                         }
                     }
                     Ok(_) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "parking an item failed; it will be delivered again");
-                        ctx.backend.queue_release(&receipt).await;
+                        ctx.core.backend.queue_release(&receipt).await;
                     }
                 }
                 return;
@@ -91,19 +92,20 @@ async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "job status unavailable; retrying the item later");
-                ctx.backend.queue_release(&receipt).await;
+                ctx.core.backend.queue_release(&receipt).await;
                 return;
             }
         }
     }
     loop {
         let attempts = item.attempt + 1;
-        let _ = ctx.backend.queue.task_started(&item.task_id, attempts).await;
+        let _ = ctx.core.backend.queue.task_started(&item.task_id, attempts).await;
         let stage_started = Instant::now();
         let step = match item.stage {
             Stage::Scan => scan_stage(&ctx, &item).await.map(|v| {
                 let read = v.dsxconnect_read_elapsed_ms.map(|ms| ms / 1e3);
-                ctx.metrics
+                ctx.core
+                    .metrics
                     .scan_took(v.scan_engine, stage_started.elapsed().as_secs_f64(), read);
                 let next = if v.verdict == VerdictKind::Malicious {
                     Stage::Action
@@ -116,7 +118,9 @@ async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
             Stage::Action => {
                 let acted = action_stage(&ctx, &item).await;
                 let outcome = acted.as_ref().map_or("failed", |a| status_label(a.status));
-                ctx.metrics.action_took(outcome, stage_started.elapsed().as_secs_f64());
+                ctx.core
+                    .metrics
+                    .action_took(outcome, stage_started.elapsed().as_secs_f64());
                 acted.map(|a| {
                     item.item_action = Some(a);
                     Stage::Record
@@ -141,15 +145,15 @@ async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
 }
 
 /// Dead-letters an item whose processing panicked (`unknown_error`).
-pub async fn dead_letter_panicked(ctx: &PipelineCtx, c: Claimed) {
+pub async fn dead_letter_panicked(ctx: &Pipeline, c: Claimed) {
     let f = Failure::new(ErrorClass::Unknown, "processing the item panicked");
     dead_letter(ctx, &c.receipt, &c.item, "unknown_error", &f, c.item.attempt + 1).await;
 }
 
 /// Retry or dead-letter after a failed stage.
-async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failure) {
-    ctx.metrics.failed(item.stage, f.class);
-    let w = &ctx.settings.workers;
+async fn fail(ctx: &Pipeline, receipt: &Receipt, mut item: WorkItem, f: Failure) {
+    ctx.core.metrics.failed(item.stage, f.class);
+    let w = &ctx.core.settings.workers;
     let attempts = item.attempt + 1;
     let retriable = f.class.is_retriable(w);
     if retriable && attempts < item.max_attempts {
@@ -157,13 +161,16 @@ async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failu
         item.attempt = attempts;
         let due = now_ms() + delay.as_millis() as i64;
         tracing::debug!(task = %item.task_id, class = f.class.as_str(), attempts, ?delay, "retrying item");
-        let retried = when_writable(&ctx.backend.write_health, || {
-            ctx.backend.queue.retry_later(receipt, item.clone(), due, &f.message)
+        let retried = when_writable(&ctx.core.backend.write_health, || {
+            ctx.core
+                .backend
+                .queue
+                .retry_later(receipt, item.clone(), due, &f.message)
         })
         .await;
         if let Err(e) = retried {
             tracing::error!(error = %e, "scheduling a retry failed; the item will be delivered again");
-            ctx.backend.queue_release(receipt).await;
+            ctx.core.backend.queue_release(receipt).await;
         }
         return;
     }
@@ -175,13 +182,13 @@ async fn fail(ctx: &PipelineCtx, receipt: &Receipt, mut item: WorkItem, f: Failu
     dead_letter(ctx, receipt, &item, &reason, &f, attempts).await;
 }
 
-async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reason: &str, f: &Failure, attempts: u32) {
+async fn dead_letter(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, reason: &str, f: &Failure, attempts: u32) {
     let entry = DlqEntry::for_item(item, reason, f.class.as_str(), &f.message, attempts, chrono::Utc::now());
     tracing::warn!(
         event = "item.dead_lettered",
         location = %item.scan_request.location,
         verdict = item.verdict.as_ref().map_or("none", |v| v.verdict.as_str()),
-        engine = ctx.scanner.engine().as_str(),
+        engine = ctx.core.scanner.engine().as_str(),
         job = %item.job_id,
         task = %item.task_id,
         request_id = item.request_id.as_deref().unwrap_or(""),
@@ -195,7 +202,7 @@ async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reas
     let dlq_event = serde_json::json!({
         "type": "dead_lettered",
         "queue_type": entry.queue.as_str(),
-        "queue_name": entry.queue.queue_name(ctx.settings.app_env.as_str()),
+        "queue_name": entry.queue.queue_name(ctx.core.settings.app_env.as_str()),
         "timestamp": entry.meta.failed_at,
         "task_id": item.task_id,
         "job_id": item.job_id,
@@ -205,7 +212,7 @@ async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reas
         .await
         .is_some()
     {
-        ctx.backend.events.publish(BusEvent::Dlq(dlq_event));
+        ctx.core.backend.events.publish(BusEvent::Dlq(dlq_event));
         tag_result(ctx, item, "error", Some(reason.to_string()));
     }
 }
@@ -237,26 +244,26 @@ fn result_of(v: &Verdict) -> (&'static str, Option<String>) {
 /// Tells the item's connector its result when it records results on items (capability
 /// `result_tags`). Off the item's critical path, with a few retries: a tag that never arrives
 /// leaves the item `pending`, which a bucket policy treats as not clean — it fails closed.
-fn tag_result(ctx: &PipelineCtx, item: &WorkItem, result: &'static str, reason: Option<String>) {
+fn tag_result(ctx: &Pipeline, item: &WorkItem, result: &'static str, reason: Option<String>) {
     let Ok(pin) = destination(item) else { return };
     // Only a pinned connector is asked to tag: the tag call carries its credentials.
     let wants = pin
         .connector_uuid
         .as_deref()
-        .and_then(|u| ctx.registry_view.get(&u.to_ascii_lowercase()))
+        .and_then(|u| ctx.core.registry_view.get(&u.to_ascii_lowercase()))
         .and_then(|m| m.capabilities)
         .is_some_and(|c| c.iter().any(|x| x == crate::model::connector::CAP_RESULT_TAGS));
     if !wants {
         return;
     }
-    let (clients, req) = (Arc::clone(&ctx.connectors), item.scan_request.clone());
+    let (clients, req) = (Arc::clone(&ctx.core.clients), item.scan_request.clone());
     actix::spawn(async move {
         for attempt in 0..RESULT_TAG_ATTEMPTS {
             match clients.result_tag(&pin, &req, result, reason.as_deref()).await {
                 Ok(()) => return,
                 Err(f) if attempt + 1 < RESULT_TAG_ATTEMPTS => {
                     tracing::debug!(location = %req.location, error = %f.message, "result tag failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                    tokio::time::sleep(RESULT_TAG_BACKOFF.delay(attempt + 1)).await;
                 }
                 Err(f) => {
                     tracing::warn!(location = %req.location, result, error = %f.message, "the connector did not take the result tag; the item stays pending there");
@@ -270,7 +277,7 @@ fn tag_result(ctx: &PipelineCtx, item: &WorkItem, result: &'static str, reason: 
 /// the entry. Returns what was recorded (`None`: the store was unavailable and the entry was
 /// released for a later retry).
 async fn finish(
-    ctx: &PipelineCtx,
+    ctx: &Pipeline,
     receipt: &Receipt,
     item: &WorkItem,
     outcome: Outcome,
@@ -283,8 +290,8 @@ async fn finish(
         attempts,
         requeued: item.requeued,
     };
-    let change = when_writable(&ctx.backend.write_health, || async {
-        let actor = ctx.job_actor(&item.job_id).await.map_err(actor_gone)?;
+    let change = when_writable(&ctx.core.backend.write_health, || async {
+        let actor = ctx.jobs.actor(&item.job_id).await.map_err(actor_gone)?;
         actor.send(ItemFinished(record.clone())).await.map_err(actor_gone)?
     })
     .await;
@@ -293,13 +300,16 @@ async fn finish(
         Err(e) => {
             tracing::error!(error = %e, task = %item.task_id, "recording the outcome failed; retrying later");
             tokio::time::sleep(Duration::from_secs(1)).await;
-            ctx.backend.queue_release(receipt).await;
+            ctx.core.backend.queue_release(receipt).await;
             return None;
         }
     };
     // The outcome is recorded, so the ack is off the item's critical path: if it is lost (crash,
     // store failure) the entry is delivered again and idempotent recording absorbs it.
-    let (queue, health) = (Arc::clone(&ctx.backend.queue), Arc::clone(&ctx.backend.write_health));
+    let (queue, health) = (
+        Arc::clone(&ctx.core.backend.queue),
+        Arc::clone(&ctx.core.backend.write_health),
+    );
     let (receipt, task) = (receipt.clone(), item.task_id.clone());
     actix::spawn(async move {
         if let Err(e) = when_writable(&health, || queue.ack(&receipt)).await {
@@ -313,7 +323,7 @@ fn actor_gone(e: actix::MailboxError) -> StoreError {
     StoreError::Unavailable(format!("the job actor is unavailable: {e}"))
 }
 
-async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, attempts: u32) {
+async fn record_stage(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, attempts: u32) {
     let Some(verdict) = item.verdict.clone() else {
         let f = Failure::new(ErrorClass::BadPayload, "record stage without a verdict");
         dead_letter(ctx, receipt, item, "bad_payload", &f, attempts).await;
@@ -340,12 +350,12 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
     let (result, reason) = result_of(&verdict);
     log_verdict(item, &verdict, &action, stored.inserted);
     if stored.inserted {
-        ctx.metrics.scanned(verdict.verdict, verdict.scan_engine);
+        ctx.core.metrics.scanned(verdict.verdict, verdict.scan_engine);
         // Only the first recording of a result becomes a superlog event
         // (docs/reference/SUPERLOG.md, "When events are produced"): a redelivered item is
         // recorded again but must not be reported twice.
-        if ctx.superlog.is_enabled() {
-            ctx.superlog.emit_result(&stored.result);
+        if ctx.core.superlog.is_enabled() {
+            ctx.core.superlog.emit_result(&stored.result);
         }
     }
     tag_result(ctx, item, result, reason);
@@ -398,8 +408,9 @@ fn log_verdict(item: &WorkItem, verdict: &Verdict, action: &ItemActionStatusResp
     }
 }
 
-async fn action_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<ItemActionStatusResponse, Failure> {
-    ctx.connectors
+async fn action_stage(ctx: &Pipeline, item: &WorkItem) -> Result<ItemActionStatusResponse, Failure> {
+    ctx.core
+        .clients
         .item_action(&destination(item)?, &item.scan_request)
         .await
 }
@@ -413,16 +424,17 @@ fn destination(item: &WorkItem) -> Result<crate::model::Pin, Failure> {
 
 /// Fetch from the connector and scan, streaming ("read_file answers",
 /// "Size limit and transfer deadlines").
-async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failure> {
+async fn scan_stage(ctx: &Pipeline, item: &WorkItem) -> Result<Verdict, Failure> {
     let started = Instant::now();
-    let engine = ctx.scanner.engine();
-    let limit = ctx.scanner.max_file_size();
+    let engine = ctx.core.scanner.engine();
+    let limit = ctx.core.scanner.max_file_size();
     let hint = item.scan_request.size_in_bytes.and_then(|s| u64::try_from(s).ok());
     if limit > 0 && hint.is_some_and(|s| s > limit) {
         return Ok(stamp(Verdict::too_large(hint, engine), ctx, item, None));
     }
     let resp = ctx
-        .connectors
+        .core
+        .clients
         .read_file(&destination(item)?, &item.scan_request)
         .await?;
     let read_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -444,7 +456,7 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
         source = check_legacy_envelope(source).await?;
     }
     let meter = Meter::expecting(length);
-    let transfer = ctx.settings.workers.transfer;
+    let transfer = ctx.core.settings.workers.transfer;
     let pace = Pace {
         first_byte: transfer.first_byte,
         window: transfer.rate_window,
@@ -457,7 +469,7 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
         task_id: item.task_id.clone(),
     };
     let total_cap = transfer.total_cap(length.or(hint), limit);
-    let answer_timeout = ctx.settings.scanner.timeout;
+    let answer_timeout = ctx.core.settings.scanner.timeout;
     let late = |what: String| {
         let class = match engine {
             Engine::Dsxa => ErrorClass::DsxaTimeout,
@@ -470,7 +482,7 @@ async fn scan_stage(ctx: &PipelineCtx, item: &WorkItem) -> Result<Verdict, Failu
     // rest: the verdict must follow the last byte within the scanner timeout, and the whole
     // attempt must end within the cap derived from the size.
     let scanned = tokio::select! {
-        r = ctx.scanner.scan(input) => r,
+        r = ctx.core.scanner.scan(input) => r,
         () = async {
             meter.ended().await;
             tokio::time::sleep(answer_timeout).await;
@@ -534,9 +546,9 @@ async fn check_legacy_envelope(mut source: ByteStream) -> Result<ByteStream, Fai
 
 /// Adds the core's measurements, and the engine's version to verdicts the core made itself
 /// (too large) so every result names the engine version.
-fn stamp(mut v: Verdict, ctx: &PipelineCtx, item: &WorkItem, read_ms: Option<f64>) -> Verdict {
+fn stamp(mut v: Verdict, ctx: &Pipeline, item: &WorkItem, read_ms: Option<f64>) -> Verdict {
     if v.scan_engine_version.is_none() {
-        v.scan_engine_version = ctx.scanner.version();
+        v.scan_engine_version = ctx.core.scanner.version();
     }
     v.dsxconnect_read_elapsed_ms = read_ms;
     v.dsxconnect_request_elapsed_ms = Some((now_ms() - item.enqueued_at).max(0) as f64);

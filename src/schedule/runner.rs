@@ -13,9 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::actors::Services;
 use crate::backend::schedules::Claim;
-use crate::connector_client::ConnectorClients;
+use crate::core_state::Core;
 use crate::model::now_ms;
 use crate::model::schedule::{MissedRuns, RunOutcome, Schedule, ScheduleRun};
 use crate::scan_trigger::{FullScanStart, TriggerError, start_full_scan};
@@ -35,21 +34,19 @@ const START_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(5), Duration::fro
 
 /// Runs due schedules from this process until it exits.
 pub struct Scheduler {
-    services: Arc<Services>,
-    clients: Arc<ConnectorClients>,
+    core: Arc<Core>,
     /// Names this process in run leases.
     holder: String,
 }
 
 impl Scheduler {
-    pub fn new(services: Arc<Services>, clients: Arc<ConnectorClients>) -> Self {
+    pub fn new(core: Arc<Core>) -> Self {
         let host = hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "host".into());
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         Self {
-            services,
-            clients,
+            core,
             holder: format!("{host}:{}:{}", std::process::id(), &nonce[..8]),
         }
     }
@@ -71,7 +68,7 @@ impl Scheduler {
 
     /// One pass: claims every due run it can and decides each on its own task.
     async fn pass(self: Arc<Self>) -> crate::backend::StoreResult<()> {
-        let store = &self.services.backend.schedules;
+        let store = &self.core.backend.schedules;
         let now = now_ms();
         for id in store.due_schedules(now).await? {
             let Some(schedule) = store.schedule(&id).await? else {
@@ -93,7 +90,7 @@ impl Scheduler {
     async fn decide(&self, schedule: Schedule, claim: Claim) {
         let id = schedule.definition.id.clone();
         let run = self.outcome(&schedule, claim).await;
-        self.services.metrics.schedule_run(run.outcome.as_str());
+        self.core.metrics.schedule_run(run.outcome.as_str());
         tracing::info!(
             schedule = %id,
             due_ms = run.due_ms,
@@ -105,7 +102,7 @@ impl Scheduler {
         );
         // A failed record leaves the lease to expire: the run is then taken over and decided
         // again, finding its job by its derived id if it had started.
-        if let Err(e) = self.services.backend.schedules.finish_run(&id, &run).await {
+        if let Err(e) = self.core.backend.schedules.finish_run(&id, &run).await {
             tracing::warn!(schedule = %id, error = %e, "recording a scheduled run failed");
         }
     }
@@ -129,7 +126,7 @@ impl Scheduler {
             return run;
         }
         let job_id = def.id.job_id_for(claim.due_ms);
-        let jobs = &self.services.backend.jobs;
+        let jobs = &self.core.backend.jobs;
         match jobs.get(&job_id).await {
             Ok(Some(_)) => {
                 // Taken over after the first holder started the job and stopped.
@@ -152,7 +149,7 @@ impl Scheduler {
                 Err(e) => return failed(run, format!("job store unavailable: {e}")),
             }
         }
-        let Some(connector) = self.services.registry_view.get(&def.connector_uuid) else {
+        let Some(connector) = self.core.registry_view.get(&def.connector_uuid) else {
             return failed(run, format!("connector {} is not registered", def.connector_uuid));
         };
         let query = query_for(&job_id, def.filter.as_deref());
@@ -163,7 +160,7 @@ impl Scheduler {
                 query: &query,
                 job_name: Some(def.effective_job_name().to_string()),
             };
-            let error = match start_full_scan(&self.services, &self.clients, &connector, start).await {
+            let error = match start_full_scan(&self.core, &connector, start).await {
                 Ok(answer) if answer.status != crate::model::StatusKind::Error => {
                     run.outcome = RunOutcome::Started;
                     run.job_id = Some(job_id);

@@ -24,7 +24,6 @@ use tokio::sync::watch;
 
 use super::{ActionArg, ReportFormat, ScanArgs, builtin};
 use crate::actors::job::{JobUpdate, Subscribe};
-use crate::actors::job_registry::job_actor;
 use crate::app::{CoreHandle, start_core};
 use crate::backend::{BusEvent, ResultQuery};
 use crate::config::Settings;
@@ -108,9 +107,9 @@ fn progress_bar(progress: Progress) -> indicatif::ProgressBar {
 async fn wait_for_job(core: &CoreHandle, job_id: &str, progress: Progress) -> anyhow::Result<JobRecord> {
     let (tx, mut rx) = watch::channel(None);
     let fwd = Forward(tx).start();
-    let actor = job_actor(core.jobs(), job_id).await?;
+    let actor = core.jobs().actor(job_id).await?;
     actor.send(Subscribe(fwd.recipient())).await?;
-    let jobs = Arc::clone(&core.state.services.backend.jobs);
+    let jobs = Arc::clone(&core.state.core.backend.jobs);
     let bar = progress_bar(progress);
     let mut last_line = Instant::now();
     loop {
@@ -154,7 +153,7 @@ async fn wait_for_job(core: &CoreHandle, job_id: &str, progress: Progress) -> an
 
 /// The malicious results and the dead-lettered items of one job.
 async fn collect(core: &CoreHandle, job: &JobRecord) -> anyhow::Result<(Vec<ScanResultModel>, Vec<Value>)> {
-    let results = &core.state.services.backend.results;
+    let results = &core.state.core.backend.results;
     let mut malicious = Vec::new();
     let mut before = None;
     loop {
@@ -276,12 +275,12 @@ async fn start_connectors(
                 },
                 &base,
                 &settings.data_dir,
-                core.state.services.trust.builtin(),
+                core.state.core.trust.builtin(),
             )
             .await?,
         );
     }
-    let view = Arc::clone(&core.state.services.registry_view);
+    let view = Arc::clone(&core.state.core.registry_view);
     let deadline = Instant::now() + Duration::from_secs(20);
     for c in &running {
         let uuid = c.service.uuid().to_string();
@@ -414,7 +413,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
     let written = Arc::new(Mutex::new(HashSet::new()));
     let live = (format == ReportFormat::Ndjson).then(|| {
         stream_findings(
-            core.state.services.backend.events.subscribe(),
+            core.state.core.backend.events.subscribe(),
             output.clone(),
             Arc::clone(&locations),
             Arc::clone(&written),
@@ -450,7 +449,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
     let mut malicious = Vec::new();
     let mut failures = Vec::new();
     for (target, job_id) in started {
-        let Some(job) = core.state.services.backend.jobs.get(&job_id).await? else {
+        let Some(job) = core.state.core.backend.jobs.get(&job_id).await? else {
             continue;
         };
         let (m, f) = collect(&core, &job).await?;
@@ -465,7 +464,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
     let summary = Summary {
         jobs,
         refused,
-        engine: core.state.scanner.info(),
+        engine: core.state.core.scanner.info(),
         malicious,
         failures,
         elapsed,
