@@ -252,7 +252,7 @@ fn fields(state: &HttpState, body: &Value, now: i64) -> Result<Fields, ApiError>
     {
         let at = if matches!(c, Cadence::Interval { .. }) {
             "interval_secs"
-        } else if e.to_string().contains("time zone") {
+        } else if e.is_time_zone() {
             "timezone"
         } else {
             "cron"

@@ -39,6 +39,13 @@ pub enum CadenceError {
     IntervalRange,
 }
 
+impl CadenceError {
+    /// Whether the time zone, not the expression, is at fault (the field a 422 points at).
+    pub fn is_time_zone(&self) -> bool {
+        matches!(self, Self::TimeZone(_) | Self::TimeZoneTooLong)
+    }
+}
+
 /// A cadence ready to answer "when next?".
 #[derive(Debug, Clone)]
 pub enum Due {
