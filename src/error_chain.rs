@@ -2,13 +2,18 @@
 //! error was caused by a given type. Used by the core and by the connectors, so it belongs to
 //! neither.
 
-/// The error and its sources, so "connection refused" is visible in the DLQ text.
+/// The error and its sources, so "connection refused" is visible in the DLQ text. A source
+/// whose text its error already shows (as the store's errors and `io::Error` do) is not
+/// repeated.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s
@@ -55,5 +60,13 @@ mod tests {
             Refused,
         )));
         assert!(caused_by::<Refused>(&nested));
+    }
+
+    #[test]
+    fn a_source_the_error_already_shows_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let e = crate::backend::StoreError::Internal(crate::backend::Cause::with("writing", io));
+        assert_eq!(error_chain(&e), "store error: writing: disk full");
+        assert!(caused_by::<std::io::Error>(&e), "the library error stays reachable as the source");
     }
 }

@@ -11,6 +11,7 @@ use crate::auth::hmac::now_secs;
 use crate::auth::sessions::{self, Lifetimes, Method, Session};
 use crate::auth::tokens::Role;
 use crate::auth::users::{self, User};
+use crate::backend::Cause;
 use crate::backend::StoreError;
 use crate::backend::identity::{AttemptStore, SessionStore, UserStore};
 use crate::config::auth::LoginSettings;
@@ -127,7 +128,7 @@ impl Identity {
             None => users::verify_unknown(&pw),
         })
         .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+        .map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let user = match user {
             Some(u) if verified.ok && !u.disabled => u,
             _ => return Err(self.failed(&user_key, ip_key.as_deref(), now).await?),
@@ -138,7 +139,7 @@ impl Identity {
             let pw = password.to_string();
             u.password_hash = tokio::task::spawn_blocking(move || users::hash_password(&pw))
                 .await
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
             self.users.update_user(&u).await?;
         }
         Ok(self.open_session(&user.username, user.role, Method::Password).await?)
@@ -248,7 +249,7 @@ impl Identity {
         let pw = password.to_string();
         let hash = tokio::task::spawn_blocking(move || users::hash_password(&pw))
             .await
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+            .map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let now = now_secs();
         let u = User {
             username: name,
@@ -292,7 +293,7 @@ impl Identity {
             let pw = pw.clone();
             u.password_hash = tokio::task::spawn_blocking(move || users::hash_password(&pw))
                 .await
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
             u.password_changed_at = now;
         }
         if let Some(r) = change.role {

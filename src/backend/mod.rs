@@ -29,20 +29,90 @@ pub mod sqlite;
 pub mod write_health;
 
 /// A store failure. `Unavailable`, `Timeout` and `CannotWrite` are transient; the HTTP layer
-/// maps them to 503/504.
-#[derive(Debug, Clone, thiserror::Error)]
+/// maps them to 503/504. Each carries its [`Cause`], with the library error behind it as the
+/// error's source.
+#[derive(Debug, Clone)]
 pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store timeout")]
+    Unavailable(Cause),
     Timeout,
     /// The store answers but refuses writes for lack of room (disk full under the embedded
     /// store, Redis at `maxmemory` with `noeviction`): it heals when room returns, so work
     /// waits for it instead of failing (docs/OPERATIONS.md, "A store that cannot write").
-    #[error("store cannot write: {0}")]
-    CannotWrite(String),
-    #[error("store error: {0}")]
-    Internal(String),
+    CannotWrite(Cause),
+    Internal(Cause),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable(c) => write!(f, "store unavailable: {c}"),
+            Self::Timeout => f.write_str("store timeout"),
+            Self::CannotWrite(c) => write!(f, "store cannot write: {c}"),
+            Self::Internal(c) => write!(f, "store error: {c}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unavailable(c) | Self::CannotWrite(c) | Self::Internal(c) => c.source(),
+            Self::Timeout => None,
+        }
+    }
+}
+
+/// What a store failure is about: a line of context and, when a library error (SQLite, Redis,
+/// JSON, I/O) caused it, that error. Shown as `context: error`, so a log line that prints only
+/// the store error still names its cause; the library error stays reachable as the source.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    context: Option<std::borrow::Cow<'static, str>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Cause {
+    /// A cause without a library error behind it.
+    pub fn msg(context: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self {
+            context: Some(context.into()),
+            source: None,
+        }
+    }
+
+    /// A library error, as it is.
+    pub fn from_err(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            context: None,
+            source: Some(Arc::new(e)),
+        }
+    }
+
+    /// A library error and what was being done.
+    pub fn with(
+        context: impl Into<std::borrow::Cow<'static, str>>,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            context: Some(context.into()),
+            source: Some(Arc::new(e)),
+        }
+    }
+
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.context, &self.source) {
+            (Some(c), Some(e)) => write!(f, "{c}: {e}"),
+            (Some(c), None) => f.write_str(c),
+            (None, Some(e)) => write!(f, "{e}"),
+            (None, None) => f.write_str("unknown"),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::auth::credentials::CredentialRecord;
 use crate::auth::seal::{self, StoreKey};
+use crate::backend::Cause;
 use crate::backend::{CredentialStore, StoreError, StoreResult};
 
 pub struct SealedCredentials {
@@ -25,7 +26,7 @@ impl SealedCredentials {
         let key = self.key.as_deref();
         for s in [&mut r.hmac_secret, &mut r.prev_secret] {
             if let Some(v) = s.as_mut() {
-                *v = seal::open(key, &r.uuid, v).map_err(|e| StoreError::Internal(e.to_string()))?;
+                *v = seal::open(key, &r.uuid, v).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
             }
         }
         Ok(Some(r))

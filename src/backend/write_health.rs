@@ -123,7 +123,7 @@ impl WriteHealth {
     /// Reports the outcome of a store call: a refused write starts (or extends) an episode.
     pub fn observe<T>(&self, r: StoreResult<T>) -> StoreResult<T> {
         if let Err(StoreError::CannotWrite(reason)) = &r {
-            self.write_refused(reason);
+            self.write_refused(&reason.to_string());
         }
         r
     }
@@ -144,7 +144,7 @@ where
                 // Stores report their refusals; one that did not (or a recovery that came in
                 // between) must not turn this into a busy loop.
                 if !health.is_degraded() {
-                    health.write_refused(&reason);
+                    health.write_refused(&reason.to_string());
                 }
             }
             other => return other,
@@ -224,7 +224,7 @@ mod tests {
                     let n = tries.fetch_add(1, Ordering::SeqCst);
                     async move {
                         if n == 0 {
-                            Err(StoreError::CannotWrite("full".into()))
+                            Err(StoreError::CannotWrite(crate::backend::Cause::msg("full")))
                         } else {
                             Ok(n)
                         }

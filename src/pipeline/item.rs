@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::Pipeline;
 use crate::actors::job::{ItemFinished, JobChanged};
+use crate::backend::Cause;
 use crate::backend::write_health::when_writable;
 use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt, Recorded, StoreError};
 use crate::failure::{ErrorClass, Failure, backoff};
@@ -320,7 +321,7 @@ async fn finish(
 }
 
 fn actor_gone(e: actix::MailboxError) -> StoreError {
-    StoreError::Unavailable(format!("the job actor is unavailable: {e}"))
+    StoreError::Unavailable(Cause::with("the job actor is unavailable", e))
 }
 
 async fn record_stage(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, attempts: u32) {

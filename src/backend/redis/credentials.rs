@@ -9,6 +9,7 @@ use deadpool_redis::redis;
 
 use super::{RedisStore, redis_err};
 use crate::auth::credentials::CredentialRecord;
+use crate::backend::Cause;
 use crate::backend::{CredentialStore, StoreError, StoreResult};
 
 impl RedisStore {
@@ -57,7 +58,7 @@ impl CredentialStore for RedisStore {
     }
 
     async fn put_credential(&self, rec: &CredentialRecord, read: Option<u64>) -> StoreResult<bool> {
-        let text = serde_json::to_string(rec).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(rec).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let args = vec![
             rec.uuid.clone(),
             read.map(|v| v.to_string()).unwrap_or_default(),

@@ -12,11 +12,12 @@ use super::{RedisStore, redis_err};
 use crate::auth::audit::{AuditQuery, AuditRecord};
 use crate::auth::sessions::Session;
 use crate::auth::users::User;
+use crate::backend::Cause;
 use crate::backend::identity::{AttemptStore, AuditStore, OidcPending, SessionStore, UserStore};
 use crate::backend::{StoreError, StoreResult};
 
 fn json<T: Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(Cause::from_err(e)))
 }
 
 fn parse<T: DeserializeOwned>(text: Option<String>) -> Option<T> {

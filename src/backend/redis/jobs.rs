@@ -8,6 +8,7 @@ use serde_json::{Map, Value as Json};
 
 use super::results::parse;
 use super::{RedisStore, TASK_TTL_SECS, array, int, internal, job_from_hash, pairs, redis_err, text};
+use crate::backend::Cause;
 use crate::backend::{
     Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, Recorded, StoreError, StoreResult,
     StoredResult,
@@ -254,7 +255,7 @@ impl JobStore for RedisStore {
                 false,
                 "",
                 self.dlq_key(entry.queue),
-                serde_json::to_string(entry).map_err(|e| StoreError::Internal(e.to_string()))?,
+                serde_json::to_string(entry).map_err(|e| StoreError::Internal(Cause::from_err(e)))?,
                 format!("{}: {}", entry.reason, entry.error_details),
                 String::new(),
             ),

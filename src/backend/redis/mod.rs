@@ -31,6 +31,7 @@ use deadpool_redis::{Config, Pool, PoolConfig, Runtime};
 
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
+use crate::backend::Cause;
 use crate::model::job::{CompletedBy, JobRecord, JobStatus, VerdictCounts};
 use scripts::Scripts;
 
@@ -99,8 +100,8 @@ impl RedisStore {
         });
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| StoreError::Internal(format!("invalid Redis configuration: {e}")))?;
-        let client = redis::Client::open(url).map_err(|e| StoreError::Internal(format!("invalid Redis URL: {e}")))?;
+            .map_err(|e| StoreError::Internal(Cause::with("invalid Redis configuration", e)))?;
+        let client = redis::Client::open(url).map_err(|e| StoreError::Internal(Cause::with("invalid Redis URL", e)))?;
         let host = hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "host".into());
@@ -153,7 +154,7 @@ impl RedisStore {
         self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
         self.inner.pool.get().await.map_err(|e| match e {
             deadpool_redis::PoolError::Timeout(_) => StoreError::Timeout,
-            other => StoreError::Unavailable(other.to_string()),
+            other => StoreError::Unavailable(Cause::from_err(other)),
         })
     }
 
@@ -218,20 +219,20 @@ impl RedisStore {
 /// the refusal may come wrapped in the script error, hence the message check.
 fn write_err(e: &redis::RedisError) -> Option<StoreError> {
     let refused = e.code() == Some("OOM") || e.to_string().contains("OOM command not allowed");
-    refused.then(|| StoreError::CannotWrite(e.to_string()))
+    refused.then(|| StoreError::CannotWrite(Cause::msg(e.to_string())))
 }
 
 /// Maps a client error to the store's classes: connection trouble is transient (503).
 fn redis_err(e: redis::RedisError) -> StoreError {
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(Cause::from_err(e))
     } else {
-        StoreError::Internal(e.to_string())
+        StoreError::Internal(Cause::from_err(e))
     }
 }
 
 fn internal(what: &str) -> StoreError {
-    StoreError::Internal(format!("unexpected Redis answer: {what}"))
+    StoreError::Internal(Cause::msg(format!("unexpected Redis answer: {what}")))
 }
 
 /// Reply helpers for script results.
@@ -370,7 +371,7 @@ impl Maintenance for RedisStore {
             && max > 0
             && used.saturating_add(PROBE_ROOM) > max
         {
-            let e = StoreError::CannotWrite(format!("{used} of maxmemory {max} bytes used"));
+            let e = StoreError::CannotWrite(Cause::msg(format!("{used} of maxmemory {max} bytes used")));
             return self.inner.health.observe(Err(e));
         }
         let r: redis::RedisResult<()> = redis::cmd("SET")

@@ -11,6 +11,7 @@ use deadpool_redis::redis::{self, Value};
 use super::{
     GROUP, IDEMPOTENCY_TTL_SECS, RedisStore, TASK_TTL_SECS, array, int, internal, now_ms, pairs, redis_err, text,
 };
+use crate::backend::Cause;
 use crate::backend::{
     AcceptAnswer, AcceptRequest, Accepted, Claimed, JobChange, ParkOutcome, Receipt, StoreError, StoreResult, WorkQueue,
 };
@@ -21,7 +22,7 @@ use crate::model::{DlqQueue, JobStatus, WorkItem, now_secs};
 const PROMOTE_BATCH: usize = 500;
 
 fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(Cause::from_err(e)))
 }
 
 impl RedisStore {
@@ -191,7 +192,7 @@ impl WorkQueue for RedisStore {
         let items: Vec<Accepted> = if body == "{}" {
             Vec::new()
         } else {
-            serde_json::from_str(&body).map_err(|e| StoreError::Internal(format!("accept answer: {e}")))?
+            serde_json::from_str(&body).map_err(|e| StoreError::Internal(Cause::with("accept answer", e)))?
         };
         Ok(if replay {
             AcceptAnswer::Replay(items)

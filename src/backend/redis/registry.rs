@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use deadpool_redis::redis;
 
 use super::{RedisStore, redis_err};
+use crate::backend::Cause;
 use crate::backend::{RegistryStore, StoreError, StoreResult};
 use crate::model::{ConnectorInstanceModel, now_ms};
 
@@ -27,7 +28,7 @@ impl RedisStore {
 #[async_trait]
 impl RegistryStore for RedisStore {
     async fn upsert(&self, uuid: &str, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool> {
-        let text = serde_json::to_string(model).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(model).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let mut c = self.conn().await?;
         let (previous, (), ()): (Option<String>, (), ()) = redis::pipe()
             .atomic()

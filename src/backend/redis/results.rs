@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use deadpool_redis::redis::{self, Value};
 
 use super::{BY_JOB_TTL_SECS, RedisStore, TASK_TTL_SECS, int, internal, redis_err};
+use crate::backend::Cause;
 use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult};
 use crate::model::findings;
 use crate::model::result::ScanResultModel;
@@ -23,7 +24,7 @@ const SIZE_HIST: &str = "dsxconnect:scan_stats:hist:file_size";
 const TIME_HIST: &str = "dsxconnect:scan_stats:hist:scan_time";
 
 pub(super) fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Internal(format!("{what}: {e}")))
+    serde_json::from_str(s).map_err(|e| StoreError::Internal(Cause::with(what.to_string(), e)))
 }
 
 fn histogram(h: &HashMap<String, String>) -> Histogram {
@@ -112,7 +113,7 @@ impl RedisStore {
     pub(super) fn result_args(&self, result: &ScanResultModel) -> StoreResult<Vec<String>> {
         let mut result = result.clone();
         result.id = 0;
-        let body = serde_json::to_string(&result).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let body = serde_json::to_string(&result).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         if !body.starts_with("{\"id\":0,") {
             return Err(internal("a result must serialise with `id` first"));
         }
@@ -345,7 +346,7 @@ impl ResultStore for RedisStore {
                 index += 1;
                 continue;
             };
-            let json = serde_json::to_string(&item).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let json = serde_json::to_string(&item).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
             let r = self
                 .run(
                     &self.inner.scripts.requeue,

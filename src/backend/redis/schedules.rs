@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use deadpool_redis::redis;
 
 use super::{RedisStore, int, redis_err};
+use crate::backend::Cause;
 use crate::backend::schedules::{Claim, RUNS_KEPT, ScheduleStore};
 use crate::backend::{StoreError, StoreResult};
 use crate::model::schedule::{PendingRun, Schedule, ScheduleDefinition, ScheduleId, ScheduleRun, ScheduleState};
 
 fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(format!("encoding a schedule: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(Cause::with("encoding a schedule", e)))
 }
 
 fn opt(v: Option<i64>) -> String {
@@ -69,7 +70,7 @@ impl RedisStore {
         for (def, state) in answers {
             let Some(def) = def else { continue };
             let definition: ScheduleDefinition = serde_json::from_str(&def)
-                .map_err(|e| StoreError::Internal(format!("unreadable schedule record: {e}")))?;
+                .map_err(|e| StoreError::Internal(Cause::with("unreadable schedule record", e)))?;
             out.push(Schedule {
                 definition,
                 state: state_of(&state),

@@ -6,6 +6,7 @@ use deadpool_redis::redis;
 
 use super::{RedisStore, redis_err};
 use crate::auth::tokens::ApiToken;
+use crate::backend::Cause;
 use crate::backend::{StoreError, StoreResult, TokenStore};
 
 impl RedisStore {
@@ -31,7 +32,7 @@ impl RedisStore {
 #[async_trait]
 impl TokenStore for RedisStore {
     async fn put_token(&self, t: &ApiToken) -> StoreResult<()> {
-        let json = serde_json::to_string(t).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let json = serde_json::to_string(t).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let mut c = self.conn().await?;
         let mut p = redis::pipe();
         p.atomic()
@@ -108,7 +109,7 @@ impl TokenStore for RedisStore {
             .map_err(redis_err)?;
         if let Some(mut t) = text.and_then(|t| serde_json::from_str::<ApiToken>(&t).ok()) {
             t.last_used_at = Some(now);
-            let json = serde_json::to_string(&t).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let json = serde_json::to_string(&t).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
             // Only while the token still exists (a revocation in between wins).
             let _: () = redis::cmd("HSET")
                 .arg(&key)

@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::writer::sql_err;
 use crate::auth::credentials::CredentialRecord;
+use crate::backend::Cause;
 use crate::backend::{CredentialStore, StoreError, StoreResult};
 
 fn parse(text: String, version: i64) -> Option<CredentialRecord> {
@@ -49,7 +50,7 @@ impl CredentialStore for SqliteStore {
     }
 
     async fn put_credential(&self, rec: &CredentialRecord, read: Option<u64>) -> StoreResult<bool> {
-        let text = serde_json::to_string(rec).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(rec).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let (uuid, kid, prev) = (rec.uuid.clone(), rec.hmac_key_id.clone(), rec.prev_key_id.clone());
         self.writer()
             .exec(None, move |c, _| {

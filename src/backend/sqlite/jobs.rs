@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::SqliteStore;
 use super::results::record_result_tx;
 use super::writer::{WriterState, sql_err};
+use crate::backend::Cause;
 use crate::backend::job_rules::{self, PriorOutcome, RecordEffect};
 use crate::backend::{
     Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, Recorded, StoreError, StoreResult,
@@ -24,12 +25,14 @@ pub(super) fn load_job(c: &Connection, st: &WriterState, job_id: &str) -> StoreR
         .prepare_cached("SELECT record FROM jobs WHERE job_id = ?1")
         .and_then(|mut s| s.query_row(params![job_id], |r| r.get(0)).optional())
         .map_err(sql_err)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Internal(format!("job record {job_id}: {e}"))))
-        .transpose()
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Internal(Cause::with(format!("job record {job_id}"), e)))
+    })
+    .transpose()
 }
 
 pub(super) fn save_job(c: &Connection, job: &JobRecord) -> StoreResult<()> {
-    let text = serde_json::to_string(job).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let text = serde_json::to_string(job).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
     c.prepare_cached(
         "INSERT INTO jobs (job_id, status, started_at, last_update, record) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT(job_id) DO UPDATE SET status = ?2, last_update = ?4, record = ?5",
@@ -96,7 +99,7 @@ pub(super) fn record_outcome_tx(
     let became_terminal = effect == RecordEffect::Count && job_rules::evaluate_completion(&mut job, now);
     let (error, verdict) = match &rec.outcome {
         Outcome::Failed(entry) => {
-            let body = serde_json::to_string(entry).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let body = serde_json::to_string(entry).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
             c.prepare_cached(
                 "INSERT INTO dlq (queue, failed_at_ms, task_id, job_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             )

@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 use super::events::LocalBus;
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
+use crate::backend::Cause;
 use crate::model::JobStatus;
 use crate::model::result::TaskState;
 use writer::{Shared, Writer, WriterState, sql_err};
@@ -80,7 +81,7 @@ struct Inner {
 /// token digests; docs/AUTH.md, "Secrets at rest").
 fn private_dir(dir: &Path) -> StoreResult<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let fail = |e: std::io::Error| StoreError::Internal(format!("data dir {}: {e}", dir.display()));
+    let fail = |e: std::io::Error| StoreError::Internal(Cause::with(format!("data dir {}", dir.display()), e));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -106,7 +107,7 @@ fn private_files(db: &Path) -> StoreResult<()> {
                 tracing::warn!(file = %f.display(), mode = format!("{mode:o}"), "narrowing the database file to mode 600");
             }
             std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| StoreError::Internal(format!("{}: {e}", f.display())))?;
+                .map_err(|e| StoreError::Internal(Cause::with(format!("{}", f.display()), e)))?;
         }
     }
     Ok(())
@@ -125,7 +126,7 @@ impl SqliteStore {
         private_dir(data_dir)?;
         let path = data_dir.join("dsx-connect.db");
         let conn = Connection::open(&path)
-            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::Internal(Cause::with(format!("cannot open {}", path.display()), e)))?;
         schema::prepare(&conn).map_err(sql_err)?;
         private_files(&path)?;
         schema::recover(&conn).map_err(sql_err)?;
@@ -217,11 +218,11 @@ impl SqliteStore {
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
             let conn = inner.readers[i]
                 .lock()
-                .map_err(|_| StoreError::Internal("reader lock poisoned".into()))?;
+                .map_err(|_| StoreError::Internal(Cause::msg("reader lock poisoned")))?;
             f(&conn).map_err(sql_err)
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+        .map_err(|e| StoreError::Internal(Cause::with("reader task failed", e)))?
     }
 }
 
@@ -264,9 +265,10 @@ impl Maintenance for SqliteStore {
     /// would only fail again.
     async fn probe_write(&self) -> StoreResult<()> {
         let dir = self.inner.path.parent().unwrap_or(Path::new("."));
-        let room = free_bytes(dir).map_err(|e| StoreError::Internal(format!("statvfs {}: {e}", dir.display())))?;
+        let room =
+            free_bytes(dir).map_err(|e| StoreError::Internal(Cause::with(format!("statvfs {}", dir.display()), e)))?;
         if room < PROBE_ROOM {
-            let e = StoreError::CannotWrite(format!("{room} bytes free in {}", dir.display()));
+            let e = StoreError::CannotWrite(Cause::msg(format!("{room} bytes free in {}", dir.display())));
             return self.inner.health.observe(Err(e));
         }
         self.writer()

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::jobs::{load_job, record_outcome_tx, save_job};
 use super::writer::{WriterState, sql_err};
 use super::{LiveTask, SqliteStore};
+use crate::backend::Cause;
 use crate::backend::{
     AcceptAnswer, AcceptRequest, Accepted, Claimed, ItemOutcome, Outcome, OutcomeRecord, ParkOutcome, Receipt,
     StoreError, StoreResult, WorkQueue,
@@ -27,11 +28,11 @@ const IDEMPOTENCY_TTL_MS: i64 = 86_400_000;
 
 fn seq_of(r: &Receipt) -> StoreResult<i64> {
     r.0.parse()
-        .map_err(|_| StoreError::Internal(format!("bad receipt {}", r.0)))
+        .map_err(|_| StoreError::Internal(Cause::msg(format!("bad receipt {}", r.0))))
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(Cause::from_err(e)))
 }
 
 fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreResult<AcceptAnswer> {
@@ -50,7 +51,7 @@ fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreR
             })
             .map_err(sql_err)?;
         if let Some(answer) = prior {
-            let items = serde_json::from_str(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
+            let items = serde_json::from_str(&answer).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
             return Ok(AcceptAnswer::Replay(items));
         }
     }

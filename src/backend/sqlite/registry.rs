@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::writer::sql_err;
+use crate::backend::Cause;
 use crate::backend::{RegistryStore, StoreError, StoreResult};
 use crate::model::{ConnectorInstanceModel, now_ms};
 
@@ -13,7 +14,7 @@ use crate::model::{ConnectorInstanceModel, now_ms};
 impl RegistryStore for SqliteStore {
     async fn upsert(&self, uuid: &str, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool> {
         let uuid = uuid.to_string();
-        let text = serde_json::to_string(model).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(model).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         self.writer()
             .exec(None, move |c, _| {
                 let now = now_ms();

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::writer::{WriterState, load_stats, sql_err};
+use crate::backend::Cause;
 use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult, StoredResult};
 use crate::model::result::ScanResultModel;
 use crate::model::stats::StatsState;
@@ -61,7 +62,7 @@ pub(super) fn record_result_tx(
     result.id = id;
     let keep_body = keep_body || result.verdict.verdict == VerdictKind::Malicious;
     let body = if keep_body {
-        serde_json::to_string(&result).map_err(|e| StoreError::Internal(e.to_string()))?
+        serde_json::to_string(&result).map_err(|e| StoreError::Internal(Cause::from_err(e)))?
     } else {
         String::new()
     };
@@ -214,7 +215,7 @@ impl ResultStore for SqliteStore {
                         report.failed += 1;
                         continue;
                     };
-                    let json = serde_json::to_string(&item).map_err(|e| StoreError::Internal(e.to_string()))?;
+                    let json = serde_json::to_string(&item).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
                     c.execute(
                         "INSERT INTO queue (job_id, task_id, item) VALUES (?1, ?2, ?3)",
                         params![item.job_id, item.task_id, json],

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use super::sql::Sql;
+use crate::backend::Cause;
 use crate::backend::schedules::{Claim, RUNS_KEPT, ScheduleStore};
 use crate::backend::{StoreError, StoreResult};
 use crate::model::schedule::{
@@ -17,7 +18,7 @@ const COLUMNS: &str = "definition, next_run_ms, pending_due, pending_holder, pen
                        last_run, last_job_id";
 
 fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(format!("encoding a schedule: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(Cause::with("encoding a schedule", e)))
 }
 
 /// A row of [`COLUMNS`]; `None` when its definition cannot be read.

@@ -11,6 +11,7 @@ use rusqlite::Connection;
 
 use super::SqliteStore;
 use super::writer::sql_err;
+use crate::backend::Cause;
 use crate::backend::{StoreError, StoreResult};
 
 #[async_trait]
@@ -57,7 +58,7 @@ impl AuthFile {
         super::private_dir(data_dir)?;
         let path = data_dir.join("dsx-connect.db");
         let c = Connection::open(&path)
-            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::Internal(Cause::with(format!("cannot open {}", path.display()), e)))?;
         c.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql_err)?;
         c.pragma_update(None, "journal_mode", "WAL").map_err(sql_err)?;
         c.execute_batch(super::schema::AUTH_DDL).map_err(sql_err)?;
@@ -76,14 +77,14 @@ impl AuthFile {
         tokio::task::spawn_blocking(move || {
             let mut c = conn
                 .lock()
-                .map_err(|_| StoreError::Internal("database file lock poisoned".into()))?;
+                .map_err(|_| StoreError::Internal(Cause::msg("database file lock poisoned")))?;
             let tx = c.transaction().map_err(sql_err)?;
             let out = f(&tx).map_err(sql_err)?;
             tx.commit().map_err(sql_err)?;
             Ok(out)
         })
         .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .map_err(|e| StoreError::Internal(Cause::from_err(e)))?
     }
 }
 

@@ -5,10 +5,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sql::Sql;
 use crate::auth::tokens::ApiToken;
+use crate::backend::Cause;
 use crate::backend::{StoreError, StoreResult, TokenStore};
 
 fn to_json(t: &ApiToken) -> Result<String, StoreError> {
-    serde_json::to_string(t).map_err(|e| StoreError::Internal(e.to_string()))
+    serde_json::to_string(t).map_err(|e| StoreError::Internal(Cause::from_err(e)))
 }
 
 fn by_digest(c: &Connection, sha: &str) -> rusqlite::Result<Option<ApiToken>> {

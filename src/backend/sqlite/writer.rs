@@ -21,6 +21,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::backend::Cause;
 use crate::backend::write_health::WriteHealth;
 use crate::backend::{StoreError, StoreResult};
 use crate::model::JobStatus;
@@ -79,13 +80,13 @@ impl Writer {
         shared: Shared,
         load: impl Fn(&Connection) -> rusqlite::Result<WriterState> + Send + 'static,
     ) -> StoreResult<Self> {
-        let state = load(&conn).map_err(|e| StoreError::Internal(format!("loading the store: {e}")))?;
+        let state = load(&conn).map_err(|e| StoreError::Internal(Cause::with("loading the store", e)))?;
         let (tx, rx) = mpsc::channel(QUEUE_BOUND);
         let health = Arc::clone(&shared.health);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, state, rx, shared, load))
-            .map_err(|e| StoreError::Internal(format!("starting the writer thread: {e}")))?;
+            .map_err(|e| StoreError::Internal(Cause::with("starting the writer thread", e)))?;
         Ok(Self { tx, health })
     }
 
@@ -124,10 +125,10 @@ impl Writer {
         self.tx
             .send(op)
             .await
-            .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?;
+            .map_err(|_| StoreError::Unavailable(Cause::msg("the store writer stopped")))?;
         let out = rx
             .await
-            .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?;
+            .map_err(|_| StoreError::Unavailable(Cause::msg("the store writer stopped")))?;
         self.health.observe(out)
     }
 }
@@ -233,7 +234,7 @@ fn run_batch(
         if txn.is_autocommit() {
             let e = match failed {
                 Some(full @ StoreError::CannotWrite(_)) => full,
-                _ => StoreError::Unavailable("the store transaction was rolled back".into()),
+                _ => StoreError::Unavailable(Cause::msg("the store transaction was rolled back")),
             };
             for rest in ops.by_ref() {
                 (rest.timed_out_or_failed)(e.clone());
@@ -272,13 +273,13 @@ pub(crate) fn save_stats(c: &Connection, stats: &StatsState) -> rusqlite::Result
 pub fn sql_err(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(Cause::from_err(e))
         }
         rusqlite::Error::SqliteFailure(f, _)
             if f.code == rusqlite::ErrorCode::DiskFull || f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
         {
-            StoreError::CannotWrite(e.to_string())
+            StoreError::CannotWrite(Cause::from_err(e))
         }
-        _ => StoreError::Internal(e.to_string()),
+        _ => StoreError::Internal(Cause::from_err(e)),
     }
 }
