@@ -212,7 +212,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         Arc::clone(&registry_view),
         Arc::clone(&services.trust),
     )?);
-    let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
+    let broadcaster = Broadcaster::start(&*backend.events);
     // Ends a "cannot write" episode of the store once a probe write succeeds.
     crate::backend::write_health::spawn_prober(Arc::clone(&backend.write_health), Arc::clone(&backend.maintenance));
     // Scan results are emitted where they are recorded (workers, docs/reference/SUPERLOG.md,

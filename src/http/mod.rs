@@ -46,7 +46,7 @@ pub struct CoreState {
     pub clients: Arc<ConnectorClients>,
     pub jobs: Addr<JobRegistry>,
     pub connectors: Addr<ConnectorRegistry>,
-    pub broadcaster: Addr<Broadcaster>,
+    pub broadcaster: Arc<Broadcaster>,
     pub build_timestamp: String,
     /// Host and CSRF checks (docs/AUTH.md, "Browsers").
     pub host_policy: origin::HostPolicy,
