@@ -218,7 +218,7 @@ async fn the_scan_result_stream_carries_every_result_with_its_job_and_one_termin
     let terminal = frames
         .iter()
         .chain(more.iter())
-        .filter(|f| f["type"] == "job_summary" && f["job"]["status"] == "completed")
+        .filter(|f| f["type"] == "job_summary" && f["job"]["job_id"] == "live" && f["job"]["status"] == "completed")
         .count();
     assert_eq!(terminal, 1);
 }
