@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::backend::{BusEvent, Control, ControlError, JobChange, JobSnapshot, OutcomeRecord, StoreError};
+use crate::backend::{
+    BusEvent, Control, ControlError, JobChange, JobSnapshot, Outcome, OutcomeRecord, Recorded, StoreError,
+};
 use crate::model::job::JobRecord;
 use crate::model::now_secs;
 use crate::model::result::ScanResultModel;
@@ -25,11 +27,12 @@ use super::Services;
 
 // ---- messages -------------------------------------------------------------------------------
 
-/// Records a task's final outcome (from the pipeline), with its stored result for processed
-/// items: the actor publishes the result's frame before any terminal summary of the job.
+/// Records a task's final outcome (from the pipeline), with its result for processed items in
+/// the same store step: the actor publishes the result's frame before any terminal summary of
+/// the job.
 #[derive(Message)]
-#[rtype(result = "Result<JobChange, StoreError>")]
-pub struct ItemFinished(pub OutcomeRecord, pub Option<ScanResultModel>);
+#[rtype(result = "Result<Recorded, StoreError>")]
+pub struct ItemFinished(pub OutcomeRecord);
 
 /// Pause, resume or cancel (from the HTTP API).
 #[derive(Message)]
@@ -228,24 +231,28 @@ impl Actor for JobActor {
 }
 
 impl Handler<ItemFinished> for JobActor {
-    type Result = ResponseActFuture<Self, Result<JobChange, StoreError>>;
+    type Result = ResponseActFuture<Self, Result<Recorded, StoreError>>;
 
     fn handle(&mut self, msg: ItemFinished, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
         let jobs = Arc::clone(&self.services.backend.jobs);
-        let ItemFinished(record, result) = msg;
-        let by_result = result.is_some();
+        let ItemFinished(record) = msg;
+        let by_result = matches!(record.outcome, Outcome::Processed(_));
         self.recording += 1;
         Box::pin(
             async move { jobs.record_outcome(record).await }
                 .into_actor(self)
                 .map(move |res, act, _| {
                     act.recording -= 1;
-                    if let (Ok(change), Some(result)) = (&res, result) {
-                        act.publish_result(change, result);
+                    if let Ok(Recorded {
+                        change,
+                        result: Some(stored),
+                    }) = &res
+                    {
+                        act.publish_result(change, stored.result.clone());
                     }
-                    if let Ok(change) = &res {
-                        act.on_change(change, by_result);
+                    if let Ok(recorded) = &res {
+                        act.on_change(&recorded.change, by_result);
                     }
                     act.release_terminal();
                     res

@@ -70,18 +70,18 @@ pub fn record_effect(prior: Option<PriorOutcome>, new: PriorOutcome, requeued: b
 /// Applies a counted outcome to the job's counters.
 pub fn apply_outcome(job: &mut JobRecord, outcome: &Outcome, effect: RecordEffect, now: i64) {
     match (effect, outcome) {
-        (RecordEffect::Count, Outcome::Processed { verdict, action }) => {
+        (RecordEffect::Count, Outcome::Processed(result)) => {
             job.processed_count += 1;
-            job.verdicts.apply(verdict, 1);
-            count_action(job, action);
+            job.verdicts.apply(&result.verdict, 1);
+            count_action(job, &result.item_action);
         }
         (RecordEffect::Count, Outcome::Failed(_)) => job.failed_count += 1,
         (RecordEffect::Count, Outcome::Skipped) => job.skipped_count += 1,
-        (RecordEffect::FailedToProcessed, Outcome::Processed { verdict, action }) => {
+        (RecordEffect::FailedToProcessed, Outcome::Processed(result)) => {
             job.failed_count = job.failed_count.saturating_sub(1);
             job.processed_count += 1;
-            job.verdicts.apply(verdict, 1);
-            count_action(job, action);
+            job.verdicts.apply(&result.verdict, 1);
+            count_action(job, &result.item_action);
         }
         _ => return,
     }
@@ -189,10 +189,13 @@ mod tests {
     use crate::model::{Engine, ItemActionStatusResponse, Verdict, VerdictKind};
 
     fn processed() -> Outcome {
-        Outcome::Processed {
-            verdict: Box::new(Verdict::bare(VerdictKind::Benign, Engine::Embedded)),
-            action: Box::new(ItemActionStatusResponse::no_action()),
-        }
+        Outcome::Processed(Box::new(crate::model::result::ScanResultModel::new(
+            "t",
+            crate::model::ScanRequestModel::new("/t", "t"),
+            Verdict::bare(VerdictKind::Benign, Engine::Embedded),
+            ItemActionStatusResponse::no_action(),
+            chrono::Utc::now(),
+        )))
     }
 
     fn job_with(enqueued: u64) -> JobRecord {

@@ -17,10 +17,7 @@ use crate::auth::tokens::ApiToken;
 use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
-use crate::model::{
-    ConnectorInstanceModel, DlqEntry, DlqQueue, ItemActionStatusResponse, JobStatus, ScanRequestModel, Stage, Verdict,
-    WorkItem,
-};
+use crate::model::{ConnectorInstanceModel, DlqEntry, DlqQueue, JobStatus, ScanRequestModel, Stage, WorkItem};
 
 pub mod events;
 pub mod identity;
@@ -242,10 +239,9 @@ pub struct JobChange {
 /// The final outcome of one task.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Processed {
-        verdict: Box<Verdict>,
-        action: Box<ItemActionStatusResponse>,
-    },
+    /// Scanned (and acted on): the result is recorded in the same atomic step as the outcome,
+    /// so no reader sees a result whose job does not count it yet, or the reverse.
+    Processed(Box<ScanResultModel>),
     /// Dead-lettered: the entry is written in the same atomic step.
     Failed(Box<DlqEntry>),
     /// Dropped because the job was cancelled.
@@ -273,6 +269,23 @@ pub struct OutcomeRecord {
     pub requeued: bool,
 }
 
+/// What [`JobStore::record_outcome`] wrote.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub change: JobChange,
+    /// A processed outcome's result as stored: the first recording's on a repeat (redelivery).
+    pub result: Option<StoredResult>,
+}
+
+/// A scan result as the store holds it.
+#[derive(Debug, Clone)]
+pub struct StoredResult {
+    /// With the store's `id` assigned.
+    pub result: ScanResultModel,
+    /// Whether this call recorded it (false for a redelivered item's repeat).
+    pub inserted: bool,
+}
+
 /// Jobs: counters, state machine and completion decided exactly once (docs/reference/CORE-API.md,
 /// "Job state machine").
 #[async_trait]
@@ -295,8 +308,9 @@ pub trait JobStore: Send + Sync {
     /// Pause / resume / cancel per the state table, atomically with its effect on parked
     /// items: resume re-queues them in order, cancel counts them skipped at once.
     async fn control(&self, job_id: &str, cmd: Control) -> StoreResult<Result<JobChange, ControlError>>;
-    /// Records a task's outcome (and its DLQ entry), updates counters, evaluates rule C.
-    async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<JobChange>;
+    /// Records a task's outcome with its scan result or DLQ entry in one atomic step (the result
+    /// once per task id: the guard), updates counters and statistics, evaluates rule C.
+    async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<Recorded>;
     /// Rules I and L for every active job; `connector_present` says whether a connector uuid is
     /// still registered. Returns the jobs completed by this sweep.
     async fn sweep_idle(
@@ -337,9 +351,6 @@ pub struct RequeueReport {
 /// Results, statistics and the dead-letter queues.
 #[async_trait]
 pub trait ResultStore: Send + Sync {
-    /// Records a result once per task id (the guard), assigning `id` and updating statistics;
-    /// a repeat returns the stored result with `inserted == false`.
-    async fn record(&self, result: ScanResultModel) -> StoreResult<(ScanResultModel, bool)>;
     async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>>;
     async fn list(&self, q: ResultQuery) -> StoreResult<Vec<ScanResultModel>>;
     async fn stats(&self) -> StoreResult<StatsState>;

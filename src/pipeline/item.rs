@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::PipelineCtx;
 use crate::actors::job::{ItemFinished, JobChanged};
 use crate::backend::write_health::when_writable;
-use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt, StoreError};
+use crate::backend::{BusEvent, Claimed, Outcome, OutcomeRecord, ParkOutcome, Receipt, Recorded, StoreError};
 use crate::failure::{ErrorClass, Failure, backoff};
 use crate::model::result::ScanResultModel;
 use crate::model::{
@@ -85,7 +85,7 @@ async fn run(ctx: Arc<PipelineCtx>, claimed: Claimed) {
                 return;
             }
             Ok(Some(JobStatus::Cancelled)) => {
-                finish(&ctx, &receipt, &item, Outcome::Skipped, item.attempt, None).await;
+                finish(&ctx, &receipt, &item, Outcome::Skipped, item.attempt).await;
                 return;
             }
             Ok(_) => {}
@@ -201,7 +201,10 @@ async fn dead_letter(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, reas
         "job_id": item.job_id,
         "reason": reason,
     });
-    if finish(ctx, receipt, item, Outcome::Failed(Box::new(entry)), attempts, None).await {
+    if finish(ctx, receipt, item, Outcome::Failed(Box::new(entry)), attempts)
+        .await
+        .is_some()
+    {
         ctx.backend.events.publish(BusEvent::Dlq(dlq_event));
         tag_result(ctx, item, "error", Some(reason.to_string()));
     }
@@ -263,16 +266,16 @@ fn tag_result(ctx: &PipelineCtx, item: &WorkItem, result: &'static str, reason: 
     });
 }
 
-/// Records an outcome through the job's actor and acks the entry. Returns whether it was
-/// recorded (false: the store was unavailable and the entry was released for a later retry).
+/// Records an outcome (with its result, for a processed item) through the job's actor and acks
+/// the entry. Returns what was recorded (`None`: the store was unavailable and the entry was
+/// released for a later retry).
 async fn finish(
     ctx: &PipelineCtx,
     receipt: &Receipt,
     item: &WorkItem,
     outcome: Outcome,
     attempts: u32,
-    result: Option<ScanResultModel>,
-) -> bool {
+) -> Option<Recorded> {
     let record = OutcomeRecord {
         task_id: item.task_id.clone(),
         job_id: item.job_id.clone(),
@@ -282,18 +285,18 @@ async fn finish(
     };
     let change = when_writable(&ctx.backend.write_health, || async {
         let actor = ctx.job_actor(&item.job_id).await.map_err(actor_gone)?;
-        actor
-            .send(ItemFinished(record.clone(), result.clone()))
-            .await
-            .map_err(actor_gone)?
+        actor.send(ItemFinished(record.clone())).await.map_err(actor_gone)?
     })
     .await;
-    if let Err(e) = change {
-        tracing::error!(error = %e, task = %item.task_id, "recording the outcome failed; retrying later");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        ctx.backend.queue_release(receipt).await;
-        return false;
-    }
+    let recorded = match change {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            tracing::error!(error = %e, task = %item.task_id, "recording the outcome failed; retrying later");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            ctx.backend.queue_release(receipt).await;
+            return None;
+        }
+    };
     // The outcome is recorded, so the ack is off the item's critical path: if it is lost (crash,
     // store failure) the entry is delivered again and idempotent recording absorbs it.
     let (queue, health) = (Arc::clone(&ctx.backend.queue), Arc::clone(&ctx.backend.write_health));
@@ -303,7 +306,7 @@ async fn finish(
             tracing::warn!(error = %e, task = %task, "ack failed; the item may be delivered again");
         }
     });
-    true
+    Some(recorded)
 }
 
 fn actor_gone(e: actix::MailboxError) -> StoreError {
@@ -327,35 +330,25 @@ async fn record_stage(ctx: &PipelineCtx, receipt: &Receipt, item: &WorkItem, att
         action.clone(),
         chrono::Utc::now(),
     );
-    let recorded = when_writable(&ctx.backend.write_health, || ctx.backend.results.record(result.clone())).await;
-    let (stored, inserted) = match recorded {
-        Ok(recorded) => recorded,
-        Err(e) => {
-            let f = Failure::new(ErrorClass::StoreUnavailable, e.to_string());
-            fail(ctx, receipt, item.clone(), f).await;
-            return;
-        }
+    let outcome = Outcome::Processed(Box::new(result));
+    let Some(stored) = finish(ctx, receipt, item, outcome, attempts)
+        .await
+        .and_then(|r| r.result)
+    else {
+        return;
     };
     let (result, reason) = result_of(&verdict);
-    log_verdict(item, &verdict, &action, inserted);
-    if inserted {
+    log_verdict(item, &verdict, &action, stored.inserted);
+    if stored.inserted {
         ctx.metrics.scanned(verdict.verdict, verdict.scan_engine);
+        // Only the first recording of a result becomes a superlog event
+        // (docs/reference/SUPERLOG.md, "When events are produced"): a redelivered item is
+        // recorded again but must not be reported twice.
+        if ctx.superlog.is_enabled() {
+            ctx.superlog.emit_result(&stored.result);
+        }
     }
-    let outcome = Outcome::Processed {
-        verdict: Box::new(verdict),
-        action: Box::new(action),
-    };
-    // Only the first recording of a result becomes a superlog event (docs/reference/SUPERLOG.md,
-    // "When events are produced"): a redelivered item is recorded again but must not be reported
-    // twice.
-    let event_source = (inserted && ctx.superlog.is_enabled()).then(|| stored.clone());
-    let recorded = finish(ctx, receipt, item, outcome, attempts, Some(stored)).await;
-    if let Some(r) = event_source {
-        ctx.superlog.emit_result(&r);
-    }
-    if recorded {
-        tag_result(ctx, item, result, reason);
-    }
+    tag_result(ctx, item, result, reason);
 }
 
 /// The `outcome` label of an `item_action` answer.

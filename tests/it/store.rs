@@ -182,13 +182,14 @@ macro_rules! both {
 }
 
 fn processed(task: &str, job: &str) -> OutcomeRecord {
+    processed_with(result(task, job, 10))
+}
+
+fn processed_with(result: ScanResultModel) -> OutcomeRecord {
     OutcomeRecord {
-        task_id: task.into(),
-        job_id: job.into(),
-        outcome: Outcome::Processed {
-            verdict: Box::new(Verdict::bare(VerdictKind::Benign, Engine::Embedded)),
-            action: Box::new(ItemActionStatusResponse::no_action()),
-        },
+        task_id: result.scan_request_task_id.clone(),
+        job_id: result.scan_job_id.clone().unwrap_or_else(|| "j".into()),
+        outcome: Outcome::Processed(Box::new(result)),
         attempts: 1,
         requeued: false,
     }
@@ -216,9 +217,11 @@ async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
         handles.push(tokio::spawn(async move {
             let task = format!("t{i}");
             // Every item is delivered twice (a redelivery after a crash).
-            for _ in 0..2 {
-                b.results.record(result(&task, "j", 10)).await.unwrap();
-                b.jobs.record_outcome(processed(&task, "j")).await.unwrap();
+            for delivery in 0..2 {
+                let rec = b.jobs.record_outcome(processed(&task, "j")).await.unwrap();
+                let stored = rec.result.expect("a processed outcome returns its stored result");
+                assert_eq!(stored.inserted, delivery == 0, "the result is recorded once per task");
+                assert!(stored.result.id > 0);
             }
         }));
     }
@@ -955,11 +958,17 @@ async fn without_clean_bodies_findings_keep_theirs_and_clean_results_are_still_r
     let b = store.backend();
     let clean = result(0, "/a.txt", false, false);
     let bad = result(1, "/eicar.txt", true, false);
-    let (_, first) = b.results.record(clean.clone()).await.unwrap();
-    assert!(first);
-    let (_, again) = b.results.record(clean.clone()).await.unwrap();
-    assert!(!again, "the guard row still makes recording idempotent");
-    assert!(b.results.record(bad.clone()).await.unwrap().1);
+    let inserted = |r: dsx_connect::backend::Recorded| r.result.expect("stored result").inserted;
+    assert!(inserted(
+        b.jobs.record_outcome(processed_with(clean.clone())).await.unwrap()
+    ));
+    assert!(
+        !inserted(b.jobs.record_outcome(processed_with(clean.clone())).await.unwrap()),
+        "the guard row still makes recording idempotent"
+    );
+    assert!(inserted(
+        b.jobs.record_outcome(processed_with(bad.clone())).await.unwrap()
+    ));
     let query = dsx_connect::backend::ResultQuery {
         limit: 100,
         ..Default::default()

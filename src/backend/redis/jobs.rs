@@ -6,9 +6,11 @@ use async_trait::async_trait;
 use deadpool_redis::redis::{self, Value};
 use serde_json::{Map, Value as Json};
 
+use super::results::parse;
 use super::{RedisStore, TASK_TTL_SECS, array, int, internal, job_from_hash, pairs, redis_err, text};
 use crate::backend::{
-    Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, StoreError, StoreResult,
+    Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, Recorded, StoreError, StoreResult,
+    StoredResult,
 };
 use crate::model::job::{JobRecord, JobStatus};
 use crate::model::{StatusKind, VerdictKind, now_secs};
@@ -229,14 +231,14 @@ impl JobStore for RedisStore {
         )?))
     }
 
-    async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<JobChange> {
+    async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<Recorded> {
         let state = rec.outcome.task_state().as_str().to_string();
         let (outcome, vfield, encrypted, action, dlq_key, dlq_body, error, verdict) = match &rec.outcome {
-            Outcome::Processed { verdict, action } => (
+            Outcome::Processed(result) => (
                 "processed",
-                verdict_field(verdict.verdict),
-                verdict.is_encrypted(),
-                match action.status {
+                verdict_field(result.verdict.verdict),
+                result.verdict.is_encrypted(),
+                match result.item_action.status {
                     StatusKind::Success => "taken",
                     StatusKind::Error => "failed",
                     StatusKind::Nothing => "",
@@ -244,7 +246,7 @@ impl JobStore for RedisStore {
                 String::new(),
                 String::new(),
                 String::new(),
-                verdict.verdict.as_str().to_string(),
+                result.verdict.verdict.as_str().to_string(),
             ),
             Outcome::Failed(entry) => (
                 "failed",
@@ -267,36 +269,51 @@ impl JobStore for RedisStore {
                 String::new(),
             ),
         };
-        let r = self
-            .run(
-                &self.inner.scripts.outcome,
-                vec![
-                    rec.task_id,
-                    rec.job_id,
-                    outcome.into(),
-                    if rec.requeued { "1" } else { "0" }.into(),
-                    now_secs().to_string(),
-                    rec.attempts.to_string(),
-                    vfield.into(),
-                    if encrypted { "1" } else { "0" }.into(),
-                    action.into(),
-                    dlq_key,
-                    dlq_body,
-                    error,
-                    verdict,
-                    state,
-                    TASK_TTL_SECS.to_string(),
-                    self.job_ttl().to_string(),
-                ],
-            )
-            .await?;
+        let result_args = match &rec.outcome {
+            Outcome::Processed(result) => self.result_args(result)?,
+            _ => Vec::new(),
+        };
+        let mut args = vec![
+            rec.task_id,
+            rec.job_id,
+            outcome.into(),
+            if rec.requeued { "1" } else { "0" }.into(),
+            now_secs().to_string(),
+            rec.attempts.to_string(),
+            vfield.into(),
+            if encrypted { "1" } else { "0" }.into(),
+            action.into(),
+            dlq_key,
+            dlq_body,
+            error,
+            verdict,
+            state,
+            TASK_TTL_SECS.to_string(),
+            self.job_ttl().to_string(),
+        ];
+        args.extend(result_args);
+        let r = self.run(&self.inner.scripts.outcome, args).await?;
         let a = array(&r);
-        change(
+        let change = change(
             a.get(3).unwrap_or(&Value::Nil),
             a.get(2),
             a.get(1).map(int) == Some(1),
             a.first().map(int) != Some(0),
-        )
+        )?;
+        let result = match a.get(4).map(int) {
+            Some(inserted @ (0 | 1)) => {
+                let stored = a
+                    .get(5)
+                    .and_then(text)
+                    .ok_or_else(|| internal("outcome: stored result"))?;
+                Some(StoredResult {
+                    result: parse("stored result", &stored)?,
+                    inserted: inserted == 1,
+                })
+            }
+            _ => None,
+        };
+        Ok(Recorded { change, result })
     }
 
     async fn sweep_idle(

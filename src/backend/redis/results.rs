@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use deadpool_redis::redis::{self, Value};
 
-use super::{BY_JOB_TTL_SECS, RedisStore, TASK_TTL_SECS, array, int, internal, redis_err, text};
+use super::{BY_JOB_TTL_SECS, RedisStore, TASK_TTL_SECS, int, internal, redis_err};
 use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult};
 use crate::model::findings;
 use crate::model::result::ScanResultModel;
@@ -22,7 +22,7 @@ const FINDINGS: &str = "dsxconnect:scan_findings";
 const SIZE_HIST: &str = "dsxconnect:scan_stats:hist:file_size";
 const TIME_HIST: &str = "dsxconnect:scan_stats:hist:scan_time";
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Internal(format!("{what}: {e}")))
 }
 
@@ -107,9 +107,10 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
-impl ResultStore for RedisStore {
-    async fn record(&self, mut result: ScanResultModel) -> StoreResult<(ScanResultModel, bool)> {
+impl RedisStore {
+    /// The arguments of `store_result.lua` for `result` (the results side of a processed outcome).
+    pub(super) fn result_args(&self, result: &ScanResultModel) -> StoreResult<Vec<String>> {
+        let mut result = result.clone();
         result.id = 0;
         let body = serde_json::to_string(&result).map_err(|e| StoreError::Internal(e.to_string()))?;
         if !body.starts_with("{\"id\":0,") {
@@ -145,13 +146,12 @@ impl ResultStore for RedisStore {
             args.push(field.into());
             args.push(inc.to_string());
         }
-        let r = self.run(&self.inner.scripts.record_result, args).await?;
-        let a = array(&r);
-        let inserted = a.first().map(int) == Some(1);
-        let stored = a.get(1).and_then(text).ok_or_else(|| internal("record_result"))?;
-        Ok((parse("stored result", &stored)?, inserted))
+        Ok(args)
     }
+}
 
+#[async_trait]
+impl ResultStore for RedisStore {
     async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>> {
         let mut c = self.conn().await?;
         let s: Option<String> = redis::cmd("GET")

@@ -24,7 +24,6 @@ pub(super) struct Scripts {
     pub promote: Script,
     pub requeue: Script,
     pub trim_head: Script,
-    pub record_result: Script,
     pub task_started: Script,
     pub lead: Script,
     pub put_credential: Script,
@@ -39,7 +38,11 @@ impl Scripts {
     pub fn load() -> Self {
         Self {
             accept: with_prelude(include_str!("lua/accept.lua")),
-            outcome: with_prelude(include_str!("lua/outcome.lua")),
+            outcome: with_prelude(&format!(
+                "{}\n{}",
+                include_str!("lua/store_result.lua"),
+                include_str!("lua/outcome.lua")
+            )),
             control: with_prelude(include_str!("lua/control.lua")),
             enqueue_done: with_prelude(include_str!("lua/enqueue_done.lua")),
             create: with_prelude(include_str!("lua/create.lua")),
@@ -53,7 +56,6 @@ impl Scripts {
             promote: with_prelude(include_str!("lua/promote.lua")),
             requeue: with_prelude(include_str!("lua/requeue.lua")),
             trim_head: with_prelude(include_str!("lua/trim_head.lua")),
-            record_result: with_prelude(include_str!("lua/record_result.lua")),
             task_started: with_prelude(include_str!("lua/task_started.lua")),
             lead: with_prelude(include_str!("lua/lead.lua")),
             put_credential: with_prelude(include_str!("lua/put_credential.lua")),

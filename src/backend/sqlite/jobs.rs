@@ -6,10 +6,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use super::SqliteStore;
+use super::results::record_result_tx;
 use super::writer::{WriterState, sql_err};
 use crate::backend::job_rules::{self, PriorOutcome, RecordEffect};
 use crate::backend::{
-    Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, StoreError, StoreResult,
+    Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, Recorded, StoreError, StoreResult,
 };
 use crate::model::job::JobRecord;
 use crate::model::{JobStatus, now_ms, now_secs};
@@ -59,8 +60,19 @@ fn remember(st: &mut WriterState, job: &JobRecord, previous: Option<JobStatus>) 
     }
 }
 
-pub(super) fn record_outcome_tx(c: &Connection, st: &mut WriterState, rec: OutcomeRecord) -> StoreResult<JobChange> {
+/// Records a task's outcome, with its result when processed, in the caller's transaction.
+/// `keep_clean`: whether clean results keep their JSON (`keep_clean_results`).
+pub(super) fn record_outcome_tx(
+    c: &Connection,
+    st: &mut WriterState,
+    rec: OutcomeRecord,
+    keep_clean: bool,
+) -> StoreResult<Recorded> {
     let now = now_secs();
+    let result = match &rec.outcome {
+        Outcome::Processed(result) => Some(record_result_tx(c, st, (**result).clone(), keep_clean)?),
+        _ => None,
+    };
     let prior: Option<Option<String>> = c
         .prepare_cached("SELECT outcome FROM tasks WHERE task_id = ?1")
         .and_then(|mut s| s.query_row(params![rec.task_id], |r| r.get(0)).optional())
@@ -72,12 +84,13 @@ pub(super) fn record_outcome_tx(c: &Connection, st: &mut WriterState, rec: Outco
     let previous = existing.as_ref().map(|j| j.status);
     let mut job = existing.unwrap_or_else(|| JobRecord::new(&rec.job_id, now));
     if effect == RecordEffect::Repeat {
-        return Ok(JobChange {
+        let change = JobChange {
             job,
             previous,
             became_terminal: false,
             changed: false,
-        });
+        };
+        return Ok(Recorded { change, result });
     }
     job_rules::apply_outcome(&mut job, &rec.outcome, effect, now);
     let became_terminal = effect == RecordEffect::Count && job_rules::evaluate_completion(&mut job, now);
@@ -91,7 +104,7 @@ pub(super) fn record_outcome_tx(c: &Connection, st: &mut WriterState, rec: Outco
             .map_err(sql_err)?;
             (Some(format!("{}: {}", entry.reason, entry.error_details)), None)
         }
-        Outcome::Processed { verdict, .. } => (None, Some(verdict.verdict.as_str().to_string())),
+        Outcome::Processed(result) => (None, Some(result.verdict.verdict.as_str().to_string())),
         Outcome::Skipped => (None, None),
     };
     c.prepare_cached(
@@ -115,12 +128,13 @@ pub(super) fn record_outcome_tx(c: &Connection, st: &mut WriterState, rec: Outco
     .map_err(sql_err)?;
     save_job(c, &job)?;
     remember(st, &job, previous);
-    Ok(JobChange {
+    let change = JobChange {
         job,
         previous,
         became_terminal,
         changed: true,
-    })
+    };
+    Ok(Recorded { change, result })
 }
 
 fn control_tx(
@@ -304,14 +318,15 @@ impl JobStore for SqliteStore {
         self.writer().exec(None, move |c, st| control_tx(c, st, &id, cmd)).await
     }
 
-    async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<JobChange> {
+    async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<Recorded> {
         let task = rec.task_id.clone();
-        let change = self
+        let keep_clean = self.opts().keep_clean_results;
+        let recorded = self
             .writer()
-            .exec(None, move |c, st| record_outcome_tx(c, st, rec))
+            .exec(None, move |c, st| record_outcome_tx(c, st, rec, keep_clean))
             .await?;
         self.forget_live(&task);
-        Ok(change)
+        Ok(recorded)
     }
 
     async fn sweep_idle(

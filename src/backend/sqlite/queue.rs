@@ -347,7 +347,9 @@ impl WorkQueue for SqliteStore {
                             attempts: item.attempt,
                             requeued: false,
                         };
-                        Ok(ParkOutcome::Skipped(Box::new(record_outcome_tx(c, st, rec)?)))
+                        Ok(ParkOutcome::Skipped(Box::new(
+                            record_outcome_tx(c, st, rec, false)?.change,
+                        )))
                     }
                     _ => {
                         c.prepare_cached("INSERT INTO queue (job_id, task_id, item) VALUES (?1, ?2, ?3)")

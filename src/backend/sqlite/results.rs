@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use super::writer::{load_stats, sql_err};
-use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult};
+use super::writer::{WriterState, load_stats, sql_err};
+use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult, StoredResult};
 use crate::model::result::ScanResultModel;
 use crate::model::stats::StatsState;
 use crate::model::{DlqEntry, DlqQueue, Stage, VerdictKind, now_ms, now_secs};
@@ -24,55 +24,73 @@ fn parse_entry(text: &str) -> rusqlite::Result<DlqEntry> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
+/// Records a result once per task id (the guard), assigning `id` and updating statistics; a
+/// repeat returns the stored result with `inserted == false`. Runs inside the transaction that
+/// records the task's outcome. `keep_body`: whether the result's JSON is kept (findings always
+/// are; clean results only with `keep_clean_results`).
+pub(super) fn record_result_tx(
+    c: &Connection,
+    st: &mut WriterState,
+    mut result: ScanResultModel,
+    keep_body: bool,
+) -> StoreResult<StoredResult> {
+    let existing: Option<String> = c
+        .prepare_cached("SELECT body FROM results WHERE task_id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![result.scan_request_task_id], |r| r.get(0))
+                .optional()
+        })
+        .map_err(sql_err)?;
+    match existing {
+        // A guard row without its body (`keep_clean_results` off): the result as given.
+        Some(body) if body.is_empty() => {
+            return Ok(StoredResult {
+                result,
+                inserted: false,
+            });
+        }
+        Some(body) => {
+            return Ok(StoredResult {
+                result: parse_result(&body).map_err(sql_err)?,
+                inserted: false,
+            });
+        }
+        None => {}
+    }
+    let id = st.next_result_id;
+    result.id = id;
+    let keep_body = keep_body || result.verdict.verdict == VerdictKind::Malicious;
+    let body = if keep_body {
+        serde_json::to_string(&result).map_err(|e| StoreError::Internal(e.to_string()))?
+    } else {
+        String::new()
+    };
+    c.prepare_cached(
+        "INSERT INTO results (id, task_id, job_id, verdict, created_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            result.scan_request_task_id,
+            result.scan_job_id,
+            result.verdict.verdict.as_str(),
+            now_ms(),
+            body
+        ])
+    })
+    .map_err(sql_err)?;
+    st.next_result_id = id + 1;
+    st.stats.add(&result);
+    st.stats_dirty = true;
+    Ok(StoredResult { result, inserted: true })
+}
+
 /// Only results younger than this answer the by-task lookup (the guard's TTL,
 /// docs/reference/CORE-API.md, "Retention").
 const BY_TASK_TTL_MS: i64 = 7 * 86_400_000;
 
 #[async_trait]
 impl ResultStore for SqliteStore {
-    async fn record(&self, mut result: ScanResultModel) -> StoreResult<(ScanResultModel, bool)> {
-        let keep_body = self.opts().keep_clean_results || result.verdict.verdict == VerdictKind::Malicious;
-        self.writer()
-            .exec(None, move |c, st| {
-                let existing: Option<String> = c
-                    .prepare_cached("SELECT body FROM results WHERE task_id = ?1")
-                    .and_then(|mut s| s.query_row(params![result.scan_request_task_id], |r| r.get(0)).optional())
-                    .map_err(sql_err)?;
-                match existing {
-                    // A guard row without its body (`keep_clean_results` off): the result as given.
-                    Some(body) if body.is_empty() => return Ok((result, false)),
-                    Some(body) => return Ok((parse_result(&body).map_err(sql_err)?, false)),
-                    None => {}
-                }
-                let id = st.next_result_id;
-                result.id = id;
-                let body = if keep_body {
-                    serde_json::to_string(&result).map_err(|e| StoreError::Internal(e.to_string()))?
-                } else {
-                    String::new()
-                };
-                c.prepare_cached(
-                    "INSERT INTO results (id, task_id, job_id, verdict, created_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id,
-                        result.scan_request_task_id,
-                        result.scan_job_id,
-                        result.verdict.verdict.as_str(),
-                        now_ms(),
-                        body
-                    ])
-                })
-                .map_err(sql_err)?;
-                st.next_result_id = id + 1;
-                st.stats.add(&result);
-                st.stats_dirty = true;
-                Ok((result, true))
-            })
-            .await
-    }
-
     async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>> {
         let id = task_id.to_string();
         self.read(move |c| {
