@@ -260,7 +260,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         build_timestamp: meta::build_timestamp(settings.build_timestamp.as_deref()),
     });
 
-    let broadcaster = Broadcaster::new(Arc::clone(&backend.events)).start();
+    let broadcaster = Broadcaster::start(&*backend.events);
     let jobs = JobRegistry::start(Arc::clone(&core));
     let connectors = ConnectorRegistry::new(Arc::clone(&core)).start();
     let (pool, pool_arbiter) = if workers {

@@ -67,6 +67,9 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
         let e = crate::backend::StoreError::Internal(crate::backend::Cause::with("writing", io));
         assert_eq!(error_chain(&e), "store error: writing: disk full");
-        assert!(caused_by::<std::io::Error>(&e), "the library error stays reachable as the source");
+        assert!(
+            caused_by::<std::io::Error>(&e),
+            "the library error stays reachable as the source"
+        );
     }
 }

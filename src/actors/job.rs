@@ -1,17 +1,24 @@
 //! JobActor: one per live job in this process. Owns the job's commands (pause, resume, cancel,
-//! enqueue_done, outcomes), the throttled `job_summary` publication (at most 4 per second, the
-//! terminal one always and once), and the job's local subscribers (the CLI progress bar).
+//! enqueue_done, outcomes), the job's announcements on the event bus, and its local subscribers
+//! (the CLI progress bar).
 //!
 //! The store decides every transition atomically; the actor orders this process's commands for
-//! the job and turns store changes into events. Talked to by the JobRegistry (which starts it),
-//! HTTP handlers and the pipeline.
+//! the job and turns store changes into events: a `scan_result` event per recorded result, a
+//! `job_summary` event for every change no result carries, and the announcement of the job's end
+//! exactly once, held until no outcome of the job is being recorded so that it follows every
+//! result frame. It does not limit their rate: the one `job_summary` throttle is applied where
+//! frames are fanned out to streams (`actors/summary_throttle.rs`), the only place that sees every
+//! process's summaries of a job. Talked to by the JobRegistry (which starts it), HTTP handlers and
+//! the pipeline.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::backend::{BusEvent, Control, ControlError, JobChange, Outcome, OutcomeRecord, Recorded, StoreError};
+use crate::backend::{
+    BusEvent, Control, ControlError, JobChange, JobSnapshot, Outcome, OutcomeRecord, Recorded, StoreError,
+};
 use crate::model::job::JobRecord;
 use crate::model::now_secs;
 use crate::model::result::ScanResultModel;
@@ -57,15 +64,13 @@ pub struct JobStopped {
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<JobUpdate>);
 
-/// A job update sent to subscribers (throttled; the terminal one always).
+/// A job update sent to subscribers (every change; the CLI keeps the latest).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct JobUpdate(pub Arc<JobRecord>);
 
 // ---- actor ----------------------------------------------------------------------------------
 
-/// Minimum spacing of non-terminal summaries (4 per second).
-const THROTTLE: Duration = Duration::from_millis(250);
 /// An actor with no activity for this long stops (it is restarted on demand).
 const IDLE_STOP: Duration = Duration::from_secs(300);
 
@@ -74,10 +79,6 @@ pub struct JobActor {
     core: Arc<Core>,
     registry: Recipient<JobStopped>,
     subscribers: Vec<Recipient<JobUpdate>>,
-    last_published: Option<Instant>,
-    /// A summary waiting for the throttle window, and whether a flush is scheduled.
-    pending: Option<(JobRecord, bool)>,
-    flush_scheduled: bool,
     terminal_announced: bool,
     /// Outcomes being recorded right now; a terminal summary waits for them so that every
     /// result frame of the job precedes it.
@@ -96,9 +97,6 @@ impl JobActor {
             core,
             registry,
             subscribers: Vec::new(),
-            last_published: None,
-            pending: None,
-            flush_scheduled: false,
             terminal_announced: false,
             recording: 0,
             held_terminal: None,
@@ -108,21 +106,22 @@ impl JobActor {
     }
 
     /// Publishes a summary on the bus and to subscribers.
-    /// `terminal` marks the one announcement of the job's end (never dropped, once per stream);
-    /// later updates of a finished job (skips after a cancel, a requeued item) are ordinary.
-    fn publish(&mut self, job: &JobRecord, to_bus: bool, terminal: bool) {
-        self.last_published = Some(Instant::now());
-        if to_bus {
-            let summary = Arc::new(job.summary(now_secs()));
+    /// `announces_end` marks the one announcement of the job's end (never dropped, once per
+    /// stream); later updates of a finished job (skips after a cancel, a requeued item) are
+    /// ordinary.
+    fn publish(&mut self, job: &JobRecord, to_bus: bool, announces_end: bool) {
+        if to_bus && let Some(job) = snapshot(job, now_secs()) {
             self.core
                 .backend
                 .events
-                .publish(BusEvent::JobSummary { job: summary, terminal });
+                .publish(BusEvent::JobSummary { job, announces_end });
         }
-        let update = JobUpdate(Arc::new(job.clone()));
         self.subscribers.retain(|s| s.connected());
-        for s in &self.subscribers {
-            s.do_send(update.clone());
+        if !self.subscribers.is_empty() {
+            let update = JobUpdate(Arc::new(job.clone()));
+            for s in &self.subscribers {
+                s.do_send(update.clone());
+            }
         }
     }
 
@@ -151,13 +150,13 @@ impl JobActor {
         );
         self.core.backend.events.publish(BusEvent::ScanResult {
             result: Arc::new(result),
-            job: Some(Arc::new(change.job.summary(now))),
+            job: snapshot(&change.job, now),
         });
     }
 
     /// Turns a store change into events. `by_result` changes are carried by their
     /// `scan_result` frame, so they reach only local subscribers.
-    fn on_change(&mut self, change: &JobChange, by_result: bool, ctx: &mut Context<Self>) {
+    fn on_change(&mut self, change: &JobChange, by_result: bool) {
         if !change.changed {
             return;
         }
@@ -170,35 +169,24 @@ impl JobActor {
         if change.became_terminal || (job.status.is_terminal() && change.previous != Some(job.status)) {
             if !self.terminal_announced {
                 self.terminal_announced = true;
-                self.pending = None;
                 self.held_terminal = Some(job.clone());
                 self.release_terminal();
             }
             return;
         }
         let status_changed = change.previous != Some(job.status);
-        if status_changed {
-            self.pending = None;
-            self.publish(job, true, false);
-            return;
-        }
-        let due = self.last_published.is_none_or(|t| t.elapsed() >= THROTTLE);
-        let to_bus = !by_result || self.pending.as_ref().is_some_and(|(_, b)| *b);
-        if due {
-            self.pending = None;
-            self.publish(job, to_bus, false);
-        } else {
-            self.pending = Some((job.clone(), to_bus));
-            if !self.flush_scheduled {
-                self.flush_scheduled = true;
-                let wait = THROTTLE.saturating_sub(self.last_published.map_or(THROTTLE, |t| t.elapsed()));
-                ctx.run_later(wait, |act, _| {
-                    act.flush_scheduled = false;
-                    if let Some((job, to_bus)) = act.pending.take() {
-                        act.publish(&job, to_bus, false);
-                    }
-                });
-            }
+        self.publish(job, status_changed || !by_result, false);
+    }
+}
+
+/// The published form of `job`; `None` (logged) for a stored id that is not a valid job id,
+/// which intake never accepts.
+fn snapshot(job: &JobRecord, now: i64) -> Option<JobSnapshot> {
+    match JobSnapshot::of(job, now) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(job = %job.job_id, error = %e, "a stored job id is invalid; its events are not published");
+            None
         }
     }
 }
@@ -228,7 +216,7 @@ impl Actor for JobActor {
         ctx.run_interval(Duration::from_secs(30), |act, ctx| {
             let idle = act.last_activity.elapsed() >= IDLE_STOP;
             act.subscribers.retain(|s| s.connected());
-            if idle && act.subscribers.is_empty() && act.pending.is_none() {
+            if idle && act.subscribers.is_empty() {
                 ctx.stop();
             }
         });
@@ -254,7 +242,7 @@ impl Handler<ItemFinished> for JobActor {
         Box::pin(
             async move { jobs.record_outcome(record).await }
                 .into_actor(self)
-                .map(move |res, act, ctx| {
+                .map(move |res, act, _| {
                     act.recording -= 1;
                     if let Ok(Recorded {
                         change,
@@ -264,7 +252,7 @@ impl Handler<ItemFinished> for JobActor {
                         act.publish_result(change, stored.result.clone());
                     }
                     if let Ok(recorded) = &res {
-                        act.on_change(&recorded.change, by_result, ctx);
+                        act.on_change(&recorded.change, by_result);
                     }
                     act.release_terminal();
                     res
@@ -287,7 +275,7 @@ impl Handler<ControlJob> for JobActor {
         AtomicResponse::new(Box::pin(
             async move { jobs.control(&job_id, cmd).await }
                 .into_actor(self)
-                .map(move |res, act, ctx| {
+                .map(move |res, act, _| {
                     act.core.held.release(&act.job_id);
                     if let Ok(Ok(change)) = &res {
                         if change.changed {
@@ -299,7 +287,7 @@ impl Handler<ControlJob> for JobActor {
                                 "job.state"
                             );
                         }
-                        act.on_change(change, false, ctx);
+                        act.on_change(change, false);
                     }
                     res
                 }),
@@ -317,9 +305,9 @@ impl Handler<EnqueueDone> for JobActor {
         AtomicResponse::new(Box::pin(
             async move { jobs.enqueue_done(&job_id, msg.0, msg.1).await }
                 .into_actor(self)
-                .map(|res, act, ctx| {
+                .map(|res, act, _| {
                     if let Ok(change) = &res {
-                        act.on_change(change, false, ctx);
+                        act.on_change(change, false);
                     }
                     res
                 }),
@@ -330,9 +318,9 @@ impl Handler<EnqueueDone> for JobActor {
 impl Handler<JobChanged> for JobActor {
     type Result = ();
 
-    fn handle(&mut self, msg: JobChanged, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: JobChanged, _: &mut Self::Context) {
         self.last_activity = Instant::now();
-        self.on_change(&msg.0, false, ctx);
+        self.on_change(&msg.0, false);
     }
 }
 

@@ -1,36 +1,43 @@
-//! SseSession: one per open event stream. Owns the stream's bounded frame buffer, its heartbeats,
-//! and the per-job throttle of `job_summary` frames (docs/reference/CORE-API.md, "Event streams").
+//! One open event stream (docs/reference/CORE-API.md, "Event streams"): its frames, its bounded
+//! buffer with the drop policy, and its ticker (heartbeats, the job-summary stream's periodic
+//! frames).
 //!
-//! Frames are written as `data: <json>\n\n`; the buffer holds at most 1000 frames and, when a
-//! client cannot keep up, drops the oldest `scan_result` frames (never a terminal job frame)
-//! and tells the client how many with `{"type":"dropped","count":N}`. A slow client therefore
-//! costs memory bounded by the buffer and never slows the scan path. The response body reads
-//! from the buffer; when the client goes away, the session stops. Fed by the Broadcaster.
+//! Frames are written as `data: <json>\n\n`. The [`SessionQueue`] is the one buffer a stream
+//! has, between the Broadcaster (which pushes every frame for the stream, never waiting) and the
+//! HTTP response body (which drains it at the client's pace). It holds [`SESSION_CAPACITY`]
+//! frames; when a frame arrives at a full buffer the oldest droppable frame goes — a
+//! `scan_result` or `job_summary` frame whose job is not in a terminal status, or a heartbeat —
+//! and the client is told how many went with `{"type":"dropped","count":N}` before its next
+//! frame. A frame with a terminal job status, and the stream's control frames, are never
+//! dropped. A slow client therefore costs memory bounded by the buffer and never slows the scan
+//! path or the other clients.
+//!
+//! Not an actor: nothing sends a session messages. The buffer is a mutex-guarded deque the
+//! Broadcaster pushes to directly, and the timed work is one spawned task per stream that ends
+//! when the client goes away (the body is dropped and closes the buffer).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::prelude::*;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::backend::BusEvent;
-use crate::core_state::Core;
-use crate::model::now_secs;
+use crate::backend::JobStore;
+use crate::model::{JobId, now_secs};
 
 /// Frames buffered per client.
 pub const SESSION_CAPACITY: usize = 1000;
-/// Minimum spacing of a job's summary frames on one stream.
-const JOB_THROTTLE: Duration = Duration::from_millis(250);
+/// How often a stream checks for its client and its heartbeat.
+const TICK: Duration = Duration::from_secs(1);
 
 /// The three streams of "Event streams".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamKind {
     ScanResults,
-    JobSummary { job_id: String, interval: Duration },
+    JobSummary { job_id: JobId, interval: Duration },
     Connectors,
 }
 
@@ -49,9 +56,27 @@ impl StreamKind {
             _ => Duration::from_secs(15),
         }
     }
+
+    /// The frames a stream opens with.
+    fn opening(&self) -> Vec<Frame> {
+        match self {
+            StreamKind::ScanResults => vec![Frame::data(&json!({"type": "connected"}), false), Frame::retry()],
+            StreamKind::JobSummary { job_id, .. } => vec![
+                Frame::retry(),
+                Frame::data(&json!({"type": "connected", "job_id": job_id}), false),
+            ],
+            StreamKind::Connectors => vec![
+                Frame::retry(),
+                Frame::data(
+                    &json!({"type": "connected", "message": "Connector SSE stream started"}),
+                    false,
+                ),
+            ],
+        }
+    }
 }
 
-/// One SSE frame and whether it may be dropped under pressure.
+/// One SSE frame and whether the drop policy may drop it.
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub bytes: Bytes,
@@ -77,38 +102,60 @@ impl Frame {
             droppable: false,
         }
     }
+
+    fn heartbeat() -> Self {
+        Self::data(&json!({"type": "heartbeat"}), true)
+    }
 }
 
-#[derive(Default)]
 struct QueueState {
     frames: VecDeque<Frame>,
+    /// Dropped since the client was last told.
     dropped: u64,
     dropped_total: u64,
     closed: bool,
+    last_push: Instant,
 }
 
-/// The bounded buffer between a session and its HTTP response body.
+/// The bounded buffer between a stream's producers and its HTTP response body.
 pub struct SessionQueue {
     state: Mutex<QueueState>,
     notify: Notify,
-    last_push: Mutex<Instant>,
+    stream: &'static str,
+    /// Log every frame (`DSXCONNECT_LOG_SSE_EVENTS`).
+    log_frames: bool,
 }
 
 impl SessionQueue {
-    pub fn new() -> Arc<Self> {
+    fn new(stream: &'static str, log_frames: bool) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(QueueState {
+                frames: VecDeque::new(),
+                dropped: 0,
+                dropped_total: 0,
+                closed: false,
+                last_push: Instant::now(),
+            }),
             notify: Notify::new(),
-            last_push: Mutex::new(Instant::now()),
+            stream,
+            log_frames,
         })
     }
 
-    /// Adds a frame, dropping the oldest droppable frame when full.
+    /// Adds a frame; at capacity, drops the oldest droppable frame, or this one if it is
+    /// droppable and nothing older is.
     pub fn push(&self, f: Frame) {
+        if self.log_frames {
+            let text = String::from_utf8_lossy(&f.bytes);
+            let head: String = text.chars().take(256).collect();
+            tracing::info!(event = "sse.frame", stream = self.stream, frame = %head.trim_end(), "sse.frame");
+        }
         if let Ok(mut st) = self.state.lock() {
             if st.closed {
                 return;
             }
+            st.last_push = Instant::now();
+            let mut keep = true;
             if st.frames.len() >= SESSION_CAPACITY {
                 if let Some(pos) = st.frames.iter().position(|x| x.droppable) {
                     st.frames.remove(pos);
@@ -117,19 +164,22 @@ impl SessionQueue {
                 } else if f.droppable {
                     st.dropped += 1;
                     st.dropped_total += 1;
-                    return;
+                    keep = false;
                 }
+                // Otherwise a frame that must stay meets only frames that must stay: it is kept
+                // beyond the bound (such frames are few: the streams' control frames and at
+                // most one end announcement per job, besides throttled summaries).
             }
-            st.frames.push_back(f);
-        }
-        if let Ok(mut t) = self.last_push.lock() {
-            *t = Instant::now();
+            if keep {
+                st.frames.push_back(f);
+            }
         }
         self.notify.notify_one();
     }
 
-    /// Counts frames lost before they reached the buffer (a full session mailbox).
-    pub fn note_dropped(&self, n: u64) {
+    /// Counts frames this stream lost before they reached its buffer (the Broadcaster fell
+    /// behind the event bus); the client is told like for any drop.
+    pub fn note_lost(&self, n: u64) {
         if let Ok(mut st) = self.state.lock() {
             st.dropped += n;
             st.dropped_total += n;
@@ -153,7 +203,7 @@ impl SessionQueue {
     }
 
     fn idle_for(&self) -> Duration {
-        self.last_push.lock().map(|t| t.elapsed()).unwrap_or_default()
+        self.state.lock().map(|s| s.last_push.elapsed()).unwrap_or_default()
     }
 
     /// The next bytes to write: a `dropped` notice first if frames were lost.
@@ -185,7 +235,7 @@ impl Drop for Reader {
     }
 }
 
-/// The response body of a session.
+/// The response body of a stream.
 pub fn body_stream(queue: Arc<SessionQueue>) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
     futures_util::stream::unfold(Reader(queue), |r| async move {
         let b = r.0.next().await;
@@ -193,199 +243,173 @@ pub fn body_stream(queue: Arc<SessionQueue>) -> impl futures_util::Stream<Item =
     })
 }
 
-/// An event with its frames rendered once for every session.
-pub struct Rendered {
-    pub event: BusEvent,
-    /// The frame for the scan-result stream.
-    pub frame: Option<Frame>,
-    /// A `job_summary` frame for the job-summary stream (also made from results).
-    pub summary_frame: Option<Frame>,
-    pub job_id: Option<String>,
-    pub terminal: bool,
+/// A stream's buffer holding its opening frames, before anything else can be pushed to it.
+pub fn open_queue(kind: &StreamKind, log_frames: bool) -> Arc<SessionQueue> {
+    let queue = SessionQueue::new(kind.name(), log_frames);
+    for f in kind.opening() {
+        queue.push(f);
+    }
+    queue
 }
 
-/// An event for this session (from the Broadcaster).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver(pub Arc<Rendered>);
-
-struct JobThrottle {
-    last_sent: Option<Instant>,
-    pending: Option<Frame>,
-    terminal_sent: bool,
-    touched: Instant,
-}
-
-pub struct SseSession {
-    kind: StreamKind,
-    queue: Arc<SessionQueue>,
-    core: Arc<Core>,
-    throttles: HashMap<String, JobThrottle>,
-}
-
-impl SseSession {
-    pub fn new(kind: StreamKind, queue: Arc<SessionQueue>, core: Arc<Core>) -> Self {
-        Self {
-            kind,
-            queue,
-            core,
-            throttles: HashMap::new(),
-        }
-    }
-
-    fn push(&self, f: Frame) {
-        if self.core.settings.log_sse_events {
-            let text = String::from_utf8_lossy(&f.bytes);
-            let head: String = text.chars().take(256).collect();
-            tracing::info!(event = "sse.frame", stream = self.kind.name(), frame = %head.trim_end(), "sse.frame");
-        }
-        self.queue.push(f);
-    }
-
-    /// A job summary frame through the per-job throttle (terminal: at once, exactly once).
-    fn push_job_frame(&mut self, job_id: &str, frame: Frame, terminal: bool, ctx: &mut Context<Self>) {
-        let t = self.throttles.entry(job_id.to_string()).or_insert(JobThrottle {
-            last_sent: None,
-            pending: None,
-            terminal_sent: false,
-            touched: Instant::now(),
-        });
-        t.touched = Instant::now();
-        if terminal {
-            if t.terminal_sent {
-                return;
-            }
-            t.terminal_sent = true;
-            t.pending = None;
-            t.last_sent = Some(Instant::now());
-            self.push(Frame {
-                droppable: false,
-                ..frame
-            });
-            return;
-        }
-        let due = t.last_sent.is_none_or(|s| s.elapsed() >= JOB_THROTTLE);
-        if due {
-            t.last_sent = Some(Instant::now());
-            self.push(frame);
-            return;
-        }
-        let schedule = t.pending.is_none();
-        let wait = JOB_THROTTLE.saturating_sub(t.last_sent.map_or(JOB_THROTTLE, |s| s.elapsed()));
-        t.pending = Some(frame);
-        if schedule {
-            let job = job_id.to_string();
-            ctx.run_later(wait, move |act, _| {
-                if let Some(t) = act.throttles.get_mut(&job)
-                    && let Some(f) = t.pending.take()
-                {
-                    t.last_sent = Some(Instant::now());
-                    act.push(f);
-                }
-            });
-        }
-    }
-
-    fn periodic_job_frame(&mut self, ctx: &mut Context<Self>) {
-        let StreamKind::JobSummary { job_id, .. } = &self.kind else {
-            return;
+/// Starts the stream's timed work: a heartbeat when it has been quiet, and for the job-summary
+/// stream the job's summary from the store at once and every interval. Ends when the client
+/// has gone.
+pub fn spawn_ticker(queue: Arc<SessionQueue>, kind: StreamKind, jobs: Arc<dyn JobStore>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut periodic = match &kind {
+            StreamKind::JobSummary { interval, .. } => Some(tokio::time::interval(*interval)),
+            _ => None,
         };
-        let job_id = job_id.clone();
-        let jobs = Arc::clone(&self.core.backend.jobs);
-        let id = job_id.clone();
-        ctx.spawn(
-            async move { jobs.get(&id).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    let v = match res {
-                        Ok(Some(job)) => {
-                            json!({"type": "job_summary", "ts": now_secs(), "job": job.summary(now_secs())})
-                        }
-                        Ok(None) => json!({"type": "job_summary", "job_id": job_id, "status": "not_found"}),
-                        Err(_) => json!({"type": "heartbeat", "status": "redis_unavailable"}),
-                    };
-                    act.push(Frame::data(&v, false));
-                }),
-        );
-    }
-}
-
-impl Actor for SseSession {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(4096);
-        match self.kind.clone() {
-            StreamKind::ScanResults => {
-                self.push(Frame::data(&json!({"type": "connected"}), false));
-                self.push(Frame::retry());
-            }
-            StreamKind::JobSummary { job_id, interval } => {
-                self.push(Frame::retry());
-                self.push(Frame::data(&json!({"type": "connected", "job_id": job_id}), false));
-                self.periodic_job_frame(ctx);
-                ctx.run_interval(interval, |act, ctx| act.periodic_job_frame(ctx));
-            }
-            StreamKind::Connectors => {
-                self.push(Frame::retry());
-                self.push(Frame::data(
-                    &json!({"type": "connected", "message": "Connector SSE stream started"}),
-                    false,
-                ));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if queue.is_closed() {
+                        break;
+                    }
+                    if queue.idle_for() >= kind.heartbeat_after() {
+                        queue.push(Frame::heartbeat());
+                    }
+                }
+                _ = next_tick(periodic.as_mut()) => {
+                    if let StreamKind::JobSummary { job_id, .. } = &kind {
+                        queue.push(periodic_summary(&*jobs, job_id).await);
+                    }
+                }
             }
         }
-        ctx.run_interval(Duration::from_secs(1), |act, ctx| {
-            if act.queue.is_closed() {
-                ctx.stop();
-                return;
-            }
-            if act.queue.idle_for() >= act.kind.heartbeat_after() {
-                act.push(Frame::data(&json!({"type": "heartbeat"}), true));
-            }
-            act.throttles
-                .retain(|_, t| t.pending.is_some() || t.touched.elapsed() < Duration::from_secs(600));
-        });
-    }
-
-    fn stopped(&mut self, _: &mut Self::Context) {
-        let dropped = self.queue.dropped_total();
+        let dropped = queue.dropped_total();
         if dropped > 0 {
             tracing::warn!(
-                stream = self.kind.name(),
+                stream = kind.name(),
                 dropped,
                 "SSE client could not keep up; frames were dropped"
             );
         }
+    });
+}
+
+async fn next_tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
-impl Handler<Deliver> for SseSession {
-    type Result = ();
+/// The job-summary stream's periodic frame: the stored job, `not_found`, or the store is down.
+async fn periodic_summary(jobs: &dyn JobStore, job_id: &JobId) -> Frame {
+    let v = match jobs.get(job_id.as_str()).await {
+        Ok(Some(job)) => json!({"type": "job_summary", "ts": now_secs(), "job": job.summary(now_secs())}),
+        Ok(None) => json!({"type": "job_summary", "job_id": job_id, "status": "not_found"}),
+        Err(_) => json!({"type": "heartbeat", "status": "redis_unavailable"}),
+    };
+    Frame::data(&v, false)
+}
 
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        let r = &msg.0;
-        match (&self.kind, &r.event) {
-            (StreamKind::ScanResults, BusEvent::ScanResult { .. }) => {
-                if let Some(f) = &r.frame {
-                    self.push(f.clone());
-                }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result_frame(i: usize, droppable: bool) -> Frame {
+        Frame::data(&json!({"type": "scan_result", "i": i}), droppable)
+    }
+
+    /// Everything the client would read now, as JSON.
+    async fn drain(q: &SessionQueue) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let pending = {
+                let st = q.state.lock().expect("lock");
+                st.dropped > 0 || !st.frames.is_empty()
+            };
+            if !pending {
+                return out;
             }
-            (StreamKind::ScanResults, BusEvent::JobSummary { terminal, .. }) => {
-                if let (Some(f), Some(id)) = (&r.frame, &r.job_id) {
-                    let (f, id, terminal) = (f.clone(), id.clone(), *terminal);
-                    self.push_job_frame(&id, f, terminal, ctx);
-                }
-            }
-            (StreamKind::JobSummary { job_id, .. }, BusEvent::ScanResult { .. } | BusEvent::JobSummary { .. }) => {
-                if r.job_id.as_deref() == Some(job_id.as_str())
-                    && let Some(f) = &r.summary_frame
-                {
-                    let (f, id, terminal) = (f.clone(), job_id.clone(), r.terminal);
-                    self.push_job_frame(&id, f, terminal, ctx);
-                }
-            }
-            (StreamKind::Connectors, BusEvent::Connector(v)) => self.push(Frame::data(v, false)),
-            _ => {}
+            let b = q.next().await;
+            let text = String::from_utf8(b.to_vec()).expect("utf-8");
+            let data = text.strip_prefix("data: ").expect("a data frame").trim_end();
+            out.push(serde_json::from_str(data).expect("JSON"));
         }
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_loses_the_oldest_results_and_is_told_how_many() {
+        let q = SessionQueue::new("scan-result", false);
+        for i in 0..SESSION_CAPACITY + 250 {
+            q.push(result_frame(i, true));
+        }
+        let frames = drain(&q).await;
+        assert_eq!(frames[0], json!({"type": "dropped", "count": 250}));
+        assert_eq!(frames.len(), 1 + SESSION_CAPACITY);
+        assert_eq!(frames[1]["i"], 250, "the oldest went first");
+        assert_eq!(frames[SESSION_CAPACITY]["i"], SESSION_CAPACITY + 249);
+        assert_eq!(q.dropped_total(), 250);
+        // Told once: the count starts again.
+        q.push(result_frame(0, true));
+        assert_eq!(drain(&q).await, vec![json!({"type": "scan_result", "i": 0})]);
+    }
+
+    #[tokio::test]
+    async fn a_terminal_frame_is_never_dropped_and_droppable_ones_go_around_it() {
+        let q = SessionQueue::new("scan-result", false);
+        q.push(Frame::data(&json!({"type": "job_summary", "end": true}), false));
+        for i in 0..SESSION_CAPACITY + 10 {
+            q.push(result_frame(i, true));
+        }
+        let frames = drain(&q).await;
+        assert_eq!(frames[0], json!({"type": "dropped", "count": 11}));
+        assert_eq!(
+            frames[1],
+            json!({"type": "job_summary", "end": true}),
+            "kept, in its place"
+        );
+        assert_eq!(frames[2]["i"], 11);
+        assert_eq!(frames.len(), 1 + SESSION_CAPACITY);
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_of_frames_that_must_stay_drops_the_new_droppable_one_and_keeps_the_rest() {
+        let q = SessionQueue::new("scan-result", false);
+        for i in 0..SESSION_CAPACITY {
+            q.push(result_frame(i, false));
+        }
+        q.push(result_frame(9999, true));
+        q.push(Frame::data(&json!({"type": "job_summary", "end": true}), false));
+        let frames = drain(&q).await;
+        assert_eq!(frames[0], json!({"type": "dropped", "count": 1}));
+        assert_eq!(
+            frames.len(),
+            2 + SESSION_CAPACITY,
+            "a frame that must stay is kept beyond the bound"
+        );
+        assert!(frames.iter().all(|f| f["i"] != 9999));
+        assert_eq!(frames.last(), Some(&json!({"type": "job_summary", "end": true})));
+    }
+
+    #[tokio::test]
+    async fn frames_lost_before_the_buffer_are_counted_in_the_notice() {
+        let q = SessionQueue::new("scan-result", false);
+        q.note_lost(7);
+        q.push(result_frame(1, true));
+        assert_eq!(
+            drain(&q).await,
+            vec![
+                json!({"type": "dropped", "count": 7}),
+                json!({"type": "scan_result", "i": 1})
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_buffer_takes_nothing() {
+        let q = SessionQueue::new("scan-result", false);
+        q.close();
+        q.push(result_frame(1, true));
+        assert!(q.is_closed());
+        assert!(drain(&q).await.is_empty());
     }
 }

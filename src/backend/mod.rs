@@ -28,6 +28,8 @@ pub mod sealed;
 pub mod sqlite;
 pub mod write_health;
 
+pub use events::{BusEvent, EventBus, JobSnapshot};
+
 /// A store failure. `Unavailable`, `Timeout` and `CannotWrite` are transient; the HTTP layer
 /// maps them to 503/504. Each carries its [`Cause`], with the library error behind it as the
 /// error's source.
@@ -479,32 +481,6 @@ pub trait TokenStore: Send + Sync {
     /// False when no token has that id.
     async fn delete_token(&self, id: &str) -> StoreResult<bool>;
     async fn touch_token(&self, id: &str, now: i64) -> StoreResult<()>;
-}
-
-/// Events crossing processes (best effort: correctness never depends on delivery).
-#[derive(Debug, Clone)]
-pub enum BusEvent {
-    /// A `scan_result` frame: the result and its job summary.
-    ScanResult {
-        result: Arc<ScanResultModel>,
-        job: Option<Arc<Value>>,
-    },
-    /// A `job_summary` frame: the summary JSON and whether its status is terminal.
-    JobSummary { job: Arc<Value>, terminal: bool },
-    /// A connector registry event (the connector SSE stream).
-    Connector(Value),
-    /// A DLQ event.
-    Dlq(Value),
-}
-
-/// Publish/subscribe of [`BusEvent`]s.
-pub trait EventBus: Send + Sync {
-    fn publish(&self, ev: BusEvent);
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<BusEvent>;
-    /// Whether the bus currently delivers (false while Redis is unreachable).
-    fn healthy(&self) -> bool {
-        true
-    }
 }
 
 /// The stores a process uses, chosen once at start.

@@ -13,10 +13,13 @@ use crate::model::validation::{Issue, Loc};
 use crate::model::{JobId, JobStatus, now_secs};
 
 /// Parses a job id path parameter (422 when it cannot be a job id).
+pub fn job_id_path(raw: &str) -> Result<JobId, ApiError> {
+    JobId::parse(raw).map_err(|e| ApiError::bad_path("job_id", "value_error", e.to_string(), raw))
+}
+
+/// [`job_id_path`], as the string the job actors are keyed by.
 pub fn job_path(raw: &str) -> Result<String, ApiError> {
-    JobId::parse(raw)
-        .map(|j| j.to_string())
-        .map_err(|e| ApiError::bad_path("job_id", "value_error", e.to_string(), raw))
+    job_id_path(raw).map(String::from)
 }
 
 fn mailbox(e: actix::MailboxError) -> ApiError {

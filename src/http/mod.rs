@@ -41,7 +41,7 @@ pub struct HttpState {
     pub core: Arc<Core>,
     pub jobs: Jobs,
     pub connectors: Addr<ConnectorRegistry>,
-    pub broadcaster: Addr<Broadcaster>,
+    pub broadcaster: Arc<Broadcaster>,
     /// Host and CSRF checks (docs/AUTH.md, "Browsers").
     pub host_policy: origin::HostPolicy,
 }

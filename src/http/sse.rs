@@ -1,5 +1,5 @@
-//! Event stream endpoints (docs/reference/CORE-API.md, "Event streams"): each opens an
-//! SseSession through the Broadcaster; the session's buffer feeds the body.
+//! Event stream endpoints (docs/reference/CORE-API.md, "Event streams"): each opens a stream
+//! through the Broadcaster; the stream's buffer (`actors/sse.rs`) feeds the body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +9,7 @@ use futures_util::StreamExt;
 
 use super::HttpState;
 use super::errors::{ApiError, query_get, query_pairs};
-use super::jobs::job_path;
-use crate::actors::broadcaster::Broadcaster;
+use super::jobs::job_id_path;
 use crate::actors::sse::{StreamKind, body_stream};
 
 /// How often an open stream re-checks the session it was opened with.
@@ -38,7 +37,10 @@ async fn open(state: &web::Data<HttpState>, req: &HttpRequest, kind: StreamKind)
         .get::<super::auth_session::SessionContext>()
         .map(|c| c.session.sha256.clone());
     let keep_alive = matches!(kind, StreamKind::Connectors);
-    let queue = Broadcaster::open_session(&state.broadcaster, kind, Arc::clone(&state.core)).await;
+    let core = &state.core;
+    let queue = state
+        .broadcaster
+        .open(kind, Arc::clone(&core.backend.jobs), core.settings.log_sse_events);
     let mut resp = HttpResponse::Ok();
     resp.content_type("text/event-stream; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
@@ -64,7 +66,7 @@ pub async fn job_summary(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let job_id = job_path(&path)?;
+    let job_id = job_id_path(&path)?;
     let q = query_pairs(&req);
     let interval = match query_get(&q, "interval") {
         None => 5.0,

@@ -204,18 +204,21 @@ async fn the_scan_result_stream_carries_every_result_with_its_job_and_one_termin
         assert!(results[0]["job"].get(key).is_some(), "job summary has {key}");
     }
     assert!(results[0]["scan_result"]["scan_request_task_id"].is_string());
-    // Exactly one terminal frame, even with enqueue_done racing the last results.
-    let more = {
-        let mut extra = Vec::new();
-        while let Some(v) = sse.next_json(Duration::from_millis(800)).await {
-            extra.push(v);
-        }
-        extra
-    };
+    // Exactly one terminal frame, even with enqueue_done racing the last results: a marker job
+    // ends after it, and frames arrive in publication order, so a second end of "live" announced
+    // by then comes before the marker's.
+    api.post("/scan/jobs/marker/enqueue_done", json!({"enqueued_total": 0}))
+        .await;
+    let more = sse
+        .until(Duration::from_secs(20), |v| {
+            v["type"] == "job_summary" && v["job"]["job_id"] == "marker" && v["job"]["status"] == "completed"
+        })
+        .await;
+    assert_eq!(more.last().map(|v| &v["job"]["job_id"]), Some(&json!("marker")));
     let terminal = frames
         .iter()
         .chain(more.iter())
-        .filter(|f| f["type"] == "job_summary" && f["job"]["status"] == "completed")
+        .filter(|f| f["type"] == "job_summary" && f["job"]["job_id"] == "live" && f["job"]["status"] == "completed")
         .count();
     assert_eq!(terminal, 1);
 }
@@ -316,35 +319,52 @@ async fn job_summaries_are_throttled_to_four_per_second_per_job() {
         })
         .collect();
     api.post("/scan/request/batch", json!(items)).await;
+    let start = tokio::time::Instant::now();
     let mut sse = Sse::open(&format!("{}/subscribe/scan-result", api.base)).await;
+    let mut js = Sse::open(&format!("{}/subscribe/job-summary/thr?interval=60", api.base)).await;
     api.post("/scan/jobs/thr/cancel", json!(null)).await;
     // Every queued item is now skipped as the workers reach it: many changes, few frames. Frames
     // are read until one carries the final figures (all 1,000 items accounted for), however long
-    // a loaded machine takes; the time that took bounds the number of frames.
-    let start = tokio::time::Instant::now();
-    let mut summaries = 0;
-    let mut last_counts = 0;
+    // a loaded machine takes; the time that took bounds the number of frames. The job-summary
+    // stream also gets a summary of every result recorded before the cancel, under the same rule.
     let figure = |v: &Value, k: &str| v["job"][k].as_u64().unwrap_or(0);
-    while last_counts < 1000 {
-        let v = sse
-            .next_json(Duration::from_secs(120))
-            .await
-            .expect("job summaries until the final figures");
-        if v["type"] == "job_summary" && v["job"]["job_id"] == "thr" {
-            summaries += 1;
-            last_counts = figure(&v, "processed_count") + figure(&v, "skipped_count") + figure(&v, "failed_count");
+    let mut counted = Vec::new();
+    for stream in [&mut sse, &mut js] {
+        let mut summaries = 0;
+        let mut last_counts = 0;
+        while last_counts < 1000 {
+            let v = stream
+                .next_json(Duration::from_secs(120))
+                .await
+                .expect("job summaries until the final figures");
+            if v["type"] == "job_summary" && v["job"]["job_id"] == "thr" {
+                summaries += 1;
+                last_counts = figure(&v, "processed_count") + figure(&v, "skipped_count") + figure(&v, "failed_count");
+            }
         }
+        counted.push((summaries, last_counts));
     }
     let secs = start.elapsed().as_secs_f64();
     let j = api.job("thr").await;
-    assert_eq!(
-        last_counts,
-        count(&j, "processed_count") + count(&j, "skipped_count") + count(&j, "failed_count"),
-        "the last frame has the final figures"
-    );
+    let final_counts = count(&j, "processed_count") + count(&j, "skipped_count") + count(&j, "failed_count");
     assert!(count(&j, "skipped_count") > 100, "many changes happened");
-    let allowed = (secs.max(0.0) * 4.0).ceil() as u64 + 3; // + the cancel announcement and edges
-    assert!(summaries <= allowed, "{summaries} summaries in {secs:.2} s");
+    // + the cancel announcement and the window edges; the job-summary stream also has its
+    // periodic frames (one at once, then one a minute).
+    let allowed = (secs.max(0.0) * 4.0).ceil() as u64 + 3;
+    let periodic = 2 + (secs / 60.0).ceil() as u64;
+    let [(on_results, last_results), (on_job, last_job)] = counted[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (last_results, last_job),
+        (final_counts, final_counts),
+        "the last frames have the final figures"
+    );
+    assert!(on_results <= allowed, "{on_results} summaries in {secs:.2} s");
+    assert!(
+        on_job <= allowed + periodic,
+        "{on_job} summaries on the job's stream in {secs:.2} s"
+    );
 }
 
 #[tokio::test]

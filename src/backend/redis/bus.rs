@@ -2,6 +2,13 @@
 //! publishes its frames to the shared channels and delivers to its own subscribers what it receives
 //! from them, so an SSE client on any API process sees the results of every worker. Best effort by
 //! design: counters, completion and the DLQ never depend on delivery.
+//!
+//! Two bounded buffers, each because a side must never wait: the outbox ([`OUTBOX`]) lets a
+//! publisher (a job actor, an HTTP handler) hand an event over without waiting for Redis, and
+//! drops new events while Redis is slow or down (counted, logged); the local broadcast channel
+//! ([`CAPACITY`]) is the same buffer as the embedded bus's, between the subscription task and
+//! this process's Broadcaster. An event is published even when it comes back to this process
+//! through the subscription: that is how it reaches this process's own sessions.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,10 +16,12 @@ use std::time::Duration;
 
 use deadpool_redis::redis::{self, AsyncCommands};
 use futures_util::StreamExt;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::backend::{BusEvent, EventBus};
+use crate::backend::events::scan_result_json;
+use crate::backend::{BusEvent, EventBus, JobSnapshot};
 use crate::model::result::ScanResultModel;
 use crate::retry::Backoff;
 
@@ -61,58 +70,73 @@ impl RedisBus {
             dropped: AtomicU64::new(0),
         }
     }
+}
 
-    fn encode(&self, ev: &BusEvent) -> (String, String) {
-        match ev {
-            BusEvent::ScanResult { result, job } => {
-                let mut v = json!({"type": "scan_result", "scan_result": &**result});
-                if let Some(j) = job {
-                    v["job"] = (**j).clone();
-                }
-                (self.channels.scan_result.clone(), v.to_string())
-            }
-            BusEvent::JobSummary { job, terminal } => (
-                self.channels.scan_result.clone(),
-                json!({"type": "job_summary", "job": &**job, "terminal": terminal}).to_string(),
-            ),
-            BusEvent::Connector(v) => (self.channels.connectors.clone(), v.to_string()),
-            BusEvent::Dlq(v) => (self.channels.dlq.clone(), v.to_string()),
-        }
+/// The channel and payload of an event (docs/reference/CORE-API.md, "Redis channels").
+fn encode(channels: &Channels, ev: &BusEvent) -> (String, String) {
+    match ev {
+        BusEvent::ScanResult { result, job } => (
+            channels.scan_result.clone(),
+            scan_result_json(result, job.as_ref()).to_string(),
+        ),
+        BusEvent::JobSummary { job, announces_end } => (
+            channels.scan_result.clone(),
+            json!({"type": "job_summary", "job": &*job.summary, "terminal": announces_end}).to_string(),
+        ),
+        BusEvent::Connector(v) => (channels.connectors.clone(), v.to_string()),
+        BusEvent::Dlq(v) => (channels.dlq.clone(), v.to_string()),
     }
 }
 
-/// The event a payload received on `channel` stands for.
+/// A `scan_result` or `job_summary` payload of the scan-result channel. Only here is JSON read
+/// back into typed fields: the job's id and status through serde ([`JobSnapshot::from_wire`]).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ScanChannelPayload {
+    ScanResult {
+        scan_result: Box<ScanResultModel>,
+        job: Option<Value>,
+    },
+    JobSummary {
+        job: Value,
+        /// Absent from older publishers: then the job's status decides.
+        terminal: Option<bool>,
+    },
+}
+
+/// The event a payload received on `channel` stands for; `None` for a payload this build cannot
+/// read (logged: it names a job it cannot type, or is not an event at all).
 fn decode(channels: &Channels, channel: &str, payload: &str) -> Option<BusEvent> {
-    let v: Value = serde_json::from_str(payload).ok()?;
     if channel == channels.connectors {
-        return Some(BusEvent::Connector(v));
+        return serde_json::from_str(payload).ok().map(BusEvent::Connector);
     }
     if channel == channels.dlq {
-        return Some(BusEvent::Dlq(v));
+        return serde_json::from_str(payload).ok().map(BusEvent::Dlq);
     }
-    match v.get("type")?.as_str()? {
-        "scan_result" => {
-            let result: ScanResultModel = serde_json::from_value(v.get("scan_result")?.clone()).ok()?;
-            Some(BusEvent::ScanResult {
-                result: Arc::new(result),
-                job: v.get("job").cloned().map(Arc::new),
-            })
-        }
-        "job_summary" => {
-            let job = v.get("job")?.clone();
-            let terminal = v.get("terminal").and_then(Value::as_bool).unwrap_or_else(|| {
-                matches!(
-                    job.get("status").and_then(Value::as_str),
-                    Some("completed" | "cancelled")
-                )
-            });
-            Some(BusEvent::JobSummary {
-                job: Arc::new(job),
-                terminal,
-            })
-        }
-        _ => None,
+    let decoded = match serde_json::from_str::<ScanChannelPayload>(payload) {
+        Ok(ScanChannelPayload::ScanResult { scan_result, job }) => match job {
+            None => Some(BusEvent::ScanResult {
+                result: Arc::new(*scan_result),
+                job: None,
+            }),
+            Some(j) => JobSnapshot::from_wire(j).map(|job| BusEvent::ScanResult {
+                result: Arc::new(*scan_result),
+                job: Some(job),
+            }),
+        },
+        Ok(ScanChannelPayload::JobSummary { job, terminal }) => JobSnapshot::from_wire(job).map(|job| {
+            let announces_end = terminal.unwrap_or(job.status.is_terminal());
+            BusEvent::JobSummary { job, announces_end }
+        }),
+        Err(_) => None,
+    };
+    if decoded.is_none() {
+        tracing::warn!(
+            channel,
+            "an event on the scan-result channel could not be read; ignored"
+        );
     }
+    decoded
 }
 
 /// Waits before reconnecting to Redis: 100 ms doubling up to 3 s (`attempt` counts from 0).
@@ -199,7 +223,7 @@ async fn subscriber(
 
 impl EventBus for RedisBus {
     fn publish(&self, ev: BusEvent) {
-        let msg = self.encode(&ev);
+        let msg = encode(&self.channels, &ev);
         if self.outbox.try_send(msg).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
@@ -214,5 +238,64 @@ impl EventBus for RedisBus {
 
     fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobStatus;
+
+    fn channels() -> Channels {
+        Channels {
+            scan_result: "p:notify:scan_result".into(),
+            connectors: "p:notify:connectors".into(),
+            dlq: "p:notify:dlq".into(),
+        }
+    }
+
+    fn snapshot(status: &str) -> JobSnapshot {
+        JobSnapshot::from_wire(json!({"job_id": "j1", "status": status, "processed_count": 2}))
+            .expect("a valid summary")
+    }
+
+    #[test]
+    fn a_job_summary_keeps_its_payload_and_its_typed_facts_across_processes() {
+        let ch = channels();
+        let ev = BusEvent::JobSummary {
+            job: snapshot("cancelled"),
+            announces_end: false,
+        };
+        let (channel, payload) = encode(&ch, &ev);
+        assert_eq!(channel, "p:notify:scan_result");
+        assert_eq!(
+            payload,
+            r#"{"type":"job_summary","job":{"job_id":"j1","status":"cancelled","processed_count":2},"terminal":false}"#
+        );
+        let Some(BusEvent::JobSummary { job, announces_end }) = decode(&ch, &channel, &payload) else {
+            panic!("a job summary")
+        };
+        assert_eq!(
+            (job.job_id.as_str(), job.status, announces_end),
+            ("j1", JobStatus::Cancelled, false)
+        );
+        // A publisher that does not say: the status decides.
+        let old = r#"{"type":"job_summary","job":{"job_id":"j1","status":"completed"}}"#;
+        assert!(matches!(
+            decode(&ch, &channel, old),
+            Some(BusEvent::JobSummary {
+                announces_end: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_payload_naming_no_valid_job_is_ignored() {
+        let ch = channels();
+        let bad = r#"{"type":"job_summary","job":{"job_id":"a b","status":"running"}}"#;
+        assert!(decode(&ch, &ch.scan_result, bad).is_none());
+        assert!(decode(&ch, &ch.scan_result, r#"{"type":"other"}"#).is_none());
+        assert!(decode(&ch, &ch.connectors, r#"{"type":"registered"}"#).is_some());
     }
 }
