@@ -1,6 +1,6 @@
 //! Shell completions and manual pages, generated from the command-line definition itself so
 //! they never drift from `--help`; and docs/CONFIGURATION.md's settings tables, generated from
-//! the settings' declarations (`config::setting`).
+//! the settings' declarations (`settings_source::setting`).
 
 use std::io::Write;
 use std::path::Path;
@@ -30,9 +30,10 @@ pub fn man(dir: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every generated table of docs/CONFIGURATION.md: the core's and the connectors'.
+/// Every generated table of docs/CONFIGURATION.md: the core's, superlog's and the connectors'.
 fn configuration_tables() -> Vec<(&'static str, String)> {
     let mut tables = crate::config::docs::core_tables();
+    tables.extend(crate::superlog::config::table::doc_tables());
     tables.extend(crate::connectors::framework::settings_table::doc_tables());
     tables
 }
@@ -78,7 +79,7 @@ mod tests {
         assert!(
             doc == fresh,
             "docs/CONFIGURATION.md is stale: its settings tables differ from the declarations \
-             (src/config/*_table.rs, src/config/oidc.rs, src/connectors/framework/settings_table.rs, \
+             (src/config/*_table.rs, src/config/oidc.rs, src/superlog/config/*table.rs, src/superlog/config/webhook.rs, src/connectors/framework/settings_table.rs, \
              src/connectors/s3/settings.rs); regenerate them with \
              `cargo run -- config-doc docs/CONFIGURATION.md` and commit the result"
         );

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::core::Settings;
-use super::setting::{Flag, HttpUrl, Int, SecretText, Section, Setting, Text};
+use crate::settings_source::setting::{Flag, HttpUrl, Int, SecretText, Section, Setting, Text};
 
 type Auth<K> = Setting<K, Settings>;
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::auth_table as auth;
 use super::core::{LogFormat, Settings, redact_url_password};
 use super::pipeline_table::*;
-use super::setting::{
+use crate::settings_source::setting::{
     Choice, Entry, Fact, Flag, Int, SecretText, Section, Setting, Text, View, render_view, shown_path,
 };
 
@@ -223,7 +223,7 @@ pub const VIEW: &[&dyn Entry<Settings>] = &[
     &FEATURES__ENABLE_ESTIMATE_PREFLIGHT,
     &Fact(View {
         path: "superlog",
-        get: |s: &Settings| s.superlog.view.clone(),
+        get: |s: &Settings| s.superlog.view(),
     }),
     &HOST,
     &PORT,

@@ -7,32 +7,8 @@
 
 use super::core::Settings;
 use super::oidc::OidcSettings;
-use super::setting::{Entry, Row, Section};
-
-/// The Markdown table of `rows`.
-pub fn table(rows: impl IntoIterator<Item = Row>) -> String {
-    let mut out = String::from("| Variable | Default | Accepted | Meaning |\n|---|---|---|---|\n");
-    let cell = |s: &str| s.replace('|', "\\|");
-    for r in rows {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            cell(&r.variable),
-            cell(&r.default),
-            cell(&r.accepted),
-            cell(&r.meaning)
-        ));
-    }
-    out
-}
-
-/// The rows of `entries` (variables named with `prefix`) in `section`.
-pub fn rows<S: 'static>(entries: &[&dyn Entry<S>], prefix: &str, section: Section) -> Vec<Row> {
-    entries
-        .iter()
-        .filter_map(|e| e.row(prefix))
-        .filter(|r| r.section == section)
-        .collect()
-}
+use crate::settings_source::setting::Section;
+pub use crate::settings_source::setting::{rows, table};
 
 /// The core's tables: marker name and Markdown.
 pub fn core_tables() -> Vec<(&'static str, String)> {

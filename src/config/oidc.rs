@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::setting::{Entry, HttpUrl, SecretText, Section, Setting, Text, render_view};
 use crate::auth::tokens::Role;
+use crate::settings_source::setting::{Entry, HttpUrl, SecretText, Section, Setting, Text, render_view};
 use crate::settings_source::{Secret, Source};
 
 type Oidc<K> = Setting<K, OidcSettings>;

@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 
 use super::core::{Settings, redact_url_password};
-use super::setting::{Flag, HttpUrl, Int, SecretText, Secs, Section, Setting, Size, Text, shown_path, shown_secret};
+use crate::settings_source::setting::{
+    Flag, HttpUrl, Int, SecretText, Secs, Section, Setting, Size, Text, shown_path, shown_secret,
+};
 
 type Core<K> = Setting<K, Settings>;
 

@@ -441,12 +441,16 @@ async fn a_409_inside_a_batch_answer_stops_the_job() {
     r.fc.set(|s| s.conflict_after = Some(4));
     r.full_scan("?job_id=C409").await;
     assert_eq!(r.enqueue_done("C409").await, json!({"enqueued_total": 4}));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        r.fc.requests("/scan/request/batch").len(),
-        3,
-        "nothing after the first 409"
-    );
+    // A later job is closed after any further batch of the first would have been sent.
+    r.fc.set(|s| s.conflict_after = None);
+    r.full_scan("?job_id=LATER").await;
+    r.enqueue_done("LATER").await;
+    let first_job =
+        r.fc.requests("/scan/request/batch")
+            .iter()
+            .filter(|q| q.body.to_string().contains("C409"))
+            .count();
+    assert_eq!(first_job, 3, "nothing after the first 409");
     assert!(
         r.fc.requests("/scan/request").is_empty(),
         "no single-request fallback for a 409"
@@ -496,11 +500,17 @@ async fn a_second_trigger_for_a_running_job_duplicates_nothing() {
     r.ready().await;
     r.fc.set(|s| s.delay = Duration::from_millis(150));
     let (s1, _) = r.full_scan("?job_id=DUP").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second trigger arrives while the first scan is sending.
+    wait_for("the first scan sending", Duration::from_secs(10), || async {
+        (!r.fc.requests("/scan/request/batch").is_empty() || !r.fc.requests("/scan/request").is_empty()).then_some(())
+    })
+    .await;
     let (s2, v2) = r.full_scan("?job_id=DUP").await;
     assert_eq!((s1, s2, v2["id"].as_str()), (200, 200, Some("DUP")));
     assert_eq!(r.enqueue_done("DUP").await, json!({"enqueued_total": 4}));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A later job is closed after anything more of the first would have been sent.
+    r.full_scan("?job_id=LATER").await;
+    r.enqueue_done("LATER").await;
     let locs = r.locations("DUP");
     assert_eq!(locs.len(), 4, "{locs:?}");
     assert_eq!(r.fc.requests("/scan/jobs/DUP/enqueue_done").len(), 1);

@@ -268,6 +268,7 @@ async fn tag_writes_verdict_attributes_without_touching_content_or_time() {
     );
     let f = r.asset.join("t.bin");
     let before = std::fs::metadata(&f).unwrap().modified().unwrap();
+    // The thing under test: a write after this pause would change the modification time.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let (s, b) = r
         .call(
@@ -313,7 +314,10 @@ async fn movetag_moves_then_tags_the_destination() {
 
 /// A ramfs mount: a filesystem this kernel offers without user extended attributes.
 /// The temporary directory is kept so the mount point outlives the test; it goes after unmounting.
-struct NoXattrFs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
+struct NoXattrFs {
+    mnt: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl NoXattrFs {
     fn mount() -> Self {
@@ -323,13 +327,13 @@ impl NoXattrFs {
         let mut c = Command::new("mount");
         c.args(["-t", "ramfs", "ramfs"]).arg(&mnt);
         assert!(c.status().unwrap().success(), "{c:?}");
-        Self(mnt, dir)
+        Self { mnt, _dir: dir }
     }
 }
 
 impl Drop for NoXattrFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = Command::new("umount").arg(&self.mnt).status();
     }
 }
 
@@ -338,8 +342,8 @@ async fn tagging_where_attributes_are_not_supported_says_not_implemented() {
     let fs = NoXattrFs::mount();
     let fc = FakeCore::start();
     let data = tempfile::tempdir().unwrap();
-    write(&fs.0, "f.bin", b"x");
-    let (conn, _) = start_fs_connector(&fc.url, &fs.0, data.path(), &[("DSXCONNECTOR_ITEM_ACTION", "tag")]);
+    write(&fs.mnt, "f.bin", b"x");
+    let (conn, _) = start_fs_connector(&fc.url, &fs.mnt, data.path(), &[("DSXCONNECTOR_ITEM_ACTION", "tag")]);
     let r = reqwest::Client::new()
         .put(format!("{}/item_action", conn.url))
         .json(&json!({"location": "f.bin", "metainfo": "m"}))

@@ -51,6 +51,21 @@ impl Rig {
         .await;
     }
 
+    /// Writes an in-scope file after every other change and waits until it is sent: each
+    /// earlier change has settled and been sent (or not) by then. Returns the other locations.
+    async fn after_barrier(&self, name: &str) -> Vec<String> {
+        write(self.asset.path(), name, b"barrier");
+        let want = self.loc(name);
+        wait_for("the barrier file", Duration::from_secs(10), || async {
+            self.locations().contains(&want).then_some(())
+        })
+        .await;
+        self.locations()
+            .into_iter()
+            .filter(|l| !l.contains("/zz-barrier"))
+            .collect()
+    }
+
     fn locations(&self) -> Vec<String> {
         self.fc
             .scan_items()
@@ -89,9 +104,8 @@ async fn a_new_file_is_sent_once_after_it_settles_then_its_job_is_closed() {
     })
     .await;
     assert_eq!(done, serde_json::json!({"enqueued_total": 1}));
-    tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
-        r.locations().len(),
+        r.after_barrier("zz-barrier.txt").await.len(),
         1,
         "exactly one request, and nothing for files that were there before"
     );
@@ -115,8 +129,7 @@ async fn a_file_written_in_many_steps_is_sent_once_after_the_writes_stop() {
         (!r.locations().is_empty()).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(r.locations(), [r.loc("growing.log")]);
+    assert_eq!(r.after_barrier("zz-barrier.txt").await, [r.loc("growing.log")]);
 }
 
 #[tokio::test]
@@ -128,8 +141,7 @@ async fn filters_quarantine_deletes_and_metadata_changes_send_nothing() {
     write(r.asset.path(), "dsxconnect-quarantine/q.pdf", b"quarantined");
     std::fs::remove_file(r.asset.path().join("existing.pdf")).unwrap();
     write(r.asset.path(), "keep.pdf", b"x");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = r.locations();
+    let before = r.after_barrier("zz-barrier-1.pdf").await;
     assert_eq!(before, [r.loc("keep.pdf")], "only the in-scope file");
     // Metadata-only changes on a scanned file.
     let keep = r.asset.path().join("keep.pdf");
@@ -140,8 +152,11 @@ async fn filters_quarantine_deletes_and_metadata_changes_send_nothing() {
         "user.dsx.verdict",
         b"Malicious",
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(r.locations(), before, "chmod and tags trigger nothing");
+    assert_eq!(
+        r.after_barrier("zz-barrier-2.pdf").await,
+        before,
+        "chmod and tags trigger nothing"
+    );
 }
 
 #[tokio::test]
@@ -152,6 +167,7 @@ async fn renames_and_folders_moved_in_count_as_new() {
     write(outside.path(), "batch/deeper/two.pdf", b"2");
     r.watching().await;
     write(r.asset.path(), "a.tmp", b"draft");
+    // The scenario: a draft written, then renamed a moment later (not a wait for anything).
     tokio::time::sleep(Duration::from_millis(100)).await;
     std::fs::rename(r.asset.path().join("a.tmp"), r.asset.path().join("a.pdf")).unwrap();
     std::fs::rename(outside.path().join("batch"), r.asset.path().join("batch")).unwrap();
@@ -159,8 +175,7 @@ async fn renames_and_folders_moved_in_count_as_new() {
         (r.locations().len() >= 3).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let mut locs = r.locations();
+    let mut locs = r.after_barrier("zz-barrier.pdf").await;
     locs.sort();
     assert_eq!(
         locs,
@@ -175,13 +190,20 @@ async fn the_polling_watcher_sees_new_files_too() {
         ("DSXCONNECTOR_MONITOR_POLL_INTERVAL_MS", "200"),
     ]);
     r.watching().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A first file seen proves the poller has its baseline; the next one is new to it.
+    assert!(r.after_barrier("zz-barrier.txt").await.is_empty());
     write(r.asset.path(), "polled.txt", b"x");
-    wait_for("scan request", Duration::from_millis(200 + 300 + 2000), || async {
-        (!r.locations().is_empty()).then_some(())
+    let want = r.loc("polled.txt");
+    wait_for("scan request", Duration::from_secs(10), || async {
+        r.locations().contains(&want).then_some(())
     })
     .await;
-    assert_eq!(r.locations(), [r.loc("polled.txt")]);
+    let others: Vec<String> = r
+        .locations()
+        .into_iter()
+        .filter(|l| !l.contains("/zz-barrier"))
+        .collect();
+    assert_eq!(others, [want]);
 }
 
 #[tokio::test]
@@ -247,8 +269,25 @@ async fn a_burst_of_thousands_is_coalesced_into_batches_each_file_once() {
         (r.locations().len() >= 3000).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut locs = r.locations();
+    // Every monitor job closed, then a later file sent: nothing of the burst came twice.
+    wait_for("every burst job closed", Duration::from_secs(30), || async {
+        let jobs: std::collections::BTreeSet<String> =
+            r.fc.scan_items()
+                .iter()
+                .map(|i| i["scan_job_id"].as_str().unwrap().to_string())
+                .collect();
+        let closed: Option<u64> = jobs
+            .iter()
+            .map(|j| {
+                r.fc.requests(&format!("/scan/jobs/{j}/enqueue_done"))
+                    .first()
+                    .and_then(|d| d.body["enqueued_total"].as_u64())
+            })
+            .sum();
+        (closed == Some(3000)).then_some(())
+    })
+    .await;
+    let mut locs = r.after_barrier("zz-barrier.bin").await;
     assert_eq!(locs.len(), 3000, "nothing twice");
     locs.sort();
     locs.dedup();
@@ -258,6 +297,7 @@ async fn a_burst_of_thousands_is_coalesced_into_batches_each_file_once() {
     let jobs: std::collections::BTreeSet<String> =
         r.fc.scan_items()
             .iter()
+            .filter(|i| !i["location"].as_str().unwrap().contains("/zz-barrier"))
             .map(|i| i["scan_job_id"].as_str().unwrap().to_string())
             .collect();
     for job in &jobs {

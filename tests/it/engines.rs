@@ -137,12 +137,15 @@ async fn clamd_gets_length_prefixed_chunks_and_its_replies_become_verdicts() {
 }
 
 /// The daemon and its folder (removed when the test ends).
-struct Clamd(Child, #[allow(dead_code)] tempfile::TempDir);
+struct Clamd {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Clamd {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -178,7 +181,7 @@ fn real_clamd() -> (Clamd, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let addr = format!("unix://{}", sock.display());
-    (Clamd(child, dir), addr)
+    (Clamd { child, _dir: dir }, addr)
 }
 
 /// MD5 for the clamd hash signature (computed by `md5sum`, to avoid a crate for one test).

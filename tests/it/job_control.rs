@@ -140,6 +140,7 @@ async fn ten_jobs_with_random_control_all_end_with_counts_that_add_up() {
         let cmd = ["pause", "resume", "pause", "resume", "cancel"][((seed >> 8) % 5) as usize];
         let (s, _) = api.post(&format!("/scan/jobs/{job}/{cmd}"), json!(null)).await;
         assert!(matches!(s, 200 | 409), "{cmd} {job} -> {s}");
+        // The scenario: commands spread over the jobs' lifetime (pacing, not a wait).
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
     for job in &jobs {
@@ -317,6 +318,7 @@ async fn jobs_are_listed_newest_first_with_paging() {
             json!({"enqueued_total": 0}),
         )
         .await;
+        // The thing under test: jobs created in different seconds (timestamps have whole seconds).
         tokio::time::sleep(Duration::from_millis(1050)).await;
     }
     let (_, all) = api.get("/scan/jobs").await;

@@ -509,7 +509,7 @@ async fn a_dead_consumers_entries_are_reclaimed_after_the_idle_time() {
             .unwrap()
             .is_empty()
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Polled until the claim idle time has passed and the entry is taken over.
     let again = claim_all(&other, 1).await;
     assert_eq!(again[0].item.task_id, "lost");
     assert!(again[0].deliveries >= 1, "deliveries {}", again[0].deliveries);
@@ -527,6 +527,7 @@ async fn a_renewed_claim_is_not_reclaimed_until_renewals_stop() {
     let mine = claim_all(&st.b, 1).await;
     let other = redis_backend(&url, 1000, 1);
     for _ in 0..6 {
+        // The thing under test: a worker busy past the idle time, renewing as it goes.
         tokio::time::sleep(Duration::from_millis(300)).await;
         st.b.queue.renew(&mine[0].receipt).await.unwrap();
         assert!(
@@ -539,7 +540,7 @@ async fn a_renewed_claim_is_not_reclaimed_until_renewals_stop() {
             "a renewed entry was reclaimed"
         );
     }
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Renewals stopped: polled until the idle time has passed and the entry is taken over.
     let taken = claim_all(&other, 1).await;
     assert_eq!(taken[0].item.task_id, "slow");
 }
@@ -596,8 +597,12 @@ async fn one_process_at_a_time_holds_the_janitor_lease() {
         .await
         .unwrap();
     assert!(!st.b.maintenance.lead().await.unwrap(), "held by another process");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(st.b.maintenance.lead().await.unwrap(), "taken over once it lapsed");
+    common::wait_for(
+        "the lock taken over once it lapsed",
+        Duration::from_secs(10),
+        || async { st.b.maintenance.lead().await.unwrap().then_some(()) },
+    )
+    .await;
     let now: String = redis::cmd("GET")
         .arg("dev:dsx-connect:lock:janitor")
         .query_async(&mut c)

@@ -172,9 +172,11 @@ fn answers_429_401_413_and_403_are_handled_as_the_spec_says() {
     let before = cap.requests_to(&upload_path()).len();
     sl.emit_result(&result(5, "/az/5", false, false));
     let s = wait_status(&sl, "failed after 403", |s| s["failed"] == 1);
-    std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(cap.requests_to(&upload_path()).len(), before + 1);
     assert_eq!(s["retried"], 1);
+    // A later event is uploaded after a retry would have been sent: there was none.
+    sl.emit_result(&result(6, "/az/6", false, false));
+    wait_status(&sl, "the later event sent", |s| s["sent"] == 5);
+    assert_eq!(cap.requests_to(&upload_path()).len(), before + 2);
 
     // Secrets appear nowhere in the status.
     let text = sl.status().to_string();

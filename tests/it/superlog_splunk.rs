@@ -159,8 +159,11 @@ fn hec_server_errors_are_retried_with_backoff_and_delivered_once() {
     let s = wait_status(&sl, "sent", |s| s["sent"] == 3);
     assert_eq!(s["retried"], 6);
     assert_eq!(s["failed"], 0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(cap.requests_to(EVENT).len(), 3);
+    // A later event is delivered after any stray retry would have been: none was.
+    let before = cap.requests_to(EVENT).len();
+    emit(&sl, 3..4);
+    wait_status(&sl, "the later event sent", |s| s["sent"] == 4);
+    assert_eq!(cap.requests_to(EVENT).len(), before + 1);
 }
 
 #[test]
@@ -187,8 +190,10 @@ fn hec_client_errors_fail_at_once_and_never_show_the_token() {
         let s = wait_status(&sl, "failed", |s| s["failed"] == 2);
         assert_eq!(s["sent"], 0);
         assert_eq!(s["retried"], 0);
-        std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(cap.requests_to(EVENT).len(), 1, "no second request after {status}");
+        // A later event is delivered after a retry would have been sent: there was none.
+        emit(&sl, 2..3);
+        wait_status(&sl, "the later event sent", |s| s["sent"] == 1);
+        assert_eq!(cap.requests_to(EVENT).len(), 2, "no second request after {status}");
         let text = sl.status().to_string();
         assert!(!text.contains(TOKEN), "{text}");
         if status == 400 {
@@ -220,6 +225,7 @@ fn hec_acknowledgements_count_a_batch_only_once_acknowledged() {
         ACK,
         [
             Reply::new(200, r#"{"acks":{"7":false}}"#),
+            Reply::new(200, r#"{"acks":{"7":false}}"#),
             Reply::new(200, r#"{"acks":{"7":true}}"#),
         ],
     );
@@ -240,7 +246,8 @@ fn hec_acknowledgements_count_a_batch_only_once_acknowledged() {
         req.headers["x-splunk-request-channel"],
         "0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10"
     );
-    std::thread::sleep(Duration::from_millis(450));
+    // The second poll follows a "not yet" answer and gets another: nothing is sent yet.
+    cap.wait(ACK, Duration::from_secs(10), |r| r.len() >= 2);
     assert_eq!(status_of(&sl)["sent"], 0, "not sent while unacknowledged");
     let acks = cap.wait(ACK, Duration::from_secs(5), |r| r.len() >= 2);
     assert_eq!(acks[0].query, "channel=0b1c9b0e-3c1e-4b8e-9a55-2f1f6c1b7a10");
@@ -504,8 +511,12 @@ fn webhook_posts_signed_malicious_results_only_one_per_request() {
     assert!(got[0].body.contains("/hook/ü/0"), "raw UTF-8");
     // The audit event is taken by no destination: never emitted.
     assert_eq!(sl.status()["emitted_by_type"]["audit"], 0);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(rx.accepted().len(), 3, "nothing else arrives");
+    // A later finding arrives next: nothing else came before it.
+    sl.emit_result(&result(6, "/hook/ü/6", true, false));
+    let got = rx.wait_accepted(4);
+    assert_eq!(got.len(), 4, "nothing else arrives");
+    let last: Value = serde_json::from_str(&got[3].body).unwrap();
+    assert_eq!(last["scan_request_task_id"], "task-6");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::events::{CONNECTOR, env_of, result, start_superlog, wait_status};
+use common::events::{CONNECTOR, env_of, result, start_superlog, status_of, wait_status};
 use common::rsyslog::{Input, Rsyslog, TestPki, free_port};
 use dsx_connect::superlog::Superlog;
 
@@ -241,13 +241,22 @@ fn a_tcp_receiver_restarted_on_the_same_port_gets_every_event_emitted_meanwhile(
     }
     rs.wait_events(10, Duration::from_secs(10));
     rs.stop();
-    std::thread::sleep(Duration::from_millis(300));
-    for i in 10..60 {
-        sl.emit_result(&result(i, &format!("/d/{i}"), false, false));
+    // Events emitted while the receiver is down: one at a time until the sender notices and
+    // retries (polled every 20 ms, 20 s deadline), the rest at once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut next = 10;
+    while status_of(&sl)["retried"].as_u64().unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the sender never retried");
+        if next < 60 {
+            sl.emit_result(&result(next, &format!("/d/{next}"), false, false));
+            next += 1;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    wait_status(&sl, "retrying", |s| s["retried"].as_u64().unwrap() > 0);
-    std::thread::sleep(Duration::from_secs(2));
+    for i in next..60 {
+        sl.emit_result(&result(i, &format!("/d/{i}"), false, false));
+    }
+    wait_status(&sl, "retrying again", |s| s["retried"].as_u64().unwrap() >= 2);
     rs.restart();
     let got = rs.wait_events(60, Duration::from_secs(20));
     let locations: std::collections::HashSet<String> = got

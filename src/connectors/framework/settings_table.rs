@@ -3,7 +3,7 @@
 //! and rendered into docs/CONFIGURATION.md. A connector's own `/config` route is part of the connector protocol,
 //! not a view of these settings, so none of them has a `/config` view.
 
-use crate::config::setting::{Choice, Entry, Flag, HttpUrl, Int, SecretText, Section, Setting, Text};
+use crate::settings_source::setting::{Choice, Entry, Flag, HttpUrl, Int, SecretText, Section, Setting, Text};
 
 /// No `/config` view: the connector's `/config` route is part of its protocol.
 type Conn<K> = Setting<K, ()>;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::setting::{Entry, Flag, HttpUrl, Int, Section, Setting, Text};
+use crate::settings_source::setting::{Entry, Flag, HttpUrl, Int, Section, Setting, Text};
 use crate::settings_source::{Secret, Source};
 
 type S3<K> = Setting<K, S3Settings>;

@@ -1,91 +1,15 @@
-//! The settings of each destination (docs/reference/SUPERLOG.md, "Settings"): parsing, validation
-//! and the `GET /config` view with secrets masked.
+//! The settings of each destination (docs/reference/SUPERLOG.md, "Settings"): parsing and
+//! validation of the settings declared in `destination_table` (which also gives their
+//! `GET /config` view, secrets masked).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-use super::ms;
-use crate::settings_source::Secret;
-use crate::settings_source::Source;
+use super::destination_table::*;
+use crate::settings_source::setting::{Choice, Int, Setting, Text};
+use crate::settings_source::{Secret, Source};
 use crate::superlog::destination::syslog::{Framing, Transport};
 use crate::superlog::format::rfc5424::{SyslogFormat, valid_sd_id};
-
-#[derive(Debug, Clone)]
-pub struct SyslogSettings {
-    pub host: String,
-    pub port: u16,
-    pub transport: Transport,
-    pub format: SyslogFormat,
-    pub framing: Framing,
-    pub facility: u8,
-    pub app_name: String,
-    /// `None`: structured data off.
-    pub sd_id: Option<String>,
-    pub udp_max_bytes: usize,
-    pub stream_max_bytes: usize,
-    pub batch_max_events: usize,
-    pub tls_ca_file: Option<PathBuf>,
-    pub tls_cert_file: Option<PathBuf>,
-    pub tls_key_file: Option<PathBuf>,
-    pub tls_insecure: bool,
-    pub tls_server_name: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct CloudwatchSettings {
-    pub log_group: String,
-    /// With `{host}` and `{pid}` replaced.
-    pub log_stream: String,
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub create_group: bool,
-    pub create_stream: bool,
-    pub retention_days: Option<i32>,
-    pub batch_max_events: usize,
-    pub flush_interval: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SentinelSettings {
-    pub dce_url: String,
-    pub dcr_immutable_id: String,
-    pub stream_name: String,
-    /// The stream of audit events; without it Sentinel takes none (docs/reference/SUPERLOG.md,
-    /// "The audit event").
-    pub audit_stream_name: Option<String>,
-    pub tenant_id: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub authority_host: String,
-    pub scope: String,
-    pub api_version: String,
-    pub gzip: bool,
-    pub batch_max_events: usize,
-    pub batch_max_bytes: usize,
-    pub flush_interval: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SplunkSettings {
-    pub url: String,
-    pub token: Secret,
-    pub index: Option<String>,
-    pub source: String,
-    pub sourcetype: String,
-    pub event_host: Option<String>,
-    pub verify_tls: bool,
-    pub ca_file: Option<PathBuf>,
-    pub gzip: bool,
-    pub ack: bool,
-    pub channel: String,
-    pub ack_poll: Duration,
-    pub ack_timeout: Duration,
-    pub batch_max_events: usize,
-    pub batch_max_bytes: usize,
-    pub flush_interval: Duration,
-}
 
 const FACILITIES: [&str; 24] = [
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
@@ -93,83 +17,47 @@ const FACILITIES: [&str; 24] = [
 ];
 
 pub(super) fn syslog(s: &mut Source) -> SyslogSettings {
-    let p = |name: &str| format!("SUPERLOG__SYSLOG__{name}");
-    let transport = match s.string(&p("TRANSPORT")).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Transport::Udp,
-        Some(v) => match v.as_str() {
-            "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
-            "tls" => Transport::Tls,
-            _ => {
-                s.error(
-                    &p("TRANSPORT"),
-                    format!("invalid value \"{v}\"; accepted: udp, tcp, tls"),
-                );
-                Transport::Udp
-            }
-        },
+    let transport = match word(s, &SYSLOG_TRANSPORT).as_str() {
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        _ => Transport::Udp,
     };
-    let host = s.string_or(&p("HOST"), "127.0.0.1").trim().to_string();
+    let host = s.text_or_default(&SYSLOG_HOST).trim().to_string();
     let default_port = if transport == Transport::Tls { 6514 } else { 514 };
-    let port = s.int_in(&p("PORT"), default_port, 1, 65_535) as u16;
-    let format = match s.string(&p("FORMAT")).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("rfc5424") => SyslogFormat::Rfc5424,
-        Some("json") => SyslogFormat::Json,
-        Some(v) => {
-            s.error(&p("FORMAT"), format!("invalid value \"{v}\"; accepted: rfc5424, json"));
-            SyslogFormat::Rfc5424
-        }
+    let port = s.int_opt(&SYSLOG_PORT).unwrap_or(default_port) as u16;
+    let format = match word(s, &SYSLOG_FORMAT).as_str() {
+        "json" => SyslogFormat::Json,
+        _ => SyslogFormat::Rfc5424,
     };
-    let framing = match s
-        .string(&p("FRAMING"))
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("octet") => Framing::Octet,
-        Some("lf") => Framing::Lf,
-        Some(v) => {
-            s.error(&p("FRAMING"), format!("invalid value \"{v}\"; accepted: octet, lf"));
-            Framing::Octet
-        }
+    let framing = match word(s, &SYSLOG_FRAMING).as_str() {
+        "lf" => Framing::Lf,
+        _ => Framing::Octet,
     };
-    let facility = match s.string(&p("FACILITY")).map(|v| v.trim().to_ascii_lowercase()) {
-        None => 16,
-        Some(v) => match (FACILITIES.iter().position(|f| *f == v), v.parse::<u8>()) {
-            (Some(i), _) => i as u8,
-            (None, Ok(n)) if n <= 23 => n,
-            _ => {
-                s.error(
-                    &p("FACILITY"),
-                    format!("invalid value \"{v}\"; accepted: {} or 0-23", FACILITIES.join(", ")),
-                );
-                16
-            }
-        },
-    };
-    let app_name = s.string_or(&p("APP_NAME"), "dsx-connect");
+    let facility = facility(s);
+    let app_name = s.text_or_default(&SYSLOG_APP_NAME);
     if !(1..=48).contains(&app_name.len()) || !app_name.bytes().all(|b| (33..=126).contains(&b)) {
-        s.error(&p("APP_NAME"), "expected 1 to 48 printable US-ASCII characters");
+        s.error(SYSLOG_APP_NAME.key, "expected 1 to 48 printable US-ASCII characters");
     }
-    let sd_id = s.string_or(&p("SD_ID"), "dsx@32473");
+    let sd_id = s.text_or_default(&SYSLOG_SD_ID);
     if !valid_sd_id(&sd_id) {
         s.error(
-            &p("SD_ID"),
+            SYSLOG_SD_ID.key,
             format!("invalid SD-ID \"{sd_id}\"; expected name@PEN (e.g. dsx@32473), at most 32 characters"),
         );
     }
-    let structured = s.bool_or(&p("STRUCTURED_DATA"), true);
-    let tls_ca_file = s.string(&p("TLS_CA_FILE")).map(PathBuf::from);
-    let tls_cert_file = s.string(&p("TLS_CERT_FILE")).map(PathBuf::from);
-    let tls_key_file = s.string(&p("TLS_KEY_FILE")).map(PathBuf::from);
-    let tls_insecure = s.bool_or(&p("TLS_INSECURE"), false);
-    let tls_server_name = s.string(&p("TLS_SERVER_NAME")).unwrap_or_else(|| host.clone());
+    let structured = s.flag(&SYSLOG_STRUCTURED_DATA);
+    let tls_ca_file = s.text(&SYSLOG_TLS_CA_FILE).map(PathBuf::from);
+    let tls_cert_file = s.text(&SYSLOG_TLS_CERT_FILE).map(PathBuf::from);
+    let tls_key_file = s.text(&SYSLOG_TLS_KEY_FILE).map(PathBuf::from);
+    let tls_insecure = s.flag(&SYSLOG_TLS_INSECURE);
+    let tls_server_name = s.text_or(&SYSLOG_TLS_SERVER_NAME, &host);
     if tls_cert_file.is_some() != tls_key_file.is_some() {
         let missing = if tls_cert_file.is_some() {
-            "TLS_KEY_FILE"
+            SYSLOG_TLS_KEY_FILE.key
         } else {
-            "TLS_CERT_FILE"
+            SYSLOG_TLS_CERT_FILE.key
         };
-        s.error(&p(missing), "TLS_CERT_FILE and TLS_KEY_FILE must be set together");
+        s.error(missing, "TLS_CERT_FILE and TLS_KEY_FILE must be set together");
     }
     let settings = SyslogSettings {
         host,
@@ -180,9 +68,9 @@ pub(super) fn syslog(s: &mut Source) -> SyslogSettings {
         facility,
         app_name,
         sd_id: structured.then_some(sd_id),
-        udp_max_bytes: s.int_in(&p("UDP_MAX_BYTES"), 2048, 480, 65_000) as usize,
-        stream_max_bytes: s.int_in(&p("STREAM_MAX_BYTES"), 8192, 2048, 1_048_576) as usize,
-        batch_max_events: s.int_in(&p("BATCH_MAX_EVENTS"), 100, 1, 10_000) as usize,
+        udp_max_bytes: s.int(&SYSLOG_UDP_MAX_BYTES) as usize,
+        stream_max_bytes: s.int(&SYSLOG_STREAM_MAX_BYTES) as usize,
+        batch_max_events: s.int(&SYSLOG_BATCH_MAX_EVENTS) as usize,
         tls_ca_file,
         tls_cert_file,
         tls_key_file,
@@ -193,6 +81,49 @@ pub(super) fn syslog(s: &mut Source) -> SyslogSettings {
         check_tls_files(s, &settings);
     }
     settings
+}
+
+/// `FACILITY`: a name or a number from 0 to 23.
+fn facility(s: &mut Source) -> u8 {
+    let default = FACILITIES
+        .iter()
+        .position(|f| *f == SYSLOG_FACILITY.kind.default)
+        .unwrap_or(16) as u8;
+    let Some(v) = s.choice_text(&SYSLOG_FACILITY).map(|v| v.trim().to_ascii_lowercase()) else {
+        return default;
+    };
+    match (FACILITIES.iter().position(|f| *f == v), v.parse::<u8>()) {
+        (Some(i), _) => i as u8,
+        (None, Ok(n)) if n <= 23 => n,
+        _ => {
+            s.error(
+                SYSLOG_FACILITY.key,
+                format!("invalid value \"{v}\"; accepted: {} or 0-23", FACILITIES.join(", ")),
+            );
+            default
+        }
+    }
+}
+
+/// A word of a [`Choice`] setting, trimmed and lower-cased, or its declared default; a word
+/// not in the declared list is recorded as an error and reads as the default.
+pub(super) fn word<S>(s: &mut Source, decl: &Setting<Choice, S>) -> String {
+    let Some(v) = s.choice_text(decl).map(|v| v.trim().to_ascii_lowercase()) else {
+        return decl.kind.default.to_string();
+    };
+    if decl.kind.accepted.split(", ").any(|w| w == v) {
+        return v;
+    }
+    s.error(
+        decl.key,
+        format!("invalid value \"{v}\"; accepted: {}", decl.kind.accepted),
+    );
+    decl.kind.default.to_string()
+}
+
+/// A declared number of milliseconds.
+pub(super) fn ms<S>(s: &mut Source, decl: &Setting<Int, S>) -> Duration {
+    Duration::from_millis(s.int(decl) as u64)
 }
 
 /// Loads the PEM files once so a bad file stops start-up naming its variable.
@@ -206,62 +137,66 @@ pub(super) fn check_tls_files(s: &mut Source, v: &SyslogSettings) {
     };
     if let Err(e) = client_config(&files) {
         let key = match e {
-            TlsError::Ca(_) => "SUPERLOG__SYSLOG__TLS_CA_FILE",
-            TlsError::Cert(_) | TlsError::Mismatch(_) => "SUPERLOG__SYSLOG__TLS_CERT_FILE",
-            TlsError::Key(_) => "SUPERLOG__SYSLOG__TLS_KEY_FILE",
+            TlsError::Ca(_) => SYSLOG_TLS_CA_FILE.key,
+            TlsError::Cert(_) | TlsError::Mismatch(_) => SYSLOG_TLS_CERT_FILE.key,
+            TlsError::Key(_) => SYSLOG_TLS_KEY_FILE.key,
         };
         s.error(key, e.to_string());
     }
     if rustls::pki_types::ServerName::try_from(v.tls_server_name.clone()).is_err() {
-        s.error(
-            "SUPERLOG__SYSLOG__TLS_SERVER_NAME",
-            "expected a DNS name or an IP address",
-        );
+        s.error(SYSLOG_TLS_SERVER_NAME.key, "expected a DNS name or an IP address");
     }
 }
 
 pub(super) fn splunk(s: &mut Source) -> Option<SplunkSettings> {
-    let p = |name: &str| format!("SUPERLOG__SPLUNK__{name}");
-    let url = s.http_url_opt(&p("URL"));
-    let token = s.secret_or_file(&p("TOKEN"));
-    if url.is_none() && !s.is_set(&p("URL")) {
+    let url = s.http_url(&SPLUNK_URL);
+    let token = s.secret_of(&SPLUNK_TOKEN);
+    if url.is_none() && !s.is_set(SPLUNK_URL.key) {
         s.error(
-            &p("URL"),
+            SPLUNK_URL.key,
             "required when splunk is enabled (e.g. https://splunk.example.com:8088)",
         );
     }
-    if token.is_none() && !s.is_set(&p("TOKEN")) && !s.is_set(&p("TOKEN_FILE")) {
+    if token.is_none() && !is_set_or_file(s, SPLUNK_TOKEN.key) {
         s.error(
-            &p("TOKEN"),
-            "required when splunk is enabled (or DSXCONNECT_SUPERLOG__SPLUNK__TOKEN_FILE)",
+            SPLUNK_TOKEN.key,
+            format!(
+                "required when splunk is enabled (or {}_FILE)",
+                s.var_name(SPLUNK_TOKEN.key)
+            ),
         );
     }
     let settings = SplunkSettings {
         url: url.as_ref().map(|u| u.to_string()).unwrap_or_default(),
         token: token.clone().unwrap_or_else(|| Secret::new("")),
-        index: s.string(&p("INDEX")),
-        source: s.string_or(&p("SOURCE"), "dsx-connect"),
-        sourcetype: s.string_or(&p("SOURCETYPE"), "dsx:scan:result"),
-        event_host: s.string(&p("EVENT_HOST")),
-        verify_tls: s.bool_or(&p("VERIFY_TLS"), true),
-        ca_file: s.string(&p("CA_FILE")).map(PathBuf::from),
-        gzip: s.bool_or(&p("GZIP"), false),
-        ack: s.bool_or(&p("ACK"), false),
+        index: s.text(&SPLUNK_INDEX),
+        source: s.text_or_default(&SPLUNK_SOURCE),
+        sourcetype: s.text_or_default(&SPLUNK_SOURCETYPE),
+        event_host: s.text(&SPLUNK_EVENT_HOST),
+        verify_tls: s.flag(&SPLUNK_VERIFY_TLS),
+        ca_file: s.text(&SPLUNK_CA_FILE).map(PathBuf::from),
+        gzip: s.flag(&SPLUNK_GZIP),
+        ack: s.flag(&SPLUNK_ACK),
         channel: s
-            .string(&p("CHANNEL"))
+            .text(&SPLUNK_CHANNEL)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        ack_poll: ms(s, &p("ACK_POLL_MS"), 1000, 10, 60_000),
-        ack_timeout: ms(s, &p("ACK_TIMEOUT_MS"), 60_000, 100, 3_600_000),
-        batch_max_events: s.int_in(&p("BATCH_MAX_EVENTS"), 100, 1, 10_000) as usize,
-        batch_max_bytes: s.int_in(&p("BATCH_MAX_BYTES"), 1_000_000, 1024, 100_000_000) as usize,
-        flush_interval: ms(s, &p("FLUSH_INTERVAL_MS"), 1000, 1, 600_000),
+        ack_poll: ms(s, &SPLUNK_ACK_POLL_MS),
+        ack_timeout: ms(s, &SPLUNK_ACK_TIMEOUT_MS),
+        batch_max_events: s.int(&SPLUNK_BATCH_MAX_EVENTS) as usize,
+        batch_max_bytes: s.int(&SPLUNK_BATCH_MAX_BYTES) as usize,
+        flush_interval: ms(s, &SPLUNK_FLUSH_INTERVAL_MS),
     };
     if let Some(ca) = &settings.ca_file
         && let Err(e) = crate::tls::load_certificates(ca)
     {
-        s.error(&p("CA_FILE"), e.to_string());
+        s.error(SPLUNK_CA_FILE.key, e.to_string());
     }
     (url.is_some() && token.is_some()).then_some(settings)
+}
+
+/// Whether the secret `key` or its `_FILE` variant is set.
+pub(super) fn is_set_or_file(s: &Source, key: &str) -> bool {
+    s.is_set(key) || s.is_set(&format!("{key}_FILE"))
 }
 
 const RETENTION_DAYS: [i64; 22] = [
@@ -269,62 +204,53 @@ const RETENTION_DAYS: [i64; 22] = [
 ];
 
 pub(super) fn cloudwatch(s: &mut Source, host: &str) -> Option<CloudwatchSettings> {
-    let p = |name: &str| format!("SUPERLOG__CLOUDWATCH__{name}");
-    let log_group = s.string(&p("LOG_GROUP"));
+    let log_group = s.text(&CLOUDWATCH_LOG_GROUP);
     match &log_group {
-        None => s.error(&p("LOG_GROUP"), "required when cloudwatch is enabled"),
+        None => s.error(CLOUDWATCH_LOG_GROUP.key, "required when cloudwatch is enabled"),
         Some(g)
             if !(1..=512).contains(&g.len())
                 || !g.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b)) =>
         {
-            s.error(&p("LOG_GROUP"), "expected 1 to 512 characters of [.-_/#A-Za-z0-9]")
+            s.error(
+                CLOUDWATCH_LOG_GROUP.key,
+                "expected 1 to 512 characters of [.-_/#A-Za-z0-9]",
+            )
         }
         Some(_) => {}
     }
     let log_stream = s
-        .string_or(&p("LOG_STREAM"), "dsx-connect/{host}/{pid}")
+        .text_or_default(&CLOUDWATCH_LOG_STREAM)
         .replace("{host}", host)
         .replace("{pid}", &std::process::id().to_string());
     if !(1..=512).contains(&log_stream.chars().count()) || log_stream.contains([':', '*']) {
-        s.error(&p("LOG_STREAM"), "expected 1 to 512 characters without ':' or '*'");
+        s.error(
+            CLOUDWATCH_LOG_STREAM.key,
+            "expected 1 to 512 characters without ':' or '*'",
+        );
     }
-    let endpoint_url = s.http_url_opt(&p("ENDPOINT_URL")).map(|u| u.to_string());
-    let retention_days = s.int_opt_in(&p("RETENTION_DAYS"), 1, 3653);
+    let endpoint_url = s.http_url(&CLOUDWATCH_ENDPOINT_URL).map(|u| u.to_string());
+    let retention_days = s.int_opt(&CLOUDWATCH_RETENTION_DAYS);
     if let Some(d) = retention_days
         && !RETENTION_DAYS.contains(&d)
     {
         let accepted: Vec<String> = RETENTION_DAYS.iter().map(i64::to_string).collect();
         s.error(
-            &p("RETENTION_DAYS"),
+            CLOUDWATCH_RETENTION_DAYS.key,
             format!("invalid value {d}; accepted: {}", accepted.join(", ")),
         );
     }
     let settings = CloudwatchSettings {
         log_group: log_group.clone().unwrap_or_default(),
         log_stream,
-        region: s.string(&p("REGION")),
+        region: s.text(&CLOUDWATCH_REGION),
         endpoint_url,
-        create_group: s.bool_or(&p("CREATE_LOG_GROUP"), true),
-        create_stream: s.bool_or(&p("CREATE_LOG_STREAM"), true),
+        create_group: s.flag(&CLOUDWATCH_CREATE_LOG_GROUP),
+        create_stream: s.flag(&CLOUDWATCH_CREATE_LOG_STREAM),
         retention_days: retention_days.map(|d| d as i32),
-        batch_max_events: s.int_in(&p("BATCH_MAX_EVENTS"), 1000, 1, 10_000) as usize,
-        flush_interval: ms(s, &p("FLUSH_INTERVAL_MS"), 2000, 1, 600_000),
+        batch_max_events: s.int(&CLOUDWATCH_BATCH_MAX_EVENTS) as usize,
+        flush_interval: ms(s, &CLOUDWATCH_FLUSH_INTERVAL_MS),
     };
     log_group.map(|_| settings)
-}
-
-pub(super) fn cloudwatch_view(v: &CloudwatchSettings) -> Value {
-    json!({
-        "log_group": v.log_group,
-        "log_stream": v.log_stream,
-        "region": v.region,
-        "endpoint_url": v.endpoint_url,
-        "create_log_group": v.create_group,
-        "create_log_stream": v.create_stream,
-        "retention_days": v.retention_days,
-        "batch_max_events": v.batch_max_events,
-        "flush_interval_ms": v.flush_interval.as_millis() as u64,
-    })
 }
 
 pub(super) fn is_guid(s: &str) -> bool {
@@ -351,80 +277,78 @@ fn is_stream_name(v: &str) -> bool {
 }
 
 pub(super) fn sentinel(s: &mut Source) -> Option<SentinelSettings> {
-    let p = |name: &str| format!("SUPERLOG__SENTINEL__{name}");
     let mut ok = true;
     let mut url = |s: &mut Source, key: &str, default: Option<&str>| -> String {
         let v = s
-            .http_url_opt(&p(key))
+            .http_url_opt(key)
             .or_else(|| default.and_then(|d| url::Url::parse(d).ok()));
         match v {
             Some(u) if secure_or_loopback(&u) => u.as_str().trim_end_matches('/').to_string(),
             Some(_) => {
-                s.error(&p(key), "expected an https:// URL (http:// only for loopback hosts)");
+                s.error(key, "expected an https:// URL (http:// only for loopback hosts)");
                 ok = false;
                 String::new()
             }
             None => {
-                if !s.is_set(&p(key)) {
-                    s.error(&p(key), "required when sentinel is enabled");
+                if !s.is_set(key) {
+                    s.error(key, "required when sentinel is enabled");
                 }
                 ok = false;
                 String::new()
             }
         }
     };
-    let dce_url = url(s, "DCE_URL", None);
-    let authority_host = url(s, "AUTHORITY_HOST", Some("https://login.microsoftonline.com"));
-    let mut required = |s: &mut Source, key: &str, valid: &dyn Fn(&str) -> bool, what: &str| -> String {
-        match s.string(&p(key)) {
-            Some(v) if valid(&v) => v,
-            Some(v) => {
-                s.error(&p(key), format!("invalid value \"{v}\"; expected {what}"));
-                ok = false;
-                String::new()
+    let dce_url = url(s, SENTINEL_DCE_URL.key, None);
+    let authority_host = url(s, SENTINEL_AUTHORITY_HOST.key, SENTINEL_AUTHORITY_HOST.kind.0);
+    let mut required =
+        |s: &mut Source, decl: &Setting<Text, SentinelSettings>, valid: &dyn Fn(&str) -> bool, what: &str| -> String {
+            match s.text(decl) {
+                Some(v) if valid(&v) => v,
+                Some(v) => {
+                    s.error(decl.key, format!("invalid value \"{v}\"; expected {what}"));
+                    ok = false;
+                    String::new()
+                }
+                None => {
+                    s.error(decl.key, format!("required when sentinel is enabled ({what})"));
+                    ok = false;
+                    String::new()
+                }
             }
-            None => {
-                s.error(&p(key), format!("required when sentinel is enabled ({what})"));
-                ok = false;
-                String::new()
-            }
-        }
-    };
+        };
     let dcr_immutable_id = required(
         s,
-        "DCR_IMMUTABLE_ID",
+        &SENTINEL_DCR_IMMUTABLE_ID,
         &|v| {
             v.strip_prefix("dcr-")
                 .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         },
         "dcr- followed by 32 hex digits",
     );
-    let stream_name = required(s, "STREAM_NAME", &is_stream_name, STREAM_NAME_FORM);
-    let tenant_id = required(s, "TENANT_ID", &is_guid, "a GUID");
-    let client_id = required(s, "CLIENT_ID", &is_guid, "a GUID");
-    let audit_stream_name = s.string(&p("AUDIT_STREAM_NAME"));
+    let stream_name = required(s, &SENTINEL_STREAM_NAME, &is_stream_name, STREAM_NAME_FORM);
+    let tenant_id = required(s, &SENTINEL_TENANT_ID, &is_guid, "a GUID");
+    let client_id = required(s, &SENTINEL_CLIENT_ID, &is_guid, "a GUID");
+    let audit_stream_name = s.text(&SENTINEL_AUDIT_STREAM_NAME);
     if let Some(v) = &audit_stream_name
         && !is_stream_name(v)
     {
         s.error(
-            &p("AUDIT_STREAM_NAME"),
+            SENTINEL_AUDIT_STREAM_NAME.key,
             format!("invalid value \"{v}\"; expected {STREAM_NAME_FORM}"),
         );
         ok = false;
     }
-    match s.string(&p("AUTH")).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("client_secret") => {}
-        Some(v) => {
-            s.error(&p("AUTH"), format!("invalid value \"{v}\"; accepted: client_secret"));
-            ok = false;
-        }
-    }
-    let client_secret = s.secret_or_file(&p("CLIENT_SECRET"));
+    // One method is accepted; another word is recorded as an error by `word`.
+    word(s, &SENTINEL_AUTH);
+    let client_secret = s.secret_of(&SENTINEL_CLIENT_SECRET);
     if client_secret.is_none() {
-        if !s.is_set(&p("CLIENT_SECRET")) && !s.is_set(&p("CLIENT_SECRET_FILE")) {
+        if !is_set_or_file(s, SENTINEL_CLIENT_SECRET.key) {
             s.error(
-                &p("CLIENT_SECRET"),
-                "required when sentinel is enabled (or DSXCONNECT_SUPERLOG__SENTINEL__CLIENT_SECRET_FILE)",
+                SENTINEL_CLIENT_SECRET.key,
+                format!(
+                    "required when sentinel is enabled (or {}_FILE)",
+                    s.var_name(SENTINEL_CLIENT_SECRET.key)
+                ),
             );
         }
         ok = false;
@@ -438,72 +362,12 @@ pub(super) fn sentinel(s: &mut Source) -> Option<SentinelSettings> {
         client_id,
         client_secret: client_secret.unwrap_or_else(|| Secret::new("")),
         authority_host,
-        scope: s.string_or(&p("SCOPE"), "https://monitor.azure.com//.default"),
-        api_version: s.string_or(&p("API_VERSION"), "2023-01-01"),
-        gzip: s.bool_or(&p("GZIP"), true),
-        batch_max_events: s.int_in(&p("BATCH_MAX_EVENTS"), 500, 1, 10_000) as usize,
-        batch_max_bytes: s.int_in(&p("BATCH_MAX_BYTES"), 1_000_000, 1024, 1_000_000) as usize,
-        flush_interval: ms(s, &p("FLUSH_INTERVAL_MS"), 1000, 1, 600_000),
+        scope: s.text_or_default(&SENTINEL_SCOPE),
+        api_version: s.text_or_default(&SENTINEL_API_VERSION),
+        gzip: s.flag(&SENTINEL_GZIP),
+        batch_max_events: s.int(&SENTINEL_BATCH_MAX_EVENTS) as usize,
+        batch_max_bytes: s.int(&SENTINEL_BATCH_MAX_BYTES) as usize,
+        flush_interval: ms(s, &SENTINEL_FLUSH_INTERVAL_MS),
     };
     ok.then_some(settings)
-}
-
-pub(super) fn sentinel_view(v: &SentinelSettings) -> Value {
-    json!({
-        "dce_url": v.dce_url,
-        "dcr_immutable_id": v.dcr_immutable_id,
-        "stream_name": v.stream_name,
-        "audit_stream_name": v.audit_stream_name,
-        "tenant_id": v.tenant_id,
-        "client_id": v.client_id,
-        "client_secret": "***",
-        "authority_host": v.authority_host,
-        "scope": v.scope,
-        "api_version": v.api_version,
-        "gzip": v.gzip,
-        "batch_max_events": v.batch_max_events,
-        "batch_max_bytes": v.batch_max_bytes,
-        "flush_interval_ms": v.flush_interval.as_millis() as u64,
-    })
-}
-
-pub(super) fn syslog_view(v: &SyslogSettings) -> Value {
-    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    json!({
-        "host": v.host,
-        "port": v.port,
-        "transport": v.transport.as_str(),
-        "format": v.format.as_str(),
-        "framing": match v.framing { Framing::Octet => "octet", Framing::Lf => "lf" },
-        "facility": v.facility,
-        "app_name": v.app_name,
-        "sd_id": v.sd_id,
-        "udp_max_bytes": v.udp_max_bytes,
-        "stream_max_bytes": v.stream_max_bytes,
-        "batch_max_events": v.batch_max_events,
-        "tls_ca_file": path(&v.tls_ca_file),
-        "tls_cert_file": path(&v.tls_cert_file),
-        "tls_key_file": path(&v.tls_key_file),
-        "tls_insecure": v.tls_insecure,
-        "tls_server_name": v.tls_server_name,
-    })
-}
-
-pub(super) fn splunk_view(v: &SplunkSettings) -> Value {
-    json!({
-        "url": v.url,
-        "token": "***",
-        "index": v.index,
-        "source": v.source,
-        "sourcetype": v.sourcetype,
-        "event_host": v.event_host,
-        "verify_tls": v.verify_tls,
-        "ca_file": v.ca_file.as_ref().map(|p| p.display().to_string()),
-        "gzip": v.gzip,
-        "ack": v.ack,
-        "channel": v.channel,
-        "batch_max_events": v.batch_max_events,
-        "batch_max_bytes": v.batch_max_bytes,
-        "flush_interval_ms": v.flush_interval.as_millis() as u64,
-    })
 }

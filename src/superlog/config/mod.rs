@@ -1,5 +1,10 @@
 //! Superlog settings (docs/reference/SUPERLOG.md, "Settings"): `DSXCONNECT_SUPERLOG__*`, the legacy
 //! `DSXCONNECT_SYSLOG__*` names, validation and the redacted `GET /config` view.
+//!
+//! Each setting is declared once (`table` for the global and common ones, `destination_table`
+//! and `webhook_table` for the destinations'); the reader here, the view ([`SuperlogSettings::view`])
+//! and docs/CONFIGURATION.md's superlog tables ([`table::doc_tables`]) come from those
+//! declarations.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,14 +13,19 @@ use serde_json::{Map, Value, json};
 
 use super::event::{EventType, EventTypes};
 use super::redact::{Mask, is_always_mandatory, is_known_path, mandatory_text, parse_masks};
-use crate::settings_source::{Source, parse_bool};
+use crate::settings_source::Source;
+use crate::settings_source::setting::{Entry, Setting, Text, render_view};
 
+pub mod destination_table;
 mod destinations;
+pub mod table;
 mod webhook;
-pub use destinations::{CloudwatchSettings, SentinelSettings, SplunkSettings, SyslogSettings};
-use destinations::{cloudwatch, cloudwatch_view, sentinel, sentinel_view, splunk, splunk_view, syslog, syslog_view};
-pub use webhook::{WebhookFormat, WebhookSettings};
-use webhook::{webhook, webhook_defaults, webhook_view};
+pub mod webhook_table;
+pub use destination_table::{CloudwatchSettings, SentinelSettings, SplunkSettings, SyslogSettings};
+use destinations::{cloudwatch, sentinel, splunk, syslog};
+use table::{COMMON, key_under};
+use webhook::{webhook, webhook_defaults};
+pub use webhook_table::{WebhookFormat, WebhookSettings};
 
 /// The destinations superlog knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,13 +57,14 @@ impl DestKind {
         }
     }
 
-    fn key(self) -> &'static str {
+    /// The prefix of the destination's keys: `SUPERLOG__SYSLOG__`.
+    fn prefix(self) -> &'static str {
         match self {
-            DestKind::Syslog => "SYSLOG",
-            DestKind::Splunk => "SPLUNK",
-            DestKind::Cloudwatch => "CLOUDWATCH",
-            DestKind::Sentinel => "SENTINEL",
-            DestKind::Webhook => "WEBHOOK",
+            DestKind::Syslog => "SUPERLOG__SYSLOG__",
+            DestKind::Splunk => "SUPERLOG__SPLUNK__",
+            DestKind::Cloudwatch => "SUPERLOG__CLOUDWATCH__",
+            DestKind::Sentinel => "SUPERLOG__SENTINEL__",
+            DestKind::Webhook => webhook_table::PREFIX,
         }
     }
 }
@@ -89,10 +100,36 @@ pub struct Common {
     pub redact: RedactSettings,
 }
 
+impl Default for Common {
+    /// The declared global defaults.
+    fn default() -> Self {
+        use table::*;
+        let ms = |s| Duration::from_millis(int_default(s) as u64);
+        Common {
+            event_types: EventTypes::ALL,
+            verdicts: None,
+            buffer_events: int_default(&BUFFER_EVENTS) as usize,
+            max_attempts: int_default(&MAX_ATTEMPTS) as u32,
+            backoff_base: ms(&BACKOFF_BASE_MS),
+            backoff_max: ms(&BACKOFF_MAX_MS),
+            connect_timeout: ms(&CONNECT_TIMEOUT_MS),
+            request_timeout: ms(&REQUEST_TIMEOUT_MS),
+            redact: RedactSettings {
+                path_max_chars: int_default(&REDACT__PATH_MAX_CHARS) as usize,
+                ..RedactSettings::default()
+            },
+        }
+    }
+}
+
 /// Everything superlog needs, validated once at start.
 #[derive(Debug, Clone, Default)]
 pub struct SuperlogSettings {
     pub enabled: bool,
+    /// The destinations listed in `DESTINATIONS` (or implied by legacy names).
+    pub destinations: Vec<DestKind>,
+    /// `HOSTNAME` as set.
+    pub hostname: Option<String>,
     /// `HOSTNAME`, else the OS host name.
     pub host: String,
     pub labels: BTreeMap<String, String>,
@@ -103,30 +140,44 @@ pub struct SuperlogSettings {
     pub cloudwatch: Option<(CloudwatchSettings, Common)>,
     pub sentinel: Option<(SentinelSettings, Common)>,
     pub webhook: Option<(WebhookSettings, Common)>,
-    /// The `superlog` section of `GET /config`, secrets as `"***"`.
-    pub view: Value,
+    /// The global values of the common settings.
+    pub global: Common,
+    /// Sections configured but not enabled: their keys as set, secrets masked (for the view).
+    unused: BTreeMap<DestKind, Map<String, Value>>,
     /// Destinations configured but not enabled (logged at INFO when superlog starts).
     pub ignored: Vec<&'static str>,
 }
 
-/// Legacy names ("Legacy syslog settings"): (legacy key, canonical key), highest precedence first.
-const LEGACY: [(&str, &str); 9] = [
-    ("SYSLOG__SYSLOG_SERVER_URL", "SUPERLOG__SYSLOG__HOST"),
-    ("SYSLOG__SYSLOG_SERVER_PORT", "SUPERLOG__SYSLOG__PORT"),
-    ("SYSLOG__TRANSPORT", "SUPERLOG__SYSLOG__TRANSPORT"),
-    ("SYSLOG__TLS_CA_FILE", "SUPERLOG__SYSLOG__TLS_CA_FILE"),
-    ("SYSLOG__TLS_CERT_FILE", "SUPERLOG__SYSLOG__TLS_CERT_FILE"),
-    ("SYSLOG__TLS_KEY_FILE", "SUPERLOG__SYSLOG__TLS_KEY_FILE"),
-    ("SYSLOG__TLS_INSECURE", "SUPERLOG__SYSLOG__TLS_INSECURE"),
-    ("SCAN_RESULT_TASK_WORKER__SYSLOG_SERVER_URL", "SUPERLOG__SYSLOG__HOST"),
-    ("SCAN_RESULT_TASK_WORKER__SYSLOG_SERVER_PORT", "SUPERLOG__SYSLOG__PORT"),
-];
+impl SuperlogSettings {
+    /// The `superlog` section of `GET /config`, secrets as `"***"`.
+    pub fn view(&self) -> Value {
+        table::view(self)
+    }
 
-/// Secret keys of destination sections (shown as `"***"`); a webhook URL may carry a token.
-const SECRET_KEYS: [&str; 4] = ["TOKEN", "CLIENT_SECRET", "SECRET", "WEBHOOK__URL"];
-
-pub(super) fn ms(s: &mut Source, key: &str, default: i64, min: i64, max: i64) -> Duration {
-    Duration::from_millis(s.int_in(key, default, min, max) as u64)
+    /// A destination's section of the view: its settings then the common ones when enabled,
+    /// the keys as set when configured but not enabled, else `null`.
+    fn section_view(&self, kind: DestKind) -> Value {
+        fn shown<S: 'static>(own: &[&dyn Entry<S>], v: &(S, Common)) -> Value {
+            let mut out = render_view(own, &v.0);
+            if let (Value::Object(o), Value::Object(c)) = (&mut out, render_view(COMMON, &v.1)) {
+                o.extend(c);
+            }
+            out
+        }
+        let active = match kind {
+            DestKind::Syslog => self.syslog.as_ref().map(|v| shown(destination_table::SYSLOG, v)),
+            DestKind::Splunk => self.splunk.as_ref().map(|v| shown(destination_table::SPLUNK, v)),
+            DestKind::Cloudwatch => self
+                .cloudwatch
+                .as_ref()
+                .map(|v| shown(destination_table::CLOUDWATCH, v)),
+            DestKind::Sentinel => self.sentinel.as_ref().map(|v| shown(destination_table::SENTINEL, v)),
+            DestKind::Webhook => self.webhook.as_ref().map(|v| shown(webhook_table::WEBHOOK, v)),
+        };
+        active
+            .or_else(|| self.unused.get(&kind).cloned().map(Value::Object))
+            .unwrap_or(Value::Null)
+    }
 }
 
 fn csv(v: &str) -> Vec<String> {
@@ -140,175 +191,116 @@ fn csv(v: &str) -> Vec<String> {
 /// Reads and validates the superlog settings; problems are recorded on `s`.
 pub fn read(s: &mut Source) -> SuperlogSettings {
     let legacy_set = apply_legacy(s);
-    let explicit = s.string("SUPERLOG__ENABLED");
-    let enabled_flag = explicit.as_deref().map(|v| match parse_bool(v) {
-        Some(b) => b,
-        None => {
-            s.error(
-                "SUPERLOG__ENABLED",
-                format!("'{v}' is not a boolean: expected true or false"),
-            );
-            false
-        }
-    });
+    let enabled_flag = s.flag_opt(&table::ENABLED);
     let mut kinds = destinations(s);
     if kinds.is_empty() && legacy_set && enabled_flag != Some(false) {
         kinds.push(DestKind::Syslog);
     }
     let enabled = enabled_flag.unwrap_or(!kinds.is_empty());
     if enabled && kinds.is_empty() {
-        s.error(
-            "SUPERLOG__ENABLED",
-            format!(
-                "superlog is enabled but DSXCONNECT_SUPERLOG__DESTINATIONS is empty; accepted: {}",
-                DestKind::ACCEPTED
-            ),
+        let message = format!(
+            "superlog is enabled but {} is empty; accepted: {}",
+            s.var_name(table::DESTINATIONS.key),
+            DestKind::ACCEPTED
         );
+        s.error(table::ENABLED.key, message);
     }
     if enabled_flag == Some(false) && (!kinds.is_empty() || legacy_set) {
-        s.warn("superlog is disabled by DSXCONNECT_SUPERLOG__ENABLED=false; its destination settings are ignored");
+        let message = format!(
+            "superlog is disabled by {}=false; its destination settings are ignored",
+            s.var_name(table::ENABLED.key)
+        );
+        s.warn(message);
     }
-    let hostname = s.string("SUPERLOG__HOSTNAME");
+    let hostname = s.text(&table::HOSTNAME);
     let host = hostname.clone().unwrap_or_else(|| {
         hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "localhost".into())
     });
     let labels = labels(s);
-    let shutdown_flush = ms(s, "SUPERLOG__SHUTDOWN_FLUSH_MS", 5000, 0, 60_000);
-    let drop_warning_interval = ms(s, "SUPERLOG__DROP_WARNING_INTERVAL_MS", 10_000, 1000, 3_600_000);
+    let shutdown_flush = destinations::ms(s, &table::SHUTDOWN_FLUSH_MS);
+    let drop_warning_interval = destinations::ms(s, &table::DROP_WARNING_INTERVAL_MS);
     let global = common(s, "SUPERLOG__", None);
-
-    let active = |k: DestKind| enabled && kinds.contains(&k);
-    let mut view = Map::new();
-    view.insert("enabled".into(), json!(enabled));
-    view.insert(
-        "destinations".into(),
-        json!(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
-    );
-    view.insert("hostname".into(), json!(hostname));
-    view.insert("labels".into(), json!(labels));
-    view.insert("shutdown_flush_ms".into(), json!(shutdown_flush.as_millis() as u64));
-    view.insert(
-        "drop_warning_interval_ms".into(),
-        json!(drop_warning_interval.as_millis() as u64),
-    );
-    view.insert("event_types".into(), json!(global.event_types.names()));
-    view.insert("buffer_events".into(), json!(global.buffer_events));
-    view.insert("max_attempts".into(), json!(global.max_attempts));
 
     let mut out = SuperlogSettings {
         enabled,
+        destinations: kinds.clone(),
+        hostname,
         host: host.clone(),
         labels,
         shutdown_flush,
         drop_warning_interval,
+        global: global.clone(),
         ..Default::default()
     };
-    let mut ignored = Vec::new();
     for kind in DestKind::ALL {
-        let prefix = format!("SUPERLOG__{}__", kind.key());
-        if !active(kind) {
-            let raw = raw_section(s, &prefix);
+        if !(enabled && kinds.contains(&kind)) {
+            let raw = raw_section(s, kind);
             if !raw.is_empty() {
-                ignored.push(kind.as_str());
+                out.ignored.push(kind.as_str());
+                out.unused.insert(kind, raw);
             }
-            view.insert(
-                kind.as_str().into(),
-                if raw.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Object(raw)
-                },
-            );
             continue;
         }
-        let mut c = common(s, &prefix, Some(&global));
-        let section = match kind {
-            DestKind::Syslog => {
-                let v = syslog(s);
-                let shown = syslog_view(&v);
-                out.syslog = Some((v, c.clone()));
-                shown
-            }
-            DestKind::Splunk => match splunk(s) {
-                Some(v) => {
-                    let shown = splunk_view(&v);
-                    out.splunk = Some((v, c.clone()));
-                    shown
-                }
-                None => Value::Null,
-            },
-            DestKind::Cloudwatch => match cloudwatch(s, &host) {
-                Some(v) => {
-                    let shown = cloudwatch_view(&v);
-                    out.cloudwatch = Some((v, c.clone()));
-                    shown
-                }
-                None => Value::Null,
-            },
-            DestKind::Sentinel => match sentinel(s) {
-                Some(v) => {
+        let mut c = common(s, kind.prefix(), Some(&global));
+        match kind {
+            DestKind::Syslog => out.syslog = Some((syslog(s), c)),
+            DestKind::Splunk => out.splunk = splunk(s).map(|v| (v, c)),
+            DestKind::Cloudwatch => out.cloudwatch = cloudwatch(s, &host).map(|v| (v, c)),
+            DestKind::Sentinel => {
+                out.sentinel = sentinel(s).map(|v| {
                     sentinel_event_types(s, &v, &mut c);
-                    let shown = sentinel_view(&v);
-                    out.sentinel = Some((v, c.clone()));
-                    shown
-                }
-                None => Value::Null,
-            },
-            DestKind::Webhook => match webhook(s) {
-                Some(v) => {
+                    (v, c)
+                })
+            }
+            DestKind::Webhook => {
+                out.webhook = webhook(s).map(|v| {
                     webhook_defaults(s, &mut c);
-                    let shown = webhook_view(&v);
-                    out.webhook = Some((v, c.clone()));
-                    shown
-                }
-                None => Value::Null,
-            },
-        };
-        let mut section = section;
-        if let Value::Object(o) = &mut section {
-            o.insert("buffer_events".into(), json!(c.buffer_events));
-            o.insert("event_types".into(), json!(c.event_types.names()));
-            o.insert("verdicts".into(), json!(c.verdicts));
+                    (v, c)
+                })
+            }
         }
-        view.insert(kind.as_str().into(), section);
     }
-    out.ignored = ignored;
-    out.view = Value::Object(view);
     out
 }
 
 /// Maps the legacy syslog names onto the new ones; true when any was set.
+/// The legacy names are the declared aliases of the syslog settings, highest precedence
+/// first.
 fn apply_legacy(s: &mut Source) -> bool {
     let mut any = false;
-    for (legacy, canonical) in LEGACY {
-        if s.is_set(legacy) {
-            any = true;
-            s.warn(format!(
-                "{} is deprecated; use {}",
-                s.var_name(legacy),
-                s.var_name(canonical)
-            ));
-            s.alias(legacy, canonical);
+    for entry in destination_table::SYSLOG {
+        let Some(canonical) = entry.key() else { continue };
+        for legacy in entry.aliases() {
+            if s.is_set(legacy) {
+                any = true;
+                s.warn(format!(
+                    "{} is deprecated; use {}",
+                    s.var_name(legacy),
+                    s.var_name(canonical)
+                ));
+                s.alias(legacy, canonical);
+            }
         }
     }
     any
 }
 
 fn destinations(s: &mut Source) -> Vec<DestKind> {
-    let Some(v) = s.string("SUPERLOG__DESTINATIONS") else {
+    const KEY: &str = table::DESTINATIONS.key;
+    let Some(v) = s.text(&table::DESTINATIONS) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for item in csv(&v) {
         match DestKind::ALL.iter().find(|k| k.as_str().eq_ignore_ascii_case(&item)) {
             Some(k) if out.contains(k) => {
-                s.error("SUPERLOG__DESTINATIONS", format!("'{item}' is listed twice"));
+                s.error(KEY, format!("'{item}' is listed twice"));
             }
             Some(k) => out.push(*k),
             None => s.error(
-                "SUPERLOG__DESTINATIONS",
+                KEY,
                 format!("invalid value \"{item}\"; accepted: {}", DestKind::ACCEPTED),
             ),
         }
@@ -318,7 +310,7 @@ fn destinations(s: &mut Source) -> Vec<DestKind> {
 
 fn labels(s: &mut Source) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(v) = s.string("SUPERLOG__LABELS") else {
+    let Some(v) = s.text(&table::LABELS) else {
         return out;
     };
     for pair in csv(&v) {
@@ -332,7 +324,7 @@ fn labels(s: &mut Source) -> BTreeMap<String, String> {
                 out.insert(k.to_string(), v.to_string());
             }
             None => s.error(
-                "SUPERLOG__LABELS",
+                table::LABELS.key,
                 format!("invalid label \"{pair}\"; expected key=value with keys of [A-Za-z0-9_.-]{{1,64}}"),
             ),
         }
@@ -340,75 +332,47 @@ fn labels(s: &mut Source) -> BTreeMap<String, String> {
     out
 }
 
-/// The common settings under `prefix`; with `global`, unset keys fall back to it, and any
-/// `REDACT__*` key replaces the whole redaction group ("Processing steps").
+/// The common settings under `prefix` (`SUPERLOG__` or a destination's); with `global`, unset
+/// keys fall back to it, and any `REDACT__*` key replaces the whole redaction group
+/// ("Processing steps").
 fn common(s: &mut Source, prefix: &str, global: Option<&Common>) -> Common {
-    let k = |name: &str| format!("{prefix}{name}");
-    let int = |s: &mut Source, name: &str, default: u64, min: i64, max: i64| {
-        s.int_opt_in(&k(name), min, max).map(|v| v as u64).unwrap_or(default)
+    use table::*;
+    let g = global.cloned().unwrap_or_default();
+    let key = |decl: &Setting<Text, Common>| key_under(decl, prefix);
+    let int = |s: &mut Source, decl, fallback: u64| {
+        s.int_opt_at(decl, &key_under(decl, prefix))
+            .map(|v| v as u64)
+            .unwrap_or(fallback)
     };
-    let g = global.cloned();
-    let event_types = match s.string(&k("EVENT_TYPES")) {
-        Some(v) => event_type_list(s, &k("EVENT_TYPES"), &v),
-        None => g.as_ref().map_or(EventTypes::ALL, |g| g.event_types),
+    let event_types = match s.string(&key(&EVENT_TYPES)) {
+        Some(v) => event_type_list(s, &key(&EVENT_TYPES), &v),
+        None => g.event_types,
     };
-    let verdicts = match s.string(&k("VERDICTS")) {
-        Some(v) => Some(verdict_list(s, &k("VERDICTS"), &v)),
-        None => g.as_ref().and_then(|g| g.verdicts.clone()),
+    let verdicts = match s.string(&key(&VERDICTS)) {
+        Some(v) => Some(verdict_list(s, &key(&VERDICTS), &v)),
+        None => g.verdicts.clone(),
     };
-    let buffer_events = int(
-        s,
-        "BUFFER_EVENTS",
-        g.as_ref().map_or(10_000, |g| g.buffer_events as u64),
-        1,
-        1_000_000,
-    );
-    let max_attempts = int(
-        s,
-        "MAX_ATTEMPTS",
-        g.as_ref().map_or(8, |g| g.max_attempts as u64),
-        1,
-        100,
-    );
-    let base = int(
-        s,
-        "BACKOFF_BASE_MS",
-        g.as_ref().map_or(500, |g| g.backoff_base.as_millis() as u64),
-        10,
-        60_000,
-    );
-    let max = int(
-        s,
-        "BACKOFF_MAX_MS",
-        g.as_ref().map_or(30_000, |g| g.backoff_max.as_millis() as u64),
-        10,
-        300_000,
-    );
+    let buffer_events = int(s, &BUFFER_EVENTS, g.buffer_events as u64);
+    let max_attempts = int(s, &MAX_ATTEMPTS, g.max_attempts as u64);
+    let base = int(s, &BACKOFF_BASE_MS, g.backoff_base.as_millis() as u64);
+    let max = int(s, &BACKOFF_MAX_MS, g.backoff_max.as_millis() as u64);
     if max < base {
-        s.error(
-            &k("BACKOFF_MAX_MS"),
-            format!("must be at least {}BACKOFF_BASE_MS", s.var_name(prefix)),
-        );
+        let message = format!("must be at least {}", s.var_name(&key_under(&BACKOFF_BASE_MS, prefix)));
+        s.error(&key_under(&BACKOFF_MAX_MS, prefix), message);
     }
-    let connect = int(
-        s,
-        "CONNECT_TIMEOUT_MS",
-        g.as_ref().map_or(5000, |g| g.connect_timeout.as_millis() as u64),
-        100,
-        60_000,
-    );
-    let request = int(
-        s,
-        "REQUEST_TIMEOUT_MS",
-        g.as_ref().map_or(10_000, |g| g.request_timeout.as_millis() as u64),
-        100,
-        120_000,
-    );
-    let own_redaction = global.is_none() || !s.keys_with_prefix(&k("REDACT__")).is_empty();
+    let connect = int(s, &CONNECT_TIMEOUT_MS, g.connect_timeout.as_millis() as u64);
+    let request = int(s, &REQUEST_TIMEOUT_MS, g.request_timeout.as_millis() as u64);
+    let redact_prefix = format!("{prefix}REDACT__");
+    let own_redaction = global.is_none() || !s.keys_with_prefix(&redact_prefix).is_empty();
     let redact = if own_redaction {
-        redaction(s, &k("REDACT__"))
+        redaction(s, prefix)
     } else {
-        g.as_ref().map(|g| g.redact.clone()).unwrap_or_default()
+        // Keys set to nothing count as unset, yet are known.
+        for decl in [&REDACT__DENY, &REDACT__ALLOW, &REDACT__MASKS] {
+            s.string(&key(decl));
+        }
+        s.string(&key_under(&REDACT__PATH_MAX_CHARS, prefix));
+        g.redact.clone()
     };
     Common {
         event_types,
@@ -448,18 +412,16 @@ fn event_type_list(s: &mut Source, key: &str, v: &str) -> EventTypes {
 /// default included; a destination-level `EVENT_TYPES` that names `audit` without a stream is a
 /// contradiction caught at start.
 fn sentinel_event_types(s: &mut Source, v: &SentinelSettings, c: &mut Common) {
-    const KEY: &str = "SUPERLOG__SENTINEL__EVENT_TYPES";
+    let key = key_under(&table::EVENT_TYPES, DestKind::Sentinel.prefix());
     if v.audit_stream_name.is_some() || !c.event_types.contains(EventType::Audit) {
         return;
     }
-    if s.is_set(KEY) {
-        s.error(
-            KEY,
-            format!(
-                "audit events need a stream: set {}",
-                s.var_name("SUPERLOG__SENTINEL__AUDIT_STREAM_NAME")
-            ),
+    if s.is_set(&key) {
+        let message = format!(
+            "audit events need a stream: set {}",
+            s.var_name(destination_table::SENTINEL_AUDIT_STREAM_NAME.key)
         );
+        s.error(&key, message);
     }
     c.event_types = c.event_types.without(EventType::Audit);
 }
@@ -478,8 +440,9 @@ fn verdict_list(s: &mut Source, key: &str, v: &str) -> Vec<String> {
     out
 }
 
+/// The redaction group under `prefix` (`SUPERLOG__` or a destination's).
 fn redaction(s: &mut Source, prefix: &str) -> RedactSettings {
-    let k = |name: &str| format!("{prefix}{name}");
+    use table::*;
     let paths = |s: &mut Source, key: &str, deny: bool| -> Vec<String> {
         let list = s.string(key).map(|v| csv(&v)).unwrap_or_default();
         for p in &list {
@@ -500,15 +463,19 @@ fn redaction(s: &mut Source, prefix: &str) -> RedactSettings {
         }
         list
     };
-    let deny = paths(s, &k("DENY"), true);
-    let allow = paths(s, &k("ALLOW"), false);
-    let path_max_chars = s.int_in(&k("PATH_MAX_CHARS"), 1024, 0, 65_536) as usize;
+    let deny = paths(s, &key_under(&REDACT__DENY, prefix), true);
+    let allow = paths(s, &key_under(&REDACT__ALLOW, prefix), false);
+    let max_key = key_under(&REDACT__PATH_MAX_CHARS, prefix);
+    let path_max_chars = s
+        .int_opt_at(&REDACT__PATH_MAX_CHARS, &max_key)
+        .unwrap_or(int_default(&REDACT__PATH_MAX_CHARS)) as usize;
     if path_max_chars != 0 && path_max_chars < 64 {
-        s.error(&k("PATH_MAX_CHARS"), "expected 0 (off) or 64 to 65536");
+        s.error(&max_key, "expected 0 (off) or 64 to 65536");
     }
-    let masks = match s.string(&k("MASKS")) {
+    let masks_key = key_under(&REDACT__MASKS, prefix);
+    let masks = match s.string(&masks_key) {
         Some(json) => parse_masks(&json).unwrap_or_else(|e| {
-            s.error(&k("MASKS"), crate::error_chain::error_chain(&e));
+            s.error(&masks_key, crate::error_chain::error_chain(&e));
             Vec::new()
         }),
         None => Vec::new(),
@@ -521,13 +488,15 @@ fn redaction(s: &mut Source, prefix: &str) -> RedactSettings {
     }
 }
 
-/// A section that is configured but not enabled: its keys as set, secrets masked.
-fn raw_section(s: &mut Source, prefix: &str) -> Map<String, Value> {
+/// A section that is configured but not enabled: its keys as set, the declared secrets masked.
+fn raw_section(s: &mut Source, kind: DestKind) -> Map<String, Value> {
+    let prefix = kind.prefix();
+    let secrets = table::secret_keys(kind);
     let mut out = Map::new();
     for key in s.keys_with_prefix(prefix) {
         let value = s.string(&key).unwrap_or_default();
         let name = key[prefix.len()..].to_ascii_lowercase();
-        let secret = SECRET_KEYS.iter().any(|k| key.ends_with(&format!("__{k}")));
+        let secret = secrets.contains(&key.as_str());
         out.insert(name, if secret { json!("***") } else { json!(value) });
     }
     out

@@ -36,7 +36,7 @@ fn destinations_are_trimmed_and_case_insensitive() {
     let s = load(&env).unwrap().settings.superlog;
     assert!(s.enabled);
     assert!(s.syslog.is_some() && s.splunk.is_some());
-    assert_eq!(s.view["destinations"], json!(["syslog", "splunk"]));
+    assert_eq!(s.view()["destinations"], json!(["syslog", "splunk"]));
 }
 
 #[test]
@@ -293,7 +293,7 @@ fn toml_and_environment_give_the_same_settings() {
     .unwrap()
     .settings
     .superlog;
-    assert_eq!(from_file.view, from_env.view);
+    assert_eq!(from_file.view(), from_env.view());
     assert_eq!(from_file.syslog.unwrap().0.facility, 1);
 }
 
@@ -328,17 +328,17 @@ fn event_types_default_to_both_and_are_read_as_csv_with_per_destination_override
     env.extend(HEC);
     let s = load(&env).unwrap().settings.superlog;
     assert_eq!(s.syslog.as_ref().unwrap().1.event_types, EventTypes::ALL);
-    assert_eq!(s.view["event_types"], json!(["scan_result", "audit"]));
-    assert_eq!(s.view["splunk"]["event_types"], json!(["scan_result", "audit"]));
+    assert_eq!(s.view()["event_types"], json!(["scan_result", "audit"]));
+    assert_eq!(s.view()["splunk"]["event_types"], json!(["scan_result", "audit"]));
 
     env.push(("DSXCONNECT_SUPERLOG__EVENT_TYPES", " Audit ,"));
     env.push(("DSXCONNECT_SUPERLOG__SPLUNK__EVENT_TYPES", "scan_result,audit"));
     let s = load(&env).unwrap().settings.superlog;
-    let (_, sys) = s.syslog.unwrap();
-    let (_, hec) = s.splunk.unwrap();
+    let (_, sys) = s.syslog.clone().unwrap();
+    let (_, hec) = s.splunk.clone().unwrap();
     assert!(sys.event_types.contains(EventType::Audit) && !sys.event_types.contains(EventType::ScanResult));
     assert_eq!(hec.event_types, EventTypes::ALL);
-    assert_eq!(s.view["event_types"], json!(["audit"]));
+    assert_eq!(s.view()["event_types"], json!(["audit"]));
 }
 
 #[test]
@@ -363,7 +363,7 @@ fn sentinel_takes_audit_events_only_with_an_audit_stream() {
     let (sen, c) = s.sentinel.clone().unwrap();
     assert_eq!(sen.audit_stream_name, None);
     assert_eq!(c.event_types, EventTypes::ALL.without(EventType::Audit));
-    assert_eq!(s.view["sentinel"]["event_types"], json!(["scan_result"]));
+    assert_eq!(s.view()["sentinel"]["event_types"], json!(["scan_result"]));
     assert_eq!(
         s.syslog.unwrap().1.event_types,
         EventTypes::ALL,
@@ -377,10 +377,10 @@ fn sentinel_takes_audit_events_only_with_an_audit_stream() {
     .unwrap()
     .settings
     .superlog;
-    let (sen, c) = s.sentinel.unwrap();
+    let (sen, c) = s.sentinel.clone().unwrap();
     assert_eq!(sen.audit_stream_name.as_deref(), Some("Custom-DSXConnectAudit_CL"));
     assert_eq!(c.event_types, EventTypes::ALL);
-    assert_eq!(s.view["sentinel"]["audit_stream_name"], "Custom-DSXConnectAudit_CL");
+    assert_eq!(s.view()["sentinel"]["audit_stream_name"], "Custom-DSXConnectAudit_CL");
 
     let e = err(&sentinel_env(&[(
         "DSXCONNECT_SUPERLOG__SENTINEL__EVENT_TYPES",
@@ -450,7 +450,7 @@ fn a_webhook_takes_malicious_scan_results_unless_told_otherwise() {
         "the global list does not widen it"
     );
     assert_eq!(c.event_types, EventTypes::NONE.with(EventType::ScanResult));
-    assert_eq!(s.view["webhook"]["verdicts"], json!(["Malicious"]));
+    assert_eq!(s.view()["webhook"]["verdicts"], json!(["Malicious"]));
 
     let s = load(&webhook_env(&[
         ("DSXCONNECT_SUPERLOG__WEBHOOK__VERDICTS", "malicious,Not Scanned"),
@@ -476,10 +476,10 @@ fn the_webhook_url_and_secret_never_show_in_the_view() {
     .unwrap()
     .settings
     .superlog;
-    let view = s.view.to_string();
-    assert_eq!(s.view["webhook"]["url"], "https://hooks.slack.com/***");
-    assert_eq!(s.view["webhook"]["secret"], "***");
-    assert_eq!(s.view["webhook"]["format"], "slack");
+    let view = s.view().to_string();
+    assert_eq!(s.view()["webhook"]["url"], "https://hooks.slack.com/***");
+    assert_eq!(s.view()["webhook"]["secret"], "***");
+    assert_eq!(s.view()["webhook"]["format"], "slack");
     assert!(
         !view.contains("XXXXsecretXXXX") && !view.contains(HOOK_SECRET),
         "{view}"
@@ -495,7 +495,7 @@ fn the_webhook_url_and_secret_never_show_in_the_view() {
     .unwrap()
     .settings
     .superlog;
-    assert_eq!(s.view["webhook"], json!({"url": "***", "secret": "***"}));
+    assert_eq!(s.view()["webhook"], json!({"url": "***", "secret": "***"}));
 }
 
 #[test]

@@ -1,84 +1,46 @@
-//! The webhook destination's settings (`DSXCONNECT_SUPERLOG__WEBHOOK__*`): where findings are
-//! posted, how they are signed and which body they get.
+//! Reads the webhook destination's settings (`DSXCONNECT_SUPERLOG__WEBHOOK__*`): where findings
+//! are posted, how they are signed and which body they get.
 //!
 //! The URL is treated as a credential: chat services (Slack, Teams) put the token that allows
 //! posting into the URL itself. It may come from a file, is never echoed in an error, and
-//! `GET /config` shows its origin only.
+//! `GET /config` shows its origin only. The settings are declared in `webhook_table`.
 
 use std::path::PathBuf;
 
-use serde_json::{Value, json};
-
-use super::Common;
+use super::destinations::{is_set_or_file, word};
+use super::webhook_table::*;
+use super::{Common, table};
 use crate::auth::url_guard::{self, AllowList};
-use crate::settings_source::Secret;
-use crate::settings_source::Source;
+use crate::settings_source::{Secret, Source};
 use crate::superlog::event::{EventType, EventTypes};
 
 /// Shortest signing secret accepted: 128 bits of text.
 const MIN_SECRET_BYTES: usize = 16;
 
-/// The body the webhook receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookFormat {
-    /// The event's JSON object, exactly as the other destinations format it.
-    Json,
-    /// `{"text": "…"}` for Slack and Microsoft Teams incoming webhooks.
-    Slack,
-}
-
-impl WebhookFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookFormat::Json => "json",
-            WebhookFormat::Slack => "slack",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// The full URL, path and query included (may hold a chat service's token).
-    pub url: Secret,
-    /// `scheme://host[:port]`, what `GET /config` and the logs may show.
-    pub origin: String,
-    /// The HMAC-SHA256 key of `X-DSX-Signature`; required for `json`, optional for `slack`.
-    pub secret: Option<Secret>,
-    pub format: WebhookFormat,
-    /// Largest request body; a longer event is shortened by size fitting, else `failed`.
-    pub max_body_bytes: usize,
-    pub verify_tls: bool,
-    pub ca_file: Option<PathBuf>,
-}
-
 /// Reads the section; `None` when a required setting is missing or invalid (recorded on `s`).
 pub(super) fn webhook(s: &mut Source) -> Option<WebhookSettings> {
-    let p = |name: &str| format!("SUPERLOG__WEBHOOK__{name}");
-    let format = match s.string(&p("FORMAT")).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("json") => WebhookFormat::Json,
-        Some("slack") => WebhookFormat::Slack,
-        Some(v) => {
-            s.error(&p("FORMAT"), format!("invalid value \"{v}\"; accepted: json, slack"));
-            WebhookFormat::Json
-        }
+    let format = match word(s, &WEBHOOK_FORMAT).as_str() {
+        "slack" => WebhookFormat::Slack,
+        _ => WebhookFormat::Json,
     };
-    let url = checked_url(s, &p("URL"));
-    let secret = s.secret_or_file(&p("SECRET"));
+    let url = checked_url(s);
+    let secret = s.secret_of(&WEBHOOK_SECRET);
     let mut ok = url.is_some();
     match &secret {
         Some(k) if k.expose().len() < MIN_SECRET_BYTES => {
             s.error(
-                &p("SECRET"),
+                WEBHOOK_SECRET.key,
                 format!("too short: at least {MIN_SECRET_BYTES} bytes (e.g. openssl rand -hex 32)"),
             );
             ok = false;
         }
         None if format == WebhookFormat::Json => {
-            if !s.is_set(&p("SECRET")) && !s.is_set(&p("SECRET_FILE")) {
-                s.error(
-                    &p("SECRET"),
-                    "required for FORMAT=json (or DSXCONNECT_SUPERLOG__WEBHOOK__SECRET_FILE): receivers verify X-DSX-Signature with it",
+            if !is_set_or_file(s, WEBHOOK_SECRET.key) {
+                let message = format!(
+                    "required for FORMAT=json (or {}_FILE): receivers verify X-DSX-Signature with it",
+                    s.var_name(WEBHOOK_SECRET.key)
                 );
+                s.error(WEBHOOK_SECRET.key, message);
             }
             ok = false;
         }
@@ -89,14 +51,14 @@ pub(super) fn webhook(s: &mut Source) -> Option<WebhookSettings> {
         url: url.map(|(u, _)| u).unwrap_or_else(|| Secret::new("")),
         secret,
         format,
-        max_body_bytes: s.int_in(&p("MAX_BODY_BYTES"), 65_536, 1024, 1_048_576) as usize,
-        verify_tls: s.bool_or(&p("VERIFY_TLS"), true),
-        ca_file: s.string(&p("CA_FILE")).map(PathBuf::from),
+        max_body_bytes: s.int(&WEBHOOK_MAX_BODY_BYTES) as usize,
+        verify_tls: s.flag(&WEBHOOK_VERIFY_TLS),
+        ca_file: s.text(&WEBHOOK_CA_FILE).map(PathBuf::from),
     };
     if let Some(ca) = &settings.ca_file
         && let Err(e) = crate::tls::load_certificates(ca)
     {
-        s.error(&p("CA_FILE"), e.to_string());
+        s.error(WEBHOOK_CA_FILE.key, e.to_string());
     }
     ok.then_some(settings)
 }
@@ -104,13 +66,12 @@ pub(super) fn webhook(s: &mut Source) -> Option<WebhookSettings> {
 /// `URL` or `URL_FILE`: an http(s) URL with a host, no user info or fragment, whose address the
 /// SSRF guard accepts (never the metadata service or another blocked range). The query is the
 /// operator's (a Teams workflow URL carries its signature there). Returns the URL and its origin.
-fn checked_url(s: &mut Source, key: &str) -> Option<(Secret, String)> {
-    let Some(raw) = s.secret_or_file(key) else {
-        if !s.is_set(key) && !s.is_set(&format!("{key}_FILE")) {
-            s.error(
-                key,
-                "required when webhook is enabled (or DSXCONNECT_SUPERLOG__WEBHOOK__URL_FILE)",
-            );
+fn checked_url(s: &mut Source) -> Option<(Secret, String)> {
+    let key = WEBHOOK_URL.key;
+    let Some(raw) = s.secret_of(&WEBHOOK_URL) else {
+        if !is_set_or_file(s, key) {
+            let message = format!("required when webhook is enabled (or {}_FILE)", s.var_name(key));
+            s.error(key, message);
         }
         return None;
     };
@@ -134,21 +95,10 @@ fn checked_url(s: &mut Source, key: &str) -> Option<(Secret, String)> {
 /// `scan_result` events with the verdict `Malicious` only — a notification channel, not a log
 /// (the global values do not widen it).
 pub(super) fn webhook_defaults(s: &Source, c: &mut Common) {
-    if !s.is_set("SUPERLOG__WEBHOOK__EVENT_TYPES") {
+    if !s.is_set(&table::key_under(&table::EVENT_TYPES, PREFIX)) {
         c.event_types = EventTypes::NONE.with(EventType::ScanResult);
     }
-    if !s.is_set("SUPERLOG__WEBHOOK__VERDICTS") {
+    if !s.is_set(&table::key_under(&table::VERDICTS, PREFIX)) {
         c.verdicts = Some(vec!["Malicious".to_string()]);
     }
-}
-
-pub(super) fn webhook_view(v: &WebhookSettings) -> Value {
-    json!({
-        "url": format!("{}/***", v.origin),
-        "secret": v.secret.as_ref().map(|_| "***"),
-        "format": v.format.as_str(),
-        "max_body_bytes": v.max_body_bytes,
-        "verify_tls": v.verify_tls,
-        "ca_file": v.ca_file.as_ref().map(|p| p.display().to_string()),
-    })
 }

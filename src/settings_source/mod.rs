@@ -6,11 +6,16 @@
 //! can name the exact variable (or file key) and the values it accepts. Our variable names,
 //! aliases and legacy names are part of the product's contract, which is why this small layer
 //! is ours rather than a generic configuration crate that would coerce `"[x]"` into an array.
+//!
+//! [`setting`] declares each setting once (type, default, range, documentation, `/config`
+//! view) and reads it from a [`Source`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+pub mod setting;
 
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

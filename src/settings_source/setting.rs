@@ -6,11 +6,12 @@
 //! docs/CONFIGURATION.md. Now the reader asks [`Source`] for a declared setting (the default
 //! and the range come from the declaration, so the messages cannot disagree with the
 //! document), the view walks the declarations, and the document's tables are rendered from them
-//! (`config::docs`, whose test fails when the document is stale).
+//! (`config::docs` and `cli::docs`, whose test fails when the document is stale). It lives
+//! beside [`Source`] because the core, the connectors and superlog all declare settings.
 
 use serde_json::{Map, Value};
 
-use crate::settings_source::{Secret, Source};
+use super::{Secret, Source};
 
 /// The part of the documentation a setting is listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,18 @@ pub enum Section {
     Connector,
     /// The S3 connector's additions.
     S3,
+    /// Superlog's global settings (`SUPERLOG__*`), most also per destination.
+    Superlog,
+    /// Superlog's syslog destination.
+    SuperlogSyslog,
+    /// Superlog's Splunk HEC destination.
+    SuperlogSplunk,
+    /// Superlog's CloudWatch Logs destination.
+    SuperlogCloudwatch,
+    /// Superlog's Microsoft Sentinel destination.
+    SuperlogSentinel,
+    /// Superlog's webhook destination.
+    SuperlogWebhook,
 }
 
 /// How a value is shown by `GET /config`: a JSON path (`.` nests) and the function reading it
@@ -275,6 +288,10 @@ pub trait Entry<S: 'static>: Sync {
     /// The variable's key, `None` for a fact.
     fn key(&self) -> Option<&'static str>;
     fn is_secret(&self) -> bool;
+    /// Older or alternative names of the variable.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 impl<K: Kind + Sync, S: 'static> Entry<S> for Setting<K, S> {
@@ -313,6 +330,10 @@ impl<K: Kind + Sync, S: 'static> Entry<S> for Setting<K, S> {
     fn is_secret(&self) -> bool {
         self.kind.secret()
     }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        self.aliases
+    }
 }
 
 /// A `/config` entry owned by no setting.
@@ -331,6 +352,31 @@ impl<S: 'static> Entry<S> for Fact<S> {
     fn is_secret(&self) -> bool {
         false
     }
+}
+
+/// The Markdown table of `rows`.
+pub fn table(rows: impl IntoIterator<Item = Row>) -> String {
+    let mut out = String::from("| Variable | Default | Accepted | Meaning |\n|---|---|---|---|\n");
+    let cell = |s: &str| s.replace('|', "\\|");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            cell(&r.variable),
+            cell(&r.default),
+            cell(&r.accepted),
+            cell(&r.meaning)
+        ));
+    }
+    out
+}
+
+/// The rows of `entries` (variables named with `prefix`) in `section`.
+pub fn rows<S: 'static>(entries: &[&dyn Entry<S>], prefix: &str, section: Section) -> Vec<Row> {
+    entries
+        .iter()
+        .filter_map(|e| e.row(prefix))
+        .filter(|r| r.section == section)
+        .collect()
 }
 
 /// A secret in `/config`: `"***"` when set, `null` when not.
@@ -390,6 +436,14 @@ impl Source {
         self.bool_or(s.key, s.kind.0)
     }
 
+    /// The boolean when set; an invalid value is recorded as an error and reads as the default.
+    pub fn flag_opt<S>(&mut self, s: &Setting<Flag, S>) -> Option<bool> {
+        self.aliased(s);
+        let set = self.is_set(s.key);
+        let v = self.bool_or(s.key, s.kind.0);
+        set.then_some(v)
+    }
+
     /// The boolean, or `default` when unset (for defaults that depend on other settings).
     pub fn flag_or<S>(&mut self, s: &Setting<Flag, S>, default: bool) -> bool {
         self.aliased(s);
@@ -402,6 +456,12 @@ impl Source {
         self.aliased(s);
         let v = self.int_opt_in(s.key, s.kind.min, s.kind.max);
         v.or(s.kind.default).unwrap_or(s.kind.min)
+    }
+
+    /// The integer set under `key` instead of the declared key (a per-destination override of
+    /// a global setting), in the declared range.
+    pub fn int_opt_at<S>(&mut self, s: &Setting<Int, S>, key: &str) -> Option<i64> {
+        self.int_opt_in(key, s.kind.min, s.kind.max)
     }
 
     /// The integer when set (and valid).
@@ -451,6 +511,12 @@ impl Source {
     pub fn choice<T: std::str::FromStr, S>(&mut self, s: &Setting<Choice, S>) -> Option<T> {
         self.aliased(s);
         self.parse_opt(s.key, s.kind.accepted)
+    }
+
+    /// The choice as written when set (empty counts as unset), for readers that parse it.
+    pub fn choice_text<S>(&mut self, s: &Setting<Choice, S>) -> Option<String> {
+        self.aliased(s);
+        self.string(s.key)
     }
 
     pub fn http_url<S>(&mut self, s: &Setting<HttpUrl, S>) -> Option<url::Url> {
