@@ -12,6 +12,7 @@ mod api_failures;
 mod api_identity;
 mod api_intake;
 mod api_jobs;
+mod connector_azure;
 mod connector_conformance;
 mod connector_fs;
 mod connector_fs_safety;

@@ -2,6 +2,7 @@
 //! system (so they talk over HTTP exactly like separate processes), the DSXA stub binary, a
 //! scriptable fake connector, and polling helpers.
 
+pub mod azurite;
 pub mod capture;
 pub mod events;
 pub mod fake_connector;
