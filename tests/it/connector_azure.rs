@@ -8,6 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use base64::Engine;
+use common::azure_proxy::{Act, Proxy, Rule};
 use common::azurite::*;
 use common::fake_core::FakeCore;
 use common::*;
@@ -46,6 +47,11 @@ async fn rig(env: &[(&str, &str)]) -> Rig {
 }
 
 async fn rig_at(prefix: &str, env: &[(&str, &str)]) -> Rig {
+    rig_via(azurite(), prefix, env).await
+}
+
+/// A rig whose connector reaches the blob service at `endpoint` (e.g. a recording proxy).
+async fn rig_via(endpoint: &str, prefix: &str, env: &[(&str, &str)]) -> Rig {
     let az = admin(azurite());
     let container = unique("c");
     seed(&az, &container).await;
@@ -56,7 +62,7 @@ async fn rig_at(prefix: &str, env: &[(&str, &str)]) -> Rig {
     } else {
         format!("{container}/{prefix}")
     };
-    let (conn, _uuid) = start_azure_connector(&fc.url, azurite(), &asset, data.path(), env);
+    let (conn, _uuid) = start_azure_connector(&fc.url, endpoint, &asset, data.path(), env);
     let r = Rig {
         fc,
         conn,
@@ -663,4 +669,152 @@ fn bad_settings_exit_2_naming_the_variable() {
         assert!(stderr.contains(variable), "{variable}: {stderr}");
         assert!(!stderr.contains(&KEY[..20]), "{stderr}");
     }
+}
+
+fn reply(status: u16, headers: &[(&str, &str)]) -> Act {
+    Act::Reply {
+        status,
+        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        body: String::new(),
+    }
+}
+
+/// Through the recording proxy: a page size of 2 over the 7 blobs under `pre/` is 4 chained List
+/// Blobs calls; a missing blob costs one Get Blob (404s are not retried); a busy service's
+/// `Retry-After` is passed on; a body cut short makes the connector abort its answer.
+#[tokio::test]
+async fn listing_pages_chain_markers_and_reads_map_service_trouble() {
+    let proxy = Proxy::start(azurite());
+    let r = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_AZURE_LIST_PAGE_SIZE", "2")]).await;
+    proxy.clear();
+    let items = r.full_scan("P").await;
+    assert_eq!(locations(&items), IN_SCOPE);
+    let lists: Vec<_> = proxy.seen().into_iter().filter(|s| s.query_has("comp")).collect();
+    assert_eq!(lists.len(), 4, "{lists:?}");
+    assert!(!lists[0].query_has("marker"));
+    assert!(lists[1..].iter().all(|l| l.query_has("marker")), "{lists:?}");
+    assert!(lists.iter().all(|l| l.query.contains("prefix=pre%2F") && l.query.contains("maxresults=2")));
+
+    proxy.clear();
+    assert_eq!(r.read("pre/missing.txt").await.status().as_u16(), 404);
+    let gets = proxy.seen().into_iter().filter(|s| s.method == "GET").count();
+    assert_eq!(gets, 1, "a 404 is never retried");
+
+    proxy.rule(Rule::new("GET", "/pre/top.txt", reply(503, &[("x-ms-error-code", "ServerBusy"), ("retry-after", "7")])).times(3));
+    let busy = r.read("pre/top.txt").await;
+    assert_eq!(busy.status().as_u16(), 503);
+    assert_eq!(busy.headers()["retry-after"], "7");
+
+    let big: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    put(&r.az, &r.container, "pre/big.bin", &big).await;
+    proxy.rule(Rule::new("GET", "/pre/big.bin", Act::CutAfter(1024 * 1024)).times(1));
+    let cut = r.read("pre/big.bin").await;
+    assert_eq!(cut.status().as_u16(), 200);
+    assert_eq!(cut.headers()["content-length"], big.len().to_string().as_str());
+    assert!(cut.bytes().await.is_err(), "the connector aborts a body that ends early");
+}
+
+/// With the service reporting a version id at read time, the delete also removes that version
+/// (after the base blob), and tags are written on it.
+#[tokio::test]
+async fn actions_work_on_the_scanned_version() {
+    let proxy = Proxy::start(azurite());
+    let r = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "delete")]).await;
+    let v = [("x-ms-version-id", "2026-12-07T12:00:00.0000000Z")];
+    let vh: Vec<(String, String)> = v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    proxy.rule(Rule::new("GET", "/pre/top.txt", Act::AddHeaders(vh.clone())).lacks("comp"));
+    proxy.rule(Rule::new("HEAD", "/pre/top.txt", Act::AddHeaders(vh.clone())));
+    proxy.rule(Rule::new("DELETE", "/pre/top.txt", reply(202, &[])).has("versionid"));
+    assert_eq!(r.read("pre/top.txt").await.status().as_u16(), 200);
+    proxy.clear();
+    let (code, ans) = r.action("pre/top.txt").await;
+    assert_eq!((code, ans["status"].as_str()), (200, Some("success")), "{ans}");
+    assert!(ans["description"].as_str().unwrap().ends_with("version=2026-12-07T12:00:00.0000000Z"), "{ans}");
+    let seen = proxy.seen();
+    let head = seen.iter().find(|s| s.method == "HEAD").unwrap();
+    assert!(head.query_has("versionid"), "the source check reads the scanned version");
+    let deletes: Vec<_> = seen.iter().filter(|s| s.method == "DELETE").collect();
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    assert!(!deletes[0].query_has("versionid") && deletes[0].headers["x-ms-delete-snapshots"] == "include");
+    assert!(deletes[1].query_has("versionid"));
+
+    let t = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "tag")]).await;
+    proxy.rule(Rule::new("GET", "/pre/sub1/a.txt", Act::AddHeaders(vh.clone())).lacks("comp"));
+    proxy.rule(Rule::new("HEAD", "/pre/sub1/a.txt", Act::AddHeaders(vh)));
+    proxy.rule(Rule::new(
+        "GET",
+        "/pre/sub1/a.txt",
+        Act::Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body: "<?xml version=\"1.0\" encoding=\"utf-8\"?><Tags><TagSet></TagSet></Tags>".into(),
+        },
+    )
+    .has("comp"));
+    proxy.rule(Rule::new("PUT", "/pre/sub1/a.txt", reply(204, &[])).has("comp"));
+    assert_eq!(t.read("pre/sub1/a.txt").await.status().as_u16(), 200);
+    proxy.clear();
+    t.action("pre/sub1/a.txt").await;
+    let put_tags = proxy
+        .seen()
+        .into_iter()
+        .find(|s| s.method == "PUT" && s.query_has("comp"))
+        .expect("Set Blob Tags");
+    assert!(put_tags.query_has("versionid"), "{put_tags:?}");
+}
+
+/// A copy that stays `pending` and then fails is aborted and its destination deleted, with the
+/// source kept; one that turns `success` after polling is followed by the source delete.
+#[tokio::test]
+async fn pending_copies_are_awaited_and_failed_ones_leave_the_source() {
+    let proxy = Proxy::start(azurite());
+    let r = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "move")]).await;
+    let dest = "/dsxconnect-quarantine/pre/top.txt";
+    proxy.rule(Rule::new("PUT", dest, reply(202, &[("x-ms-copy-status", "pending"), ("x-ms-copy-id", "cid-1")])).lacks("comp").times(1));
+    proxy.rule(Rule::new("HEAD", dest, reply(200, &[("x-ms-copy-status", "failed"), ("x-ms-copy-id", "cid-1")])).times(1));
+    proxy.rule(Rule::new("PUT", dest, reply(204, &[])).has("comp").times(1));
+    let (code, ans) = r.action("pre/top.txt").await;
+    assert_eq!((code, ans["status"].as_str()), (200, Some("error")), "{ans}");
+    let seen = proxy.seen();
+    assert!(seen.iter().any(|s| s.method == "PUT" && s.query.contains("copyid=cid-1") && s.headers["x-ms-copy-action"] == "abort"));
+    assert!(seen.iter().any(|s| s.method == "DELETE" && s.path.ends_with(dest)));
+    assert_eq!(get(&r.az, &r.container, "pre/top.txt").await.unwrap(), b"top", "the source stays");
+
+    proxy.clear();
+    let pending = vec![("x-ms-copy-status".to_string(), "pending".to_string())];
+    let dest2 = "/dsxconnect-quarantine/pre/sub2/b.pdf";
+    proxy.rule(Rule::new("PUT", dest2, Act::AddHeaders(pending)).lacks("comp").times(1));
+    proxy.rule(Rule::new("HEAD", dest2, reply(200, &[("x-ms-copy-status", "pending")])).times(1));
+    let (_, ans) = r.action("pre/sub2/b.pdf").await;
+    assert_eq!(ans["status"], "success", "{ans}");
+    let seen = proxy.seen();
+    let last_poll = seen.iter().rposition(|s| s.method == "HEAD" && s.path.ends_with(dest2)).unwrap();
+    let polls = seen.iter().filter(|s| s.method == "HEAD" && s.path.ends_with(dest2)).count();
+    assert_eq!(polls, 2, "pending, then success");
+    let source_delete = seen
+        .iter()
+        .position(|s| s.method == "DELETE" && s.path.ends_with("/pre/sub2/b.pdf") && !s.path.contains("quarantine"))
+        .unwrap();
+    assert!(last_poll < source_delete, "the source is deleted only after the copy succeeded");
+    assert_eq!(get(&r.az, &r.container, "dsxconnect-quarantine/pre/sub2/b.pdf").await.unwrap(), b"%PDF");
+}
+
+/// An account that refuses index tags: tag answers `nothing` / `not implemented`; movetag moves
+/// untagged and answers as `move`.
+#[tokio::test]
+async fn refused_tags_are_not_implemented_and_movetag_still_moves() {
+    let proxy = Proxy::start(azurite());
+    let refuse = || reply(409, &[("x-ms-error-code", "FeatureNotSupportedForAccount")]);
+    proxy.rule(Rule::new("GET", "", refuse()).has("comp").lacks("restype"));
+    let r = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "tag")]).await;
+    let (code, ans) = r.action("pre/top.txt").await;
+    assert_eq!((code, ans["status"].as_str()), (200, Some("nothing")), "{ans}");
+    assert_eq!(ans["item_action"], "not implemented");
+    assert_eq!(ans["description"], "reason=tags_unsupported");
+    let m = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "movetag")]).await;
+    let (_, ans) = m.action("pre/top.txt").await;
+    assert_eq!(ans["status"], "success", "{ans}");
+    assert_eq!(ans["item_action"], "move");
+    assert!(ans["description"].as_str().unwrap().contains("reason=tags_unsupported"), "{ans}");
+    assert!(get(&m.az, &m.container, "pre/top.txt").await.is_none());
 }

@@ -12,6 +12,8 @@ mod api_failures;
 mod api_identity;
 mod api_intake;
 mod api_jobs;
+mod azure_end_to_end;
+mod azure_process;
 mod connector_azure;
 mod connector_conformance;
 mod connector_fs;

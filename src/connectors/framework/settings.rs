@@ -264,7 +264,13 @@ impl ConnectorSettings {
                 Filter::default()
             }
         };
-        let item_action = s.choice::<ItemAction, _>(&ITEM_ACTION).unwrap_or(ItemAction::Move);
+        // The Azure Blob connector keeps the original's default: it acts only when told to.
+        let azure_default = kind == ConnectorKind::AzureBlob && !s.is_set(ITEM_ACTION.key);
+        let item_action = if azure_default {
+            ItemAction::Nothing
+        } else {
+            s.choice::<ItemAction, _>(&ITEM_ACTION).unwrap_or(ItemAction::Move)
+        };
         let move_metainfo = s.text_or_default(&ITEM_ACTION_MOVE_METAINFO);
         if item_action.moves() && move_metainfo.trim().is_empty() {
             s.error(

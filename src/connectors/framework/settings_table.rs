@@ -79,7 +79,8 @@ pub const ITEM_ACTION: Conn<Choice> = Setting::new(
     },
     Section::Connector,
     "what to do with a malicious item (`--action`)",
-);
+)
+.default_doc("`move`; `nothing` for the Azure Blob connector");
 pub const ITEM_ACTION_MOVE_METAINFO: Conn<Text> = Setting::new(
     "ITEM_ACTION_MOVE_METAINFO",
     Text(Some("dsxconnect-quarantine")),
