@@ -190,7 +190,10 @@ async fn a_container_of_5000_blobs_is_scanned_exactly_and_events_once() {
     assert_eq!(resp.status().as_u16(), 200);
     wait_for("the three new blobs scanned", Duration::from_secs(120), || async {
         let r = w.results().await;
-        fresh.iter().all(|n| r.get(*n).is_some_and(|v| v.len() == 1)).then_some(())
+        fresh
+            .iter()
+            .all(|n| r.get(*n).is_some_and(|v| v.len() == 1))
+            .then_some(())
     })
     .await;
     let poison = http
@@ -201,5 +204,8 @@ async fn a_container_of_5000_blobs_is_scanned_exactly_and_events_once() {
         .unwrap();
     assert_eq!(poison.status().as_u16(), 400, "left for Event Grid's dead-letter path");
     let r = w.results().await;
-    assert!(fresh.iter().all(|n| r[*n].len() == 1), "each event scanned exactly once");
+    assert!(
+        fresh.iter().all(|n| r[*n].len() == 1),
+        "each event scanned exactly once"
+    );
 }

@@ -52,9 +52,15 @@ fn scan_of_an_azure_prefix_reports_moves_and_sets_the_exit_code() {
     assert_eq!(v["actions"]["taken"], 1, "{v}");
     assert_eq!(v["malicious"][0]["path"], "pre/d1/evil+1.com", "{v}");
     let names = rt.block_on(names(&az, &container));
-    assert!(names.contains(&"quarantined/pre/d1/evil+1.com".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"quarantined/pre/d1/evil+1.com".to_string()),
+        "{names:?}"
+    );
     assert!(!names.contains(&"pre/d1/evil+1.com".to_string()), "{names:?}");
-    assert!(names.contains(&"other/evil.com".to_string()), "outside the prefix: untouched");
+    assert!(
+        names.contains(&"other/evil.com".to_string()),
+        "outside the prefix: untouched"
+    );
 
     let out = run_for(bin(&endpoint).args(["scan", &format!("az://{container}/clean")]), 120);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

@@ -33,7 +33,6 @@ async fn seed(az: &BlobClient, container: &str) {
         ("pre/sub1/nested/c.txt", b"c"),
         ("pre/sub2/b.pdf", b"%PDF"),
         ("pre/sub1/dsxconnect-quarantine.txt", b"name only"),
-        ("pre/sub1/", b""),
         ("other/outside.txt", b"outside"),
         ("dsxconnect-quarantine/pre/old.exe", b"already quarantined"),
     ] {
@@ -184,7 +183,10 @@ async fn a_full_scan_of_a_prefix_sends_full_names_and_skips_markers_and_quaranti
     assert_eq!(cfg["resolved_asset_base"], format!("{}/{}/pre", azurite(), r.container));
     let text = cfg.to_string();
     assert!(text.contains("\"auth\":\"shared_key\""), "{text}");
-    assert!(!text.contains(&KEY[..20]) && !text.contains("sig="), "no secret in /config: {text}");
+    assert!(
+        !text.contains(&KEY[..20]) && !text.contains("sig="),
+        "no secret in /config: {text}"
+    );
     assert_eq!(
         reg["meta_info"],
         format!("ABS container: {}, prefix: pre, filter: (none)", r.container)
@@ -195,11 +197,19 @@ async fn a_full_scan_of_a_prefix_sends_full_names_and_skips_markers_and_quaranti
 /// chain and enqueues every blob once.
 #[tokio::test]
 async fn the_filter_applies_below_the_prefix_and_small_pages_chain_markers() {
-    let r = rig(&[("DSXCONNECTOR_FILTER", "sub1"), ("DSXCONNECTOR_AZURE_LIST_PAGE_SIZE", "2")]).await;
+    let r = rig(&[
+        ("DSXCONNECTOR_FILTER", "sub1"),
+        ("DSXCONNECTOR_AZURE_LIST_PAGE_SIZE", "2"),
+    ])
+    .await;
     let items = r.full_scan("F").await;
     assert_eq!(
         locations(&items),
-        ["pre/sub1/a.txt", "pre/sub1/dsxconnect-quarantine.txt", "pre/sub1/nested/c.txt"]
+        [
+            "pre/sub1/a.txt",
+            "pre/sub1/dsxconnect-quarantine.txt",
+            "pre/sub1/nested/c.txt"
+        ]
     );
     let paged = rig(&[("DSXCONNECTOR_LIST_PAGE_SIZE", "2")]).await;
     let items = paged.full_scan("P").await;
@@ -226,7 +236,10 @@ async fn every_credential_form_scans_the_same_items() {
             "shared_key",
         ),
         (
-            vec![("AZURE_STORAGE_SAS_TOKEN", sas.as_str()), ("DSXCONNECTOR_AZURE_ENDPOINT_URL", ep)],
+            vec![
+                ("AZURE_STORAGE_SAS_TOKEN", sas.as_str()),
+                ("DSXCONNECTOR_AZURE_ENDPOINT_URL", ep),
+            ],
             "sas",
         ),
     ];
@@ -299,7 +312,10 @@ async fn delete_removes_blobs_with_snapshots_and_never_newer_content() {
     let (code, v) = r.action("pre/sub1/a.txt").await;
     assert_eq!((code, v["status"].as_str()), (200, Some("nothing")), "{v}");
     assert_eq!(v["description"], "reason=changed_since_scan");
-    assert_eq!(get(&r.az, &r.container, "pre/sub1/a.txt").await.unwrap(), b"new content");
+    assert_eq!(
+        get(&r.az, &r.container, "pre/sub1/a.txt").await.unwrap(),
+        b"new content"
+    );
     let (code, _) = r.action("other/outside.txt").await;
     assert_eq!(code, 403);
 }
@@ -338,7 +354,11 @@ async fn move_copies_everything_never_overwrites_and_deletes_the_source_last() {
         v["description"],
         format!("moved_to={}/dsxconnect-quarantine/pre/x.1", r.container)
     );
-    assert_eq!(get(&r.az, &r.container, q).await.unwrap(), b"bad bytes", "never overwritten");
+    assert_eq!(
+        get(&r.az, &r.container, q).await.unwrap(),
+        b"bad bytes",
+        "never overwritten"
+    );
 
     let other = unique("q");
     create_container(&r.az, &other).await;
@@ -357,7 +377,10 @@ async fn move_copies_everything_never_overwrites_and_deletes_the_source_last() {
     .await;
     let (code, v) = missing.action("pre/top.txt").await;
     assert_eq!((code, v["status"].as_str()), (200, Some("error")), "{v}");
-    assert_eq!(get(&missing.az, &missing.container, "pre/top.txt").await.unwrap(), b"top");
+    assert_eq!(
+        get(&missing.az, &missing.container, "pre/top.txt").await.unwrap(),
+        b"top"
+    );
 }
 
 /// tag merges `Verdict=Malicious` into the blob index tags, leaving metadata and ETag alone; at
@@ -365,8 +388,19 @@ async fn move_copies_everything_never_overwrites_and_deletes_the_source_last() {
 /// plus the verdict.
 #[tokio::test]
 async fn tag_merges_index_tags_and_movetag_carries_them() {
-    let r = rig(&[("DSXCONNECTOR_ITEM_ACTION", "tag"), ("DSXCONNECTOR_TAG_SCAN_TIME", "true")]).await;
-    put_with(&r.az, &r.container, "pre/t", b"x", &[("x-ms-meta-m", "1"), ("x-ms-tags", "owner=me")]).await;
+    let r = rig(&[
+        ("DSXCONNECTOR_ITEM_ACTION", "tag"),
+        ("DSXCONNECTOR_TAG_SCAN_TIME", "true"),
+    ])
+    .await;
+    put_with(
+        &r.az,
+        &r.container,
+        "pre/t",
+        b"x",
+        &[("x-ms-meta-m", "1"), ("x-ms-tags", "owner=me")],
+    )
+    .await;
     let before = head(&r.az, &r.container, "pre/t").await.unwrap();
     let (code, v) = r.action("pre/t").await;
     assert_eq!((code, v["status"].as_str()), (200, Some("success")), "{v}");
@@ -402,7 +436,10 @@ async fn tag_merges_index_tags_and_movetag_carries_them() {
 async fn result_tags_mark_pending_at_intake_and_record_results() {
     let r = rig(&[("DSXCONNECTOR_AZURE_RESULT_TAGS", "true")]).await;
     let reg = &r.fc.requests("/connectors/register")[0].body;
-    assert!(reg["capabilities"].as_array().unwrap().contains(&json!("result_tags")), "{reg}");
+    assert!(
+        reg["capabilities"].as_array().unwrap().contains(&json!("result_tags")),
+        "{reg}"
+    );
     let (code, v) = r.webhook(json!({"blob": "pre/top.txt"})).await;
     assert_eq!(code, 200, "{v}");
     assert_eq!(
@@ -492,7 +529,10 @@ async fn event_grid_handshakes_need_the_key_and_create_no_job() {
     assert_eq!(post(r.url("/webhook/event")).await.unwrap().status().as_u16(), 403);
     let ok = post(r.url("/webhook/event?api_key=K")).await.unwrap();
     assert_eq!(ok.status().as_u16(), 200);
-    assert_eq!(ok.json::<Value>().await.unwrap(), json!({"validationResponse": "CODE-123"}));
+    assert_eq!(
+        ok.json::<Value>().await.unwrap(),
+        json!({"validationResponse": "CODE-123"})
+    );
     let opt = |url: String| {
         r.http
             .request(reqwest::Method::OPTIONS, url)
@@ -562,7 +602,9 @@ async fn event_grid_and_cloudevents_deliveries_enqueue_blob_created_only() {
         .webhook(json!([eg_event(&c, "dsxconnect-quarantine/pre/x", "CopyBlob")]))
         .await;
     assert!(v["description"].as_str().unwrap().contains("reason=quarantine"), "{v}");
-    let (_, v) = r.webhook(json!([eg_event("other-container", "pre/x", "PutBlob")])).await;
+    let (_, v) = r
+        .webhook(json!([eg_event("other-container", "pre/x", "PutBlob")]))
+        .await;
     assert!(v["description"].as_str().unwrap().contains("rejected=1"), "{v}");
     let before = r.fc.scan_items().len();
     let (_, v) = r.webhook(json!([eg_event(&c, "pre/my fileé.pdf", "PutBlob")])).await;
@@ -590,7 +632,10 @@ async fn repo_checks_name_the_failure() {
     delete_container(&r.az, &r.container).await;
     let v = r.repo_check().await;
     assert_eq!(v["status"], "error");
-    assert!(v["description"].to_string().contains("not_found") || v.to_string().contains("not_found"), "{v}");
+    assert!(
+        v["description"].to_string().contains("not_found") || v.to_string().contains("not_found"),
+        "{v}"
+    );
 
     let fc = FakeCore::start();
     let data = tempfile::tempdir().unwrap();
@@ -679,7 +724,7 @@ fn reply(status: u16, headers: &[(&str, &str)]) -> Act {
     }
 }
 
-/// Through the recording proxy: a page size of 2 over the 7 blobs under `pre/` is 4 chained List
+/// Through the recording proxy: a page size of 2 over the 6 blobs under `pre/` is 3 chained List
 /// Blobs calls; a missing blob costs one Get Blob (404s are not retried); a busy service's
 /// `Retry-After` is passed on; a body cut short makes the connector abort its answer.
 #[tokio::test]
@@ -689,18 +734,33 @@ async fn listing_pages_chain_markers_and_reads_map_service_trouble() {
     proxy.clear();
     let items = r.full_scan("P").await;
     assert_eq!(locations(&items), IN_SCOPE);
-    let lists: Vec<_> = proxy.seen().into_iter().filter(|s| s.query_has("comp")).collect();
-    assert_eq!(lists.len(), 4, "{lists:?}");
+    let lists: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.query.contains("comp=list&prefix=pre%2F&maxresults=2"))
+        .collect();
+    assert_eq!(lists.len(), 3, "6 blobs under pre/, 2 a page: {lists:?}");
     assert!(!lists[0].query_has("marker"));
     assert!(lists[1..].iter().all(|l| l.query_has("marker")), "{lists:?}");
-    assert!(lists.iter().all(|l| l.query.contains("prefix=pre%2F") && l.query.contains("maxresults=2")));
+    assert!(
+        lists
+            .iter()
+            .all(|l| l.query.contains("prefix=pre%2F") && l.query.contains("maxresults=2"))
+    );
 
     proxy.clear();
     assert_eq!(r.read("pre/missing.txt").await.status().as_u16(), 404);
     let gets = proxy.seen().into_iter().filter(|s| s.method == "GET").count();
     assert_eq!(gets, 1, "a 404 is never retried");
 
-    proxy.rule(Rule::new("GET", "/pre/top.txt", reply(503, &[("x-ms-error-code", "ServerBusy"), ("retry-after", "7")])).times(3));
+    proxy.rule(
+        Rule::new(
+            "GET",
+            "/pre/top.txt",
+            reply(503, &[("x-ms-error-code", "ServerBusy"), ("retry-after", "7")]),
+        )
+        .times(3),
+    );
     let busy = r.read("pre/top.txt").await;
     assert_eq!(busy.status().as_u16(), 503);
     assert_eq!(busy.headers()["retry-after"], "7");
@@ -711,7 +771,10 @@ async fn listing_pages_chain_markers_and_reads_map_service_trouble() {
     let cut = r.read("pre/big.bin").await;
     assert_eq!(cut.status().as_u16(), 200);
     assert_eq!(cut.headers()["content-length"], big.len().to_string().as_str());
-    assert!(cut.bytes().await.is_err(), "the connector aborts a body that ends early");
+    assert!(
+        cut.bytes().await.is_err(),
+        "the connector aborts a body that ends early"
+    );
 }
 
 /// With the service reporting a version id at read time, the delete also removes that version
@@ -729,10 +792,19 @@ async fn actions_work_on_the_scanned_version() {
     proxy.clear();
     let (code, ans) = r.action("pre/top.txt").await;
     assert_eq!((code, ans["status"].as_str()), (200, Some("success")), "{ans}");
-    assert!(ans["description"].as_str().unwrap().ends_with("version=2026-12-07T12:00:00.0000000Z"), "{ans}");
+    assert!(
+        ans["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("version=2026-12-07T12:00:00.0000000Z"),
+        "{ans}"
+    );
     let seen = proxy.seen();
     let head = seen.iter().find(|s| s.method == "HEAD").unwrap();
-    assert!(head.query_has("versionid"), "the source check reads the scanned version");
+    assert!(
+        head.query_has("versionid"),
+        "the source check reads the scanned version"
+    );
     let deletes: Vec<_> = seen.iter().filter(|s| s.method == "DELETE").collect();
     assert_eq!(deletes.len(), 2, "{deletes:?}");
     assert!(!deletes[0].query_has("versionid") && deletes[0].headers["x-ms-delete-snapshots"] == "include");
@@ -741,16 +813,18 @@ async fn actions_work_on_the_scanned_version() {
     let t = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "tag")]).await;
     proxy.rule(Rule::new("GET", "/pre/sub1/a.txt", Act::AddHeaders(vh.clone())).lacks("comp"));
     proxy.rule(Rule::new("HEAD", "/pre/sub1/a.txt", Act::AddHeaders(vh)));
-    proxy.rule(Rule::new(
-        "GET",
-        "/pre/sub1/a.txt",
-        Act::Reply {
-            status: 200,
-            headers: vec![("content-type".into(), "application/xml".into())],
-            body: "<?xml version=\"1.0\" encoding=\"utf-8\"?><Tags><TagSet></TagSet></Tags>".into(),
-        },
-    )
-    .has("comp"));
+    proxy.rule(
+        Rule::new(
+            "GET",
+            "/pre/sub1/a.txt",
+            Act::Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "application/xml".into())],
+                body: "<?xml version=\"1.0\" encoding=\"utf-8\"?><Tags><TagSet></TagSet></Tags>".into(),
+            },
+        )
+        .has("comp"),
+    );
     proxy.rule(Rule::new("PUT", "/pre/sub1/a.txt", reply(204, &[])).has("comp"));
     assert_eq!(t.read("pre/sub1/a.txt").await.status().as_u16(), 200);
     proxy.clear();
@@ -770,15 +844,37 @@ async fn pending_copies_are_awaited_and_failed_ones_leave_the_source() {
     let proxy = Proxy::start(azurite());
     let r = rig_via(&proxy.url, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "move")]).await;
     let dest = "/dsxconnect-quarantine/pre/top.txt";
-    proxy.rule(Rule::new("PUT", dest, reply(202, &[("x-ms-copy-status", "pending"), ("x-ms-copy-id", "cid-1")])).lacks("comp").times(1));
-    proxy.rule(Rule::new("HEAD", dest, reply(200, &[("x-ms-copy-status", "failed"), ("x-ms-copy-id", "cid-1")])).times(1));
+    proxy.rule(
+        Rule::new(
+            "PUT",
+            dest,
+            reply(202, &[("x-ms-copy-status", "pending"), ("x-ms-copy-id", "cid-1")]),
+        )
+        .lacks("comp")
+        .times(1),
+    );
+    proxy.rule(
+        Rule::new(
+            "HEAD",
+            dest,
+            reply(200, &[("x-ms-copy-status", "failed"), ("x-ms-copy-id", "cid-1")]),
+        )
+        .times(1),
+    );
     proxy.rule(Rule::new("PUT", dest, reply(204, &[])).has("comp").times(1));
     let (code, ans) = r.action("pre/top.txt").await;
     assert_eq!((code, ans["status"].as_str()), (200, Some("error")), "{ans}");
     let seen = proxy.seen();
-    assert!(seen.iter().any(|s| s.method == "PUT" && s.query.contains("copyid=cid-1") && s.headers["x-ms-copy-action"] == "abort"));
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "PUT" && s.query.contains("copyid=cid-1") && s.headers["x-ms-copy-action"] == "abort")
+    );
     assert!(seen.iter().any(|s| s.method == "DELETE" && s.path.ends_with(dest)));
-    assert_eq!(get(&r.az, &r.container, "pre/top.txt").await.unwrap(), b"top", "the source stays");
+    assert_eq!(
+        get(&r.az, &r.container, "pre/top.txt").await.unwrap(),
+        b"top",
+        "the source stays"
+    );
 
     proxy.clear();
     let pending = vec![("x-ms-copy-status".to_string(), "pending".to_string())];
@@ -788,15 +884,29 @@ async fn pending_copies_are_awaited_and_failed_ones_leave_the_source() {
     let (_, ans) = r.action("pre/sub2/b.pdf").await;
     assert_eq!(ans["status"], "success", "{ans}");
     let seen = proxy.seen();
-    let last_poll = seen.iter().rposition(|s| s.method == "HEAD" && s.path.ends_with(dest2)).unwrap();
-    let polls = seen.iter().filter(|s| s.method == "HEAD" && s.path.ends_with(dest2)).count();
+    let last_poll = seen
+        .iter()
+        .rposition(|s| s.method == "HEAD" && s.path.ends_with(dest2))
+        .unwrap();
+    let polls = seen
+        .iter()
+        .filter(|s| s.method == "HEAD" && s.path.ends_with(dest2))
+        .count();
     assert_eq!(polls, 2, "pending, then success");
     let source_delete = seen
         .iter()
         .position(|s| s.method == "DELETE" && s.path.ends_with("/pre/sub2/b.pdf") && !s.path.contains("quarantine"))
         .unwrap();
-    assert!(last_poll < source_delete, "the source is deleted only after the copy succeeded");
-    assert_eq!(get(&r.az, &r.container, "dsxconnect-quarantine/pre/sub2/b.pdf").await.unwrap(), b"%PDF");
+    assert!(
+        last_poll < source_delete,
+        "the source is deleted only after the copy succeeded"
+    );
+    assert_eq!(
+        get(&r.az, &r.container, "dsxconnect-quarantine/pre/sub2/b.pdf")
+            .await
+            .unwrap(),
+        b"%PDF"
+    );
 }
 
 /// An account that refuses index tags: tag answers `nothing` / `not implemented`; movetag moves
@@ -815,6 +925,9 @@ async fn refused_tags_are_not_implemented_and_movetag_still_moves() {
     let (_, ans) = m.action("pre/top.txt").await;
     assert_eq!(ans["status"], "success", "{ans}");
     assert_eq!(ans["item_action"], "move");
-    assert!(ans["description"].as_str().unwrap().contains("reason=tags_unsupported"), "{ans}");
+    assert!(
+        ans["description"].as_str().unwrap().contains("reason=tags_unsupported"),
+        "{ans}"
+    );
     assert!(get(&m.az, &m.container, "pre/top.txt").await.is_none());
 }

@@ -59,7 +59,8 @@ fn changed_since_scan(action: ItemAction) -> ActionAnswer {
 fn tag_limit(action: ItemAction) -> ActionAnswer {
     (
         200,
-        error("The blob already has 10 index tags; Verdict cannot be added", action).with_description("reason=tag_limit"),
+        error("The blob already has 10 index tags; Verdict cannot be added", action)
+            .with_description("reason=tag_limit"),
     )
 }
 
@@ -115,14 +116,21 @@ impl AzureStorage {
                     if let Some(v) = v {
                         d.push_str(&format!(" version={v}"));
                     }
-                    (200, answer(StatusKind::Success, "Item deleted", action).with_description(d))
+                    (
+                        200,
+                        answer(StatusKind::Success, "Item deleted", action).with_description(d),
+                    )
                 }
                 DeleteOutcome::Changed => changed_since_scan(action),
                 DeleteOutcome::Missing => (200, error("Item does not exist", action)),
                 DeleteOutcome::Failed(f) => failed_before_change("Delete Blob", &f, action),
             },
             ItemAction::Move => {
-                let tags = match self.client.get_tags(&self.asset.container, name, src.version.as_deref()).await {
+                let tags = match self
+                    .client
+                    .get_tags(&self.asset.container, name, src.version.as_deref())
+                    .await
+                {
                     Ok(t) => Some(t),
                     Err(f) if f.tags_unsupported() => None,
                     Err(f) => return failed_before_change("Get Blob Tags", &f, action),
@@ -130,7 +138,11 @@ impl AzureStorage {
                 self.move_blob(name, &src, tags, false, action).await
             }
             ItemAction::Tag => {
-                let current = match self.client.get_tags(&self.asset.container, name, src.version.as_deref()).await {
+                let current = match self
+                    .client
+                    .get_tags(&self.asset.container, name, src.version.as_deref())
+                    .await
+                {
                     Ok(t) => t,
                     Err(f) if f.tags_unsupported() => return tags_unsupported(),
                     Err(f) => return failed_before_change("Get Blob Tags", &f, action),
@@ -153,15 +165,18 @@ impl AzureStorage {
                 }
             }
             ItemAction::MoveTag => {
-                let (tags, supported) =
-                    match self.client.get_tags(&self.asset.container, name, src.version.as_deref()).await {
-                        Ok(t) => match tagsets::with_verdict(&t, self.scan_time_tag(), self.tag_engine.as_deref()) {
-                            Ok(m) => (Some(m), true),
-                            Err(TagLimit) => return tag_limit(action),
-                        },
-                        Err(f) if f.tags_unsupported() => (None, false),
-                        Err(f) => return failed_before_change("Get Blob Tags", &f, action),
-                    };
+                let (tags, supported) = match self
+                    .client
+                    .get_tags(&self.asset.container, name, src.version.as_deref())
+                    .await
+                {
+                    Ok(t) => match tagsets::with_verdict(&t, self.scan_time_tag(), self.tag_engine.as_deref()) {
+                        Ok(m) => (Some(m), true),
+                        Err(TagLimit) => return tag_limit(action),
+                    },
+                    Err(f) if f.tags_unsupported() => (None, false),
+                    Err(f) => return failed_before_change("Get Blob Tags", &f, action),
+                };
                 if supported {
                     self.move_blob(name, &src, tags, true, action).await
                 } else {
@@ -245,7 +260,11 @@ impl AzureStorage {
         let source_url = self
             .client
             .copy_source(&self.asset.container, name, src.version.as_deref());
-        let source_if_match = if src.version.is_none() { src.etag.as_deref() } else { None };
+        let source_if_match = if src.version.is_none() {
+            src.etag.as_deref()
+        } else {
+            None
+        };
         let tier = src
             .props
             .tier
@@ -274,11 +293,17 @@ impl AzureStorage {
         let Some((dest, status, copy_id)) = started else {
             return (
                 200,
-                error(format!("no free quarantine name for {base} after {MAX_SUFFIX} tries"), action),
+                error(
+                    format!("no free quarantine name for {base} after {MAX_SUFFIX} tries"),
+                    action,
+                ),
             );
         };
         if let Err(why) = self.wait_for_copy(&dest, status, copy_id).await {
-            return (200, error(format!("The copy to quarantine did not complete: {why}"), action));
+            return (
+                200,
+                error(format!("The copy to quarantine did not complete: {why}"), action),
+            );
         }
         let moved_to = format!("{}/{dest}", q.container);
         match self.delete_source(name, src).await {

@@ -18,7 +18,8 @@ pub fn valid_container(c: &str) -> bool {
     }
     let b = c.as_bytes();
     (3..=63).contains(&b.len())
-        && b.iter().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || *x == b'-')
+        && b.iter()
+            .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || *x == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
         && !c.contains("--")
@@ -165,7 +166,16 @@ mod tests {
         for ok in ["abc", "a-b-c", "data01", "$root", &"a".repeat(63)] {
             assert!(valid_container(ok), "{ok}");
         }
-        for bad in ["ab", "Bad_Container", "-abc", "abc-", "a--b", "ABC", &"a".repeat(64), ""] {
+        for bad in [
+            "ab",
+            "Bad_Container",
+            "-abc",
+            "abc-",
+            "a--b",
+            "ABC",
+            &"a".repeat(64),
+            "",
+        ] {
             assert!(!valid_container(bad), "{bad}");
         }
     }
@@ -189,7 +199,10 @@ mod tests {
         assert_eq!(q.dest_name("pre/x"), "dsxconnect-quarantine/pre/x");
         assert!(q.holds("dsxconnect-quarantine/pre/x"));
         let other = Quarantine::parse("az://qqq/held/", &a, true).unwrap();
-        assert_eq!((other.container.as_str(), other.dest_name("pre/x").as_str()), ("qqq", "held/pre/x"));
+        assert_eq!(
+            (other.container.as_str(), other.dest_name("pre/x").as_str()),
+            ("qqq", "held/pre/x")
+        );
         assert!(!other.holds("held/pre/x"));
         assert_eq!(
             Quarantine::parse("az://cont", &a, true),

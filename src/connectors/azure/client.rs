@@ -183,7 +183,10 @@ impl BlobClient {
         let mut url = call.url.clone();
         let mut headers = call.headers.clone();
         headers.push(("x-ms-version".into(), self.api_version.clone()));
-        headers.push(("x-ms-date".into(), httpdate::fmt_http_date(std::time::SystemTime::now())));
+        headers.push((
+            "x-ms-date".into(),
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ));
         let mut authz = None;
         match &self.auth {
             Auth::SharedKey { key } => {
@@ -218,9 +221,16 @@ impl BlobClient {
         if let Some(a) = authz {
             rb = rb.header("authorization", a);
         }
-        if !call.body.is_empty() || matches!(call.method, Method::PUT) {
+        if call.body.is_empty() {
+            if matches!(call.method, Method::PUT) {
+                // The service requires a length on every write, even an empty one.
+                rb = rb.header("content-length", "0");
+            }
+        } else {
             rb = rb.body(call.body.clone());
         }
-        rb.send().await.map_err(|e| AzFailure::network(&redact(&crate::error_chain::error_chain(&e))))
+        rb.send()
+            .await
+            .map_err(|e| AzFailure::network(&redact(&crate::error_chain::error_chain(&e))))
     }
 }

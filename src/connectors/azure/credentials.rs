@@ -144,14 +144,12 @@ fn parse_connection_string(raw: &str) -> Result<ConnString, CredentialError> {
         .decode(plain.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok());
-    decoded
-        .and_then(|d| ConnString::parse(&clean(&d)))
-        .ok_or_else(|| {
-            err(
-                "AZURE_STORAGE_CONNECTION_STRING",
-                "is neither a connection string nor base64 of one",
-            )
-        })
+    decoded.and_then(|d| ConnString::parse(&clean(&d))).ok_or_else(|| {
+        err(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "is neither a connection string nor base64 of one",
+        )
+    })
 }
 
 /// The account named by a blob service URL: `<account>.blob.…`, else the first path segment
@@ -164,10 +162,7 @@ fn account_of_url(url: &str) -> Option<String> {
     {
         return Some(first.to_string());
     }
-    u.path_segments()?
-        .next()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    u.path_segments()?.next().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 fn strip_q(s: &str) -> String {
@@ -227,7 +222,10 @@ pub fn resolve(s: &AzureSettings) -> Result<Resolved, CredentialError> {
         Auth::Sas {
             token: Secret::new(strip_q(i.sas_token.as_ref().expect("checked").expose())),
         }
-    } else if pick(AuthMode::ClientSecret) && i.tenant_id.is_some() && i.client_id.is_some() && i.client_secret.is_some()
+    } else if pick(AuthMode::ClientSecret)
+        && i.tenant_id.is_some()
+        && i.client_id.is_some()
+        && i.client_secret.is_some()
     {
         Auth::Entra(EntraSource::ClientSecret {
             authority: authority(i),
@@ -310,8 +308,14 @@ pub fn resolve(s: &AzureSettings) -> Result<Resolved, CredentialError> {
         }
     };
     let endpoint = endpoint.trim_end_matches('/').to_string();
-    if url::Url::parse(&endpoint).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
-        return Err(err("DSXCONNECTOR_AZURE_ENDPOINT_URL", "the blob endpoint is no http(s) URL"));
+    if url::Url::parse(&endpoint)
+        .map(|u| !matches!(u.scheme(), "http" | "https"))
+        .unwrap_or(true)
+    {
+        return Err(err(
+            "DSXCONNECTOR_AZURE_ENDPOINT_URL",
+            "the blob endpoint is no http(s) URL",
+        ));
     }
     let account = account_pre.or_else(|| account_of_url(&endpoint)).ok_or_else(|| {
         err(
@@ -319,7 +323,11 @@ pub fn resolve(s: &AzureSettings) -> Result<Resolved, CredentialError> {
             "no storage account: set it, or use credentials or an endpoint URL that name it",
         )
     })?;
-    Ok(Resolved { account, endpoint, auth })
+    Ok(Resolved {
+        account,
+        endpoint,
+        auth,
+    })
 }
 
 fn unreachable_mode() -> CredentialError {
@@ -398,9 +406,17 @@ mod tests {
         assert_eq!((r.account.as_str(), r.endpoint.as_str()), (DEV_ACCOUNT, DEV_ENDPOINT));
         let r = resolve(&settings(&[("name", "acct"), ("key", DEV_KEY)])).unwrap();
         assert_eq!(r.endpoint, "https://acct.blob.core.windows.net");
-        let r = resolve(&settings(&[("sas", "?sv=1&sig=abc"), ("endpoint", "https://x.blob.core.usgovcloudapi.net")])).unwrap();
+        let r = resolve(&settings(&[
+            ("sas", "?sv=1&sig=abc"),
+            ("endpoint", "https://x.blob.core.usgovcloudapi.net"),
+        ]))
+        .unwrap();
         assert_eq!((r.account.as_str(), r.auth.mode()), ("x", "sas"));
-        let r = resolve(&settings(&[("sas", "sv=1&sig=abc"), ("endpoint", "http://127.0.0.1:9/acc2")])).unwrap();
+        let r = resolve(&settings(&[
+            ("sas", "sv=1&sig=abc"),
+            ("endpoint", "http://127.0.0.1:9/acc2"),
+        ]))
+        .unwrap();
         assert_eq!(r.account, "acc2");
         let e = resolve(&settings(&[])).err().unwrap();
         assert!(e.to_string().contains("AZURE_STORAGE_CONNECTION_STRING"));

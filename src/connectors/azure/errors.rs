@@ -59,7 +59,11 @@ impl AzFailure {
         let header = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         let mut code = header("x-ms-error-code");
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-        let body = if head { String::new() } else { r.text().await.unwrap_or_default() };
+        let body = if head {
+            String::new()
+        } else {
+            r.text().await.unwrap_or_default()
+        };
         let xml_message = roxmltree::Document::parse(&body).ok().and_then(|d| {
             if code.is_none() {
                 code = d

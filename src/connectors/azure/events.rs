@@ -50,7 +50,9 @@ pub fn handshake(body: &Value) -> Option<Handshake> {
         None => Handshake {
             status: 400,
             headers: Vec::new(),
-            body: Some(json!({"status": "error", "message": "a validation event needs data.validationCode", "description": null, "id": null})),
+            body: Some(
+                json!({"status": "error", "message": "a validation event needs data.validationCode", "description": null, "id": null}),
+            ),
         },
     })
 }
@@ -70,7 +72,9 @@ pub fn options(h: &WebhookHeaders) -> Handshake {
         None => Handshake {
             status: 400,
             headers: vec![("Allow".into(), "POST, OPTIONS".into())],
-            body: Some(json!({"status": "error", "message": "WebHook-Request-Origin is required", "description": null, "id": null})),
+            body: Some(
+                json!({"status": "error", "message": "WebHook-Request-Origin is required", "description": null, "id": null}),
+            ),
         },
     }
 }
@@ -222,37 +226,75 @@ mod tests {
             filter: &f,
         };
         let body = json!([
-            eg(BLOB_CREATED, "/blobServices/default/containers/cont/blobs/pre/my fileé.pdf", "PutBlob"),
-            eg("Microsoft.Storage.BlobDeleted", "/blobServices/default/containers/cont/blobs/pre/a", "DeleteBlob"),
-            eg(BLOB_CREATED, "/blobServices/default/containers/cont/blobs/pre/b", "CreateFile"),
-            eg(BLOB_CREATED, "/blobServices/default/containers/other/blobs/pre/b", "PutBlob"),
-            eg(BLOB_CREATED, "/blobServices/default/containers/cont/blobs/dsxconnect-quarantine/pre/b", "CopyBlob"),
+            eg(
+                BLOB_CREATED,
+                "/blobServices/default/containers/cont/blobs/pre/my fileé.pdf",
+                "PutBlob"
+            ),
+            eg(
+                "Microsoft.Storage.BlobDeleted",
+                "/blobServices/default/containers/cont/blobs/pre/a",
+                "DeleteBlob"
+            ),
+            eg(
+                BLOB_CREATED,
+                "/blobServices/default/containers/cont/blobs/pre/b",
+                "CreateFile"
+            ),
+            eg(
+                BLOB_CREATED,
+                "/blobServices/default/containers/other/blobs/pre/b",
+                "PutBlob"
+            ),
+            eg(
+                BLOB_CREATED,
+                "/blobServices/default/containers/cont/blobs/dsxconnect-quarantine/pre/b",
+                "CopyBlob"
+            ),
         ]);
         let got = classify(&body, &s).unwrap();
-        assert!(matches!(&got[0], WebhookItem::Enqueue(i) if i.location == "pre/my fileé.pdf" && i.metainfo == "cont/pre/my fileé.pdf" && i.size == Some(3)));
+        assert!(
+            matches!(&got[0], WebhookItem::Enqueue(i) if i.location == "pre/my fileé.pdf" && i.metainfo == "cont/pre/my fileé.pdf" && i.size == Some(3))
+        );
         assert_eq!(got[1], WebhookItem::Ignored("event_type"));
         assert_eq!(got[2], WebhookItem::Ignored("event_type"));
         assert_eq!(got[3], WebhookItem::Rejected("foreign_bucket"));
         assert_eq!(got[4], WebhookItem::Ignored("quarantine"));
-        let mut other = eg(BLOB_CREATED, "/blobServices/default/containers/cont/blobs/pre/a", "PutBlob");
+        let mut other = eg(
+            BLOB_CREATED,
+            "/blobServices/default/containers/cont/blobs/pre/a",
+            "PutBlob",
+        );
         other["topic"] = json!("/subscriptions/x/providers/Microsoft.Storage/storageAccounts/someoneelse");
-        assert_eq!(classify(&other, &s).unwrap(), vec![WebhookItem::Rejected("foreign_bucket")]);
+        assert_eq!(
+            classify(&other, &s).unwrap(),
+            vec![WebhookItem::Rejected("foreign_bucket")]
+        );
         let mut by_url = eg(BLOB_CREATED, "", "PutBlob");
         by_url.as_object_mut().unwrap().remove("subject");
         by_url["data"]["url"] = json!("http://127.0.0.1:10000/acct/cont/pre/a%20b%C3%A9");
         assert!(matches!(&classify(&by_url, &s).unwrap()[0], WebhookItem::Enqueue(i) if i.location == "pre/a bé"));
-        assert!(matches!(&classify(&json!({"blob": "pre/a.txt"}), &s).unwrap()[0], WebhookItem::Enqueue(i) if i.location == "pre/a.txt"));
+        assert!(
+            matches!(&classify(&json!({"blob": "pre/a.txt"}), &s).unwrap()[0], WebhookItem::Enqueue(i) if i.location == "pre/a.txt")
+        );
         assert_eq!(classify(&json!({"file_id": "x"}), &s).err().unwrap().status, 400);
         let ce = json!({"specversion": "1.0", "type": BLOB_CREATED, "source": "/subscriptions/x/providers/Microsoft.Storage/storageAccounts/acct",
                         "subject": "/blobServices/default/containers/cont/blobs/pre/c", "data": {"api": "PutBlockList"}});
-        assert!(matches!(&classify(&json!([ce.clone(), ce]), &s).unwrap()[1], WebhookItem::Enqueue(i) if i.location == "pre/c"));
+        assert!(
+            matches!(&classify(&json!([ce.clone(), ce]), &s).unwrap()[1], WebhookItem::Enqueue(i) if i.location == "pre/c")
+        );
     }
 
     #[test]
     fn handshakes() {
         let v = json!([{"eventType": VALIDATION, "data": {"validationCode": "abc"}}]);
         assert_eq!(handshake(&v).unwrap().body, Some(json!({"validationResponse": "abc"})));
-        assert_eq!(handshake(&json!([{"eventType": VALIDATION, "data": {}}])).unwrap().status, 400);
+        assert_eq!(
+            handshake(&json!([{"eventType": VALIDATION, "data": {}}]))
+                .unwrap()
+                .status,
+            400
+        );
         assert!(handshake(&json!([eg(BLOB_CREATED, "", "PutBlob")])).is_none());
         let h = WebhookHeaders {
             webhook_request_origin: Some("eventgrid.azure.net".into()),
@@ -260,7 +302,10 @@ mod tests {
         };
         let o = options(&h);
         assert_eq!(o.status, 200);
-        assert!(o.headers.contains(&("WebHook-Allowed-Origin".into(), "eventgrid.azure.net".into())));
+        assert!(
+            o.headers
+                .contains(&("WebHook-Allowed-Origin".into(), "eventgrid.azure.net".into()))
+        );
         assert_eq!(options(&WebhookHeaders::default()).status, 400);
     }
 }

@@ -59,7 +59,9 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                     if b.folder || b.name.ends_with('/') || plan.quarantine.holds(&b.name) {
                         continue;
                     }
-                    let Some(rel) = plan.asset.relative(&b.name) else { continue };
+                    let Some(rel) = plan.asset.relative(&b.name) else {
+                        continue;
+                    };
                     if !filter.is_in_scope(rel) {
                         continue;
                     }

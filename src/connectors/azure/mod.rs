@@ -204,7 +204,13 @@ impl Storage for AzureStorage {
     }
 
     fn meta_info(&self) -> String {
-        let or_none = |s: &str| if s.is_empty() { "(none)".to_string() } else { s.to_string() };
+        let or_none = |s: &str| {
+            if s.is_empty() {
+                "(none)".to_string()
+            } else {
+                s.to_string()
+            }
+        };
         format!(
             "ABS container: {}, prefix: {}, filter: {}",
             self.asset.container,
@@ -283,12 +289,7 @@ impl Storage for AzureStorage {
             .get(&self.asset.container, location)
             .await
             .map_err(|f| read_error(&f, location))?;
-        let h = |n: &str| {
-            resp.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         let size = h("content-length").and_then(|v| v.parse::<u64>().ok());
         if size == Some(0) && h("x-ms-meta-hdi_isfolder").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Err(Self::folder_answer(location));
@@ -404,11 +405,13 @@ impl Storage for AzureStorage {
             }
         };
         match self.client.set_tags(c, location, version.as_deref(), &merged).await {
-            Ok(()) => (
-                200,
-                ItemActionStatusResponse::new(StatusKind::Success, "Result tagged", action)
-                    .with_description(format!("{}={}", tagsets::RESULT_KEY, tag.result)),
-            ),
+            Ok(()) => {
+                (
+                    200,
+                    ItemActionStatusResponse::new(StatusKind::Success, "Result tagged", action)
+                        .with_description(format!("{}={}", tagsets::RESULT_KEY, tag.result)),
+                )
+            }
             Err(f) if f.status == Some(404) => nothing("The blob no longer exists", action),
             Err(f) => actions::failed_before_change("Set Blob Tags", &f, action),
         }

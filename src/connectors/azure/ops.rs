@@ -37,10 +37,7 @@ pub struct Props {
 pub type Tags = Vec<(String, String)>;
 
 fn header(r: &Response, name: &str) -> Option<String> {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// Blob names in listings may come percent-encoded (`Encoded="true"`) when they hold characters
@@ -214,7 +211,8 @@ impl BlobClient {
     ) -> Result<(), AzFailure> {
         let call = match version {
             Some(v) => Call::new(Method::DELETE, self.blob_url(container, name, &[("versionid", v)])),
-            None => Call::new(Method::DELETE, self.blob_url(container, name, &[])).header("x-ms-delete-snapshots", "include"),
+            None => Call::new(Method::DELETE, self.blob_url(container, name, &[]))
+                .header("x-ms-delete-snapshots", "include"),
         };
         self.send(&call.header_opt("if-match", if_match)).await.map(|_| ())
     }
@@ -307,7 +305,10 @@ mod tests {
 
     #[test]
     fn tags_round_trip_through_xml_and_header() {
-        let t = vec![("owner".to_string(), "me & you".to_string()), ("Verdict".into(), "Malicious".into())];
+        let t = vec![
+            ("owner".to_string(), "me & you".to_string()),
+            ("Verdict".into(), "Malicious".into()),
+        ];
         assert_eq!(parse_tags(&tags_xml(&t)).unwrap(), t);
         assert_eq!(tags_header(&t), "owner=me%20%26%20you&Verdict=Malicious");
     }

@@ -137,11 +137,12 @@ impl TokenCache {
                 }
             }
         };
-        let resp = req
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| token_failure(format!("the token endpoint is unreachable: {}", crate::error_chain::error_chain(&e))))?;
+        let resp = req.timeout(Duration::from_secs(30)).send().await.map_err(|e| {
+            token_failure(format!(
+                "the token endpoint is unreachable: {}",
+                crate::error_chain::error_chain(&e)
+            ))
+        })?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {

@@ -23,7 +23,9 @@ pub struct Seen {
 
 impl Seen {
     pub fn query_has(&self, part: &str) -> bool {
-        self.query.split('&').any(|p| p == part || p.starts_with(&format!("{part}=")))
+        self.query
+            .split('&')
+            .any(|p| p == part || p.starts_with(&format!("{part}=")))
     }
 }
 
@@ -108,11 +110,12 @@ impl Proxy {
         let thread = std::thread::spawn(move || {
             actix_rt::System::new().block_on(async move {
                 let data = web::Data::new((shared, origin, reqwest::Client::new()));
-                let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
-                    .workers(2)
-                    .listen(listener)
-                    .unwrap()
-                    .run();
+                let server =
+                    HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
+                        .workers(2)
+                        .listen(listener)
+                        .unwrap()
+                        .run();
                 let handle = server.handle();
                 tx.send(()).unwrap();
                 tokio::select! {
@@ -152,7 +155,9 @@ async fn handle(req: HttpRequest, body: Bytes, data: web::Data<Shared>) -> HttpR
     let (state, origin, http) = (&data.0, &data.1, &data.2);
     let seen = Seen {
         method: req.method().to_string(),
-        path: percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy().into_owned(),
+        path: percent_encoding::percent_decode_str(req.path())
+            .decode_utf8_lossy()
+            .into_owned(),
         query: req.query_string().to_string(),
         headers: req
             .headers()
@@ -186,7 +191,8 @@ async fn handle(req: HttpRequest, body: Bytes, data: web::Data<Shared>) -> HttpR
         "" => format!("{origin}{}", req.path()),
         q => format!("{origin}{}?{q}", req.path()),
     };
-    let mut fwd = http.request(req.method().clone(), target);
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+    let mut fwd = http.request(method, target);
     for (k, v) in req.headers() {
         if k != "host" && k != "content-length" {
             fwd = fwd.header(k.as_str(), v.as_bytes());
@@ -196,7 +202,7 @@ async fn handle(req: HttpRequest, body: Bytes, data: web::Data<Shared>) -> HttpR
         Ok(r) => r,
         Err(e) => return HttpResponse::BadGateway().body(e.to_string()),
     };
-    let mut b = HttpResponse::build(resp.status());
+    let mut b = HttpResponse::build(actix_web::http::StatusCode::from_u16(resp.status().as_u16()).unwrap());
     let mut length = None;
     for (k, v) in resp.headers() {
         if k == "content-length" {

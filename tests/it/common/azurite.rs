@@ -31,12 +31,16 @@ pub const API_VERSION: &str = "2024-08-04";
 /// Starts `azurite-blob` on a free port; it dies with the test process. Returns the blob service
 /// URL (path-style: `http://127.0.0.1:<port>/devstoreaccount1`).
 pub fn start_azurite() -> String {
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/azurite/node_modules/.bin/azurite-blob");
+    let bin = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/azurite/node_modules/.bin/azurite-blob"
+    );
     assert!(
         Path::new(bin).exists(),
         "Azurite is missing: run scripts/setup.sh (npm ci --prefix tests/azurite)"
     );
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Azurite writes its debug log and extent files relative to its working directory.
     let dir = tempfile::tempdir().unwrap().keep();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -50,9 +54,8 @@ pub fn start_azurite() -> String {
             "--skipApiVersionCheck",
             "--disableTelemetry",
             "--silent",
-            "--location",
         ])
-        .arg(&dir)
+        .current_dir(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
         // SAFETY: prctl is async-signal-safe.
@@ -164,7 +167,10 @@ pub async fn head(c: &BlobClient, container: &str, name: &str) -> Option<reqwest
 
 pub async fn tags(c: &BlobClient, container: &str, name: &str) -> Vec<(String, String)> {
     let r = c
-        .send(&Call::new(Method::GET, c.blob_url(container, name, &[("comp", "tags")])))
+        .send(&Call::new(
+            Method::GET,
+            c.blob_url(container, name, &[("comp", "tags")]),
+        ))
         .await
         .unwrap_or_else(|e| panic!("tags of {name}: {}", e.message));
     let mut t = parse_tags(&r.text().await.unwrap()).unwrap();
@@ -173,9 +179,12 @@ pub async fn tags(c: &BlobClient, container: &str, name: &str) -> Vec<(String, S
 }
 
 pub async fn snapshot(c: &BlobClient, container: &str, name: &str) {
-    c.send(&Call::new(Method::PUT, c.blob_url(container, name, &[("comp", "snapshot")])))
-        .await
-        .unwrap_or_else(|e| panic!("snapshot {name}: {}", e.message));
+    c.send(&Call::new(
+        Method::PUT,
+        c.blob_url(container, name, &[("comp", "snapshot")]),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("snapshot {name}: {}", e.message));
 }
 
 /// Every blob name of a container (all pages).
