@@ -33,6 +33,7 @@ pub struct BlobClient {
     pub account: String,
     /// Blob service URL, without a trailing `/`.
     pub endpoint: String,
+    base: url::Url,
     auth: Auth,
     api_version: String,
     tokens: Option<Arc<TokenCache>>,
@@ -99,6 +100,7 @@ impl BlobClient {
             b = b.tls_certs_merge(certs);
         }
         let http = b.build().map_err(super::errors::ClientBuildError::Http)?;
+        let base = url::Url::parse(&r.endpoint).map_err(|_| super::errors::ClientBuildError::Endpoint)?;
         let tokens = match &r.auth {
             Auth::Entra(src) => Some(Arc::new(TokenCache::new(src.clone(), http.clone()))),
             _ => None,
@@ -107,6 +109,7 @@ impl BlobClient {
             http,
             account: r.account.clone(),
             endpoint: r.endpoint.clone(),
+            base,
             auth: r.auth.clone(),
             api_version: api_version.to_string(),
             tokens,
@@ -115,15 +118,12 @@ impl BlobClient {
 
     /// `<endpoint>/<container>?<query>`.
     pub fn container_url(&self, container: &str, query: &[(&str, &str)]) -> url::Url {
-        self.url(&format!("{}/{}", self.endpoint, container), query)
+        self.url(container, query)
     }
 
     /// `<endpoint>/<container>/<encoded name>?<query>`.
     pub fn blob_url(&self, container: &str, name: &str, query: &[(&str, &str)]) -> url::Url {
-        self.url(
-            &format!("{}/{}/{}", self.endpoint, container, utf8_percent_encode(name, PATH)),
-            query,
-        )
+        self.url(&format!("{container}/{}", utf8_percent_encode(name, PATH)), query)
     }
 
     /// The URL a Copy Blob reads from: the blob URL, with the version and (under SAS) the SAS.
@@ -140,19 +140,17 @@ impl BlobClient {
         u.to_string()
     }
 
-    fn url(&self, base: &str, query: &[(&str, &str)]) -> url::Url {
+    /// The endpoint URL with `/<path>` appended (already percent-encoded) and the query.
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> url::Url {
+        let mut u = self.base.clone();
+        let joined = format!("{}/{path}", self.base.path().trim_end_matches('/'));
+        u.set_path(&joined);
         let q: Vec<String> = query
             .iter()
             .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY)))
             .collect();
-        let text = if q.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{}", q.join("&"))
-        };
-        // Every part is percent-encoded above, so the URL always parses; the endpoint was
-        // checked at startup.
-        url::Url::parse(&text).unwrap_or_else(|_| url::Url::parse("http://invalid.invalid/").expect("static URL"))
+        u.set_query((!q.is_empty()).then(|| q.join("&")).as_deref());
+        u
     }
 
     /// Sends a call, retrying transient failures; answers below 300 come back, others fail.

@@ -203,46 +203,48 @@ pub fn resolve(s: &AzureSettings) -> Result<Resolved, CredentialError> {
     let want = s.auth;
     let pick = |m: AuthMode| want == AuthMode::Auto || want == m;
     let mut account_hint: Option<String> = None;
-    let auth = if pick(AuthMode::SharedKey) && conn_key.is_some() {
+    let auth = if pick(AuthMode::SharedKey)
+        && let Some(key) = &conn_key
+    {
         account_hint = conn_account.clone();
         Auth::SharedKey {
-            key: decode_key("AZURE_STORAGE_CONNECTION_STRING", conn_key.as_ref().expect("checked"))?,
+            key: decode_key("AZURE_STORAGE_CONNECTION_STRING", key)?,
         }
-    } else if pick(AuthMode::Sas) && conn_sas.is_some() {
+    } else if pick(AuthMode::Sas)
+        && let Some(token) = &conn_sas
+    {
         account_hint = conn_account.clone();
-        Auth::Sas {
-            token: conn_sas.clone().expect("checked"),
-        }
-    } else if pick(AuthMode::SharedKey) && i.account_name.is_some() && i.account_key.is_some() {
-        account_hint = i.account_name.clone();
+        Auth::Sas { token: token.clone() }
+    } else if pick(AuthMode::SharedKey)
+        && let (Some(name), Some(key)) = (&i.account_name, &i.account_key)
+    {
+        account_hint = Some(name.clone());
         Auth::SharedKey {
-            key: decode_key("AZURE_STORAGE_ACCOUNT_KEY", i.account_key.as_ref().expect("checked"))?,
+            key: decode_key("AZURE_STORAGE_ACCOUNT_KEY", key)?,
         }
-    } else if pick(AuthMode::Sas) && i.sas_token.is_some() {
+    } else if pick(AuthMode::Sas)
+        && let Some(token) = &i.sas_token
+    {
         Auth::Sas {
-            token: Secret::new(strip_q(i.sas_token.as_ref().expect("checked").expose())),
+            token: Secret::new(strip_q(token.expose())),
         }
     } else if pick(AuthMode::ClientSecret)
-        && i.tenant_id.is_some()
-        && i.client_id.is_some()
-        && i.client_secret.is_some()
+        && let (Some(tenant), Some(client_id), Some(secret)) = (&i.tenant_id, &i.client_id, &i.client_secret)
     {
         Auth::Entra(EntraSource::ClientSecret {
             authority: authority(i),
-            tenant: i.tenant_id.clone().expect("checked"),
-            client_id: i.client_id.clone().expect("checked"),
-            secret: i.client_secret.clone().expect("checked"),
+            tenant: tenant.clone(),
+            client_id: client_id.clone(),
+            secret: secret.clone(),
         })
     } else if pick(AuthMode::WorkloadIdentity)
-        && i.federated_token_file.is_some()
-        && i.tenant_id.is_some()
-        && i.client_id.is_some()
+        && let (Some(token_file), Some(tenant), Some(client_id)) = (&i.federated_token_file, &i.tenant_id, &i.client_id)
     {
         Auth::Entra(EntraSource::WorkloadIdentity {
             authority: authority(i),
-            tenant: i.tenant_id.clone().expect("checked"),
-            client_id: i.client_id.clone().expect("checked"),
-            token_file: i.federated_token_file.clone().expect("checked"),
+            tenant: tenant.clone(),
+            client_id: client_id.clone(),
+            token_file: token_file.clone(),
         })
     } else if want == AuthMode::ManagedIdentity || (want == AuthMode::Auto && i.identity_endpoint.is_some()) {
         Auth::Entra(EntraSource::ManagedIdentity {
@@ -272,7 +274,7 @@ pub fn resolve(s: &AzureSettings) -> Result<Resolved, CredentialError> {
                 "DSXCONNECTOR_AZURE_AUTH",
                 "workload_identity needs AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID",
             ),
-            AuthMode::ManagedIdentity => unreachable_mode(),
+            AuthMode::ManagedIdentity => err("DSXCONNECTOR_AZURE_AUTH", "managed_identity needs no inputs"),
         });
     };
 
@@ -328,10 +330,6 @@ pub fn resolve(s: &AzureSettings) -> Result<Resolved, CredentialError> {
         endpoint,
         auth,
     })
-}
-
-fn unreachable_mode() -> CredentialError {
-    err("DSXCONNECTOR_AZURE_AUTH", "managed_identity is always available")
 }
 
 fn authority(i: &CredentialInputs) -> String {

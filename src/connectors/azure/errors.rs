@@ -25,6 +25,8 @@ pub struct AzFailure {
 pub enum ClientBuildError {
     #[error("DSXCONNECTOR_CA_BUNDLE: {0}")]
     CaBundle(String),
+    #[error("DSXCONNECTOR_AZURE_ENDPOINT_URL: the blob endpoint is no valid URL")]
+    Endpoint,
     #[error("cannot build the blob service HTTP client")]
     Http(#[source] reqwest::Error),
 }
