@@ -1,6 +1,6 @@
-//! What a blob service answer means for our answers (docs/reference/CONNECTORS.md, "Azure error
-//! mapping"): its status and `x-ms-error-code`, whether trying again later can help, and the
-//! service's `Retry-After`.
+//! What a blob service answer means for our answers (docs/reference/CONNECTORS.md, "Azure
+//! locations and error mapping"): its status and `x-ms-error-code`, whether trying again later
+//! can help, and the service's `Retry-After`.
 
 use reqwest::Response;
 
