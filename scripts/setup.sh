@@ -4,7 +4,7 @@
 # clamd (real ClamAV daemon tests), Chromium (browser tests), redis-server (the Redis backend),
 # Prometheus and promtool (the /metrics scrape test and the alert rules check),
 # rsyslog with GnuTLS (a real syslog receiver for the superlog tests), moto (a real S3/SQS/IAM
-# API on loopback for the S3 connector tests), Node packages of the UI tests and of the OpenID
+# API on loopback for the S3 connector tests), Azurite (npm, the Azure Blob emulator), Node packages of the UI tests and of the OpenID
 # provider (oidc-provider) the single sign-on tests run against, schemathesis and
 # openapi-spec-validator (the OpenAPI document against a live core).
 set -euo pipefail
@@ -45,6 +45,10 @@ fi
 if [ ! -d tests/oidc/node_modules ]; then
   echo "installing: oidc-provider (npm, the OpenID provider of the single sign-on tests)"
   npm ci --prefix tests/oidc --no-audit --no-fund >/dev/null
+fi
+if [ ! -x tests/azurite/node_modules/.bin/azurite-blob ]; then
+  echo "installing: azurite (npm, the Azure Storage emulator of the Azure Blob connector tests)"
+  npm ci --prefix tests/azurite --no-audit --no-fund >/dev/null
 fi
 if [ -f tests/ui/package.json ] && [ ! -d tests/ui/node_modules ]; then
   (cd tests/ui && npm ci --no-audit --no-fund >/dev/null)

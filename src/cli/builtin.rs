@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::auth::builtin::BuiltinKeys;
+use crate::connectors::azure::AzureStorage;
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
 use crate::connectors::framework::server::{RunningConnector, start};
@@ -57,6 +58,7 @@ pub async fn start_builtin(
     let storage: Arc<dyn Storage> = match b.kind {
         ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
         ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
+        ConnectorKind::AzureBlob => Arc::new(AzureStorage::new(&settings)?),
     };
     let listener = TcpListener::bind(settings.listen_addr)?;
     start(settings, storage, listener).await
@@ -67,6 +69,7 @@ pub fn name(kind: ConnectorKind, index: usize) -> String {
     let base = match kind {
         ConnectorKind::Filesystem => "filesystem-connector",
         ConnectorKind::S3 => "aws-s3-connector",
+        ConnectorKind::AzureBlob => "azure-blob-storage-connector",
     };
     if index == 0 {
         base.into()

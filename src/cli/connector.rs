@@ -1,10 +1,11 @@
-//! `dsx-connect connector filesystem|s3`: a standalone connector service.
+//! `dsx-connect connector filesystem|s3|azure-blob`: a standalone connector service.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
 use super::{ConnectorArgs, shutdown_signal};
+use crate::connectors::azure::AzureStorage;
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
 use crate::connectors::framework::server::start;
@@ -38,6 +39,7 @@ pub async fn run(settings: ConnectorSettings) -> anyhow::Result<()> {
     let storage: Arc<dyn Storage> = match settings.kind {
         ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
         ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
+        ConnectorKind::AzureBlob => Arc::new(AzureStorage::new(&settings)?),
     };
     let listener = TcpListener::bind(settings.listen_addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;

@@ -159,6 +159,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub s3: Vec<String>,
+    /// Serve an Azure Blob container or a prefix of one (`container[/prefix]`) with a built-in
+    /// Azure Blob connector (repeatable; endpoint and credentials from DSXCONNECTOR_AZURE_* and
+    /// AZURE_*).
+    #[arg(
+        long = "azure",
+        value_name = "CONTAINER[/PREFIX]",
+        env = "DSXCONNECT_SERVE_AZURE",
+        value_delimiter = ','
+    )]
+    pub azure: Vec<String>,
     /// Action of the built-in connectors on malicious items (default: the connector default, move).
     #[arg(long, value_enum, env = "DSXCONNECT_SERVE_ACTION")]
     pub action: Option<ActionArg>,
@@ -172,14 +182,16 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Folders, files, `-` for standard input, or `s3://bucket[/prefix]`, in any mix.
+    /// Folders, files, `-` for standard input, `s3://bucket[/prefix]` or
+    /// `az://container[/prefix]`, in any mix.
     #[arg(required = true, value_name = "PATH")]
     pub targets: Vec<String>,
     /// What to do with malicious items.
     #[arg(long, value_enum, default_value = "nothing", env = "DSXCONNECT_SCAN_ACTION")]
     pub action: ActionArg,
     /// Quarantine for move/movetag: a folder (default: <target>/dsxconnect-quarantine), or for
-    /// S3 a prefix of the bucket or `s3://bucket[/prefix]` (default: dsxconnect-quarantine).
+    /// S3 a prefix of the bucket or `s3://bucket[/prefix]`, for Azure a prefix of the container
+    /// or `az://container[/prefix]` (default: dsxconnect-quarantine).
     #[arg(long, value_name = "DIR", env = "DSXCONNECT_SCAN_QUARANTINE")]
     pub quarantine: Option<String>,
     /// The engine: dsxa, clamd or embedded (the built-in test engine).
@@ -237,6 +249,10 @@ pub enum ConnectorCommand {
     Filesystem(ConnectorArgs),
     /// The AWS S3 connector (settings: DSXCONNECTOR_* and DSXCONNECTOR_S3_* variables, AWS_*).
     S3(ConnectorArgs),
+    /// The Azure Blob Storage connector (settings: DSXCONNECTOR_* and DSXCONNECTOR_AZURE_*
+    /// variables, AZURE_*).
+    #[command(name = "azure-blob")]
+    AzureBlob(ConnectorArgs),
 }
 
 #[derive(Debug, Args)]

@@ -24,11 +24,13 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|d| (ConnectorKind::Filesystem, d.display().to_string()));
     let s3 = args.s3.iter().map(|b| (ConnectorKind::S3, b.clone()));
-    let (mut fs_count, mut s3_count) = (0usize, 0usize);
-    for (kind, asset) in fs.chain(s3) {
+    let azure = args.azure.iter().map(|c| (ConnectorKind::AzureBlob, c.clone()));
+    let (mut fs_count, mut s3_count, mut az_count) = (0usize, 0usize, 0usize);
+    for (kind, asset) in fs.chain(s3).chain(azure) {
         let n = match kind {
             ConnectorKind::Filesystem => &mut fs_count,
             ConnectorKind::S3 => &mut s3_count,
+            ConnectorKind::AzureBlob => &mut az_count,
         };
         let quarantine = args.quarantine.as_ref().map(|q| q.display().to_string());
         let c = builtin::start_builtin(

@@ -1,6 +1,7 @@
 //! Connectors: the framework every storage connector shares (routes, registration, full scans,
 //! the filter language) and one module per storage.
 
+pub mod azure;
 pub mod filesystem;
 pub mod filter;
 pub mod framework;

@@ -31,6 +31,8 @@ pub enum Section {
     Connector,
     /// The S3 connector's additions.
     S3,
+    /// The Azure Blob connector's additions.
+    Azure,
     /// Superlog's global settings (`SUPERLOG__*`), most also per destination.
     Superlog,
     /// Superlog's syslog destination.

@@ -70,6 +70,20 @@ pub fn resolve(paths: &[String], stdin_dir: Option<&Path>) -> (Vec<Target>, Refu
             }
             continue;
         }
+        if let Some(rest) = p.strip_prefix("az://") {
+            if rest.trim_matches('/').is_empty() {
+                refused.push((p.clone(), "no container named".into()));
+            } else {
+                targets.push(Target {
+                    kind: ConnectorKind::AzureBlob,
+                    asset: rest.trim_end_matches('/').to_string(),
+                    shown: p.clone(),
+                    only: Vec::new(),
+                    stdin: false,
+                });
+            }
+            continue;
+        }
         let path = match std::fs::canonicalize(p) {
             Ok(path) => path,
             Err(e) => {

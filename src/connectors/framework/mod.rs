@@ -7,6 +7,7 @@ pub mod exact_len;
 pub mod full_scan;
 pub mod keyring;
 pub mod routes;
+pub mod scanned;
 pub mod server;
 pub mod service;
 pub mod settings;
@@ -85,6 +86,38 @@ pub struct WebhookError {
     pub message: String,
 }
 
+/// The request headers a storage may use to classify a webhook call (docs/reference/CONNECTORS.md,
+/// "Webhook endpoint").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookHeaders {
+    pub content_type: Option<String>,
+    pub origin: Option<String>,
+    /// Event Grid's `aeg-event-type` (`SubscriptionValidation`, `Notification`).
+    pub aeg_event_type: Option<String>,
+    /// CloudEvents binary mode attributes.
+    pub ce_type: Option<String>,
+    pub ce_source: Option<String>,
+    pub ce_subject: Option<String>,
+    /// `WebHook-Request-Origin` of a CloudEvents abuse-protection `OPTIONS`.
+    pub webhook_request_origin: Option<String>,
+}
+
+/// A webhook call as a storage sees it: the parsed body (`null` for `OPTIONS`) and its headers.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest<'a> {
+    pub body: &'a Value,
+    pub headers: WebhookHeaders,
+}
+
+/// An answer to a webhook call that is a handshake, not a delivery: no job is created, nothing
+/// is enqueued or counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handshake {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
 /// A scan result to record on the item itself (`PUT /<name>/result_tag`, offered by connectors
 /// that advertise the `result_tags` capability).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +192,16 @@ pub trait Storage: Send + Sync + 'static {
     async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer;
     /// Classifies the items of a webhook body.
     async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError>;
+    /// Answers a webhook call that is a subscription handshake (e.g. Event Grid's validation
+    /// event) instead of a delivery; `None` (the default) treats every call as a delivery.
+    fn handshake(&self, _req: &WebhookRequest<'_>) -> Option<Handshake> {
+        None
+    }
+    /// Answers `OPTIONS /<name>/webhook/event` (CloudEvents abuse protection); `None` (the
+    /// default) leaves it 405 with `Allow: POST`.
+    fn webhook_options(&self, _req: &WebhookRequest<'_>) -> Option<Handshake> {
+        None
+    }
     /// Capabilities this storage adds to the registration (e.g. `result_tags`).
     fn capabilities(&self) -> Vec<String> {
         Vec::new()

@@ -12,8 +12,8 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::ResultTag;
 use super::service::{ConnectorService, MonitorStatus};
+use super::{Handshake, ResultTag, WebhookHeaders, WebhookRequest};
 use crate::auth::hmac;
 use crate::connectors::filter::Filter;
 use crate::model::validation::{Issue, Issues, Loc};
@@ -44,6 +44,22 @@ fn keys_match(given: &[u8], expected: &[u8]) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The API key a request presents: the `x-api-key` header, or on the webhook only (whose senders
+/// cannot always set headers: push subscriptions, Event Grid handshakes) the `api_key` query
+/// parameter. The header wins when both are present.
+fn given_key(req: &ServiceRequest) -> Vec<u8> {
+    if let Some(h) = req.headers().get("x-api-key") {
+        return h.as_bytes().to_vec();
+    }
+    if !req.path().trim_end_matches('/').ends_with("/webhook/event") {
+        return Vec::new();
+    }
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "api_key")
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap_or_default()
+}
+
 /// `x-api-key` on every route but the probes, checked before the body is read ("API key").
 async fn api_key_guard(
     req: ServiceRequest,
@@ -56,8 +72,8 @@ async fn api_key_guard(
     if let Some(key) = expected
         && !probe
     {
-        let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or(b"");
-        if !keys_match(given, key.as_bytes()) {
+        let given = given_key(&req);
+        if !keys_match(&given, key.as_bytes()) {
             let resp = HttpResponse::Forbidden().json(json!({"detail": "Invalid or missing API key"}));
             return Ok(req.into_response(resp).map_into_right_body());
         }
@@ -83,10 +99,11 @@ async fn hmac_guard(
         return next.call(req).await;
     }
     let webhook_key_ok = path.ends_with("/webhook/event")
-        && svc.settings().api_key.as_ref().is_some_and(|k| {
-            let given = req.headers().get("x-api-key").map(|v| v.as_bytes()).unwrap_or(b"");
-            keys_match(given, k.expose().as_bytes())
-        });
+        && svc
+            .settings()
+            .api_key
+            .as_ref()
+            .is_some_and(|k| keys_match(&given_key(&req), k.expose().as_bytes()));
     if webhook_key_ok {
         return next.call(req).await;
     }
@@ -164,7 +181,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, svc: Arc<ConnectorService>) {
                 .service(one("/full_scan", "POST", web::post().to(full_scan)))
                 .service(one("/read_file", "POST", web::post().to(read_file)))
                 .service(one("/item_action", "PUT", web::put().to(item_action)))
-                .service(one("/webhook/event", "POST", web::post().to(webhook)))
+                .service(
+                    web::resource("/webhook/event")
+                        .route(web::post().to(webhook))
+                        .route(web::method(actix_web::http::Method::OPTIONS).to(webhook_options))
+                        .default_service(web::to(|| async { method_not_allowed_but("POST") })),
+                )
                 .service(one("/result_tag", "PUT", web::put().to(result_tag)))
                 .default_service(web::to(crate::web::error::not_found)),
         )
@@ -495,8 +517,52 @@ async fn result_tag(svc: Svc, payload: web::Payload) -> HttpResponse {
     json(code, answer)
 }
 
-/// `POST /<name>/webhook/event` ("Webhook endpoint").
-async fn webhook(svc: Svc, payload: web::Payload) -> HttpResponse {
+/// The request headers a storage may look at on the webhook ("Webhook endpoint").
+fn webhook_request<'a>(req: &HttpRequest, body: &'a Value) -> WebhookRequest<'a> {
+    let get = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    WebhookRequest {
+        body,
+        headers: WebhookHeaders {
+            content_type: get("content-type"),
+            origin: get("origin"),
+            aeg_event_type: get("aeg-event-type"),
+            ce_type: get("ce-type"),
+            ce_source: get("ce-source"),
+            ce_subject: get("ce-subject"),
+            webhook_request_origin: get("webhook-request-origin"),
+        },
+    }
+}
+
+fn handshake_response(h: Handshake) -> HttpResponse {
+    let mut r = HttpResponse::build(StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    for (k, v) in h.headers {
+        r.insert_header((k, v));
+    }
+    match h.body {
+        Some(b) => r.json(b),
+        None => r.finish(),
+    }
+}
+
+/// `OPTIONS /<name>/webhook/event`: the storage's handshake (CloudEvents abuse protection),
+/// else 405 naming `POST`.
+async fn webhook_options(req: HttpRequest, svc: Svc) -> HttpResponse {
+    let body = Value::Null;
+    match svc.storage().webhook_options(&webhook_request(&req, &body)) {
+        Some(h) => handshake_response(h),
+        None => method_not_allowed_but("POST"),
+    }
+}
+
+/// `POST /<name>/webhook/event` ("Webhook endpoint"). A storage may answer a handshake instead
+/// of items: no job, no scan request, no `enqueue_done`.
+async fn webhook(req: HttpRequest, svc: Svc, payload: web::Payload) -> HttpResponse {
     if svc.is_stopping() {
         return status_error(503, "Connector stopping");
     }
@@ -507,6 +573,9 @@ async fn webhook(svc: Svc, payload: web::Payload) -> HttpResponse {
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return status_error(400, "webhook body is not JSON");
     };
+    if let Some(h) = svc.storage().handshake(&webhook_request(&req, &v)) {
+        return handshake_response(h);
+    }
     let items = match svc.storage().webhook(&v, svc.filter()).await {
         Ok(items) => items,
         Err(e) => return status_error(e.status, e.message),

@@ -17,6 +17,7 @@ use crate::settings_source::{ConfigError, ConfigIssue, Secret, Source};
 pub enum ConnectorKind {
     Filesystem,
     S3,
+    AzureBlob,
 }
 
 impl ConnectorKind {
@@ -24,6 +25,7 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Filesystem => "filesystem",
             ConnectorKind::S3 => "s3",
+            ConnectorKind::AzureBlob => "azure_blob",
         }
     }
 
@@ -31,6 +33,7 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Filesystem => "filesystem-connector",
             ConnectorKind::S3 => "aws-s3-connector",
+            ConnectorKind::AzureBlob => "azure-blob-storage-connector",
         }
     }
 
@@ -38,6 +41,7 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Filesystem => "http://0.0.0.0:8590",
             ConnectorKind::S3 => "http://0.0.0.0:8591",
+            ConnectorKind::AzureBlob => "http://0.0.0.0:8599",
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct ConnectorSettings {
     pub monitor: MonitorSettings,
     /// The S3 connector's own settings (`None` for other kinds).
     pub s3: Option<crate::connectors::s3::settings::S3Settings>,
+    /// The Azure Blob connector's own settings (`None` for other kinds).
+    pub azure: Option<crate::connectors::azure::settings::AzureSettings>,
 }
 
 /// Values given on the command line or by an embedding process; they win over everything.
@@ -258,7 +264,13 @@ impl ConnectorSettings {
                 Filter::default()
             }
         };
-        let item_action = s.choice::<ItemAction, _>(&ITEM_ACTION).unwrap_or(ItemAction::Move);
+        // The Azure Blob connector keeps the original's default: it acts only when told to.
+        let azure_default = kind == ConnectorKind::AzureBlob && !s.is_set(ITEM_ACTION.key);
+        let item_action = if azure_default {
+            ItemAction::Nothing
+        } else {
+            s.choice::<ItemAction, _>(&ITEM_ACTION).unwrap_or(ItemAction::Move)
+        };
         let move_metainfo = s.text_or_default(&ITEM_ACTION_MOVE_METAINFO);
         if item_action.moves() && move_metainfo.trim().is_empty() {
             s.error(
@@ -341,6 +353,7 @@ impl ConnectorSettings {
             log_level: s.text_or_default(&LOG_LEVEL),
             log_format: s.choice(&LOG_FORMAT).unwrap_or(crate::config::core::LogFormat::Text),
             s3: (kind == ConnectorKind::S3).then(|| crate::connectors::s3::settings::read(&mut s, &env)),
+            azure: (kind == ConnectorKind::AzureBlob).then(|| crate::connectors::azure::settings::read(&mut s, &env)),
             monitor: MonitorSettings {
                 enabled: s.flag(&MONITOR),
                 debounce: Duration::from_millis(s.int(&MONITOR_DEBOUNCE_MS) as u64),
@@ -556,12 +569,20 @@ mod tests {
 
     #[test]
     fn every_declared_variable_is_read() {
-        let s3 = crate::connectors::s3::settings::TABLE.iter().filter_map(|e| e.key());
-        for key in TABLE.iter().filter_map(|e| e.key()).chain(s3) {
+        let s3 = crate::connectors::s3::settings::TABLE
+            .iter()
+            .filter_map(|e| e.key())
+            .map(|k| (ConnectorKind::S3, k));
+        let azure = crate::connectors::azure::settings::TABLE
+            .iter()
+            .filter_map(|e| e.key())
+            .map(|k| (ConnectorKind::AzureBlob, k));
+        let common = TABLE.iter().filter_map(|e| e.key()).map(|k| (ConnectorKind::S3, k));
+        for (kind, key) in common.chain(s3).chain(azure) {
             let name = format!("DSXCONNECTOR_{key}");
             let mut env: BTreeMap<String, String> = [("DSXCONNECTOR_ASSET".to_string(), "bucket".to_string())].into();
             env.entry(name.clone()).or_default();
-            let (_, warnings) = ConnectorSettings::load(ConnectorKind::S3, &env, None, &Overrides::default())
+            let (_, warnings) = ConnectorSettings::load(kind, &env, None, &Overrides::default())
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(
                 !warnings

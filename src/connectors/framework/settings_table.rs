@@ -79,7 +79,8 @@ pub const ITEM_ACTION: Conn<Choice> = Setting::new(
     },
     Section::Connector,
     "what to do with a malicious item (`--action`)",
-);
+)
+.default_doc("`move`; `nothing` for the Azure Blob connector");
 pub const ITEM_ACTION_MOVE_METAINFO: Conn<Text> = Setting::new(
     "ITEM_ACTION_MOVE_METAINFO",
     Text(Some("dsxconnect-quarantine")),
@@ -342,6 +343,7 @@ pub const TABLE: &[&dyn Entry<()>] = &[
 /// The connector tables of docs/CONFIGURATION.md: marker name and Markdown.
 pub fn doc_tables() -> Vec<(&'static str, String)> {
     use crate::config::docs::{rows, table};
+    use crate::connectors::azure::settings::{AzureSettings, TABLE as AZURE_TABLE};
     use crate::connectors::s3::settings::{S3Settings, TABLE as S3_TABLE};
     vec![
         (
@@ -349,5 +351,9 @@ pub fn doc_tables() -> Vec<(&'static str, String)> {
             table(rows::<()>(TABLE, "DSXCONNECTOR_", Section::Connector)),
         ),
         ("s3", table(rows::<S3Settings>(S3_TABLE, "DSXCONNECTOR_", Section::S3))),
+        (
+            "azure",
+            table(rows::<AzureSettings>(AZURE_TABLE, "DSXCONNECTOR_", Section::Azure)),
+        ),
     ]
 }

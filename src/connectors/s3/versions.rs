@@ -1,16 +1,12 @@
-//! The version of each object that was read for scanning, so that an action on a versioned
-//! bucket hits that version even if the key was overwritten since (an overwrite is a new object
-//! that gets its own scan).
+//! The S3 version of each object that was read for scanning (the framework's scanned-version
+//! memory with S3 version ids as tokens), so that an action on a versioned bucket hits that
+//! version even if the key was overwritten since.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-
-/// Keys remembered (oldest forgotten first); an action normally follows its read within seconds.
-const CAPACITY: usize = 100_000;
+use crate::connectors::framework::scanned::ScannedVersions;
 
 #[derive(Default)]
 pub struct Versions {
-    inner: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+    inner: ScannedVersions<String>,
 }
 
 impl Versions {
@@ -19,21 +15,11 @@ impl Versions {
         if version.is_empty() || version == "null" {
             return;
         }
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *g;
-        if map.insert(key.to_string(), version.to_string()).is_none() {
-            order.push_back(key.to_string());
-        }
-        while order.len() > CAPACITY {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
-            }
-        }
+        self.inner.record(key, version.to_string());
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.get(key).cloned()
+        self.inner.get(key)
     }
 }
 

@@ -2,6 +2,8 @@
 //! system (so they talk over HTTP exactly like separate processes), the DSXA stub binary, a
 //! scriptable fake connector, and polling helpers.
 
+pub mod azure_proxy;
+pub mod azurite;
 pub mod capture;
 pub mod events;
 pub mod fake_connector;
