@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             let (kind, args) = match cmd {
                 ConnectorCommand::Filesystem(a) => (ConnectorKind::Filesystem, a),
                 ConnectorCommand::S3(a) => (ConnectorKind::S3, a),
+                ConnectorCommand::Gcs(a) => (ConnectorKind::Gcs, a),
             };
             let (settings, warnings) = match connector::load(kind, cli.config.as_deref(), &args) {
                 Ok(x) => x,

@@ -11,6 +11,7 @@ use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
 use crate::connectors::framework::server::{RunningConnector, start};
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides, identity};
+use crate::connectors::gcs::GcsStorage;
 use crate::connectors::s3::S3Storage;
 use crate::settings_source::process_env;
 
@@ -57,6 +58,7 @@ pub async fn start_builtin(
     let storage: Arc<dyn Storage> = match b.kind {
         ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
         ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
+        ConnectorKind::Gcs => Arc::new(GcsStorage::new(&settings).await?),
     };
     let listener = TcpListener::bind(settings.listen_addr)?;
     start(settings, storage, listener).await
@@ -67,6 +69,7 @@ pub fn name(kind: ConnectorKind, index: usize) -> String {
     let base = match kind {
         ConnectorKind::Filesystem => "filesystem-connector",
         ConnectorKind::S3 => "aws-s3-connector",
+        ConnectorKind::Gcs => "google-cloud-storage-connector",
     };
     if index == 0 {
         base.into()

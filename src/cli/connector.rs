@@ -1,4 +1,4 @@
-//! `dsx-connect connector filesystem|s3`: a standalone connector service.
+//! `dsx-connect connector filesystem|s3|gcs`: a standalone connector service.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -9,6 +9,7 @@ use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
 use crate::connectors::framework::server::start;
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
+use crate::connectors::gcs::GcsStorage;
 use crate::connectors::s3::S3Storage;
 use crate::settings_source::{ConfigError, process_env};
 
@@ -38,6 +39,7 @@ pub async fn run(settings: ConnectorSettings) -> anyhow::Result<()> {
     let storage: Arc<dyn Storage> = match settings.kind {
         ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
         ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
+        ConnectorKind::Gcs => Arc::new(GcsStorage::new(&settings).await?),
     };
     let listener = TcpListener::bind(settings.listen_addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;

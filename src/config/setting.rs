@@ -30,6 +30,8 @@ pub enum Section {
     Connector,
     /// The S3 connector's additions.
     S3,
+    /// The GCS connector's additions.
+    Gcs,
 }
 
 /// How a value is shown by `GET /config`: a JSON path (`.` nests) and the function reading it

@@ -4,4 +4,5 @@
 pub mod filesystem;
 pub mod filter;
 pub mod framework;
+pub mod gcs;
 pub mod s3;

@@ -56,12 +56,16 @@ pub fn resolve(paths: &[String], stdin_dir: Option<&Path>) -> (Vec<Target>, Refu
             }
             continue;
         }
-        if let Some(rest) = p.strip_prefix("s3://") {
+        let bucket = p
+            .strip_prefix("s3://")
+            .map(|r| (ConnectorKind::S3, r))
+            .or_else(|| p.strip_prefix("gs://").map(|r| (ConnectorKind::Gcs, r)));
+        if let Some((kind, rest)) = bucket {
             if rest.trim_matches('/').is_empty() {
                 refused.push((p.clone(), "no bucket named".into()));
             } else {
                 targets.push(Target {
-                    kind: ConnectorKind::S3,
+                    kind,
                     asset: rest.trim_end_matches('/').to_string(),
                     shown: p.clone(),
                     only: Vec::new(),
@@ -182,6 +186,7 @@ mod tests {
         let args = [
             dir.path().display().to_string(),
             "s3://bucket/pre/".into(),
+            "gs://gbucket/pre".into(),
             "-".into(),
             "/definitely/not/here".into(),
             "s3://".into(),

@@ -17,6 +17,7 @@ use crate::settings_source::{ConfigError, ConfigIssue, Secret, Source};
 pub enum ConnectorKind {
     Filesystem,
     S3,
+    Gcs,
 }
 
 impl ConnectorKind {
@@ -24,6 +25,7 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Filesystem => "filesystem",
             ConnectorKind::S3 => "s3",
+            ConnectorKind::Gcs => "gcs",
         }
     }
 
@@ -31,6 +33,7 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Filesystem => "filesystem-connector",
             ConnectorKind::S3 => "aws-s3-connector",
+            ConnectorKind::Gcs => "google-cloud-storage-connector",
         }
     }
 
@@ -38,6 +41,7 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Filesystem => "http://0.0.0.0:8590",
             ConnectorKind::S3 => "http://0.0.0.0:8591",
+            ConnectorKind::Gcs => "http://0.0.0.0:8595",
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct ConnectorSettings {
     pub monitor: MonitorSettings,
     /// The S3 connector's own settings (`None` for other kinds).
     pub s3: Option<crate::connectors::s3::settings::S3Settings>,
+    /// The GCS connector's own settings (`None` for other kinds).
+    pub gcs: Option<crate::connectors::gcs::settings::GcsSettings>,
 }
 
 /// Values given on the command line or by an embedding process; they win over everything.
@@ -341,6 +347,7 @@ impl ConnectorSettings {
             log_level: s.text_or_default(&LOG_LEVEL),
             log_format: s.choice(&LOG_FORMAT).unwrap_or(crate::config::core::LogFormat::Text),
             s3: (kind == ConnectorKind::S3).then(|| crate::connectors::s3::settings::read(&mut s, &env)),
+            gcs: (kind == ConnectorKind::Gcs).then(|| crate::connectors::gcs::settings::read(&mut s, &env)),
             monitor: MonitorSettings {
                 enabled: s.flag(&MONITOR),
                 debounce: Duration::from_millis(s.int(&MONITOR_DEBOUNCE_MS) as u64),

@@ -342,6 +342,7 @@ pub const TABLE: &[&dyn Entry<()>] = &[
 /// The connector tables of docs/CONFIGURATION.md: marker name and Markdown.
 pub fn doc_tables() -> Vec<(&'static str, String)> {
     use crate::config::docs::{rows, table};
+    use crate::connectors::gcs::settings::{GcsSettings, TABLE as GCS_TABLE};
     use crate::connectors::s3::settings::{S3Settings, TABLE as S3_TABLE};
     vec![
         (
@@ -349,5 +350,6 @@ pub fn doc_tables() -> Vec<(&'static str, String)> {
             table(rows::<()>(TABLE, "DSXCONNECTOR_", Section::Connector)),
         ),
         ("s3", table(rows::<S3Settings>(S3_TABLE, "DSXCONNECTOR_", Section::S3))),
+        ("gcs", table(rows::<GcsSettings>(GCS_TABLE, "DSXCONNECTOR_", Section::Gcs))),
     ]
 }
