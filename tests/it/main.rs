@@ -15,6 +15,7 @@ mod api_jobs;
 mod connector_conformance;
 mod connector_fs;
 mod connector_fs_safety;
+mod connector_gcs;
 mod connector_monitor;
 mod connector_process;
 mod connector_s3;

@@ -175,6 +175,14 @@ impl GcsStorage {
         let mut dest = None;
         'names: for n in 0..MAX_SUFFIX {
             let candidate = if n == 0 { base.clone() } else { format!("{base}.{n}") };
+            // A taken name is skipped before the rewrite; `ifGenerationMatch=0` still guards the
+            // race with a writer in between (and stores that ignore the precondition are
+            // never overwritten either).
+            match self.client.get(qbucket, &candidate, None).await {
+                Ok(_) => continue 'names,
+                Err(f) if f.not_found() => {}
+                Err(f) => return failed_before_change("checking the quarantine name", &f, action),
+            }
             let mut token: Option<String> = None;
             for _ in 0..MAX_REWRITE_CALLS {
                 match self
