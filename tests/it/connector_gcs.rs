@@ -548,3 +548,81 @@ fn bad_assets_and_unreadable_credentials_exit_2_naming_the_variable() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("DSXCONNECTOR_GCS_CREDENTIALS_JSON") && !err.contains("TOPSECRET"), "{err}");
 }
+
+/// Pull: fake-gcs-server publishes its notifications into the Pub/Sub emulator; 25 uploads give
+/// 25 scan requests, each once; the connector's own tag write (a metadata update) is no rescan;
+/// while the core refuses scan requests nothing is acknowledged, and once it is back every
+/// object is accepted; the original's `DSXCONNECTOR_PUBSUB_*` names work the same.
+#[tokio::test]
+async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted_ones() {
+    let ps = start_pubsub_emulator();
+    pubsub_topic_and_subscription(&ps, "dsx-test", "gcs-events", "dsx-pull").await;
+    let endpoint = start_fake_gcs_with(
+        &[
+            "-event.pubsub-project-id",
+            "dsx-test",
+            "-event.pubsub-topic",
+            "gcs-events",
+            "-event.list",
+            "finalize,metadataUpdate",
+        ],
+        &[("PUBSUB_EMULATOR_HOST", &ps)],
+    );
+    let gcs = Admin::new(&endpoint);
+    let bucket = unique_bucket("pull");
+    gcs.create_bucket(&bucket).await;
+    let r = rig_on(
+        gcs,
+        bucket,
+        "pre",
+        &[
+            ("DSXCONNECTOR_PUBSUB_SUBSCRIPTION", "dsx-pull"),
+            ("DSXCONNECTOR_PUBSUB_PROJECT_ID", "dsx-test"),
+            ("PUBSUB_EMULATOR_HOST", &ps),
+            ("DSXCONNECTOR_ITEM_ACTION", "tag"),
+        ],
+    )
+    .await;
+    for i in 0..25 {
+        r.gcs.put(&r.bucket, &format!("pre/up {i}+é.txt"), b"x").await;
+    }
+    let count = |name: String| r.fc.scan_items().iter().filter(|i| i["location"] == name.as_str()).count();
+    wait_for("25 scan requests", Duration::from_secs(60), || async {
+        (r.fc.scan_items().len() >= 25).then_some(())
+    })
+    .await;
+    for i in 0..25 {
+        assert_eq!(count(format!("pre/up {i}+é.txt")), 1, "pre/up {i}+é.txt once");
+    }
+    // The connector's own metadata write is no new object.
+    let (_, v) = r.action("pre/up 0+é.txt").await;
+    assert_eq!(v["status"], "success", "{v}");
+    r.gcs.put(&r.bucket, "pre/sentinel", b"s").await;
+    wait_for("the sentinel", Duration::from_secs(60), || async {
+        (count("pre/sentinel".into()) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(count("pre/up 0+é.txt".into()), 1, "a tag write never rescans");
+
+    // The core refuses scan requests: nothing is acknowledged, the message comes back.
+    r.fc.set(|s| {
+        s.overrides.insert("/scan/request".into(), 503);
+        s.overrides.insert("/scan/request/batch".into(), 503);
+    });
+    let refused_before = r.fc.requests("/scan/request").len() + r.fc.requests("/scan/request/batch").len();
+    r.gcs.put(&r.bucket, "pre/while-down", b"d").await;
+    wait_for("a refused attempt", Duration::from_secs(60), || async {
+        let n = r.fc.requests("/scan/request").len() + r.fc.requests("/scan/request/batch").len();
+        (n > refused_before).then_some(())
+    })
+    .await;
+    // Attempts made while refused are recorded too: the object is accepted by a later one.
+    let refused = count("pre/while-down".into());
+    r.fc.set(|s| s.overrides.clear());
+    wait_for("the object accepted once the core is back", Duration::from_secs(90), || async {
+        (count("pre/while-down".into()) > refused).then_some(())
+    })
+    .await;
+    let cfg: Value = r.http.get(r.url("/config")).send().await.unwrap().json().await.unwrap();
+    assert!(cfg.to_string().contains("projects/dsx-test/subscriptions/dsx-pull"), "{cfg}");
+}

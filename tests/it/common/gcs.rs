@@ -52,8 +52,14 @@ fn binary() -> PathBuf {
 
 /// Starts fake-gcs-server on a free port with `extra` arguments; it dies with the test process.
 pub fn start_fake_gcs(extra: &[&str]) -> String {
+    start_fake_gcs_with(extra, &[])
+}
+
+/// The same with environment variables (`PUBSUB_EMULATOR_HOST` for its notifications).
+pub fn start_fake_gcs_with(extra: &[&str], env: &[(&str, &str)]) -> String {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bin = binary();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let mut args: Vec<String> = [
         "-backend",
         "memory",
@@ -77,7 +83,7 @@ pub fn start_fake_gcs(extra: &[&str]) -> String {
     // the test process.
     std::thread::spawn(move || {
         let mut cmd = Command::new(&bin);
-        cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(&args).envs(env).stdout(Stdio::null()).stderr(Stdio::null());
         // SAFETY: prctl is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -105,6 +111,76 @@ pub fn start_fake_gcs(extra: &[&str]) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
     url
+}
+
+/// Starts the Google Cloud CLI's Pub/Sub emulator (Java) on a free port; it dies with the test
+/// process. Returns `host:port` (what `PUBSUB_EMULATOR_HOST` takes).
+pub fn start_pubsub_emulator() -> String {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let root = Command::new("gcloud")
+        .args(["info", "--format=value(installation.sdk_root)"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let script = Path::new(&root).join("platform/pubsub-emulator/bin/cloud-pubsub-emulator");
+    assert!(
+        script.is_file(),
+        "the Pub/Sub emulator is missing: install the Google Cloud CLI component pubsub-emulator (Java 17)"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // The script execs java: the death signal set here stays with it.
+        let mut cmd = Command::new(&script);
+        cmd.args(["--host=127.0.0.1", &format!("--port={port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn();
+        let ok = child.is_ok();
+        tx.send(child.map(|_| ()).map_err(|e| e.to_string())).unwrap();
+        if ok {
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    rx.recv().unwrap().expect("the Pub/Sub emulator runs");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the Pub/Sub emulator did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    format!("127.0.0.1:{port}")
+}
+
+/// Creates `projects/<p>/topics/<t>` and a pull subscription `projects/<p>/subscriptions/<s>`.
+pub async fn pubsub_topic_and_subscription(host: &str, project: &str, topic: &str, sub: &str) {
+    let http = reqwest::Client::new();
+    // The emulator may take connections before it serves requests.
+    super::wait_for("the Pub/Sub emulator to create a topic", Duration::from_secs(60), || async {
+        let r = http
+            .put(format!("http://{host}/v1/projects/{project}/topics/{topic}"))
+            .json(&json!({}))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    let r = http
+        .put(format!("http://{host}/v1/projects/{project}/subscriptions/{sub}"))
+        .json(&json!({"topic": format!("projects/{project}/topics/{topic}"), "ackDeadlineSeconds": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "subscription: {}", r.status());
 }
 
 /// The test binary's shared server.
