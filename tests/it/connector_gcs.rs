@@ -191,7 +191,15 @@ async fn a_full_scan_of_a_prefix_sends_full_names_and_skips_markers_and_quaranti
     assert_eq!(cfg["connector_type"], "gcs");
     assert_eq!(cfg["resolved_asset_base"], format!("gs://{}/pre", r.bucket));
     let text = cfg.to_string();
-    for key in ["bucket", "prefix", "endpoint_url", "auth", "quarantine", "result_tags", "pubsub_subscription"] {
+    for key in [
+        "bucket",
+        "prefix",
+        "endpoint_url",
+        "auth",
+        "quarantine",
+        "result_tags",
+        "pubsub_subscription",
+    ] {
         assert!(text.contains(&format!("\"{key}\"")), "/config lacks {key}: {cfg}");
     }
     assert!(text.contains("\"anonymous\""), "{cfg}");
@@ -271,7 +279,11 @@ async fn reads_are_byte_identical_and_errors_map_to_statuses() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 503, "a missing bucket is unavailable, not a missing object");
+    assert_eq!(
+        resp.status().as_u16(),
+        503,
+        "a missing bucket is unavailable, not a missing object"
+    );
 }
 
 /// delete removes the object (`deleted=`); a missing object is 200 `error`, never success; a name
@@ -288,7 +300,12 @@ async fn delete_removes_the_object_and_reports_missing_ones_as_errors() {
     assert_eq!(v["message"], "Item does not exist");
     assert_eq!(r.action("other/outside.txt").await.0, 403);
     assert_eq!(r.action("dsxconnect-quarantine/pre/old.exe").await.0, 403);
-    assert!(r.gcs.get(&r.bucket, "dsxconnect-quarantine/pre/old.exe").await.is_some());
+    assert!(
+        r.gcs
+            .get(&r.bucket, "dsxconnect-quarantine/pre/old.exe")
+            .await
+            .is_some()
+    );
 }
 
 /// move rewrites to `dsxconnect-quarantine/<name>` keeping bytes, content type and encoding,
@@ -392,7 +409,10 @@ async fn tag_merges_metadata_within_the_limit_and_movetag_carries_it() {
         .await;
     let (s, v) = r.action("pre/t").await;
     assert_eq!((s, v["status"].as_str()), (200, Some("success")), "{v}");
-    assert_eq!(r.metadata("pre/t").await, json!({"owner": "me", "Verdict": "Malicious"}));
+    assert_eq!(
+        r.metadata("pre/t").await,
+        json!({"owner": "me", "Verdict": "Malicious"})
+    );
     r.gcs
         .put_with(&r.bucket, "pre/full", b"f", meta(json!({"big": "x".repeat(8180)})))
         .await;
@@ -447,9 +467,15 @@ async fn result_tags_mark_intake_pending_and_record_each_result() {
             .json(&json!({"location": "pre/new.txt", "metainfo": "m", "result": result, "reason": reason}))
             .send()
     };
-    assert_eq!(tag("not_scanned", json!("too\nlarge")).await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        tag("not_scanned", json!("too\nlarge")).await.unwrap().status().as_u16(),
+        200
+    );
     let m = r.metadata("pre/new.txt").await;
-    assert_eq!((m["DsxScanResult"].as_str(), m["DsxScanReason"].as_str()), (Some("not_scanned"), Some("too large")));
+    assert_eq!(
+        (m["DsxScanResult"].as_str(), m["DsxScanReason"].as_str()),
+        (Some("not_scanned"), Some("too large"))
+    );
     assert_eq!(tag("clean", Value::Null).await.unwrap().status().as_u16(), 200);
     let m = r.metadata("pre/new.txt").await;
     assert_eq!(m["DsxScanResult"], "clean");
@@ -501,11 +527,20 @@ async fn repository_checks_report_missing_buckets_and_unreachable_endpoints() {
     let http = reqwest::Client::new();
     Admin::new(fake_gcs()).create_bucket(&bucket).await;
     wait_for("ready", Duration::from_secs(30), || async {
-        let s = http.get(format!("{}/readyz", conn.url)).send().await.ok()?.status().as_u16();
+        let s = http
+            .get(format!("{}/readyz", conn.url))
+            .send()
+            .await
+            .ok()?
+            .status()
+            .as_u16();
         (s == 200).then_some(())
     })
     .await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let data2 = tempfile::tempdir().unwrap();
     let (down, _) = start_gcs_connector(&fc.url, &format!("http://{closed}"), &bucket, data2.path(), &[]);
     let rc = http.get(format!("{}/repo_check", down.url)).send().await.unwrap();
@@ -531,7 +566,10 @@ fn bad_assets_and_unreadable_credentials_exit_2_naming_the_variable() {
             .unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
     };
-    let (code, err) = run(&[("DSXCONNECTOR_ASSET", "Bad_Bucket"), ("STORAGE_EMULATOR_HOST", "127.0.0.1:1")]);
+    let (code, err) = run(&[
+        ("DSXCONNECTOR_ASSET", "Bad_Bucket"),
+        ("STORAGE_EMULATOR_HOST", "127.0.0.1:1"),
+    ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("DSXCONNECTOR_ASSET"), "{err}");
     let (code, err) = run(&[
@@ -543,10 +581,16 @@ fn bad_assets_and_unreadable_credentials_exit_2_naming_the_variable() {
     let (code, err) = run(&[
         ("DSXCONNECTOR_ASSET", "good-bucket"),
         ("DSXCONNECTOR_GCS_AUTH", "service_account"),
-        ("DSXCONNECTOR_GCS_CREDENTIALS_JSON", "{\"type\":\"service_account\",\"private_key\":\"TOPSECRET\"}"),
+        (
+            "DSXCONNECTOR_GCS_CREDENTIALS_JSON",
+            "{\"type\":\"service_account\",\"private_key\":\"TOPSECRET\"}",
+        ),
     ]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("DSXCONNECTOR_GCS_CREDENTIALS_JSON") && !err.contains("TOPSECRET"), "{err}");
+    assert!(
+        err.contains("DSXCONNECTOR_GCS_CREDENTIALS_JSON") && !err.contains("TOPSECRET"),
+        "{err}"
+    );
 }
 
 /// Pull: fake-gcs-server publishes its notifications into the Pub/Sub emulator; 25 uploads give
@@ -586,7 +630,12 @@ async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted
     for i in 0..25 {
         r.gcs.put(&r.bucket, &format!("pre/up {i}+é.txt"), b"x").await;
     }
-    let count = |name: String| r.fc.scan_items().iter().filter(|i| i["location"] == name.as_str()).count();
+    let count = |name: String| {
+        r.fc.scan_items()
+            .iter()
+            .filter(|i| i["location"] == name.as_str())
+            .count()
+    };
     wait_for("25 scan requests", Duration::from_secs(60), || async {
         (r.fc.scan_items().len() >= 25).then_some(())
     })
@@ -619,10 +668,53 @@ async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted
     // Attempts made while refused are recorded too: the object is accepted by a later one.
     let refused = count("pre/while-down".into());
     r.fc.set(|s| s.overrides.clear());
-    wait_for("the object accepted once the core is back", Duration::from_secs(90), || async {
-        (count("pre/while-down".into()) > refused).then_some(())
-    })
+    wait_for(
+        "the object accepted once the core is back",
+        Duration::from_secs(90),
+        || async { (count("pre/while-down".into()) > refused).then_some(()) },
+    )
     .await;
     let cfg: Value = r.http.get(r.url("/config")).send().await.unwrap().json().await.unwrap();
-    assert!(cfg.to_string().contains("projects/dsx-test/subscriptions/dsx-pull"), "{cfg}");
+    assert!(
+        cfg.to_string().contains("projects/dsx-test/subscriptions/dsx-pull"),
+        "{cfg}"
+    );
+}
+
+/// 5,000 objects with spaces, `+`, unicode and URL-special characters under nested prefixes
+/// (seeded through fake-gcs-server's `-data` folder): a full scan enqueues each exactly once
+/// with its exact name, and a filter selects exactly its share.
+#[tokio::test]
+async fn five_thousand_odd_names_are_each_enqueued_once_and_filters_count_exactly() {
+    let data = tempfile::tempdir().unwrap();
+    let bucket = unique_bucket("many");
+    let mut expected = Vec::new();
+    for i in 0..5000 {
+        let name = format!("pre/d{}/sub {}/f+{i} é#%&?=;x.txt", i % 10, i % 7);
+        let path = data.path().join(&bucket).join(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{i}")).unwrap();
+        expected.push(name);
+    }
+    expected.sort();
+    let endpoint = start_fake_gcs(&["-data", data.path().to_str().unwrap()]);
+    let gcs = Admin::new(&endpoint);
+    assert_eq!(gcs.names(&bucket).await.len(), 5000, "the emulator holds the tree");
+    let r = rig_on(gcs, bucket.clone(), "pre", &[]).await;
+    let items = r.full_scan("MANY").await;
+    assert_eq!(locations(&items), expected);
+    assert_eq!(r.done_total("MANY"), 5000);
+    let one = items.iter().find(|i| i["location"] == expected[0].as_str()).unwrap();
+    assert_eq!(one["metainfo"], format!("{bucket}/{}", expected[0]));
+    let resp = r.read(&expected[0]).await;
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let filtered = rig_on(Admin::new(&endpoint), bucket, "pre", &[("DSXCONNECTOR_FILTER", "d3")]).await;
+    let items = filtered.full_scan("D3").await;
+    assert_eq!(items.len(), 500);
+    assert!(
+        items
+            .iter()
+            .all(|i| i["location"].as_str().unwrap().starts_with("pre/d3/"))
+    );
 }

@@ -350,6 +350,9 @@ pub fn doc_tables() -> Vec<(&'static str, String)> {
             table(rows::<()>(TABLE, "DSXCONNECTOR_", Section::Connector)),
         ),
         ("s3", table(rows::<S3Settings>(S3_TABLE, "DSXCONNECTOR_", Section::S3))),
-        ("gcs", table(rows::<GcsSettings>(GCS_TABLE, "DSXCONNECTOR_", Section::Gcs))),
+        (
+            "gcs",
+            table(rows::<GcsSettings>(GCS_TABLE, "DSXCONNECTOR_", Section::Gcs)),
+        ),
     ]
 }

@@ -47,8 +47,11 @@ fn failed_before_change(what: &str, f: &GcsFailure, action: ItemAction) -> Actio
 fn tag_limit(action: ItemAction) -> ActionAnswer {
     (
         200,
-        error("The object's custom metadata would exceed 8 KiB; nothing was written", action)
-            .with_description("reason=tag_limit"),
+        error(
+            "The object's custom metadata would exceed 8 KiB; nothing was written",
+            action,
+        )
+        .with_description("reason=tag_limit"),
     )
 }
 
@@ -70,7 +73,10 @@ fn rewrite_body(source: &Value, metadata: Option<Map<String, Value>>) -> Value {
 /// The outcome of the source check.
 enum Source {
     /// The object at the scanned generation (or the live one when none is known).
-    Found { resource: Value, generation: Option<String> },
+    Found {
+        resource: Value,
+        generation: Option<String>,
+    },
     Done(ActionAnswer),
 }
 
@@ -82,7 +88,8 @@ impl GcsStorage {
         let scanned = self.generations.get(name);
         match self.client.get(bucket, name, scanned.as_deref()).await {
             Ok(resource) => {
-                let generation = scanned.or_else(|| resource.get("generation").and_then(Value::as_str).map(str::to_string));
+                let generation =
+                    scanned.or_else(|| resource.get("generation").and_then(Value::as_str).map(str::to_string));
                 Source::Found { resource, generation }
             }
             Err(f) if f.not_found() => {
@@ -187,7 +194,15 @@ impl GcsStorage {
             for _ in 0..MAX_REWRITE_CALLS {
                 match self
                     .client
-                    .rewrite(&self.asset.bucket, name, generation, qbucket, &candidate, &body, token.as_deref())
+                    .rewrite(
+                        &self.asset.bucket,
+                        name,
+                        generation,
+                        qbucket,
+                        &candidate,
+                        &body,
+                        token.as_deref(),
+                    )
                     .await
                 {
                     Ok(r) if r.done => {
@@ -255,10 +270,7 @@ impl GcsStorage {
             Ok(r) => r,
             // Moved or deleted by the item action (or replaced): nothing left to tag.
             Err(f) if f.not_found() => {
-                return (
-                    200,
-                    answer(StatusKind::Nothing, "The object no longer exists", action),
-                );
+                return (200, answer(StatusKind::Nothing, "The object no longer exists", action));
             }
             Err(f) => return failed_before_change("objects.get", &f, action),
         };
@@ -274,8 +286,11 @@ impl GcsStorage {
         {
             Ok(()) => (
                 200,
-                answer(StatusKind::Success, "Result tagged", action)
-                    .with_description(format!("{}={}", metadata::RESULT_KEY, tag.result)),
+                answer(StatusKind::Success, "Result tagged", action).with_description(format!(
+                    "{}={}",
+                    metadata::RESULT_KEY,
+                    tag.result
+                )),
             ),
             Err(f) => failed_before_change("objects.patch", &f, action),
         }

@@ -25,7 +25,9 @@ pub fn valid_bucket(b: &str) -> bool {
 /// Why an asset or quarantine setting is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssetError {
-    #[error("'{0}' is not valid: expected [gs://]bucket[/prefix]; bucket names are 3-63 lower-case letters, digits, '-', '_' and '.'")]
+    #[error(
+        "'{0}' is not valid: expected [gs://]bucket[/prefix]; bucket names are 3-63 lower-case letters, digits, '-', '_' and '.'"
+    )]
     Asset(String),
     #[error("'{0}' names no valid bucket")]
     QuarantineBucket(String),

@@ -32,7 +32,9 @@ pub enum AuthError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("{var}: credentials of type '{kind}' are not supported (service_account, authorized_user, external_account)")]
+    #[error(
+        "{var}: credentials of type '{kind}' are not supported (service_account, authorized_user, external_account)"
+    )]
     UnknownType { var: &'static str, kind: String },
     #[error("{var}: the credentials cannot be used")]
     Build {

@@ -46,7 +46,10 @@ pub fn classify_message(message: &Value, asset: &GcsAsset, quarantine: &Quaranti
 }
 
 fn notice(message: &Value) -> Result<Notice, &'static str> {
-    let attrs = message.get("attributes").and_then(Value::as_object).ok_or("malformed")?;
+    let attrs = message
+        .get("attributes")
+        .and_then(Value::as_object)
+        .ok_or("malformed")?;
     let attr = |k: &str| attrs.get(k).and_then(Value::as_str);
     let (Some(event), Some(bucket), Some(name)) = (attr("eventType"), attr("bucketId"), attr("objectId")) else {
         return Err("malformed");
@@ -181,7 +184,12 @@ mod tests {
     #[test]
     fn only_finalized_objects_of_the_asset_are_enqueued() {
         let (a, q, f) = setup();
-        let got = classify_message(&message("OBJECT_FINALIZE", "bkt", "pre/a b+é.txt", Some("12")), &a, &q, &f);
+        let got = classify_message(
+            &message("OBJECT_FINALIZE", "bkt", "pre/a b+é.txt", Some("12")),
+            &a,
+            &q,
+            &f,
+        );
         assert_eq!(
             got,
             WebhookItem::Enqueue(Item {
@@ -198,19 +206,31 @@ mod tests {
         assert_eq!(outside, WebhookItem::Ignored("outside_prefix"));
         let mut broken = message("OBJECT_FINALIZE", "bkt", "pre/a", Some("1"));
         broken["data"] = json!("!!not base64");
-        assert_eq!(classify_message(&broken, &a, &q, &f), WebhookItem::Rejected("malformed"));
+        assert_eq!(
+            classify_message(&broken, &a, &q, &f),
+            WebhookItem::Rejected("malformed")
+        );
     }
 
     #[test]
     fn push_envelopes_cloud_events_and_the_original_form_are_read() {
         let (a, q, f) = setup();
         let env = json!({"message": message("OBJECT_FINALIZE", "bkt", "pre/x", None), "subscription": "s"});
-        assert!(matches!(classify(&env, &a, &q, &f).unwrap()[0], WebhookItem::Enqueue(_)));
-        assert_eq!(classify(&json!({"subscription": "s"}), &a, &q, &f).unwrap_err().status, 400);
+        assert!(matches!(
+            classify(&env, &a, &q, &f).unwrap()[0],
+            WebhookItem::Enqueue(_)
+        ));
+        assert_eq!(
+            classify(&json!({"subscription": "s"}), &a, &q, &f).unwrap_err().status,
+            400
+        );
         let ce = json!({"type": CE_FINALIZED, "data": {"bucket": "bkt", "name": "pre/y", "size": "3"}});
         assert!(matches!(classify(&ce, &a, &q, &f).unwrap()[0], WebhookItem::Enqueue(_)));
         let legacy = json!({"object": "pre/z"});
-        assert!(matches!(classify(&legacy, &a, &q, &f).unwrap()[0], WebhookItem::Enqueue(_)));
+        assert!(matches!(
+            classify(&legacy, &a, &q, &f).unwrap()[0],
+            WebhookItem::Enqueue(_)
+        ));
         assert_eq!(classify(&json!({"file_id": "x"}), &a, &q, &f).unwrap_err().status, 400);
     }
 }

@@ -60,7 +60,9 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                     if name.ends_with('/') || plan.quarantine.holds(&name) {
                         continue;
                     }
-                    let Some(rel) = plan.asset.relative(&name) else { continue };
+                    let Some(rel) = plan.asset.relative(&name) else {
+                        continue;
+                    };
                     if !filter.is_in_scope(rel) {
                         continue;
                     }

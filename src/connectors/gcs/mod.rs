@@ -79,7 +79,9 @@ impl GcsStorage {
         let auth = Auth::new(&settings)?;
         let http = client::http_client(settings.endpoint_verify, s.ca_bundle.as_deref())?;
         if !settings.endpoint_verify {
-            tracing::warn!("DSXCONNECTOR_GCS_ENDPOINT_VERIFY=false: TLS certificates of the GCS endpoint are not checked");
+            tracing::warn!(
+                "DSXCONNECTOR_GCS_ENDPOINT_VERIFY=false: TLS certificates of the GCS endpoint are not checked"
+            );
         }
         let pubsub = match &settings.pubsub_subscription {
             None => None,
@@ -188,7 +190,13 @@ impl Storage for GcsStorage {
     }
 
     fn meta_info(&self) -> String {
-        let or_none = |v: &str| if v.is_empty() { "(none)".to_string() } else { v.to_string() };
+        let or_none = |v: &str| {
+            if v.is_empty() {
+                "(none)".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         format!(
             "GCS Bucket: {}, prefix: {}, filter: {}",
             self.asset.bucket,

@@ -139,7 +139,10 @@ impl Puller {
                 );
                 self.modify_deadline(&held, 0).await;
             } else {
-                tracing::info!(enqueued = outcome.enqueued, "Cloud Storage notifications from Pub/Sub enqueued");
+                tracing::info!(
+                    enqueued = outcome.enqueued,
+                    "Cloud Storage notifications from Pub/Sub enqueued"
+                );
                 ack.extend(held);
             }
         }

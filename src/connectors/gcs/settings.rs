@@ -237,10 +237,16 @@ pub fn read(s: &mut Source, env: &BTreeMap<String, String>) -> GcsSettings {
         .map(|u| u.as_str().trim_end_matches('/').to_string());
     let (pubsub_endpoint, pubsub_emulator) = match get("PUBSUB_EMULATOR_HOST") {
         Some(h) => (emulator_url(&h), true),
-        None => (configured_pubsub.unwrap_or_else(|| DEFAULT_PUBSUB_ENDPOINT.into()), false),
+        None => (
+            configured_pubsub.unwrap_or_else(|| DEFAULT_PUBSUB_ENDPOINT.into()),
+            false,
+        ),
     };
     for key in ["PUBSUB_BATCH_MAX_SECONDS", "CHUNK_SIZE_BYTES"] {
-        s.ignored(key, "the GCS connector streams objects and pulls without a batching delay");
+        s.ignored(
+            key,
+            "the GCS connector streams objects and pulls without a batching delay",
+        );
     }
     GcsSettings {
         auth,

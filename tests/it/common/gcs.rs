@@ -164,15 +164,19 @@ pub fn start_pubsub_emulator() -> String {
 pub async fn pubsub_topic_and_subscription(host: &str, project: &str, topic: &str, sub: &str) {
     let http = reqwest::Client::new();
     // The emulator may take connections before it serves requests.
-    super::wait_for("the Pub/Sub emulator to create a topic", Duration::from_secs(60), || async {
-        let r = http
-            .put(format!("http://{host}/v1/projects/{project}/topics/{topic}"))
-            .json(&json!({}))
-            .send()
-            .await
-            .ok()?;
-        r.status().is_success().then_some(())
-    })
+    super::wait_for(
+        "the Pub/Sub emulator to create a topic",
+        Duration::from_secs(60),
+        || async {
+            let r = http
+                .put(format!("http://{host}/v1/projects/{project}/topics/{topic}"))
+                .json(&json!({}))
+                .send()
+                .await
+                .ok()?;
+            r.status().is_success().then_some(())
+        },
+    )
     .await;
     let r = http
         .put(format!("http://{host}/v1/projects/{project}/subscriptions/{sub}"))
