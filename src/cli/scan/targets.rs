@@ -180,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn folders_s3_and_stdin_are_targets_and_missing_paths_are_refused() {
+    fn folders_buckets_and_stdin_are_targets_and_missing_paths_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let stdin = tempfile::tempdir().unwrap();
         let args = [
@@ -193,9 +193,10 @@ mod tests {
         ];
         let (targets, refused) = resolve(&args, Some(stdin.path()));
         let kinds: Vec<(ConnectorKind, &str)> = targets.iter().map(|t| (t.kind, t.asset.as_str())).collect();
-        assert_eq!(kinds.len(), 3);
+        assert_eq!(kinds.len(), 4);
         assert_eq!(kinds[1], (ConnectorKind::S3, "bucket/pre"));
-        assert!(targets[2].stdin && targets[2].only == ["stdin"]);
+        assert_eq!(kinds[2], (ConnectorKind::Gcs, "gbucket/pre"));
+        assert!(targets[3].stdin && targets[3].only == ["stdin"]);
         let names: Vec<&str> = refused.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, ["/definitely/not/here", "s3://"]);
     }
