@@ -718,3 +718,111 @@ async fn five_thousand_odd_names_are_each_enqueued_once_and_filters_count_exactl
             .all(|i| i["location"].as_str().unwrap().starts_with("pre/d3/"))
     );
 }
+
+/// Through the recording proxy: media reads ask for `Accept-Encoding: gzip`; a 503 with
+/// `Retry-After: 7` is passed on; a move sends `sourceGeneration=G` and `ifGenerationMatch=0`,
+/// takes `….1` after a 412, repeats with each `rewriteToken` while `done` is false and deletes
+/// the source (`generation=G`) only after `done: true`; a scanned generation that is gone while
+/// a live object exists gives `changed_since_scan`; the repository check is one objects.list and
+/// never buckets.get.
+#[tokio::test]
+async fn the_wire_carries_generations_preconditions_and_rewrite_tokens() {
+    use common::capture::Reply;
+    use common::gcs_proxy::Proxy;
+    let gcs = Admin::new(fake_gcs());
+    let bucket = unique_bucket("rp");
+    gcs.create_bucket(&bucket).await;
+    gcs.put(&bucket, "pre/x", EICAR).await;
+    gcs.put(&bucket, "pre/y", b"y").await;
+    let rp = Proxy::start(fake_gcs());
+    let r = rig_on(
+        Admin::new(fake_gcs()),
+        bucket.clone(),
+        "pre",
+        &[
+            ("STORAGE_EMULATOR_HOST", rp.url.as_str()),
+            ("DSXCONNECTOR_ITEM_ACTION", "move"),
+        ],
+    )
+    .await;
+    let o = |name: &str| format!("/storage/v1/b/{bucket}/o/{}", name.replace('/', "%2F"));
+
+    rp.clear();
+    let resp = r.read("pre/x").await;
+    let generation = gcs.get(&bucket, "pre/x").await.unwrap()["generation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), EICAR);
+    let media = rp.seen().into_iter().find(|s| s.path == o("pre/x")).unwrap();
+    assert!(media.query.contains("alt=media"), "{media:?}");
+    assert_eq!(media.headers.get("accept-encoding").map(String::as_str), Some("gzip"));
+
+    let busy = || Reply::new(503, "{}").header("retry-after", "7");
+    rp.script("GET", &o("pre/y"), [busy(), busy(), busy()]);
+    let resp = r.read("pre/y").await;
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.headers()["retry-after"], "7");
+
+    let rewrite = |dest: &str| format!("{}/rewriteTo/b/{bucket}/o/{}", o("pre/x"), dest.replace('/', "%2F"));
+    rp.script("POST", &rewrite("dsxconnect-quarantine/pre/x"), [Reply::new(412, "{}")]);
+    rp.script(
+        "POST",
+        &rewrite("dsxconnect-quarantine/pre/x.1"),
+        [
+            Reply::new(200, r#"{"done": false, "rewriteToken": "tok-1"}"#),
+            Reply::new(200, r#"{"done": false, "rewriteToken": "tok-2"}"#),
+        ],
+    );
+    rp.clear();
+    let (_, v) = r.action("pre/x").await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert_eq!(
+        v["description"],
+        format!("moved_to={bucket}/dsxconnect-quarantine/pre/x.1")
+    );
+    let seen = rp.seen();
+    let calls: Vec<_> = seen.iter().filter(|s| s.path.contains("/rewriteTo/")).collect();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    for c in &calls {
+        assert!(c.query.contains(&format!("sourceGeneration={generation}")), "{c:?}");
+        assert!(c.query.contains("ifGenerationMatch=0"), "{c:?}");
+    }
+    assert!(!calls[1].query.contains("rewriteToken"));
+    assert!(calls[2].query.contains("rewriteToken=tok-1"));
+    assert!(calls[3].query.contains("rewriteToken=tok-2"));
+    let last_rewrite = seen.iter().rposition(|s| s.path.contains("/rewriteTo/")).unwrap();
+    let delete = seen.iter().position(|s| s.method == "DELETE").expect("a source delete");
+    assert!(delete > last_rewrite, "the source is deleted only after done: true");
+    assert!(
+        seen[delete].query.contains(&format!("generation={generation}")),
+        "{:?}",
+        seen[delete]
+    );
+    assert_eq!(
+        gcs.bytes(&bucket, "dsxconnect-quarantine/pre/x.1").await.unwrap(),
+        EICAR
+    );
+
+    // A generation the emulator cannot make disappear: scripted 404 for it, the live one stays.
+    gcs.put(&bucket, "pre/z", b"z").await;
+    let resp = r.read("pre/z").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    rp.script(
+        "GET",
+        &o("pre/z"),
+        [Reply::new(404, r#"{"error":{"code":404,"message":"No such object"}}"#)],
+    );
+    let (s, v) = r.action("pre/z").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("nothing")), "{v}");
+    assert_eq!(v["description"], "reason=changed_since_scan");
+    assert!(gcs.get(&bucket, "pre/z").await.is_some());
+
+    rp.clear();
+    let rc = r.http.get(r.url("/repo_check")).send().await.unwrap();
+    assert_eq!(rc.status().as_u16(), 200);
+    let seen = rp.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path, format!("/storage/v1/b/{bucket}/o"));
+    assert!(seen[0].query.contains("maxResults=1"));
+}
