@@ -244,4 +244,23 @@ async fn the_wire_carries_generations_preconditions_and_rewrite_tokens() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].path, format!("/storage/v1/b/{bucket}/o"));
     assert!(seen[0].query.contains("maxResults=1"));
+    rp.script(
+        "GET",
+        &format!("/storage/v1/b/{bucket}/o"),
+        [Reply::new(
+            403,
+            r#"{"error":{"code":403,"message":"no storage.objects.list"}}"#,
+        )],
+    );
+    let v: Value = r
+        .http
+        .get(r.url("/repo_check"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "error");
+    assert!(v["description"].as_str().unwrap_or("").contains("auth_failure"), "{v}");
 }
