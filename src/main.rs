@@ -35,6 +35,7 @@ fn main() -> ExitCode {
                 ConnectorCommand::Filesystem(a) => (ConnectorKind::Filesystem, a),
                 ConnectorCommand::S3(a) => (ConnectorKind::S3, a),
                 ConnectorCommand::AzureBlob(a) => (ConnectorKind::AzureBlob, a),
+                ConnectorCommand::Gcs(a) => (ConnectorKind::Gcs, a),
             };
             let (settings, warnings) = match connector::load(kind, cli.config.as_deref(), &args) {
                 Ok(x) => x,

@@ -12,6 +12,7 @@ use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
 use crate::connectors::framework::server::{RunningConnector, start};
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides, identity};
+use crate::connectors::gcs::GcsStorage;
 use crate::connectors::s3::S3Storage;
 use crate::settings_source::process_env;
 
@@ -59,6 +60,7 @@ pub async fn start_builtin(
         ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
         ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
         ConnectorKind::AzureBlob => Arc::new(AzureStorage::new(&settings)?),
+        ConnectorKind::Gcs => Arc::new(GcsStorage::new(&settings).await?),
     };
     let listener = TcpListener::bind(settings.listen_addr)?;
     start(settings, storage, listener).await
@@ -70,6 +72,7 @@ pub fn name(kind: ConnectorKind, index: usize) -> String {
         ConnectorKind::Filesystem => "filesystem-connector",
         ConnectorKind::S3 => "aws-s3-connector",
         ConnectorKind::AzureBlob => "azure-blob-storage-connector",
+        ConnectorKind::Gcs => "google-cloud-storage-connector",
     };
     if index == 0 {
         base.into()

@@ -1,4 +1,4 @@
-//! `dsx-connect connector filesystem|s3|azure-blob`: a standalone connector service.
+//! `dsx-connect connector filesystem|s3|azure-blob|gcs`: a standalone connector service.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -10,6 +10,7 @@ use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
 use crate::connectors::framework::server::start;
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides};
+use crate::connectors::gcs::GcsStorage;
 use crate::connectors::s3::S3Storage;
 use crate::settings_source::{ConfigError, process_env};
 
@@ -40,6 +41,7 @@ pub async fn run(settings: ConnectorSettings) -> anyhow::Result<()> {
         ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
         ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
         ConnectorKind::AzureBlob => Arc::new(AzureStorage::new(&settings)?),
+        ConnectorKind::Gcs => Arc::new(GcsStorage::new(&settings).await?),
     };
     let listener = TcpListener::bind(settings.listen_addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;

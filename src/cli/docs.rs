@@ -80,7 +80,7 @@ mod tests {
             doc == fresh,
             "docs/CONFIGURATION.md is stale: its settings tables differ from the declarations \
              (src/config/*_table.rs, src/config/oidc.rs, src/superlog/config/*table.rs, src/superlog/config/webhook.rs, src/connectors/framework/settings_table.rs, \
-             src/connectors/s3/settings.rs); regenerate them with \
+             src/connectors/s3/settings.rs, src/connectors/gcs/settings.rs); regenerate them with \
              `cargo run -- config-doc docs/CONFIGURATION.md` and commit the result"
         );
     }

@@ -169,6 +169,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub azure: Vec<String>,
+    /// Serve a Google Cloud Storage bucket or a prefix of one (`bucket[/prefix]`) with a built-in
+    /// GCS connector (repeatable; endpoint and credentials from DSXCONNECTOR_GCS_*,
+    /// GOOGLE_APPLICATION_CREDENTIALS or STORAGE_EMULATOR_HOST).
+    #[arg(
+        long = "gcs",
+        value_name = "BUCKET[/PREFIX]",
+        env = "DSXCONNECT_SERVE_GCS",
+        value_delimiter = ','
+    )]
+    pub gcs: Vec<String>,
     /// Action of the built-in connectors on malicious items (default: the connector default, move).
     #[arg(long, value_enum, env = "DSXCONNECT_SERVE_ACTION")]
     pub action: Option<ActionArg>,
@@ -182,8 +192,8 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Folders, files, `-` for standard input, `s3://bucket[/prefix]` or
-    /// `az://container[/prefix]`, in any mix.
+    /// Folders, files, `-` for standard input, `s3://bucket[/prefix]`,
+    /// `az://container[/prefix]` or `gs://bucket[/prefix]`, in any mix.
     #[arg(required = true, value_name = "PATH")]
     pub targets: Vec<String>,
     /// What to do with malicious items.
@@ -253,6 +263,9 @@ pub enum ConnectorCommand {
     /// variables, AZURE_*).
     #[command(name = "azure-blob")]
     AzureBlob(ConnectorArgs),
+    /// The Google Cloud Storage connector (settings: DSXCONNECTOR_* and DSXCONNECTOR_GCS_*
+    /// variables, GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST).
+    Gcs(ConnectorArgs),
 }
 
 #[derive(Debug, Args)]

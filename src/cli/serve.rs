@@ -1,4 +1,5 @@
-//! `dsx-connect serve`: the core (API, UI, workers) plus built-in filesystem and S3 connectors.
+//! `dsx-connect serve`: the core (API, UI, workers) plus built-in filesystem, S3 and GCS
+//! connectors.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -25,12 +26,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         .map(|d| (ConnectorKind::Filesystem, d.display().to_string()));
     let s3 = args.s3.iter().map(|b| (ConnectorKind::S3, b.clone()));
     let azure = args.azure.iter().map(|c| (ConnectorKind::AzureBlob, c.clone()));
-    let (mut fs_count, mut s3_count, mut az_count) = (0usize, 0usize, 0usize);
-    for (kind, asset) in fs.chain(s3).chain(azure) {
+    let gcs = args.gcs.iter().map(|b| (ConnectorKind::Gcs, b.clone()));
+    let (mut fs_count, mut s3_count, mut az_count, mut gcs_count) = (0usize, 0usize, 0usize, 0usize);
+    for (kind, asset) in fs.chain(s3).chain(azure).chain(gcs) {
         let n = match kind {
             ConnectorKind::Filesystem => &mut fs_count,
             ConnectorKind::S3 => &mut s3_count,
             ConnectorKind::AzureBlob => &mut az_count,
+            ConnectorKind::Gcs => &mut gcs_count,
         };
         let quarantine = args.quarantine.as_ref().map(|q| q.display().to_string());
         let c = builtin::start_builtin(

@@ -5,4 +5,5 @@ pub mod azure;
 pub mod filesystem;
 pub mod filter;
 pub mod framework;
+pub mod gcs;
 pub mod s3;

@@ -45,6 +45,8 @@ pub enum Section {
     SuperlogSentinel,
     /// Superlog's webhook destination.
     SuperlogWebhook,
+    /// The GCS connector's additions.
+    Gcs,
 }
 
 /// How a value is shown by `GET /config`: a JSON path (`.` nests) and the function reading it

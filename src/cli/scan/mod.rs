@@ -405,7 +405,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
                 (None, ConnectorKind::Filesystem) => {
                     Path::new(&t.asset).join("dsxconnect-quarantine").display().to_string()
                 }
-                (None, ConnectorKind::S3) => "dsxconnect-quarantine (in the bucket)".into(),
+                (None, ConnectorKind::S3 | ConnectorKind::Gcs) => "dsxconnect-quarantine (in the bucket)".into(),
                 (None, ConnectorKind::AzureBlob) => "dsxconnect-quarantine (in the container)".into(),
             };
             note!("malicious items will be moved to {}", report::shown(&q));

@@ -56,12 +56,16 @@ pub fn resolve(paths: &[String], stdin_dir: Option<&Path>) -> (Vec<Target>, Refu
             }
             continue;
         }
-        if let Some(rest) = p.strip_prefix("s3://") {
+        let bucket = p
+            .strip_prefix("s3://")
+            .map(|r| (ConnectorKind::S3, r))
+            .or_else(|| p.strip_prefix("gs://").map(|r| (ConnectorKind::Gcs, r)));
+        if let Some((kind, rest)) = bucket {
             if rest.trim_matches('/').is_empty() {
                 refused.push((p.clone(), "no bucket named".into()));
             } else {
                 targets.push(Target {
-                    kind: ConnectorKind::S3,
+                    kind,
                     asset: rest.trim_end_matches('/').to_string(),
                     shown: p.clone(),
                     only: Vec::new(),
@@ -190,21 +194,23 @@ mod tests {
     }
 
     #[test]
-    fn folders_s3_and_stdin_are_targets_and_missing_paths_are_refused() {
+    fn folders_buckets_and_stdin_are_targets_and_missing_paths_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let stdin = tempfile::tempdir().unwrap();
         let args = [
             dir.path().display().to_string(),
             "s3://bucket/pre/".into(),
+            "gs://gbucket/pre".into(),
             "-".into(),
             "/definitely/not/here".into(),
             "s3://".into(),
         ];
         let (targets, refused) = resolve(&args, Some(stdin.path()));
         let kinds: Vec<(ConnectorKind, &str)> = targets.iter().map(|t| (t.kind, t.asset.as_str())).collect();
-        assert_eq!(kinds.len(), 3);
+        assert_eq!(kinds.len(), 4);
         assert_eq!(kinds[1], (ConnectorKind::S3, "bucket/pre"));
-        assert!(targets[2].stdin && targets[2].only == ["stdin"]);
+        assert_eq!(kinds[2], (ConnectorKind::Gcs, "gbucket/pre"));
+        assert!(targets[3].stdin && targets[3].only == ["stdin"]);
         let names: Vec<&str> = refused.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, ["/definitely/not/here", "s3://"]);
     }

@@ -18,6 +18,7 @@ pub enum ConnectorKind {
     Filesystem,
     S3,
     AzureBlob,
+    Gcs,
 }
 
 impl ConnectorKind {
@@ -26,6 +27,7 @@ impl ConnectorKind {
             ConnectorKind::Filesystem => "filesystem",
             ConnectorKind::S3 => "s3",
             ConnectorKind::AzureBlob => "azure_blob",
+            ConnectorKind::Gcs => "gcs",
         }
     }
 
@@ -34,6 +36,7 @@ impl ConnectorKind {
             ConnectorKind::Filesystem => "filesystem-connector",
             ConnectorKind::S3 => "aws-s3-connector",
             ConnectorKind::AzureBlob => "azure-blob-storage-connector",
+            ConnectorKind::Gcs => "google-cloud-storage-connector",
         }
     }
 
@@ -42,6 +45,7 @@ impl ConnectorKind {
             ConnectorKind::Filesystem => "http://0.0.0.0:8590",
             ConnectorKind::S3 => "http://0.0.0.0:8591",
             ConnectorKind::AzureBlob => "http://0.0.0.0:8599",
+            ConnectorKind::Gcs => "http://0.0.0.0:8595",
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct ConnectorSettings {
     pub s3: Option<crate::connectors::s3::settings::S3Settings>,
     /// The Azure Blob connector's own settings (`None` for other kinds).
     pub azure: Option<crate::connectors::azure::settings::AzureSettings>,
+    /// The GCS connector's own settings (`None` for other kinds).
+    pub gcs: Option<crate::connectors::gcs::settings::GcsSettings>,
 }
 
 /// Values given on the command line or by an embedding process; they win over everything.
@@ -354,6 +360,7 @@ impl ConnectorSettings {
             log_format: s.choice(&LOG_FORMAT).unwrap_or(crate::config::core::LogFormat::Text),
             s3: (kind == ConnectorKind::S3).then(|| crate::connectors::s3::settings::read(&mut s, &env)),
             azure: (kind == ConnectorKind::AzureBlob).then(|| crate::connectors::azure::settings::read(&mut s, &env)),
+            gcs: (kind == ConnectorKind::Gcs).then(|| crate::connectors::gcs::settings::read(&mut s, &env)),
             monitor: MonitorSettings {
                 enabled: s.flag(&MONITOR),
                 debounce: Duration::from_millis(s.int(&MONITOR_DEBOUNCE_MS) as u64),

@@ -344,6 +344,7 @@ pub const TABLE: &[&dyn Entry<()>] = &[
 pub fn doc_tables() -> Vec<(&'static str, String)> {
     use crate::config::docs::{rows, table};
     use crate::connectors::azure::settings::{AzureSettings, TABLE as AZURE_TABLE};
+    use crate::connectors::gcs::settings::{GcsSettings, TABLE as GCS_TABLE};
     use crate::connectors::s3::settings::{S3Settings, TABLE as S3_TABLE};
     vec![
         (
@@ -354,6 +355,10 @@ pub fn doc_tables() -> Vec<(&'static str, String)> {
         (
             "azure",
             table(rows::<AzureSettings>(AZURE_TABLE, "DSXCONNECTOR_", Section::Azure)),
+        ),
+        (
+            "gcs",
+            table(rows::<GcsSettings>(GCS_TABLE, "DSXCONNECTOR_", Section::Gcs)),
         ),
     ]
 }

@@ -8,6 +8,8 @@ pub mod capture;
 pub mod events;
 pub mod fake_connector;
 pub mod fake_core;
+pub mod gcs;
+pub mod gcs_proxy;
 pub mod hostile_tree;
 pub mod moto;
 pub mod oidc;

@@ -1,0 +1,594 @@
+//! The GCS connector against a real Cloud Storage JSON API (fake-gcs-server on loopback) and a
+//! recording fake core: asset and prefix, listing with page tokens and filter hints, streamed
+//! reads, the error mapping, delete / move / tag / movetag on the scanned generation, result
+//! tags, Pub/Sub push classification, repository checks and start-up errors
+//! (docs/reference/CONNECTORS.md, "GCS connector").
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::fake_core::FakeCore;
+use common::gcs::*;
+use common::*;
+use serde_json::{Value, json};
+
+pub(crate) struct Rig {
+    pub(crate) fc: FakeCore,
+    pub(crate) conn: Threaded,
+    pub(crate) gcs: Admin,
+    pub(crate) bucket: String,
+    pub(crate) http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+/// The reference tree under `pre/`, plus names that must never be enqueued.
+async fn seed(gcs: &Admin, bucket: &str) {
+    gcs.create_bucket(bucket).await;
+    for (k, v) in [
+        ("pre/top.txt", &b"top"[..]),
+        ("pre/sub1/a.txt", b"a"),
+        ("pre/sub1/nested/c.txt", b"c"),
+        ("pre/sub2/b.pdf", b"%PDF"),
+        ("pre/sub1/dsxconnect-quarantine.txt", b"name only"),
+        ("pre/sub1/", b""),
+        ("other/outside.txt", b"outside"),
+        ("dsxconnect-quarantine/pre/old.exe", b"already quarantined"),
+    ] {
+        gcs.put(bucket, k, v).await;
+    }
+}
+
+async fn rig(env: &[(&str, &str)]) -> Rig {
+    let gcs = Admin::new(fake_gcs());
+    let bucket = unique_bucket("g");
+    seed(&gcs, &bucket).await;
+    rig_on(gcs, bucket, "pre", env).await
+}
+
+pub(crate) async fn rig_on(gcs: Admin, bucket: String, prefix: &str, env: &[(&str, &str)]) -> Rig {
+    let fc = FakeCore::start();
+    let data = tempfile::tempdir().unwrap();
+    let asset = if prefix.is_empty() {
+        bucket.clone()
+    } else {
+        format!("{bucket}/{prefix}")
+    };
+    let (conn, _) = start_gcs_connector(&fc.url, &gcs.base, &asset, data.path(), env);
+    let r = Rig {
+        fc,
+        conn,
+        gcs,
+        bucket,
+        http: reqwest::Client::new(),
+        _data: data,
+    };
+    wait_for("ready", Duration::from_secs(20), || async {
+        let s = r.http.get(r.url("/readyz")).send().await.ok()?.status().as_u16();
+        (s == 200).then_some(())
+    })
+    .await;
+    r
+}
+
+impl Rig {
+    pub(crate) fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.conn.url)
+    }
+
+    pub(crate) async fn full_scan(&self, job: &str) -> Vec<Value> {
+        let r = self
+            .http
+            .post(self.url(&format!("/full_scan?job_id={job}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        wait_for("enqueue_done", Duration::from_secs(60), || async {
+            (!self.fc.requests(&format!("/scan/jobs/{job}/enqueue_done")).is_empty()).then_some(())
+        })
+        .await;
+        self.fc
+            .scan_items()
+            .into_iter()
+            .filter(|i| i["scan_job_id"] == job)
+            .collect()
+    }
+
+    pub(crate) fn done_total(&self, job: &str) -> Value {
+        self.fc.requests(&format!("/scan/jobs/{job}/enqueue_done"))[0].body["enqueued_total"].clone()
+    }
+
+    pub(crate) async fn action(&self, name: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .put(self.url("/item_action"))
+            .json(&json!({"location": name, "metainfo": format!("{}/{name}", self.bucket)}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    pub(crate) async fn read(&self, name: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/read_file"))
+            .json(&json!({"location": name, "metainfo": "m"}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn webhook(&self, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url("/webhook/event"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn metadata(&self, name: &str) -> Value {
+        self.gcs
+            .get(&self.bucket, name)
+            .await
+            .map(|o| o["metadata"].clone())
+            .unwrap_or(Value::Null)
+    }
+}
+
+pub(crate) fn locations(items: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = items
+        .iter()
+        .map(|i| i["location"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A Pub/Sub push envelope of a Cloud Storage notification.
+fn push(event: &str, bucket: &str, name: &str, size: u64) -> Value {
+    use base64::Engine;
+    let data = json!({"name": name, "bucket": bucket, "size": size.to_string()}).to_string();
+    json!({
+        "message": {
+            "attributes": {"eventType": event, "bucketId": bucket, "objectId": name,
+                "payloadFormat": "JSON_API_V1", "objectGeneration": "1"},
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "messageId": "m1", "publishTime": "2026-01-01T00:00:00Z"
+        },
+        "subscription": "projects/p/subscriptions/s"
+    })
+}
+
+/// A full scan of `B/pre` enqueues full names with `B/<name>` metainfo and sizes; folder
+/// markers, other prefixes and the quarantine never appear; `/config` shows the GCS extras and
+/// no secret; the connector works anonymously toward the emulator.
+#[tokio::test]
+async fn a_full_scan_of_a_prefix_sends_full_names_and_skips_markers_and_quarantine() {
+    let r = rig(&[]).await;
+    let reg = &r.fc.requests("/connectors/register")[0].body;
+    assert_eq!(reg["name"], "google-cloud-storage-connector");
+    assert_eq!(reg["status"], "ready");
+    let items = r.full_scan("J").await;
+    assert_eq!(
+        locations(&items),
+        [
+            "pre/sub1/a.txt",
+            "pre/sub1/dsxconnect-quarantine.txt",
+            "pre/sub1/nested/c.txt",
+            "pre/sub2/b.pdf",
+            "pre/top.txt"
+        ]
+    );
+    let a = items.iter().find(|i| i["location"] == "pre/sub1/a.txt").unwrap();
+    assert_eq!(a["metainfo"], format!("{}/pre/sub1/a.txt", r.bucket));
+    assert_eq!(a["size_in_bytes"], 1);
+    assert_eq!(r.done_total("J"), 5);
+    let cfg: Value = r.http.get(r.url("/config")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cfg["connector_type"], "gcs");
+    assert_eq!(cfg["resolved_asset_base"], format!("gs://{}/pre", r.bucket));
+    let text = cfg.to_string();
+    for key in [
+        "bucket",
+        "prefix",
+        "endpoint_url",
+        "auth",
+        "quarantine",
+        "result_tags",
+        "pubsub_subscription",
+    ] {
+        assert!(text.contains(&format!("\"{key}\"")), "/config lacks {key}: {cfg}");
+    }
+    assert!(text.contains("\"anonymous\""), "{cfg}");
+}
+
+/// The filter decides below the prefix (its hints narrow the listing only); with a page size
+/// of 2 every object is still enqueued exactly once through the page-token chain.
+#[tokio::test]
+async fn the_filter_applies_below_the_prefix_and_small_pages_chain() {
+    let r = rig(&[("DSXCONNECTOR_FILTER", "sub1 --exclude nested")]).await;
+    assert_eq!(
+        locations(&r.full_scan("F").await),
+        ["pre/sub1/a.txt", "pre/sub1/dsxconnect-quarantine.txt"]
+    );
+    let gcs = Admin::new(fake_gcs());
+    let bucket = unique_bucket("pages");
+    gcs.create_bucket(&bucket).await;
+    for i in 0..7 {
+        gcs.put(&bucket, &format!("pre/f{i}"), b"x").await;
+    }
+    let small = rig_on(gcs, bucket, "pre", &[("DSXCONNECTOR_GCS_LIST_PAGE_SIZE", "2")]).await;
+    let items = small.full_scan("P").await;
+    assert_eq!(items.len(), 7);
+    assert_eq!(locations(&items).len(), 7, "each object once");
+    assert_eq!(small.done_total("P"), 7);
+}
+
+/// read_file streams exact bytes with Content-Length (0 B, 1 B, 5 MiB); a gzip-stored object is
+/// served as stored; missing is 404, outside the prefix 403, a deleted bucket 503.
+#[tokio::test]
+async fn reads_are_byte_identical_and_errors_map_to_statuses() {
+    let r = rig(&[]).await;
+    let big: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    for (name, body) in [("pre/empty", &b""[..]), ("pre/one", b"1"), ("pre/big.bin", &big[..])] {
+        r.gcs.put(&r.bucket, name, body).await;
+        let resp = r.read(name).await;
+        assert_eq!(resp.status().as_u16(), 200, "{name}");
+        assert_eq!(
+            resp.headers()["content-length"].to_str().unwrap(),
+            body.len().to_string(),
+            "{name}"
+        );
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), body, "{name}");
+    }
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"hello hello hello hello").unwrap();
+        e.finish().unwrap()
+    };
+    r.gcs
+        .put_with(
+            &r.bucket,
+            "pre/z.txt.gz",
+            &gz,
+            Upload {
+                content_type: Some("text/plain"),
+                content_encoding: Some("gzip"),
+                ..Upload::default()
+            },
+        )
+        .await;
+    let resp = r.read("pre/z.txt.gz").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &gz[..], "served as stored");
+    assert_eq!(r.read("pre/missing").await.status().as_u16(), 404);
+    assert_eq!(r.read("other/outside.txt").await.status().as_u16(), 403);
+
+    let fc = FakeCore::start();
+    let data = tempfile::tempdir().unwrap();
+    let gone = unique_bucket("gone");
+    let (conn, _) = start_gcs_connector(&fc.url, fake_gcs(), &format!("{gone}/pre"), data.path(), &[]);
+    let resp = r
+        .http
+        .post(format!("{}/read_file", conn.url))
+        .json(&json!({"location": "pre/x", "metainfo": "m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        503,
+        "a missing bucket is unavailable, not a missing object"
+    );
+}
+
+/// delete removes the object (`deleted=`); a missing object is 200 `error`, never success; a name
+/// outside the asset (the quarantine among them) is 403 and left alone.
+#[tokio::test]
+async fn delete_removes_the_object_and_reports_missing_ones_as_errors() {
+    let r = rig(&[("DSXCONNECTOR_ITEM_ACTION", "delete")]).await;
+    let (s, v) = r.action("pre/top.txt").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("success")), "{v}");
+    assert_eq!(v["description"], format!("deleted={}/pre/top.txt", r.bucket));
+    assert!(r.gcs.get(&r.bucket, "pre/top.txt").await.is_none());
+    let (s, v) = r.action("pre/top.txt").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("error")), "{v}");
+    assert_eq!(v["message"], "Item does not exist");
+    assert_eq!(r.action("other/outside.txt").await.0, 403);
+    assert_eq!(r.action("dsxconnect-quarantine/pre/old.exe").await.0, 403);
+    assert!(
+        r.gcs
+            .get(&r.bucket, "dsxconnect-quarantine/pre/old.exe")
+            .await
+            .is_some()
+    );
+}
+
+/// move rewrites to `dsxconnect-quarantine/<name>` keeping bytes, content type and encoding,
+/// cache control, metadata and storage class, then deletes the source; a second move of the
+/// same name goes to `….1`, never overwriting.
+#[tokio::test]
+async fn move_keeps_the_object_resource_and_never_overwrites() {
+    let r = rig(&[("DSXCONNECTOR_ITEM_ACTION", "move")]).await;
+    let up = || Upload {
+        content_type: Some("application/x-test"),
+        content_encoding: Some("identity"),
+        cache_control: Some("no-cache"),
+        metadata: Some(json!({"owner": "me"})),
+    };
+    r.gcs.put_with(&r.bucket, "pre/x", EICAR, up()).await;
+    let (s, v) = r.action("pre/x").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("success")), "{v}");
+    assert_eq!(
+        v["description"],
+        format!("moved_to={}/dsxconnect-quarantine/pre/x", r.bucket)
+    );
+    assert!(r.gcs.get(&r.bucket, "pre/x").await.is_none(), "the source is gone");
+    let q = r.gcs.get(&r.bucket, "dsxconnect-quarantine/pre/x").await.unwrap();
+    assert_eq!(q["contentType"], "application/x-test");
+    assert_eq!(q["cacheControl"], "no-cache");
+    assert_eq!(q["metadata"]["owner"], "me");
+    assert_eq!(q["storageClass"], "STANDARD");
+    assert_eq!(
+        r.gcs.bytes(&r.bucket, "dsxconnect-quarantine/pre/x").await.unwrap(),
+        EICAR
+    );
+    r.gcs.put(&r.bucket, "pre/x", b"second").await;
+    let (_, v) = r.action("pre/x").await;
+    assert_eq!(
+        v["description"],
+        format!("moved_to={}/dsxconnect-quarantine/pre/x.1", r.bucket),
+        "{v}"
+    );
+    assert_eq!(
+        r.gcs.bytes(&r.bucket, "dsxconnect-quarantine/pre/x").await.unwrap(),
+        EICAR,
+        "the first quarantined copy is intact"
+    );
+}
+
+/// A quarantine in another bucket (`gs://Q/held`) receives `held/<name>`; with that bucket
+/// missing the move is an `error` and the source stays.
+#[tokio::test]
+async fn move_to_another_bucket_and_to_a_missing_one() {
+    let q = unique_bucket("quar");
+    let gcs = Admin::new(fake_gcs());
+    let r = rig(&[
+        ("DSXCONNECTOR_ITEM_ACTION", "move"),
+        ("DSXCONNECTOR_ITEM_ACTION_MOVE_METAINFO", &format!("gs://{q}/held")),
+    ])
+    .await;
+    let (s, v) = r.action("pre/top.txt").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("error")), "no bucket {q}: {v}");
+    assert!(r.gcs.get(&r.bucket, "pre/top.txt").await.is_some(), "the source stays");
+    gcs.create_bucket(&q).await;
+    let (_, v) = r.action("pre/top.txt").await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert_eq!(v["description"], format!("moved_to={q}/held/pre/top.txt"));
+    assert_eq!(gcs.bytes(&q, "held/pre/top.txt").await.unwrap(), b"top");
+    assert!(r.gcs.get(&r.bucket, "pre/top.txt").await.is_none());
+}
+
+/// On a versioned bucket an object read, then overwritten, then moved: the quarantined copy has
+/// the scanned (older) bytes.
+#[tokio::test]
+async fn a_move_acts_on_the_generation_that_was_read() {
+    let gcs = Admin::new(fake_gcs());
+    let bucket = unique_bucket("ver");
+    gcs.create_bucket_with(&bucket, json!({"versioning": {"enabled": true}}))
+        .await;
+    gcs.put(&bucket, "pre/v.txt", b"scanned bytes").await;
+    let r = rig_on(gcs, bucket, "pre", &[("DSXCONNECTOR_ITEM_ACTION", "move")]).await;
+    let resp = r.read("pre/v.txt").await;
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"scanned bytes");
+    r.gcs.put(&r.bucket, "pre/v.txt", b"newer bytes").await;
+    let (_, v) = r.action("pre/v.txt").await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert_eq!(
+        r.gcs.bytes(&r.bucket, "dsxconnect-quarantine/pre/v.txt").await.unwrap(),
+        b"scanned bytes"
+    );
+}
+
+/// tag merges `Verdict=Malicious` into the custom metadata (existing keys stay); metadata that
+/// would pass 8 KiB gives `reason=tag_limit` and nothing is written; movetag's destination has
+/// the source's metadata plus the verdict.
+#[tokio::test]
+async fn tag_merges_metadata_within_the_limit_and_movetag_carries_it() {
+    let r = rig(&[("DSXCONNECTOR_ITEM_ACTION", "tag")]).await;
+    let meta = |m: Value| Upload {
+        metadata: Some(m),
+        ..Upload::default()
+    };
+    r.gcs
+        .put_with(&r.bucket, "pre/t", b"t", meta(json!({"owner": "me"})))
+        .await;
+    let (s, v) = r.action("pre/t").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("success")), "{v}");
+    assert_eq!(
+        r.metadata("pre/t").await,
+        json!({"owner": "me", "Verdict": "Malicious"})
+    );
+    r.gcs
+        .put_with(&r.bucket, "pre/full", b"f", meta(json!({"big": "x".repeat(8180)})))
+        .await;
+    let (s, v) = r.action("pre/full").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("error")), "{v}");
+    assert_eq!(v["description"], "reason=tag_limit");
+    assert!(r.metadata("pre/full").await.get("Verdict").is_none(), "nothing written");
+    assert_eq!(r.action("pre/missing").await.1["status"], "error");
+
+    let mt = rig(&[("DSXCONNECTOR_ITEM_ACTION", "movetag")]).await;
+    mt.gcs
+        .put_with(&mt.bucket, "pre/m", b"m", meta(json!({"owner": "me"})))
+        .await;
+    let (_, v) = mt.action("pre/m").await;
+    assert_eq!(v["status"], "success", "{v}");
+    let q = mt.gcs.get(&mt.bucket, "dsxconnect-quarantine/pre/m").await.unwrap();
+    assert_eq!(q["metadata"], json!({"owner": "me", "Verdict": "Malicious"}));
+    assert!(mt.gcs.get(&mt.bucket, "pre/m").await.is_none());
+}
+
+/// With result tags on: the capability is registered, an object taken in is marked `pending`
+/// (unless it has a result), results replace it, and a stale reason is cleared.
+#[tokio::test]
+async fn result_tags_mark_intake_pending_and_record_each_result() {
+    let r = rig(&[
+        ("DSXCONNECTOR_GCS_RESULT_TAGS", "true"),
+        ("DSXCONNECTOR_ITEM_ACTION", "nothing"),
+    ])
+    .await;
+    let reg = &r.fc.requests("/connectors/register")[0].body;
+    assert!(
+        reg["capabilities"].as_array().unwrap().contains(&json!("result_tags")),
+        "{reg}"
+    );
+    r.gcs
+        .put_with(
+            &r.bucket,
+            "pre/new.txt",
+            b"n",
+            Upload {
+                metadata: Some(json!({"owner": "me"})),
+                ..Upload::default()
+            },
+        )
+        .await;
+    let (s, v) = r.webhook(push("OBJECT_FINALIZE", &r.bucket, "pre/new.txt", 1)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(r.metadata("pre/new.txt").await["DsxScanResult"], "pending");
+    let tag = |result: &str, reason: Value| {
+        r.http
+            .put(r.url("/result_tag"))
+            .json(&json!({"location": "pre/new.txt", "metainfo": "m", "result": result, "reason": reason}))
+            .send()
+    };
+    assert_eq!(
+        tag("not_scanned", json!("too\nlarge")).await.unwrap().status().as_u16(),
+        200
+    );
+    let m = r.metadata("pre/new.txt").await;
+    assert_eq!(
+        (m["DsxScanResult"].as_str(), m["DsxScanReason"].as_str()),
+        (Some("not_scanned"), Some("too large"))
+    );
+    assert_eq!(tag("clean", Value::Null).await.unwrap().status().as_u16(), 200);
+    let m = r.metadata("pre/new.txt").await;
+    assert_eq!(m["DsxScanResult"], "clean");
+    assert_eq!(m["owner"], "me");
+    // The emulator stores a removed key as "" (the service removes it).
+    assert!(m.get("DsxScanReason").is_none_or(|v| v == ""), "{m}");
+}
+
+/// Push envelopes: a finalized object is enqueued once; metadata updates (our own tag writes)
+/// and deletes are ignored; another bucket is rejected and not redelivered (200); an envelope
+/// without `message` is 400.
+#[tokio::test]
+async fn push_envelopes_enqueue_finalized_objects_only() {
+    let r = rig(&[]).await;
+    let (s, v) = r.webhook(push("OBJECT_FINALIZE", &r.bucket, "pre/sub1/a.txt", 1)).await;
+    assert_eq!(s, 200, "{v}");
+    wait_for("one scan request", Duration::from_secs(20), || async {
+        let items = r.fc.scan_items();
+        (items.iter().filter(|i| i["location"] == "pre/sub1/a.txt").count() == 1).then_some(())
+    })
+    .await;
+    let before = r.fc.scan_items().len();
+    for event in ["OBJECT_METADATA_UPDATE", "OBJECT_DELETE"] {
+        let (s, _) = r.webhook(push(event, &r.bucket, "pre/sub1/a.txt", 1)).await;
+        assert_eq!(s, 200);
+    }
+    let (s, v) = r.webhook(push("OBJECT_FINALIZE", "another-bucket", "pre/a", 1)).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.to_string().contains("rejected"), "{v}");
+    let (s, _) = r.webhook(json!({"subscription": "projects/p/subscriptions/s"})).await;
+    assert_eq!(s, 400);
+    assert_eq!(r.fc.scan_items().len(), before, "nothing else enqueued");
+}
+
+/// The repository check: one objects.list passes; a missing bucket is `not_found`; an endpoint
+/// that refuses connections is `unreachable`; never a 500.
+#[tokio::test]
+async fn repository_checks_report_missing_buckets_and_unreachable_endpoints() {
+    let fc = FakeCore::start();
+    let data = tempfile::tempdir().unwrap();
+    let bucket = unique_bucket("later");
+    let (conn, _) = start_gcs_connector(&fc.url, fake_gcs(), &bucket, data.path(), &[]);
+    let reg = wait_for("registration", Duration::from_secs(20), || async {
+        fc.requests("/connectors/register").first().cloned()
+    })
+    .await;
+    assert_eq!(reg.body["status"], "failed");
+    assert_eq!(reg.body["last_repo_check_reason"], "not_found");
+    let http = reqwest::Client::new();
+    Admin::new(fake_gcs()).create_bucket(&bucket).await;
+    wait_for("ready", Duration::from_secs(30), || async {
+        let s = http
+            .get(format!("{}/readyz", conn.url))
+            .send()
+            .await
+            .ok()?
+            .status()
+            .as_u16();
+        (s == 200).then_some(())
+    })
+    .await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let data2 = tempfile::tempdir().unwrap();
+    let (down, _) = start_gcs_connector(&fc.url, &format!("http://{closed}"), &bucket, data2.path(), &[]);
+    let rc = http.get(format!("{}/repo_check", down.url)).send().await.unwrap();
+    assert_eq!(rc.status().as_u16(), 200);
+    let v: Value = rc.json().await.unwrap();
+    assert_eq!(v["status"], "error");
+    assert!(v["description"].as_str().unwrap_or("").contains("unreachable"), "{v}");
+}
+
+/// A bad bucket name or an unreadable credential file stops `connector gcs` with exit status 2
+/// and a message naming the variable; the secret JSON never appears.
+#[test]
+fn bad_assets_and_unreadable_credentials_exit_2_naming_the_variable() {
+    let bin = env!("CARGO_BIN_EXE_dsx-connect");
+    let run = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(bin)
+            .args(["connector", "gcs"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DSXCONNECTOR_LISTEN_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = run(&[
+        ("DSXCONNECTOR_ASSET", "Bad_Bucket"),
+        ("STORAGE_EMULATOR_HOST", "127.0.0.1:1"),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("DSXCONNECTOR_ASSET"), "{err}");
+    let (code, err) = run(&[
+        ("DSXCONNECTOR_ASSET", "good-bucket"),
+        ("DSXCONNECTOR_GCS_CREDENTIALS_FILE", "/nonexistent/key.json"),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("DSXCONNECTOR_GCS_CREDENTIALS_FILE"), "{err}");
+    let (code, err) = run(&[
+        ("DSXCONNECTOR_ASSET", "good-bucket"),
+        ("DSXCONNECTOR_GCS_AUTH", "service_account"),
+        (
+            "DSXCONNECTOR_GCS_CREDENTIALS_JSON",
+            "{\"type\":\"service_account\",\"private_key\":\"TOPSECRET\"}",
+        ),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("DSXCONNECTOR_GCS_CREDENTIALS_JSON") && !err.contains("TOPSECRET"),
+        "{err}"
+    );
+}
