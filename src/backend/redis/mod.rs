@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::redis::{self, Value};
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime};
+use deadpool_redis::{Pool, PoolConfig, Runtime};
 
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
@@ -55,6 +55,10 @@ const TASK_TTL_SECS: u64 = 7 * 86_400;
 const BY_JOB_TTL_SECS: u64 = 14 * 86_400;
 /// Connections per process: claims block one, every in-flight item needs one briefly.
 const POOL_SIZE: usize = 64;
+/// Longest wait for any reply; claims block for at most a tenth of it (`MAX_CLAIM_BLOCK`).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest XREADGROUP BLOCK of a claim.
+const MAX_CLAIM_BLOCK: Duration = Duration::from_secs(1);
 
 struct Inner {
     pool: Pool,
@@ -88,18 +92,26 @@ impl RedisStore {
     /// Connects (lazily: the pool opens connections on use, so a process starts while Redis is
     /// down) and prepares the consumer group when Redis answers.
     pub fn connect(url: &str, opts: RedisOptions) -> StoreResult<Self> {
-        let mut cfg = Config::from_url(url);
-        cfg.pool = Some(PoolConfig {
-            max_size: POOL_SIZE,
-            timeouts: deadpool_redis::Timeouts {
-                wait: Some(Duration::from_secs(5)),
-                create: Some(Duration::from_secs(3)),
-                recycle: Some(Duration::from_secs(3)),
-            },
-            ..PoolConfig::default()
-        });
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
+        // Every reply may take up to RESPONSE_TIMEOUT: more than the longest claim BLOCK, so a
+        // batch Redis hands out at the end of a block is never dropped by the client (it would
+        // sit in this consumer's pending list until reclaimed, minutes later).
+        let conn_cfg = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(Duration::from_secs(3)));
+        let manager = deadpool_redis::Manager::new_with_config(url, conn_cfg)
+            .map_err(|e| StoreError::Internal(Cause::with("invalid Redis URL", e)))?;
+        let pool = Pool::builder(manager)
+            .config(PoolConfig {
+                max_size: POOL_SIZE,
+                timeouts: deadpool_redis::Timeouts {
+                    wait: Some(Duration::from_secs(5)),
+                    create: Some(Duration::from_secs(3)),
+                    recycle: Some(Duration::from_secs(3)),
+                },
+                ..PoolConfig::default()
+            })
+            .runtime(Runtime::Tokio1)
+            .build()
             .map_err(|e| StoreError::Internal(Cause::with("invalid Redis configuration", e)))?;
         let client = redis::Client::open(url).map_err(|e| StoreError::Internal(Cause::with("invalid Redis URL", e)))?;
         let host = hostname::get()

@@ -215,7 +215,9 @@ impl WorkQueue for RedisStore {
         }
         // Block at most until the next retry is due, so retries are not held back by the wait.
         let due_in = self.inner.next_due_ms.load(Ordering::Acquire) - now_ms();
-        let block = wait.min(Duration::from_millis(due_in.clamp(1, 60_000) as u64));
+        let block = wait
+            .min(super::MAX_CLAIM_BLOCK)
+            .min(Duration::from_millis(due_in.clamp(1, 60_000) as u64));
         let mut c = self.conn().await?;
         let r: Value = redis::cmd("XREADGROUP")
             .arg("GROUP")
