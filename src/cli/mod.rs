@@ -179,7 +179,7 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub gcs: Vec<String>,
-    /// Action of the built-in connectors on malicious items (default: the connector default, move).
+    /// Action of the built-in connectors on malicious items (default: each connector's own: move; Azure Blob nothing; GCS tag).
     #[arg(long, value_enum, env = "DSXCONNECT_SERVE_ACTION")]
     pub action: Option<ActionArg>,
     /// Quarantine folder of the built-in connectors (default: <folder>/dsxconnect-quarantine).

@@ -433,6 +433,27 @@ async fn tag_merges_metadata_within_the_limit_and_movetag_carries_it() {
     assert!(mt.gcs.get(&mt.bucket, "pre/m").await.is_none());
 }
 
+/// Without `DSXCONNECTOR_ITEM_ACTION` the GCS connector tags, as the original did: `/config`
+/// says `tag`, and a malicious object stays where it is with `Verdict=Malicious` merged into its
+/// metadata.
+#[tokio::test]
+async fn the_default_action_is_tag() {
+    let r = rig(&[]).await;
+    let cfg: Value = r.http.get(r.url("/config")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cfg["item_action"], "tag", "{cfg}");
+    let (s, v) = r.action("pre/sub1/a.txt").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("success")), "{v}");
+    assert_eq!(v["item_action"], "tag", "{v}");
+    assert_eq!(r.metadata("pre/sub1/a.txt").await["Verdict"], "Malicious");
+    assert!(
+        r.gcs
+            .get(&r.bucket, "dsxconnect-quarantine/pre/sub1/a.txt")
+            .await
+            .is_none(),
+        "nothing moved"
+    );
+}
+
 /// With result tags on: the capability is registered, an object taken in is marked `pending`
 /// (unless it has a result), results replace it, and a stale reason is cleared.
 #[tokio::test]

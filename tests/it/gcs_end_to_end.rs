@@ -1,7 +1,8 @@
 //! The GCS connector end to end against real peers: fake-gcs-server publishing its
-//! notifications into the Pub/Sub emulator for the pull subscription, 5,000 objects with odd
-//! names, and the recording proxy that checks what goes over the wire (generations,
-//! preconditions, rewrite tokens, throttling).
+//! notifications into the Pub/Sub emulator, which delivers them through a push subscription
+//! (the API key in the endpoint's query) or a pull subscription; 5,000 objects with odd names;
+//! and the recording proxy that checks what goes over the wire (generations, preconditions,
+//! rewrite tokens, throttling, push answers).
 
 use crate::common;
 use crate::connector_gcs::{locations, rig_on};
@@ -98,6 +99,168 @@ async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted
         cfg.to_string().contains("projects/dsx-test/subscriptions/dsx-pull"),
         "{cfg}"
     );
+}
+
+/// Push: the Pub/Sub emulator delivers fake-gcs-server's notifications to
+/// `/<name>/webhook/event?api_key=K` (push cannot set headers), through the recording proxy so
+/// that every answer is seen. Each upload gives exactly one scan request and one
+/// `enqueue_done`; the connector's own tag write (a metadata update) is no rescan; while the core
+/// refuses scan requests the push is answered 503 and redelivered until the object is accepted.
+/// A second push subscription without the key is answered 403 on every attempt, so Pub/Sub keeps
+/// its messages; once its endpoint carries the key they are delivered and accepted.
+#[tokio::test]
+async fn a_push_subscription_with_the_key_in_its_url_enqueues_each_upload_once() {
+    use common::gcs_proxy::Proxy;
+    const KEY: &str = "push k+y/=1";
+    let project = "dsx-test";
+    let ps = start_pubsub_emulator();
+    pubsub_topic(&ps, project, "gcs-push").await;
+    let endpoint = start_fake_gcs_with(
+        &[
+            "-event.pubsub-project-id",
+            project,
+            "-event.pubsub-topic",
+            "gcs-push",
+            "-event.list",
+            "finalize,metadataUpdate",
+        ],
+        &[("PUBSUB_EMULATOR_HOST", &ps)],
+    );
+    let gcs = Admin::new(&endpoint);
+    let bucket = unique_bucket("push");
+    gcs.create_bucket(&bucket).await;
+    let r = rig_on(
+        gcs,
+        bucket,
+        "pre",
+        &[
+            ("DSXCONNECTOR_API_KEY", KEY),
+            ("DSXCONNECTOR_ITEM_ACTION", "tag"),
+            // A refused scan request makes the push answer 503 after one retry (Pub/Sub retries).
+            ("DSXCONNECTOR_ENQUEUE_MAX_ATTEMPTS", "2"),
+        ],
+    )
+    .await;
+    // The connector's URL is `http://host:port/<name>`: the proxy forwards to `http://host:port`.
+    let conn = url::Url::parse(&r.conn.url).unwrap();
+    let rp = Proxy::start(conn.origin().ascii_serialization().as_str());
+    let hook = format!("{}{}/webhook/event", rp.url, conn.path());
+    let key: String = url::form_urlencoded::byte_serialize(KEY.as_bytes()).collect();
+    let keyed = format!("{hook}?api_key={key}");
+    pubsub_subscription(&ps, project, "gcs-push", "push-keyed", Some(&keyed)).await;
+    pubsub_subscription(&ps, project, "gcs-push", "push-keyless", Some(&hook)).await;
+    // The answers to the push deliveries so far, in order (those still in flight left out).
+    let deliveries = |with_key: bool| -> Vec<u16> {
+        rp.seen()
+            .into_iter()
+            .filter(|s| s.method == "POST" && s.path.ends_with("/webhook/event") && s.status != 0)
+            .filter(|s| s.query.contains("api_key=") == with_key)
+            .map(|s| s.status)
+            .collect()
+    };
+    let count = |name: &str| r.fc.scan_items().iter().filter(|i| i["location"] == name).count();
+
+    let names: Vec<String> = (0..5).map(|i| format!("pre/push {i}+é #?.txt")).collect();
+    for n in &names {
+        r.gcs.put(&r.bucket, n, b"x").await;
+    }
+    r.gcs.put(&r.bucket, "other/outside.txt", b"o").await;
+    wait_for("5 scan requests", Duration::from_secs(60), || async {
+        (r.fc.scan_items().len() >= 5).then_some(())
+    })
+    .await;
+    // The connector's own metadata write: its notification is delivered and ignored.
+    let tag = r
+        .http
+        .put(r.url("/item_action"))
+        .header("x-api-key", KEY)
+        .json(&serde_json::json!({"location": names[0], "metainfo": format!("{}/{}", r.bucket, names[0])}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = tag.json().await.unwrap();
+    assert_eq!(v["status"], "success", "{v}");
+    r.gcs.put(&r.bucket, "pre/sentinel", b"s").await;
+    wait_for("the sentinel", Duration::from_secs(60), || async {
+        (count("pre/sentinel") == 1).then_some(())
+    })
+    .await;
+    for n in &names {
+        assert_eq!(count(n), 1, "{n} once");
+        let item =
+            r.fc.scan_items()
+                .into_iter()
+                .find(|i| i["location"] == n.as_str())
+                .unwrap();
+        assert_eq!(item["metainfo"], format!("{}/{n}", r.bucket));
+        let job = item["scan_job_id"].as_str().unwrap().to_string();
+        let done = r.fc.requests(&format!("/scan/jobs/{job}/enqueue_done"));
+        assert_eq!(done.len(), 1, "{n}: one enqueue_done");
+        assert_eq!(done[0].body["enqueued_total"], 1, "{n}");
+    }
+    assert_eq!(count("other/outside.txt"), 0);
+    assert_eq!(
+        r.gcs.get(&r.bucket, &names[0]).await.unwrap()["metadata"]["Verdict"],
+        "Malicious"
+    );
+    // 5 uploads, the outside object, the tag's metadata update and the sentinel: each answered.
+    wait_for("8 keyed pushes answered", Duration::from_secs(60), || async {
+        (deliveries(true).len() >= 8).then_some(())
+    })
+    .await;
+    let keyed_answers = deliveries(true);
+    assert!(
+        keyed_answers.iter().all(|s| *s == 200),
+        "every keyed push accepted: {keyed_answers:?}"
+    );
+
+    // Without the key: 403 on every attempt, and Pub/Sub tries again (16 deliveries of the 8
+    // messages so far cannot be without redeliveries).
+    wait_for("keyless pushes redelivered", Duration::from_secs(60), || async {
+        (deliveries(false).len() >= 16).then_some(())
+    })
+    .await;
+    let keyless = deliveries(false);
+    assert!(keyless.iter().all(|s| *s == 403), "{keyless:?}");
+    assert_eq!(count(&names[1]), 1, "nothing enqueued without the key");
+
+    // The core refuses scan requests: the push is answered 503 and redelivered.
+    r.fc.set(|s| {
+        s.overrides.insert("/scan/request".into(), 503);
+        s.overrides.insert("/scan/request/batch".into(), 503);
+    });
+    r.gcs.put(&r.bucket, "pre/while-down", b"d").await;
+    wait_for("two refused deliveries", Duration::from_secs(60), || async {
+        (deliveries(true).iter().filter(|s| **s == 503).count() >= 2 && count("pre/while-down") >= 2).then_some(())
+    })
+    .await;
+    let refused = count("pre/while-down");
+    r.fc.set(|s| s.overrides.clear());
+    wait_for(
+        "the object accepted once the core is back",
+        Duration::from_secs(90),
+        || async { (count("pre/while-down") > refused).then_some(()) },
+    )
+    .await;
+    wait_for(
+        "a push accepted after the refusals",
+        Duration::from_secs(60),
+        || async {
+            let answers = deliveries(true);
+            let first_refusal = answers.iter().position(|s| *s == 503)?;
+            answers[first_refusal..].contains(&200).then_some(())
+        },
+    )
+    .await;
+
+    // The keyless subscription's messages were kept: with the key they are accepted.
+    pubsub_modify_push(&ps, project, "push-keyless", &format!("{keyed}&from=keyless")).await;
+    wait_for(
+        "the held messages delivered with the key",
+        Duration::from_secs(90),
+        || async { names.iter().all(|n| count(n) == 2).then_some(()) },
+    )
+    .await;
 }
 
 /// 5,000 objects with spaces, `+`, unicode and URL-special characters under nested prefixes

@@ -27,6 +27,7 @@ mod docs_links;
 mod engines;
 mod filter_properties;
 mod filter_vectors;
+mod gcs_credentials;
 mod gcs_end_to_end;
 mod gcs_process;
 mod job_control;

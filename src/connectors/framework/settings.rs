@@ -40,6 +40,16 @@ impl ConnectorKind {
         }
     }
 
+    /// The item action when `DSXCONNECTOR_ITEM_ACTION` is unset: each connector keeps its
+    /// original's default (Azure Blob acts only when told to; GCS tags).
+    pub fn default_item_action(self) -> ItemAction {
+        match self {
+            ConnectorKind::Filesystem | ConnectorKind::S3 => ItemAction::Move,
+            ConnectorKind::AzureBlob => ItemAction::Nothing,
+            ConnectorKind::Gcs => ItemAction::Tag,
+        }
+    }
+
     fn default_url(self) -> &'static str {
         match self {
             ConnectorKind::Filesystem => "http://0.0.0.0:8590",
@@ -270,13 +280,9 @@ impl ConnectorSettings {
                 Filter::default()
             }
         };
-        // The Azure Blob connector keeps the original's default: it acts only when told to.
-        let azure_default = kind == ConnectorKind::AzureBlob && !s.is_set(ITEM_ACTION.key);
-        let item_action = if azure_default {
-            ItemAction::Nothing
-        } else {
-            s.choice::<ItemAction, _>(&ITEM_ACTION).unwrap_or(ItemAction::Move)
-        };
+        let item_action = s
+            .choice::<ItemAction, _>(&ITEM_ACTION)
+            .unwrap_or_else(|| kind.default_item_action());
         let move_metainfo = s.text_or_default(&ITEM_ACTION_MOVE_METAINFO);
         if item_action.moves() && move_metainfo.trim().is_empty() {
             s.error(
@@ -543,6 +549,41 @@ mod tests {
         ] {
             let (s, _) = load(&[("DSXCONNECTOR_ASSET", "/tmp"), ("DSXCONNECTOR_ITEM_ACTION", raw)]).unwrap();
             assert_eq!(s.item_action, want);
+        }
+    }
+
+    #[test]
+    fn each_kind_keeps_its_default_item_action_unless_set() {
+        for (kind, want) in [
+            (ConnectorKind::Filesystem, ItemAction::Move),
+            (ConnectorKind::S3, ItemAction::Move),
+            (ConnectorKind::AzureBlob, ItemAction::Nothing),
+            (ConnectorKind::Gcs, ItemAction::Tag),
+        ] {
+            for unset in [None, Some(""), Some("  ")] {
+                let mut env: BTreeMap<String, String> =
+                    [("DSXCONNECTOR_ASSET".to_string(), "bucket".to_string())].into();
+                if let Some(v) = unset {
+                    env.insert("DSXCONNECTOR_ITEM_ACTION".into(), v.into());
+                }
+                let (s, _) = ConnectorSettings::load(kind, &env, None, &Overrides::default())
+                    .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+                assert_eq!(s.item_action, want, "{kind:?} with {unset:?}");
+            }
+            let env: BTreeMap<String, String> = [
+                ("DSXCONNECTOR_ASSET".to_string(), "bucket".to_string()),
+                ("DSXCONNECTOR_ITEM_ACTION".to_string(), "delete".to_string()),
+            ]
+            .into();
+            let (s, _) = ConnectorSettings::load(kind, &env, None, &Overrides::default()).unwrap();
+            assert_eq!(s.item_action, ItemAction::Delete, "{kind:?} set explicitly");
+            let flag = Overrides {
+                item_action: Some("nothing".into()),
+                ..Overrides::default()
+            };
+            let env: BTreeMap<String, String> = [("DSXCONNECTOR_ASSET".to_string(), "bucket".to_string())].into();
+            let (s, _) = ConnectorSettings::load(kind, &env, None, &flag).unwrap();
+            assert_eq!(s.item_action, ItemAction::Nothing, "{kind:?} with --action");
         }
     }
 

@@ -80,7 +80,7 @@ pub const ITEM_ACTION: Conn<Choice> = Setting::new(
     Section::Connector,
     "what to do with a malicious item (`--action`)",
 )
-.default_doc("`move`; `nothing` for the Azure Blob connector");
+.default_doc("`move`; `nothing` for the Azure Blob connector; `tag` for the GCS connector");
 pub const ITEM_ACTION_MOVE_METAINFO: Conn<Text> = Setting::new(
     "ITEM_ACTION_MOVE_METAINFO",
     Text(Some("dsxconnect-quarantine")),

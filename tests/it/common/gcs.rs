@@ -162,6 +162,12 @@ pub fn start_pubsub_emulator() -> String {
 
 /// Creates `projects/<p>/topics/<t>` and a pull subscription `projects/<p>/subscriptions/<s>`.
 pub async fn pubsub_topic_and_subscription(host: &str, project: &str, topic: &str, sub: &str) {
+    pubsub_topic(host, project, topic).await;
+    pubsub_subscription(host, project, topic, sub, None).await;
+}
+
+/// Creates `projects/<p>/topics/<t>`, waiting until the emulator serves requests.
+pub async fn pubsub_topic(host: &str, project: &str, topic: &str) {
     let http = reqwest::Client::new();
     // The emulator may take connections before it serves requests.
     super::wait_for(
@@ -178,13 +184,35 @@ pub async fn pubsub_topic_and_subscription(host: &str, project: &str, topic: &st
         },
     )
     .await;
-    let r = http
+}
+
+/// Creates the subscription `projects/<p>/subscriptions/<s>` on topic `t`: a pull subscription,
+/// or with `push_endpoint` a push subscription delivering to that URL (query string included).
+pub async fn pubsub_subscription(host: &str, project: &str, topic: &str, sub: &str, push_endpoint: Option<&str>) {
+    let mut body = json!({"topic": format!("projects/{project}/topics/{topic}"), "ackDeadlineSeconds": 10});
+    if let Some(e) = push_endpoint {
+        body["pushConfig"] = json!({ "pushEndpoint": e });
+    }
+    let r = reqwest::Client::new()
         .put(format!("http://{host}/v1/projects/{project}/subscriptions/{sub}"))
-        .json(&json!({"topic": format!("projects/{project}/topics/{topic}"), "ackDeadlineSeconds": 10}))
+        .json(&body)
         .send()
         .await
         .unwrap();
     assert!(r.status().is_success(), "subscription: {}", r.status());
+}
+
+/// Points the push subscription `projects/<p>/subscriptions/<s>` at another endpoint.
+pub async fn pubsub_modify_push(host: &str, project: &str, sub: &str, push_endpoint: &str) {
+    let r = reqwest::Client::new()
+        .post(format!(
+            "http://{host}/v1/projects/{project}/subscriptions/{sub}:modifyPushConfig"
+        ))
+        .json(&json!({"pushConfig": {"pushEndpoint": push_endpoint}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "modifyPushConfig: {}", r.status());
 }
 
 /// The test binary's shared server.

@@ -1,5 +1,6 @@
 //! A recording proxy in front of fake-gcs-server (the "RP" of docs/reference/CONNECTORS.md,
-//! "GCS connector" tests): records method, raw path, query and headers of every request, answers
+//! "GCS connector" tests): records method, raw path, query, headers and the status answered of
+//! every request, answers
 //! from a per-(method, path) script when one is queued, and forwards everything else to the
 //! emulator unchanged. It covers what the emulator does not enforce (preconditions, rewrite
 //! tokens, throttling, a generation that is gone).
@@ -22,11 +23,16 @@ pub struct Seen {
     pub query: String,
     /// Lower-case names.
     pub headers: HashMap<String, String>,
+    /// The status answered (scripted or forwarded; 502 when the upstream was unreachable).
+    pub status: u16,
+    /// The request's number in the proxy's life (not reset by `clear`).
+    pub seq: u64,
 }
 
 #[derive(Default)]
 struct State {
     seen: Vec<Seen>,
+    next: u64,
     script: HashMap<(String, String), VecDeque<Reply>>,
 }
 
@@ -50,19 +56,32 @@ async fn handle(
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
-    let scripted = {
+    let (seq, scripted) = {
         let mut s = st.lock().unwrap();
+        let seq = s.next;
+        s.next += 1;
         s.seen.push(Seen {
             method: method.clone(),
             path: path.clone(),
             query: query.clone(),
             headers,
+            status: 0,
+            seq,
         });
-        s.script
+        let scripted = s
+            .script
             .get_mut(&(method.clone(), path.clone()))
-            .and_then(VecDeque::pop_front)
+            .and_then(VecDeque::pop_front);
+        (seq, scripted)
+    };
+    // `clear` may have emptied the record meanwhile: then the status has nowhere to go.
+    let answered = |status: u16| {
+        if let Some(s) = st.lock().unwrap().seen.iter_mut().find(|s| s.seq == seq) {
+            s.status = status;
+        }
     };
     if let Some(r) = scripted {
+        answered(r.status);
         let mut b = HttpResponse::build(actix_web::http::StatusCode::from_u16(r.status).unwrap());
         for (k, v) in &r.headers {
             b.insert_header((k.as_str(), v.as_str()));
@@ -83,8 +102,12 @@ async fn handle(
     }
     let answer = match fwd.body(body.to_vec()).send().await {
         Ok(a) => a,
-        Err(e) => return HttpResponse::BadGateway().body(e.to_string()),
+        Err(e) => {
+            answered(502);
+            return HttpResponse::BadGateway().body(e.to_string());
+        }
     };
+    answered(answer.status().as_u16());
     let mut b = HttpResponse::build(actix_web::http::StatusCode::from_u16(answer.status().as_u16()).unwrap());
     for (k, v) in answer.headers() {
         if k != "content-length" && k != "transfer-encoding" && k != "connection" {

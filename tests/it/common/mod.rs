@@ -8,6 +8,7 @@ pub mod capture;
 pub mod events;
 pub mod fake_connector;
 pub mod fake_core;
+pub mod gce_metadata;
 pub mod gcs;
 pub mod gcs_proxy;
 pub mod hostile_tree;
