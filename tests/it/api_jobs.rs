@@ -37,7 +37,8 @@ async fn a_job_stays_running_until_enqueue_done_then_completes_at_once_with_exac
         (count(&api.job("jc").await, "processed_count") == 5).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Completion is decided in the same atomic store step that counts the last outcome, so the
+    // snapshot that shows 5 processed would already show it.
     assert_eq!(
         api.job("jc").await["status"],
         "running",
@@ -112,7 +113,15 @@ async fn the_idle_rule_completes_jobs_of_connectors_that_never_signal_but_waits_
     let j = api.wait_job("legacy", "completed", Duration::from_secs(15)).await;
     assert_eq!(j["completed_by"], "idle");
     assert_eq!(count(&j, "processed_count"), 3);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A legacy job submitted after the modern one finished its items is the barrier: once the idle
+    // rule completed it, the rule has also looked at the modern job after its idle period.
+    wait_for("modern processed", Duration::from_secs(15), || async {
+        (count(&api.job("modern").await, "processed_count") == 3).then_some(())
+    })
+    .await;
+    submit(&api, &fake, "later", 1, None).await;
+    let later = api.wait_job("later", "completed", Duration::from_secs(15)).await;
+    assert_eq!(later["completed_by"], "idle");
     assert_eq!(api.job("modern").await["status"], "running");
 }
 

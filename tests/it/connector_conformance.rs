@@ -570,17 +570,21 @@ async fn a_bad_job_id_is_refused_and_nothing_reaches_the_core() {
     for bad in ["a:b", "a%2Fb", "with%20space"] {
         assert_eq!(r.full_scan(&format!("?job_id={bad}")).await.0, 422, "{bad}");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(r.fc.scan_items().is_empty());
-    assert!(r.fc.requests("/enqueue_done").is_empty());
+    // A valid scan afterwards is the barrier: once its `enqueue_done` arrived, anything the
+    // refused calls had set off would have reached the core before it.
+    assert_eq!(r.full_scan("?job_id=GOOD").await.0, 200);
+    r.enqueue_done("GOOD").await;
+    assert!(r.fc.scan_items().iter().all(|i| i["scan_job_id"] == "GOOD"));
     let counts: BTreeMap<String, usize> = r.fc.requests("").iter().fold(BTreeMap::new(), |mut m, q| {
         *m.entry(q.path.clone()).or_default() += 1;
         m
     });
     assert!(
-        counts
-            .keys()
-            .all(|p| p.ends_with("/register") || p.ends_with("/healthz")),
+        counts.keys().all(|p| p.ends_with("/register")
+            || p.ends_with("/healthz")
+            || p.ends_with("/scan/request/batch")
+            || p.ends_with("/scan/request")
+            || p.ends_with("/scan/jobs/GOOD/enqueue_done")),
         "{counts:?}"
     );
 }

@@ -495,8 +495,19 @@ async fn a_missing_asset_answers_503_and_sends_nothing() {
         .await
         .unwrap();
     assert_eq!(rc["status"], "error");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(r.fc.scan_items().is_empty() && r.fc.requests("/enqueue_done").is_empty());
+    // The asset comes back and a later scan runs to its end: the barrier after which anything
+    // the refused scan had set off would have reached the core.
+    std::fs::create_dir(r.asset.path()).unwrap();
+    std::fs::write(r.asset.path().join("back.txt"), b"x").unwrap();
+    let (s, _) = wait_for("the asset is usable again", Duration::from_secs(30), || async {
+        let (s, v) = r.full_scan("?job_id=AFTER").await;
+        (s != 503).then_some((s, v))
+    })
+    .await;
+    assert_eq!(s, 200);
+    r.wait_enqueue_done("AFTER").await;
+    assert!(r.fc.scan_items().iter().all(|i| i["scan_job_id"] == "AFTER"));
+    assert!(r.fc.requests("/scan/jobs/M/enqueue_done").is_empty());
 }
 
 #[tokio::test]

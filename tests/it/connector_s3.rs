@@ -291,9 +291,6 @@ async fn a_missing_bucket_is_reported_then_ready_once_created() {
         .unwrap();
     assert_eq!(fs.status().as_u16(), 503);
     assert_eq!(fs.json::<Value>().await.unwrap()["status"], "error");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(fc.requests("/scan/request").is_empty() && fc.requests("/scan/request/batch").is_empty());
-    assert!(fc.requests("/scan/jobs/NOBUCKET/enqueue_done").is_empty());
     create_bucket(&admin(moto()), &bucket).await;
     wait_for("ready", Duration::from_secs(20), || async {
         let s = http
@@ -306,6 +303,20 @@ async fn a_missing_bucket_is_reported_then_ready_once_created() {
         (s == 200).then_some(())
     })
     .await;
+    // A scan of the (empty) bucket that now exists runs to its end: the barrier after which
+    // anything the refused scan had set off would have reached the core.
+    let after = http
+        .post(format!("{}/full_scan?job_id=AFTER", conn.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status().as_u16(), 200);
+    wait_for("enqueue_done of AFTER", Duration::from_secs(30), || async {
+        (!fc.requests("/scan/jobs/AFTER/enqueue_done").is_empty()).then_some(())
+    })
+    .await;
+    assert!(fc.requests("/scan/request").is_empty() && fc.requests("/scan/request/batch").is_empty());
+    assert!(fc.requests("/scan/jobs/NOBUCKET/enqueue_done").is_empty());
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -53,17 +53,35 @@ async fn pausing_while_the_connector_enumerates_parks_everything_and_resume_fini
     .await;
     assert_eq!(count(&j, "enqueued_count"), 400);
     assert_eq!(j["status"], "paused");
-    tokio::time::sleep(Duration::from_millis(300)).await; // in-flight items finish
-    let frozen = scans(&dsxa).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(scans(&dsxa).await, frozen, "nothing of a paused job is dispatched");
-    assert!(frozen < 400);
+    // A later job's items queue behind every item of the paused job (claims are ordered): once
+    // they are all processed, the workers have claimed and parked the paused job's items.
+    let fake = FakeConnector::start();
+    let barrier: Vec<Value> = (0..20)
+        .map(|i| {
+            let loc = format!("/barrier/f{i}");
+            fake.put_file(&loc, b"barrier");
+            scan_request(&loc, &fake.url, Some("barrier"))
+        })
+        .collect();
+    assert_eq!(api.post("/scan/request/batch", json!(barrier)).await.0, 202);
+    wait_for("the later job processed", Duration::from_secs(60), || async {
+        (count(&api.job("barrier").await, "processed_count") == 20).then_some(())
+    })
+    .await;
+    // The items dispatched before the pause finish; nothing else of the paused job is scanned.
+    let frozen = wait_for("in-flight items recorded", Duration::from_secs(30), || async {
+        let processed = count(&api.job(&job).await, "processed_count") as usize;
+        (scans(&dsxa).await == processed + 20).then_some(processed)
+    })
+    .await;
+    assert!(frozen < 400, "nothing of a paused job is dispatched: {frozen}");
+    assert_eq!(api.job(&job).await["status"], "paused");
     let (s, v) = api.post(&format!("/scan/jobs/{job}/resume"), json!(null)).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("running")));
     let j = api.wait_job(&job, "completed", Duration::from_secs(60)).await;
     assert_eq!(count(&j, "processed_count"), 400, "nothing lost");
     at_rest(&j);
-    assert_eq!(scans(&dsxa).await, 400, "each item scanned once");
+    assert_eq!(scans(&dsxa).await, 420, "each item scanned once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +121,10 @@ async fn cancel_drops_queued_work_lets_in_flight_items_finish_and_stays_cancelle
     assert_eq!(j["cancel"], "1");
     assert!(count(&j, "skipped_count") > 100, "queued work was dropped");
     at_rest(&j);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The connector's end-of-enumeration signal is what completes a running job: it must not
+    // complete a cancelled one.
+    api.post("/scan/jobs/cx/enqueue_done", json!({"enqueued_total": 200}))
+        .await;
     let again = api.job("cx").await;
     assert_eq!(again["status"], "cancelled", "a cancelled job never completes");
     assert_eq!(again["finished_at"], j["finished_at"]);

@@ -506,7 +506,7 @@ async fn a_job_paused_before_a_sigkill_is_still_paused_after_restart_and_resume_
         (api.job(&job_id).await["enqueue_done"] == "1").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Everything was accepted and is durable from here on: the kill may land at any moment.
     first.kill().unwrap();
     first.wait().unwrap();
 
@@ -520,7 +520,11 @@ async fn a_job_paused_before_a_sigkill_is_still_paused_after_restart_and_resume_
     assert_eq!(count(&j, "enqueued_count"), N);
     let parked_at = count(&j, "processed_count");
     assert!(parked_at < N);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Another full scan runs to completion beside it: the restarted workers are busy, and still
+    // none of the paused job's items is dispatched.
+    let other = api.full_scan_when_reachable(&uuid).await;
+    let other_done = api.wait_job(&other, "completed", Duration::from_secs(60)).await;
+    assert_eq!(count(&other_done, "processed_count"), N);
     assert_eq!(
         count(&api.job(&job_id).await, "processed_count"),
         parked_at,

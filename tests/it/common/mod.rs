@@ -334,6 +334,23 @@ impl Api {
         .await
     }
 
+    /// Triggers a full scan once the connector answers (a restarted core's connector may still be
+    /// coming up: 502/503 until then) and returns the job id.
+    pub async fn full_scan_when_reachable(&self, uuid: &str) -> String {
+        wait_for("the connector takes a full scan", Duration::from_secs(60), || async {
+            let r = self
+                .http
+                .post(format!("{}/connectors/full_scan/{uuid}", self.base))
+                .send()
+                .await
+                .ok()?;
+            let s = r.status().as_u16();
+            assert!(matches!(s, 202 | 502 | 503), "full scan trigger: {s}");
+            Some(r.headers().get("x-job-id")?.to_str().ok()?.to_string())
+        })
+        .await
+    }
+
     /// Triggers a full scan and returns the job id.
     pub async fn full_scan(&self, uuid: &str) -> String {
         let r = self
