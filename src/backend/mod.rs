@@ -17,7 +17,9 @@ use crate::auth::tokens::ApiToken;
 use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
-use crate::model::{ConnectorInstanceModel, DlqEntry, DlqQueue, JobStatus, ScanRequestModel, Stage, WorkItem};
+use crate::model::{
+    ConnectorInstanceModel, DlqEntry, DlqQueue, JobStatus, ScanRequestModel, Stage, TaskId, WorkItem,
+};
 
 pub mod events;
 pub mod identity;
@@ -122,7 +124,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// One scan request to accept.
 #[derive(Debug, Clone)]
 pub struct NewItem {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub job_id: String,
     /// As accepted, with `scan_job_id` and `connector_url` filled in.
     pub request: ScanRequestModel,
@@ -176,7 +178,7 @@ pub enum ItemOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub job_id: String,
     pub outcome: ItemOutcome,
     /// The job's status after the accept.
@@ -233,9 +235,9 @@ pub trait WorkQueue: Send + Sync {
     /// Dead-letters an entry whose payload cannot be read (`bad_payload`).
     async fn reject_unreadable(&self, receipt: &Receipt, raw: &str, error: &str) -> StoreResult<()>;
     /// The task record, with live state (running/retrying) where known.
-    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    async fn task(&self, task_id: &TaskId) -> StoreResult<Option<TaskRecord>>;
     /// Marks a task `running` for its `attempts`-th execution.
-    async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()>;
+    async fn task_started(&self, task_id: &TaskId, attempts: u32) -> StoreResult<()>;
     /// Entries waiting in the queue (ready + delayed), for readiness details and benchmarks.
     async fn depth(&self) -> StoreResult<u64>;
     /// Says a claimed entry is still being worked on. The distributed queue resets the entry's
@@ -331,7 +333,7 @@ impl Outcome {
 /// Input of [`JobStore::record_outcome`].
 #[derive(Debug, Clone)]
 pub struct OutcomeRecord {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub job_id: String,
     pub outcome: Outcome,
     pub attempts: u32,
@@ -421,7 +423,7 @@ pub struct RequeueReport {
 /// Results, statistics and the dead-letter queues.
 #[async_trait]
 pub trait ResultStore: Send + Sync {
-    async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>>;
+    async fn by_task(&self, task_id: &TaskId) -> StoreResult<Option<ScanResultModel>>;
     async fn list(&self, q: ResultQuery) -> StoreResult<Vec<ScanResultModel>>;
     async fn stats(&self) -> StoreResult<StatsState>;
     /// Malicious results recorded at or after `since_ms` (epoch ms), newest first, at most `max`

@@ -89,7 +89,7 @@ fn complete_request(
         .and_then(|u| uuid::Uuid::parse_str(&u).ok())
         .map(|u| u.to_string());
     Ok(NewItem {
-        task_id: TaskId::generate().to_string(),
+        task_id: TaskId::generate(),
         job_id: job_id.to_string(),
         request: r,
         connector_uuid,
@@ -435,7 +435,7 @@ pub async fn task_status(state: web::Data<HttpState>, path: web::Path<String>) -
     let backend = &state.core.backend;
     let task = backend
         .queue
-        .task(task_id.as_str())
+        .task(&task_id)
         .await
         .map_err(super::errors::job_store)?
         .ok_or_else(not_found)?;
@@ -445,7 +445,7 @@ pub async fn task_status(state: web::Data<HttpState>, path: web::Path<String>) -
     let result = if task.state == crate::model::TaskState::Succeeded || task.state.is_pending() {
         backend
             .results
-            .by_task(task_id.as_str())
+            .by_task(&task_id)
             .await
             .map_err(super::errors::job_store)?
     } else {

@@ -104,6 +104,38 @@ impl fmt::Display for TaskId {
     }
 }
 
+/// Comparisons with plain text, so a check against a literal or a wire field needs no copy.
+macro_rules! text_eq {
+    ($t:ty) => {
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $t {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+text_eq!(JobId);
+text_eq!(TaskId);
+
 /// Parses a connector uuid path parameter into its canonical lower-case form.
 pub fn parse_connector_uuid(s: &str) -> Result<uuid::Uuid, IdError> {
     uuid::Uuid::parse_str(s).map_err(|_| IdError::BadUuid)

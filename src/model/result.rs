@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::TaskId;
 use super::scan_request::ScanRequestModel;
 use super::status::{ItemActionStatusResponse, StatusKind};
 use super::verdict::{Verdict, VerdictKind};
@@ -116,7 +117,7 @@ impl TaskState {
 /// What a store knows about one task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub job_id: String,
     pub state: TaskState,
     pub attempts: u32,
@@ -148,7 +149,7 @@ impl TaskStatusView {
         };
         let succeeded = task.state == TaskState::Succeeded;
         Self {
-            task_id: task.task_id,
+            task_id: task.task_id.into(),
             state: task.state.celery_state(),
             status: if failed { "error" } else { "success" },
             result: if succeeded { result } else { None },

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::ids::TaskId;
 use super::scan_request::ScanRequestModel;
 use super::status::ItemActionStatusResponse;
 use super::verdict::Verdict;
@@ -44,7 +45,7 @@ pub struct Pin {
 /// One unit of work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
-    pub task_id: String,
+    pub task_id: TaskId,
     pub job_id: String,
     pub stage: Stage,
     /// Attempts of the current stage already made.
@@ -192,7 +193,7 @@ impl DlqEntry {
             idempotency_key,
             payload,
             meta: DlqMeta {
-                task_id: item.task_id.clone(),
+                task_id: item.task_id.to_string(),
                 job_id: item.job_id.clone(),
                 attempts,
                 error_class: error_class.to_string(),
@@ -223,8 +224,10 @@ impl DlqEntry {
         if matches!(stage, Stage::Action | Stage::Record) && verdict.is_none() {
             return None;
         }
+        // An entry whose task id is not one the core assigns cannot become work again.
+        let task_id = TaskId::parse(&self.meta.task_id).ok()?;
         Some(WorkItem {
-            task_id: self.meta.task_id.clone(),
+            task_id,
             job_id: self.meta.job_id.clone(),
             stage,
             attempt: 0,
@@ -319,7 +322,7 @@ mod tests {
     #[test]
     fn a_dead_letter_round_trips_to_a_requeued_work_item() {
         let item = WorkItem {
-            task_id: "t".into(),
+            task_id: TaskId::generate(),
             job_id: "j".into(),
             stage: Stage::Scan,
             attempt: 3,
@@ -346,7 +349,7 @@ mod tests {
         assert_eq!(e.retry_count, 3);
         assert_eq!(e.queue, DlqQueue::ScanRequest);
         let back = e.to_work_item(Stage::Scan, 4, 2).unwrap();
-        assert_eq!(back.task_id, "t");
+        assert_eq!(back.task_id, item.task_id);
         assert!(back.requeued);
         assert_eq!(back.attempt, 0);
         assert_eq!(back.pin, item.pin, "a requeue reuses the pin");

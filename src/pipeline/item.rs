@@ -335,7 +335,7 @@ async fn record_stage(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, attemp
         .clone()
         .unwrap_or_else(ItemActionStatusResponse::no_action);
     let result = ScanResultModel::new(
-        &item.task_id,
+        item.task_id.as_str(),
         item.scan_request.clone(),
         verdict.clone(),
         action.clone(),

@@ -19,7 +19,7 @@ pub use meter::{Meter, MeterReport, Pace};
 
 use crate::config::core::ScannerSettings;
 use crate::failure::Failure;
-use crate::model::{Engine, StatusResponse, Verdict};
+use crate::model::{Engine, StatusResponse, TaskId, Verdict};
 
 /// The bytes of one item as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -31,7 +31,7 @@ pub struct ScanInput {
     pub size: Option<u64>,
     /// Display/tag text of the item (becomes DSXA's `file-tag`).
     pub metainfo: String,
-    pub task_id: String,
+    pub task_id: TaskId,
 }
 
 /// The active engine as `/meta`, the UI header and the CLI summary show it.

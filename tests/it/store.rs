@@ -16,7 +16,8 @@ use dsx_connect::backend::{
 };
 use dsx_connect::model::result::{ScanResultModel, TaskState};
 use dsx_connect::model::{
-    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Pin, ScanRequestModel, Stage, Verdict, VerdictKind, WorkItem,
+    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Pin, ScanRequestModel, Stage, TaskId, Verdict, VerdictKind,
+    WorkItem,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -133,7 +134,7 @@ impl Store {
             let conn = rusqlite::Connection::open(path).unwrap();
             conn.execute(
                 "UPDATE dlq SET failed_at_ms = failed_at_ms - ?1 WHERE task_id = ?2",
-                rusqlite::params![days * 86_400_000, task],
+                rusqlite::params![days * 86_400_000, tid(task).to_string()],
             )
             .unwrap();
         }
@@ -149,7 +150,7 @@ impl Store {
                 .unwrap();
             for (i, text) in all.iter().enumerate() {
                 let mut e: DlqEntry = serde_json::from_str(text).unwrap();
-                if e.meta.task_id == task {
+                if e.meta.task_id == tid(task).to_string() {
                     let at = chrono::DateTime::parse_from_rfc3339(&e.meta.failed_at).unwrap();
                     e.meta.failed_at = (at - chrono::Duration::days(days)).to_rfc3339();
                     let _: () = redis::cmd("LSET")
@@ -181,13 +182,28 @@ macro_rules! both {
     };
 }
 
+/// The task id a test names `name`: the same name gives the same id, and an id is kept as it is.
+fn tid(name: &str) -> TaskId {
+    use std::hash::{Hash, Hasher};
+    TaskId::parse(name).unwrap_or_else(|_| {
+        let half = |salt: u8| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (salt, name).hash(&mut h);
+            h.finish() as u128
+        };
+        TaskId::parse(&uuid::Uuid::from_u128((half(0) << 64) | half(1)).to_string()).unwrap()
+    })
+}
+
 fn processed(task: &str, job: &str) -> OutcomeRecord {
     processed_with(result(task, job, 10))
 }
 
-fn processed_with(result: ScanResultModel) -> OutcomeRecord {
+fn processed_with(mut result: ScanResultModel) -> OutcomeRecord {
+    let task_id = tid(&result.scan_request_task_id);
+    result.scan_request_task_id = task_id.to_string();
     OutcomeRecord {
-        task_id: result.scan_request_task_id.clone(),
+        task_id,
         job_id: result.scan_job_id.clone().unwrap_or_else(|| "j".into()),
         outcome: Outcome::Processed(Box::new(result)),
         attempts: 1,
@@ -285,7 +301,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
     let st = open(kind, 1000);
     let b = st.b.clone();
     let item = WorkItem {
-        task_id: "t".into(),
+        task_id: tid("t"),
         job_id: "j".into(),
         stage: Stage::Scan,
         attempt: 0,
@@ -300,7 +316,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
     };
     for task in ["old", "new"] {
         let mut it = item.clone();
-        it.task_id = task.into();
+        it.task_id = tid(task);
         let e = DlqEntry::for_item(
             &it,
             "connector_client_no_retry",
@@ -311,7 +327,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         );
         b.jobs
             .record_outcome(OutcomeRecord {
-                task_id: task.into(),
+                task_id: tid(task),
                 job_id: "j".into(),
                 outcome: Outcome::Failed(Box::new(e)),
                 attempts: 1,
@@ -328,7 +344,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].meta.task_id, "new");
+    assert_eq!(left[0].meta.task_id, tid("new").to_string());
     let job = b.jobs.get("j").await.unwrap().unwrap();
     assert_eq!(job.failed_count, 2, "expiry removes the entries, not the job's figures");
 }
@@ -341,7 +357,7 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
                 let mut r = ScanRequestModel::new(format!("/{t}"), *t);
                 r.scan_job_id = Some(job.into());
                 NewItem {
-                    task_id: t.to_string(),
+                    task_id: tid(t),
                     job_id: job.into(),
                     request: r,
                     connector_uuid: None,
@@ -384,13 +400,13 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
     assert!(a.items().iter().all(|i| i.outcome == ItemOutcome::Queued));
     assert_eq!(b.queue.depth().await.unwrap(), 3);
     let claimed = claim_all(b, 3).await;
-    let order: Vec<&str> = claimed.iter().map(|c| c.item.task_id.as_str()).collect();
-    assert_eq!(order, ["a", "b", "c"]);
+    let order: Vec<&TaskId> = claimed.iter().map(|c| &c.item.task_id).collect();
+    assert_eq!(order, [&tid("a"), &tid("b"), &tid("c")]);
     assert!(claimed.iter().all(|c| c.deliveries == 0), "first handouts");
-    for c in &claimed {
+    for (c, name) in claimed.iter().zip(["a", "b", "c"]) {
         assert_eq!(
             c.item.pin,
-            Some(pin_of(&c.item.task_id)),
+            Some(pin_of(name)),
             "the pin fixed at acceptance travels with the item"
         );
         assert_eq!(
@@ -399,8 +415,8 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
             "so does the accepting request's id"
         );
     }
-    b.queue.task_started("a", 1).await.unwrap();
-    assert_eq!(b.queue.task("a").await.unwrap().unwrap().state, TaskState::Running);
+    b.queue.task_started(&tid("a"), 1).await.unwrap();
+    assert_eq!(b.queue.task(&tid("a")).await.unwrap().unwrap().state, TaskState::Running);
     // A retry due in 300 ms is not handed out before it is due, and then it is.
     let mut retry = claimed[0].item.clone();
     retry.attempt = 1;
@@ -409,7 +425,7 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
         .retry_later(&claimed[0].receipt, retry, due, "scanner_unavailable")
         .await
         .unwrap();
-    assert_eq!(b.queue.task("a").await.unwrap().unwrap().state, TaskState::Retrying);
+    assert_eq!(b.queue.task(&tid("a")).await.unwrap().unwrap().state, TaskState::Retrying);
     for c in &claimed[1..] {
         b.queue.ack(&c.receipt).await.unwrap();
     }
@@ -418,7 +434,7 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
         dsx_connect::model::now_ms() >= due,
         "a retry came back before it was due"
     );
-    assert_eq!(again[0].item.task_id, "a");
+    assert_eq!(again[0].item.task_id, tid("a"));
     assert_eq!(again[0].item.attempt, 1);
     b.queue.ack(&again[0].receipt).await.unwrap();
     assert_eq!(b.queue.depth().await.unwrap(), 0);
@@ -460,8 +476,8 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     );
     b.jobs.control("p", Control::Resume).await.unwrap().unwrap();
     let resumed = claim_all(b, 3).await;
-    let order: Vec<&str> = resumed.iter().map(|c| c.item.task_id.as_str()).collect();
-    assert_eq!(order, ["p1", "p2", "p3"]);
+    let order: Vec<&TaskId> = resumed.iter().map(|c| &c.item.task_id).collect();
+    assert_eq!(order, [&tid("p1"), &tid("p2"), &tid("p3")]);
     // Pause again with all three claimed: two parked, then cancel counts parked ones skipped.
     b.jobs.control("p", Control::Pause).await.unwrap().unwrap();
     for c in &resumed[..2] {
@@ -471,7 +487,7 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     assert!(cancelled.became_terminal);
     assert_eq!(cancelled.job.status, JobStatus::Cancelled);
     assert_eq!(cancelled.job.skipped_count, 2);
-    assert_eq!(b.queue.task("p1").await.unwrap().unwrap().state, TaskState::Skipped);
+    assert_eq!(b.queue.task(&tid("p1")).await.unwrap().unwrap().state, TaskState::Skipped);
     // The third, claimed before the cancel, is skipped when it reaches the gate.
     match b
         .queue
@@ -511,7 +527,7 @@ async fn a_dead_consumers_entries_are_reclaimed_after_the_idle_time() {
     );
     // Polled until the claim idle time has passed and the entry is taken over.
     let again = claim_all(&other, 1).await;
-    assert_eq!(again[0].item.task_id, "lost");
+    assert_eq!(again[0].item.task_id, tid("lost"));
     assert!(again[0].deliveries >= 1, "deliveries {}", again[0].deliveries);
     other.queue.ack(&again[0].receipt).await.unwrap();
     assert_eq!(other.queue.depth().await.unwrap(), 0);
@@ -542,7 +558,7 @@ async fn a_renewed_claim_is_not_reclaimed_until_renewals_stop() {
     }
     // Renewals stopped: polled until the idle time has passed and the entry is taken over.
     let taken = claim_all(&other, 1).await;
-    assert_eq!(taken[0].item.task_id, "slow");
+    assert_eq!(taken[0].item.task_id, tid("slow"));
 }
 
 /// Redis only: password (and ACL user) authentication from the URL; a wrong password is a store
@@ -983,10 +999,10 @@ async fn without_clean_bodies_findings_keep_theirs_and_clean_results_are_still_r
         all.iter().map(|r| r.scan_request.location.as_str()).collect::<Vec<_>>(),
         ["/eicar.txt"]
     );
-    assert!(b.results.by_task("task-0").await.unwrap().is_none());
+    assert!(b.results.by_task(&tid("task-0")).await.unwrap().is_none());
     assert_eq!(
         b.results
-            .by_task("task-1")
+            .by_task(&tid("task-1"))
             .await
             .unwrap()
             .unwrap()
@@ -998,9 +1014,11 @@ async fn without_clean_bodies_findings_keep_theirs_and_clean_results_are_still_r
     assert_eq!((stats.files_scanned, stats.malicious), (2, 1), "statistics count both");
     let conn = rusqlite::Connection::open(path).unwrap();
     let bytes: i64 = conn
-        .query_row("SELECT length(body) FROM results WHERE task_id = 'task-0'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT length(body) FROM results WHERE task_id = ?1",
+            [tid("task-0").to_string()],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(bytes, 0);
 }

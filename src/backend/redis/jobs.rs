@@ -275,7 +275,7 @@ impl JobStore for RedisStore {
             _ => Vec::new(),
         };
         let mut args = vec![
-            rec.task_id,
+            rec.task_id.into(),
             rec.job_id,
             outcome.into(),
             if rec.requeued { "1" } else { "0" }.into(),

@@ -16,7 +16,7 @@ use crate::backend::{
     AcceptAnswer, AcceptRequest, Accepted, Claimed, JobChange, ParkOutcome, Receipt, StoreError, StoreResult, WorkQueue,
 };
 use crate::model::result::{TaskRecord, TaskState};
-use crate::model::{DlqQueue, JobStatus, WorkItem, now_secs};
+use crate::model::{DlqQueue, JobStatus, TaskId, WorkItem, now_secs};
 
 /// Due retries moved per promotion pass.
 const PROMOTE_BATCH: usize = 500;
@@ -179,7 +179,7 @@ impl WorkQueue for RedisStore {
                 pin: Some(item.pin),
                 request_id: req.request_id.clone(),
             };
-            args.push(item.task_id);
+            args.push(item.task_id.into());
             args.push(item.job_id);
             args.push(item.connector_uuid.unwrap_or_default());
             args.push(if item.awaits_enqueue_done { "1" } else { "0" }.into());
@@ -264,7 +264,7 @@ impl WorkQueue for RedisStore {
             receipt.0.clone(),
             due_ms.to_string(),
             to_json(&item)?,
-            item.task_id.clone(),
+            item.task_id.to_string(),
             item.attempt.to_string(),
             error.to_string(),
             now_secs().to_string(),
@@ -279,7 +279,7 @@ impl WorkQueue for RedisStore {
             GROUP.into(),
             receipt.0.clone(),
             to_json(&item)?,
-            item.task_id.clone(),
+            item.task_id.to_string(),
             item.job_id.clone(),
             now_secs().to_string(),
             item.attempt.to_string(),
@@ -333,7 +333,7 @@ impl WorkQueue for RedisStore {
         .map(|_| ())
     }
 
-    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+    async fn task(&self, task_id: &TaskId) -> StoreResult<Option<TaskRecord>> {
         let mut c = self.conn().await?;
         let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
             .arg(self.key(&format!("task:{task_id}")))
@@ -344,7 +344,7 @@ impl WorkQueue for RedisStore {
             return Ok(None);
         }
         Ok(Some(TaskRecord {
-            task_id: task_id.to_string(),
+            task_id: task_id.clone(),
             job_id: h.get("job_id").cloned().unwrap_or_default(),
             state: h
                 .get("state")
@@ -358,7 +358,7 @@ impl WorkQueue for RedisStore {
 
     /// Written to the task hash (not kept in memory as the embedded store does), so every API
     /// process reports it.
-    async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()> {
+    async fn task_started(&self, task_id: &TaskId, attempts: u32) -> StoreResult<()> {
         self.run(
             &self.inner.scripts.task_started,
             vec![task_id.to_string(), attempts.to_string()],
