@@ -12,7 +12,7 @@ use crate::backend::{JobInit, StoreError};
 use crate::connector_client::{Target, Unreachable};
 use crate::core_state::Core;
 use crate::model::connector::CAP_ENQUEUE_DONE;
-use crate::model::{ConnectorInstanceModel, Estimate, StatusKind, StatusResponse};
+use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusKind, StatusResponse};
 
 /// How long the estimate preflight may take before the trigger goes on without it.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -31,7 +31,7 @@ pub enum TriggerError {
 
 /// What a full scan start needs besides the connector.
 pub struct FullScanStart<'a> {
-    pub job_id: &'a str,
+    pub job_id: &'a JobId,
     /// Forwarded to the connector as it is (it carries `job_id`).
     pub query: &'a str,
     pub job_name: Option<String>,

@@ -18,7 +18,7 @@ use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
 use crate::model::{
-    ConnectorInstanceModel, DlqEntry, DlqQueue, JobStatus, ScanRequestModel, Stage, TaskId, WorkItem,
+    ConnectorInstanceModel, DlqEntry, DlqQueue, JobId, JobStatus, ScanRequestModel, Stage, TaskId, WorkItem,
 };
 
 pub mod events;
@@ -125,7 +125,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone)]
 pub struct NewItem {
     pub task_id: TaskId,
-    pub job_id: String,
+    pub job_id: JobId,
     /// As accepted, with `scan_job_id` and `connector_url` filled in.
     pub request: ScanRequestModel,
     pub connector_uuid: Option<String>,
@@ -179,7 +179,7 @@ pub enum ItemOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
     pub task_id: TaskId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub outcome: ItemOutcome,
     /// The job's status after the accept.
     pub job_status: JobStatus,
@@ -334,7 +334,7 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct OutcomeRecord {
     pub task_id: TaskId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub outcome: Outcome,
     pub attempts: u32,
     /// The item came back from the DLQ: a failure re-dead-letters without touching counters.
@@ -363,23 +363,23 @@ pub struct StoredResult {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Creates the job if absent (status `running`); an existing job is returned unchanged.
-    async fn create(&self, job_id: &str, init: JobInit) -> StoreResult<JobRecord>;
-    async fn get(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
+    async fn create(&self, job_id: &JobId, init: JobInit) -> StoreResult<JobRecord>;
+    async fn get(&self, job_id: &JobId) -> StoreResult<Option<JobRecord>>;
     /// Newest `started_at` first, skipping `offset` jobs (paging).
     async fn list(&self, status: Option<JobStatus>, limit: usize, offset: usize) -> StoreResult<Vec<JobRecord>>;
     /// How many stored jobs are in each status (statuses without jobs may be left out); read
     /// when Prometheus scrapes `/metrics`.
     async fn count_by_status(&self) -> StoreResult<Vec<(JobStatus, u64)>>;
     /// The raw record with its remaining TTL in seconds (−2 missing, −1 none).
-    async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)>;
+    async fn raw(&self, job_id: &JobId) -> StoreResult<(i64, Map<String, Value>)>;
     /// Fast status lookup for the dispatch gate (may be served from a cache kept current).
-    async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>>;
+    async fn status(&self, job_id: &JobId) -> StoreResult<Option<JobStatus>>;
     /// Records `enqueue_done` (creating an empty job if absent) and evaluates rule C;
     /// `unreadable` is added to the job's `unreadable_count`.
-    async fn enqueue_done(&self, job_id: &str, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange>;
+    async fn enqueue_done(&self, job_id: &JobId, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange>;
     /// Pause / resume / cancel per the state table, atomically with its effect on parked
     /// items: resume re-queues them in order, cancel counts them skipped at once.
-    async fn control(&self, job_id: &str, cmd: Control) -> StoreResult<Result<JobChange, ControlError>>;
+    async fn control(&self, job_id: &JobId, cmd: Control) -> StoreResult<Result<JobChange, ControlError>>;
     /// Records a task's outcome with its scan result or DLQ entry in one atomic step (the result
     /// once per task id: the guard), updates counters and statistics, evaluates rule C.
     async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<Recorded>;
@@ -391,7 +391,7 @@ pub trait JobStore: Send + Sync {
         connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>>;
     /// Sets `expected_total` from a preflight estimate if it is still absent.
-    async fn set_expected_total(&self, job_id: &str, total: u64) -> StoreResult<()>;
+    async fn set_expected_total(&self, job_id: &JobId, total: u64) -> StoreResult<()>;
 }
 
 /// Query of `GET /scan/results`.

@@ -485,14 +485,14 @@ async fn call(
 
 /// The incoming query with `job_id=<id>` appended when it was absent or empty
 /// (docs/reference/CORE-API.md, "Full-scan trigger").
-fn forward_query(raw: &str, job_id: &str) -> String {
+fn forward_query(raw: &str, job_id: &JobId) -> String {
     let mut parts: Vec<&str> = raw
         .split('&')
         .filter(|p| !p.is_empty())
         .filter(|p| *p != "job_id" && *p != "job_id=")
         .collect();
     let has_job = parts.iter().any(|p| p.starts_with("job_id="));
-    let appended = format!("job_id={}", urlencode(job_id));
+    let appended = format!("job_id={}", urlencode(job_id.as_str()));
     if !has_job {
         parts.push(&appended);
     }
@@ -549,10 +549,8 @@ pub async fn full_scan(
     let m = registered(&state, &path, "No connector registered with UUID=")?;
     let q = query_pairs(&req);
     let job_id = match query_get(&q, "job_id").filter(|j| !j.is_empty()) {
-        Some(j) => JobId::parse(j)
-            .map_err(|e| ApiError::bad_query("job_id", "value_error", e.to_string(), j))?
-            .to_string(),
-        None => JobId::generate().to_string(),
+        Some(j) => JobId::parse(j).map_err(|e| ApiError::bad_query("job_id", "value_error", e.to_string(), j))?,
+        None => JobId::generate(),
     };
     let query = forward_query(req.query_string(), &job_id);
     let start = FullScanStart {
@@ -572,8 +570,10 @@ pub async fn full_scan(
         Some(d) if d.contains(&token) => d,
         Some(d) => format!("{d} | {token}"),
     });
-    out.id = Some(job_id.clone());
-    Ok(HttpResponse::Accepted().insert_header(("X-Job-Id", job_id)).json(out))
+    out.id = Some(job_id.to_string());
+    Ok(HttpResponse::Accepted()
+        .insert_header(("X-Job-Id", job_id.to_string()))
+        .json(out))
 }
 
 async fn proxy_json(
@@ -653,10 +653,11 @@ mod tests {
 
     #[test]
     fn the_job_id_is_appended_only_when_missing_or_empty() {
-        assert_eq!(forward_query("limit=5", "J"), "limit=5&job_id=J");
-        assert_eq!(forward_query("", "J"), "job_id=J");
-        assert_eq!(forward_query("job_id=&limit=5", "J"), "limit=5&job_id=J");
-        assert_eq!(forward_query("limit=5&job_id=K", "K"), "limit=5&job_id=K");
+        let (j, k) = (JobId::parse("J").unwrap(), JobId::parse("K").unwrap());
+        assert_eq!(forward_query("limit=5", &j), "limit=5&job_id=J");
+        assert_eq!(forward_query("", &j), "job_id=J");
+        assert_eq!(forward_query("job_id=&limit=5", &j), "limit=5&job_id=J");
+        assert_eq!(forward_query("limit=5&job_id=K", &k), "limit=5&job_id=K");
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn idempotency(req: &HttpRequest, scope: IdemScope) -> Result<Option<(IdemScope,
 fn complete_request(
     state: &HttpState,
     mut r: ScanRequestModel,
-    job_id: &str,
+    job_id: &JobId,
     prefix: &[Loc],
 ) -> Result<NewItem, Issues> {
     let view = &state.core.registry_view;
@@ -90,7 +90,7 @@ fn complete_request(
         .map(|u| u.to_string());
     Ok(NewItem {
         task_id: TaskId::generate(),
-        job_id: job_id.to_string(),
+        job_id: job_id.clone(),
         request: r,
         connector_uuid,
         pin: Pin {
@@ -161,10 +161,23 @@ fn bind(b: &Bound, r: &mut ScanRequestModel, allow: &crate::auth::url_guard::All
     Ok(())
 }
 
+/// The job a request names, typed (`None` when it names none). `from_value` already refused an
+/// id that is not one, so the issue here only keeps that refusal in one shape.
+fn requested_job(r: &ScanRequestModel, prefix: &[Loc]) -> Result<Option<JobId>, Issues> {
+    let Some(raw) = r.scan_job_id.as_deref().filter(|j| !j.is_empty()) else {
+        return Ok(None);
+    };
+    JobId::parse(raw).map(Some).map_err(|e| {
+        let mut loc = prefix.to_vec();
+        loc.push(Loc::from("scan_job_id"));
+        Issues::one(Issue::new("value_error", loc, e.to_string()).with_input(json!(raw)))
+    })
+}
+
 /// A signed request may not add items to another connector's job.
-async fn check_jobs(state: &HttpState, b: &Bound, jobs: impl IntoIterator<Item = String>) -> Result<(), ApiError> {
+async fn check_jobs(state: &HttpState, b: &Bound, jobs: impl IntoIterator<Item = JobId>) -> Result<(), ApiError> {
     let mut seen = std::collections::HashSet::new();
-    for j in jobs.into_iter().filter(|j| !j.is_empty()) {
+    for j in jobs {
         if !seen.insert(j.clone()) {
             continue;
         }
@@ -218,7 +231,7 @@ fn cannot_write(state: &HttpState, why: &str) -> ApiError {
     )
 }
 
-fn cancelled(job_id: &str) -> HttpResponse {
+fn cancelled(job_id: &JobId) -> HttpResponse {
     HttpResponse::Conflict()
         .json(StatusResponse::error("Job cancelled").with_description(format!("scan_job_id={job_id}")))
 }
@@ -261,21 +274,18 @@ pub async fn request(
     let idem = idempotency(&req, IdemScope::Single)?;
     let prefix = [Loc::from("body")];
     let mut r = ScanRequestModel::from_value(&v, &prefix)?;
+    let requested = requested_job(&r, &prefix)?;
     let principal = req.extensions().get::<ConnectorPrincipal>().cloned();
     let binding = match &principal {
         Some(p) => {
             let b = bound(&state, p).await?;
             bind(&b, &mut r, &state.core.settings.connectors.allowed_urls)?;
-            check_jobs(&state, &b, r.scan_job_id.clone()).await?;
+            check_jobs(&state, &b, requested.clone()).await?;
             Some(b)
         }
         None => None,
     };
-    let job_id = r
-        .scan_job_id
-        .clone()
-        .filter(|j| !j.is_empty())
-        .unwrap_or_else(|| JobId::generate().to_string());
+    let job_id = requested.unwrap_or_else(JobId::generate);
     let mut item = complete_request(&state, r, &job_id, &prefix)?;
     signed_pin(&mut item, binding.as_ref());
     operator_target(&req, &item, &prefix)?;
@@ -292,7 +302,7 @@ pub async fn request(
     }
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/dsx-connect/api/v1/scan/request/{}", a.task_id)))
-        .insert_header(("X-Job-Id", a.job_id.clone()))
+        .insert_header(("X-Job-Id", a.job_id.to_string()))
         .insert_header(("X-Job-Status", a.job_status.as_str()))
         .json(
             StatusResponse::success(format!("Scan task ID: {}", a.task_id))
@@ -353,7 +363,7 @@ pub async fn batch(
         Some(p) => Some(bound(&state, p).await?),
         None => None,
     };
-    let shared_job = JobId::generate().to_string();
+    let shared_job = JobId::generate();
     let mut issues = Issues::default();
     let mut items = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
@@ -363,11 +373,13 @@ pub async fn batch(
                 if let Some(b) = &binding {
                     bind(b, &mut r, &state.core.settings.connectors.allowed_urls)?;
                 }
-                let job = r
-                    .scan_job_id
-                    .clone()
-                    .filter(|j| !j.is_empty())
-                    .unwrap_or_else(|| shared_job.clone());
+                let job = match requested_job(&r, &prefix) {
+                    Ok(j) => j.unwrap_or_else(|| shared_job.clone()),
+                    Err(e) => {
+                        issues.0.extend(e.0);
+                        continue;
+                    }
+                };
                 match complete_request(&state, r, &job, &prefix) {
                     Ok(mut item) => {
                         signed_pin(&mut item, binding.as_ref());
@@ -390,10 +402,15 @@ pub async fn batch(
     let answer = accept(&state, &req, items, idem).await?;
     let results: &[Accepted] = answer.items();
     let accepted = results.iter().filter(|a| a.outcome != ItemOutcome::Rejected).count();
-    if accepted == 0 {
-        return Ok(cancelled(
-            &results.first().map(|a| a.job_id.clone()).unwrap_or_default(),
-        ));
+    match results.first() {
+        None => {
+            return Err(ApiError::detail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "empty accept answer",
+            ));
+        }
+        Some(a) if accepted == 0 => return Ok(cancelled(&a.job_id)),
+        Some(_) => {}
     }
     let entries: Vec<Value> = results
         .iter()
@@ -413,7 +430,7 @@ pub async fn batch(
     let mut resp = HttpResponse::Accepted();
     let first_job = &results[0].job_id;
     if results.iter().all(|a| &a.job_id == first_job) {
-        resp.insert_header(("X-Job-Id", first_job.clone()));
+        resp.insert_header(("X-Job-Id", first_job.to_string()));
         resp.insert_header(("X-Job-Status", results[0].job_status.as_str()));
     }
     Ok(resp.json(json!({

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::ids::JobId;
 use super::verdict::{Verdict, VerdictKind};
 
 /// Stored job status. `cancelled` and `completed` are terminal.
@@ -112,7 +113,7 @@ impl VerdictCounts {
 /// The job record. Timestamps are epoch seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
-    pub job_id: String,
+    pub job_id: JobId,
     pub status: JobStatus,
     pub job_name: Option<String>,
     pub connector_uuid: Option<String>,
@@ -145,9 +146,9 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    pub fn new(job_id: &str, now: i64) -> Self {
+    pub fn new(job_id: &JobId, now: i64) -> Self {
         Self {
-            job_id: job_id.to_string(),
+            job_id: job_id.clone(),
             status: JobStatus::Running,
             job_name: None,
             connector_uuid: None,
@@ -190,7 +191,7 @@ impl JobRecord {
         let ou = |v: Option<u64>| v.map(u).unwrap_or(Value::Null);
         let ostr = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
         let mut m = Map::new();
-        m.insert("job_id".into(), Value::String(self.job_id.clone()));
+        m.insert("job_id".into(), Value::String(self.job_id.to_string()));
         m.insert("status".into(), Value::String(self.status.as_str().into()));
         m.insert("job_name".into(), ostr(&self.job_name));
         m.insert("connector_uuid".into(), ostr(&self.connector_uuid));
@@ -266,7 +267,7 @@ impl JobRecord {
         let d = self.derived(now);
         let ostr = |v: Option<i64>| v.map(|x| Value::String(x.to_string())).unwrap_or(Value::Null);
         let mut m = Map::new();
-        m.insert("job_id".into(), Value::String(self.job_id.clone()));
+        m.insert("job_id".into(), Value::String(self.job_id.to_string()));
         m.insert("status".into(), Value::String(self.status.as_str().into()));
         m.insert("connector_uuid".into(), json_opt_str(&self.connector_uuid));
         m.insert("job_name".into(), json_opt_str(&self.job_name));
@@ -383,7 +384,7 @@ mod tests {
     use super::*;
 
     fn job() -> JobRecord {
-        JobRecord::new("j", 1000)
+        JobRecord::new(&JobId::parse("j").unwrap(), 1000)
     }
 
     #[test]

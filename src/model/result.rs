@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::TaskId;
+use super::ids::{JobId, TaskId};
 use super::scan_request::ScanRequestModel;
 use super::status::{ItemActionStatusResponse, StatusKind};
 use super::verdict::{Verdict, VerdictKind};
@@ -118,7 +118,7 @@ impl TaskState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
     pub task_id: TaskId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub state: TaskState,
     pub attempts: u32,
     pub error: Option<String>,
@@ -155,7 +155,7 @@ impl TaskStatusView {
             result: if succeeded { result } else { None },
             error,
             task_state: task.state.as_str(),
-            job_id: task.job_id,
+            job_id: task.job_id.into(),
             attempts: task.attempts,
             verdict: if succeeded { task.verdict } else { None },
         }

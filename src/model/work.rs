@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::ids::TaskId;
+use super::ids::{JobId, TaskId};
 use super::scan_request::ScanRequestModel;
 use super::status::ItemActionStatusResponse;
 use super::verdict::Verdict;
@@ -46,7 +46,7 @@ pub struct Pin {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
     pub task_id: TaskId,
-    pub job_id: String,
+    pub job_id: JobId,
     pub stage: Stage,
     /// Attempts of the current stage already made.
     pub attempt: u32,
@@ -194,7 +194,7 @@ impl DlqEntry {
             payload,
             meta: DlqMeta {
                 task_id: item.task_id.to_string(),
-                job_id: item.job_id.clone(),
+                job_id: item.job_id.to_string(),
                 attempts,
                 error_class: error_class.to_string(),
                 failed_at: failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -224,11 +224,12 @@ impl DlqEntry {
         if matches!(stage, Stage::Action | Stage::Record) && verdict.is_none() {
             return None;
         }
-        // An entry whose task id is not one the core assigns cannot become work again.
+        // An entry whose ids are not ones the core assigns cannot become work again.
         let task_id = TaskId::parse(&self.meta.task_id).ok()?;
+        let job_id = JobId::parse(&self.meta.job_id).ok()?;
         Some(WorkItem {
             task_id,
-            job_id: self.meta.job_id.clone(),
+            job_id,
             stage,
             attempt: 0,
             max_attempts,
@@ -323,7 +324,7 @@ mod tests {
     fn a_dead_letter_round_trips_to_a_requeued_work_item() {
         let item = WorkItem {
             task_id: TaskId::generate(),
-            job_id: "j".into(),
+            job_id: JobId::parse("j").unwrap(),
             stage: Stage::Scan,
             attempt: 3,
             max_attempts: 4,

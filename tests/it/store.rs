@@ -16,7 +16,7 @@ use dsx_connect::backend::{
 };
 use dsx_connect::model::result::{ScanResultModel, TaskState};
 use dsx_connect::model::{
-    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Pin, ScanRequestModel, Stage, TaskId, Verdict, VerdictKind,
+    DlqEntry, Engine, ItemActionStatusResponse, JobId, JobStatus, Pin, ScanRequestModel, Stage, TaskId, Verdict, VerdictKind,
     WorkItem,
 };
 
@@ -182,6 +182,11 @@ macro_rules! both {
     };
 }
 
+/// A job id the test names.
+fn jid(name: &str) -> JobId {
+    JobId::parse(name).unwrap()
+}
+
 /// The task id a test names `name`: the same name gives the same id, and an id is kept as it is.
 fn tid(name: &str) -> TaskId {
     use std::hash::{Hash, Hasher};
@@ -204,7 +209,7 @@ fn processed_with(mut result: ScanResultModel) -> OutcomeRecord {
     result.scan_request_task_id = task_id.to_string();
     OutcomeRecord {
         task_id,
-        job_id: result.scan_job_id.clone().unwrap_or_else(|| "j".into()),
+        job_id: jid(result.scan_job_id.as_deref().unwrap_or("j")),
         outcome: Outcome::Processed(Box::new(result)),
         attempts: 1,
         requeued: false,
@@ -226,7 +231,7 @@ both!(concurrent_and_repeated_outcomes_count_exactly_once);
 async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
     let st = open(kind, 1000);
     let b = st.b.clone();
-    b.jobs.enqueue_done("j", Some(100), 0).await.unwrap();
+    b.jobs.enqueue_done(&jid("j"), Some(100), 0).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..100 {
         let b = b.clone();
@@ -247,7 +252,7 @@ async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
     let stats = b.results.stats().await.unwrap();
     assert_eq!(stats.files_scanned, 100);
     assert_eq!(stats.total_file_size, 1000);
-    let job = b.jobs.get("j").await.unwrap().unwrap();
+    let job = b.jobs.get(&jid("j")).await.unwrap().unwrap();
     assert_eq!(job.processed_count, 100);
     assert_eq!(job.verdicts.benign, 100);
     // enqueue_done announced 100: the job completed when the 100th distinct outcome arrived.
@@ -258,18 +263,18 @@ both!(unreadable_counts_are_summed_and_shown_in_every_view);
 async fn unreadable_counts_are_summed_and_shown_in_every_view(kind: Kind) {
     let st = open(kind, 1000);
     let b = st.b.clone();
-    let change = b.jobs.enqueue_done("u", Some(0), 2).await.unwrap();
+    let change = b.jobs.enqueue_done(&jid("u"), Some(0), 2).await.unwrap();
     assert_eq!(change.job.status, JobStatus::Completed);
     assert_eq!(change.job.unreadable_count, 2);
-    b.jobs.enqueue_done("u", None, 3).await.unwrap();
-    let job = b.jobs.get("u").await.unwrap().unwrap();
+    b.jobs.enqueue_done(&jid("u"), None, 3).await.unwrap();
+    let job = b.jobs.get(&jid("u")).await.unwrap().unwrap();
     assert_eq!(job.unreadable_count, 5);
-    let (_, raw) = b.jobs.raw("u").await.unwrap();
+    let (_, raw) = b.jobs.raw(&jid("u")).await.unwrap();
     assert_eq!(raw["unreadable_count"], "5");
     assert_eq!(job.summary(0)["unreadable_count"], 5);
     // A report without unreadable entries leaves the count at zero.
-    b.jobs.enqueue_done("clean", Some(0), 0).await.unwrap();
-    assert_eq!(b.jobs.get("clean").await.unwrap().unwrap().unreadable_count, 0);
+    b.jobs.enqueue_done(&jid("clean"), Some(0), 0).await.unwrap();
+    assert_eq!(b.jobs.get(&jid("clean")).await.unwrap().unwrap().unreadable_count, 0);
 }
 
 both!(finished_jobs_beyond_the_retained_count_are_purged_oldest_first);
@@ -277,9 +282,9 @@ async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first(kind: K
     let st = open(kind, 2);
     let b = st.b.clone();
     for i in 0..5 {
-        b.jobs.enqueue_done(&format!("done{i}"), Some(0), 0).await.unwrap();
+        b.jobs.enqueue_done(&jid(&format!("done{i}")), Some(0), 0).await.unwrap();
     }
-    b.jobs.create("active", Default::default()).await.unwrap();
+    b.jobs.create(&jid("active"), Default::default()).await.unwrap();
     // Spread their start times so "oldest" is well defined.
     for i in 0..5 {
         st.age_job(&format!("done{i}"), 100 - i).await;
@@ -291,7 +296,7 @@ async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first(kind: K
         .await
         .unwrap()
         .into_iter()
-        .map(|j| j.job_id)
+        .map(|j| j.job_id.to_string())
         .collect();
     assert_eq!(left, ["active", "done4", "done3"]);
 }
@@ -302,7 +307,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
     let b = st.b.clone();
     let item = WorkItem {
         task_id: tid("t"),
-        job_id: "j".into(),
+        job_id: jid("j"),
         stage: Stage::Scan,
         attempt: 0,
         max_attempts: 1,
@@ -328,7 +333,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         b.jobs
             .record_outcome(OutcomeRecord {
                 task_id: tid(task),
-                job_id: "j".into(),
+                job_id: jid("j"),
                 outcome: Outcome::Failed(Box::new(e)),
                 attempts: 1,
                 requeued: false,
@@ -345,7 +350,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].meta.task_id, tid("new").to_string());
-    let job = b.jobs.get("j").await.unwrap().unwrap();
+    let job = b.jobs.get(&jid("j")).await.unwrap().unwrap();
     assert_eq!(job.failed_count, 2, "expiry removes the entries, not the job's figures");
 }
 
@@ -358,7 +363,7 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
                 r.scan_job_id = Some(job.into());
                 NewItem {
                     task_id: tid(t),
-                    job_id: job.into(),
+                    job_id: jid(job),
                     request: r,
                     connector_uuid: None,
                     pin: pin_of(t),
@@ -450,7 +455,7 @@ async fn an_idempotency_key_replays_the_first_answer_without_enqueuing_again(kin
     assert!(matches!(again, dsx_connect::backend::AcceptAnswer::Replay(_)));
     assert_eq!(first.items(), again.items());
     assert_eq!(b.queue.depth().await.unwrap(), 2);
-    assert_eq!(b.jobs.get("i").await.unwrap().unwrap().enqueued_count, 2);
+    assert_eq!(b.jobs.get(&jid("i")).await.unwrap().unwrap().enqueued_count, 2);
 }
 
 both!(paused_jobs_park_in_order_resume_requeues_and_cancel_skips);
@@ -458,7 +463,7 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     let st = open(kind, 1000);
     let b = &st.b;
     b.queue.accept(accept_req("p", &["p1", "p2"], None)).await.unwrap();
-    let change = b.jobs.control("p", Control::Pause).await.unwrap().unwrap();
+    let change = b.jobs.control(&jid("p"), Control::Pause).await.unwrap().unwrap();
     assert_eq!(change.job.status, JobStatus::Paused);
     // Claimed entries of a paused job are parked; new items go straight to the parked list.
     for c in claim_all(b, 2).await {
@@ -471,19 +476,19 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     assert_eq!(late.items()[0].outcome, ItemOutcome::Parked);
     assert!(b.queue.claim(10, Duration::from_millis(100)).await.unwrap().is_empty());
     assert!(
-        !b.jobs.control("p", Control::Pause).await.unwrap().unwrap().changed,
+        !b.jobs.control(&jid("p"), Control::Pause).await.unwrap().unwrap().changed,
         "pausing a paused job changes nothing"
     );
-    b.jobs.control("p", Control::Resume).await.unwrap().unwrap();
+    b.jobs.control(&jid("p"), Control::Resume).await.unwrap().unwrap();
     let resumed = claim_all(b, 3).await;
     let order: Vec<&TaskId> = resumed.iter().map(|c| &c.item.task_id).collect();
     assert_eq!(order, [&tid("p1"), &tid("p2"), &tid("p3")]);
     // Pause again with all three claimed: two parked, then cancel counts parked ones skipped.
-    b.jobs.control("p", Control::Pause).await.unwrap().unwrap();
+    b.jobs.control(&jid("p"), Control::Pause).await.unwrap().unwrap();
     for c in &resumed[..2] {
         b.queue.park(&c.receipt, c.item.clone()).await.unwrap();
     }
-    let cancelled = b.jobs.control("p", Control::Cancel).await.unwrap().unwrap();
+    let cancelled = b.jobs.control(&jid("p"), Control::Cancel).await.unwrap().unwrap();
     assert!(cancelled.became_terminal);
     assert_eq!(cancelled.job.status, JobStatus::Cancelled);
     assert_eq!(cancelled.job.skipped_count, 2);
@@ -499,7 +504,7 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
         other => panic!("expected skipped, got {other:?}"),
     }
     assert_eq!(
-        b.jobs.control("p", Control::Resume).await.unwrap().unwrap_err(),
+        b.jobs.control(&jid("p"), Control::Resume).await.unwrap().unwrap_err(),
         dsx_connect::backend::ControlError::Cancelled
     );
     assert_eq!(b.queue.depth().await.unwrap(), 0);

@@ -16,7 +16,7 @@ use crate::backend::{
     AcceptAnswer, AcceptRequest, Accepted, Claimed, JobChange, ParkOutcome, Receipt, StoreError, StoreResult, WorkQueue,
 };
 use crate::model::result::{TaskRecord, TaskState};
-use crate::model::{DlqQueue, JobStatus, TaskId, WorkItem, now_secs};
+use crate::model::{DlqQueue, JobId, JobStatus, TaskId, WorkItem, now_secs};
 
 /// Due retries moved per promotion pass.
 const PROMOTE_BATCH: usize = 500;
@@ -180,7 +180,7 @@ impl WorkQueue for RedisStore {
                 request_id: req.request_id.clone(),
             };
             args.push(item.task_id.into());
-            args.push(item.job_id);
+            args.push(item.job_id.into());
             args.push(item.connector_uuid.unwrap_or_default());
             args.push(if item.awaits_enqueue_done { "1" } else { "0" }.into());
             args.push(to_json(&work)?);
@@ -280,7 +280,7 @@ impl WorkQueue for RedisStore {
             receipt.0.clone(),
             to_json(&item)?,
             item.task_id.to_string(),
-            item.job_id.clone(),
+            item.job_id.to_string(),
             now_secs().to_string(),
             item.attempt.to_string(),
             TASK_TTL_SECS.to_string(),
@@ -343,9 +343,11 @@ impl WorkQueue for RedisStore {
         if h.is_empty() {
             return Ok(None);
         }
+        let job_id = JobId::parse(h.get("job_id").map_or("", String::as_str))
+            .map_err(|e| StoreError::Internal(Cause::with("task hash with an invalid job_id", e)))?;
         Ok(Some(TaskRecord {
             task_id: task_id.clone(),
-            job_id: h.get("job_id").cloned().unwrap_or_default(),
+            job_id,
             state: h
                 .get("state")
                 .and_then(|s| TaskState::parse(s))

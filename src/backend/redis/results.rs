@@ -356,7 +356,7 @@ impl ResultStore for RedisStore {
                         index.to_string(),
                         json,
                         item.task_id.to_string(),
-                        item.job_id.clone(),
+                        item.job_id.to_string(),
                         now_secs().to_string(),
                     ],
                 )

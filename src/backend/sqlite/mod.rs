@@ -31,7 +31,7 @@ use super::events::LocalBus;
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::backend::Cause;
-use crate::model::{JobStatus, TaskId};
+use crate::model::{JobId, JobStatus, TaskId};
 use crate::model::result::TaskState;
 use writer::{Shared, Writer, WriterState, sql_err};
 
@@ -64,7 +64,7 @@ struct Inner {
     writer: Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    statuses: Arc<RwLock<HashMap<String, JobStatus>>>,
+    statuses: Arc<RwLock<HashMap<JobId, JobStatus>>>,
     work: Arc<Notify>,
     /// Highest queue sequence handed out in this process; claims read above it.
     claim_cursor: AtomicI64,

@@ -22,7 +22,7 @@ use crate::backend::{
 };
 use crate::model::job::JobRecord;
 use crate::model::result::{TaskRecord, TaskState};
-use crate::model::{DlqQueue, JobStatus, Stage, TaskId, WorkItem, now_ms, now_secs};
+use crate::model::{DlqQueue, JobId, JobStatus, Stage, TaskId, WorkItem, now_ms, now_secs};
 
 const IDEMPOTENCY_TTL_MS: i64 = 86_400_000;
 
@@ -55,8 +55,8 @@ fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreR
             return Ok(AcceptAnswer::Replay(items));
         }
     }
-    let mut touched: HashMap<String, JobRecord> = HashMap::new();
-    let mut created: Vec<String> = Vec::new();
+    let mut touched: HashMap<JobId, JobRecord> = HashMap::new();
+    let mut created: Vec<JobId> = Vec::new();
     let mut out = Vec::with_capacity(req.items.len());
     let mut queued_any = false;
     for item in req.items {
