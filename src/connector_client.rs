@@ -17,7 +17,7 @@ use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
 use crate::error_chain::{caused_by, error_chain};
 use crate::failure::{ErrorClass, Failure, http_error_text};
-use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
+use crate::model::{ConnectorUuid, ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::registry_view::RegistryView;
 use crate::trust::{OutboundRefusal, Trust};
 
@@ -65,10 +65,10 @@ impl Unreachable {
 }
 
 /// Which connector a proxied call goes to (its key is chosen by uuid, then name).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Target<'a> {
     pub base: &'a str,
-    pub uuid: Option<&'a str>,
+    pub uuid: Option<ConnectorUuid>,
     pub name: Option<&'a str>,
 }
 
@@ -156,14 +156,14 @@ impl ConnectorClients {
 
     /// API key for a connector: by uuid, else by name, else the global key
     /// (docs/reference/CORE-API.md, "Connector API keys").
-    pub fn key_for(&self, uuid: Option<&str>, name: Option<&str>) -> Option<&Secret> {
+    pub fn key_for(&self, uuid: Option<&ConnectorUuid>, name: Option<&str>) -> Option<&Secret> {
         let by = |k: Option<&str>| k.and_then(|k| self.settings.api_keys.get(&k.to_ascii_lowercase()));
-        by(uuid).or_else(|| by(name)).or(self.settings.api_key.as_ref())
+        by(uuid.map(ConnectorUuid::as_str)).or_else(|| by(name)).or(self.settings.api_key.as_ref())
     }
 
     /// Credentials of the registered connector `uuid` (none for no connector). With
     /// authentication on, a connector without a usable key is not called at all.
-    async fn credentials(&self, uuid: Option<&str>, name: Option<&str>) -> Result<Credentials<'_>, Failure> {
+    async fn credentials(&self, uuid: Option<&ConnectorUuid>, name: Option<&str>) -> Result<Credentials<'_>, Failure> {
         let Some(uuid) = uuid else {
             return Ok(Credentials::NONE);
         };
@@ -180,12 +180,8 @@ impl ConnectorClients {
 
     /// Credentials of an item's pinned connector.
     async fn pinned(&self, pin: &Pin) -> Result<Credentials<'_>, Failure> {
-        let name = pin
-            .connector_uuid
-            .as_deref()
-            .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
-            .map(|m| m.name);
-        self.credentials(pin.connector_uuid.as_deref(), name.as_deref()).await
+        let name = pin.connector_uuid.as_ref().and_then(|u| self.view.get(u)).map(|m| m.name);
+        self.credentials(pin.connector_uuid.as_ref(), name.as_deref()).await
     }
 
     /// Where an item's calls go: the pinned url, or for one of this process's built-in
@@ -193,9 +189,9 @@ impl ConnectorClients {
     /// process can register it, so its registration cannot be re-pointed by a peer).
     pub fn destination(&self, pin: &Pin) -> String {
         pin.connector_uuid
-            .as_deref()
+            .as_ref()
             .filter(|u| self.trust.builtin().is_builtin(u))
-            .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
+            .and_then(|u| self.view.get(u))
             .and_then(|m| m.url)
             .unwrap_or_else(|| pin.url.clone())
     }
@@ -313,7 +309,7 @@ impl ConnectorClients {
             format!("{segment}?{query}")
         };
         let creds = self
-            .credentials(to.uuid, to.name)
+            .credentials(to.uuid.as_ref(), to.name)
             .await
             .map_err(|_| Unreachable::ConnectError)?;
         let mut r = self
@@ -385,7 +381,7 @@ impl ConnectorClients {
         let body = read_capped(resp, 4096).await.unwrap_or_default();
         let detail = relay::error_text(&body);
         let grace = i64::try_from(self.trust.settings().rotation_grace_secs).unwrap_or(i64::MAX);
-        let rotated = match pin.connector_uuid.as_deref() {
+        let rotated = match pin.connector_uuid.as_ref() {
             Some(u) => self
                 .trust
                 .record(u)

@@ -41,7 +41,7 @@ pub struct FullScanStart<'a> {
 pub fn target<'a>(m: &'a ConnectorInstanceModel, url: &'a str) -> Target<'a> {
     Target {
         base: url,
-        uuid: m.uuid.as_deref(),
+        uuid: m.connector_uuid(),
         name: Some(&m.name),
     }
 }
@@ -84,7 +84,7 @@ pub async fn start_full_scan(
     if parsed.status != StatusKind::Error {
         let jobs = &core.backend.jobs;
         let init = JobInit {
-            connector_uuid: m.uuid.clone(),
+            connector_uuid: m.connector_uuid(),
             expected_total: expected,
             job_name: start.job_name,
             awaits_enqueue_done: m.has_capability(CAP_ENQUEUE_DONE),

@@ -16,7 +16,7 @@ use crate::backend::{JobChange, StoreError};
 
 use super::job::{JobActor, JobChanged, JobStopped};
 use crate::core_state::Core;
-use crate::model::JobId;
+use crate::model::{ConnectorUuid, JobId};
 
 /// Returns the actor of a job, starting it if needed.
 #[derive(Message)]
@@ -100,7 +100,7 @@ impl JobRegistry {
             }
             let idle = core.settings.jobs.idle_complete_secs;
             let view = Arc::clone(&core.registry_view);
-            let present = move |uuid: &str| view.contains(uuid);
+            let present = move |uuid: &ConnectorUuid| view.contains(uuid);
             core.backend.jobs.sweep_idle(idle, &present).await
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {

@@ -18,7 +18,7 @@ use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
 use crate::model::{
-    ConnectorInstanceModel, DlqEntry, DlqQueue, JobId, JobStatus, ScanRequestModel, Stage, TaskId, WorkItem,
+    ConnectorInstanceModel, ConnectorUuid, DlqEntry, DlqQueue, JobId, JobStatus, ScanRequestModel, Stage, TaskId, WorkItem,
 };
 
 pub mod events;
@@ -128,7 +128,7 @@ pub struct NewItem {
     pub job_id: JobId,
     /// As accepted, with `scan_job_id` and `connector_url` filled in.
     pub request: ScanRequestModel,
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     /// Where the item's connector calls go (fixed here, at acceptance).
     pub pin: crate::model::Pin,
     /// The request's connector advertises `enqueue_done` (rule I waits for the signal).
@@ -261,7 +261,7 @@ pub enum ParkOutcome {
 /// Job fields set when a job is created by a trigger.
 #[derive(Debug, Clone, Default)]
 pub struct JobInit {
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     pub expected_total: Option<u64>,
     pub job_name: Option<String>,
     pub awaits_enqueue_done: bool,
@@ -388,7 +388,7 @@ pub trait JobStore: Send + Sync {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+        connector_present: &(dyn Fn(&ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>>;
     /// Sets `expected_total` from a preflight estimate if it is still absent.
     async fn set_expected_total(&self, job_id: &JobId, total: u64) -> StoreResult<()>;
@@ -451,23 +451,23 @@ pub trait ResultStore: Send + Sync {
 #[async_trait]
 pub trait RegistryStore: Send + Sync {
     /// Stores the model with a TTL; returns true if no live presence existed (first registration).
-    async fn upsert(&self, uuid: &str, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool>;
-    async fn remove(&self, uuid: &str) -> StoreResult<Option<ConnectorInstanceModel>>;
+    async fn upsert(&self, uuid: &ConnectorUuid, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool>;
+    async fn remove(&self, uuid: &ConnectorUuid) -> StoreResult<Option<ConnectorInstanceModel>>;
     /// Every stored model with its expiry (epoch ms); expired ones included for the sweeper.
     async fn all(&self) -> StoreResult<Vec<(ConnectorInstanceModel, i64)>>;
-    async fn renew(&self, uuid: &str, ttl_secs: u64) -> StoreResult<()>;
+    async fn renew(&self, uuid: &ConnectorUuid, ttl_secs: u64) -> StoreResult<()>;
 }
 
 /// Connector credential records (docs/AUTH.md, "Enrollment"), shared by every API process.
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
-    async fn credential(&self, uuid: &str) -> StoreResult<Option<CredentialRecord>>;
+    async fn credential(&self, uuid: &ConnectorUuid) -> StoreResult<Option<CredentialRecord>>;
     /// The record owning `key_id` as its current or previous key.
     async fn credential_by_key(&self, key_id: &str) -> StoreResult<Option<CredentialRecord>>;
     /// Writes `rec` if the stored version is still `read` (`None`: no record may exist yet);
     /// the stored copy gets version `read + 1`. False when another writer came first.
     async fn put_credential(&self, rec: &CredentialRecord, read: Option<u64>) -> StoreResult<bool>;
-    async fn delete_credential(&self, uuid: &str) -> StoreResult<()>;
+    async fn delete_credential(&self, uuid: &ConnectorUuid) -> StoreResult<()>;
     async fn credentials(&self) -> StoreResult<Vec<CredentialRecord>>;
     /// Records a verified nonce for `ttl_secs`: `Some(true)` the first time, `Some(false)` for a
     /// replay, `None` when this store keeps no shared cache (the caller keeps its own).

@@ -16,7 +16,7 @@ use crate::backend::{AcceptAnswer, AcceptRequest, Accepted, IdemScope, ItemOutco
 use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::result::TaskStatusView;
 use crate::model::validation::{Issue, Issues, Loc};
-use crate::model::{JobId, Pin, ScanRequestModel, StatusResponse, TaskId};
+use crate::model::{ConnectorInstanceModel, ConnectorUuid, JobId, Pin, ScanRequestModel, StatusResponse, TaskId};
 use crate::trust::ConnectorPrincipal;
 use actix_web::HttpMessage;
 
@@ -48,8 +48,8 @@ fn complete_request(
     let registered = r
         .connector
         .as_ref()
-        .and_then(|c| c.uuid.as_deref())
-        .and_then(|u| view.get(&u.to_ascii_lowercase()));
+        .and_then(ConnectorInstanceModel::connector_uuid)
+        .and_then(|u| view.get(&u));
     let url = r
         .connector_url
         .clone()
@@ -82,19 +82,14 @@ fn complete_request(
     r.scan_job_id = Some(job_id.to_string());
     let awaits = r.connector.as_ref().is_some_and(|c| c.has_capability(CAP_ENQUEUE_DONE))
         || registered.as_ref().is_some_and(|m| m.has_capability(CAP_ENQUEUE_DONE));
-    let connector_uuid = r
-        .connector
-        .as_ref()
-        .and_then(|c| c.uuid.clone())
-        .and_then(|u| uuid::Uuid::parse_str(&u).ok())
-        .map(|u| u.to_string());
+    let connector_uuid = r.connector.as_ref().and_then(ConnectorInstanceModel::connector_uuid);
     Ok(NewItem {
         task_id: TaskId::generate(),
         job_id: job_id.clone(),
         request: r,
         connector_uuid,
         pin: Pin {
-            connector_uuid: pinned.and_then(|m| m.uuid),
+            connector_uuid: pinned.and_then(|m| m.connector_uuid()),
             url,
         },
         awaits_enqueue_done: awaits,
@@ -103,9 +98,9 @@ fn complete_request(
 
 /// The connector a signed request came from, with the url it is pinned to.
 struct Bound {
-    uuid: String,
+    uuid: ConnectorUuid,
     url: String,
-    model: Option<crate::model::ConnectorInstanceModel>,
+    model: Option<ConnectorInstanceModel>,
 }
 
 /// Resolves the signing connector's pinned identity: its credential record's url (or, for a
@@ -139,16 +134,16 @@ fn bind(b: &Bound, r: &mut ScanRequestModel, allow: &crate::auth::url_guard::All
     match r.connector.as_mut() {
         Some(c) => {
             match c.uuid.as_deref().map(|u| u.to_ascii_lowercase()) {
-                Some(u) if u != b.uuid => return Err(mismatch()),
+                Some(u) if b.uuid != u => return Err(mismatch()),
                 Some(_) => {}
-                None => c.uuid = Some(b.uuid.clone()),
+                None => c.uuid = Some(b.uuid.to_string()),
             }
             if c.url.as_deref().is_some_and(|u| !u.is_empty() && !same_url(u)) {
                 return Err(mismatch());
             }
         }
         None => {
-            r.connector = b.model.clone().map(|m| crate::model::ConnectorInstanceModel {
+            r.connector = b.model.clone().map(|m| ConnectorInstanceModel {
                 display_icon: None,
                 ..m
             })

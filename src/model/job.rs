@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::ids::JobId;
+use super::ids::{ConnectorUuid, JobId};
 use super::verdict::{Verdict, VerdictKind};
 
 /// Stored job status. `cancelled` and `completed` are terminal.
@@ -116,7 +116,7 @@ pub struct JobRecord {
     pub job_id: JobId,
     pub status: JobStatus,
     pub job_name: Option<String>,
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     /// The job's connector promised to post `enqueue_done` (capability), so rule I waits for it.
     pub awaits_enqueue_done: bool,
     pub started_at: i64,
@@ -194,7 +194,7 @@ impl JobRecord {
         m.insert("job_id".into(), Value::String(self.job_id.to_string()));
         m.insert("status".into(), Value::String(self.status.as_str().into()));
         m.insert("job_name".into(), ostr(&self.job_name));
-        m.insert("connector_uuid".into(), ostr(&self.connector_uuid));
+        m.insert("connector_uuid".into(), ostr(&self.connector_uuid.as_ref().map(ConnectorUuid::to_string)));
         m.insert("started_at".into(), s(self.started_at));
         m.insert("last_update".into(), s(self.last_update));
         m.insert("last_enqueued_at".into(), os(self.last_enqueued_at));
@@ -269,7 +269,10 @@ impl JobRecord {
         let mut m = Map::new();
         m.insert("job_id".into(), Value::String(self.job_id.to_string()));
         m.insert("status".into(), Value::String(self.status.as_str().into()));
-        m.insert("connector_uuid".into(), json_opt_str(&self.connector_uuid));
+        m.insert(
+            "connector_uuid".into(),
+            json_opt_str(&self.connector_uuid.as_ref().map(ConnectorUuid::to_string)),
+        );
         m.insert("job_name".into(), json_opt_str(&self.job_name));
         m.insert("started_at".into(), Value::String(self.started_at.to_string()));
         m.insert("processed_count".into(), self.processed_count.into());

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{IdError, JobId};
+use super::ids::{ConnectorUuid, IdError, JobId};
 
 /// A schedule's id: a UUID, minted by the core when the schedule is created.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ impl MissedRuns {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleDefinition {
     pub id: ScheduleId,
-    pub connector_uuid: String,
+    pub connector_uuid: ConnectorUuid,
     /// Shown in the UI and used as the job name unless `job_name` is set.
     pub name: String,
     pub cadence: Cadence,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::ids::{JobId, TaskId};
+use super::ids::{ConnectorUuid, JobId, TaskId};
 use super::scan_request::ScanRequestModel;
 use super::status::ItemActionStatusResponse;
 use super::verdict::Verdict;
@@ -38,7 +38,7 @@ impl Stage {
 /// attach credentials only when `connector_uuid` names the connector registered at that url.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pin {
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     pub url: String,
 }
 
@@ -334,7 +334,7 @@ mod tests {
             item_action: None,
             requeued: false,
             pin: Some(Pin {
-                connector_uuid: Some("c".into()),
+                connector_uuid: Some(ConnectorUuid::parse("3f0c2b2e-1111-4222-8333-444455556666").unwrap()),
                 url: "http://h:1/c".into(),
             }),
             request_id: Some("req-1".into()),

@@ -250,8 +250,8 @@ fn tag_result(ctx: &Pipeline, item: &WorkItem, result: &'static str, reason: Opt
     // Only a pinned connector is asked to tag: the tag call carries its credentials.
     let wants = pin
         .connector_uuid
-        .as_deref()
-        .and_then(|u| ctx.core.registry_view.get(&u.to_ascii_lowercase()))
+        .as_ref()
+        .and_then(|u| ctx.core.registry_view.get(u))
         .and_then(|m| m.capabilities)
         .is_some_and(|c| c.iter().any(|x| x == crate::model::connector::CAP_RESULT_TAGS));
     if !wants {

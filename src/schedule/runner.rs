@@ -262,7 +262,7 @@ mod tests {
         Schedule {
             definition: ScheduleDefinition {
                 id: ScheduleId::generate(),
-                connector_uuid: uuid::Uuid::new_v4().to_string(),
+                connector_uuid: crate::model::ConnectorUuid::from(uuid::Uuid::new_v4()),
                 name: "nightly".into(),
                 cadence: Cadence::Interval { secs },
                 filter: None,

@@ -16,7 +16,7 @@ use dsx_connect::backend::{
 };
 use dsx_connect::model::result::{ScanResultModel, TaskState};
 use dsx_connect::model::{
-    DlqEntry, Engine, ItemActionStatusResponse, JobId, JobStatus, Pin, ScanRequestModel, Stage, TaskId, Verdict, VerdictKind,
+    ConnectorUuid, DlqEntry, Engine, ItemActionStatusResponse, JobId, JobStatus, Pin, ScanRequestModel, Stage, TaskId, Verdict, VerdictKind,
     WorkItem,
 };
 
@@ -187,17 +187,28 @@ fn jid(name: &str) -> JobId {
     JobId::parse(name).unwrap()
 }
 
-/// The task id a test names `name`: the same name gives the same id, and an id is kept as it is.
-fn tid(name: &str) -> TaskId {
+/// The UUID a test names `name`: the same name gives the same UUID, and a UUID is kept as it is.
+fn named_uuid(name: &str) -> String {
     use std::hash::{Hash, Hasher};
-    TaskId::parse(name).unwrap_or_else(|_| {
-        let half = |salt: u8| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (salt, name).hash(&mut h);
-            h.finish() as u128
-        };
-        TaskId::parse(&uuid::Uuid::from_u128((half(0) << 64) | half(1)).to_string()).unwrap()
-    })
+    if uuid::Uuid::parse_str(name).is_ok() {
+        return name.to_string();
+    }
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, name).hash(&mut h);
+        h.finish() as u128
+    };
+    uuid::Uuid::from_u128((half(0) << 64) | half(1)).to_string()
+}
+
+/// The task id a test names `name`.
+fn tid(name: &str) -> TaskId {
+    TaskId::parse(&named_uuid(name)).unwrap()
+}
+
+/// The connector uuid a test names `name`.
+fn cu(name: &str) -> ConnectorUuid {
+    ConnectorUuid::parse(&named_uuid(name)).unwrap()
 }
 
 fn processed(task: &str, job: &str) -> OutcomeRecord {
@@ -382,7 +393,7 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
 /// Each test item is pinned to its own connector url.
 fn pin_of(task: &str) -> Pin {
     Pin {
-        connector_uuid: Some(format!("conn-{task}")),
+        connector_uuid: Some(cu(&format!("conn-{task}"))),
         url: format!("http://127.0.0.1:9/{task}"),
     }
 }
@@ -668,12 +679,12 @@ async fn credential_records_are_versioned_indexed_by_key_and_deleted(kind: Kind)
     use dsx_connect::auth::credentials::{CredentialRecord, release};
     let st = open(kind, 1000);
     let c = &st.b.credentials;
-    let (rec, key) = CredentialRecord::enroll("u-1", "http://c:1/fs", "fs", 1000);
+    let (rec, key) = CredentialRecord::enroll(&cu("u-1"), "http://c:1/fs", "fs", 1000);
     assert!(c.put_credential(&rec, None).await.unwrap());
     assert!(!c.put_credential(&rec, None).await.unwrap(), "a second creation loses");
-    let stored = c.credential("u-1").await.unwrap().unwrap();
+    let stored = c.credential(&cu("u-1")).await.unwrap().unwrap();
     assert_eq!(stored.version, 1);
-    assert_eq!(c.credential_by_key(&key.key_id).await.unwrap().unwrap().uuid, "u-1");
+    assert_eq!(c.credential_by_key(&key.key_id).await.unwrap().unwrap().uuid, cu("u-1"));
     // Released: the key moves to the previous slot and still resolves.
     let released = release(&stored, hmac_now(), 300);
     assert!(
@@ -685,8 +696,8 @@ async fn credential_records_are_versioned_indexed_by_key_and_deleted(kind: Kind)
     assert_eq!(again.prev_key_id.as_deref(), Some(key.key_id.as_str()));
     assert_eq!(again.version, 2);
     assert_eq!(c.credentials().await.unwrap().len(), 1);
-    c.delete_credential("u-1").await.unwrap();
-    assert!(c.credential("u-1").await.unwrap().is_none());
+    c.delete_credential(&cu("u-1")).await.unwrap();
+    assert!(c.credential(&cu("u-1")).await.unwrap().is_none());
     assert!(c.credential_by_key(&key.key_id).await.unwrap().is_none());
     match kind {
         Kind::Redis => {
@@ -892,24 +903,26 @@ async fn connector_secrets_are_sealed_at_rest_with_a_store_key(kind: Kind) {
     let st = open(kind, 1000);
     let key = std::sync::Arc::new(StoreKey::from_file_content(&[9u8; 32]).unwrap());
     let sealed = SealedCredentials::new(std::sync::Arc::clone(&st.b.credentials), Some(key));
-    let (rec, k) = CredentialRecord::enroll("u-s", "http://c:1/fs", "fs", hmac_now());
+    let (rec, k) = CredentialRecord::enroll(&cu("u-s"), "http://c:1/fs", "fs", hmac_now());
     assert!(sealed.put_credential(&rec, None).await.unwrap());
     // What the engine holds is sealed, in the record and in the original's hash field.
-    let raw = st.b.credentials.credential("u-s").await.unwrap().unwrap();
+    let raw = st.b.credentials.credential(&cu("u-s")).await.unwrap().unwrap();
     assert!(raw.hmac_secret.as_deref().unwrap().starts_with("enc:v1:"), "{raw:?}");
     if let Some(path) = &st.sqlite {
         let conn = rusqlite::Connection::open(path).unwrap();
         let text: String = conn
-            .query_row("SELECT record FROM connector_credentials WHERE uuid = 'u-s'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT record FROM connector_credentials WHERE uuid = ?1",
+                [cu("u-s").to_string()],
+                |r| r.get(0),
+            )
             .unwrap();
         assert!(!text.contains(k.secret()), "no clear secret in the database");
     }
     if let Some(url) = &st.redis {
         let mut c = redis_conn(url).await;
         let field: String = redis::cmd("HGET")
-            .arg("dev:dsx-connect:connectors:config:u-s")
+            .arg(format!("dev:dsx-connect:connectors:config:{}", cu("u-s")))
             .arg("hmac_secret")
             .query_async(&mut c)
             .await
@@ -917,13 +930,13 @@ async fn connector_secrets_are_sealed_at_rest_with_a_store_key(kind: Kind) {
         assert!(field.starts_with("enc:v1:"), "{field}");
     }
     // Through the layer it is the key again, by uuid and by key id.
-    let open_rec = sealed.credential("u-s").await.unwrap().unwrap();
+    let open_rec = sealed.credential(&cu("u-s")).await.unwrap().unwrap();
     assert_eq!(open_rec.hmac_secret.as_deref(), Some(k.secret()));
     let by_key = sealed.credential_by_key(&k.key_id).await.unwrap().unwrap();
     assert_eq!(by_key.hmac_secret.as_deref(), Some(k.secret()));
     // Without the key a sealed record is refused, not handed out sealed.
     let blind = SealedCredentials::new(std::sync::Arc::clone(&st.b.credentials), None);
-    assert!(blind.credential("u-s").await.is_err());
+    assert!(blind.credential(&cu("u-s")).await.is_err());
 }
 
 both!(stale_connector_records_are_forgotten_but_revoked_ones_kept);
@@ -944,21 +957,24 @@ async fn stale_connector_records_are_forgotten_but_revoked_ones_kept(kind: Kind)
     let now = hmac_now();
     let old = now - 31 * 86_400;
     let c = &st.b.credentials;
-    c.put_credential(&CredentialRecord::enroll("fresh", "http://c:1/a", "a", now).0, None)
+    c.put_credential(&CredentialRecord::enroll(&cu("fresh"), "http://c:1/a", "a", now).0, None)
         .await
         .unwrap();
-    c.put_credential(&CredentialRecord::enroll("stale", "http://c:1/b", "b", old).0, None)
+    c.put_credential(&CredentialRecord::enroll(&cu("stale"), "http://c:1/b", "b", old).0, None)
         .await
         .unwrap();
     let revoked = revoke(
-        &CredentialRecord::enroll("locked", "http://c:1/c", "c", old).0,
+        &CredentialRecord::enroll(&cu("locked"), "http://c:1/c", "c", old).0,
         old,
         "admin",
     );
     c.put_credential(&revoked, None).await.unwrap();
-    assert_eq!(trust.forget_stale(30, now).await.unwrap(), ["stale"]);
-    let left: Vec<String> = c.credentials().await.unwrap().into_iter().map(|r| r.uuid).collect();
-    assert_eq!(left, ["fresh", "locked"]);
+    assert_eq!(trust.forget_stale(30, now).await.unwrap(), [cu("stale")]);
+    let mut left: Vec<ConnectorUuid> = c.credentials().await.unwrap().into_iter().map(|r| r.uuid).collect();
+    left.sort();
+    let mut kept = [cu("fresh"), cu("locked")];
+    kept.sort();
+    assert_eq!(left, kept);
 }
 
 /// `scan` without `--ui` keeps the bodies of findings only: every other result leaves just its

@@ -14,7 +14,7 @@ use crate::backend::{
     StoredResult,
 };
 use crate::model::job::{JobRecord, JobStatus};
-use crate::model::{JobId, StatusKind, VerdictKind, now_secs};
+use crate::model::{ConnectorUuid, JobId, StatusKind, VerdictKind, now_secs};
 
 /// The job hash field a verdict counts in.
 fn verdict_field(v: VerdictKind) -> &'static str {
@@ -46,7 +46,7 @@ impl JobStore for RedisStore {
                 vec![
                     job_id.to_string(),
                     now_secs().to_string(),
-                    init.connector_uuid.unwrap_or_default(),
+                    init.connector_uuid.map(String::from).unwrap_or_default(),
                     init.expected_total.map(|t| t.to_string()).unwrap_or_default(),
                     init.job_name.unwrap_or_default(),
                     if init.awaits_enqueue_done { "1" } else { "0" }.into(),
@@ -320,7 +320,7 @@ impl JobStore for RedisStore {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+        connector_present: &(dyn Fn(&ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>> {
         if idle_secs == 0 {
             return Ok(Vec::new());
@@ -341,7 +341,7 @@ impl JobStore for RedisStore {
             if job.status != JobStatus::Running {
                 continue;
             }
-            let present = job.connector_uuid.as_deref().is_none_or(connector_present);
+            let present = job.connector_uuid.as_ref().is_none_or(connector_present);
             let r = self
                 .run(
                     &self.inner.scripts.idle,

@@ -32,7 +32,7 @@ use deadpool_redis::{Pool, PoolConfig, Runtime};
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::backend::Cause;
-use crate::model::JobId;
+use crate::model::{ConnectorUuid, JobId};
 use crate::model::job::{CompletedBy, JobRecord, JobStatus, VerdictCounts};
 use scripts::Scripts;
 
@@ -300,7 +300,7 @@ fn job_from_hash(h: &HashMap<String, String>) -> StoreResult<JobRecord> {
         job_id,
         status,
         job_name: s("job_name"),
-        connector_uuid: s("connector_uuid"),
+        connector_uuid: s("connector_uuid").and_then(|u| ConnectorUuid::parse(&u).ok()),
         awaits_enqueue_done: flag("awaits_enqueue_done"),
         started_at,
         last_update: i("last_update").unwrap_or(started_at),

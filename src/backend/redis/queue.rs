@@ -181,7 +181,7 @@ impl WorkQueue for RedisStore {
             };
             args.push(item.task_id.into());
             args.push(item.job_id.into());
-            args.push(item.connector_uuid.unwrap_or_default());
+            args.push(item.connector_uuid.map(String::from).unwrap_or_default());
             args.push(if item.awaits_enqueue_done { "1" } else { "0" }.into());
             args.push(to_json(&work)?);
         }

@@ -14,7 +14,7 @@ use crate::backend::{
     Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, Recorded, StoreError, StoreResult,
 };
 use crate::model::job::JobRecord;
-use crate::model::{JobId, JobStatus, now_ms, now_secs};
+use crate::model::{ConnectorUuid, JobId, JobStatus, now_ms, now_secs};
 
 /// The job from the writer's cache, else from the database.
 pub(super) fn load_job(c: &Connection, st: &WriterState, job_id: &JobId) -> StoreResult<Option<JobRecord>> {
@@ -335,14 +335,14 @@ impl JobStore for SqliteStore {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+        connector_present: &(dyn Fn(&ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>> {
         if idle_secs == 0 {
             return Ok(Vec::new());
         }
         // Decide presence outside the writer (the closure is not 'static).
         let running = self.list(Some(JobStatus::Running), 100_000, 0).await?;
-        let lost: Vec<String> = running
+        let lost: Vec<ConnectorUuid> = running
             .iter()
             .filter_map(|j| j.connector_uuid.clone())
             .filter(|u| !connector_present(u))

@@ -283,8 +283,7 @@ async fn start_connectors(
     let view = Arc::clone(&core.state.core.registry_view);
     let deadline = Instant::now() + Duration::from_secs(20);
     for c in &running {
-        let uuid = c.service.uuid().to_string();
-        while !view.contains(&uuid) {
+        while !view.contains(c.service.uuid()) {
             if Instant::now() > deadline {
                 anyhow::bail!("the built-in connector did not register within 20 s");
             }
