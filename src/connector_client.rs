@@ -15,7 +15,7 @@ use crate::auth::relay;
 use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
-use crate::error_chain::{caused_by, error_chain};
+use crate::error_chain::caused_by;
 use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::{ConnectorUuid, ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::registry_view::RegistryView;
@@ -170,7 +170,7 @@ impl ConnectorClients {
         let hmac = self.trust.outbound_key(uuid).await.map_err(|r| match r {
             OutboundRefusal::Revoked => Failure::new(ErrorClass::ConnectorClient, "connector revoked"),
             OutboundRefusal::NoKey => Failure::new(ErrorClass::ConnectorClient, "connector credentials unavailable"),
-            OutboundRefusal::Unavailable(e) => Failure::new(ErrorClass::StoreUnavailable, e.to_string()),
+            OutboundRefusal::Unavailable(e) => Failure::from_error(ErrorClass::StoreUnavailable, e),
         })?;
         Ok(Credentials {
             api_key: self.key_for(Some(uuid), name),
@@ -343,18 +343,14 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<bytes::B
 }
 
 fn json_bytes(v: &impl serde::Serialize) -> Result<Vec<u8>, Failure> {
-    serde_json::to_vec(v).map_err(|e| Failure::new(ErrorClass::BadPayload, format!("unserialisable request: {e}")))
+    serde_json::to_vec(v).map_err(|e| Failure::caused(ErrorClass::BadPayload, "unserialisable request", e))
 }
 
 fn connection_failure(e: reqwest::Error) -> Failure {
     if caused_by::<url_guard::Blocked>(&e) {
         return Failure::new(ErrorClass::ConnectorClient, BLOCKED_TEXT);
     }
-    let chain = error_chain(&e);
-    Failure::new(
-        ErrorClass::ConnectorConnection,
-        format!("connector unreachable: {}", relay::sanitize(&chain)),
-    )
+    Failure::caused(ErrorClass::ConnectorConnection, "connector unreachable", e)
 }
 
 /// Classifies a non-200 answer of `read_file` / non-2xx of `item_action` ("read_file answers").

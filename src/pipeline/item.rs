@@ -166,7 +166,7 @@ async fn fail(ctx: &Pipeline, receipt: &Receipt, mut item: WorkItem, f: Failure)
             ctx.core
                 .backend
                 .queue
-                .retry_later(receipt, item.clone(), due, &f.message)
+                .retry_later(receipt, item.clone(), due, &f.message())
         })
         .await;
         if let Err(e) = retried {
@@ -184,7 +184,7 @@ async fn fail(ctx: &Pipeline, receipt: &Receipt, mut item: WorkItem, f: Failure)
 }
 
 async fn dead_letter(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, reason: &str, f: &Failure, attempts: u32) {
-    let entry = DlqEntry::for_item(item, reason, f.class.as_str(), &f.message, attempts, chrono::Utc::now());
+    let entry = DlqEntry::for_item(item, reason, f.class.as_str(), &f.message(), attempts, chrono::Utc::now());
     tracing::warn!(
         event = "item.dead_lettered",
         location = %item.scan_request.location,
@@ -197,7 +197,7 @@ async fn dead_letter(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, reason:
         action = "none",
         reason,
         attempts,
-        error = %f.message,
+        error = %f.message(),
         "item failed and was dead-lettered"
     );
     let dlq_event = serde_json::json!({
@@ -263,11 +263,11 @@ fn tag_result(ctx: &Pipeline, item: &WorkItem, result: &'static str, reason: Opt
             match clients.result_tag(&pin, &req, result, reason.as_deref()).await {
                 Ok(()) => return,
                 Err(f) if attempt + 1 < RESULT_TAG_ATTEMPTS => {
-                    tracing::debug!(location = %req.location, error = %f.message, "result tag failed; retrying");
+                    tracing::debug!(location = %req.location, error = %f.message(), "result tag failed; retrying");
                     tokio::time::sleep(RESULT_TAG_BACKOFF.delay(attempt + 1)).await;
                 }
                 Err(f) => {
-                    tracing::warn!(location = %req.location, result, error = %f.message, "the connector did not take the result tag; the item stays pending there");
+                    tracing::warn!(location = %req.location, result, error = %f.message(), "the connector did not take the result tag; the item stays pending there");
                 }
             }
         }
@@ -520,10 +520,7 @@ async fn check_legacy_envelope(mut source: ByteStream) -> Result<ByteStream, Fai
         match source.next().await {
             Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
             Some(Err(e)) => {
-                return Err(Failure::new(
-                    ErrorClass::ConnectorConnection,
-                    format!("connector stream broke: {e}"),
-                ));
+                return Err(Failure::caused(ErrorClass::ConnectorConnection, "connector stream broke", e));
             }
             None => {
                 ended = true;

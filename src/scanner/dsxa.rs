@@ -123,12 +123,9 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Er
 fn classify_transport(e: reqwest::Error) -> Failure {
     let e = e.without_url();
     if e.is_timeout() {
-        Failure::new(ErrorClass::DsxaTimeout, format!("DSXA timed out: {e}"))
+        Failure::caused(ErrorClass::DsxaTimeout, "DSXA timed out", e)
     } else {
-        Failure::new(
-            ErrorClass::DsxaConnection,
-            format!("DSXA unreachable: {}", crate::error_chain::error_chain(&e)),
-        )
+        Failure::caused(ErrorClass::DsxaConnection, "DSXA unreachable", e)
     }
 }
 
@@ -311,7 +308,7 @@ impl Scanner for DsxaScanner {
             ))
             .with_description(desc),
             Err(f) => {
-                StatusResponse::error(format!("DSXA connection test failed: {}", f.message)).with_description(desc)
+                StatusResponse::error(format!("DSXA connection test failed: {}", f.message())).with_description(desc)
             }
         }
     }

@@ -89,7 +89,7 @@ pub trait Scanner: Send + Sync {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProbeError {
     /// The exchange failed the way a scan's would (connection refused, timeout).
-    #[error("{}", .0.message)]
+    #[error("{}", .0.message())]
     Unreachable(Failure),
     #[error("DSXA answered HTTP {0}")]
     ServerError(u16),
@@ -116,7 +116,7 @@ pub fn spawn_version_refresh(scanner: &Arc<dyn Scanner>) {
             let wait = match scanner.refresh_version().await {
                 Ok(()) => VERSION_REFRESH,
                 Err(f) => {
-                    tracing::debug!(engine = %scanner.engine(), error = %f.message, "engine version not available yet");
+                    tracing::debug!(engine = %scanner.engine(), error = %f.message(), "engine version not available yet");
                     VERSION_RETRY
                 }
             };
