@@ -158,7 +158,9 @@ impl ConnectorClients {
     /// (docs/reference/CORE-API.md, "Connector API keys").
     pub fn key_for(&self, uuid: Option<&ConnectorUuid>, name: Option<&str>) -> Option<&Secret> {
         let by = |k: Option<&str>| k.and_then(|k| self.settings.api_keys.get(&k.to_ascii_lowercase()));
-        by(uuid.map(ConnectorUuid::as_str)).or_else(|| by(name)).or(self.settings.api_key.as_ref())
+        by(uuid.map(ConnectorUuid::as_str))
+            .or_else(|| by(name))
+            .or(self.settings.api_key.as_ref())
     }
 
     /// Credentials of the registered connector `uuid` (none for no connector). With
@@ -180,7 +182,11 @@ impl ConnectorClients {
 
     /// Credentials of an item's pinned connector.
     async fn pinned(&self, pin: &Pin) -> Result<Credentials<'_>, Failure> {
-        let name = pin.connector_uuid.as_ref().and_then(|u| self.view.get(u)).map(|m| m.name);
+        let name = pin
+            .connector_uuid
+            .as_ref()
+            .and_then(|u| self.view.get(u))
+            .map(|m| m.name);
         self.credentials(pin.connector_uuid.as_ref(), name.as_deref()).await
     }
 

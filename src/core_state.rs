@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::config::Settings;
-use crate::model::JobId;
 use crate::connector_client::ConnectorClients;
+use crate::model::JobId;
 use crate::registry_view::RegistryView;
 use crate::scanner::Scanner;
 

@@ -176,9 +176,7 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.cause.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -238,7 +236,10 @@ mod tests {
         let f = Failure::caused(ErrorClass::ClamdConnection, "cannot connect to clamd at h:1", io);
         assert_eq!(f.message(), "cannot connect to clamd at h:1: refused\\u000ahere");
         assert!(std::error::Error::source(&f).is_some(), "the error stays the source");
-        assert_eq!(Failure::new(ErrorClass::BadPayload, "no verdict").message(), "no verdict");
+        assert_eq!(
+            Failure::new(ErrorClass::BadPayload, "no verdict").message(),
+            "no verdict"
+        );
         let bare = Failure::from_error(ErrorClass::Unknown, std::io::Error::other("gone"));
         assert_eq!(bare.message(), "gone");
     }

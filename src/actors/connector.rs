@@ -288,7 +288,8 @@ impl Handler<Resync> for ConnectorRegistry {
                         act.view().put(uuid, m.clone());
                         act.upsert_actor(uuid, m.clone());
                     }
-                    let gone: Vec<ConnectorUuid> = act.actors.keys().filter(|u| !live.contains_key(*u)).cloned().collect();
+                    let gone: Vec<ConnectorUuid> =
+                        act.actors.keys().filter(|u| !live.contains_key(*u)).cloned().collect();
                     for uuid in gone {
                         act.view().remove(&uuid);
                         act.actors.remove(&uuid);

@@ -20,8 +20,8 @@ use crate::backend::{
     BusEvent, Control, ControlError, JobChange, JobSnapshot, Outcome, OutcomeRecord, Recorded, StoreError,
 };
 use crate::model::job::JobRecord;
-use crate::model::{JobId, now_secs};
 use crate::model::result::ScanResultModel;
+use crate::model::{JobId, now_secs};
 
 use crate::core_state::Core;
 

@@ -391,10 +391,7 @@ mod tests {
     }
 
     fn signed(with_prev: bool) -> Signer {
-        Signer {
-            uuid: u(),
-            with_prev,
-        }
+        Signer { uuid: u(), with_prev }
     }
 
     #[test]

@@ -135,11 +135,7 @@ mod tests {
         let other = StoreKey::from_file_content(&[8u8; 32]).unwrap();
         assert_eq!(open(Some(&other), &a, &s), Err(SealError::Corrupt));
         assert_eq!(open(None, &a, &s), Err(SealError::NoKey));
-        assert_eq!(
-            open(None, &a, "plain").unwrap(),
-            "plain",
-            "clear values stay readable"
-        );
+        assert_eq!(open(None, &a, "plain").unwrap(), "plain", "clear values stay readable");
         let mut flipped = s.clone();
         flipped.pop();
         flipped.push(if s.ends_with('A') { 'B' } else { 'A' });

@@ -18,7 +18,8 @@ use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
 use crate::model::{
-    ConnectorInstanceModel, ConnectorUuid, DlqEntry, DlqQueue, JobId, JobStatus, ScanRequestModel, Stage, TaskId, WorkItem,
+    ConnectorInstanceModel, ConnectorUuid, DlqEntry, DlqQueue, JobId, JobStatus, ScanRequestModel, Stage, TaskId,
+    WorkItem,
 };
 
 pub mod events;
@@ -388,7 +389,7 @@ pub trait JobStore: Send + Sync {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn Fn(&ConnectorUuid) -> bool + Send + Sync),
+        connector_present: &(dyn for<'a> Fn(&'a ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>>;
     /// Sets `expected_total` from a preflight estimate if it is still absent.
     async fn set_expected_total(&self, job_id: &JobId, total: u64) -> StoreResult<()>;

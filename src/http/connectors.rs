@@ -267,7 +267,10 @@ pub async fn register(
         } else {
             "connector.enroll"
         };
-        audited(resp, AuditNote::default().action(action).target("connector", uuid.as_str()))
+        audited(
+            resp,
+            AuditNote::default().action(action).target("connector", uuid.as_str()),
+        )
     };
     let signer = match registrant(&state, &req, &body, &uuid).await {
         Ok(s) => s,
@@ -310,7 +313,12 @@ pub async fn register(
     let desc = format!("{} ({uuid}) @ {}", model.name, model.url.as_deref().unwrap_or(""));
     let url = model.url.clone().unwrap_or_default();
     let model_name = model.name.clone();
-    let first = match state.connectors.send(Register(uuid.clone(), model)).await.map_err(mailbox)? {
+    let first = match state
+        .connectors
+        .send(Register(uuid.clone(), model))
+        .await
+        .map_err(mailbox)?
+    {
         Ok(first) => first,
         Err(RegisterError::Full(max)) => return Ok(refusal(registry_full(max))),
         Err(RegisterError::Store(e)) => return Err(registry_err(e)),
@@ -671,7 +679,8 @@ mod tests {
         assert!(matches!(e, ApiError::Validation(ref i) if i.0[0].kind == "missing"));
         let e = registration(&json!({"uuid": "3F0C2B2E-1111-4222-8333-444455556666", "url": ""})).unwrap_err();
         assert!(matches!(e, ApiError::Validation(_)));
-        let (u, m) = registration(&json!({"uuid": "3F0C2B2E-1111-4222-8333-444455556666", "url": "http://h:1/x/"})).unwrap();
+        let (u, m) =
+            registration(&json!({"uuid": "3F0C2B2E-1111-4222-8333-444455556666", "url": "http://h:1/x/"})).unwrap();
         assert_eq!(u, "3f0c2b2e-1111-4222-8333-444455556666");
         assert_eq!(m.uuid.as_deref(), Some("3f0c2b2e-1111-4222-8333-444455556666"));
         assert_eq!(m.url.as_deref(), Some("http://h:1/x"));

@@ -11,11 +11,11 @@ use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, parse_json, read_body};
 use crate::backend::StoreError;
 use crate::connectors::filter::Filter;
-use crate::model::{ConnectorUuid, now_ms};
 use crate::model::schedule::{
     Cadence, MissedRuns, Schedule, ScheduleDefinition, ScheduleId, ScheduleRun, ScheduleState,
 };
 use crate::model::validation::{Issue, Issues, Loc};
+use crate::model::{ConnectorUuid, now_ms};
 use crate::schedule::cadence::{Due, iso_ms};
 use crate::trust::OperatorPrincipal;
 

@@ -206,7 +206,10 @@ mod tests {
     fn connector_uuids_take_the_canonical_form_and_keep_it_on_the_wire() {
         let c = ConnectorUuid::parse("{3F0C2B2E-1111-4222-8333-444455556666}").unwrap();
         assert_eq!(c, "3f0c2b2e-1111-4222-8333-444455556666");
-        assert_eq!(serde_json::to_string(&c).unwrap(), "\"3f0c2b2e-1111-4222-8333-444455556666\"");
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            "\"3f0c2b2e-1111-4222-8333-444455556666\""
+        );
         assert!(ConnectorUuid::parse("conn-a").is_err());
         assert!(serde_json::from_str::<ConnectorUuid>("\"conn-a\"").is_err());
     }

@@ -194,7 +194,10 @@ impl JobRecord {
         m.insert("job_id".into(), Value::String(self.job_id.to_string()));
         m.insert("status".into(), Value::String(self.status.as_str().into()));
         m.insert("job_name".into(), ostr(&self.job_name));
-        m.insert("connector_uuid".into(), ostr(&self.connector_uuid.as_ref().map(ConnectorUuid::to_string)));
+        m.insert(
+            "connector_uuid".into(),
+            ostr(&self.connector_uuid.as_ref().map(ConnectorUuid::to_string)),
+        );
         m.insert("started_at".into(), s(self.started_at));
         m.insert("last_update".into(), s(self.last_update));
         m.insert("last_enqueued_at".into(), os(self.last_enqueued_at));

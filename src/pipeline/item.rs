@@ -162,11 +162,9 @@ async fn fail(ctx: &Pipeline, receipt: &Receipt, mut item: WorkItem, f: Failure)
         item.attempt = attempts;
         let due = now_ms() + delay.as_millis() as i64;
         tracing::debug!(task = %item.task_id, class = f.class.as_str(), attempts, ?delay, "retrying item");
+        let error = f.message();
         let retried = when_writable(&ctx.core.backend.write_health, || {
-            ctx.core
-                .backend
-                .queue
-                .retry_later(receipt, item.clone(), due, &f.message())
+            ctx.core.backend.queue.retry_later(receipt, item.clone(), due, &error)
         })
         .await;
         if let Err(e) = retried {
@@ -184,7 +182,14 @@ async fn fail(ctx: &Pipeline, receipt: &Receipt, mut item: WorkItem, f: Failure)
 }
 
 async fn dead_letter(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, reason: &str, f: &Failure, attempts: u32) {
-    let entry = DlqEntry::for_item(item, reason, f.class.as_str(), &f.message(), attempts, chrono::Utc::now());
+    let entry = DlqEntry::for_item(
+        item,
+        reason,
+        f.class.as_str(),
+        &f.message(),
+        attempts,
+        chrono::Utc::now(),
+    );
     tracing::warn!(
         event = "item.dead_lettered",
         location = %item.scan_request.location,
@@ -520,7 +525,11 @@ async fn check_legacy_envelope(mut source: ByteStream) -> Result<ByteStream, Fai
         match source.next().await {
             Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
             Some(Err(e)) => {
-                return Err(Failure::caused(ErrorClass::ConnectorConnection, "connector stream broke", e));
+                return Err(Failure::caused(
+                    ErrorClass::ConnectorConnection,
+                    "connector stream broke",
+                    e,
+                ));
             }
             None => {
                 ended = true;

@@ -167,6 +167,7 @@ fn classify_answer(
 }
 
 fn bad(msg: impl Into<String>) -> Failure {
+    let msg: String = msg.into();
     Failure::new(ErrorClass::DsxaBadResponse, msg)
 }
 

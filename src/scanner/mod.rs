@@ -86,7 +86,7 @@ pub trait Scanner: Send + Sync {
 }
 
 /// Why an engine is not ready (readiness, `scan`'s start-up check); the text is for an operator.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProbeError {
     /// The exchange failed the way a scan's would (connection refused, timeout).
     #[error("{}", .0.message())]

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::backend::schedules::Claim;
 use crate::core_state::Core;
-use crate::model::{JobId, now_ms};
 use crate::model::schedule::{MissedRuns, RunOutcome, Schedule, ScheduleRun};
+use crate::model::{JobId, now_ms};
 use crate::scan_trigger::{FullScanStart, TriggerError, start_full_scan};
 
 use super::cadence::Due;

@@ -16,8 +16,8 @@ use dsx_connect::backend::{
 };
 use dsx_connect::model::result::{ScanResultModel, TaskState};
 use dsx_connect::model::{
-    ConnectorUuid, DlqEntry, Engine, ItemActionStatusResponse, JobId, JobStatus, Pin, ScanRequestModel, Stage, TaskId, Verdict, VerdictKind,
-    WorkItem,
+    ConnectorUuid, DlqEntry, Engine, ItemActionStatusResponse, JobId, JobStatus, Pin, ScanRequestModel, Stage, TaskId,
+    Verdict, VerdictKind, WorkItem,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -150,7 +150,7 @@ impl Store {
                 .unwrap();
             for (i, text) in all.iter().enumerate() {
                 let mut e: DlqEntry = serde_json::from_str(text).unwrap();
-                if e.meta.task_id == tid(task).to_string() {
+                if tid(task) == e.meta.task_id {
                     let at = chrono::DateTime::parse_from_rfc3339(&e.meta.failed_at).unwrap();
                     e.meta.failed_at = (at - chrono::Duration::days(days)).to_rfc3339();
                     let _: () = redis::cmd("LSET")
@@ -293,7 +293,10 @@ async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first(kind: K
     let st = open(kind, 2);
     let b = st.b.clone();
     for i in 0..5 {
-        b.jobs.enqueue_done(&jid(&format!("done{i}")), Some(0), 0).await.unwrap();
+        b.jobs
+            .enqueue_done(&jid(&format!("done{i}")), Some(0), 0)
+            .await
+            .unwrap();
     }
     b.jobs.create(&jid("active"), Default::default()).await.unwrap();
     // Spread their start times so "oldest" is well defined.
@@ -432,7 +435,10 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
         );
     }
     b.queue.task_started(&tid("a"), 1).await.unwrap();
-    assert_eq!(b.queue.task(&tid("a")).await.unwrap().unwrap().state, TaskState::Running);
+    assert_eq!(
+        b.queue.task(&tid("a")).await.unwrap().unwrap().state,
+        TaskState::Running
+    );
     // A retry due in 300 ms is not handed out before it is due, and then it is.
     let mut retry = claimed[0].item.clone();
     retry.attempt = 1;
@@ -441,7 +447,10 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
         .retry_later(&claimed[0].receipt, retry, due, "scanner_unavailable")
         .await
         .unwrap();
-    assert_eq!(b.queue.task(&tid("a")).await.unwrap().unwrap().state, TaskState::Retrying);
+    assert_eq!(
+        b.queue.task(&tid("a")).await.unwrap().unwrap().state,
+        TaskState::Retrying
+    );
     for c in &claimed[1..] {
         b.queue.ack(&c.receipt).await.unwrap();
     }
@@ -487,7 +496,12 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     assert_eq!(late.items()[0].outcome, ItemOutcome::Parked);
     assert!(b.queue.claim(10, Duration::from_millis(100)).await.unwrap().is_empty());
     assert!(
-        !b.jobs.control(&jid("p"), Control::Pause).await.unwrap().unwrap().changed,
+        !b.jobs
+            .control(&jid("p"), Control::Pause)
+            .await
+            .unwrap()
+            .unwrap()
+            .changed,
         "pausing a paused job changes nothing"
     );
     b.jobs.control(&jid("p"), Control::Resume).await.unwrap().unwrap();
@@ -503,7 +517,10 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     assert!(cancelled.became_terminal);
     assert_eq!(cancelled.job.status, JobStatus::Cancelled);
     assert_eq!(cancelled.job.skipped_count, 2);
-    assert_eq!(b.queue.task(&tid("p1")).await.unwrap().unwrap().state, TaskState::Skipped);
+    assert_eq!(
+        b.queue.task(&tid("p1")).await.unwrap().unwrap().state,
+        TaskState::Skipped
+    );
     // The third, claimed before the cancel, is skipped when it reaches the gate.
     match b
         .queue
@@ -957,12 +974,18 @@ async fn stale_connector_records_are_forgotten_but_revoked_ones_kept(kind: Kind)
     let now = hmac_now();
     let old = now - 31 * 86_400;
     let c = &st.b.credentials;
-    c.put_credential(&CredentialRecord::enroll(&cu("fresh"), "http://c:1/a", "a", now).0, None)
-        .await
-        .unwrap();
-    c.put_credential(&CredentialRecord::enroll(&cu("stale"), "http://c:1/b", "b", old).0, None)
-        .await
-        .unwrap();
+    c.put_credential(
+        &CredentialRecord::enroll(&cu("fresh"), "http://c:1/a", "a", now).0,
+        None,
+    )
+    .await
+    .unwrap();
+    c.put_credential(
+        &CredentialRecord::enroll(&cu("stale"), "http://c:1/b", "b", old).0,
+        None,
+    )
+    .await
+    .unwrap();
     let revoked = revoke(
         &CredentialRecord::enroll(&cu("locked"), "http://c:1/c", "c", old).0,
         old,

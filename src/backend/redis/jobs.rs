@@ -320,7 +320,7 @@ impl JobStore for RedisStore {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn Fn(&ConnectorUuid) -> bool + Send + Sync),
+        connector_present: &(dyn for<'a> Fn(&'a ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>> {
         if idle_secs == 0 {
             return Ok(Vec::new());

@@ -32,8 +32,8 @@ use deadpool_redis::{Pool, PoolConfig, Runtime};
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::backend::Cause;
-use crate::model::{ConnectorUuid, JobId};
 use crate::model::job::{CompletedBy, JobRecord, JobStatus, VerdictCounts};
+use crate::model::{ConnectorUuid, JobId};
 use scripts::Scripts;
 
 /// What the Redis store needs from the settings.
@@ -285,7 +285,8 @@ fn pairs(v: &Value) -> HashMap<String, String> {
 /// The job record from its hash ("Job record" fields plus `awaits_enqueue_done`).
 fn job_from_hash(h: &HashMap<String, String>) -> StoreResult<JobRecord> {
     let id = h.get("job_id").ok_or_else(|| internal("job hash without job_id"))?;
-    let job_id = JobId::parse(id).map_err(|e| StoreError::Internal(Cause::with("job hash with an invalid job_id", e)))?;
+    let job_id =
+        JobId::parse(id).map_err(|e| StoreError::Internal(Cause::with("job hash with an invalid job_id", e)))?;
     let status = h
         .get("status")
         .and_then(|s| JobStatus::parse(s))

@@ -31,8 +31,8 @@ use super::events::LocalBus;
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::backend::Cause;
-use crate::model::{JobId, JobStatus, TaskId};
 use crate::model::result::TaskState;
+use crate::model::{JobId, JobStatus, TaskId};
 use writer::{Shared, Writer, WriterState, sql_err};
 
 /// Retention settings the store applies.

@@ -24,9 +24,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::backend::Cause;
 use crate::backend::write_health::WriteHealth;
 use crate::backend::{StoreError, StoreResult};
-use crate::model::{JobId, JobStatus};
 use crate::model::job::JobRecord;
 use crate::model::stats::StatsState;
+use crate::model::{JobId, JobStatus};
 
 /// Operations waiting for the writer; senders wait (backpressure) when it is full.
 const QUEUE_BOUND: usize = 4096;

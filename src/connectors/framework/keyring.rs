@@ -42,7 +42,13 @@ pub struct Keyring {
 impl Keyring {
     /// A keyring holding `key` (static or handed over in memory); with `file`, a key stored
     /// there for the same uuid and core replaces a missing one, and a stale file is removed.
-    pub fn new(key: Option<HmacKey>, grace: Duration, file: Option<PathBuf>, uuid: &ConnectorUuid, core_url: &str) -> Self {
+    pub fn new(
+        key: Option<HmacKey>,
+        grace: Duration,
+        file: Option<PathBuf>,
+        uuid: &ConnectorUuid,
+        core_url: &str,
+    ) -> Self {
         let mut k = Keys {
             current: key,
             prev: None,
