@@ -148,7 +148,7 @@ fn spawn_forget_sweep(
                             "connector.forget",
                             Outcome::Success,
                         )
-                        .target("connector", &uuid)
+                        .target("connector", uuid.as_str())
                         .detail(format!("no registration for {days} days"));
                         auditor.record(rec).await;
                     }

@@ -15,9 +15,9 @@ use crate::auth::relay;
 use crate::auth::url_guard::{self, GuardedResolver};
 use crate::config::Secret;
 use crate::config::core::ConnectorClientSettings;
-use crate::error_chain::{caused_by, error_chain};
+use crate::error_chain::caused_by;
 use crate::failure::{ErrorClass, Failure, http_error_text};
-use crate::model::{ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
+use crate::model::{ConnectorUuid, ItemAction, ItemActionStatusResponse, Pin, ScanRequestModel, StatusKind};
 use crate::registry_view::RegistryView;
 use crate::trust::{OutboundRefusal, Trust};
 
@@ -65,10 +65,10 @@ impl Unreachable {
 }
 
 /// Which connector a proxied call goes to (its key is chosen by uuid, then name).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Target<'a> {
     pub base: &'a str,
-    pub uuid: Option<&'a str>,
+    pub uuid: Option<ConnectorUuid>,
     pub name: Option<&'a str>,
 }
 
@@ -156,21 +156,23 @@ impl ConnectorClients {
 
     /// API key for a connector: by uuid, else by name, else the global key
     /// (docs/reference/CORE-API.md, "Connector API keys").
-    pub fn key_for(&self, uuid: Option<&str>, name: Option<&str>) -> Option<&Secret> {
+    pub fn key_for(&self, uuid: Option<&ConnectorUuid>, name: Option<&str>) -> Option<&Secret> {
         let by = |k: Option<&str>| k.and_then(|k| self.settings.api_keys.get(&k.to_ascii_lowercase()));
-        by(uuid).or_else(|| by(name)).or(self.settings.api_key.as_ref())
+        by(uuid.map(ConnectorUuid::as_str))
+            .or_else(|| by(name))
+            .or(self.settings.api_key.as_ref())
     }
 
     /// Credentials of the registered connector `uuid` (none for no connector). With
     /// authentication on, a connector without a usable key is not called at all.
-    async fn credentials(&self, uuid: Option<&str>, name: Option<&str>) -> Result<Credentials<'_>, Failure> {
+    async fn credentials(&self, uuid: Option<&ConnectorUuid>, name: Option<&str>) -> Result<Credentials<'_>, Failure> {
         let Some(uuid) = uuid else {
             return Ok(Credentials::NONE);
         };
         let hmac = self.trust.outbound_key(uuid).await.map_err(|r| match r {
             OutboundRefusal::Revoked => Failure::new(ErrorClass::ConnectorClient, "connector revoked"),
             OutboundRefusal::NoKey => Failure::new(ErrorClass::ConnectorClient, "connector credentials unavailable"),
-            OutboundRefusal::Unavailable(e) => Failure::new(ErrorClass::StoreUnavailable, e.to_string()),
+            OutboundRefusal::Unavailable(e) => Failure::from_error(ErrorClass::StoreUnavailable, e),
         })?;
         Ok(Credentials {
             api_key: self.key_for(Some(uuid), name),
@@ -182,10 +184,10 @@ impl ConnectorClients {
     async fn pinned(&self, pin: &Pin) -> Result<Credentials<'_>, Failure> {
         let name = pin
             .connector_uuid
-            .as_deref()
-            .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
+            .as_ref()
+            .and_then(|u| self.view.get(u))
             .map(|m| m.name);
-        self.credentials(pin.connector_uuid.as_deref(), name.as_deref()).await
+        self.credentials(pin.connector_uuid.as_ref(), name.as_deref()).await
     }
 
     /// Where an item's calls go: the pinned url, or for one of this process's built-in
@@ -193,9 +195,9 @@ impl ConnectorClients {
     /// process can register it, so its registration cannot be re-pointed by a peer).
     pub fn destination(&self, pin: &Pin) -> String {
         pin.connector_uuid
-            .as_deref()
+            .as_ref()
             .filter(|u| self.trust.builtin().is_builtin(u))
-            .and_then(|u| self.view.get(&u.to_ascii_lowercase()))
+            .and_then(|u| self.view.get(u))
             .and_then(|m| m.url)
             .unwrap_or_else(|| pin.url.clone())
     }
@@ -313,7 +315,7 @@ impl ConnectorClients {
             format!("{segment}?{query}")
         };
         let creds = self
-            .credentials(to.uuid, to.name)
+            .credentials(to.uuid.as_ref(), to.name)
             .await
             .map_err(|_| Unreachable::ConnectError)?;
         let mut r = self
@@ -347,18 +349,14 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<bytes::B
 }
 
 fn json_bytes(v: &impl serde::Serialize) -> Result<Vec<u8>, Failure> {
-    serde_json::to_vec(v).map_err(|e| Failure::new(ErrorClass::BadPayload, format!("unserialisable request: {e}")))
+    serde_json::to_vec(v).map_err(|e| Failure::caused(ErrorClass::BadPayload, "unserialisable request", e))
 }
 
 fn connection_failure(e: reqwest::Error) -> Failure {
     if caused_by::<url_guard::Blocked>(&e) {
         return Failure::new(ErrorClass::ConnectorClient, BLOCKED_TEXT);
     }
-    let chain = error_chain(&e);
-    Failure::new(
-        ErrorClass::ConnectorConnection,
-        format!("connector unreachable: {}", relay::sanitize(&chain)),
-    )
+    Failure::caused(ErrorClass::ConnectorConnection, "connector unreachable", e)
 }
 
 /// Classifies a non-200 answer of `read_file` / non-2xx of `item_action` ("read_file answers").
@@ -385,7 +383,7 @@ impl ConnectorClients {
         let body = read_capped(resp, 4096).await.unwrap_or_default();
         let detail = relay::error_text(&body);
         let grace = i64::try_from(self.trust.settings().rotation_grace_secs).unwrap_or(i64::MAX);
-        let rotated = match pin.connector_uuid.as_deref() {
+        let rotated = match pin.connector_uuid.as_ref() {
             Some(u) => self
                 .trust
                 .record(u)

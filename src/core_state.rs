@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::backend::Backend;
 use crate::config::Settings;
 use crate::connector_client::ConnectorClients;
+use crate::model::JobId;
 use crate::registry_view::RegistryView;
 use crate::scanner::Scanner;
 
@@ -51,31 +52,31 @@ pub struct Core {
 /// are woken when the decision is committed rather than polling for it.
 #[derive(Default)]
 pub struct HeldJobs {
-    jobs: RwLock<HashSet<String>>,
+    jobs: RwLock<HashSet<JobId>>,
     released: tokio::sync::Notify,
 }
 
 impl HeldJobs {
-    pub fn hold(&self, job: &str) {
+    pub fn hold(&self, job: &JobId) {
         if let Ok(mut s) = self.jobs.write() {
-            s.insert(job.to_string());
+            s.insert(job.clone());
         }
     }
 
-    pub fn release(&self, job: &str) {
+    pub fn release(&self, job: &JobId) {
         if let Ok(mut s) = self.jobs.write() {
             s.remove(job);
         }
         self.released.notify_waiters();
     }
 
-    pub fn is_held(&self, job: &str) -> bool {
+    pub fn is_held(&self, job: &JobId) -> bool {
         self.jobs.read().is_ok_and(|s| s.contains(job))
     }
 
     /// Waits until `job` is not held, at most `limit` (a decision that never comes must not
     /// stall the worker for good).
-    pub async fn wait_released(&self, job: &str, limit: Duration) {
+    pub async fn wait_released(&self, job: &JobId, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             // Registered before the check, so a release between the check and the wait wakes us.

@@ -2,6 +2,8 @@
 //! A top-level module because the engines report failures in these classes and the pipeline,
 //! the metrics and the connector client read them: none of those owns the other.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::core::WorkerSettings;
@@ -97,21 +99,51 @@ impl ErrorClass {
     }
 }
 
-/// A classified failure of one stage.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{class:?}: {message}")]
+/// A classified failure of one stage. Its text (the DLQ's `error_details`, the retry's error)
+/// is derived here, once: our own words, then the chain of the error that caused the failure,
+/// bounded and with control characters escaped because peers' text reaches it. The error itself
+/// stays reachable as the source.
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub class: ErrorClass,
-    pub message: String,
+    /// What failed, in our words; the whole text when no error caused the failure.
+    context: Option<Cow<'static, str>>,
+    cause: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
     /// A `Retry-After` the peer asked for.
     pub retry_after: Option<Duration>,
 }
 
 impl Failure {
-    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+    /// A failure described in our own words, with no error behind it.
+    pub fn new(class: ErrorClass, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
             class,
-            message: message.into(),
+            context: Some(message.into()),
+            cause: None,
+            retry_after: None,
+        }
+    }
+
+    /// A failure caused by `e`, said as the error chain alone.
+    pub fn from_error(class: ErrorClass, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            class,
+            context: None,
+            cause: Some(Arc::new(e)),
+            retry_after: None,
+        }
+    }
+
+    /// A failure caused by `e` while doing `context`: said as `context: <error chain>`.
+    pub fn caused(
+        class: ErrorClass,
+        context: impl Into<Cow<'static, str>>,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            class,
+            context: Some(context.into()),
+            cause: Some(Arc::new(e)),
             retry_after: None,
         }
     }
@@ -119,6 +151,32 @@ impl Failure {
     pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.retry_after = d;
         self
+    }
+
+    /// The failure's text, as dead letters and logs show it.
+    pub fn message(&self) -> String {
+        let chain = self
+            .cause
+            .as_deref()
+            .map(|e| crate::auth::relay::sanitize(&crate::error_chain::error_chain(e)));
+        match (&self.context, chain) {
+            (Some(c), Some(chain)) => format!("{c}: {chain}"),
+            (Some(c), None) => c.to_string(),
+            (None, Some(chain)) => chain,
+            (None, None) => self.class.as_str().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.class, self.message())
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -170,6 +228,20 @@ mod tests {
         assert_eq!(ErrorClass::ConnectorConnection.backoff_base(&w), 10.0);
         assert_eq!(ErrorClass::ConnectorServer.backoff_base(&w), 40.0);
         assert_eq!(ErrorClass::ClamdError.backoff_base(&w), 2.0);
+    }
+
+    #[test]
+    fn the_text_is_derived_once_from_the_context_and_the_error_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused\nhere");
+        let f = Failure::caused(ErrorClass::ClamdConnection, "cannot connect to clamd at h:1", io);
+        assert_eq!(f.message(), "cannot connect to clamd at h:1: refused\\u000ahere");
+        assert!(std::error::Error::source(&f).is_some(), "the error stays the source");
+        assert_eq!(
+            Failure::new(ErrorClass::BadPayload, "no verdict").message(),
+            "no verdict"
+        );
+        let bare = Failure::from_error(ErrorClass::Unknown, std::io::Error::other("gone"));
+        assert_eq!(bare.message(), "gone");
     }
 
     #[test]

@@ -5,25 +5,25 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use crate::model::ConnectorInstanceModel;
+use crate::model::{ConnectorInstanceModel, ConnectorUuid};
 
 #[derive(Default)]
 pub struct RegistryView {
-    by_uuid: RwLock<BTreeMap<String, ConnectorInstanceModel>>,
+    by_uuid: RwLock<BTreeMap<ConnectorUuid, ConnectorInstanceModel>>,
 }
 
 impl RegistryView {
-    pub fn put(&self, uuid: &str, model: ConnectorInstanceModel) {
+    pub fn put(&self, uuid: &ConnectorUuid, model: ConnectorInstanceModel) {
         if let Ok(mut m) = self.by_uuid.write() {
-            m.insert(uuid.to_string(), model);
+            m.insert(uuid.clone(), model);
         }
     }
 
-    pub fn remove(&self, uuid: &str) -> Option<ConnectorInstanceModel> {
+    pub fn remove(&self, uuid: &ConnectorUuid) -> Option<ConnectorInstanceModel> {
         self.by_uuid.write().ok().and_then(|mut m| m.remove(uuid))
     }
 
-    pub fn get(&self, uuid: &str) -> Option<ConnectorInstanceModel> {
+    pub fn get(&self, uuid: &ConnectorUuid) -> Option<ConnectorInstanceModel> {
         self.by_uuid.read().ok().and_then(|m| m.get(uuid).cloned())
     }
 
@@ -32,7 +32,7 @@ impl RegistryView {
         self.by_uuid.read().map_or(0, |m| m.len())
     }
 
-    pub fn contains(&self, uuid: &str) -> bool {
+    pub fn contains(&self, uuid: &ConnectorUuid) -> bool {
         self.by_uuid.read().is_ok_and(|m| m.contains_key(uuid))
     }
 

@@ -12,7 +12,7 @@ use crate::backend::{JobInit, StoreError};
 use crate::connector_client::{Target, Unreachable};
 use crate::core_state::Core;
 use crate::model::connector::CAP_ENQUEUE_DONE;
-use crate::model::{ConnectorInstanceModel, Estimate, StatusKind, StatusResponse};
+use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusKind, StatusResponse};
 
 /// How long the estimate preflight may take before the trigger goes on without it.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -31,7 +31,7 @@ pub enum TriggerError {
 
 /// What a full scan start needs besides the connector.
 pub struct FullScanStart<'a> {
-    pub job_id: &'a str,
+    pub job_id: &'a JobId,
     /// Forwarded to the connector as it is (it carries `job_id`).
     pub query: &'a str,
     pub job_name: Option<String>,
@@ -41,7 +41,7 @@ pub struct FullScanStart<'a> {
 pub fn target<'a>(m: &'a ConnectorInstanceModel, url: &'a str) -> Target<'a> {
     Target {
         base: url,
-        uuid: m.uuid.as_deref(),
+        uuid: m.connector_uuid(),
         name: Some(&m.name),
     }
 }
@@ -84,7 +84,7 @@ pub async fn start_full_scan(
     if parsed.status != StatusKind::Error {
         let jobs = &core.backend.jobs;
         let init = JobInit {
-            connector_uuid: m.uuid.clone(),
+            connector_uuid: m.connector_uuid(),
             expected_total: expected,
             job_name: start.job_name,
             awaits_enqueue_done: m.has_capability(CAP_ENQUEUE_DONE),

@@ -18,6 +18,7 @@ use crate::auth::replay::ReplayCache;
 use crate::auth::tokens::{self, Role};
 use crate::backend::{CredentialStore, StoreError, TokenStore};
 use crate::config::auth::AuthSettings;
+use crate::model::ConnectorUuid;
 
 /// Longest time a cached credential record is trusted.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -48,7 +49,7 @@ impl From<StoreError> for Refusal {
 /// A verified connector signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorPrincipal {
-    pub uuid: String,
+    pub uuid: ConnectorUuid,
     pub key_id: String,
     /// Signed with a key in its rotation grace period.
     pub with_prev: bool,
@@ -147,7 +148,7 @@ impl Trust {
     pub fn invalidate(&self, rec: &CredentialRecord) {
         for map in [&self.by_key, &self.by_uuid] {
             if let Ok(mut m) = map.lock() {
-                m.remove(&rec.uuid);
+                m.remove(rec.uuid.as_str());
                 for k in rec.key_ids() {
                     m.remove(&k);
                 }
@@ -165,12 +166,12 @@ impl Trust {
     }
 
     /// The credential record of `uuid` (cached for at most [`KEY_CACHE_TTL`]).
-    pub async fn record(&self, uuid: &str) -> Result<Option<CredentialRecord>, StoreError> {
-        if let Some(r) = cached(&self.by_uuid, uuid) {
+    pub async fn record(&self, uuid: &ConnectorUuid) -> Result<Option<CredentialRecord>, StoreError> {
+        if let Some(r) = cached(&self.by_uuid, uuid.as_str()) {
             return Ok(r);
         }
         let r = self.store.credential(uuid).await?;
-        remember(&self.by_uuid, uuid, r.clone());
+        remember(&self.by_uuid, uuid.as_str(), r.clone());
         Ok(r)
     }
 
@@ -195,8 +196,10 @@ impl Trust {
             Some(false) => return Err(Reject::ReplayedRequest.into()),
             None => self.replay.check(&v.key_id, &v.nonce, now)?,
         }
+        // Every key's owner is a record's or a built-in connector's uuid.
+        let uuid = ConnectorUuid::parse(&v.owner).map_err(|_| Reject::UnknownKeyId)?;
         Ok(ConnectorPrincipal {
-            uuid: v.owner,
+            uuid,
             key_id: v.key_id,
             with_prev,
             builtin: is_builtin,
@@ -205,7 +208,7 @@ impl Trust {
 
     /// Deletes the credential records of connectors that have not registered for `days` —
     /// never a revoked one, whose record keeps that connector locked out. The uuids forgotten.
-    pub async fn forget_stale(&self, days: u64, now: i64) -> Result<Vec<String>, StoreError> {
+    pub async fn forget_stale(&self, days: u64, now: i64) -> Result<Vec<ConnectorUuid>, StoreError> {
         let cutoff = now.saturating_sub(i64::try_from(days).unwrap_or(i64::MAX / 86_400).saturating_mul(86_400));
         let mut gone = Vec::new();
         for rec in self.store.credentials().await? {
@@ -279,7 +282,7 @@ impl Trust {
     /// The key the core signs its calls to connector `uuid` with: a built-in connector's, or
     /// with authentication on an enrolled connector's current key. `Err` when authentication is
     /// on and the connector has no usable key (revoked, reset, forgotten): it must not be called.
-    pub async fn outbound_key(&self, uuid: &str) -> Result<Option<HmacKey>, OutboundRefusal> {
+    pub async fn outbound_key(&self, uuid: &ConnectorUuid) -> Result<Option<HmacKey>, OutboundRefusal> {
         if let Some(k) = self.builtin.key(uuid) {
             return Ok(Some(k));
         }

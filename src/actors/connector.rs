@@ -17,13 +17,14 @@ use serde_json::json;
 use crate::backend::{BusEvent, StoreError};
 use crate::connector_client::{ConnectorClients, Target};
 use crate::core_state::Core;
-use crate::model::{ConnectorInstanceModel, now_ms};
+use crate::model::{ConnectorInstanceModel, ConnectorUuid, now_ms};
 use crate::registry_view::RegistryView;
 
-/// Registers (or refreshes) a validated model; answers whether it was a first registration.
+/// Registers (or refreshes) a validated model under its uuid; answers whether it was a first
+/// registration.
 #[derive(Message)]
 #[rtype(result = "Result<bool, RegisterError>")]
-pub struct Register(pub ConnectorInstanceModel);
+pub struct Register(pub ConnectorUuid, pub ConnectorInstanceModel);
 
 /// Why a registration was not kept.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +39,7 @@ pub enum RegisterError {
 /// Removes a connector (idempotent), with the reason its `unregistered` event gives.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
-pub struct Unregister(pub String, pub Option<&'static str>);
+pub struct Unregister(pub ConnectorUuid, pub Option<&'static str>);
 
 /// Replaces a connector actor's model.
 #[derive(Message)]
@@ -88,7 +89,7 @@ impl Handler<CheckHealth> for ConnectorActor {
                         Method::GET,
                         Target {
                             base: &url,
-                            uuid: m.uuid.as_deref(),
+                            uuid: m.connector_uuid(),
                             name: Some(&m.name),
                         },
                         "healthz",
@@ -104,13 +105,13 @@ impl Handler<CheckHealth> for ConnectorActor {
 
 pub struct ConnectorRegistry {
     core: Arc<Core>,
-    actors: HashMap<String, Addr<ConnectorActor>>,
+    actors: HashMap<ConnectorUuid, Addr<ConnectorActor>>,
     sweeping: bool,
     /// A resync is running, and whether another one was asked for meanwhile.
     resync: (bool, bool),
     /// New connectors whose registration is being stored: they count toward the cap before
     /// they reach the view, so concurrent registrations cannot overshoot it.
-    pending: std::collections::HashSet<String>,
+    pending: std::collections::HashSet<ConnectorUuid>,
 }
 
 fn event(kind: &str, m: &ConnectorInstanceModel, reason: Option<&str>) -> serde_json::Value {
@@ -142,7 +143,7 @@ impl ConnectorRegistry {
         &self.core.registry_view
     }
 
-    fn upsert_actor(&mut self, uuid: &str, model: ConnectorInstanceModel) {
+    fn upsert_actor(&mut self, uuid: &ConnectorUuid, model: ConnectorInstanceModel) {
         match self.actors.get(uuid).filter(|a| a.connected()) {
             Some(a) => a.do_send(UpdateModel(model)),
             None => {
@@ -151,14 +152,14 @@ impl ConnectorRegistry {
                     clients: Arc::clone(&self.core.clients),
                 }
                 .start();
-                self.actors.insert(uuid.to_string(), a);
+                self.actors.insert(uuid.clone(), a);
             }
         }
     }
 
     /// Checks every connector whose presence expired (with `startup`: the ones known when the
     /// process started, whatever their expiry) and evicts the ones that do not answer.
-    fn sweep(&mut self, startup: Option<Vec<String>>, ctx: &mut Context<Self>) {
+    fn sweep(&mut self, startup: Option<Vec<ConnectorUuid>>, ctx: &mut Context<Self>) {
         if self.sweeping {
             return;
         }
@@ -173,7 +174,7 @@ impl ConnectorRegistry {
             let now = now_ms();
             let mut evicted = Vec::new();
             for (model, expires) in all {
-                let Some(uuid) = model.uuid.clone() else { continue };
+                let Some(uuid) = model.connector_uuid() else { continue };
                 let due = match &only {
                     Some(known) => known.contains(&uuid),
                     None => expires <= now,
@@ -189,7 +190,7 @@ impl ConnectorRegistry {
                     store.renew(&uuid, ttl).await?;
                 } else {
                     store.remove(&uuid).await?;
-                    evicted.push(model);
+                    evicted.push((uuid, model));
                 }
             }
             Ok::<_, StoreError>(evicted)
@@ -203,8 +204,7 @@ impl ConnectorRegistry {
             act.sweeping = false;
             match res {
                 Ok(evicted) => {
-                    for m in evicted {
-                        let uuid = m.uuid.clone().unwrap_or_default();
+                    for (uuid, m) in evicted {
                         tracing::warn!(connector = %m.name, uuid = %uuid, reason, "connector evicted");
                         act.view().remove(&uuid);
                         act.actors.remove(&uuid);
@@ -231,7 +231,7 @@ impl Actor for ConnectorRegistry {
             match res {
                 Ok(all) => {
                     for (m, _) in all {
-                        if let Some(uuid) = m.uuid.clone() {
+                        if let Some(uuid) = m.connector_uuid() {
                             act.view().put(&uuid, m.clone());
                             act.upsert_actor(&uuid, m);
                             known.push(uuid);
@@ -280,15 +280,16 @@ impl Handler<Resync> for ConnectorRegistry {
             act.resync = (false, false);
             match res {
                 Ok(all) => {
-                    let live: HashMap<String, ConnectorInstanceModel> = all
+                    let live: HashMap<ConnectorUuid, ConnectorInstanceModel> = all
                         .into_iter()
-                        .filter_map(|(m, _)| Some((m.uuid.clone()?, m)))
+                        .filter_map(|(m, _)| Some((m.connector_uuid()?, m)))
                         .collect();
                     for (uuid, m) in &live {
                         act.view().put(uuid, m.clone());
                         act.upsert_actor(uuid, m.clone());
                     }
-                    let gone: Vec<String> = act.actors.keys().filter(|u| !live.contains_key(*u)).cloned().collect();
+                    let gone: Vec<ConnectorUuid> =
+                        act.actors.keys().filter(|u| !live.contains_key(*u)).cloned().collect();
                     for uuid in gone {
                         act.view().remove(&uuid);
                         act.actors.remove(&uuid);
@@ -307,8 +308,7 @@ impl Handler<Register> for ConnectorRegistry {
     type Result = ResponseActFuture<Self, Result<bool, RegisterError>>;
 
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
-        let model = msg.0;
-        let uuid = model.uuid.clone().unwrap_or_default();
+        let Register(uuid, model) = msg;
         let max = self.core.settings.connectors.max_registered;
         let new = !self.view().contains(&uuid) && !self.pending.contains(&uuid);
         // This process's own connectors are never locked out by a crowd of peers.

@@ -20,8 +20,8 @@ use crate::backend::{
     BusEvent, Control, ControlError, JobChange, JobSnapshot, Outcome, OutcomeRecord, Recorded, StoreError,
 };
 use crate::model::job::JobRecord;
-use crate::model::now_secs;
 use crate::model::result::ScanResultModel;
+use crate::model::{JobId, now_secs};
 
 use crate::core_state::Core;
 
@@ -55,7 +55,7 @@ pub struct JobChanged(pub JobChange);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct JobStopped {
-    pub job_id: String,
+    pub job_id: JobId,
     pub addr: Addr<JobActor>,
 }
 
@@ -75,7 +75,7 @@ pub struct JobUpdate(pub Arc<JobRecord>);
 const IDLE_STOP: Duration = Duration::from_secs(300);
 
 pub struct JobActor {
-    job_id: String,
+    job_id: JobId,
     core: Arc<Core>,
     registry: Recipient<JobStopped>,
     subscribers: Vec<Recipient<JobUpdate>>,
@@ -91,7 +91,7 @@ pub struct JobActor {
 }
 
 impl JobActor {
-    pub fn new(job_id: String, core: Arc<Core>, registry: Recipient<JobStopped>) -> Self {
+    pub fn new(job_id: JobId, core: Arc<Core>, registry: Recipient<JobStopped>) -> Self {
         Self {
             job_id,
             core,
@@ -110,7 +110,8 @@ impl JobActor {
     /// stream); later updates of a finished job (skips after a cancel, a requeued item) are
     /// ordinary.
     fn publish(&mut self, job: &JobRecord, to_bus: bool, announces_end: bool) {
-        if to_bus && let Some(job) = snapshot(job, now_secs()) {
+        if to_bus {
+            let job = JobSnapshot::of(job, now_secs());
             self.core
                 .backend
                 .events
@@ -150,7 +151,7 @@ impl JobActor {
         );
         self.core.backend.events.publish(BusEvent::ScanResult {
             result: Arc::new(result),
-            job: snapshot(&change.job, now),
+            job: Some(JobSnapshot::of(&change.job, now)),
         });
     }
 
@@ -176,18 +177,6 @@ impl JobActor {
         }
         let status_changed = change.previous != Some(job.status);
         self.publish(job, status_changed || !by_result, false);
-    }
-}
-
-/// The published form of `job`; `None` (logged) for a stored id that is not a valid job id,
-/// which intake never accepts.
-fn snapshot(job: &JobRecord, now: i64) -> Option<JobSnapshot> {
-    match JobSnapshot::of(job, now) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::error!(job = %job.job_id, error = %e, "a stored job id is invalid; its events are not published");
-            None
-        }
     }
 }
 

@@ -16,17 +16,18 @@ use crate::backend::{JobChange, StoreError};
 
 use super::job::{JobActor, JobChanged, JobStopped};
 use crate::core_state::Core;
+use crate::model::{ConnectorUuid, JobId};
 
 /// Returns the actor of a job, starting it if needed.
 #[derive(Message)]
 #[rtype(result = "Addr<JobActor>")]
-struct GetJobActor(String);
+struct GetJobActor(JobId);
 
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Live job actors by job id: written by the registry only.
-type LiveActors = Arc<RwLock<HashMap<String, Addr<JobActor>>>>;
+type LiveActors = Arc<RwLock<HashMap<JobId, Addr<JobActor>>>>;
 
 pub struct JobRegistry {
     core: Arc<Core>,
@@ -43,7 +44,7 @@ pub struct Jobs {
 
 impl Jobs {
     /// The actor of `job_id`: the running one, else one the registry starts.
-    pub async fn actor(&self, job_id: &str) -> Result<Addr<JobActor>, MailboxError> {
+    pub async fn actor(&self, job_id: &JobId) -> Result<Addr<JobActor>, MailboxError> {
         let running = self
             .live
             .read()
@@ -51,7 +52,7 @@ impl Jobs {
             .and_then(|m| m.get(job_id).filter(|a| a.connected()).cloned());
         match running {
             Some(a) => Ok(a),
-            None => self.registry.send(GetJobActor(job_id.to_string())).await,
+            None => self.registry.send(GetJobActor(job_id.clone())).await,
         }
     }
 }
@@ -69,18 +70,18 @@ impl JobRegistry {
         Jobs { registry, live }
     }
 
-    fn actor_for(&mut self, job_id: &str, ctx: &mut Context<Self>) -> Addr<JobActor> {
+    fn actor_for(&mut self, job_id: &JobId, ctx: &mut Context<Self>) -> Addr<JobActor> {
         let Ok(mut actors) = self.actors.write() else {
             // Only a panic while writing poisons the lock; an actor outside the map still works.
-            return JobActor::new(job_id.to_string(), Arc::clone(&self.core), ctx.address().recipient()).start();
+            return JobActor::new(job_id.clone(), Arc::clone(&self.core), ctx.address().recipient()).start();
         };
         if let Some(a) = actors.get(job_id)
             && a.connected()
         {
             return a.clone();
         }
-        let addr = JobActor::new(job_id.to_string(), Arc::clone(&self.core), ctx.address().recipient()).start();
-        actors.insert(job_id.to_string(), addr.clone());
+        let addr = JobActor::new(job_id.clone(), Arc::clone(&self.core), ctx.address().recipient()).start();
+        actors.insert(job_id.clone(), addr.clone());
         addr
     }
 
@@ -99,7 +100,7 @@ impl JobRegistry {
             }
             let idle = core.settings.jobs.idle_complete_secs;
             let view = Arc::clone(&core.registry_view);
-            let present = move |uuid: &str| view.contains(uuid);
+            let present = move |uuid: &ConnectorUuid| view.contains(uuid);
             core.backend.jobs.sweep_idle(idle, &present).await
         };
         ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {

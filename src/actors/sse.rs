@@ -302,7 +302,7 @@ async fn next_tick(interval: Option<&mut tokio::time::Interval>) {
 
 /// The job-summary stream's periodic frame: the stored job, `not_found`, or the store is down.
 async fn periodic_summary(jobs: &dyn JobStore, job_id: &JobId) -> Frame {
-    let v = match jobs.get(job_id.as_str()).await {
+    let v = match jobs.get(job_id).await {
         Ok(Some(job)) => json!({"type": "job_summary", "ts": now_secs(), "job": job.summary(now_secs())}),
         Ok(None) => json!({"type": "job_summary", "job_id": job_id, "status": "not_found"}),
         Err(_) => json!({"type": "heartbeat", "status": "redis_unavailable"}),

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::hmac::{HmacKey, KeyLookup};
+use crate::model::ConnectorUuid;
 
 /// Where a record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +37,7 @@ impl CredentialState {
 /// A connector's credentials and pinned identity.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialRecord {
-    pub uuid: String,
+    pub uuid: ConnectorUuid,
     pub state: CredentialState,
     pub hmac_key_id: Option<String>,
     pub hmac_secret: Option<String>,
@@ -74,10 +75,10 @@ impl std::fmt::Debug for CredentialRecord {
 
 impl CredentialRecord {
     /// A new enrolled record with a fresh key.
-    pub fn enroll(uuid: &str, url: &str, name: &str, now: i64) -> (Self, HmacKey) {
+    pub fn enroll(uuid: &ConnectorUuid, url: &str, name: &str, now: i64) -> (Self, HmacKey) {
         let key = HmacKey::generate();
         let rec = Self {
-            uuid: uuid.to_string(),
+            uuid: uuid.clone(),
             state: CredentialState::Enrolled,
             hmac_key_id: Some(key.key_id.clone()),
             hmac_secret: Some(key.secret().to_string()),
@@ -127,7 +128,7 @@ impl CredentialRecord {
         match key {
             Some(k) => KeyLookup::Active {
                 secret: k.secret().to_string(),
-                owner: self.uuid.clone(),
+                owner: self.uuid.to_string(),
             },
             None => KeyLookup::Unknown,
         }
@@ -175,7 +176,7 @@ impl CredentialRecord {
 /// Who signed a registration (after verification).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signer {
-    pub uuid: String,
+    pub uuid: ConnectorUuid,
     /// Signed with the previous (grace) key.
     pub with_prev: bool,
 }
@@ -214,7 +215,7 @@ pub enum Registration {
 /// request about `uuid` with `url` and `name`, signed by `signer` (already verified) or not.
 pub fn register(
     existing: Option<&CredentialRecord>,
-    uuid: &str,
+    uuid: &ConnectorUuid,
     url: &str,
     name: &str,
     signer: Option<&Signer>,
@@ -224,7 +225,7 @@ pub fn register(
     use CredentialState::*;
     let refuse = |status, detail| Registration::Refused { status, detail };
     if let Some(s) = signer
-        && s.uuid != uuid
+        && &s.uuid != uuid
     {
         return refuse(403, "identity_mismatch");
     }
@@ -364,7 +365,9 @@ pub fn enrollment_token_valid(given: &[u8], valid: &[&str]) -> bool {
 mod tests {
     use super::*;
 
-    const U: &str = "3f0c2b2e-1111-4222-8333-444455556666";
+    fn u() -> ConnectorUuid {
+        ConnectorUuid::parse("3f0c2b2e-1111-4222-8333-444455556666").unwrap()
+    }
     const RULES: Rules = Rules {
         grace_secs: 300,
         key_max_age_secs: 30 * 86_400,
@@ -372,7 +375,7 @@ mod tests {
     };
 
     fn enrolled() -> (CredentialRecord, HmacKey) {
-        CredentialRecord::enroll(U, "http://c:1/fs", "fs", 1000)
+        CredentialRecord::enroll(&u(), "http://c:1/fs", "fs", 1000)
     }
 
     fn accepted(r: Registration) -> (CredentialRecord, Option<HmacKey>, bool) {
@@ -388,15 +391,12 @@ mod tests {
     }
 
     fn signed(with_prev: bool) -> Signer {
-        Signer {
-            uuid: U.into(),
-            with_prev,
-        }
+        Signer { uuid: u(), with_prev }
     }
 
     #[test]
     fn r1_a_new_uuid_enrolls_with_a_key() {
-        let (rec, key, presence) = accepted(register(None, U, "http://c:1/fs", "fs", None, 5, RULES));
+        let (rec, key, presence) = accepted(register(None, &u(), "http://c:1/fs", "fs", None, 5, RULES));
         assert_eq!(rec.state, CredentialState::Enrolled);
         assert_eq!(rec.key(), key);
         assert!(!presence);
@@ -405,16 +405,16 @@ mod tests {
     #[test]
     fn r7_r8_unsigned_refreshes_keep_the_identity() {
         let (rec, _) = enrolled();
-        let (_, creds, presence) = accepted(register(Some(&rec), U, "http://c:1/fs", "fs", None, 2000, RULES));
+        let (_, creds, presence) = accepted(register(Some(&rec), &u(), "http://c:1/fs", "fs", None, 2000, RULES));
         assert!(creds.is_none() && presence, "R7: presence only, no key");
         let legacy = Rules {
             legacy_connectors: true,
             ..RULES
         };
-        let (_, creds, _) = accepted(register(Some(&rec), U, "http://c:1/fs", "fs", None, 2000, legacy));
+        let (_, creds, _) = accepted(register(Some(&rec), &u(), "http://c:1/fs", "fs", None, 2000, legacy));
         assert_eq!(creds, rec.key(), "legacy: the current key");
         assert_eq!(
-            register(Some(&rec), U, "http://evil:1/fs", "fs", None, 2000, RULES),
+            register(Some(&rec), &u(), "http://evil:1/fs", "fs", None, 2000, RULES),
             Registration::Refused {
                 status: 401,
                 detail: "signature_required"
@@ -427,7 +427,7 @@ mod tests {
         let (rec, key) = enrolled();
         match register(
             Some(&rec),
-            U,
+            &u(),
             "http://new:1/fs",
             "fs",
             Some(&signed(false)),
@@ -448,7 +448,7 @@ mod tests {
         let pending = request_rotation(&rec);
         let (after, creds, _) = accepted(register(
             Some(&pending),
-            U,
+            &u(),
             &rec.url,
             "fs",
             Some(&signed(false)),
@@ -468,7 +468,7 @@ mod tests {
         // A registration signed with the grace key gets the current key again.
         let (_, again, _) = accepted(register(
             Some(&after),
-            U,
+            &u(),
             &rec.url,
             "fs",
             Some(&signed(true)),
@@ -480,7 +480,7 @@ mod tests {
         let old_now = 1000 + 30 * 86_400;
         let (_, creds, _) = accepted(register(
             Some(&rec),
-            U,
+            &u(),
             &rec.url,
             "fs",
             Some(&signed(false)),
@@ -498,7 +498,7 @@ mod tests {
         assert!(released.is_prev(&key.key_id));
         let (back, creds, _) = accepted(register(
             Some(&released),
-            U,
+            &u(),
             "http://x:1/fs",
             "fs",
             Some(&signed(true)),
@@ -507,10 +507,10 @@ mod tests {
         ));
         assert_eq!(back.state, CredentialState::Enrolled);
         assert!(creds.is_some(), "R4");
-        let (_, creds, _) = accepted(register(Some(&released), U, &rec.url, "fs", None, 2100, RULES));
+        let (_, creds, _) = accepted(register(Some(&released), &u(), &rec.url, "fs", None, 2100, RULES));
         assert!(creds.is_some(), "R5");
         assert_eq!(
-            register(Some(&released), U, "http://evil:1/fs", "fs", None, 2100, RULES),
+            register(Some(&released), &u(), "http://evil:1/fs", "fs", None, 2100, RULES),
             Registration::Refused {
                 status: 409,
                 detail: "connector_identity_conflict"
@@ -519,7 +519,7 @@ mod tests {
         );
         let was_reset = reset(&rec);
         assert_eq!(was_reset.lookup(&key.key_id, 2000), KeyLookup::Unknown);
-        let (_, creds, _) = accepted(register(Some(&was_reset), U, &rec.url, "fs", None, 2100, RULES));
+        let (_, creds, _) = accepted(register(Some(&was_reset), &u(), &rec.url, "fs", None, 2100, RULES));
         assert!(creds.is_some(), "reset → re-enrolls");
     }
 
@@ -529,7 +529,7 @@ mod tests {
         let r = revoke(&rec, 2000, "admin");
         assert_eq!(r.lookup(&key.key_id, 2000), KeyLookup::Revoked);
         assert_eq!(
-            register(Some(&r), U, &rec.url, "fs", None, 2001, RULES),
+            register(Some(&r), &u(), &rec.url, "fs", None, 2001, RULES),
             Registration::Refused {
                 status: 403,
                 detail: "connector_revoked"
@@ -541,11 +541,11 @@ mod tests {
     fn a_signature_binds_the_uuid() {
         let (rec, _) = enrolled();
         let other = Signer {
-            uuid: "other".into(),
+            uuid: ConnectorUuid::parse("0a0a0a0a-1111-4222-8333-444455556666").unwrap(),
             with_prev: false,
         };
         assert_eq!(
-            register(Some(&rec), U, &rec.url, "fs", Some(&other), 2000, RULES),
+            register(Some(&rec), &u(), &rec.url, "fs", Some(&other), 2000, RULES),
             Registration::Refused {
                 status: 403,
                 detail: "identity_mismatch"

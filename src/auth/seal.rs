@@ -9,6 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
+use crate::model::ConnectorUuid;
+
 const PREFIX: &str = "enc:v1:";
 
 /// Why a sealed value could not be opened.
@@ -63,14 +65,14 @@ impl StoreKey {
     }
 
     /// Seals `secret` for the record of `uuid`.
-    pub fn seal(&self, uuid: &str, secret: &str) -> String {
+    pub fn seal(&self, uuid: &ConnectorUuid, secret: &str) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let mut data = secret.as_bytes().to_vec();
         self.0
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(uuid.as_bytes()),
+                Aad::from(uuid.as_str().as_bytes()),
                 &mut data,
             )
             .expect("AES-GCM sealing of a short secret");
@@ -86,7 +88,7 @@ pub fn is_sealed(stored: &str) -> bool {
 }
 
 /// The secret of a stored value: sealed ones opened with `key`, others as they are.
-pub fn open(key: Option<&StoreKey>, uuid: &str, stored: &str) -> Result<String, SealError> {
+pub fn open(key: Option<&StoreKey>, uuid: &ConnectorUuid, stored: &str) -> Result<String, SealError> {
     let Some(b64) = stored.strip_prefix(PREFIX) else {
         return Ok(stored.to_string());
     };
@@ -100,7 +102,7 @@ pub fn open(key: Option<&StoreKey>, uuid: &str, stored: &str) -> Result<String, 
     let mut data = rest.to_vec();
     let plain = key
         .0
-        .open_in_place(nonce, Aad::from(uuid.as_bytes()), &mut data)
+        .open_in_place(nonce, Aad::from(uuid.as_str().as_bytes()), &mut data)
         .map_err(|_| SealError::Corrupt)?;
     String::from_utf8(plain.to_vec()).map_err(|_| SealError::Corrupt)
 }
@@ -109,6 +111,10 @@ pub fn open(key: Option<&StoreKey>, uuid: &str, stored: &str) -> Result<String, 
 mod tests {
     use super::*;
 
+    fn uuid(last: u8) -> ConnectorUuid {
+        ConnectorUuid::parse(&format!("3f0c2b2e-1111-4222-8333-4444555566{last:02x}")).unwrap()
+    }
+
     fn key() -> StoreKey {
         StoreKey::from_file_content(&[7u8; 32]).unwrap()
     }
@@ -116,27 +122,24 @@ mod tests {
     #[test]
     fn sealed_secrets_open_only_for_their_record_and_key() {
         let k = key();
-        let s = k.seal("uuid-a", "c2VjcmV0");
+        let a = uuid(0xa);
+        let s = k.seal(&a, "c2VjcmV0");
         assert!(s.starts_with("enc:v1:") && !s.contains("c2VjcmV0"), "{s}");
-        assert_ne!(s, k.seal("uuid-a", "c2VjcmV0"), "a fresh nonce each time");
-        assert_eq!(open(Some(&k), "uuid-a", &s).unwrap(), "c2VjcmV0");
+        assert_ne!(s, k.seal(&a, "c2VjcmV0"), "a fresh nonce each time");
+        assert_eq!(open(Some(&k), &a, &s).unwrap(), "c2VjcmV0");
         assert_eq!(
-            open(Some(&k), "uuid-b", &s),
+            open(Some(&k), &uuid(0xb), &s),
             Err(SealError::Corrupt),
             "bound to the uuid"
         );
         let other = StoreKey::from_file_content(&[8u8; 32]).unwrap();
-        assert_eq!(open(Some(&other), "uuid-a", &s), Err(SealError::Corrupt));
-        assert_eq!(open(None, "uuid-a", &s), Err(SealError::NoKey));
-        assert_eq!(
-            open(None, "uuid-a", "plain").unwrap(),
-            "plain",
-            "clear values stay readable"
-        );
+        assert_eq!(open(Some(&other), &a, &s), Err(SealError::Corrupt));
+        assert_eq!(open(None, &a, &s), Err(SealError::NoKey));
+        assert_eq!(open(None, &a, "plain").unwrap(), "plain", "clear values stay readable");
         let mut flipped = s.clone();
         flipped.pop();
         flipped.push(if s.ends_with('A') { 'B' } else { 'A' });
-        assert!(open(Some(&k), "uuid-a", &flipped).is_err());
+        assert!(open(Some(&k), &a, &flipped).is_err());
     }
 
     #[test]

@@ -17,7 +17,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::model::ids::IdError;
 use crate::model::job::JobRecord;
 use crate::model::result::ScanResultModel;
 use crate::model::{JobId, JobStatus};
@@ -42,14 +41,13 @@ struct SnapshotKeys {
 }
 
 impl JobSnapshot {
-    /// The summary of `job` as of `now`. Fails only for a stored job id that is not a valid
-    /// [`JobId`], which intake never accepts.
-    pub fn of(job: &JobRecord, now: i64) -> Result<Self, IdError> {
-        Ok(Self {
-            job_id: JobId::parse(&job.job_id)?,
+    /// The summary of `job` as of `now`.
+    pub fn of(job: &JobRecord, now: i64) -> Self {
+        Self {
+            job_id: job.job_id.clone(),
             status: job.status,
             summary: Arc::new(job.summary(now)),
-        })
+        }
     }
 
     /// A summary received from another process (the Redis bus): `None` unless it names a valid

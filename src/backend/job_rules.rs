@@ -199,7 +199,7 @@ mod tests {
     }
 
     fn job_with(enqueued: u64) -> JobRecord {
-        let mut j = JobRecord::new("j", 100);
+        let mut j = JobRecord::new(&crate::model::JobId::parse("j").unwrap(), 100);
         j.enqueued_count = enqueued;
         j
     }

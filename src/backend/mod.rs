@@ -17,7 +17,10 @@ use crate::auth::tokens::ApiToken;
 use crate::model::job::JobRecord;
 use crate::model::result::{ScanResultModel, TaskRecord, TaskState};
 use crate::model::stats::StatsState;
-use crate::model::{ConnectorInstanceModel, DlqEntry, DlqQueue, JobStatus, ScanRequestModel, Stage, WorkItem};
+use crate::model::{
+    ConnectorInstanceModel, ConnectorUuid, DlqEntry, DlqQueue, JobId, JobStatus, ScanRequestModel, Stage, TaskId,
+    WorkItem,
+};
 
 pub mod events;
 pub mod identity;
@@ -122,11 +125,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// One scan request to accept.
 #[derive(Debug, Clone)]
 pub struct NewItem {
-    pub task_id: String,
-    pub job_id: String,
+    pub task_id: TaskId,
+    pub job_id: JobId,
     /// As accepted, with `scan_job_id` and `connector_url` filled in.
     pub request: ScanRequestModel,
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     /// Where the item's connector calls go (fixed here, at acceptance).
     pub pin: crate::model::Pin,
     /// The request's connector advertises `enqueue_done` (rule I waits for the signal).
@@ -176,8 +179,8 @@ pub enum ItemOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
-    pub task_id: String,
-    pub job_id: String,
+    pub task_id: TaskId,
+    pub job_id: JobId,
     pub outcome: ItemOutcome,
     /// The job's status after the accept.
     pub job_status: JobStatus,
@@ -233,9 +236,9 @@ pub trait WorkQueue: Send + Sync {
     /// Dead-letters an entry whose payload cannot be read (`bad_payload`).
     async fn reject_unreadable(&self, receipt: &Receipt, raw: &str, error: &str) -> StoreResult<()>;
     /// The task record, with live state (running/retrying) where known.
-    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    async fn task(&self, task_id: &TaskId) -> StoreResult<Option<TaskRecord>>;
     /// Marks a task `running` for its `attempts`-th execution.
-    async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()>;
+    async fn task_started(&self, task_id: &TaskId, attempts: u32) -> StoreResult<()>;
     /// Entries waiting in the queue (ready + delayed), for readiness details and benchmarks.
     async fn depth(&self) -> StoreResult<u64>;
     /// Says a claimed entry is still being worked on. The distributed queue resets the entry's
@@ -259,7 +262,7 @@ pub enum ParkOutcome {
 /// Job fields set when a job is created by a trigger.
 #[derive(Debug, Clone, Default)]
 pub struct JobInit {
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     pub expected_total: Option<u64>,
     pub job_name: Option<String>,
     pub awaits_enqueue_done: bool,
@@ -331,8 +334,8 @@ impl Outcome {
 /// Input of [`JobStore::record_outcome`].
 #[derive(Debug, Clone)]
 pub struct OutcomeRecord {
-    pub task_id: String,
-    pub job_id: String,
+    pub task_id: TaskId,
+    pub job_id: JobId,
     pub outcome: Outcome,
     pub attempts: u32,
     /// The item came back from the DLQ: a failure re-dead-letters without touching counters.
@@ -361,23 +364,23 @@ pub struct StoredResult {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     /// Creates the job if absent (status `running`); an existing job is returned unchanged.
-    async fn create(&self, job_id: &str, init: JobInit) -> StoreResult<JobRecord>;
-    async fn get(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
+    async fn create(&self, job_id: &JobId, init: JobInit) -> StoreResult<JobRecord>;
+    async fn get(&self, job_id: &JobId) -> StoreResult<Option<JobRecord>>;
     /// Newest `started_at` first, skipping `offset` jobs (paging).
     async fn list(&self, status: Option<JobStatus>, limit: usize, offset: usize) -> StoreResult<Vec<JobRecord>>;
     /// How many stored jobs are in each status (statuses without jobs may be left out); read
     /// when Prometheus scrapes `/metrics`.
     async fn count_by_status(&self) -> StoreResult<Vec<(JobStatus, u64)>>;
     /// The raw record with its remaining TTL in seconds (−2 missing, −1 none).
-    async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)>;
+    async fn raw(&self, job_id: &JobId) -> StoreResult<(i64, Map<String, Value>)>;
     /// Fast status lookup for the dispatch gate (may be served from a cache kept current).
-    async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>>;
+    async fn status(&self, job_id: &JobId) -> StoreResult<Option<JobStatus>>;
     /// Records `enqueue_done` (creating an empty job if absent) and evaluates rule C;
     /// `unreadable` is added to the job's `unreadable_count`.
-    async fn enqueue_done(&self, job_id: &str, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange>;
+    async fn enqueue_done(&self, job_id: &JobId, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange>;
     /// Pause / resume / cancel per the state table, atomically with its effect on parked
     /// items: resume re-queues them in order, cancel counts them skipped at once.
-    async fn control(&self, job_id: &str, cmd: Control) -> StoreResult<Result<JobChange, ControlError>>;
+    async fn control(&self, job_id: &JobId, cmd: Control) -> StoreResult<Result<JobChange, ControlError>>;
     /// Records a task's outcome with its scan result or DLQ entry in one atomic step (the result
     /// once per task id: the guard), updates counters and statistics, evaluates rule C.
     async fn record_outcome(&self, rec: OutcomeRecord) -> StoreResult<Recorded>;
@@ -386,10 +389,10 @@ pub trait JobStore: Send + Sync {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+        connector_present: &(dyn for<'a> Fn(&'a ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>>;
     /// Sets `expected_total` from a preflight estimate if it is still absent.
-    async fn set_expected_total(&self, job_id: &str, total: u64) -> StoreResult<()>;
+    async fn set_expected_total(&self, job_id: &JobId, total: u64) -> StoreResult<()>;
 }
 
 /// Query of `GET /scan/results`.
@@ -421,7 +424,7 @@ pub struct RequeueReport {
 /// Results, statistics and the dead-letter queues.
 #[async_trait]
 pub trait ResultStore: Send + Sync {
-    async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>>;
+    async fn by_task(&self, task_id: &TaskId) -> StoreResult<Option<ScanResultModel>>;
     async fn list(&self, q: ResultQuery) -> StoreResult<Vec<ScanResultModel>>;
     async fn stats(&self) -> StoreResult<StatsState>;
     /// Malicious results recorded at or after `since_ms` (epoch ms), newest first, at most `max`
@@ -449,23 +452,23 @@ pub trait ResultStore: Send + Sync {
 #[async_trait]
 pub trait RegistryStore: Send + Sync {
     /// Stores the model with a TTL; returns true if no live presence existed (first registration).
-    async fn upsert(&self, uuid: &str, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool>;
-    async fn remove(&self, uuid: &str) -> StoreResult<Option<ConnectorInstanceModel>>;
+    async fn upsert(&self, uuid: &ConnectorUuid, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool>;
+    async fn remove(&self, uuid: &ConnectorUuid) -> StoreResult<Option<ConnectorInstanceModel>>;
     /// Every stored model with its expiry (epoch ms); expired ones included for the sweeper.
     async fn all(&self) -> StoreResult<Vec<(ConnectorInstanceModel, i64)>>;
-    async fn renew(&self, uuid: &str, ttl_secs: u64) -> StoreResult<()>;
+    async fn renew(&self, uuid: &ConnectorUuid, ttl_secs: u64) -> StoreResult<()>;
 }
 
 /// Connector credential records (docs/AUTH.md, "Enrollment"), shared by every API process.
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
-    async fn credential(&self, uuid: &str) -> StoreResult<Option<CredentialRecord>>;
+    async fn credential(&self, uuid: &ConnectorUuid) -> StoreResult<Option<CredentialRecord>>;
     /// The record owning `key_id` as its current or previous key.
     async fn credential_by_key(&self, key_id: &str) -> StoreResult<Option<CredentialRecord>>;
     /// Writes `rec` if the stored version is still `read` (`None`: no record may exist yet);
     /// the stored copy gets version `read + 1`. False when another writer came first.
     async fn put_credential(&self, rec: &CredentialRecord, read: Option<u64>) -> StoreResult<bool>;
-    async fn delete_credential(&self, uuid: &str) -> StoreResult<()>;
+    async fn delete_credential(&self, uuid: &ConnectorUuid) -> StoreResult<()>;
     async fn credentials(&self) -> StoreResult<Vec<CredentialRecord>>;
     /// Records a verified nonce for `ttl_secs`: `Some(true)` the first time, `Some(false)` for a
     /// replay, `None` when this store keeps no shared cache (the caller keeps its own).

@@ -9,6 +9,7 @@ use crate::auth::credentials::CredentialRecord;
 use crate::auth::seal::{self, StoreKey};
 use crate::backend::Cause;
 use crate::backend::{CredentialStore, StoreError, StoreResult};
+use crate::model::ConnectorUuid;
 
 pub struct SealedCredentials {
     inner: Arc<dyn CredentialStore>,
@@ -35,7 +36,7 @@ impl SealedCredentials {
 
 #[async_trait]
 impl CredentialStore for SealedCredentials {
-    async fn credential(&self, uuid: &str) -> StoreResult<Option<CredentialRecord>> {
+    async fn credential(&self, uuid: &ConnectorUuid) -> StoreResult<Option<CredentialRecord>> {
         self.open(self.inner.credential(uuid).await?)
     }
 
@@ -59,7 +60,7 @@ impl CredentialStore for SealedCredentials {
         self.inner.put_credential(&sealed, read).await
     }
 
-    async fn delete_credential(&self, uuid: &str) -> StoreResult<()> {
+    async fn delete_credential(&self, uuid: &ConnectorUuid) -> StoreResult<()> {
         self.inner.delete_credential(uuid).await
     }
 

@@ -14,6 +14,7 @@ use crate::connectors::framework::server::{RunningConnector, start};
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides, identity};
 use crate::connectors::gcs::GcsStorage;
 use crate::connectors::s3::S3Storage;
+use crate::model::ConnectorUuid;
 use crate::settings_source::process_env;
 
 /// What a built-in connector serves.
@@ -52,7 +53,7 @@ pub async fn start_builtin(
         ConnectorSettings::load(b.kind, &process_env(), None, &overrides).map_err(anyhow::Error::new)?;
     let uuid = identity(&settings)?;
     settings.uuid = Some(uuid);
-    settings.auth.key = Some(keys.issue(&uuid.to_string()));
+    settings.auth.key = Some(keys.issue(&ConnectorUuid::from(uuid)));
     for w in warnings.iter().filter(|w| !w.contains("0.0.0.0")) {
         tracing::warn!("{w}");
     }

@@ -11,6 +11,7 @@ use super::errors::ApiError;
 use crate::actors::connector::Unregister;
 use crate::auth::credentials::{self, CredentialRecord, CredentialState};
 use crate::auth::hmac::now_secs;
+use crate::model::ConnectorUuid;
 use crate::trust::OperatorPrincipal;
 
 /// Credential and token administration exists only with authentication on.
@@ -28,10 +29,9 @@ pub(super) fn store_err(e: crate::backend::StoreError) -> ApiError {
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
 }
 
-fn uuid(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::not_found("connector_not_found"))
+/// A path that is not a connector uuid names no record.
+fn uuid(raw: &str) -> Result<ConnectorUuid, ApiError> {
+    ConnectorUuid::parse(raw).map_err(|_| ApiError::not_found("connector_not_found"))
 }
 
 /// Epoch seconds as RFC 3339 (null for none).
@@ -68,7 +68,7 @@ pub async fn list(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError>
 }
 
 /// The credential record of `uuid`, or 404 `connector_not_found`.
-async fn record(state: &HttpState, uuid: &str) -> Result<CredentialRecord, ApiError> {
+async fn record(state: &HttpState, uuid: &ConnectorUuid) -> Result<CredentialRecord, ApiError> {
     state
         .core
         .trust

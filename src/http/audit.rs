@@ -239,7 +239,7 @@ impl Seen {
                 Some(op.role.as_str().to_string()),
             ),
             (None, None, Some(c)) => (
-                Actor::new(ActorKind::Connector, Some(&c.uuid), None),
+                Actor::new(ActorKind::Connector, Some(c.uuid.as_str()), None),
                 Some("connector".to_string()),
             ),
             (None, None, None) => (Actor::anonymous(), None),

@@ -16,7 +16,7 @@ use crate::auth::{hmac, relay};
 use crate::backend::StoreError;
 use crate::connector_client::{ProxyAnswer, Target, Unreachable};
 use crate::model::validation::{Issue, Issues, Loc};
-use crate::model::{ConnectorInstanceModel, Estimate, JobId, StatusResponse};
+use crate::model::{ConnectorInstanceModel, ConnectorUuid, Estimate, JobId, StatusResponse};
 use crate::scan_trigger::{FullScanStart, PREFLIGHT_TIMEOUT, TriggerError, start_full_scan, target};
 use crate::trust::ConnectorPrincipal;
 use actix_web::HttpMessage;
@@ -39,7 +39,7 @@ fn registry_full(max: usize) -> HttpResponse {
 }
 
 /// Whether registering `uuid` would add a connector beyond the cap (built-in ones are exempt).
-fn over_cap(state: &HttpState, uuid: &str) -> Option<usize> {
+fn over_cap(state: &HttpState, uuid: &ConnectorUuid) -> Option<usize> {
     let max = state.core.settings.connectors.max_registered;
     let view = &state.core.registry_view;
     let new = !view.contains(uuid) && !state.core.trust.builtin().is_builtin(uuid);
@@ -51,14 +51,14 @@ fn mailbox(e: actix::MailboxError) -> ApiError {
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
 }
 
-fn uuid_path(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
+fn uuid_path(raw: &str) -> Result<ConnectorUuid, ApiError> {
+    ConnectorUuid::parse(raw)
         .map_err(|_| ApiError::bad_path("connector_uuid", "uuid_parsing", "Input should be a valid UUID", raw))
 }
 
-/// Validates a registration body: `uuid` required and valid, `url` absolute http(s).
-fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, ApiError> {
+/// Validates a registration body: `uuid` required and valid, `url` absolute http(s). The model
+/// comes back with its uuid in canonical form, next to that uuid typed.
+fn registration(v: &Value, allow: &AllowList) -> Result<(ConnectorUuid, ConnectorInstanceModel), ApiError> {
     let mut model: ConnectorInstanceModel = serde_json::from_value(v.clone())
         .map_err(|e| ApiError::invalid(Issue::new("model_type", vec![Loc::from("body")], e.to_string())))?;
     let mut issues = Issues::default();
@@ -66,7 +66,8 @@ fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, 
     if !issues.is_empty() {
         return Err(ApiError::Validation(issues));
     }
-    match model.uuid.as_deref().map(uuid::Uuid::parse_str) {
+    let mut typed = None;
+    match model.uuid.as_deref().map(ConnectorUuid::parse) {
         None => issues.push(Issue::missing(vec![Loc::from("body"), Loc::from("uuid")])),
         Some(Err(_)) => issues.push(
             Issue::new(
@@ -76,7 +77,10 @@ fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, 
             )
             .with_input(json!(model.uuid)),
         ),
-        Some(Ok(u)) => model.uuid = Some(u.to_string()),
+        Some(Ok(u)) => {
+            model.uuid = Some(u.to_string());
+            typed = Some(u);
+        }
     }
     let loc = || vec![Loc::from("body"), Loc::from("url")];
     match model.url.as_deref().filter(|u| !u.is_empty()) {
@@ -89,7 +93,9 @@ fn registration(v: &Value, allow: &AllowList) -> Result<ConnectorInstanceModel, 
         ),
     }
     issues.into_result()?;
-    Ok(model)
+    typed
+        .map(|u| (u, model))
+        .ok_or_else(|| ApiError::invalid(Issue::missing(vec![Loc::from("body"), Loc::from("uuid")])))
 }
 
 /// Verifies a request's DSX-HMAC signature over `body` (the handler has read it).
@@ -131,7 +137,7 @@ async fn registrant(
     state: &HttpState,
     req: &HttpRequest,
     body: &[u8],
-    uuid: &str,
+    uuid: &ConnectorUuid,
 ) -> Result<Option<ConnectorPrincipal>, HttpResponse> {
     let auth = &state.core.settings.auth;
     let builtin = state.core.trust.builtin().is_builtin(uuid);
@@ -140,7 +146,7 @@ async fn registrant(
             return Err(refused(401, "signature_required"));
         }
         let p = verify(state, req, body).await?;
-        if p.uuid != uuid || (builtin != p.builtin) {
+        if p.uuid != *uuid || (builtin != p.builtin) {
             return Err(refused(403, "identity_mismatch"));
         }
         return Ok(Some(p));
@@ -198,6 +204,7 @@ async fn registrant(
 /// concurrency (a concurrent registration in another API process makes it decide again).
 async fn apply_credentials(
     state: &HttpState,
+    uuid: &ConnectorUuid,
     model: &ConnectorInstanceModel,
     signer: Option<&ConnectorPrincipal>,
 ) -> Result<Registration, HttpResponse> {
@@ -208,7 +215,6 @@ async fn apply_credentials(
         key_max_age_secs: auth.key_max_age_secs(),
         legacy_connectors: auth.legacy_connectors,
     };
-    let uuid = model.uuid.clone().unwrap_or_default();
     let url = model.url.clone().unwrap_or_default();
     let signer = signer.map(|p| Signer {
         uuid: p.uuid.clone(),
@@ -219,10 +225,10 @@ async fn apply_credentials(
         refused(503, "registry_unavailable")
     };
     for _ in 0..5 {
-        let existing = trust.store().credential(&uuid).await.map_err(unavailable)?;
+        let existing = trust.store().credential(uuid).await.map_err(unavailable)?;
         let decision = credentials::register(
             existing.as_ref(),
-            &uuid,
+            uuid,
             &url,
             &model.name,
             signer.as_ref(),
@@ -253,8 +259,7 @@ pub async fn register(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, SINGLE_BODY_LIMIT).await?;
-    let mut model = registration(&parse_json(&body)?, &state.core.settings.connectors.allowed_urls)?;
-    let uuid = model.uuid.clone().unwrap_or_default();
+    let (uuid, mut model) = registration(&parse_json(&body)?, &state.core.settings.connectors.allowed_urls)?;
     // Refusals of a signed registration are authentication failures of that connector.
     let refusal = |resp: HttpResponse| {
         let action = if is_signed(&req) {
@@ -262,7 +267,10 @@ pub async fn register(
         } else {
             "connector.enroll"
         };
-        audited(resp, AuditNote::default().action(action).target("connector", &uuid))
+        audited(
+            resp,
+            AuditNote::default().action(action).target("connector", uuid.as_str()),
+        )
     };
     let signer = match registrant(&state, &req, &body, &uuid).await {
         Ok(s) => s,
@@ -276,7 +284,7 @@ pub async fn register(
     let mut issued = None;
     let mut moved = false;
     if enrolled {
-        match apply_credentials(&state, &model, signer.as_ref()).await {
+        match apply_credentials(&state, &uuid, &model, signer.as_ref()).await {
             Ok(Registration::Refused { status, detail }) => return Ok(refusal(refused(status, detail))),
             Ok(Registration::Accepted {
                 credentials,
@@ -305,7 +313,12 @@ pub async fn register(
     let desc = format!("{} ({uuid}) @ {}", model.name, model.url.as_deref().unwrap_or(""));
     let url = model.url.clone().unwrap_or_default();
     let model_name = model.name.clone();
-    let first = match state.connectors.send(Register(model)).await.map_err(mailbox)? {
+    let first = match state
+        .connectors
+        .send(Register(uuid.clone(), model))
+        .await
+        .map_err(mailbox)?
+    {
         Ok(first) => first,
         Err(RegisterError::Full(max)) => return Ok(refusal(registry_full(max))),
         Err(RegisterError::Store(e)) => return Err(registry_err(e)),
@@ -331,11 +344,11 @@ pub async fn register(
         }
     }
     // Heartbeats are not audited (the registry shows them); changes of identity or key are.
-    let mut note = AuditNote::default().target("connector", &uuid);
+    let mut note = AuditNote::default().target("connector", uuid.as_str());
     if let Some(p) = &signer {
         note.actor = Some(crate::auth::audit::Actor::new(
             crate::auth::audit::ActorKind::Connector,
-            Some(&p.uuid),
+            Some(p.uuid.as_str()),
             Some(&model_name),
         ));
         note.role = Some("connector");
@@ -418,16 +431,14 @@ pub async fn list(state: web::Data<HttpState>) -> HttpResponse {
     let mut out = Vec::with_capacity(connectors.len());
     for m in connectors {
         let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
-        let uuid = m.uuid.clone().unwrap_or_default();
-        let auth_state = if !state.core.settings.auth.enabled {
-            None
-        } else if trust.builtin().is_builtin(&uuid) {
-            Some("builtin")
-        } else {
-            match trust.record(&uuid).await {
+        let auth_state = match m.connector_uuid() {
+            _ if !state.core.settings.auth.enabled => None,
+            None => None,
+            Some(uuid) if trust.builtin().is_builtin(&uuid) => Some("builtin"),
+            Some(uuid) => match trust.record(&uuid).await {
                 Ok(Some(r)) if r.state == credentials::CredentialState::Enrolled => Some("enrolled"),
                 _ => None,
-            }
+            },
         };
         if let Some(o) = v.as_object_mut() {
             o.insert("auth_state".into(), json!(auth_state));
@@ -485,14 +496,14 @@ async fn call(
 
 /// The incoming query with `job_id=<id>` appended when it was absent or empty
 /// (docs/reference/CORE-API.md, "Full-scan trigger").
-fn forward_query(raw: &str, job_id: &str) -> String {
+fn forward_query(raw: &str, job_id: &JobId) -> String {
     let mut parts: Vec<&str> = raw
         .split('&')
         .filter(|p| !p.is_empty())
         .filter(|p| *p != "job_id" && *p != "job_id=")
         .collect();
     let has_job = parts.iter().any(|p| p.starts_with("job_id="));
-    let appended = format!("job_id={}", urlencode(job_id));
+    let appended = format!("job_id={}", urlencode(job_id.as_str()));
     if !has_job {
         parts.push(&appended);
     }
@@ -549,10 +560,8 @@ pub async fn full_scan(
     let m = registered(&state, &path, "No connector registered with UUID=")?;
     let q = query_pairs(&req);
     let job_id = match query_get(&q, "job_id").filter(|j| !j.is_empty()) {
-        Some(j) => JobId::parse(j)
-            .map_err(|e| ApiError::bad_query("job_id", "value_error", e.to_string(), j))?
-            .to_string(),
-        None => JobId::generate().to_string(),
+        Some(j) => JobId::parse(j).map_err(|e| ApiError::bad_query("job_id", "value_error", e.to_string(), j))?,
+        None => JobId::generate(),
     };
     let query = forward_query(req.query_string(), &job_id);
     let start = FullScanStart {
@@ -572,8 +581,10 @@ pub async fn full_scan(
         Some(d) if d.contains(&token) => d,
         Some(d) => format!("{d} | {token}"),
     });
-    out.id = Some(job_id.clone());
-    Ok(HttpResponse::Accepted().insert_header(("X-Job-Id", job_id)).json(out))
+    out.id = Some(job_id.to_string());
+    Ok(HttpResponse::Accepted()
+        .insert_header(("X-Job-Id", job_id.to_string()))
+        .json(out))
 }
 
 async fn proxy_json(
@@ -653,10 +664,11 @@ mod tests {
 
     #[test]
     fn the_job_id_is_appended_only_when_missing_or_empty() {
-        assert_eq!(forward_query("limit=5", "J"), "limit=5&job_id=J");
-        assert_eq!(forward_query("", "J"), "job_id=J");
-        assert_eq!(forward_query("job_id=&limit=5", "J"), "limit=5&job_id=J");
-        assert_eq!(forward_query("limit=5&job_id=K", "K"), "limit=5&job_id=K");
+        let (j, k) = (JobId::parse("J").unwrap(), JobId::parse("K").unwrap());
+        assert_eq!(forward_query("limit=5", &j), "limit=5&job_id=J");
+        assert_eq!(forward_query("", &j), "job_id=J");
+        assert_eq!(forward_query("job_id=&limit=5", &j), "limit=5&job_id=J");
+        assert_eq!(forward_query("limit=5&job_id=K", &k), "limit=5&job_id=K");
     }
 
     #[test]
@@ -667,7 +679,9 @@ mod tests {
         assert!(matches!(e, ApiError::Validation(ref i) if i.0[0].kind == "missing"));
         let e = registration(&json!({"uuid": "3F0C2B2E-1111-4222-8333-444455556666", "url": ""})).unwrap_err();
         assert!(matches!(e, ApiError::Validation(_)));
-        let m = registration(&json!({"uuid": "3F0C2B2E-1111-4222-8333-444455556666", "url": "http://h:1/x/"})).unwrap();
+        let (u, m) =
+            registration(&json!({"uuid": "3F0C2B2E-1111-4222-8333-444455556666", "url": "http://h:1/x/"})).unwrap();
+        assert_eq!(u, "3f0c2b2e-1111-4222-8333-444455556666");
         assert_eq!(m.uuid.as_deref(), Some("3f0c2b2e-1111-4222-8333-444455556666"));
         assert_eq!(m.url.as_deref(), Some("http://h:1/x"));
     }

@@ -17,11 +17,6 @@ pub fn job_id_path(raw: &str) -> Result<JobId, ApiError> {
     JobId::parse(raw).map_err(|e| ApiError::bad_path("job_id", "value_error", e.to_string(), raw))
 }
 
-/// [`job_id_path`], as the string the job actors are keyed by.
-pub fn job_path(raw: &str) -> Result<String, ApiError> {
-    job_id_path(raw).map(String::from)
-}
-
 fn mailbox(e: actix::MailboxError) -> ApiError {
     tracing::error!(error = %e, "job actor unavailable");
     ApiError::detail(StatusCode::SERVICE_UNAVAILABLE, "job_store_unavailable")
@@ -56,7 +51,7 @@ pub async fn list(state: web::Data<HttpState>, req: HttpRequest) -> Result<HttpR
 
 /// `GET /scan/jobs/{job_id}`.
 pub async fn get(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = job_path(&path)?;
+    let id = job_id_path(&path)?;
     let job = state
         .core
         .backend
@@ -70,7 +65,7 @@ pub async fn get(state: web::Data<HttpState>, path: web::Path<String>) -> Result
 
 /// `GET /scan/jobs/{job_id}/raw`: 200 even when missing.
 pub async fn raw(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = job_path(&path)?;
+    let id = job_id_path(&path)?;
     let (ttl, data) = state
         .core
         .backend
@@ -89,7 +84,7 @@ pub async fn enqueue_done(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = job_path(&path)?;
+    let id = job_id_path(&path)?;
     // A connector may only finish its own jobs (docs/AUTH.md, identity binding).
     let principal = actix_web::HttpMessage::extensions(&req)
         .get::<crate::trust::ConnectorPrincipal>()
@@ -151,7 +146,7 @@ fn count_field(m: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u
 }
 
 async fn control(state: web::Data<HttpState>, path: web::Path<String>, cmd: Control) -> Result<HttpResponse, ApiError> {
-    let id = job_path(&path)?;
+    let id = job_id_path(&path)?;
     let actor = state.jobs.actor(&id).await.map_err(mailbox)?;
     let outcome = actor
         .send(ControlJob(cmd))

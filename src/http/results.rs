@@ -7,6 +7,7 @@ use super::HttpState;
 use super::errors::{ApiError, query_get, query_int, query_int_in, query_pairs};
 use crate::backend::ResultQuery;
 use crate::model::findings::{self, FindingsSummary};
+use crate::model::{ScanResultModel, TaskId};
 
 fn clamp_limit(v: Option<i64>, default: i64) -> usize {
     v.unwrap_or(default).clamp(1, 10_000) as usize
@@ -57,12 +58,16 @@ pub async fn by_job(
 }
 
 /// `GET /scan/results/{task_id}`: a 0- or 1-element array, never 404.
+/// A path that is not a task id names no task: the answer is the empty array.
 pub async fn by_task(state: web::Data<HttpState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let Ok(task_id) = TaskId::parse(&path) else {
+        return Ok(HttpResponse::Ok().json(Vec::<ScanResultModel>::new()));
+    };
     let r = state
         .core
         .backend
         .results
-        .by_task(&path)
+        .by_task(&task_id)
         .await
         .map_err(super::errors::job_store)?;
     Ok(HttpResponse::Ok().json(r.into_iter().collect::<Vec<_>>()))

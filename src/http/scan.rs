@@ -16,7 +16,7 @@ use crate::backend::{AcceptAnswer, AcceptRequest, Accepted, IdemScope, ItemOutco
 use crate::model::connector::CAP_ENQUEUE_DONE;
 use crate::model::result::TaskStatusView;
 use crate::model::validation::{Issue, Issues, Loc};
-use crate::model::{JobId, Pin, ScanRequestModel, StatusResponse, TaskId};
+use crate::model::{ConnectorInstanceModel, ConnectorUuid, JobId, Pin, ScanRequestModel, StatusResponse, TaskId};
 use crate::trust::ConnectorPrincipal;
 use actix_web::HttpMessage;
 
@@ -41,15 +41,15 @@ fn idempotency(req: &HttpRequest, scope: IdemScope) -> Result<Option<(IdemScope,
 fn complete_request(
     state: &HttpState,
     mut r: ScanRequestModel,
-    job_id: &str,
+    job_id: &JobId,
     prefix: &[Loc],
 ) -> Result<NewItem, Issues> {
     let view = &state.core.registry_view;
     let registered = r
         .connector
         .as_ref()
-        .and_then(|c| c.uuid.as_deref())
-        .and_then(|u| view.get(&u.to_ascii_lowercase()));
+        .and_then(ConnectorInstanceModel::connector_uuid)
+        .and_then(|u| view.get(&u));
     let url = r
         .connector_url
         .clone()
@@ -82,19 +82,14 @@ fn complete_request(
     r.scan_job_id = Some(job_id.to_string());
     let awaits = r.connector.as_ref().is_some_and(|c| c.has_capability(CAP_ENQUEUE_DONE))
         || registered.as_ref().is_some_and(|m| m.has_capability(CAP_ENQUEUE_DONE));
-    let connector_uuid = r
-        .connector
-        .as_ref()
-        .and_then(|c| c.uuid.clone())
-        .and_then(|u| uuid::Uuid::parse_str(&u).ok())
-        .map(|u| u.to_string());
+    let connector_uuid = r.connector.as_ref().and_then(ConnectorInstanceModel::connector_uuid);
     Ok(NewItem {
-        task_id: TaskId::generate().to_string(),
-        job_id: job_id.to_string(),
+        task_id: TaskId::generate(),
+        job_id: job_id.clone(),
         request: r,
         connector_uuid,
         pin: Pin {
-            connector_uuid: pinned.and_then(|m| m.uuid),
+            connector_uuid: pinned.and_then(|m| m.connector_uuid()),
             url,
         },
         awaits_enqueue_done: awaits,
@@ -103,9 +98,9 @@ fn complete_request(
 
 /// The connector a signed request came from, with the url it is pinned to.
 struct Bound {
-    uuid: String,
+    uuid: ConnectorUuid,
     url: String,
-    model: Option<crate::model::ConnectorInstanceModel>,
+    model: Option<ConnectorInstanceModel>,
 }
 
 /// Resolves the signing connector's pinned identity: its credential record's url (or, for a
@@ -139,16 +134,16 @@ fn bind(b: &Bound, r: &mut ScanRequestModel, allow: &crate::auth::url_guard::All
     match r.connector.as_mut() {
         Some(c) => {
             match c.uuid.as_deref().map(|u| u.to_ascii_lowercase()) {
-                Some(u) if u != b.uuid => return Err(mismatch()),
+                Some(u) if b.uuid != u => return Err(mismatch()),
                 Some(_) => {}
-                None => c.uuid = Some(b.uuid.clone()),
+                None => c.uuid = Some(b.uuid.to_string()),
             }
             if c.url.as_deref().is_some_and(|u| !u.is_empty() && !same_url(u)) {
                 return Err(mismatch());
             }
         }
         None => {
-            r.connector = b.model.clone().map(|m| crate::model::ConnectorInstanceModel {
+            r.connector = b.model.clone().map(|m| ConnectorInstanceModel {
                 display_icon: None,
                 ..m
             })
@@ -161,10 +156,23 @@ fn bind(b: &Bound, r: &mut ScanRequestModel, allow: &crate::auth::url_guard::All
     Ok(())
 }
 
+/// The job a request names, typed (`None` when it names none). `from_value` already refused an
+/// id that is not one, so the issue here only keeps that refusal in one shape.
+fn requested_job(r: &ScanRequestModel, prefix: &[Loc]) -> Result<Option<JobId>, Issues> {
+    let Some(raw) = r.scan_job_id.as_deref().filter(|j| !j.is_empty()) else {
+        return Ok(None);
+    };
+    JobId::parse(raw).map(Some).map_err(|e| {
+        let mut loc = prefix.to_vec();
+        loc.push(Loc::from("scan_job_id"));
+        Issues::one(Issue::new("value_error", loc, e.to_string()).with_input(json!(raw)))
+    })
+}
+
 /// A signed request may not add items to another connector's job.
-async fn check_jobs(state: &HttpState, b: &Bound, jobs: impl IntoIterator<Item = String>) -> Result<(), ApiError> {
+async fn check_jobs(state: &HttpState, b: &Bound, jobs: impl IntoIterator<Item = JobId>) -> Result<(), ApiError> {
     let mut seen = std::collections::HashSet::new();
-    for j in jobs.into_iter().filter(|j| !j.is_empty()) {
+    for j in jobs {
         if !seen.insert(j.clone()) {
             continue;
         }
@@ -218,7 +226,7 @@ fn cannot_write(state: &HttpState, why: &str) -> ApiError {
     )
 }
 
-fn cancelled(job_id: &str) -> HttpResponse {
+fn cancelled(job_id: &JobId) -> HttpResponse {
     HttpResponse::Conflict()
         .json(StatusResponse::error("Job cancelled").with_description(format!("scan_job_id={job_id}")))
 }
@@ -261,21 +269,18 @@ pub async fn request(
     let idem = idempotency(&req, IdemScope::Single)?;
     let prefix = [Loc::from("body")];
     let mut r = ScanRequestModel::from_value(&v, &prefix)?;
+    let requested = requested_job(&r, &prefix)?;
     let principal = req.extensions().get::<ConnectorPrincipal>().cloned();
     let binding = match &principal {
         Some(p) => {
             let b = bound(&state, p).await?;
             bind(&b, &mut r, &state.core.settings.connectors.allowed_urls)?;
-            check_jobs(&state, &b, r.scan_job_id.clone()).await?;
+            check_jobs(&state, &b, requested.clone()).await?;
             Some(b)
         }
         None => None,
     };
-    let job_id = r
-        .scan_job_id
-        .clone()
-        .filter(|j| !j.is_empty())
-        .unwrap_or_else(|| JobId::generate().to_string());
+    let job_id = requested.unwrap_or_else(JobId::generate);
     let mut item = complete_request(&state, r, &job_id, &prefix)?;
     signed_pin(&mut item, binding.as_ref());
     operator_target(&req, &item, &prefix)?;
@@ -292,7 +297,7 @@ pub async fn request(
     }
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/dsx-connect/api/v1/scan/request/{}", a.task_id)))
-        .insert_header(("X-Job-Id", a.job_id.clone()))
+        .insert_header(("X-Job-Id", a.job_id.to_string()))
         .insert_header(("X-Job-Status", a.job_status.as_str()))
         .json(
             StatusResponse::success(format!("Scan task ID: {}", a.task_id))
@@ -353,7 +358,7 @@ pub async fn batch(
         Some(p) => Some(bound(&state, p).await?),
         None => None,
     };
-    let shared_job = JobId::generate().to_string();
+    let shared_job = JobId::generate();
     let mut issues = Issues::default();
     let mut items = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
@@ -363,11 +368,13 @@ pub async fn batch(
                 if let Some(b) = &binding {
                     bind(b, &mut r, &state.core.settings.connectors.allowed_urls)?;
                 }
-                let job = r
-                    .scan_job_id
-                    .clone()
-                    .filter(|j| !j.is_empty())
-                    .unwrap_or_else(|| shared_job.clone());
+                let job = match requested_job(&r, &prefix) {
+                    Ok(j) => j.unwrap_or_else(|| shared_job.clone()),
+                    Err(e) => {
+                        issues.0.extend(e.0);
+                        continue;
+                    }
+                };
                 match complete_request(&state, r, &job, &prefix) {
                     Ok(mut item) => {
                         signed_pin(&mut item, binding.as_ref());
@@ -390,10 +397,15 @@ pub async fn batch(
     let answer = accept(&state, &req, items, idem).await?;
     let results: &[Accepted] = answer.items();
     let accepted = results.iter().filter(|a| a.outcome != ItemOutcome::Rejected).count();
-    if accepted == 0 {
-        return Ok(cancelled(
-            &results.first().map(|a| a.job_id.clone()).unwrap_or_default(),
-        ));
+    match results.first() {
+        None => {
+            return Err(ApiError::detail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "empty accept answer",
+            ));
+        }
+        Some(a) if accepted == 0 => return Ok(cancelled(&a.job_id)),
+        Some(_) => {}
     }
     let entries: Vec<Value> = results
         .iter()
@@ -413,7 +425,7 @@ pub async fn batch(
     let mut resp = HttpResponse::Accepted();
     let first_job = &results[0].job_id;
     if results.iter().all(|a| &a.job_id == first_job) {
-        resp.insert_header(("X-Job-Id", first_job.clone()));
+        resp.insert_header(("X-Job-Id", first_job.to_string()));
         resp.insert_header(("X-Job-Status", results[0].job_status.as_str()));
     }
     Ok(resp.json(json!({
@@ -435,7 +447,7 @@ pub async fn task_status(state: web::Data<HttpState>, path: web::Path<String>) -
     let backend = &state.core.backend;
     let task = backend
         .queue
-        .task(task_id.as_str())
+        .task(&task_id)
         .await
         .map_err(super::errors::job_store)?
         .ok_or_else(not_found)?;
@@ -445,7 +457,7 @@ pub async fn task_status(state: web::Data<HttpState>, path: web::Path<String>) -
     let result = if task.state == crate::model::TaskState::Succeeded || task.state.is_pending() {
         backend
             .results
-            .by_task(task_id.as_str())
+            .by_task(&task_id)
             .await
             .map_err(super::errors::job_store)?
     } else {

@@ -11,11 +11,11 @@ use super::audit::AuditNote;
 use super::errors::{ApiError, SINGLE_BODY_LIMIT, parse_json, read_body};
 use crate::backend::StoreError;
 use crate::connectors::filter::Filter;
-use crate::model::now_ms;
 use crate::model::schedule::{
     Cadence, MissedRuns, Schedule, ScheduleDefinition, ScheduleId, ScheduleRun, ScheduleState,
 };
 use crate::model::validation::{Issue, Issues, Loc};
+use crate::model::{ConnectorUuid, now_ms};
 use crate::schedule::cadence::{Due, iso_ms};
 use crate::trust::OperatorPrincipal;
 
@@ -109,7 +109,7 @@ fn plain(s: &str, max: usize) -> bool {
 
 /// The editable fields of a body, checked; what the operator wrote, not yet a schedule.
 struct Fields {
-    connector_uuid: String,
+    connector_uuid: ConnectorUuid,
     name: String,
     cadence: Cadence,
     filter: Option<String>,
@@ -155,23 +155,30 @@ fn fields(state: &HttpState, body: &Value, now: i64) -> Result<Fields, ApiError>
             }
         }
     };
-    let connector_uuid = text(&mut issues, "connector_uuid", 64, true);
-    if let Some(u) = &connector_uuid {
-        match uuid::Uuid::parse_str(u) {
-            Err(_) => issues.push(
-                Issue::new("uuid_parsing", loc("connector_uuid"), "Input should be a valid UUID").with_input(json!(u)),
-            ),
-            Ok(_) if !state.core.registry_view.contains(u) => issues.push(
-                Issue::new(
-                    "value_error",
-                    loc("connector_uuid"),
-                    "No connector registered with this UUID",
-                )
-                .with_input(json!(u)),
-            ),
-            Ok(_) => {}
-        }
-    }
+    let connector_uuid = match text(&mut issues, "connector_uuid", 64, true) {
+        None => None,
+        Some(u) => match ConnectorUuid::parse(&u) {
+            Err(_) => {
+                issues.push(
+                    Issue::new("uuid_parsing", loc("connector_uuid"), "Input should be a valid UUID")
+                        .with_input(json!(u)),
+                );
+                None
+            }
+            Ok(c) if !state.core.registry_view.contains(&c) => {
+                issues.push(
+                    Issue::new(
+                        "value_error",
+                        loc("connector_uuid"),
+                        "No connector registered with this UUID",
+                    )
+                    .with_input(json!(u)),
+                );
+                None
+            }
+            Ok(c) => Some(c),
+        },
+    };
     let name = text(&mut issues, "name", MAX_NAME, true);
     let job_name = text(&mut issues, "job_name", MAX_NAME, false);
     let filter = match obj.get("filter") {
@@ -515,7 +522,7 @@ mod tests {
     fn a_view_shows_times_in_utc_and_the_cadence_fields() {
         let def = ScheduleDefinition {
             id: ScheduleId::generate(),
-            connector_uuid: uuid::Uuid::new_v4().to_string(),
+            connector_uuid: ConnectorUuid::from(uuid::Uuid::new_v4()),
             name: "n".into(),
             cadence: Cadence::Interval { secs: 60 },
             filter: None,

@@ -346,7 +346,8 @@ mod tests {
         .unwrap();
         let backend = store.backend();
         for id in ["job-a", "job-b"] {
-            backend.jobs.create(id, Default::default()).await.unwrap();
+            let id = crate::model::JobId::parse(id).unwrap();
+            backend.jobs.create(&id, Default::default()).await.unwrap();
         }
         let t = text(&stored_state(&backend).await);
         for line in [

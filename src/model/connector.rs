@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::ConnectorUuid;
+
 /// Connector lifecycle status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -88,6 +90,12 @@ pub const CAP_RESULT_TAGS: &str = "result_tags";
 impl ConnectorInstanceModel {
     pub fn has_capability(&self, cap: &str) -> bool {
         self.capabilities.as_ref().is_some_and(|c| c.iter().any(|x| x == cap))
+    }
+
+    /// The connector's uuid, typed: `None` when the model carries none or one that is not a
+    /// UUID (the registry refuses such a registration, so a registered model always has one).
+    pub fn connector_uuid(&self) -> Option<ConnectorUuid> {
+        self.uuid.as_deref().and_then(|u| ConnectorUuid::parse(u).ok())
     }
 }
 

@@ -104,9 +104,80 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// Parses a connector uuid path parameter into its canonical lower-case form.
-pub fn parse_connector_uuid(s: &str) -> Result<uuid::Uuid, IdError> {
-    uuid::Uuid::parse_str(s).map_err(|_| IdError::BadUuid)
+/// Comparisons with plain text, so a check against a literal or a wire field needs no copy.
+macro_rules! text_eq {
+    ($t:ty) => {
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $t {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+text_eq!(JobId);
+text_eq!(TaskId);
+text_eq!(ConnectorUuid);
+
+/// A connector's uuid, in the canonical lower-case hyphenated form: a connector may register
+/// with any spelling a UUID parser accepts, and is known by this one everywhere after that.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConnectorUuid(String);
+
+impl ConnectorUuid {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        uuid::Uuid::parse_str(s)
+            .map(|u| Self(u.to_string()))
+            .map_err(|_| IdError::BadUuid)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<uuid::Uuid> for ConnectorUuid {
+    fn from(u: uuid::Uuid) -> Self {
+        Self(u.to_string())
+    }
+}
+
+impl TryFrom<String> for ConnectorUuid {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ConnectorUuid> for String {
+    fn from(c: ConnectorUuid) -> String {
+        c.0
+    }
+}
+
+impl fmt::Display for ConnectorUuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +200,17 @@ mod tests {
         let t = TaskId::parse("3F0C2B2E-1111-4222-8333-444455556666").unwrap();
         assert_eq!(t.as_str(), "3f0c2b2e-1111-4222-8333-444455556666");
         assert!(TaskId::parse("nope").is_err());
+    }
+
+    #[test]
+    fn connector_uuids_take_the_canonical_form_and_keep_it_on_the_wire() {
+        let c = ConnectorUuid::parse("{3F0C2B2E-1111-4222-8333-444455556666}").unwrap();
+        assert_eq!(c, "3f0c2b2e-1111-4222-8333-444455556666");
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            "\"3f0c2b2e-1111-4222-8333-444455556666\""
+        );
+        assert!(ConnectorUuid::parse("conn-a").is_err());
+        assert!(serde_json::from_str::<ConnectorUuid>("\"conn-a\"").is_err());
     }
 }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::ids::{ConnectorUuid, JobId};
 use super::verdict::{Verdict, VerdictKind};
 
 /// Stored job status. `cancelled` and `completed` are terminal.
@@ -112,10 +113,10 @@ impl VerdictCounts {
 /// The job record. Timestamps are epoch seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
-    pub job_id: String,
+    pub job_id: JobId,
     pub status: JobStatus,
     pub job_name: Option<String>,
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     /// The job's connector promised to post `enqueue_done` (capability), so rule I waits for it.
     pub awaits_enqueue_done: bool,
     pub started_at: i64,
@@ -145,9 +146,9 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    pub fn new(job_id: &str, now: i64) -> Self {
+    pub fn new(job_id: &JobId, now: i64) -> Self {
         Self {
-            job_id: job_id.to_string(),
+            job_id: job_id.clone(),
             status: JobStatus::Running,
             job_name: None,
             connector_uuid: None,
@@ -190,10 +191,13 @@ impl JobRecord {
         let ou = |v: Option<u64>| v.map(u).unwrap_or(Value::Null);
         let ostr = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
         let mut m = Map::new();
-        m.insert("job_id".into(), Value::String(self.job_id.clone()));
+        m.insert("job_id".into(), Value::String(self.job_id.to_string()));
         m.insert("status".into(), Value::String(self.status.as_str().into()));
         m.insert("job_name".into(), ostr(&self.job_name));
-        m.insert("connector_uuid".into(), ostr(&self.connector_uuid));
+        m.insert(
+            "connector_uuid".into(),
+            ostr(&self.connector_uuid.as_ref().map(ConnectorUuid::to_string)),
+        );
         m.insert("started_at".into(), s(self.started_at));
         m.insert("last_update".into(), s(self.last_update));
         m.insert("last_enqueued_at".into(), os(self.last_enqueued_at));
@@ -266,9 +270,12 @@ impl JobRecord {
         let d = self.derived(now);
         let ostr = |v: Option<i64>| v.map(|x| Value::String(x.to_string())).unwrap_or(Value::Null);
         let mut m = Map::new();
-        m.insert("job_id".into(), Value::String(self.job_id.clone()));
+        m.insert("job_id".into(), Value::String(self.job_id.to_string()));
         m.insert("status".into(), Value::String(self.status.as_str().into()));
-        m.insert("connector_uuid".into(), json_opt_str(&self.connector_uuid));
+        m.insert(
+            "connector_uuid".into(),
+            json_opt_str(&self.connector_uuid.as_ref().map(ConnectorUuid::to_string)),
+        );
         m.insert("job_name".into(), json_opt_str(&self.job_name));
         m.insert("started_at".into(), Value::String(self.started_at.to_string()));
         m.insert("processed_count".into(), self.processed_count.into());
@@ -383,7 +390,7 @@ mod tests {
     use super::*;
 
     fn job() -> JobRecord {
-        JobRecord::new("j", 1000)
+        JobRecord::new(&JobId::parse("j").unwrap(), 1000)
     }
 
     #[test]

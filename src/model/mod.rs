@@ -15,7 +15,7 @@ pub mod verdict;
 pub mod work;
 
 pub use connector::{ConnectorEvent, ConnectorEventKind, ConnectorInstanceModel, ConnectorStatus};
-pub use ids::{JobId, TaskId};
+pub use ids::{ConnectorUuid, JobId, TaskId};
 pub use job::{JobRecord, JobStatus};
 pub use result::{ScanResultModel, TaskRecord, TaskState};
 pub use scan_request::ScanRequestModel;

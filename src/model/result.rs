@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::{JobId, TaskId};
 use super::scan_request::ScanRequestModel;
 use super::status::{ItemActionStatusResponse, StatusKind};
 use super::verdict::{Verdict, VerdictKind};
@@ -116,8 +117,8 @@ impl TaskState {
 /// What a store knows about one task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
-    pub task_id: String,
-    pub job_id: String,
+    pub task_id: TaskId,
+    pub job_id: JobId,
     pub state: TaskState,
     pub attempts: u32,
     pub error: Option<String>,
@@ -148,13 +149,13 @@ impl TaskStatusView {
         };
         let succeeded = task.state == TaskState::Succeeded;
         Self {
-            task_id: task.task_id,
+            task_id: task.task_id.into(),
             state: task.state.celery_state(),
             status: if failed { "error" } else { "success" },
             result: if succeeded { result } else { None },
             error,
             task_state: task.state.as_str(),
-            job_id: task.job_id,
+            job_id: task.job_id.into(),
             attempts: task.attempts,
             verdict: if succeeded { task.verdict } else { None },
         }

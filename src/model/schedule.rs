@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::{ConnectorUuid, IdError, JobId};
+
 /// A schedule's id: a UUID, minted by the core when the schedule is created.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -30,8 +32,10 @@ impl ScheduleId {
     /// The job id of the run due at `due_ms`. Deterministic, so that a run retried by another
     /// process after its first holder died finds the job the first one may have started
     /// instead of starting a second one.
-    pub fn job_id_for(&self, due_ms: i64) -> String {
-        format!("sched-{}-{due_ms}", self.0)
+    /// A schedule id and a time always make a valid job id; the check is kept so a job id is
+    /// only ever built through [`JobId::parse`].
+    pub fn job_id_for(&self, due_ms: i64) -> Result<JobId, IdError> {
+        JobId::parse(&format!("sched-{}-{due_ms}", self.0))
     }
 }
 
@@ -77,7 +81,7 @@ impl MissedRuns {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleDefinition {
     pub id: ScheduleId,
-    pub connector_uuid: String,
+    pub connector_uuid: ConnectorUuid,
     /// Shown in the UI and used as the job name unless `job_name` is set.
     pub name: String,
     pub cadence: Cadence,
@@ -130,7 +134,7 @@ pub struct ScheduleRun {
     /// When it was decided (epoch ms).
     pub at_ms: i64,
     pub outcome: RunOutcome,
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     /// Why it was skipped or failed, or what the catch-up covered.
     pub reason: Option<String>,
     /// Due times before this one that passed unrun (downtime), covered by this run or skip.
@@ -155,7 +159,7 @@ pub struct ScheduleState {
     pub pending: Option<PendingRun>,
     pub last_run: Option<ScheduleRun>,
     /// The job of the last started run: the next due time is skipped while it runs.
-    pub last_job_id: Option<String>,
+    pub last_job_id: Option<JobId>,
 }
 
 /// A schedule as the stores return it.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::ids::{ConnectorUuid, JobId, TaskId};
 use super::scan_request::ScanRequestModel;
 use super::status::ItemActionStatusResponse;
 use super::verdict::Verdict;
@@ -37,15 +38,15 @@ impl Stage {
 /// attach credentials only when `connector_uuid` names the connector registered at that url.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pin {
-    pub connector_uuid: Option<String>,
+    pub connector_uuid: Option<ConnectorUuid>,
     pub url: String,
 }
 
 /// One unit of work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
-    pub task_id: String,
-    pub job_id: String,
+    pub task_id: TaskId,
+    pub job_id: JobId,
     pub stage: Stage,
     /// Attempts of the current stage already made.
     pub attempt: u32,
@@ -192,8 +193,8 @@ impl DlqEntry {
             idempotency_key,
             payload,
             meta: DlqMeta {
-                task_id: item.task_id.clone(),
-                job_id: item.job_id.clone(),
+                task_id: item.task_id.to_string(),
+                job_id: item.job_id.to_string(),
                 attempts,
                 error_class: error_class.to_string(),
                 failed_at: failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -223,9 +224,12 @@ impl DlqEntry {
         if matches!(stage, Stage::Action | Stage::Record) && verdict.is_none() {
             return None;
         }
+        // An entry whose ids are not ones the core assigns cannot become work again.
+        let task_id = TaskId::parse(&self.meta.task_id).ok()?;
+        let job_id = JobId::parse(&self.meta.job_id).ok()?;
         Some(WorkItem {
-            task_id: self.meta.task_id.clone(),
-            job_id: self.meta.job_id.clone(),
+            task_id,
+            job_id,
             stage,
             attempt: 0,
             max_attempts,
@@ -319,8 +323,8 @@ mod tests {
     #[test]
     fn a_dead_letter_round_trips_to_a_requeued_work_item() {
         let item = WorkItem {
-            task_id: "t".into(),
-            job_id: "j".into(),
+            task_id: TaskId::generate(),
+            job_id: JobId::parse("j").unwrap(),
             stage: Stage::Scan,
             attempt: 3,
             max_attempts: 4,
@@ -330,7 +334,7 @@ mod tests {
             item_action: None,
             requeued: false,
             pin: Some(Pin {
-                connector_uuid: Some("c".into()),
+                connector_uuid: Some(ConnectorUuid::parse("3f0c2b2e-1111-4222-8333-444455556666").unwrap()),
                 url: "http://h:1/c".into(),
             }),
             request_id: Some("req-1".into()),
@@ -346,7 +350,7 @@ mod tests {
         assert_eq!(e.retry_count, 3);
         assert_eq!(e.queue, DlqQueue::ScanRequest);
         let back = e.to_work_item(Stage::Scan, 4, 2).unwrap();
-        assert_eq!(back.task_id, "t");
+        assert_eq!(back.task_id, item.task_id);
         assert!(back.requeued);
         assert_eq!(back.attempt, 0);
         assert_eq!(back.pin, item.pin, "a requeue reuses the pin");

@@ -162,11 +162,9 @@ async fn fail(ctx: &Pipeline, receipt: &Receipt, mut item: WorkItem, f: Failure)
         item.attempt = attempts;
         let due = now_ms() + delay.as_millis() as i64;
         tracing::debug!(task = %item.task_id, class = f.class.as_str(), attempts, ?delay, "retrying item");
+        let error = f.message();
         let retried = when_writable(&ctx.core.backend.write_health, || {
-            ctx.core
-                .backend
-                .queue
-                .retry_later(receipt, item.clone(), due, &f.message)
+            ctx.core.backend.queue.retry_later(receipt, item.clone(), due, &error)
         })
         .await;
         if let Err(e) = retried {
@@ -184,7 +182,14 @@ async fn fail(ctx: &Pipeline, receipt: &Receipt, mut item: WorkItem, f: Failure)
 }
 
 async fn dead_letter(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, reason: &str, f: &Failure, attempts: u32) {
-    let entry = DlqEntry::for_item(item, reason, f.class.as_str(), &f.message, attempts, chrono::Utc::now());
+    let entry = DlqEntry::for_item(
+        item,
+        reason,
+        f.class.as_str(),
+        &f.message(),
+        attempts,
+        chrono::Utc::now(),
+    );
     tracing::warn!(
         event = "item.dead_lettered",
         location = %item.scan_request.location,
@@ -197,7 +202,7 @@ async fn dead_letter(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, reason:
         action = "none",
         reason,
         attempts,
-        error = %f.message,
+        error = %f.message(),
         "item failed and was dead-lettered"
     );
     let dlq_event = serde_json::json!({
@@ -250,8 +255,8 @@ fn tag_result(ctx: &Pipeline, item: &WorkItem, result: &'static str, reason: Opt
     // Only a pinned connector is asked to tag: the tag call carries its credentials.
     let wants = pin
         .connector_uuid
-        .as_deref()
-        .and_then(|u| ctx.core.registry_view.get(&u.to_ascii_lowercase()))
+        .as_ref()
+        .and_then(|u| ctx.core.registry_view.get(u))
         .and_then(|m| m.capabilities)
         .is_some_and(|c| c.iter().any(|x| x == crate::model::connector::CAP_RESULT_TAGS));
     if !wants {
@@ -263,11 +268,11 @@ fn tag_result(ctx: &Pipeline, item: &WorkItem, result: &'static str, reason: Opt
             match clients.result_tag(&pin, &req, result, reason.as_deref()).await {
                 Ok(()) => return,
                 Err(f) if attempt + 1 < RESULT_TAG_ATTEMPTS => {
-                    tracing::debug!(location = %req.location, error = %f.message, "result tag failed; retrying");
+                    tracing::debug!(location = %req.location, error = %f.message(), "result tag failed; retrying");
                     tokio::time::sleep(RESULT_TAG_BACKOFF.delay(attempt + 1)).await;
                 }
                 Err(f) => {
-                    tracing::warn!(location = %req.location, result, error = %f.message, "the connector did not take the result tag; the item stays pending there");
+                    tracing::warn!(location = %req.location, result, error = %f.message(), "the connector did not take the result tag; the item stays pending there");
                 }
             }
         }
@@ -335,7 +340,7 @@ async fn record_stage(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, attemp
         .clone()
         .unwrap_or_else(ItemActionStatusResponse::no_action);
     let result = ScanResultModel::new(
-        &item.task_id,
+        item.task_id.as_str(),
         item.scan_request.clone(),
         verdict.clone(),
         action.clone(),
@@ -520,9 +525,10 @@ async fn check_legacy_envelope(mut source: ByteStream) -> Result<ByteStream, Fai
         match source.next().await {
             Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
             Some(Err(e)) => {
-                return Err(Failure::new(
+                return Err(Failure::caused(
                     ErrorClass::ConnectorConnection,
-                    format!("connector stream broke: {e}"),
+                    "connector stream broke",
+                    e,
                 ));
             }
             None => {

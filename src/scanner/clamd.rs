@@ -133,9 +133,10 @@ impl ClamdScanner {
                 .map(|s| Box::new(s) as Box<dyn Conn>),
         };
         conn.map_err(|e| {
-            Failure::new(
+            Failure::caused(
                 ErrorClass::ClamdConnection,
-                format!("cannot connect to clamd at {}: {e}", self.address),
+                format!("cannot connect to clamd at {}", self.address),
+                e,
             )
         })
     }
@@ -156,7 +157,7 @@ impl ClamdScanner {
         let mut c = self.connect().await?;
         c.write_all(b"zINSTREAM\0").await.map_err(io_fail)?;
         while let Some(chunk) = input.body.next().await {
-            let chunk = chunk.map_err(|e| Failure::new(ErrorClass::Unknown, format!("reading the item: {e}")))?;
+            let chunk = chunk.map_err(|e| Failure::caused(ErrorClass::Unknown, "reading the item", e))?;
             hasher.update(&chunk);
             for piece in chunk.chunks(MAX_CHUNK) {
                 let len = (piece.len() as u32).to_be_bytes();
@@ -182,7 +183,7 @@ impl ClamdScanner {
 }
 
 fn io_fail(e: std::io::Error) -> Failure {
-    Failure::new(ErrorClass::ClamdConnection, format!("clamd I/O error: {e}"))
+    Failure::caused(ErrorClass::ClamdConnection, "clamd I/O error", e)
 }
 
 async fn read_reply(c: &mut Box<dyn Conn>) -> Result<String, Failure> {
@@ -311,7 +312,7 @@ impl Scanner for ClamdScanner {
             ))
             .with_description(desc),
             Err(f) => {
-                StatusResponse::error(format!("Scanner connection test failed: {}", f.message)).with_description(desc)
+                StatusResponse::error(format!("Scanner connection test failed: {}", f.message())).with_description(desc)
             }
         }
     }

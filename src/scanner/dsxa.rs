@@ -15,7 +15,7 @@ use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
 use crate::failure::{ErrorClass, Failure, http_error_text};
 use crate::model::verdict::{FileInfo, VerdictDetails};
-use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
+use crate::model::{Engine, StatusResponse, TaskId, Verdict, VerdictKind};
 
 /// Largest verdict answer read.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -123,17 +123,14 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Er
 fn classify_transport(e: reqwest::Error) -> Failure {
     let e = e.without_url();
     if e.is_timeout() {
-        Failure::new(ErrorClass::DsxaTimeout, format!("DSXA timed out: {e}"))
+        Failure::caused(ErrorClass::DsxaTimeout, "DSXA timed out", e)
     } else {
-        Failure::new(
-            ErrorClass::DsxaConnection,
-            format!("DSXA unreachable: {}", crate::error_chain::error_chain(&e)),
-        )
+        Failure::caused(ErrorClass::DsxaConnection, "DSXA unreachable", e)
     }
 }
 
 /// `file-tag:<ascii metainfo>,task-id:<task id>`, at most 4096 bytes ("DSXA request").
-pub fn custom_metadata(metainfo: &str, task_id: &str) -> String {
+pub fn custom_metadata(metainfo: &str, task_id: &TaskId) -> String {
     let suffix = format!(",task-id:{task_id}");
     let room = MAX_METADATA_BYTES.saturating_sub("file-tag:".len() + suffix.len());
     let tag: String = metainfo.nfkd().filter(|c| (' '..='~').contains(c)).take(room).collect();
@@ -170,6 +167,7 @@ fn classify_answer(
 }
 
 fn bad(msg: impl Into<String>) -> Failure {
+    let msg: String = msg.into();
     Failure::new(ErrorClass::DsxaBadResponse, msg)
 }
 
@@ -311,7 +309,7 @@ impl Scanner for DsxaScanner {
             ))
             .with_description(desc),
             Err(f) => {
-                StatusResponse::error(format!("DSXA connection test failed: {}", f.message)).with_description(desc)
+                StatusResponse::error(format!("DSXA connection test failed: {}", f.message())).with_description(desc)
             }
         }
     }
@@ -339,11 +337,15 @@ mod tests {
 
     #[test]
     fn metadata_is_ascii_folded_and_bounded() {
-        assert_eq!(custom_metadata("café\r\n.txt", "t1"), "file-tag:cafe.txt,task-id:t1");
+        let t = TaskId::parse("3f0c2b2e-1111-4222-8333-444455556666").unwrap();
+        assert_eq!(
+            custom_metadata("café\r\n.txt", &t),
+            "file-tag:cafe.txt,task-id:3f0c2b2e-1111-4222-8333-444455556666"
+        );
         let long = "a".repeat(10_000);
-        let m = custom_metadata(&long, "t");
+        let m = custom_metadata(&long, &t);
         assert_eq!(m.len(), 4096);
-        assert!(m.ends_with(",task-id:t"));
+        assert!(m.ends_with(",task-id:3f0c2b2e-1111-4222-8333-444455556666"));
     }
 
     #[test]

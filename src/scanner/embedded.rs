@@ -193,7 +193,7 @@ impl Scanner for EmbeddedScanner {
         let mut head: Vec<u8> = Vec::with_capacity(8);
         let mut size: u64 = 0;
         while let Some(chunk) = input.body.next().await {
-            let chunk = chunk.map_err(|e| Failure::new(ErrorClass::Unknown, format!("reading the item: {e}")))?;
+            let chunk = chunk.map_err(|e| Failure::caused(ErrorClass::Unknown, "reading the item", e))?;
             if head.len() < 8 {
                 head.extend_from_slice(&chunk[..chunk.len().min(8 - head.len())]);
             }

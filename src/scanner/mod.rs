@@ -19,7 +19,7 @@ pub use meter::{Meter, MeterReport, Pace};
 
 use crate::config::core::ScannerSettings;
 use crate::failure::Failure;
-use crate::model::{Engine, StatusResponse, Verdict};
+use crate::model::{Engine, StatusResponse, TaskId, Verdict};
 
 /// The bytes of one item as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -31,7 +31,7 @@ pub struct ScanInput {
     pub size: Option<u64>,
     /// Display/tag text of the item (becomes DSXA's `file-tag`).
     pub metainfo: String,
-    pub task_id: String,
+    pub task_id: TaskId,
 }
 
 /// The active engine as `/meta`, the UI header and the CLI summary show it.
@@ -86,10 +86,10 @@ pub trait Scanner: Send + Sync {
 }
 
 /// Why an engine is not ready (readiness, `scan`'s start-up check); the text is for an operator.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProbeError {
     /// The exchange failed the way a scan's would (connection refused, timeout).
-    #[error("{}", .0.message)]
+    #[error("{}", .0.message())]
     Unreachable(Failure),
     #[error("DSXA answered HTTP {0}")]
     ServerError(u16),
@@ -116,7 +116,7 @@ pub fn spawn_version_refresh(scanner: &Arc<dyn Scanner>) {
             let wait = match scanner.refresh_version().await {
                 Ok(()) => VERSION_REFRESH,
                 Err(f) => {
-                    tracing::debug!(engine = %scanner.engine(), error = %f.message, "engine version not available yet");
+                    tracing::debug!(engine = %scanner.engine(), error = %f.message(), "engine version not available yet");
                     VERSION_RETRY
                 }
             };

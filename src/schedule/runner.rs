@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::backend::schedules::Claim;
 use crate::core_state::Core;
-use crate::model::now_ms;
 use crate::model::schedule::{MissedRuns, RunOutcome, Schedule, ScheduleRun};
+use crate::model::{JobId, now_ms};
 use crate::scan_trigger::{FullScanStart, TriggerError, start_full_scan};
 
 use super::cadence::Due;
@@ -95,7 +95,7 @@ impl Scheduler {
             schedule = %id,
             due_ms = run.due_ms,
             outcome = run.outcome.as_str(),
-            job = run.job_id.as_deref().unwrap_or(""),
+            job = run.job_id.as_ref().map_or("", JobId::as_str),
             missed = run.missed,
             reason = ?run.reason.as_deref().unwrap_or(""),
             "scheduled run decided"
@@ -125,7 +125,10 @@ impl Scheduler {
             ));
             return run;
         }
-        let job_id = def.id.job_id_for(claim.due_ms);
+        let job_id = match def.id.job_id_for(claim.due_ms) {
+            Ok(j) => j,
+            Err(e) => return failed(run, format!("no job id for this run: {e}")),
+        };
         let jobs = &self.core.backend.jobs;
         match jobs.get(&job_id).await {
             Ok(Some(_)) => {
@@ -211,9 +214,9 @@ fn failed(mut run: ScheduleRun, reason: String) -> ScheduleRun {
 }
 
 /// The connector query of a scheduled run: its job id and the schedule's filter.
-fn query_for(job_id: &str, filter: Option<&str>) -> String {
+fn query_for(job_id: &JobId, filter: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("job_id", job_id);
+    q.append_pair("job_id", job_id.as_str());
     if let Some(f) = filter.filter(|f| !f.is_empty()) {
         q.append_pair("filter", f);
     }
@@ -259,7 +262,7 @@ mod tests {
         Schedule {
             definition: ScheduleDefinition {
                 id: ScheduleId::generate(),
-                connector_uuid: uuid::Uuid::new_v4().to_string(),
+                connector_uuid: crate::model::ConnectorUuid::from(uuid::Uuid::new_v4()),
                 name: "nightly".into(),
                 cadence: Cadence::Interval { secs },
                 filter: None,
@@ -337,9 +340,10 @@ mod tests {
 
     #[test]
     fn the_connector_query_carries_the_job_id_and_an_encoded_filter() {
-        assert_eq!(query_for("sched-a-1", None), "job_id=sched-a-1");
+        let job = JobId::parse("sched-a-1").unwrap();
+        assert_eq!(query_for(&job, None), "job_id=sched-a-1");
         assert_eq!(
-            query_for("sched-a-1", Some("--exclude *.tmp")),
+            query_for(&job, Some("--exclude *.tmp")),
             "job_id=sched-a-1&filter=--exclude+*.tmp"
         );
     }

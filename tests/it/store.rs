@@ -16,7 +16,8 @@ use dsx_connect::backend::{
 };
 use dsx_connect::model::result::{ScanResultModel, TaskState};
 use dsx_connect::model::{
-    DlqEntry, Engine, ItemActionStatusResponse, JobStatus, Pin, ScanRequestModel, Stage, Verdict, VerdictKind, WorkItem,
+    ConnectorUuid, DlqEntry, Engine, ItemActionStatusResponse, JobId, JobStatus, Pin, ScanRequestModel, Stage, TaskId,
+    Verdict, VerdictKind, WorkItem,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -133,7 +134,7 @@ impl Store {
             let conn = rusqlite::Connection::open(path).unwrap();
             conn.execute(
                 "UPDATE dlq SET failed_at_ms = failed_at_ms - ?1 WHERE task_id = ?2",
-                rusqlite::params![days * 86_400_000, task],
+                rusqlite::params![days * 86_400_000, tid(task).to_string()],
             )
             .unwrap();
         }
@@ -149,7 +150,7 @@ impl Store {
                 .unwrap();
             for (i, text) in all.iter().enumerate() {
                 let mut e: DlqEntry = serde_json::from_str(text).unwrap();
-                if e.meta.task_id == task {
+                if tid(task) == e.meta.task_id {
                     let at = chrono::DateTime::parse_from_rfc3339(&e.meta.failed_at).unwrap();
                     e.meta.failed_at = (at - chrono::Duration::days(days)).to_rfc3339();
                     let _: () = redis::cmd("LSET")
@@ -181,14 +182,45 @@ macro_rules! both {
     };
 }
 
+/// A job id the test names.
+fn jid(name: &str) -> JobId {
+    JobId::parse(name).unwrap()
+}
+
+/// The UUID a test names `name`: the same name gives the same UUID, and a UUID is kept as it is.
+fn named_uuid(name: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    if uuid::Uuid::parse_str(name).is_ok() {
+        return name.to_string();
+    }
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, name).hash(&mut h);
+        h.finish() as u128
+    };
+    uuid::Uuid::from_u128((half(0) << 64) | half(1)).to_string()
+}
+
+/// The task id a test names `name`.
+fn tid(name: &str) -> TaskId {
+    TaskId::parse(&named_uuid(name)).unwrap()
+}
+
+/// The connector uuid a test names `name`.
+fn cu(name: &str) -> ConnectorUuid {
+    ConnectorUuid::parse(&named_uuid(name)).unwrap()
+}
+
 fn processed(task: &str, job: &str) -> OutcomeRecord {
     processed_with(result(task, job, 10))
 }
 
-fn processed_with(result: ScanResultModel) -> OutcomeRecord {
+fn processed_with(mut result: ScanResultModel) -> OutcomeRecord {
+    let task_id = tid(&result.scan_request_task_id);
+    result.scan_request_task_id = task_id.to_string();
     OutcomeRecord {
-        task_id: result.scan_request_task_id.clone(),
-        job_id: result.scan_job_id.clone().unwrap_or_else(|| "j".into()),
+        task_id,
+        job_id: jid(result.scan_job_id.as_deref().unwrap_or("j")),
         outcome: Outcome::Processed(Box::new(result)),
         attempts: 1,
         requeued: false,
@@ -210,7 +242,7 @@ both!(concurrent_and_repeated_outcomes_count_exactly_once);
 async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
     let st = open(kind, 1000);
     let b = st.b.clone();
-    b.jobs.enqueue_done("j", Some(100), 0).await.unwrap();
+    b.jobs.enqueue_done(&jid("j"), Some(100), 0).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..100 {
         let b = b.clone();
@@ -231,7 +263,7 @@ async fn concurrent_and_repeated_outcomes_count_exactly_once(kind: Kind) {
     let stats = b.results.stats().await.unwrap();
     assert_eq!(stats.files_scanned, 100);
     assert_eq!(stats.total_file_size, 1000);
-    let job = b.jobs.get("j").await.unwrap().unwrap();
+    let job = b.jobs.get(&jid("j")).await.unwrap().unwrap();
     assert_eq!(job.processed_count, 100);
     assert_eq!(job.verdicts.benign, 100);
     // enqueue_done announced 100: the job completed when the 100th distinct outcome arrived.
@@ -242,18 +274,18 @@ both!(unreadable_counts_are_summed_and_shown_in_every_view);
 async fn unreadable_counts_are_summed_and_shown_in_every_view(kind: Kind) {
     let st = open(kind, 1000);
     let b = st.b.clone();
-    let change = b.jobs.enqueue_done("u", Some(0), 2).await.unwrap();
+    let change = b.jobs.enqueue_done(&jid("u"), Some(0), 2).await.unwrap();
     assert_eq!(change.job.status, JobStatus::Completed);
     assert_eq!(change.job.unreadable_count, 2);
-    b.jobs.enqueue_done("u", None, 3).await.unwrap();
-    let job = b.jobs.get("u").await.unwrap().unwrap();
+    b.jobs.enqueue_done(&jid("u"), None, 3).await.unwrap();
+    let job = b.jobs.get(&jid("u")).await.unwrap().unwrap();
     assert_eq!(job.unreadable_count, 5);
-    let (_, raw) = b.jobs.raw("u").await.unwrap();
+    let (_, raw) = b.jobs.raw(&jid("u")).await.unwrap();
     assert_eq!(raw["unreadable_count"], "5");
     assert_eq!(job.summary(0)["unreadable_count"], 5);
     // A report without unreadable entries leaves the count at zero.
-    b.jobs.enqueue_done("clean", Some(0), 0).await.unwrap();
-    assert_eq!(b.jobs.get("clean").await.unwrap().unwrap().unreadable_count, 0);
+    b.jobs.enqueue_done(&jid("clean"), Some(0), 0).await.unwrap();
+    assert_eq!(b.jobs.get(&jid("clean")).await.unwrap().unwrap().unreadable_count, 0);
 }
 
 both!(finished_jobs_beyond_the_retained_count_are_purged_oldest_first);
@@ -261,9 +293,12 @@ async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first(kind: K
     let st = open(kind, 2);
     let b = st.b.clone();
     for i in 0..5 {
-        b.jobs.enqueue_done(&format!("done{i}"), Some(0), 0).await.unwrap();
+        b.jobs
+            .enqueue_done(&jid(&format!("done{i}")), Some(0), 0)
+            .await
+            .unwrap();
     }
-    b.jobs.create("active", Default::default()).await.unwrap();
+    b.jobs.create(&jid("active"), Default::default()).await.unwrap();
     // Spread their start times so "oldest" is well defined.
     for i in 0..5 {
         st.age_job(&format!("done{i}"), 100 - i).await;
@@ -275,7 +310,7 @@ async fn finished_jobs_beyond_the_retained_count_are_purged_oldest_first(kind: K
         .await
         .unwrap()
         .into_iter()
-        .map(|j| j.job_id)
+        .map(|j| j.job_id.to_string())
         .collect();
     assert_eq!(left, ["active", "done4", "done3"]);
 }
@@ -285,8 +320,8 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
     let st = open(kind, 1000);
     let b = st.b.clone();
     let item = WorkItem {
-        task_id: "t".into(),
-        job_id: "j".into(),
+        task_id: tid("t"),
+        job_id: jid("j"),
         stage: Stage::Scan,
         attempt: 0,
         max_attempts: 1,
@@ -300,7 +335,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
     };
     for task in ["old", "new"] {
         let mut it = item.clone();
-        it.task_id = task.into();
+        it.task_id = tid(task);
         let e = DlqEntry::for_item(
             &it,
             "connector_client_no_retry",
@@ -311,8 +346,8 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         );
         b.jobs
             .record_outcome(OutcomeRecord {
-                task_id: task.into(),
-                job_id: "j".into(),
+                task_id: tid(task),
+                job_id: jid("j"),
                 outcome: Outcome::Failed(Box::new(e)),
                 attempts: 1,
                 requeued: false,
@@ -328,8 +363,8 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].meta.task_id, "new");
-    let job = b.jobs.get("j").await.unwrap().unwrap();
+    assert_eq!(left[0].meta.task_id, tid("new").to_string());
+    let job = b.jobs.get(&jid("j")).await.unwrap().unwrap();
     assert_eq!(job.failed_count, 2, "expiry removes the entries, not the job's figures");
 }
 
@@ -341,8 +376,8 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
                 let mut r = ScanRequestModel::new(format!("/{t}"), *t);
                 r.scan_job_id = Some(job.into());
                 NewItem {
-                    task_id: t.to_string(),
-                    job_id: job.into(),
+                    task_id: tid(t),
+                    job_id: jid(job),
                     request: r,
                     connector_uuid: None,
                     pin: pin_of(t),
@@ -361,7 +396,7 @@ fn accept_req(job: &str, tasks: &[&str], idempotency: Option<&str>) -> AcceptReq
 /// Each test item is pinned to its own connector url.
 fn pin_of(task: &str) -> Pin {
     Pin {
-        connector_uuid: Some(format!("conn-{task}")),
+        connector_uuid: Some(cu(&format!("conn-{task}"))),
         url: format!("http://127.0.0.1:9/{task}"),
     }
 }
@@ -384,13 +419,13 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
     assert!(a.items().iter().all(|i| i.outcome == ItemOutcome::Queued));
     assert_eq!(b.queue.depth().await.unwrap(), 3);
     let claimed = claim_all(b, 3).await;
-    let order: Vec<&str> = claimed.iter().map(|c| c.item.task_id.as_str()).collect();
-    assert_eq!(order, ["a", "b", "c"]);
+    let order: Vec<&TaskId> = claimed.iter().map(|c| &c.item.task_id).collect();
+    assert_eq!(order, [&tid("a"), &tid("b"), &tid("c")]);
     assert!(claimed.iter().all(|c| c.deliveries == 0), "first handouts");
-    for c in &claimed {
+    for (c, name) in claimed.iter().zip(["a", "b", "c"]) {
         assert_eq!(
             c.item.pin,
-            Some(pin_of(&c.item.task_id)),
+            Some(pin_of(name)),
             "the pin fixed at acceptance travels with the item"
         );
         assert_eq!(
@@ -399,8 +434,11 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
             "so does the accepting request's id"
         );
     }
-    b.queue.task_started("a", 1).await.unwrap();
-    assert_eq!(b.queue.task("a").await.unwrap().unwrap().state, TaskState::Running);
+    b.queue.task_started(&tid("a"), 1).await.unwrap();
+    assert_eq!(
+        b.queue.task(&tid("a")).await.unwrap().unwrap().state,
+        TaskState::Running
+    );
     // A retry due in 300 ms is not handed out before it is due, and then it is.
     let mut retry = claimed[0].item.clone();
     retry.attempt = 1;
@@ -409,7 +447,10 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
         .retry_later(&claimed[0].receipt, retry, due, "scanner_unavailable")
         .await
         .unwrap();
-    assert_eq!(b.queue.task("a").await.unwrap().unwrap().state, TaskState::Retrying);
+    assert_eq!(
+        b.queue.task(&tid("a")).await.unwrap().unwrap().state,
+        TaskState::Retrying
+    );
     for c in &claimed[1..] {
         b.queue.ack(&c.receipt).await.unwrap();
     }
@@ -418,7 +459,7 @@ async fn claims_deliver_in_order_retries_wait_and_acks_empty_the_queue(kind: Kin
         dsx_connect::model::now_ms() >= due,
         "a retry came back before it was due"
     );
-    assert_eq!(again[0].item.task_id, "a");
+    assert_eq!(again[0].item.task_id, tid("a"));
     assert_eq!(again[0].item.attempt, 1);
     b.queue.ack(&again[0].receipt).await.unwrap();
     assert_eq!(b.queue.depth().await.unwrap(), 0);
@@ -434,7 +475,7 @@ async fn an_idempotency_key_replays_the_first_answer_without_enqueuing_again(kin
     assert!(matches!(again, dsx_connect::backend::AcceptAnswer::Replay(_)));
     assert_eq!(first.items(), again.items());
     assert_eq!(b.queue.depth().await.unwrap(), 2);
-    assert_eq!(b.jobs.get("i").await.unwrap().unwrap().enqueued_count, 2);
+    assert_eq!(b.jobs.get(&jid("i")).await.unwrap().unwrap().enqueued_count, 2);
 }
 
 both!(paused_jobs_park_in_order_resume_requeues_and_cancel_skips);
@@ -442,7 +483,7 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     let st = open(kind, 1000);
     let b = &st.b;
     b.queue.accept(accept_req("p", &["p1", "p2"], None)).await.unwrap();
-    let change = b.jobs.control("p", Control::Pause).await.unwrap().unwrap();
+    let change = b.jobs.control(&jid("p"), Control::Pause).await.unwrap().unwrap();
     assert_eq!(change.job.status, JobStatus::Paused);
     // Claimed entries of a paused job are parked; new items go straight to the parked list.
     for c in claim_all(b, 2).await {
@@ -455,23 +496,31 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
     assert_eq!(late.items()[0].outcome, ItemOutcome::Parked);
     assert!(b.queue.claim(10, Duration::from_millis(100)).await.unwrap().is_empty());
     assert!(
-        !b.jobs.control("p", Control::Pause).await.unwrap().unwrap().changed,
+        !b.jobs
+            .control(&jid("p"), Control::Pause)
+            .await
+            .unwrap()
+            .unwrap()
+            .changed,
         "pausing a paused job changes nothing"
     );
-    b.jobs.control("p", Control::Resume).await.unwrap().unwrap();
+    b.jobs.control(&jid("p"), Control::Resume).await.unwrap().unwrap();
     let resumed = claim_all(b, 3).await;
-    let order: Vec<&str> = resumed.iter().map(|c| c.item.task_id.as_str()).collect();
-    assert_eq!(order, ["p1", "p2", "p3"]);
+    let order: Vec<&TaskId> = resumed.iter().map(|c| &c.item.task_id).collect();
+    assert_eq!(order, [&tid("p1"), &tid("p2"), &tid("p3")]);
     // Pause again with all three claimed: two parked, then cancel counts parked ones skipped.
-    b.jobs.control("p", Control::Pause).await.unwrap().unwrap();
+    b.jobs.control(&jid("p"), Control::Pause).await.unwrap().unwrap();
     for c in &resumed[..2] {
         b.queue.park(&c.receipt, c.item.clone()).await.unwrap();
     }
-    let cancelled = b.jobs.control("p", Control::Cancel).await.unwrap().unwrap();
+    let cancelled = b.jobs.control(&jid("p"), Control::Cancel).await.unwrap().unwrap();
     assert!(cancelled.became_terminal);
     assert_eq!(cancelled.job.status, JobStatus::Cancelled);
     assert_eq!(cancelled.job.skipped_count, 2);
-    assert_eq!(b.queue.task("p1").await.unwrap().unwrap().state, TaskState::Skipped);
+    assert_eq!(
+        b.queue.task(&tid("p1")).await.unwrap().unwrap().state,
+        TaskState::Skipped
+    );
     // The third, claimed before the cancel, is skipped when it reaches the gate.
     match b
         .queue
@@ -483,7 +532,7 @@ async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) 
         other => panic!("expected skipped, got {other:?}"),
     }
     assert_eq!(
-        b.jobs.control("p", Control::Resume).await.unwrap().unwrap_err(),
+        b.jobs.control(&jid("p"), Control::Resume).await.unwrap().unwrap_err(),
         dsx_connect::backend::ControlError::Cancelled
     );
     assert_eq!(b.queue.depth().await.unwrap(), 0);
@@ -511,7 +560,7 @@ async fn a_dead_consumers_entries_are_reclaimed_after_the_idle_time() {
     );
     // Polled until the claim idle time has passed and the entry is taken over.
     let again = claim_all(&other, 1).await;
-    assert_eq!(again[0].item.task_id, "lost");
+    assert_eq!(again[0].item.task_id, tid("lost"));
     assert!(again[0].deliveries >= 1, "deliveries {}", again[0].deliveries);
     other.queue.ack(&again[0].receipt).await.unwrap();
     assert_eq!(other.queue.depth().await.unwrap(), 0);
@@ -542,7 +591,7 @@ async fn a_renewed_claim_is_not_reclaimed_until_renewals_stop() {
     }
     // Renewals stopped: polled until the idle time has passed and the entry is taken over.
     let taken = claim_all(&other, 1).await;
-    assert_eq!(taken[0].item.task_id, "slow");
+    assert_eq!(taken[0].item.task_id, tid("slow"));
 }
 
 /// Redis only: password (and ACL user) authentication from the URL; a wrong password is a store
@@ -647,12 +696,12 @@ async fn credential_records_are_versioned_indexed_by_key_and_deleted(kind: Kind)
     use dsx_connect::auth::credentials::{CredentialRecord, release};
     let st = open(kind, 1000);
     let c = &st.b.credentials;
-    let (rec, key) = CredentialRecord::enroll("u-1", "http://c:1/fs", "fs", 1000);
+    let (rec, key) = CredentialRecord::enroll(&cu("u-1"), "http://c:1/fs", "fs", 1000);
     assert!(c.put_credential(&rec, None).await.unwrap());
     assert!(!c.put_credential(&rec, None).await.unwrap(), "a second creation loses");
-    let stored = c.credential("u-1").await.unwrap().unwrap();
+    let stored = c.credential(&cu("u-1")).await.unwrap().unwrap();
     assert_eq!(stored.version, 1);
-    assert_eq!(c.credential_by_key(&key.key_id).await.unwrap().unwrap().uuid, "u-1");
+    assert_eq!(c.credential_by_key(&key.key_id).await.unwrap().unwrap().uuid, cu("u-1"));
     // Released: the key moves to the previous slot and still resolves.
     let released = release(&stored, hmac_now(), 300);
     assert!(
@@ -664,8 +713,8 @@ async fn credential_records_are_versioned_indexed_by_key_and_deleted(kind: Kind)
     assert_eq!(again.prev_key_id.as_deref(), Some(key.key_id.as_str()));
     assert_eq!(again.version, 2);
     assert_eq!(c.credentials().await.unwrap().len(), 1);
-    c.delete_credential("u-1").await.unwrap();
-    assert!(c.credential("u-1").await.unwrap().is_none());
+    c.delete_credential(&cu("u-1")).await.unwrap();
+    assert!(c.credential(&cu("u-1")).await.unwrap().is_none());
     assert!(c.credential_by_key(&key.key_id).await.unwrap().is_none());
     match kind {
         Kind::Redis => {
@@ -871,24 +920,26 @@ async fn connector_secrets_are_sealed_at_rest_with_a_store_key(kind: Kind) {
     let st = open(kind, 1000);
     let key = std::sync::Arc::new(StoreKey::from_file_content(&[9u8; 32]).unwrap());
     let sealed = SealedCredentials::new(std::sync::Arc::clone(&st.b.credentials), Some(key));
-    let (rec, k) = CredentialRecord::enroll("u-s", "http://c:1/fs", "fs", hmac_now());
+    let (rec, k) = CredentialRecord::enroll(&cu("u-s"), "http://c:1/fs", "fs", hmac_now());
     assert!(sealed.put_credential(&rec, None).await.unwrap());
     // What the engine holds is sealed, in the record and in the original's hash field.
-    let raw = st.b.credentials.credential("u-s").await.unwrap().unwrap();
+    let raw = st.b.credentials.credential(&cu("u-s")).await.unwrap().unwrap();
     assert!(raw.hmac_secret.as_deref().unwrap().starts_with("enc:v1:"), "{raw:?}");
     if let Some(path) = &st.sqlite {
         let conn = rusqlite::Connection::open(path).unwrap();
         let text: String = conn
-            .query_row("SELECT record FROM connector_credentials WHERE uuid = 'u-s'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT record FROM connector_credentials WHERE uuid = ?1",
+                [cu("u-s").to_string()],
+                |r| r.get(0),
+            )
             .unwrap();
         assert!(!text.contains(k.secret()), "no clear secret in the database");
     }
     if let Some(url) = &st.redis {
         let mut c = redis_conn(url).await;
         let field: String = redis::cmd("HGET")
-            .arg("dev:dsx-connect:connectors:config:u-s")
+            .arg(format!("dev:dsx-connect:connectors:config:{}", cu("u-s")))
             .arg("hmac_secret")
             .query_async(&mut c)
             .await
@@ -896,13 +947,13 @@ async fn connector_secrets_are_sealed_at_rest_with_a_store_key(kind: Kind) {
         assert!(field.starts_with("enc:v1:"), "{field}");
     }
     // Through the layer it is the key again, by uuid and by key id.
-    let open_rec = sealed.credential("u-s").await.unwrap().unwrap();
+    let open_rec = sealed.credential(&cu("u-s")).await.unwrap().unwrap();
     assert_eq!(open_rec.hmac_secret.as_deref(), Some(k.secret()));
     let by_key = sealed.credential_by_key(&k.key_id).await.unwrap().unwrap();
     assert_eq!(by_key.hmac_secret.as_deref(), Some(k.secret()));
     // Without the key a sealed record is refused, not handed out sealed.
     let blind = SealedCredentials::new(std::sync::Arc::clone(&st.b.credentials), None);
-    assert!(blind.credential("u-s").await.is_err());
+    assert!(blind.credential(&cu("u-s")).await.is_err());
 }
 
 both!(stale_connector_records_are_forgotten_but_revoked_ones_kept);
@@ -923,21 +974,30 @@ async fn stale_connector_records_are_forgotten_but_revoked_ones_kept(kind: Kind)
     let now = hmac_now();
     let old = now - 31 * 86_400;
     let c = &st.b.credentials;
-    c.put_credential(&CredentialRecord::enroll("fresh", "http://c:1/a", "a", now).0, None)
-        .await
-        .unwrap();
-    c.put_credential(&CredentialRecord::enroll("stale", "http://c:1/b", "b", old).0, None)
-        .await
-        .unwrap();
+    c.put_credential(
+        &CredentialRecord::enroll(&cu("fresh"), "http://c:1/a", "a", now).0,
+        None,
+    )
+    .await
+    .unwrap();
+    c.put_credential(
+        &CredentialRecord::enroll(&cu("stale"), "http://c:1/b", "b", old).0,
+        None,
+    )
+    .await
+    .unwrap();
     let revoked = revoke(
-        &CredentialRecord::enroll("locked", "http://c:1/c", "c", old).0,
+        &CredentialRecord::enroll(&cu("locked"), "http://c:1/c", "c", old).0,
         old,
         "admin",
     );
     c.put_credential(&revoked, None).await.unwrap();
-    assert_eq!(trust.forget_stale(30, now).await.unwrap(), ["stale"]);
-    let left: Vec<String> = c.credentials().await.unwrap().into_iter().map(|r| r.uuid).collect();
-    assert_eq!(left, ["fresh", "locked"]);
+    assert_eq!(trust.forget_stale(30, now).await.unwrap(), [cu("stale")]);
+    let mut left: Vec<ConnectorUuid> = c.credentials().await.unwrap().into_iter().map(|r| r.uuid).collect();
+    left.sort();
+    let mut kept = [cu("fresh"), cu("locked")];
+    kept.sort();
+    assert_eq!(left, kept);
 }
 
 /// `scan` without `--ui` keeps the bodies of findings only: every other result leaves just its
@@ -983,10 +1043,10 @@ async fn without_clean_bodies_findings_keep_theirs_and_clean_results_are_still_r
         all.iter().map(|r| r.scan_request.location.as_str()).collect::<Vec<_>>(),
         ["/eicar.txt"]
     );
-    assert!(b.results.by_task("task-0").await.unwrap().is_none());
+    assert!(b.results.by_task(&tid("task-0")).await.unwrap().is_none());
     assert_eq!(
         b.results
-            .by_task("task-1")
+            .by_task(&tid("task-1"))
             .await
             .unwrap()
             .unwrap()
@@ -998,9 +1058,11 @@ async fn without_clean_bodies_findings_keep_theirs_and_clean_results_are_still_r
     assert_eq!((stats.files_scanned, stats.malicious), (2, 1), "statistics count both");
     let conn = rusqlite::Connection::open(path).unwrap();
     let bytes: i64 = conn
-        .query_row("SELECT length(body) FROM results WHERE task_id = 'task-0'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT length(body) FROM results WHERE task_id = ?1",
+            [tid("task-0").to_string()],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(bytes, 0);
 }

@@ -11,16 +11,17 @@ use super::{RedisStore, redis_err};
 use crate::auth::credentials::CredentialRecord;
 use crate::backend::Cause;
 use crate::backend::{CredentialStore, StoreError, StoreResult};
+use crate::model::ConnectorUuid;
 
 impl RedisStore {
-    fn credential_key(&self, uuid: &str) -> String {
+    fn credential_key(&self, uuid: &ConnectorUuid) -> String {
         self.key(&format!("connectors:config:{uuid}"))
     }
 
     async fn read_credential(
         &self,
         c: &mut deadpool_redis::Connection,
-        uuid: &str,
+        uuid: &ConnectorUuid,
     ) -> StoreResult<Option<CredentialRecord>> {
         let (record, version): (Option<String>, Option<u64>) = redis::cmd("HMGET")
             .arg(self.credential_key(uuid))
@@ -39,7 +40,7 @@ impl RedisStore {
 
 #[async_trait]
 impl CredentialStore for RedisStore {
-    async fn credential(&self, uuid: &str) -> StoreResult<Option<CredentialRecord>> {
+    async fn credential(&self, uuid: &ConnectorUuid) -> StoreResult<Option<CredentialRecord>> {
         let mut c = self.conn().await?;
         self.read_credential(&mut c, uuid).await
     }
@@ -51,7 +52,10 @@ impl CredentialStore for RedisStore {
             .query_async(&mut c)
             .await
             .map_err(redis_err)?;
-        let Some(uuid) = uuid else { return Ok(None) };
+        // The index holds only uuids the core stored; anything else names no record.
+        let Some(uuid) = uuid.and_then(|u| ConnectorUuid::parse(&u).ok()) else {
+            return Ok(None);
+        };
         let rec = self.read_credential(&mut c, &uuid).await?;
         // The index may briefly outlive a rotation; the record decides.
         Ok(rec.filter(|r| r.hmac_key_id.as_deref() == Some(key_id) || r.prev_key_id.as_deref() == Some(key_id)))
@@ -60,7 +64,7 @@ impl CredentialStore for RedisStore {
     async fn put_credential(&self, rec: &CredentialRecord, read: Option<u64>) -> StoreResult<bool> {
         let text = serde_json::to_string(rec).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let args = vec![
-            rec.uuid.clone(),
+            rec.uuid.to_string(),
             read.map(|v| v.to_string()).unwrap_or_default(),
             text,
             rec.hmac_key_id.clone().unwrap_or_default(),
@@ -73,7 +77,7 @@ impl CredentialStore for RedisStore {
         Ok(matches!(v, redis::Value::Int(1)))
     }
 
-    async fn delete_credential(&self, uuid: &str) -> StoreResult<()> {
+    async fn delete_credential(&self, uuid: &ConnectorUuid) -> StoreResult<()> {
         let mut c = self.conn().await?;
         let (kid, prev): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(self.credential_key(uuid))
@@ -86,7 +90,7 @@ impl CredentialStore for RedisStore {
         p.atomic()
             .del(self.credential_key(uuid))
             .ignore()
-            .srem(self.key("connectors:credentials"), uuid)
+            .srem(self.key("connectors:credentials"), uuid.as_str())
             .ignore();
         for k in [kid, prev].into_iter().flatten().filter(|k| !k.is_empty()) {
             p.del(format!("dsxconnect:hmac:kid:{k}")).ignore();
@@ -103,7 +107,7 @@ impl CredentialStore for RedisStore {
             .map_err(redis_err)?;
         uuids.sort();
         let mut out = Vec::with_capacity(uuids.len());
-        for u in uuids {
+        for u in uuids.iter().filter_map(|u| ConnectorUuid::parse(u).ok()) {
             if let Some(r) = self.read_credential(&mut c, &u).await? {
                 out.push(r);
             }

@@ -14,7 +14,7 @@ use crate::backend::{
     StoredResult,
 };
 use crate::model::job::{JobRecord, JobStatus};
-use crate::model::{StatusKind, VerdictKind, now_secs};
+use crate::model::{ConnectorUuid, JobId, StatusKind, VerdictKind, now_secs};
 
 /// The job hash field a verdict counts in.
 fn verdict_field(v: VerdictKind) -> &'static str {
@@ -39,14 +39,14 @@ fn change(job: &Value, previous: Option<&Value>, became_terminal: bool, changed:
 
 #[async_trait]
 impl JobStore for RedisStore {
-    async fn create(&self, job_id: &str, init: JobInit) -> StoreResult<JobRecord> {
+    async fn create(&self, job_id: &JobId, init: JobInit) -> StoreResult<JobRecord> {
         let r = self
             .run(
                 &self.inner.scripts.create,
                 vec![
                     job_id.to_string(),
                     now_secs().to_string(),
-                    init.connector_uuid.unwrap_or_default(),
+                    init.connector_uuid.map(String::from).unwrap_or_default(),
                     init.expected_total.map(|t| t.to_string()).unwrap_or_default(),
                     init.job_name.unwrap_or_default(),
                     if init.awaits_enqueue_done { "1" } else { "0" }.into(),
@@ -57,7 +57,7 @@ impl JobStore for RedisStore {
         job_from_hash(&pairs(&r))
     }
 
-    async fn get(&self, job_id: &str) -> StoreResult<Option<JobRecord>> {
+    async fn get(&self, job_id: &JobId) -> StoreResult<Option<JobRecord>> {
         let mut c = self.conn().await?;
         let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
             .arg(format!("dsxconnect:job:{job_id}"))
@@ -113,7 +113,7 @@ impl JobStore for RedisStore {
         Ok(out)
     }
 
-    async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Json>)> {
+    async fn raw(&self, job_id: &JobId) -> StoreResult<(i64, Map<String, Json>)> {
         let key = format!("dsxconnect:job:{job_id}");
         let mut c = self.conn().await?;
         let ttl: i64 = redis::cmd("TTL")
@@ -166,7 +166,7 @@ impl JobStore for RedisStore {
 
     /// Read from Redis on every call: a pause or cancel made through any API process is seen
     /// by every worker at its next dispatch.
-    async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>> {
+    async fn status(&self, job_id: &JobId) -> StoreResult<Option<JobStatus>> {
         let mut c = self.conn().await?;
         let s: Option<String> = redis::cmd("HGET")
             .arg(format!("dsxconnect:job:{job_id}"))
@@ -177,7 +177,7 @@ impl JobStore for RedisStore {
         Ok(s.as_deref().and_then(JobStatus::parse))
     }
 
-    async fn enqueue_done(&self, job_id: &str, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange> {
+    async fn enqueue_done(&self, job_id: &JobId, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange> {
         let r = self
             .run(
                 &self.inner.scripts.enqueue_done,
@@ -199,7 +199,7 @@ impl JobStore for RedisStore {
         )
     }
 
-    async fn control(&self, job_id: &str, cmd: Control) -> StoreResult<Result<JobChange, ControlError>> {
+    async fn control(&self, job_id: &JobId, cmd: Control) -> StoreResult<Result<JobChange, ControlError>> {
         let r = self
             .run(
                 &self.inner.scripts.control,
@@ -275,8 +275,8 @@ impl JobStore for RedisStore {
             _ => Vec::new(),
         };
         let mut args = vec![
-            rec.task_id,
-            rec.job_id,
+            rec.task_id.into(),
+            rec.job_id.into(),
             outcome.into(),
             if rec.requeued { "1" } else { "0" }.into(),
             now_secs().to_string(),
@@ -320,7 +320,7 @@ impl JobStore for RedisStore {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+        connector_present: &(dyn for<'a> Fn(&'a ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>> {
         if idle_secs == 0 {
             return Ok(Vec::new());
@@ -335,11 +335,13 @@ impl JobStore for RedisStore {
         };
         let mut done = Vec::new();
         for id in active {
-            let Some(job) = self.get(&id).await? else { continue };
+            // The set holds only ids the core created; anything else names no job.
+            let Ok(job_id) = JobId::parse(&id) else { continue };
+            let Some(job) = self.get(&job_id).await? else { continue };
             if job.status != JobStatus::Running {
                 continue;
             }
-            let present = job.connector_uuid.as_deref().is_none_or(connector_present);
+            let present = job.connector_uuid.as_ref().is_none_or(connector_present);
             let r = self
                 .run(
                     &self.inner.scripts.idle,
@@ -358,7 +360,7 @@ impl JobStore for RedisStore {
         Ok(done)
     }
 
-    async fn set_expected_total(&self, job_id: &str, total: u64) -> StoreResult<()> {
+    async fn set_expected_total(&self, job_id: &JobId, total: u64) -> StoreResult<()> {
         self.run(
             &self.inner.scripts.set_expected,
             vec![job_id.to_string(), total.to_string(), now_secs().to_string()],

@@ -33,6 +33,7 @@ use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::backend::Cause;
 use crate::model::job::{CompletedBy, JobRecord, JobStatus, VerdictCounts};
+use crate::model::{ConnectorUuid, JobId};
 use scripts::Scripts;
 
 /// What the Redis store needs from the settings.
@@ -284,6 +285,8 @@ fn pairs(v: &Value) -> HashMap<String, String> {
 /// The job record from its hash ("Job record" fields plus `awaits_enqueue_done`).
 fn job_from_hash(h: &HashMap<String, String>) -> StoreResult<JobRecord> {
     let id = h.get("job_id").ok_or_else(|| internal("job hash without job_id"))?;
+    let job_id =
+        JobId::parse(id).map_err(|e| StoreError::Internal(Cause::with("job hash with an invalid job_id", e)))?;
     let status = h
         .get("status")
         .and_then(|s| JobStatus::parse(s))
@@ -295,10 +298,10 @@ fn job_from_hash(h: &HashMap<String, String>) -> StoreResult<JobRecord> {
     let flag = |k: &str| h.get(k).is_some_and(|v| v == "1");
     let started_at = i("started_at").unwrap_or(0);
     Ok(JobRecord {
-        job_id: id.clone(),
+        job_id,
         status,
         job_name: s("job_name"),
-        connector_uuid: s("connector_uuid"),
+        connector_uuid: s("connector_uuid").and_then(|u| ConnectorUuid::parse(&u).ok()),
         awaits_enqueue_done: flag("awaits_enqueue_done"),
         started_at,
         last_update: i("last_update").unwrap_or(started_at),

@@ -16,7 +16,7 @@ use crate::backend::{
     AcceptAnswer, AcceptRequest, Accepted, Claimed, JobChange, ParkOutcome, Receipt, StoreError, StoreResult, WorkQueue,
 };
 use crate::model::result::{TaskRecord, TaskState};
-use crate::model::{DlqQueue, JobStatus, WorkItem, now_secs};
+use crate::model::{DlqQueue, JobId, JobStatus, TaskId, WorkItem, now_secs};
 
 /// Due retries moved per promotion pass.
 const PROMOTE_BATCH: usize = 500;
@@ -179,9 +179,9 @@ impl WorkQueue for RedisStore {
                 pin: Some(item.pin),
                 request_id: req.request_id.clone(),
             };
-            args.push(item.task_id);
-            args.push(item.job_id);
-            args.push(item.connector_uuid.unwrap_or_default());
+            args.push(item.task_id.into());
+            args.push(item.job_id.into());
+            args.push(item.connector_uuid.map(String::from).unwrap_or_default());
             args.push(if item.awaits_enqueue_done { "1" } else { "0" }.into());
             args.push(to_json(&work)?);
         }
@@ -264,7 +264,7 @@ impl WorkQueue for RedisStore {
             receipt.0.clone(),
             due_ms.to_string(),
             to_json(&item)?,
-            item.task_id.clone(),
+            item.task_id.to_string(),
             item.attempt.to_string(),
             error.to_string(),
             now_secs().to_string(),
@@ -279,8 +279,8 @@ impl WorkQueue for RedisStore {
             GROUP.into(),
             receipt.0.clone(),
             to_json(&item)?,
-            item.task_id.clone(),
-            item.job_id.clone(),
+            item.task_id.to_string(),
+            item.job_id.to_string(),
             now_secs().to_string(),
             item.attempt.to_string(),
             TASK_TTL_SECS.to_string(),
@@ -333,7 +333,7 @@ impl WorkQueue for RedisStore {
         .map(|_| ())
     }
 
-    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+    async fn task(&self, task_id: &TaskId) -> StoreResult<Option<TaskRecord>> {
         let mut c = self.conn().await?;
         let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
             .arg(self.key(&format!("task:{task_id}")))
@@ -343,9 +343,11 @@ impl WorkQueue for RedisStore {
         if h.is_empty() {
             return Ok(None);
         }
+        let job_id = JobId::parse(h.get("job_id").map_or("", String::as_str))
+            .map_err(|e| StoreError::Internal(Cause::with("task hash with an invalid job_id", e)))?;
         Ok(Some(TaskRecord {
-            task_id: task_id.to_string(),
-            job_id: h.get("job_id").cloned().unwrap_or_default(),
+            task_id: task_id.clone(),
+            job_id,
             state: h
                 .get("state")
                 .and_then(|s| TaskState::parse(s))
@@ -358,7 +360,7 @@ impl WorkQueue for RedisStore {
 
     /// Written to the task hash (not kept in memory as the embedded store does), so every API
     /// process reports it.
-    async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()> {
+    async fn task_started(&self, task_id: &TaskId, attempts: u32) -> StoreResult<()> {
         self.run(
             &self.inner.scripts.task_started,
             vec![task_id.to_string(), attempts.to_string()],

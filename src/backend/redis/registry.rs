@@ -9,10 +9,10 @@ use deadpool_redis::redis;
 use super::{RedisStore, redis_err};
 use crate::backend::Cause;
 use crate::backend::{RegistryStore, StoreError, StoreResult};
-use crate::model::{ConnectorInstanceModel, now_ms};
+use crate::model::{ConnectorInstanceModel, ConnectorUuid, now_ms};
 
 impl RedisStore {
-    fn presence(&self, uuid: &str) -> String {
+    fn presence(&self, uuid: &ConnectorUuid) -> String {
         self.key(&format!("connectors:presence:{uuid}"))
     }
 
@@ -27,7 +27,7 @@ impl RedisStore {
 
 #[async_trait]
 impl RegistryStore for RedisStore {
-    async fn upsert(&self, uuid: &str, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool> {
+    async fn upsert(&self, uuid: &ConnectorUuid, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool> {
         let text = serde_json::to_string(model).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         let mut c = self.conn().await?;
         let (previous, (), ()): (Option<String>, (), ()) = redis::pipe()
@@ -38,21 +38,21 @@ impl RegistryStore for RedisStore {
             .arg("EX")
             .arg(ttl_secs.max(1))
             .arg("GET")
-            .hset(self.known(), uuid, &text)
-            .zadd(self.expiry(), uuid, now_ms() + ttl_secs as i64 * 1000)
+            .hset(self.known(), uuid.as_str(), &text)
+            .zadd(self.expiry(), uuid.as_str(), now_ms() + ttl_secs as i64 * 1000)
             .query_async(&mut c)
             .await
             .map_err(redis_err)?;
         Ok(previous.is_none())
     }
 
-    async fn remove(&self, uuid: &str) -> StoreResult<Option<ConnectorInstanceModel>> {
+    async fn remove(&self, uuid: &ConnectorUuid) -> StoreResult<Option<ConnectorInstanceModel>> {
         let mut c = self.conn().await?;
         let (model, (), (), ()): (Option<String>, (), (), ()) = redis::pipe()
             .atomic()
-            .hget(self.known(), uuid)
-            .hdel(self.known(), uuid)
-            .zrem(self.expiry(), uuid)
+            .hget(self.known(), uuid.as_str())
+            .hdel(self.known(), uuid.as_str())
+            .zrem(self.expiry(), uuid.as_str())
             .del(self.presence(uuid))
             .query_async(&mut c)
             .await
@@ -82,11 +82,11 @@ impl RegistryStore for RedisStore {
             .collect())
     }
 
-    async fn renew(&self, uuid: &str, ttl_secs: u64) -> StoreResult<()> {
+    async fn renew(&self, uuid: &ConnectorUuid, ttl_secs: u64) -> StoreResult<()> {
         let mut c = self.conn().await?;
         let model: Option<String> = redis::cmd("HGET")
             .arg(self.known())
-            .arg(uuid)
+            .arg(uuid.as_str())
             .query_async(&mut c)
             .await
             .map_err(redis_err)?;
@@ -99,7 +99,7 @@ impl RegistryStore for RedisStore {
             .arg("EX")
             .arg(ttl_secs.max(1))
             .ignore()
-            .zadd(self.expiry(), uuid, now_ms() + ttl_secs as i64 * 1000)
+            .zadd(self.expiry(), uuid.as_str(), now_ms() + ttl_secs as i64 * 1000)
             .ignore()
             .query_async(&mut c)
             .await

@@ -14,7 +14,7 @@ use crate::model::findings;
 use crate::model::result::ScanResultModel;
 use crate::model::stats::{Histogram, StatsState, bucket_of};
 use crate::model::verdict::VerdictKind;
-use crate::model::{DlqEntry, DlqQueue, Stage, now_ms, now_secs};
+use crate::model::{DlqEntry, DlqQueue, Stage, TaskId, now_ms, now_secs};
 
 const STATS: &str = "dsxconnect:scan_stats";
 /// Malicious results, newest first, at most `findings::MAX_SCANNED + 1`; expires a window after
@@ -153,7 +153,7 @@ impl RedisStore {
 
 #[async_trait]
 impl ResultStore for RedisStore {
-    async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>> {
+    async fn by_task(&self, task_id: &TaskId) -> StoreResult<Option<ScanResultModel>> {
         let mut c = self.conn().await?;
         let s: Option<String> = redis::cmd("GET")
             .arg(format!("dsxconnect:scan_result_by_task:{task_id}"))
@@ -355,8 +355,8 @@ impl ResultStore for RedisStore {
                         body,
                         index.to_string(),
                         json,
-                        item.task_id.clone(),
-                        item.job_id.clone(),
+                        item.task_id.to_string(),
+                        item.job_id.to_string(),
                         now_secs().to_string(),
                     ],
                 )

@@ -12,6 +12,7 @@ use super::{RedisStore, int, redis_err};
 use crate::backend::Cause;
 use crate::backend::schedules::{Claim, RUNS_KEPT, ScheduleStore};
 use crate::backend::{StoreError, StoreResult};
+use crate::model::JobId;
 use crate::model::schedule::{PendingRun, Schedule, ScheduleDefinition, ScheduleId, ScheduleRun, ScheduleState};
 
 fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
@@ -38,7 +39,7 @@ fn state_of(h: &HashMap<String, String>) -> ScheduleState {
         next_run_ms: n("next_run_ms"),
         pending,
         last_run: h.get("last_run").and_then(|r| serde_json::from_str(r).ok()),
-        last_job_id: h.get("last_job_id").cloned(),
+        last_job_id: h.get("last_job_id").and_then(|j| JobId::parse(j).ok()),
     }
 }
 
@@ -201,7 +202,12 @@ impl ScheduleStore for RedisStore {
 
     async fn finish_run(&self, id: &ScheduleId, run: &ScheduleRun) -> StoreResult<()> {
         let started = run.outcome == crate::model::schedule::RunOutcome::Started;
-        let job = run.job_id.clone().filter(|_| started).unwrap_or_default();
+        let job = run
+            .job_id
+            .as_ref()
+            .filter(|_| started)
+            .map(JobId::to_string)
+            .unwrap_or_default();
         self.run(
             &self.inner.scripts.schedule_finish,
             vec![

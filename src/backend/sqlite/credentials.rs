@@ -10,6 +10,7 @@ use super::writer::sql_err;
 use crate::auth::credentials::CredentialRecord;
 use crate::backend::Cause;
 use crate::backend::{CredentialStore, StoreError, StoreResult};
+use crate::model::ConnectorUuid;
 
 fn parse(text: String, version: i64) -> Option<CredentialRecord> {
     let mut r: CredentialRecord = serde_json::from_str(&text).ok()?;
@@ -19,8 +20,8 @@ fn parse(text: String, version: i64) -> Option<CredentialRecord> {
 
 #[async_trait]
 impl CredentialStore for SqliteStore {
-    async fn credential(&self, uuid: &str) -> StoreResult<Option<CredentialRecord>> {
-        let uuid = uuid.to_string();
+    async fn credential(&self, uuid: &ConnectorUuid) -> StoreResult<Option<CredentialRecord>> {
+        let uuid = uuid.clone();
         let row: Option<(String, i64)> = self
             .read(move |c| {
                 c.query_row(
@@ -79,8 +80,8 @@ impl CredentialStore for SqliteStore {
             .await
     }
 
-    async fn delete_credential(&self, uuid: &str) -> StoreResult<()> {
-        let uuid = uuid.to_string();
+    async fn delete_credential(&self, uuid: &ConnectorUuid) -> StoreResult<()> {
+        let uuid = uuid.clone();
         self.writer()
             .exec(None, move |c, _| {
                 c.execute("DELETE FROM connector_credentials WHERE uuid = ?1", params![uuid])

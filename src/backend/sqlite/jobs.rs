@@ -14,10 +14,10 @@ use crate::backend::{
     Control, ControlError, JobChange, JobInit, JobStore, Outcome, OutcomeRecord, Recorded, StoreError, StoreResult,
 };
 use crate::model::job::JobRecord;
-use crate::model::{JobStatus, now_ms, now_secs};
+use crate::model::{ConnectorUuid, JobId, JobStatus, now_ms, now_secs};
 
 /// The job from the writer's cache, else from the database.
-pub(super) fn load_job(c: &Connection, st: &WriterState, job_id: &str) -> StoreResult<Option<JobRecord>> {
+pub(super) fn load_job(c: &Connection, st: &WriterState, job_id: &JobId) -> StoreResult<Option<JobRecord>> {
     if let Some(j) = st.jobs.get(job_id) {
         return Ok(Some(j.clone()));
     }
@@ -143,7 +143,7 @@ pub(super) fn record_outcome_tx(
 fn control_tx(
     c: &Connection,
     st: &mut WriterState,
-    job_id: &str,
+    job_id: &JobId,
     cmd: Control,
 ) -> StoreResult<Result<JobChange, ControlError>> {
     let now = now_secs();
@@ -206,7 +206,7 @@ fn control_tx(
 fn enqueue_done_tx(
     c: &Connection,
     st: &mut WriterState,
-    job_id: &str,
+    job_id: &JobId,
     total: Option<u64>,
     unreadable: u64,
 ) -> StoreResult<JobChange> {
@@ -232,8 +232,8 @@ fn parse_record(text: &str) -> rusqlite::Result<JobRecord> {
 
 #[async_trait]
 impl JobStore for SqliteStore {
-    async fn create(&self, job_id: &str, init: JobInit) -> StoreResult<JobRecord> {
-        let id = job_id.to_string();
+    async fn create(&self, job_id: &JobId, init: JobInit) -> StoreResult<JobRecord> {
+        let id = job_id.clone();
         self.writer()
             .exec(None, move |c, st| {
                 if let Some(j) = load_job(c, st, &id)? {
@@ -251,8 +251,8 @@ impl JobStore for SqliteStore {
             .await
     }
 
-    async fn get(&self, job_id: &str) -> StoreResult<Option<JobRecord>> {
-        let id = job_id.to_string();
+    async fn get(&self, job_id: &JobId) -> StoreResult<Option<JobRecord>> {
+        let id = job_id.clone();
         self.read(move |c| {
             c.prepare_cached("SELECT record FROM jobs WHERE job_id = ?1")?
                 .query_row(params![id], |r| r.get::<_, String>(0))
@@ -293,7 +293,7 @@ impl JobStore for SqliteStore {
         .await
     }
 
-    async fn raw(&self, job_id: &str) -> StoreResult<(i64, Map<String, Value>)> {
+    async fn raw(&self, job_id: &JobId) -> StoreResult<(i64, Map<String, Value>)> {
         let ttl_secs = i64::from(self.opts().job_ttl_days) * 86_400;
         Ok(match self.get(job_id).await? {
             None => (-2, Map::new()),
@@ -301,7 +301,7 @@ impl JobStore for SqliteStore {
         })
     }
 
-    async fn status(&self, job_id: &str) -> StoreResult<Option<JobStatus>> {
+    async fn status(&self, job_id: &JobId) -> StoreResult<Option<JobStatus>> {
         let cached = self.inner.statuses.read().ok().and_then(|m| m.get(job_id).copied());
         match cached {
             Some(s) => Ok(Some(s)),
@@ -309,15 +309,15 @@ impl JobStore for SqliteStore {
         }
     }
 
-    async fn enqueue_done(&self, job_id: &str, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange> {
-        let id = job_id.to_string();
+    async fn enqueue_done(&self, job_id: &JobId, total: Option<u64>, unreadable: u64) -> StoreResult<JobChange> {
+        let id = job_id.clone();
         self.writer()
             .exec(None, move |c, st| enqueue_done_tx(c, st, &id, total, unreadable))
             .await
     }
 
-    async fn control(&self, job_id: &str, cmd: Control) -> StoreResult<Result<JobChange, ControlError>> {
-        let id = job_id.to_string();
+    async fn control(&self, job_id: &JobId, cmd: Control) -> StoreResult<Result<JobChange, ControlError>> {
+        let id = job_id.clone();
         self.writer().exec(None, move |c, st| control_tx(c, st, &id, cmd)).await
     }
 
@@ -335,19 +335,19 @@ impl JobStore for SqliteStore {
     async fn sweep_idle(
         &self,
         idle_secs: u64,
-        connector_present: &(dyn for<'a> Fn(&'a str) -> bool + Send + Sync),
+        connector_present: &(dyn for<'a> Fn(&'a ConnectorUuid) -> bool + Send + Sync),
     ) -> StoreResult<Vec<JobRecord>> {
         if idle_secs == 0 {
             return Ok(Vec::new());
         }
         // Decide presence outside the writer (the closure is not 'static).
         let running = self.list(Some(JobStatus::Running), 100_000, 0).await?;
-        let lost: Vec<String> = running
+        let lost: Vec<ConnectorUuid> = running
             .iter()
             .filter_map(|j| j.connector_uuid.clone())
             .filter(|u| !connector_present(u))
             .collect();
-        let ids: Vec<String> = running.into_iter().map(|j| j.job_id).collect();
+        let ids: Vec<JobId> = running.into_iter().map(|j| j.job_id).collect();
         self.writer()
             .exec(None, move |c, st| {
                 let now = now_secs();
@@ -367,8 +367,8 @@ impl JobStore for SqliteStore {
             .await
     }
 
-    async fn set_expected_total(&self, job_id: &str, total: u64) -> StoreResult<()> {
-        let id = job_id.to_string();
+    async fn set_expected_total(&self, job_id: &JobId, total: u64) -> StoreResult<()> {
+        let id = job_id.clone();
         self.writer()
             .exec(None, move |c, st| {
                 let Some(mut job) = load_job(c, st, &id)? else {

@@ -6,6 +6,7 @@
 //! entries that were claimed but not acknowledged are delivered again.
 
 mod credentials;
+mod id_params;
 mod identity;
 mod jobs;
 mod queue;
@@ -30,8 +31,8 @@ use super::events::LocalBus;
 use super::write_health::WriteHealth;
 use super::{Backend, BackendKind, Maintenance, StoreError, StoreResult};
 use crate::backend::Cause;
-use crate::model::JobStatus;
 use crate::model::result::TaskState;
+use crate::model::{JobId, JobStatus, TaskId};
 use writer::{Shared, Writer, WriterState, sql_err};
 
 /// Retention settings the store applies.
@@ -63,13 +64,13 @@ struct Inner {
     writer: Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    statuses: Arc<RwLock<HashMap<String, JobStatus>>>,
+    statuses: Arc<RwLock<HashMap<JobId, JobStatus>>>,
     work: Arc<Notify>,
     /// Highest queue sequence handed out in this process; claims read above it.
     claim_cursor: AtomicI64,
     /// Earliest due time of a delayed entry (epoch ms), `i64::MAX` when none.
     next_due_ms: AtomicI64,
-    live: Mutex<HashMap<String, LiveTask>>,
+    live: Mutex<HashMap<TaskId, LiveTask>>,
     /// Entries given back without an outcome; claimed again before anything new.
     released: Mutex<Vec<i64>>,
     opts: StoreOptions,

@@ -22,7 +22,7 @@ use crate::backend::{
 };
 use crate::model::job::JobRecord;
 use crate::model::result::{TaskRecord, TaskState};
-use crate::model::{DlqQueue, JobStatus, Stage, WorkItem, now_ms, now_secs};
+use crate::model::{DlqQueue, JobId, JobStatus, Stage, TaskId, WorkItem, now_ms, now_secs};
 
 const IDEMPOTENCY_TTL_MS: i64 = 86_400_000;
 
@@ -55,8 +55,8 @@ fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreR
             return Ok(AcceptAnswer::Replay(items));
         }
     }
-    let mut touched: HashMap<String, JobRecord> = HashMap::new();
-    let mut created: Vec<String> = Vec::new();
+    let mut touched: HashMap<JobId, JobRecord> = HashMap::new();
+    let mut created: Vec<JobId> = Vec::new();
     let mut out = Vec::with_capacity(req.items.len());
     let mut queued_any = false;
     for item in req.items {
@@ -184,16 +184,16 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn set_live(&self, task_id: &str, live: Option<LiveTask>) {
+    fn set_live(&self, task_id: &TaskId, live: Option<LiveTask>) {
         if let Ok(mut m) = self.inner.live.lock() {
             match live {
-                Some(l) => m.insert(task_id.to_string(), l),
+                Some(l) => m.insert(task_id.clone(), l),
                 None => m.remove(task_id),
             };
         }
     }
 
-    pub(crate) fn forget_live(&self, task_id: &str) {
+    pub(crate) fn forget_live(&self, task_id: &TaskId) {
         self.set_live(task_id, None);
     }
 }
@@ -399,9 +399,9 @@ impl WorkQueue for SqliteStore {
             .await
     }
 
-    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+    async fn task(&self, task_id: &TaskId) -> StoreResult<Option<TaskRecord>> {
         let live = self.inner.live.lock().ok().and_then(|m| m.get(task_id).cloned());
-        let id = task_id.to_string();
+        let id = task_id.clone();
         let stored: Option<TaskRecord> = self
             .read(move |c| {
                 c.prepare_cached(
@@ -431,7 +431,7 @@ impl WorkQueue for SqliteStore {
         }))
     }
 
-    async fn task_started(&self, task_id: &str, attempts: u32) -> StoreResult<()> {
+    async fn task_started(&self, task_id: &TaskId, attempts: u32) -> StoreResult<()> {
         self.set_live(
             task_id,
             Some(LiveTask {

@@ -8,12 +8,12 @@ use super::SqliteStore;
 use super::writer::sql_err;
 use crate::backend::Cause;
 use crate::backend::{RegistryStore, StoreError, StoreResult};
-use crate::model::{ConnectorInstanceModel, now_ms};
+use crate::model::{ConnectorInstanceModel, ConnectorUuid, now_ms};
 
 #[async_trait]
 impl RegistryStore for SqliteStore {
-    async fn upsert(&self, uuid: &str, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool> {
-        let uuid = uuid.to_string();
+    async fn upsert(&self, uuid: &ConnectorUuid, model: &ConnectorInstanceModel, ttl_secs: u64) -> StoreResult<bool> {
+        let uuid = uuid.clone();
         let text = serde_json::to_string(model).map_err(|e| StoreError::Internal(Cause::from_err(e)))?;
         self.writer()
             .exec(None, move |c, _| {
@@ -37,8 +37,8 @@ impl RegistryStore for SqliteStore {
             .await
     }
 
-    async fn remove(&self, uuid: &str) -> StoreResult<Option<ConnectorInstanceModel>> {
-        let uuid = uuid.to_string();
+    async fn remove(&self, uuid: &ConnectorUuid) -> StoreResult<Option<ConnectorInstanceModel>> {
+        let uuid = uuid.clone();
         self.writer()
             .exec(None, move |c, _| {
                 let text: Option<String> = c
@@ -68,8 +68,8 @@ impl RegistryStore for SqliteStore {
             .collect())
     }
 
-    async fn renew(&self, uuid: &str, ttl_secs: u64) -> StoreResult<()> {
-        let uuid = uuid.to_string();
+    async fn renew(&self, uuid: &ConnectorUuid, ttl_secs: u64) -> StoreResult<()> {
+        let uuid = uuid.clone();
         self.writer()
             .exec(None, move |c, _| {
                 c.execute(

@@ -9,7 +9,7 @@ use crate::backend::Cause;
 use crate::backend::{DlqQueueStats, RequeueReport, ResultQuery, ResultStore, StoreError, StoreResult, StoredResult};
 use crate::model::result::ScanResultModel;
 use crate::model::stats::StatsState;
-use crate::model::{DlqEntry, DlqQueue, Stage, VerdictKind, now_ms, now_secs};
+use crate::model::{DlqEntry, DlqQueue, Stage, TaskId, VerdictKind, now_ms, now_secs};
 
 pub(crate) fn next_result_id(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM results", [], |r| r.get(0))
@@ -92,8 +92,8 @@ const BY_TASK_TTL_MS: i64 = 7 * 86_400_000;
 
 #[async_trait]
 impl ResultStore for SqliteStore {
-    async fn by_task(&self, task_id: &str) -> StoreResult<Option<ScanResultModel>> {
-        let id = task_id.to_string();
+    async fn by_task(&self, task_id: &TaskId) -> StoreResult<Option<ScanResultModel>> {
+        let id = task_id.clone();
         self.read(move |c| {
             c.prepare_cached("SELECT body FROM results WHERE task_id = ?1 AND created_ms > ?2 AND body != ''")?
                 .query_row(params![id, now_ms() - BY_TASK_TTL_MS], |r| r.get::<_, String>(0))

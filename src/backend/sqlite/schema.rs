@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreOptions;
 use super::writer::WriterState;
-use crate::model::{JobStatus, now_ms, now_secs};
+use crate::model::{JobId, JobStatus, now_ms, now_secs};
 
 const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS schedules (
@@ -243,13 +243,13 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn load_statuses(conn: &Connection) -> rusqlite::Result<HashMap<String, JobStatus>> {
+pub fn load_statuses(conn: &Connection) -> rusqlite::Result<HashMap<JobId, JobStatus>> {
     let mut stmt = conn.prepare("SELECT job_id, status FROM jobs")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = HashMap::new();
     for row in rows {
         let (id, s) = row?;
-        if let Some(s) = JobStatus::parse(&s) {
+        if let (Ok(id), Some(s)) = (JobId::parse(&id), JobStatus::parse(&s)) {
             out.insert(id, s);
         }
     }
@@ -282,8 +282,10 @@ pub fn purge(conn: &Connection, st: &mut WriterState, opts: &StoreOptions) -> ru
     for job in &expired {
         conn.execute("DELETE FROM jobs WHERE job_id = ?1", params![job])?;
         conn.execute("DELETE FROM parked WHERE job_id = ?1", params![job])?;
-        st.jobs.remove(job);
-        st.status_changes.push((job.clone(), None));
+        if let Ok(id) = JobId::parse(job) {
+            st.jobs.remove(&id);
+            st.status_changes.push((id, None));
+        }
     }
     conn.execute(
         "DELETE FROM tasks WHERE updated_at < ?1 AND outcome IS NOT NULL",

@@ -24,9 +24,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::backend::Cause;
 use crate::backend::write_health::WriteHealth;
 use crate::backend::{StoreError, StoreResult};
-use crate::model::JobStatus;
 use crate::model::job::JobRecord;
 use crate::model::stats::StatsState;
+use crate::model::{JobId, JobStatus};
 
 /// Operations waiting for the writer; senders wait (backpressure) when it is full.
 const QUEUE_BOUND: usize = 4096;
@@ -36,14 +36,14 @@ const MAX_BATCH: usize = 1024;
 /// State owned by the writer thread.
 pub struct WriterState {
     /// Write-through cache of job records touched since start (bounded by live jobs).
-    pub jobs: HashMap<String, JobRecord>,
+    pub jobs: HashMap<JobId, JobRecord>,
     pub stats: StatsState,
     pub stats_dirty: bool,
     pub next_result_id: i64,
     /// Set when an operation added runnable queue entries: waiting claimers are woken.
     pub queue_grew: bool,
     /// Job status changes to publish to the shared status map after the commit.
-    pub status_changes: Vec<(String, Option<JobStatus>)>,
+    pub status_changes: Vec<(JobId, Option<JobStatus>)>,
 }
 
 /// Answers the caller once the transaction ended: `Ok` when it committed.
@@ -67,7 +67,7 @@ pub struct Writer {
 
 /// What the writer publishes after each commit.
 pub struct Shared {
-    pub statuses: Arc<RwLock<HashMap<String, JobStatus>>>,
+    pub statuses: Arc<RwLock<HashMap<JobId, JobStatus>>>,
     pub work: Arc<Notify>,
     pub health: Arc<WriteHealth>,
 }

@@ -30,7 +30,7 @@ use crate::config::Settings;
 use crate::connectors::framework::server::RunningConnector;
 use crate::connectors::framework::settings::ConnectorKind;
 use crate::model::job::JobRecord;
-use crate::model::{DlqQueue, ScanResultModel, VerdictKind, now_secs};
+use crate::model::{DlqQueue, JobId, ScanResultModel, VerdictKind, now_secs};
 use report::{JobOutcome, Output, Summary};
 use targets::{STDIN_NAME, Target};
 
@@ -104,7 +104,7 @@ fn progress_bar(progress: Progress) -> indicatif::ProgressBar {
     bar
 }
 
-async fn wait_for_job(core: &CoreHandle, job_id: &str, progress: Progress) -> anyhow::Result<JobRecord> {
+async fn wait_for_job(core: &CoreHandle, job_id: &JobId, progress: Progress) -> anyhow::Result<JobRecord> {
     let (tx, mut rx) = watch::channel(None);
     let fwd = Forward(tx).start();
     let actor = core.jobs().actor(job_id).await?;
@@ -160,7 +160,7 @@ async fn collect(core: &CoreHandle, job: &JobRecord) -> anyhow::Result<(Vec<Scan
         let page = results
             .list(ResultQuery {
                 limit: 10_000,
-                job_id: Some(job.job_id.clone()),
+                job_id: Some(job.job_id.to_string()),
                 verdict: Some("Malicious".into()),
                 before_id: before,
             })
@@ -176,7 +176,7 @@ async fn collect(core: &CoreHandle, job: &JobRecord) -> anyhow::Result<(Vec<Scan
             let mut start = 0;
             while start < n {
                 for e in results.dlq_items(q, start, start + 99).await? {
-                    if e.meta.job_id == job.job_id {
+                    if job.job_id == e.meta.job_id {
                         failures.push(json!({
                             "path": e.payload["scan_request"]["location"],
                             "reason": e.reason,
@@ -283,8 +283,7 @@ async fn start_connectors(
     let view = Arc::clone(&core.state.core.registry_view);
     let deadline = Instant::now() + Duration::from_secs(20);
     for c in &running {
-        let uuid = c.service.uuid().to_string();
-        while !view.contains(&uuid) {
+        while !view.contains(c.service.uuid()) {
             if Instant::now() > deadline {
                 anyhow::bail!("the built-in connector did not register within 20 s");
             }
@@ -300,7 +299,7 @@ async fn scan_all(
     core: &CoreHandle,
     connectors: &[RunningConnector],
     targets: &[Target],
-    started: &Mutex<Vec<(String, String)>>,
+    started: &Mutex<Vec<(String, JobId)>>,
     progress: Progress,
 ) -> anyhow::Result<()> {
     let base = core.base_url();
@@ -325,7 +324,7 @@ async fn scan_all(
             .headers()
             .get("X-Job-Id")
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+            .and_then(|v| JobId::parse(v).ok())
             .ok_or_else(|| anyhow::anyhow!("the core did not return a job id"))?;
         if let Ok(mut s) = started.lock() {
             s.push((t.shown.clone(), job_id.clone()));

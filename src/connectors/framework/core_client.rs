@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::keyring::Keyring;
 use crate::error_chain::error_chain;
-use crate::model::{ConnectorInstanceModel, ScanRequestModel};
+use crate::model::{ConnectorInstanceModel, ConnectorUuid, ScanRequestModel};
 use crate::retry::{Backoff, Jitter};
 
 /// Why a call to the core got no answer to act on.
@@ -156,8 +156,8 @@ impl CoreClient {
     }
 
     /// Best effort, one attempt with a 5 s cap ("Graceful shutdown").
-    pub async fn unregister(&self, uuid: &str) -> Result<(), CoreCallError> {
-        let path = format!("connectors/unregister/{}", seg(uuid));
+    pub async fn unregister(&self, uuid: &ConnectorUuid) -> Result<(), CoreCallError> {
+        let path = format!("connectors/unregister/{}", seg(uuid.as_str()));
         let resp = self
             .request(Method::DELETE, &path, None)
             .timeout(Duration::from_secs(5))

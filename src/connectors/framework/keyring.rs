@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::hmac::{HmacKey, KeyLookup};
+use crate::model::ConnectorUuid;
 
 #[derive(Default)]
 struct Keys {
@@ -34,14 +35,20 @@ pub struct Keyring {
     grace: Duration,
     /// Where issued keys are kept (`None`: memory only — built-in connectors, or persistence off).
     file: Option<PathBuf>,
-    uuid: String,
+    uuid: ConnectorUuid,
     core_url: String,
 }
 
 impl Keyring {
     /// A keyring holding `key` (static or handed over in memory); with `file`, a key stored
     /// there for the same uuid and core replaces a missing one, and a stale file is removed.
-    pub fn new(key: Option<HmacKey>, grace: Duration, file: Option<PathBuf>, uuid: &str, core_url: &str) -> Self {
+    pub fn new(
+        key: Option<HmacKey>,
+        grace: Duration,
+        file: Option<PathBuf>,
+        uuid: &ConnectorUuid,
+        core_url: &str,
+    ) -> Self {
         let mut k = Keys {
             current: key,
             prev: None,
@@ -53,7 +60,7 @@ impl Keyring {
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Stored>(&b).ok())
             {
-                Some(s) if s.connector_uuid == uuid && s.core_url == core_url => {
+                Some(s) if *uuid == s.connector_uuid && s.core_url == core_url => {
                     k.current = Some(HmacKey::new(s.hmac_key_id, s.hmac_secret));
                 }
                 Some(_) => {
@@ -67,7 +74,7 @@ impl Keyring {
             keys: RwLock::new(k),
             grace,
             file,
-            uuid: uuid.to_string(),
+            uuid: uuid.clone(),
             core_url: core_url.to_string(),
         }
     }
@@ -127,7 +134,7 @@ impl Keyring {
         match found {
             Some(key) => KeyLookup::Active {
                 secret: key.secret().to_string(),
-                owner: self.uuid.clone(),
+                owner: self.uuid.to_string(),
             },
             None => KeyLookup::Unknown,
         }
@@ -140,7 +147,7 @@ impl Keyring {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         let stored = Stored {
-            connector_uuid: self.uuid.clone(),
+            connector_uuid: self.uuid.to_string(),
             core_url: self.core_url.clone(),
             hmac_key_id: key.key_id.clone(),
             hmac_secret: key.secret().to_string(),
@@ -168,11 +175,15 @@ mod tests {
 
     use super::*;
 
+    fn u1() -> ConnectorUuid {
+        ConnectorUuid::parse("3f0c2b2e-1111-4222-8333-444455556666").unwrap()
+    }
+
     #[test]
     fn issued_keys_persist_with_private_modes_and_reload_for_the_same_identity() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("fs").join("credentials.json");
-        let ring = Keyring::new(None, Duration::from_secs(60), Some(file.clone()), "u1", "http://core");
+        let ring = Keyring::new(None, Duration::from_secs(60), Some(file.clone()), &u1(), "http://core");
         assert!(!ring.has_key());
         let k1 = HmacKey::generate();
         ring.install(k1.clone());
@@ -181,13 +192,13 @@ mod tests {
             std::fs::metadata(file.parent().unwrap()).unwrap().permissions().mode() & 0o777,
             0o700
         );
-        let again = Keyring::new(None, Duration::from_secs(60), Some(file.clone()), "u1", "http://core");
+        let again = Keyring::new(None, Duration::from_secs(60), Some(file.clone()), &u1(), "http://core");
         assert_eq!(again.current(), Some(k1.clone()));
         let other = Keyring::new(
             None,
             Duration::from_secs(60),
             Some(file.clone()),
-            "u1",
+            &u1(),
             "http://other-core",
         );
         assert_eq!(other.current(), None);
@@ -197,14 +208,14 @@ mod tests {
     #[test]
     fn the_previous_key_verifies_during_the_grace_only() {
         let (k1, k2) = (HmacKey::generate(), HmacKey::generate());
-        let ring = Keyring::new(None, Duration::from_secs(300), None, "u1", "c");
+        let ring = Keyring::new(None, Duration::from_secs(300), None, &u1(), "c");
         ring.install(k1.clone());
         ring.install(k2.clone());
         assert!(matches!(ring.lookup(&k1.key_id), KeyLookup::Active { .. }));
         assert!(matches!(ring.lookup(&k2.key_id), KeyLookup::Active { .. }));
         ring.forget();
         assert_eq!(ring.lookup(&k2.key_id), KeyLookup::Unknown);
-        let no_grace = Keyring::new(None, Duration::ZERO, None, "u1", "c");
+        let no_grace = Keyring::new(None, Duration::ZERO, None, &u1(), "c");
         no_grace.install(k1.clone());
         no_grace.install(k2.clone());
         assert_eq!(no_grace.lookup(&k1.key_id), KeyLookup::Unknown, "grace over");

@@ -15,7 +15,7 @@ use super::keyring::Keyring;
 use super::settings::ConnectorSettings;
 use super::{EventOutcome, Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
 use crate::connectors::filter::Filter;
-use crate::model::{ConnectorInstanceModel, ConnectorStatus, Estimate};
+use crate::model::{ConnectorInstanceModel, ConnectorStatus, ConnectorUuid, Estimate};
 use crate::retry::{Backoff, Jitter};
 
 /// Longest a repository check may take before it counts as failed.
@@ -55,7 +55,7 @@ pub enum FullScanStart {
 
 pub struct ConnectorService {
     settings: ConnectorSettings,
-    uuid: String,
+    uuid: ConnectorUuid,
     filter: Arc<Filter>,
     storage: Arc<dyn Storage>,
     core: CoreClient,
@@ -84,7 +84,7 @@ impl ConnectorService {
             settings.auth.key.clone(),
             std::time::Duration::from_secs(settings.auth.rotation_grace_secs),
             file,
-            &uuid.to_string(),
+            &ConnectorUuid::from(uuid),
             &settings.core_api,
         ));
         let core = CoreClient::new(&settings, Arc::clone(&keyring))?;
@@ -92,7 +92,7 @@ impl ConnectorService {
         Ok(Arc::new(Self {
             filter: Arc::new(settings.filter.clone()),
             settings,
-            uuid: uuid.to_string(),
+            uuid: ConnectorUuid::from(uuid),
             storage,
             core,
             live: Mutex::new(Live::default()),
@@ -124,7 +124,7 @@ impl ConnectorService {
         }
     }
 
-    pub fn uuid(&self) -> &str {
+    pub fn uuid(&self) -> &ConnectorUuid {
         &self.uuid
     }
 
@@ -215,7 +215,7 @@ impl ConnectorService {
             name: s.name.clone(),
             display_name: s.display_name.clone(),
             display_icon: s.display_icon.clone(),
-            uuid: Some(self.uuid.clone()),
+            uuid: Some(self.uuid.to_string()),
             meta_info: Some(self.storage.meta_info()),
             url: Some(s.callback_url()),
             status: self.status(),
