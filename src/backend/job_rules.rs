@@ -6,7 +6,17 @@
 
 use crate::model::job::{CompletedBy, JobRecord, JobStatus};
 
-use super::{Control, ControlError, Outcome};
+use super::{Control, ControlError, ItemOutcome, Outcome};
+
+/// The intake gate: what becomes of an item that arrives for a job in `status` — a cancelled
+/// job refuses it, a paused one parks it, otherwise it is queued (a completed job reopens).
+pub fn admit(status: JobStatus) -> ItemOutcome {
+    match status {
+        JobStatus::Cancelled => ItemOutcome::Rejected,
+        JobStatus::Paused => ItemOutcome::Parked,
+        JobStatus::Running | JobStatus::Completed => ItemOutcome::Queued,
+    }
+}
 
 /// The stored outcome of a task, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +310,14 @@ mod tests {
         assert_eq!(j.status, JobStatus::Paused);
         assert_eq!(control(&mut j, Control::Resume, 0, 4), Ok(true));
         assert_eq!(j.status, JobStatus::Completed);
+    }
+
+    #[test]
+    fn intake_refuses_cancelled_jobs_parks_for_paused_ones_and_reopens_completed_ones() {
+        assert_eq!(admit(JobStatus::Cancelled), ItemOutcome::Rejected);
+        assert_eq!(admit(JobStatus::Paused), ItemOutcome::Parked);
+        assert_eq!(admit(JobStatus::Running), ItemOutcome::Queued);
+        assert_eq!(admit(JobStatus::Completed), ItemOutcome::Queued);
     }
 
     #[test]

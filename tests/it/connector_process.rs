@@ -57,6 +57,9 @@ async fn a_connector_started_before_the_core_registers_heartbeats_and_unregister
     let core_addr = free_addr();
     let listen = free_addr().to_string();
     let url = format!("http://{listen}/filesystem-connector");
+    // The core is down: whatever reaches its address is dropped unanswered.
+    let down = TcpListener::bind(core_addr).unwrap();
+    down.set_nonblocking(true).unwrap();
     let started = Instant::now();
     let mut child = Guard(
         connector(asset.path(), data.path(), &format!("http://{core_addr}"), &listen)
@@ -69,6 +72,12 @@ async fn a_connector_started_before_the_core_registers_heartbeats_and_unregister
     // The core is down: the connector serves its probes but is not ready.
     let code = wait_for("connector listening", Duration::from_secs(20), || readyz(&url)).await;
     assert_eq!(code, 503, "not ready while the core is unreachable");
+    wait_for("the first registration attempt", Duration::from_secs(30), || {
+        let attempt = down.accept().ok().map(drop);
+        async move { attempt }
+    })
+    .await;
+    drop(down);
 
     // The core comes up but refuses registrations for a while: the attempts are spaced and the
     // spacing grows.

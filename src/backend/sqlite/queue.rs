@@ -15,11 +15,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::jobs::{load_job, record_outcome_tx, save_job};
 use super::writer::{WriterState, sql_err};
 use super::{LiveTask, SqliteStore};
-use crate::backend::Cause;
 use crate::backend::{
     AcceptAnswer, AcceptRequest, Accepted, Claimed, ItemOutcome, Outcome, OutcomeRecord, ParkOutcome, Receipt,
     StoreError, StoreResult, WorkQueue,
 };
+use crate::backend::{Cause, job_rules};
 use crate::model::job::JobRecord;
 use crate::model::result::{TaskRecord, TaskState};
 use crate::model::{DlqQueue, JobId, JobStatus, Stage, TaskId, WorkItem, now_ms, now_secs};
@@ -73,11 +73,7 @@ fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreR
         let Some(job) = touched.get_mut(&item.job_id) else {
             continue;
         };
-        let outcome = match job.status {
-            JobStatus::Cancelled => ItemOutcome::Rejected,
-            JobStatus::Paused => ItemOutcome::Parked,
-            JobStatus::Running | JobStatus::Completed => ItemOutcome::Queued,
-        };
+        let outcome = job_rules::admit(job.status);
         if outcome != ItemOutcome::Rejected {
             let work = WorkItem {
                 task_id: item.task_id.clone(),
