@@ -1,7 +1,8 @@
 //! Entra ID access tokens for the blob service (scope `https://storage.azure.com/.default`):
 //! client secret and workload identity against the authority's v2.0 token endpoint, managed
 //! identity against `IDENTITY_ENDPOINT` or the instance metadata service. A token is cached and
-//! renewed five minutes before it expires.
+//! renewed five minutes before it expires (half way through a lifetime under ten minutes); an
+//! endpoint's answer is read up to 64 KiB, and of an error only its OAuth error code is kept.
 
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,44 @@ const IMDS: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 /// Renew this long before expiry.
 const EARLY: Duration = Duration::from_secs(300);
 
+/// Largest token endpoint answer read (an access token is a few kB).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The answer's body, at most [`MAX_ANSWER`] bytes (what a peer sends beyond is not read); a
+/// body cut by the network is what arrived of it.
+async fn read_answer(mut resp: reqwest::Response) -> Vec<u8> {
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = MAX_ANSWER - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() >= room {
+            break;
+        }
+    }
+    buf
+}
+
+/// The OAuth error code of an error answer (`invalid_client`, …), for logs and the repository
+/// check: only a short lower-case word is taken from the peer, never its free text.
+fn error_code(body: &Value) -> &str {
+    match body.get("error").and_then(Value::as_str) {
+        Some(c) if !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => c,
+        Some(_) => "unrecognised error code",
+        None => "no error code",
+    }
+}
+
+/// How long after it was fetched a token is renewed: five minutes before it expires, or half
+/// way through a lifetime shorter than ten minutes (managed-identity endpoints hand out cached
+/// tokens that may have only minutes left, which must not be fetched again on every request).
+fn renew_after(lifetime: Duration) -> Duration {
+    lifetime.saturating_sub(EARLY.min(lifetime / 2))
+}
+
 pub struct TokenCache {
     source: EntraSource,
     http: reqwest::Client,
+    /// The token and when to renew it.
     current: Mutex<Option<(String, Instant)>>,
 }
 
@@ -60,16 +96,16 @@ impl TokenCache {
         }
     }
 
-    /// A valid token, fetched when none is cached or the cached one is about to expire.
+    /// A valid token, fetched when none is cached or the cached one is due for renewal.
     pub async fn token(&self) -> Result<String, AzFailure> {
         let mut g = self.current.lock().await;
-        if let Some((t, until)) = g.as_ref()
-            && Instant::now() + EARLY < *until
+        if let Some((t, renew_at)) = g.as_ref()
+            && Instant::now() < *renew_at
         {
             return Ok(t.clone());
         }
         let (t, lifetime) = self.fetch().await?;
-        *g = Some((t.clone(), Instant::now() + lifetime));
+        *g = Some((t.clone(), Instant::now() + renew_after(lifetime)));
         Ok(t)
     }
 
@@ -144,14 +180,12 @@ impl TokenCache {
             ))
         })?;
         let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&read_answer(resp).await).unwrap_or(Value::Null);
         if !status.is_success() {
-            let why = body
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no error code")
-                .to_string();
-            return Err(token_failure(format!("the token endpoint answered {status} ({why})")));
+            return Err(token_failure(format!(
+                "the token endpoint answered {status} ({})",
+                error_code(&body)
+            )));
         }
         let token = body
             .get("access_token")
@@ -174,5 +208,33 @@ impl TokenCache {
                 .unwrap_or(Duration::from_secs(3600)),
         };
         Ok((token, lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tokens_are_renewed_five_minutes_early_or_half_way() {
+        let s = Duration::from_secs;
+        assert_eq!(renew_after(s(3600)), s(3300));
+        assert_eq!(renew_after(s(304)), s(152));
+        assert_eq!(renew_after(s(900)), s(600));
+        assert_eq!(renew_after(s(120)), s(60));
+        assert_eq!(renew_after(s(0)), s(0));
+    }
+
+    #[test]
+    fn only_oauth_error_words_are_kept_from_an_answer() {
+        assert_eq!(error_code(&json!({"error": "invalid_client"})), "invalid_client");
+        assert_eq!(
+            error_code(&json!({"error": "bad\nlog line: secret=x"})),
+            "unrecognised error code"
+        );
+        assert_eq!(error_code(&json!({"error": "x".repeat(65)})), "unrecognised error code");
+        assert_eq!(error_code(&json!({"message": "no"})), "no error code");
+        assert_eq!(error_code(&Value::Null), "no error code");
     }
 }

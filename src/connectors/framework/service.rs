@@ -250,7 +250,20 @@ impl ConnectorService {
             warnings
         });
         let ts = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
-        self.with_live(|l| l.checked = Some((ts, outcome.clone())));
+        let before = self.with_live(|l| {
+            l.checked
+                .replace((ts, outcome.clone()))
+                .map(|(_, o)| o.err().map(|f| f.reason))
+        });
+        // Logged when the outcome changes (not on every heartbeat); the message may quote the
+        // storage's answer, hence escaped.
+        match (&outcome, before) {
+            (Err(f), b) if b != Some(Some(f.reason)) => {
+                tracing::warn!(reason = f.reason, message = ?f.message, "the repository check failed");
+            }
+            (Ok(_), Some(Some(_))) => tracing::info!("the repository check passes again"),
+            _ => {}
+        }
         outcome
     }
 

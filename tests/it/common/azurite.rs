@@ -22,6 +22,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use sha2::Sha256;
 
+use super::rsyslog::TestPki;
 use super::{Threaded, init_logs};
 
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -31,6 +32,11 @@ pub const API_VERSION: &str = "2024-08-04";
 /// Starts `azurite-blob` on a free port; it dies with the test process. Returns the blob service
 /// URL (path-style: `http://127.0.0.1:<port>/devstoreaccount1`).
 pub fn start_azurite() -> String {
+    spawn_azurite(&[], "http")
+}
+
+/// `azurite-blob` on a free port with `extra` arguments, reached with `scheme`.
+fn spawn_azurite(extra: &[String], scheme: &str) -> String {
     let bin = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/azurite/node_modules/.bin/azurite-blob"
@@ -42,6 +48,7 @@ pub fn start_azurite() -> String {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // Azurite writes its debug log and extent files relative to its working directory.
     let dir = tempfile::tempdir().unwrap().keep();
+    let extra = extra.to_vec();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut cmd = Command::new(bin);
@@ -55,6 +62,7 @@ pub fn start_azurite() -> String {
             "--disableTelemetry",
             "--silent",
         ])
+        .args(&extra)
         .current_dir(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -82,7 +90,37 @@ pub fn start_azurite() -> String {
         assert!(Instant::now() < deadline, "Azurite did not start within 60 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    format!("http://127.0.0.1:{port}/{ACCOUNT}")
+    format!("{scheme}://127.0.0.1:{port}/{ACCOUNT}")
+}
+
+/// Azurite over HTTPS with a certificate of a test CA, accepting Entra bearer tokens
+/// (`--oauth basic`: issuer, audience and lifetime are checked, not the signature).
+pub struct OauthAzurite {
+    /// `https://127.0.0.1:<port>/devstoreaccount1`.
+    pub url: String,
+    /// The test CA (for `DSXCONNECTOR_CA_BUNDLE`) and the server certificate it signed.
+    pub pki: TestPki,
+}
+
+/// The test binary's shared Azurite on OAuth over HTTPS.
+pub fn azurite_oauth() -> &'static OauthAzurite {
+    static AZ: OnceLock<OauthAzurite> = OnceLock::new();
+    AZ.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let pki = TestPki::generate(&dir);
+        let args = [
+            "--oauth".to_string(),
+            "basic".to_string(),
+            "--cert".to_string(),
+            pki.server_cert.display().to_string(),
+            "--key".to_string(),
+            pki.server_key.display().to_string(),
+        ];
+        OauthAzurite {
+            url: spawn_azurite(&args, "https"),
+            pki,
+        }
+    })
 }
 
 /// The test binary's shared Azurite.
@@ -99,6 +137,11 @@ pub fn unique(prefix: &str) -> String {
 
 /// The tests' own client (Shared Key with the development account).
 pub fn admin(endpoint: &str) -> BlobClient {
+    admin_trusting(endpoint, None)
+}
+
+/// [`admin`] for an HTTPS endpoint whose certificate `ca` signed.
+pub fn admin_trusting(endpoint: &str, ca: Option<&Path>) -> BlobClient {
     BlobClient::new(
         &Resolved {
             account: ACCOUNT.into(),
@@ -107,7 +150,7 @@ pub fn admin(endpoint: &str) -> BlobClient {
         },
         API_VERSION,
         true,
-        None,
+        ca,
     )
     .unwrap()
 }
@@ -230,7 +273,8 @@ pub fn azure_env(endpoint: &str) -> Vec<(String, String)> {
 }
 
 /// An in-process Azure Blob connector for `asset` (`container[/prefix]`) registering with
-/// `core_url`; `env` replaces the default credential when it names one.
+/// `core_url`; `env` replaces the default credential when it names one (an `AZURE_*` or
+/// `IDENTITY_*` variable, or `DSXCONNECTOR_AZURE_AUTH`).
 pub fn start_azure_connector(
     core_url: &str,
     endpoint: &str,
@@ -239,7 +283,9 @@ pub fn start_azure_connector(
     env: &[(&str, &str)],
 ) -> (Threaded, String) {
     init_logs();
-    let own_credential = env.iter().any(|(k, _)| k.starts_with("AZURE_"));
+    let own_credential = env
+        .iter()
+        .any(|(k, _)| k.starts_with("AZURE_") || k.starts_with("IDENTITY_") || *k == "DSXCONNECTOR_AZURE_AUTH");
     let mut map: std::collections::BTreeMap<String, String> = if own_credential {
         Default::default()
     } else {

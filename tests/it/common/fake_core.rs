@@ -41,7 +41,7 @@ pub struct State {
 pub struct FakeCore {
     pub url: String,
     pub state: Arc<Mutex<State>>,
-    _server: Threaded,
+    server: Threaded,
 }
 
 impl FakeCore {
@@ -76,7 +76,7 @@ impl FakeCore {
         Self {
             url: format!("http://{addr}"),
             state,
-            _server: Threaded {
+            server: Threaded {
                 url: format!("http://{addr}"),
                 stop: Some(stop_tx),
                 thread: Some(thread),
@@ -107,6 +107,12 @@ impl FakeCore {
             }
         }
         out
+    }
+
+    /// Stops the server: its port refuses connections (a core that is down). A core that comes
+    /// back is a new `start_on` with a listener bound to the same address.
+    pub fn stop(&mut self) {
+        self.server.stop();
     }
 
     pub fn set(&self, f: impl FnOnce(&mut State)) {

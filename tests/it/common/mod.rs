@@ -5,6 +5,8 @@
 pub mod azure_proxy;
 pub mod azurite;
 pub mod capture;
+pub mod entra;
+pub mod event_grid;
 pub mod events;
 pub mod fake_connector;
 pub mod fake_core;
