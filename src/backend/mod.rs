@@ -363,7 +363,9 @@ pub struct StoredResult {
 /// "Job state machine").
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Creates the job if absent (status `running`); an existing job is returned unchanged.
+    /// Creates the job if absent (status `running`). An existing job (created by an early scan
+    /// request of the same job) gains what `init` knows and it lacks: connector, expected total,
+    /// name, and the promise of `enqueue_done`; nothing it has is overwritten.
     async fn create(&self, job_id: &JobId, init: JobInit) -> StoreResult<JobRecord>;
     async fn get(&self, job_id: &JobId) -> StoreResult<Option<JobRecord>>;
     /// Newest `started_at` first, skipping `offset` jobs (paging).

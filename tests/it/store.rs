@@ -478,6 +478,44 @@ async fn an_idempotency_key_replays_the_first_answer_without_enqueuing_again(kin
     assert_eq!(b.jobs.get(&jid("i")).await.unwrap().unwrap().enqueued_count, 2);
 }
 
+both!(a_trigger_completes_the_job_record_an_early_scan_request_created);
+/// The connector may enqueue before the trigger records its job: the trigger's name, connector,
+/// expected total and `enqueue_done` promise are filled in, and the early counts stay.
+async fn a_trigger_completes_the_job_record_an_early_scan_request_created(kind: Kind) {
+    let st = open(kind, 1000);
+    let b = &st.b;
+    b.queue.accept(accept_req("early", &["e1", "e2"], None)).await.unwrap();
+    let early = b.jobs.get(&jid("early")).await.unwrap().unwrap();
+    assert_eq!((early.job_name.as_deref(), early.awaits_enqueue_done), (None, false));
+    let init = dsx_connect::backend::JobInit {
+        connector_uuid: Some(cu("trigger")),
+        expected_total: Some(2),
+        job_name: Some("nightly".into()),
+        awaits_enqueue_done: true,
+    };
+    let job = b.jobs.create(&jid("early"), init).await.unwrap();
+    let stored = b.jobs.get(&jid("early")).await.unwrap().unwrap();
+    assert_eq!(job, stored);
+    assert_eq!(stored.job_name.as_deref(), Some("nightly"));
+    assert_eq!(stored.connector_uuid, Some(cu("trigger")));
+    assert_eq!(stored.expected_total, Some(2));
+    assert!(stored.awaits_enqueue_done);
+    assert_eq!(stored.enqueued_count, 2, "the early requests stay counted");
+    // Nothing the record has is overwritten by a later trigger.
+    let again = dsx_connect::backend::JobInit {
+        connector_uuid: Some(cu("other")),
+        expected_total: Some(9),
+        job_name: Some("renamed".into()),
+        awaits_enqueue_done: false,
+    };
+    let job = b.jobs.create(&jid("early"), again).await.unwrap();
+    assert_eq!(
+        (job.job_name.as_deref(), job.expected_total, job.awaits_enqueue_done),
+        (Some("nightly"), Some(2), true)
+    );
+    assert_eq!(job.connector_uuid, Some(cu("trigger")));
+}
+
 both!(paused_jobs_park_in_order_resume_requeues_and_cancel_skips);
 async fn paused_jobs_park_in_order_resume_requeues_and_cancel_skips(kind: Kind) {
     let st = open(kind, 1000);

@@ -236,8 +236,19 @@ impl JobStore for SqliteStore {
         let id = job_id.clone();
         self.writer()
             .exec(None, move |c, st| {
-                if let Some(j) = load_job(c, st, &id)? {
-                    return Ok(j);
+                if let Some(mut job) = load_job(c, st, &id)? {
+                    // An early scan request of this job created the record (the connector may
+                    // enqueue before the trigger records its job): fill in what it lacks.
+                    let before = job.clone();
+                    job.connector_uuid = job.connector_uuid.or(init.connector_uuid);
+                    job.expected_total = job.expected_total.or(init.expected_total);
+                    job.job_name = job.job_name.or(init.job_name);
+                    job.awaits_enqueue_done |= init.awaits_enqueue_done;
+                    if job != before {
+                        save_job(c, &job)?;
+                        remember(st, &job, Some(before.status));
+                    }
+                    return Ok(job);
                 }
                 let mut job = JobRecord::new(&id, now_secs());
                 job.connector_uuid = init.connector_uuid;
