@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::asset::{AzAsset, Quarantine};
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::{Handshake, Item, WebhookError, WebhookHeaders, WebhookItem};
 
 const VALIDATION: &str = "Microsoft.EventGrid.SubscriptionValidationEvent";
@@ -136,6 +137,20 @@ pub fn classify(body: &Value, s: &Scope<'_>) -> Result<Vec<WebhookItem>, Webhook
         out.push(classify_event(e, s));
     }
     Ok(out)
+}
+
+/// The delivery a webhook body is: the `id` of each Event Grid or CloudEvents event (Event Grid
+/// re-sends the same events with the same ids). The original's `{"blob": name}` form has none.
+pub fn delivery_id(body: &Value) -> Option<DeliveryId> {
+    let list = events(body)?;
+    DeliveryId::of_events(
+        "eventgrid",
+        list.iter().map(|e| {
+            (e.get("eventType").is_some() || e.get("specversion").is_some())
+                .then(|| e.get("id").and_then(Value::as_str))
+                .flatten()
+        }),
+    )
 }
 
 fn classify_event(e: &Value, s: &Scope<'_>) -> WebhookItem {
@@ -307,5 +322,94 @@ mod tests {
                 .contains(&("WebHook-Allowed-Origin".into(), "eventgrid.azure.net".into()))
         );
         assert_eq!(options(&WebhookHeaders::default()).status, 400);
+    }
+
+    #[test]
+    fn deliveries_are_named_by_their_event_ids() {
+        let mut batch = json!([
+            eg(BLOB_CREATED, "/blobServices/default/containers/c/blobs/a", "PutBlob"),
+            eg(BLOB_CREATED, "/blobServices/default/containers/c/blobs/b", "PutBlob")
+        ]);
+        assert_eq!(delivery_id(&batch), None, "events without ids");
+        batch[0]["id"] = json!("e-1");
+        batch[1]["id"] = json!("e-2");
+        let d = delivery_id(&batch);
+        assert!(d.is_some(), "{batch}");
+        assert_eq!(d, delivery_id(&batch.clone()));
+        let mut other = batch.clone();
+        other[1]["id"] = json!("another");
+        assert_ne!(d, delivery_id(&other));
+        assert_eq!(
+            delivery_id(&json!({"blob": "pre/a.txt"})),
+            None,
+            "the original's form is a new job each time"
+        );
+    }
+
+    /// The bodies under `tests/data/azure-events` have the documented shape of every Blob Storage
+    /// event a subscription may deliver.
+    #[test]
+    fn the_documented_sample_events_are_classified() {
+        macro_rules! sample {
+            ($f:literal) => {
+                serde_json::from_str::<Value>(include_str!(concat!("../../../tests/data/azure-events/", $f))).unwrap()
+            };
+        }
+        let asset = AzAsset::parse("testcontainer").unwrap();
+        let q = Quarantine::parse("dsxconnect-quarantine", &asset, true).unwrap();
+        let f = Filter::parse("").unwrap();
+        let scope = Scope {
+            account: "my-storage-account",
+            asset: &asset,
+            quarantine: &q,
+            filter: &f,
+        };
+        let enqueued = |v: &Value| match classify(v, &scope).unwrap().as_slice() {
+            [WebhookItem::Enqueue(i)] => (i.location.clone(), i.size),
+            other => panic!("{other:?} for {v}"),
+        };
+        assert_eq!(
+            enqueued(&sample!("blob-created-putblob.json")),
+            ("new-file.txt".into(), Some(524_288))
+        );
+        assert_eq!(
+            enqueued(&sample!("blob-created-putblocklist.json")),
+            ("big file.bin".into(), Some(104_857_600))
+        );
+        assert_eq!(
+            enqueued(&sample!("blob-created-copyblob.json")),
+            ("copied/report.pdf".into(), Some(48_213))
+        );
+        assert_eq!(
+            enqueued(&sample!("blob-created-flushwithclose.json")),
+            ("lake/new-file.txt".into(), Some(1024))
+        );
+        assert_eq!(
+            enqueued(&sample!("blob-created-cloudevent.json")),
+            ("cloud event.txt".into(), Some(524_288))
+        );
+        for ignored in [
+            sample!("blob-created-createfile.json"),
+            sample!("blob-deleted.json"),
+            sample!("blob-tier-changed.json"),
+        ] {
+            assert_eq!(
+                classify(&ignored, &scope).unwrap(),
+                vec![WebhookItem::Ignored("event_type")],
+                "{ignored}"
+            );
+        }
+        // Every sample names its events, so a re-delivery is recognised.
+        assert!(delivery_id(&sample!("blob-created-putblob.json")).is_some());
+        assert!(delivery_id(&sample!("blob-created-cloudevent.json")).is_some());
+        // Another account's events are not ours.
+        let other = Scope {
+            account: "another-account",
+            ..scope
+        };
+        assert_eq!(
+            classify(&sample!("blob-created-putblob.json"), &other).unwrap(),
+            vec![WebhookItem::Rejected("foreign_bucket")]
+        );
     }
 }

@@ -34,6 +34,7 @@ use self::client::BlobClient;
 use self::errors::AzFailure;
 use self::settings::AzureSettings;
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::exact_len::ExactLen;
 use crate::connectors::framework::scanned::ScannedVersions;
 use crate::connectors::framework::settings::ConnectorSettings;
@@ -358,6 +359,10 @@ impl Storage for AzureStorage {
                 filter,
             },
         )
+    }
+
+    fn delivery_id(&self, body: &Value) -> Option<DeliveryId> {
+        events::delivery_id(body)
     }
 
     async fn before_enqueue(&self, items: &[Item]) {

@@ -3,6 +3,7 @@
 //! webhooks intake, shutdown). A storage plugs in by implementing [`Storage`].
 
 pub mod core_client;
+pub mod delivery;
 pub mod exact_len;
 pub mod full_scan;
 pub mod keyring;
@@ -139,7 +140,7 @@ pub trait ItemSink: Send + Sync {
     async fn submit(&self, items: Vec<Item>);
     /// Sends classified event items as one job and reports what became of them (an event
     /// queue deletes a message only once its items were accepted).
-    async fn submit_event(&self, items: Vec<WebhookItem>) -> EventOutcome;
+    async fn submit_event(&self, items: Vec<WebhookItem>, delivery: Option<delivery::DeliveryId>) -> EventOutcome;
     /// Reports the monitor's health: `None` when it watches, else why it does not.
     fn monitor_state(&self, error: Option<String>);
 }
@@ -192,6 +193,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer;
     /// Classifies the items of a webhook body.
     async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError>;
+    /// The ids the event source gave the events of a webhook body, so a re-delivery lands in
+    /// the same job ([`delivery`]); `None` (the default) makes each call a new job.
+    fn delivery_id(&self, _body: &Value) -> Option<delivery::DeliveryId> {
+        None
+    }
     /// Answers a webhook call that is a subscription handshake (e.g. Event Grid's validation
     /// event) instead of a delivery; `None` (the default) treats every call as a delivery.
     fn handshake(&self, _req: &WebhookRequest<'_>) -> Option<Handshake> {

@@ -581,7 +581,7 @@ async fn webhook(req: HttpRequest, svc: Svc, payload: web::Payload) -> HttpRespo
         Err(e) => return status_error(e.status, e.message),
     };
     let single = items.len() == 1;
-    let o = svc.webhook_job(items).await;
+    let o = svc.webhook_job(items, svc.storage().delivery_id(&v)).await;
     let mut desc = Vec::new();
     if let Some(j) = &o.job_id {
         desc.push(format!("job_id={j}"));

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::core_client::{CoreClient, scan_request};
+use super::delivery::DeliveryId;
 use super::keyring::Keyring;
 use super::settings::ConnectorSettings;
 use super::{EventOutcome, Item, ItemSink, RepoCheck, RepoFailure, Storage, WebhookItem};
@@ -445,8 +446,9 @@ impl ConnectorService {
     }
 
     /// Enqueues the in-scope items of a webhook as one job ("Webhook endpoint") and reports the
-    /// counts.
-    pub async fn webhook_job(&self, items: Vec<WebhookItem>) -> WebhookOutcome {
+    /// counts. The job id is derived from `delivery` when the source named its events, so a
+    /// re-delivery replays at the core instead of enqueuing again; otherwise it is new.
+    pub async fn webhook_job(&self, items: Vec<WebhookItem>, delivery: Option<DeliveryId>) -> WebhookOutcome {
         let mut out = WebhookOutcome::default();
         let mut to_send: Vec<Item> = Vec::new();
         for it in items {
@@ -465,7 +467,10 @@ impl ConnectorService {
         if to_send.is_empty() {
             return out;
         }
-        let job_id = uuid::Uuid::new_v4().to_string();
+        let job_id = match &delivery {
+            Some(d) => d.job_id(&self.uuid),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
         let model = self.model();
         self.storage.before_enqueue(&to_send).await;
         let mut pending: &[Item] = &to_send;
@@ -516,13 +521,13 @@ impl ItemSink for ConnectorService {
         }
         let n = items.len();
         let o = self
-            .webhook_job(items.into_iter().map(WebhookItem::Enqueue).collect())
+            .webhook_job(items.into_iter().map(WebhookItem::Enqueue).collect(), None)
             .await;
         tracing::info!(items = n, enqueued = o.enqueued, failed = o.failed, job = ?o.job_id, "monitor group sent");
     }
 
-    async fn submit_event(&self, items: Vec<WebhookItem>) -> EventOutcome {
-        let o = self.webhook_job(items).await;
+    async fn submit_event(&self, items: Vec<WebhookItem>, delivery: Option<DeliveryId>) -> EventOutcome {
+        let o = self.webhook_job(items, delivery).await;
         EventOutcome {
             enqueued: o.enqueued,
             failed: o.failed,

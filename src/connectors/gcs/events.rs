@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::asset::{GcsAsset, Quarantine};
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::{Item, WebhookError, WebhookItem};
 
 /// The CloudEvents type of a finalized object.
@@ -108,6 +109,26 @@ fn classify_name(
         location: name,
         size,
     })
+}
+
+/// The id Pub/Sub gave a message (`messageId`, or `message_id` in older envelopes).
+pub fn message_id(message: &Value) -> Option<&str> {
+    message
+        .get("messageId")
+        .or_else(|| message.get("message_id"))
+        .and_then(Value::as_str)
+}
+
+/// The delivery a webhook body is: a push envelope's message id, or a CloudEvent's `id`
+/// (Pub/Sub re-delivers a message with the same id). The original's `{"name": …}` form has none.
+pub fn delivery_id(body: &Value) -> Option<DeliveryId> {
+    if let Some(m) = body.get("message") {
+        return DeliveryId::of_events("pubsub", [message_id(m)]);
+    }
+    if body.get("type").is_some() && body.get("specversion").is_some() {
+        return DeliveryId::of_events("cloudevents", [body.get("id").and_then(Value::as_str)]);
+    }
+    None
 }
 
 /// Classifies a webhook body: a Pub/Sub push envelope, a structured CloudEvent, or the
@@ -232,5 +253,20 @@ mod tests {
             WebhookItem::Enqueue(_)
         ));
         assert_eq!(classify(&json!({"file_id": "x"}), &a, &q, &f).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn push_messages_and_cloud_events_are_named_by_their_ids() {
+        let push = |id: &str| json!({"message": {"messageId": id, "attributes": {}}, "subscription": "s", "deliveryAttempt": 3});
+        assert_eq!(delivery_id(&push("7")), delivery_id(&push("7")));
+        assert_ne!(delivery_id(&push("7")), delivery_id(&push("8")));
+        assert_eq!(delivery_id(&json!({"message": {"attributes": {}}})), None);
+        let ce = json!({"specversion": "1.0", "type": CE_FINALIZED, "id": "c1", "data": {}});
+        assert!(delivery_id(&ce).is_some());
+        assert_eq!(
+            delivery_id(&json!({"name": "pre/a.txt"})),
+            None,
+            "the original's form is a new job each time"
+        );
     }
 }

@@ -29,6 +29,7 @@ use self::errors::GcsFailure;
 use self::generations::Generations;
 use self::settings::GcsSettings;
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::exact_len::ExactLen;
 use crate::connectors::framework::settings::ConnectorSettings;
 use crate::connectors::framework::{
@@ -304,6 +305,10 @@ impl Storage for GcsStorage {
 
     async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError> {
         events::classify(body, &self.asset, &self.quarantine, filter)
+    }
+
+    fn delivery_id(&self, body: &Value) -> Option<DeliveryId> {
+        events::delivery_id(body)
     }
 
     async fn before_enqueue(&self, items: &[Item]) {

@@ -14,6 +14,7 @@ use super::asset::{GcsAsset, Quarantine};
 use super::client::GcsClient;
 use super::events;
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::{ItemSink, WebhookItem};
 use crate::retry::Backoff;
 
@@ -44,6 +45,7 @@ pub fn spawn(p: Puller, stop: CancellationToken) {
 /// One received message and what it holds.
 struct Received {
     ack_id: String,
+    message_id: Option<String>,
     item: WebhookItem,
 }
 
@@ -113,6 +115,7 @@ impl Puller {
             }
             received.push(Received {
                 ack_id: ack_id.to_string(),
+                message_id: events::message_id(&message).map(str::to_string),
                 item,
             });
         }
@@ -122,8 +125,11 @@ impl Puller {
         let mut ack: Vec<String> = rest.into_iter().map(|r| r.ack_id).collect();
         if !wanted.is_empty() {
             let held: Vec<String> = wanted.iter().map(|r| r.ack_id.clone()).collect();
+            // Messages handed back are re-delivered with the same ids; when they come back as the
+            // same group, their job (and the core's idempotency keys) is the same.
+            let delivery = DeliveryId::of_events("pubsub", wanted.iter().map(|r| r.message_id.as_deref()));
             let items: Vec<WebhookItem> = wanted.into_iter().map(|r| r.item).collect();
-            let submit = self.sink.submit_event(items);
+            let submit = self.sink.submit_event(items, delivery);
             tokio::pin!(submit);
             let outcome = loop {
                 tokio::select! {

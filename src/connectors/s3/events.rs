@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::asset::{Quarantine, S3Asset};
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::{Item, WebhookError, WebhookItem};
 
 /// One record as read from an event.
@@ -88,6 +89,34 @@ pub fn classify(
         .into_iter()
         .map(|r| classify_record(r, asset, quarantine, filter))
         .collect())
+}
+
+/// The delivery a webhook body is: an SNS notification's `MessageId`, an EventBridge event's
+/// `id`, or, for a bare notification, each record's bucket, key and `sequencer` (S3 orders the
+/// events of one key by it, so together they name one event). `None` when any is missing.
+pub fn delivery_id(body: &Value) -> Option<DeliveryId> {
+    if body.get("Type").and_then(Value::as_str) == Some("Notification") {
+        return DeliveryId::of_events("sns", [body.get("MessageId").and_then(Value::as_str)]);
+    }
+    if body.get("detail-type").is_some() {
+        return DeliveryId::of_events("eventbridge", [body.get("id").and_then(Value::as_str)]);
+    }
+    let records = body.get("Records")?.as_array()?;
+    let names: Vec<Option<String>> = records
+        .iter()
+        .map(|r| {
+            let o = &r["s3"];
+            match (
+                o["bucket"]["name"].as_str(),
+                o["object"]["key"].as_str(),
+                o["object"]["sequencer"].as_str(),
+            ) {
+                (Some(b), Some(k), Some(seq)) => Some(format!("{b}\n{k}\n{seq}")),
+                _ => None,
+            }
+        })
+        .collect();
+    DeliveryId::of_events("s3", names.iter().map(Option::as_deref))
 }
 
 fn classify_record(r: Record<'_>, asset: &S3Asset, quarantine: &Quarantine, filter: &Filter) -> WebhookItem {
@@ -206,5 +235,30 @@ mod tests {
         let eb = json!({"detail-type": "Object Created", "source": "aws.s3",
                         "detail": {"bucket": {"name": "bkt"}, "object": {"key": "pre/a+b.txt", "size": 3}}});
         assert!(matches!(&run(eb, "").unwrap()[0], WebhookItem::Enqueue(i) if i.location == "pre/a+b.txt"));
+    }
+
+    #[test]
+    fn deliveries_are_named_by_the_ids_the_source_gave_them() {
+        let seq = |k: &str, q: &str| json!({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "bkt"}, "object": {"key": k, "sequencer": q}}});
+        let a = json!({"Records": [seq("pre/a", "0A"), seq("pre/b", "0B")]});
+        let d = delivery_id(&a).unwrap();
+        assert_eq!(Some(d.clone()), delivery_id(&a.clone()), "the same records");
+        assert_ne!(
+            Some(d),
+            delivery_id(&json!({"Records": [seq("pre/a", "0C"), seq("pre/b", "0B")]})),
+            "a later write"
+        );
+        assert_eq!(
+            delivery_id(&json!({"Records": [seq("pre/a", "0A"), rec("ObjectCreated:Put", "bkt", "pre/b")]})),
+            None
+        );
+        let sns = |id: &str| json!({"Type": "Notification", "MessageId": id, "Message": a.to_string()});
+        assert_eq!(delivery_id(&sns("m1")), delivery_id(&sns("m1")));
+        assert_ne!(delivery_id(&sns("m1")), delivery_id(&sns("m2")));
+        assert!(delivery_id(&json!({"detail-type": "Object Created", "id": "e1", "detail": {}})).is_some());
+        assert_eq!(
+            delivery_id(&json!({"detail-type": "Object Created", "detail": {}})),
+            None
+        );
     }
 }

@@ -26,6 +26,7 @@ use self::errors::S3Failure;
 use self::settings::S3Settings;
 use self::versions::Versions;
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::exact_len::ExactLen;
 use crate::connectors::framework::settings::ConnectorSettings;
 use crate::connectors::framework::{
@@ -255,6 +256,10 @@ impl Storage for S3Storage {
 
     async fn webhook(&self, body: &Value, filter: &Filter) -> Result<Vec<WebhookItem>, WebhookError> {
         events::classify(body, &self.asset, &self.quarantine, filter)
+    }
+
+    fn delivery_id(&self, body: &Value) -> Option<DeliveryId> {
+        events::delivery_id(body)
     }
 
     async fn before_enqueue(&self, items: &[Item]) {

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::asset::{Quarantine, S3Asset};
 use super::events;
 use crate::connectors::filter::Filter;
+use crate::connectors::framework::delivery::DeliveryId;
 use crate::connectors::framework::{ItemSink, WebhookItem};
 use crate::retry::Backoff;
 
@@ -98,7 +99,9 @@ impl Poller {
         };
         let wanted = items.iter().filter(|i| matches!(i, WebhookItem::Enqueue(_))).count();
         if wanted > 0 {
-            let o = self.sink.submit_event(items).await;
+            // The message id stays the same across re-deliveries of the message.
+            let delivery = DeliveryId::of_events("sqs", [m.message_id()]);
+            let o = self.sink.submit_event(items, delivery).await;
             if o.failed > 0 || o.core_unavailable {
                 tracing::warn!(
                     message = id,

@@ -146,6 +146,13 @@ impl Subscription {
         }
     }
 
+    /// Waits `timeout` for the webhook's answer instead of Event Grid's 30 s, so a test can make
+    /// the sender give up on a slow attempt without waiting half a minute.
+    pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
+        self.http = reqwest::Client::builder().timeout(timeout).build().unwrap();
+        self
+    }
+
     /// Every attempt so far, of every delivery of this subscription.
     pub fn attempts(&self) -> Vec<Attempt> {
         self.attempts.lock().unwrap().clone()

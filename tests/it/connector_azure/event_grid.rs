@@ -2,7 +2,8 @@
 //! and delivery headers, built from blobs that exist in Azurite): while the core refuses
 //! connections the webhook answers 503, Event Grid re-sends the same delivery, and once the core
 //! is back every blob is accepted exactly once; a delivery the webhook cannot read is answered
-//! 400 and dead-lettered without a retry.
+//! 400 and dead-lettered without a retry; an attempt the sender gave up on and its re-send carry
+//! the same job and idempotency keys, so the core enqueues the blobs once.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -139,4 +140,77 @@ async fn refused_deliveries_are_resent_until_the_core_is_back_and_accepted_once(
         .await;
     assert_eq!(fate, Fate::DeadLettered(400));
     assert_eq!(poison.attempts().len(), 1);
+}
+
+/// Event Grid gives up on an attempt after its timeout and re-sends while the webhook's first
+/// handler is still retrying the core (the connector's default eight attempts take about 90 s).
+/// Both handlers then reach the core: they must send the same job id and the same
+/// `Idempotency-Key`, so the core replays the first answer instead of enqueuing the blobs twice
+/// (the replay itself is proven on both stores by `store::an_idempotency_key_replays_…`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_the_sender_gave_up_on_and_its_resend_share_one_job_and_keys() {
+    let mut r = rig(&[("DSXCONNECTOR_API_KEY", "K")]).await;
+    let endpoint = r.url("/webhook/event?api_key=K");
+    let sub = Subscription::new(
+        &endpoint,
+        "dsx-slow-core",
+        Schema::EventGrid,
+        &[Duration::from_millis(300)],
+    )
+    .with_answer_timeout(Duration::from_secs(4));
+    let names = ["pre/slow/a.txt", "pre/slow/b c.txt"];
+    let mut events = Vec::new();
+    for n in names {
+        put(&r.az, &r.container, n, n.as_bytes()).await;
+        events.push(BlobCreated::of(&r.az, &r.container, n, "PutBlob").await);
+    }
+
+    let addr = r.fc.url.trim_start_matches("http://").to_string();
+    r.fc.stop();
+    let s = sub.clone();
+    let run = tokio::spawn(async move { s.deliver(&events).await });
+    wait_for("an attempt the sender gave up on", Duration::from_secs(120), || async {
+        sub.attempts().iter().any(|a| a.status.is_none()).then_some(())
+    })
+    .await;
+    r.fc = FakeCore::start_on(TcpListener::bind(&addr).expect("the core's port is free again"));
+    let fate = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the delivery ends")
+        .unwrap();
+    let Fate::Delivered(200, body) = fate else {
+        panic!("{fate:?} after {:?}", sub.attempts());
+    };
+    let job = body["id"].as_str().expect("the delivery's job id").to_string();
+    assert!(job.starts_with("evt-"), "derived from the event ids: {job}");
+
+    // Every attempt that reached the webhook sends its batch once the core is back.
+    let attempts = sub.attempts().len();
+    let batches = wait_for(
+        "every attempt's batch at the core",
+        Duration::from_secs(150),
+        || async {
+            let b = r.fc.requests("/scan/request/batch");
+            (b.len() >= attempts).then_some(b)
+        },
+    )
+    .await;
+    assert!(batches.len() >= 2, "the abandoned attempt and its re-send: {batches:?}");
+    let keys: std::collections::BTreeSet<&str> = batches
+        .iter()
+        .map(|b| b.headers.get("idempotency-key").map(String::as_str).expect("a key"))
+        .collect();
+    assert_eq!(keys.len(), 1, "one key for the same batch: {keys:?}");
+    for b in &batches {
+        let items = b.body.as_array().unwrap();
+        assert_eq!(items.len(), names.len());
+        assert!(items.iter().all(|i| i["scan_job_id"] == job.as_str()), "{:?}", b.body);
+    }
+    // A new delivery of other events is another job.
+    let other = Subscription::new(&endpoint, "dsx-other", Schema::EventGrid, &[Duration::from_millis(300)]);
+    let again = BlobCreated::of(&r.az, &r.container, names[0], "PutBlob").await;
+    let Fate::Delivered(200, body) = other.deliver(&[again]).await else {
+        panic!("{:?}", other.attempts());
+    };
+    assert_ne!(body["id"].as_str(), Some(job.as_str()));
 }
