@@ -10,7 +10,7 @@
 //! |---|---|
 //! | 71 | `bad_settings_exit_2_naming_the_variable` |
 //! | 72 | `every_credential_form_scans_the_same_items`, `a_full_scan_of_a_prefix_…` (`/config`) |
-//! | 73 | `entra::a_client_secret_token_…`, `entra::tokens_are_renewed_…`, `entra::managed_and_workload_identities_…`, `entra::refused_tokens_…` |
+//! | 73 | `entra::a_client_secret_token_…`, `entra::tokens_are_renewed_…`, `entra::managed_and_workload_identities_…`, `entra::managed_identity_without_an_identity_endpoint_…` (IMDS), `entra::refused_tokens_…` |
 //! | 74 | `a_full_scan_of_a_prefix_…`, `the_filter_applies_below_the_prefix_…` |
 //! | 75 | `listing_pages_chain_markers_…` |
 //! | 76 | `read_file_streams_exact_bytes_…`, `listing_pages_chain_markers_…` |
@@ -22,8 +22,8 @@
 //! | 82 | `refused_tags_are_not_implemented_…`, `tag_merges_index_tags_…` (movetag) |
 //! | 83 | `result_tags_mark_pending_at_intake_…` |
 //! | 84 | `event_grid_handshakes_need_the_key_…` |
-//! | 85, 86 | `event_grid_and_cloudevents_deliveries_…` |
-//! | 87 | `event_grid::refused_deliveries_are_resent_…` |
+//! | 85, 86 | `event_grid_and_cloudevents_deliveries_…`; Microsoft's documented samples: `azure::events::tests::the_documented_sample_events_…` (unit) |
+//! | 87 | `event_grid::refused_deliveries_are_resent_…`, `event_grid::an_attempt_the_sender_gave_up_on_…` (no double enqueue) |
 //! | 88 | `repo_checks_name_the_failure` |
 
 use crate::common;

@@ -13,6 +13,8 @@ const DEV_ACCOUNT: &str = "devstoreaccount1";
 const DEV_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const DEV_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The instance metadata service (managed identity on VMs, scale sets and AKS nodes).
+const DEFAULT_IMDS_AUTHORITY: &str = "http://169.254.169.254";
 
 /// The variables that can carry a credential, for the "no credential" message.
 pub const CREDENTIAL_VARIABLES: &str = "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT_NAME + AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE, IDENTITY_ENDPOINT + IDENTITY_HEADER (or DSXCONNECTOR_AZURE_AUTH=managed_identity)";
@@ -58,11 +60,13 @@ pub enum EntraSource {
         client_id: String,
         token_file: String,
     },
-    /// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` (App Service, Container Apps, Arc), else IMDS.
+    /// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` (App Service, Container Apps, Arc), else the
+    /// instance metadata service's token URL `imds`.
     ManagedIdentity {
         endpoint: Option<String>,
         header: Option<Secret>,
         client_id: Option<String>,
+        imds: String,
     },
 }
 
@@ -251,6 +255,13 @@ pub fn resolve(s: &AzureSettings) -> Result<Resolved, CredentialError> {
             endpoint: i.identity_endpoint.clone(),
             header: i.identity_header.clone(),
             client_id: i.client_id.clone(),
+            imds: format!(
+                "{}/metadata/identity/oauth2/token",
+                i.imds_authority
+                    .as_deref()
+                    .unwrap_or(DEFAULT_IMDS_AUTHORITY)
+                    .trim_end_matches('/')
+            ),
         })
     } else {
         return Err(match want {

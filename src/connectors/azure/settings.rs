@@ -131,6 +131,9 @@ pub struct CredentialInputs {
     pub authority_host: Option<String>,
     pub identity_endpoint: Option<String>,
     pub identity_header: Option<Secret>,
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`: where the instance metadata service answers instead
+    /// of `http://169.254.169.254` (the Azure SDKs' name for it; pod identity proxies use it).
+    pub imds_authority: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -180,6 +183,7 @@ pub fn read(s: &mut Source, env: &BTreeMap<String, String>) -> AzureSettings {
             authority_host: get("AZURE_AUTHORITY_HOST"),
             identity_endpoint: get("IDENTITY_ENDPOINT"),
             identity_header: get("IDENTITY_HEADER").map(Secret::new),
+            imds_authority: get("AZURE_POD_IDENTITY_AUTHORITY_HOST"),
         },
     }
 }

@@ -14,7 +14,6 @@ use super::errors::AzFailure;
 
 const SCOPE: &str = "https://storage.azure.com/.default";
 const RESOURCE: &str = "https://storage.azure.com";
-const IMDS: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 /// Renew this long before expiry.
 const EARLY: Duration = Duration::from_secs(300);
 
@@ -152,6 +151,7 @@ impl TokenCache {
                 endpoint,
                 header,
                 client_id,
+                imds,
             } => {
                 let mut q = vec![("resource", RESOURCE.to_string())];
                 if let Some(c) = client_id {
@@ -168,7 +168,7 @@ impl TokenCache {
                     }
                     _ => {
                         q.push(("api-version", "2018-02-01".into()));
-                        self.http.get(with_query(IMDS, &q)).header("Metadata", "true")
+                        self.http.get(with_query(imds, &q)).header("Metadata", "true")
                     }
                 }
             }

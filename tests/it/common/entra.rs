@@ -7,7 +7,10 @@
 //!   scope `https://storage.azure.com/.default`; errors as Entra words them (`invalid_client`,
 //!   `invalid_scope`, … with `AADSTS` descriptions);
 //! - a managed-identity endpoint (`IDENTITY_ENDPOINT`, App Service / Container Apps form):
-//!   `GET /msi/token?resource=…&api-version=2019-08-01` with the `X-IDENTITY-HEADER` secret.
+//!   `GET /msi/token?resource=…&api-version=2019-08-01` with the `X-IDENTITY-HEADER` secret;
+//! - the instance metadata service's token endpoint (`AZURE_POD_IDENTITY_AUTHORITY_HOST`):
+//!   `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…` with
+//!   `Metadata: true`, answering with string-valued `expires_in` / `expires_on` as IMDS does.
 //!
 //! Tokens are RS256 JWTs with audience `https://storage.azure.com`, issuer
 //! `https://sts.windows.net/<tenant>/` and a lifetime the test picks, which Azurite with
@@ -203,6 +206,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
     if req.method() == actix_web::http::Method::GET && req.path() == "/msi/token" {
         return managed_identity(&req, &mut st);
     }
+    if req.method() == actix_web::http::Method::GET && req.path() == "/metadata/identity/oauth2/token" {
+        return instance_metadata(&req, &mut st);
+    }
     let token_path = format!("/{}/oauth2/v2.0/token", st.ids.tenant);
     if req.method() != actix_web::http::Method::POST || !req.path().ends_with("/oauth2/v2.0/token") {
         return HttpResponse::NotFound().finish();
@@ -301,6 +307,49 @@ fn managed_identity(req: &HttpRequest, st: &mut State) -> HttpResponse {
             "resource": STORAGE_RESOURCE,
             "token_type": "Bearer",
             "client_id": st.ids.client_id,
+        }))
+    };
+    st.requests.push(record);
+    answer
+}
+
+/// The instance metadata service's managed-identity protocol (api-version 2018-02-01): the
+/// `Metadata: true` header is required (it keeps server-side request forgery out), numbers are
+/// strings.
+fn instance_metadata(req: &HttpRequest, st: &mut State) -> HttpResponse {
+    let q: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let resource = param("resource").unwrap_or_default().to_string();
+    let mut record = TokenRequest {
+        grant: "imds",
+        scope: resource.clone(),
+        granted: false,
+        at: Instant::now(),
+    };
+    let metadata = req.headers().get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
+    let answer = if !metadata {
+        HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}))
+    } else if st.refuse {
+        HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_request", "error_description": "Identity not found"}))
+    } else if param("api-version") != Some("2018-02-01") || resource != STORAGE_RESOURCE {
+        HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_resource", "error_description": "the resource or api-version is not supported"}))
+    } else {
+        record.granted = true;
+        let lifetime = st.ids.lifetime.as_secs();
+        HttpResponse::Ok().json(json!({
+            "access_token": mint(st),
+            "client_id": st.ids.client_id,
+            "expires_in": lifetime.to_string(),
+            "expires_on": (now_secs() + lifetime).to_string(),
+            "ext_expires_in": lifetime.to_string(),
+            "not_before": now_secs().to_string(),
+            "resource": STORAGE_RESOURCE,
+            "token_type": "Bearer",
         }))
     };
     st.requests.push(record);

@@ -172,6 +172,31 @@ async fn managed_and_workload_identities_authorise_checks_and_scans() {
     assert!(config(&wi).await.contains("\"auth\":\"workload_identity\""));
 }
 
+/// Line 73 (managed identity on a VM or node): without `IDENTITY_ENDPOINT` the connector asks the
+/// instance metadata service, here at `AZURE_POD_IDENTITY_AUTHORITY_HOST` (the SDKs' override of
+/// `http://169.254.169.254`), with `Metadata: true`; the token authorises a check and a scan.
+#[tokio::test]
+async fn managed_identity_without_an_identity_endpoint_asks_the_instance_metadata_service() {
+    let tk = TokenServer::start(&azurite_oauth().pki, Identities::new(Duration::from_secs(3600)));
+    let r = entra_rig(
+        &[
+            ("DSXCONNECTOR_AZURE_AUTH", "managed_identity"),
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", tk.authority.as_str()),
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(r.repo_check().await["status"], "success");
+    assert_eq!(locations(&r.full_scan("I").await), IN_SCOPE);
+    let asked = tk.requests();
+    assert_eq!(asked.len(), 1, "one token, cached: {asked:?}");
+    assert_eq!(
+        (asked[0].grant, asked[0].scope.as_str(), asked[0].granted),
+        ("imds", STORAGE_RESOURCE, true)
+    );
+    assert!(config(&r).await.contains("\"auth\":\"managed_identity\""));
+}
+
 /// Line 73 (refusals): an authority answering 401 makes the repository check `auth_failure`
 /// (never a 500); a wrong client secret does too, in the process as users run it, and neither
 /// the wrong nor the right secret appears anywhere in its debug log.
