@@ -39,10 +39,9 @@ impl PullWire {
         for s in rp.seen().into_iter().filter(|s| s.method == "POST") {
             if s.path.ends_with(":pull") {
                 for m in s.answer["receivedMessages"].as_array().into_iter().flatten() {
-                    if let (Some(ack), Some(object)) = (
-                        m["ackId"].as_str(),
-                        m["message"]["attributes"]["objectId"].as_str(),
-                    ) {
+                    if let (Some(ack), Some(object)) =
+                        (m["ackId"].as_str(), m["message"]["attributes"]["objectId"].as_str())
+                    {
                         w.object_of.insert(ack.to_string(), object.to_string());
                     }
                 }
@@ -257,9 +256,11 @@ async fn pull_by_full_subscription_path_and_readiness_follows_pubsub() {
     })
     .await;
     r.gcs.put(&r.bucket, "pre/second", b"2").await;
-    wait_for("an upload enqueued after the restart", Duration::from_secs(60), || async {
-        (count("pre/second") >= 1).then_some(())
-    })
+    wait_for(
+        "an upload enqueued after the restart",
+        Duration::from_secs(60),
+        || async { (count("pre/second") >= 1).then_some(()) },
+    )
     .await;
 }
 
