@@ -2,7 +2,24 @@
 //! recording fake core: asset and prefix, listing with page tokens and filter hints, streamed
 //! reads, the error mapping, delete / move / tag / movetag on the scanned generation, result
 //! tags, Pub/Sub push classification, repository checks and start-up errors
-//! (docs/reference/CONNECTORS.md, "GCS connector").
+//! (docs/reference/CONNECTORS.md, "GCS connector"). What goes over the wire is checked through
+//! the recording proxy (`common::gcs_proxy`), here and in `gcs_end_to_end`.
+//!
+//! The GCS lines of the conformance checklist, and the tests that prove them:
+//!
+//! | Line | Tests |
+//! |---|---|
+//! | 89 | `bad_assets_and_unreadable_credentials_exit_2_…`, `a_full_scan_of_a_prefix_…` (anonymous) |
+//! | 90 | `a_full_scan_of_a_prefix_…`, `the_filter_applies_below_the_prefix`, `small_pages_chain_page_tokens_…`, `gcs_end_to_end::five_thousand_odd_names_…` |
+//! | 91 | `reads_are_byte_identical_…`, `media_reads_ask_for_gzip_…`, `gcs_end_to_end::the_wire_carries_…` (503 + `Retry-After`) |
+//! | 92 | `delete_removes_the_object_…`, `a_move_acts_on_the_generation_that_was_read`, `gcs_end_to_end::the_wire_carries_…` |
+//! | 93 | `move_keeps_the_object_resource_…`, `move_to_another_bucket_…`, `gcs_end_to_end::the_wire_carries_…` |
+//! | 94 | `tag_merges_metadata_within_the_limit_…`, `a_tag_is_one_patch_of_the_new_keys_…`, `result_tags_mark_intake_pending_…` |
+//! | 95 | `gcs_end_to_end::a_push_subscription_…` |
+//! | 96 | `push_envelopes_enqueue_finalized_objects_only` |
+//! | 97 | `gcs_end_to_end::a_pull_subscription_…`, `gcs_end_to_end::pull_by_full_subscription_path_…` |
+//! | 98 | `gcs_credentials::a_service_account_key_signs_…`, `gcs_credentials::adc_from_the_metadata_server_…` |
+//! | 99 | `repository_checks_report_…`, `gcs_end_to_end::the_wire_carries_…` |
 
 use crate::common;
 
@@ -10,6 +27,7 @@ use std::time::Duration;
 
 use common::fake_core::FakeCore;
 use common::gcs::*;
+use common::gcs_proxy::{Proxy, Seen};
 use common::*;
 use serde_json::{Value, json};
 
@@ -205,26 +223,173 @@ async fn a_full_scan_of_a_prefix_sends_full_names_and_skips_markers_and_quaranti
     assert!(text.contains("\"anonymous\""), "{cfg}");
 }
 
-/// The filter decides below the prefix (its hints narrow the listing only); with a page size
-/// of 2 every object is still enqueued exactly once through the page-token chain.
+/// The filter decides below the prefix (its hints narrow the listing only).
 #[tokio::test]
-async fn the_filter_applies_below_the_prefix_and_small_pages_chain() {
+async fn the_filter_applies_below_the_prefix() {
     let r = rig(&[("DSXCONNECTOR_FILTER", "sub1 --exclude nested")]).await;
     assert_eq!(
         locations(&r.full_scan("F").await),
         ["pre/sub1/a.txt", "pre/sub1/dsxconnect-quarantine.txt"]
     );
+}
+
+/// The objects.list calls of `bucket` that the proxy saw, in order, except repository checks
+/// (one name a page).
+fn list_calls(rp: &Proxy, bucket: &str) -> Vec<Seen> {
+    rp.seen()
+        .into_iter()
+        .filter(|s| s.method == "GET" && s.path == format!("/storage/v1/b/{bucket}/o"))
+        .filter(|s| s.query_value("maxResults").as_deref() != Some("1"))
+        .collect()
+}
+
+/// Line 90 on the wire: with a page size of 2, 7 objects take 4 objects.list calls, each after
+/// the first carrying the `nextPageToken` of the answer before it, and each object is enqueued
+/// once; the filter `a/*,b/*` lists only `prefix=pre/a/` and `prefix=pre/b/`.
+#[tokio::test]
+async fn small_pages_chain_page_tokens_and_hints_list_only_their_prefixes() {
     let gcs = Admin::new(fake_gcs());
-    let bucket = unique_bucket("pages");
+    let bucket = unique_bucket("chain");
     gcs.create_bucket(&bucket).await;
-    for i in 0..7 {
-        gcs.put(&bucket, &format!("pre/f{i}"), b"x").await;
+    let names: Vec<String> = (0..7).map(|i| format!("pre/f{i}")).collect();
+    for n in &names {
+        gcs.put(&bucket, n, b"x").await;
     }
-    let small = rig_on(gcs, bucket, "pre", &[("DSXCONNECTOR_GCS_LIST_PAGE_SIZE", "2")]).await;
-    let items = small.full_scan("P").await;
-    assert_eq!(items.len(), 7);
-    assert_eq!(locations(&items).len(), 7, "each object once");
-    assert_eq!(small.done_total("P"), 7);
+    let rp = Proxy::start(fake_gcs());
+    let env = [
+        ("STORAGE_EMULATOR_HOST", rp.url.as_str()),
+        ("DSXCONNECTOR_GCS_LIST_PAGE_SIZE", "2"),
+    ];
+    let r = rig_on(gcs.clone(), bucket.clone(), "pre", &env).await;
+    rp.clear();
+    let items = r.full_scan("P").await;
+    assert_eq!(locations(&items), names, "each object once");
+    assert_eq!(r.done_total("P"), 7);
+    let lists = list_calls(&rp, &bucket);
+    assert_eq!(lists.len(), 4, "7 objects under pre/, 2 a page: {lists:?}");
+    for l in &lists {
+        assert_eq!(l.query_value("prefix").as_deref(), Some("pre/"), "{l:?}");
+        assert_eq!(l.query_value("maxResults").as_deref(), Some("2"), "{l:?}");
+        assert_eq!(l.status, 200, "{l:?}");
+    }
+    assert_eq!(lists[0].query_value("pageToken"), None);
+    for pair in lists.windows(2) {
+        let token = pair[0].answer["nextPageToken"].as_str();
+        assert!(token.is_some_and(|t| !t.is_empty()), "{:?}", pair[0]);
+        assert_eq!(pair[1].query_value("pageToken").as_deref(), token, "the chain");
+    }
+    assert!(
+        lists[3].answer["nextPageToken"].as_str().is_none_or(str::is_empty),
+        "the last page ends the chain: {:?}",
+        lists[3]
+    );
+
+    let hinted_bucket = unique_bucket("hints");
+    gcs.create_bucket(&hinted_bucket).await;
+    for k in ["pre/a/1.txt", "pre/a/2.txt", "pre/b/3.txt", "pre/c/4.txt", "pre/ab.txt"] {
+        gcs.put(&hinted_bucket, k, b"h").await;
+    }
+    let hinted = rig_on(
+        gcs,
+        hinted_bucket.clone(),
+        "pre",
+        &[
+            ("STORAGE_EMULATOR_HOST", rp.url.as_str()),
+            ("DSXCONNECTOR_FILTER", "a/*,b/*"),
+        ],
+    )
+    .await;
+    rp.clear();
+    let items = hinted.full_scan("H").await;
+    assert_eq!(locations(&items), ["pre/a/1.txt", "pre/a/2.txt", "pre/b/3.txt"]);
+    let mut prefixes: Vec<String> = list_calls(&rp, &hinted_bucket)
+        .iter()
+        .filter_map(|s| s.query_value("prefix"))
+        .collect();
+    prefixes.sort();
+    assert_eq!(prefixes, ["pre/a/", "pre/b/"], "only the hinted prefixes are listed");
+}
+
+/// Line 91 on the wire: every media GET asks for `Accept-Encoding: gzip`, so an object stored
+/// with `Content-Encoding: gzip` comes back as stored with its stored length; a missing object
+/// is one GET (no retry of a 404); a body the service cuts short after 1 MiB of 5 MiB makes the
+/// connector abort its answer rather than end it early.
+#[tokio::test]
+async fn media_reads_ask_for_gzip_keep_stored_bytes_and_abort_cut_bodies() {
+    let gcs = Admin::new(fake_gcs());
+    let bucket = unique_bucket("media");
+    gcs.create_bucket(&bucket).await;
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&b"hello gzip ".repeat(1000)).unwrap();
+        e.finish().unwrap()
+    };
+    gcs.put_with(
+        &bucket,
+        "pre/z.txt",
+        &gz,
+        Upload {
+            content_type: Some("text/plain"),
+            content_encoding: Some("gzip"),
+            ..Upload::default()
+        },
+    )
+    .await;
+    let big: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+    gcs.put(&bucket, "pre/big.bin", &big).await;
+    let rp = Proxy::start(fake_gcs());
+    let r = rig_on(
+        gcs,
+        bucket.clone(),
+        "pre",
+        &[("STORAGE_EMULATOR_HOST", rp.url.as_str())],
+    )
+    .await;
+    let o = |name: &str| format!("/storage/v1/b/{bucket}/o/{}", name.replace('/', "%2F"));
+    let media = |name: &str| -> Vec<Seen> {
+        rp.seen()
+            .into_iter()
+            .filter(|s| s.method == "GET" && s.path == o(name) && s.query_value("alt").as_deref() == Some("media"))
+            .collect()
+    };
+
+    let resp = r.read("pre/z.txt").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()["content-length"].to_str().unwrap(),
+        gz.len().to_string(),
+        "the stored length"
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &gz[..], "served as stored");
+    let gets = media("pre/z.txt");
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(gets[0].headers.get("accept-encoding").map(String::as_str), Some("gzip"));
+
+    assert_eq!(r.read("pre/missing").await.status().as_u16(), 404);
+    assert_eq!(media("pre/missing").len(), 1, "a 404 is never retried");
+
+    rp.cut("GET", &o("pre/big.bin"), 1024 * 1024);
+    let cut = r.read("pre/big.bin").await;
+    assert_eq!(cut.status().as_u16(), 200);
+    assert_eq!(cut.headers()["content-length"], big.len().to_string().as_str());
+    assert!(
+        cut.bytes().await.is_err(),
+        "the connector aborts a body that ends early"
+    );
+    let whole = r.read("pre/big.bin").await;
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), &big[..], "uncut, it is whole");
+    let all: Vec<Seen> = rp
+        .seen()
+        .into_iter()
+        .filter(|s| s.query_value("alt").as_deref() == Some("media"))
+        .collect();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(
+        all.iter()
+            .all(|s| s.headers.get("accept-encoding").map(String::as_str) == Some("gzip")),
+        "{all:?}"
+    );
 }
 
 /// read_file streams exact bytes with Content-Length (0 B, 1 B, 5 MiB); a gzip-stored object is
@@ -431,6 +596,62 @@ async fn tag_merges_metadata_within_the_limit_and_movetag_carries_it() {
     let q = mt.gcs.get(&mt.bucket, "dsxconnect-quarantine/pre/m").await.unwrap();
     assert_eq!(q["metadata"], json!({"owner": "me", "Verdict": "Malicious"}));
     assert!(mt.gcs.get(&mt.bucket, "pre/m").await.is_none());
+}
+
+/// Line 94 on the wire: tagging an object read at generation G (metadata `owner=me`) is one
+/// PATCH at `generation=G` whose body holds only the new key, and the service's merge keeps
+/// `owner=me`; metadata that would pass 8 KiB gives `reason=tag_limit` with no PATCH at all.
+#[tokio::test]
+async fn a_tag_is_one_patch_of_the_new_keys_at_the_scanned_generation() {
+    let gcs = Admin::new(fake_gcs());
+    let bucket = unique_bucket("patch");
+    gcs.create_bucket(&bucket).await;
+    let meta = |m: Value| Upload {
+        metadata: Some(m),
+        ..Upload::default()
+    };
+    let put = gcs.put_with(&bucket, "pre/t", b"t", meta(json!({"owner": "me"}))).await;
+    let generation = put["generation"].as_str().unwrap().to_string();
+    gcs.put_with(&bucket, "pre/full", b"f", meta(json!({"big": "x".repeat(8180)})))
+        .await;
+    let rp = Proxy::start(fake_gcs());
+    let r = rig_on(
+        gcs,
+        bucket.clone(),
+        "pre",
+        &[
+            ("STORAGE_EMULATOR_HOST", rp.url.as_str()),
+            ("DSXCONNECTOR_ITEM_ACTION", "tag"),
+        ],
+    )
+    .await;
+    assert_eq!(r.read("pre/t").await.bytes().await.unwrap().as_ref(), b"t");
+    rp.clear();
+    let (s, v) = r.action("pre/t").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("success")), "{v}");
+    let seen = rp.seen();
+    let patches: Vec<&Seen> = seen.iter().filter(|s| s.method == "PATCH").collect();
+    assert_eq!(patches.len(), 1, "{seen:?}");
+    assert_eq!(patches[0].path, format!("/storage/v1/b/{bucket}/o/pre%2Ft"));
+    assert_eq!(
+        patches[0].query_value("generation"),
+        Some(generation),
+        "{:?}",
+        patches[0]
+    );
+    assert_eq!(patches[0].json(), json!({"metadata": {"Verdict": "Malicious"}}));
+    assert_eq!(
+        r.metadata("pre/t").await,
+        json!({"owner": "me", "Verdict": "Malicious"})
+    );
+
+    rp.clear();
+    let (s, v) = r.action("pre/full").await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("error")), "{v}");
+    assert_eq!(v["description"], "reason=tag_limit");
+    let seen = rp.seen();
+    assert!(seen.iter().all(|s| s.method == "GET"), "nothing written: {seen:?}");
+    assert!(r.metadata("pre/full").await.get("Verdict").is_none());
 }
 
 /// Without `DSXCONNECTOR_ITEM_ACTION` the GCS connector tags, as the original did: `/config`

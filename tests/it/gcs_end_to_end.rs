@@ -7,16 +7,74 @@
 use crate::common;
 use crate::connector_gcs::{locations, rig_on};
 
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use common::gcs::*;
+use common::gcs_proxy::Proxy;
 use common::*;
 use serde_json::Value;
 
-/// Pull: fake-gcs-server publishes its notifications into the Pub/Sub emulator; 25 uploads give
-/// 25 scan requests, each once; the connector's own tag write (a metadata update) is no rescan;
-/// while the core refuses scan requests nothing is acknowledged, and once it is back every
-/// object is accepted; the original's `DSXCONNECTOR_PUBSUB_*` names work the same.
+/// What the recording proxy in front of the Pub/Sub emulator saw of a pull subscription: the
+/// object each delivery (ack id) was about, and which ack ids were acknowledged or handed back
+/// (once per call: the emulator may give a redelivery the same ack id).
+#[derive(Default)]
+struct PullWire {
+    object_of: HashMap<String, String>,
+    acknowledged: HashSet<String>,
+    handed_back: Vec<String>,
+}
+
+impl PullWire {
+    fn of(rp: &Proxy) -> Self {
+        let mut w = Self::default();
+        let ids = |v: &Value| -> Vec<String> {
+            v["ackIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect()
+        };
+        for s in rp.seen().into_iter().filter(|s| s.method == "POST") {
+            if s.path.ends_with(":pull") {
+                for m in s.answer["receivedMessages"].as_array().into_iter().flatten() {
+                    if let (Some(ack), Some(object)) =
+                        (m["ackId"].as_str(), m["message"]["attributes"]["objectId"].as_str())
+                    {
+                        w.object_of.insert(ack.to_string(), object.to_string());
+                    }
+                }
+            } else if s.path.ends_with(":acknowledge") {
+                w.acknowledged.extend(ids(&s.json()));
+            } else if s.path.ends_with(":modifyAckDeadline") && s.json()["ackDeadlineSeconds"] == 0 {
+                w.handed_back.extend(ids(&s.json()));
+            }
+        }
+        w
+    }
+
+    /// The deliveries of `object`.
+    fn deliveries(&self, object: &str) -> HashSet<String> {
+        self.object_of
+            .iter()
+            .filter(|(_, o)| o.as_str() == object)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
+    fn acknowledged(&self, object: &str) -> bool {
+        self.deliveries(object).iter().any(|a| self.acknowledged.contains(a))
+    }
+}
+
+/// Pull: fake-gcs-server publishes its notifications into the Pub/Sub emulator, reached through
+/// the recording proxy; 25 uploads give 25 scan requests, each once, and every one of their
+/// messages is acknowledged (the subscription is left empty); the connector's own tag write (a
+/// metadata update) is no rescan; while the core refuses scan requests no delivery of the new
+/// object is acknowledged — each is handed back (`modifyAckDeadline` 0) and redelivered — and
+/// once the core is back the object is accepted and its message acknowledged; the original's
+/// `DSXCONNECTOR_PUBSUB_*` names (a short name and a project) work the same.
 #[tokio::test]
 async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted_ones() {
     let ps = start_pubsub_emulator();
@@ -32,6 +90,7 @@ async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted
         ],
         &[("PUBSUB_EMULATOR_HOST", &ps)],
     );
+    let rp = Proxy::start(&format!("http://{ps}"));
     let gcs = Admin::new(&endpoint);
     let bucket = unique_bucket("pull");
     gcs.create_bucket(&bucket).await;
@@ -42,56 +101,83 @@ async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted
         &[
             ("DSXCONNECTOR_PUBSUB_SUBSCRIPTION", "dsx-pull"),
             ("DSXCONNECTOR_PUBSUB_PROJECT_ID", "dsx-test"),
-            ("PUBSUB_EMULATOR_HOST", &ps),
+            ("PUBSUB_EMULATOR_HOST", &rp.url),
             ("DSXCONNECTOR_ITEM_ACTION", "tag"),
+            // A refused scan request fails the pull's job after one retry (Pub/Sub redelivers).
+            ("DSXCONNECTOR_ENQUEUE_MAX_ATTEMPTS", "2"),
         ],
     )
     .await;
-    for i in 0..25 {
-        r.gcs.put(&r.bucket, &format!("pre/up {i}+é.txt"), b"x").await;
+    let names: Vec<String> = (0..25).map(|i| format!("pre/up {i}+é.txt")).collect();
+    let uploaded = Instant::now();
+    for n in &names {
+        r.gcs.put(&r.bucket, n, b"x").await;
     }
-    let count = |name: String| {
-        r.fc.scan_items()
-            .iter()
-            .filter(|i| i["location"] == name.as_str())
-            .count()
-    };
+    let count = |name: &str| r.fc.scan_items().iter().filter(|i| i["location"] == name).count();
     wait_for("25 scan requests", Duration::from_secs(60), || async {
         (r.fc.scan_items().len() >= 25).then_some(())
     })
     .await;
-    for i in 0..25 {
-        assert_eq!(count(format!("pre/up {i}+é.txt")), 1, "pre/up {i}+é.txt once");
+    eprintln!("25 uploads to 25 scan requests: {:?}", uploaded.elapsed());
+    for n in &names {
+        assert_eq!(count(n), 1, "{n} once");
+    }
+    wait_for(
+        "every upload's message acknowledged",
+        Duration::from_secs(60),
+        || async {
+            let w = PullWire::of(&rp);
+            names.iter().all(|n| w.acknowledged(n)).then_some(())
+        },
+    )
+    .await;
+    let w = PullWire::of(&rp);
+    for n in &names {
+        assert!(
+            w.deliveries(n).iter().all(|a| !w.handed_back.contains(a)),
+            "{n}: accepted, never handed back"
+        );
     }
     // The connector's own metadata write is no new object.
-    let (_, v) = r.action("pre/up 0+é.txt").await;
+    let (_, v) = r.action(&names[0]).await;
     assert_eq!(v["status"], "success", "{v}");
     r.gcs.put(&r.bucket, "pre/sentinel", b"s").await;
     wait_for("the sentinel", Duration::from_secs(60), || async {
-        (count("pre/sentinel".into()) == 1).then_some(())
+        (count("pre/sentinel") == 1).then_some(())
     })
     .await;
-    assert_eq!(count("pre/up 0+é.txt".into()), 1, "a tag write never rescans");
+    assert_eq!(count(&names[0]), 1, "a tag write never rescans");
 
     // The core refuses scan requests: nothing is acknowledged, the message comes back.
     r.fc.set(|s| {
         s.overrides.insert("/scan/request".into(), 503);
         s.overrides.insert("/scan/request/batch".into(), 503);
     });
-    let refused_before = r.fc.requests("/scan/request").len() + r.fc.requests("/scan/request/batch").len();
     r.gcs.put(&r.bucket, "pre/while-down", b"d").await;
-    wait_for("a refused attempt", Duration::from_secs(60), || async {
-        let n = r.fc.requests("/scan/request").len() + r.fc.requests("/scan/request/batch").len();
-        (n > refused_before).then_some(())
-    })
+    wait_for(
+        "two deliveries refused and handed back",
+        Duration::from_secs(90),
+        || async {
+            let w = PullWire::of(&rp);
+            let ids = w.deliveries("pre/while-down");
+            let handed_back = w.handed_back.iter().filter(|a| ids.contains(*a)).count();
+            (handed_back >= 2).then_some(())
+        },
+    )
     .await;
+    assert!(
+        !PullWire::of(&rp).acknowledged("pre/while-down"),
+        "nothing acknowledged while the core refuses"
+    );
     // Attempts made while refused are recorded too: the object is accepted by a later one.
-    let refused = count("pre/while-down".into());
+    let refused = count("pre/while-down");
     r.fc.set(|s| s.overrides.clear());
     wait_for(
-        "the object accepted once the core is back",
+        "the object accepted and acknowledged once the core is back",
         Duration::from_secs(90),
-        || async { (count("pre/while-down".into()) > refused).then_some(()) },
+        || async {
+            (count("pre/while-down") > refused && PullWire::of(&rp).acknowledged("pre/while-down")).then_some(())
+        },
     )
     .await;
     let cfg: Value = r.http.get(r.url("/config")).send().await.unwrap().json().await.unwrap();
@@ -99,6 +185,83 @@ async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted
         cfg.to_string().contains("projects/dsx-test/subscriptions/dsx-pull"),
         "{cfg}"
     );
+}
+
+/// Pull by the full subscription path in `DSXCONNECTOR_GCS_PUBSUB_SUBSCRIPTION`: an upload is
+/// enqueued; with the Pub/Sub emulator stopped `readyz` answers 503 and `/config` shows
+/// `monitor.error`; once it runs again (with its topic and subscription, which it keeps only in
+/// memory) `readyz` is 200 again and new uploads are enqueued.
+#[tokio::test]
+async fn pull_by_full_subscription_path_and_readiness_follows_pubsub() {
+    let mut ps = PubSubEmulator::start();
+    let (project, topic, sub) = ("dsx-full", "gcs-full", "full");
+    pubsub_topic_and_subscription(&ps.host, project, topic, sub).await;
+    let endpoint = start_fake_gcs_with(
+        &[
+            "-event.pubsub-project-id",
+            project,
+            "-event.pubsub-topic",
+            topic,
+            "-event.list",
+            "finalize",
+        ],
+        &[("PUBSUB_EMULATOR_HOST", &ps.host)],
+    );
+    let gcs = Admin::new(&endpoint);
+    let bucket = unique_bucket("full");
+    gcs.create_bucket(&bucket).await;
+    let path = format!("projects/{project}/subscriptions/{sub}");
+    let r = rig_on(
+        gcs,
+        bucket,
+        "pre",
+        &[
+            ("DSXCONNECTOR_GCS_PUBSUB_SUBSCRIPTION", &path),
+            ("PUBSUB_EMULATOR_HOST", &ps.host),
+            ("DSXCONNECTOR_ITEM_ACTION", "nothing"),
+        ],
+    )
+    .await;
+    let count = |name: &str| r.fc.scan_items().iter().filter(|i| i["location"] == name).count();
+    r.gcs.put(&r.bucket, "pre/first", b"1").await;
+    wait_for("the first upload enqueued", Duration::from_secs(60), || async {
+        (count("pre/first") >= 1).then_some(())
+    })
+    .await;
+    let config = || async {
+        let v: Value = r.http.get(r.url("/config")).send().await.ok()?.json().await.ok()?;
+        Some(v)
+    };
+    let cfg = config().await.unwrap();
+    assert_eq!(cfg["pubsub_subscription"], path.as_str(), "{cfg}");
+    assert_eq!(cfg["monitor"]["watching"], true, "{cfg}");
+    let readyz = || async { Some(r.http.get(r.url("/readyz")).send().await.ok()?.status().as_u16()) };
+
+    ps.stop();
+    let cfg = wait_for("readyz 503 with Pub/Sub stopped", Duration::from_secs(60), || async {
+        let cfg = config().await?;
+        (readyz().await? == 503 && cfg["monitor"]["error"].is_string()).then_some(cfg)
+    })
+    .await;
+    assert!(
+        cfg["monitor"]["error"].as_str().unwrap().contains(&path),
+        "the error names the subscription: {cfg}"
+    );
+
+    ps.restart();
+    pubsub_topic_and_subscription(&ps.host, project, topic, sub).await;
+    wait_for("readyz 200 with Pub/Sub back", Duration::from_secs(120), || async {
+        let cfg = config().await?;
+        (readyz().await? == 200 && cfg["monitor"]["error"].is_null()).then_some(())
+    })
+    .await;
+    r.gcs.put(&r.bucket, "pre/second", b"2").await;
+    wait_for(
+        "an upload enqueued after the restart",
+        Duration::from_secs(60),
+        || async { (count("pre/second") >= 1).then_some(()) },
+    )
+    .await;
 }
 
 /// Push: the Pub/Sub emulator delivers fake-gcs-server's notifications to
@@ -110,7 +273,6 @@ async fn a_pull_subscription_enqueues_each_upload_and_acknowledges_only_accepted
 /// its messages; once its endpoint carries the key they are delivered and accepted.
 #[tokio::test]
 async fn a_push_subscription_with_the_key_in_its_url_enqueues_each_upload_once() {
-    use common::gcs_proxy::Proxy;
     const KEY: &str = "push k+y/=1";
     let project = "dsx-test";
     let ps = start_pubsub_emulator();
@@ -310,7 +472,6 @@ async fn five_thousand_odd_names_are_each_enqueued_once_and_filters_count_exactl
 #[tokio::test]
 async fn the_wire_carries_generations_preconditions_and_rewrite_tokens() {
     use common::capture::Reply;
-    use common::gcs_proxy::Proxy;
     let gcs = Admin::new(fake_gcs());
     let bucket = unique_bucket("rp");
     gcs.create_bucket(&bucket).await;

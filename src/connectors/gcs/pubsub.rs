@@ -22,6 +22,11 @@ use crate::retry::Backoff;
 const PULL_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 /// Pause after an empty pull (the next one follows within a second, without a busy loop).
 const IDLE: Duration = Duration::from_millis(500);
+/// How long one pull may wait for messages. Pub/Sub holds a pull until messages arrive or a
+/// bounded wait of its own ends, and the emulator holds it longer than the client's read
+/// timeout: a pull still unanswered after this ends as an empty one (a long poll), so an idle
+/// subscription never looks like an unreachable one.
+const LONG_POLL: Duration = Duration::from_secs(30);
 /// Held messages get this deadline…
 const HOLD_SECS: u64 = 60;
 /// …renewed this often while their job runs.
@@ -56,13 +61,19 @@ impl Puller {
         loop {
             let path = format!("v1/{}:pull", self.subscription);
             let body = json!({ "maxMessages": self.max_messages });
-            let pull = self.client.post(&path, &body);
+            let pull = tokio::time::timeout(LONG_POLL, self.client.post(&path, &body));
             let pulled = tokio::select! {
                 _ = stop.cancelled() => return,
                 r = pull => r,
             };
             let wait = match pulled {
-                Ok(answer) => {
+                // The service held the pull open without messages: it is there, and idle.
+                Err(_long_poll_ended) => {
+                    failures = 0;
+                    self.sink.monitor_state(None);
+                    None
+                }
+                Ok(Ok(answer)) => {
                     failures = 0;
                     self.sink.monitor_state(None);
                     let messages = answer
@@ -77,7 +88,7 @@ impl Puller {
                         None
                     }
                 }
-                Err(f) => {
+                Ok(Err(f)) => {
                     failures += 1;
                     self.sink.monitor_state(Some(format!(
                         "Pub/Sub subscription {} is unavailable: {f}",

@@ -116,48 +116,91 @@ pub fn start_fake_gcs_with(extra: &[&str], env: &[(&str, &str)]) -> String {
 /// Starts the Google Cloud CLI's Pub/Sub emulator (Java) on a free port; it dies with the test
 /// process. Returns `host:port` (what `PUBSUB_EMULATOR_HOST` takes).
 pub fn start_pubsub_emulator() -> String {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let root = Command::new("gcloud")
-        .args(["info", "--format=value(installation.sdk_root)"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let script = Path::new(&root).join("platform/pubsub-emulator/bin/cloud-pubsub-emulator");
-    assert!(
-        script.is_file(),
-        "the Pub/Sub emulator is missing: install the Google Cloud CLI component pubsub-emulator (Java 17)"
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // The script execs java: the death signal set here stays with it.
-        let mut cmd = Command::new(&script);
-        cmd.args(["--host=127.0.0.1", &format!("--port={port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+    PubSubEmulator::start().host
+}
+
+/// The Pub/Sub emulator as a process the test can stop and start again on the same port. It
+/// keeps everything in memory: topics and subscriptions are gone after a restart.
+pub struct PubSubEmulator {
+    /// `host:port` (what `PUBSUB_EMULATOR_HOST` takes).
+    pub host: String,
+    port: u16,
+    pid: i32,
+}
+
+impl PubSubEmulator {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let pid = Self::spawn(port);
+        Self {
+            host: format!("127.0.0.1:{port}"),
+            port,
+            pid,
         }
-        let child = cmd.spawn();
-        let ok = child.is_ok();
-        tx.send(child.map(|_| ()).map_err(|e| e.to_string())).unwrap();
-        if ok {
-            loop {
-                std::thread::park();
-            }
-        }
-    });
-    rx.recv().unwrap().expect("the Pub/Sub emulator runs");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the Pub/Sub emulator did not start");
-        std::thread::sleep(Duration::from_millis(200));
     }
-    format!("127.0.0.1:{port}")
+
+    /// Kills the emulator and waits until its port refuses connections.
+    pub fn stop(&self) {
+        // SAFETY: kill(2) on the emulator's own pid.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "the Pub/Sub emulator did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts a new, empty emulator on the same port.
+    pub fn restart(&mut self) {
+        self.pid = Self::spawn(self.port);
+    }
+
+    /// Spawns the emulator on `port` and waits until it takes connections; returns its pid.
+    fn spawn(port: u16) -> i32 {
+        let root = Command::new("gcloud")
+            .args(["info", "--format=value(installation.sdk_root)"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let script = Path::new(&root).join("platform/pubsub-emulator/bin/cloud-pubsub-emulator");
+        assert!(
+            script.is_file(),
+            "the Pub/Sub emulator is missing: install the Google Cloud CLI component pubsub-emulator (Java 17)"
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The child gets SIGKILL when the thread that spawned it ends: that thread waits for it.
+        std::thread::spawn(move || {
+            // The script execs java: the death signal set here stays with it, and its pid is java's.
+            let mut cmd = Command::new(&script);
+            cmd.args(["--host=127.0.0.1", &format!("--port={port}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: prctl is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            match cmd.spawn() {
+                Ok(mut child) => {
+                    tx.send(Ok(child.id() as i32)).unwrap();
+                    let _ = child.wait();
+                }
+                Err(e) => tx.send(Err(e.to_string())).unwrap(),
+            }
+        });
+        let pid = rx.recv().unwrap().expect("the Pub/Sub emulator runs");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the Pub/Sub emulator did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        pid
+    }
 }
 
 /// Creates `projects/<p>/topics/<t>` and a pull subscription `projects/<p>/subscriptions/<s>`.

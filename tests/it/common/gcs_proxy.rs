@@ -1,9 +1,10 @@
-//! A recording proxy in front of fake-gcs-server (the "RP" of docs/reference/CONNECTORS.md,
-//! "GCS connector" tests): records method, raw path, query, headers and the status answered of
-//! every request, answers
-//! from a per-(method, path) script when one is queued, and forwards everything else to the
-//! emulator unchanged. It covers what the emulator does not enforce (preconditions, rewrite
-//! tokens, throttling, a generation that is gone).
+//! A recording proxy in front of fake-gcs-server or the Pub/Sub emulator (the "RP" of
+//! docs/reference/CONNECTORS.md, "GCS connector" tests): records method, raw path, query,
+//! headers, body, the status answered and a JSON answer of every request; answers from a
+//! per-(method, path) script when one is queued, cuts a forwarded body short when told to, and
+//! forwards everything else unchanged. It covers what the emulator does not enforce
+//! (preconditions, rewrite tokens, throttling, a generation that is gone, truncated bodies) and
+//! shows what went over the wire (page tokens, PATCH bodies, Pub/Sub acknowledgements).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
@@ -27,6 +28,24 @@ pub struct Seen {
     pub status: u16,
     /// The request's number in the proxy's life (not reset by `clear`).
     pub seq: u64,
+    /// The request body.
+    pub body: Vec<u8>,
+    /// The answer's body when it is JSON (a list page, a pull), else `Null`.
+    pub answer: serde_json::Value,
+}
+
+impl Seen {
+    /// The decoded value of one query parameter.
+    pub fn query_value(&self, key: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The request body as JSON (`Null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_default()
+    }
 }
 
 #[derive(Default)]
@@ -34,6 +53,8 @@ struct State {
     seen: Vec<Seen>,
     next: u64,
     script: HashMap<(String, String), VecDeque<Reply>>,
+    /// Forwarded answers to send only this many body bytes of (announcing the full length).
+    cuts: HashMap<(String, String), VecDeque<usize>>,
 }
 
 pub struct Proxy {
@@ -56,7 +77,7 @@ async fn handle(
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
-    let (seq, scripted) = {
+    let (seq, scripted, cut) = {
         let mut s = st.lock().unwrap();
         let seq = s.next;
         s.next += 1;
@@ -67,21 +88,23 @@ async fn handle(
             headers,
             status: 0,
             seq,
+            body: body.to_vec(),
+            answer: serde_json::Value::Null,
         });
-        let scripted = s
-            .script
-            .get_mut(&(method.clone(), path.clone()))
-            .and_then(VecDeque::pop_front);
-        (seq, scripted)
+        let key = (method.clone(), path.clone());
+        let scripted = s.script.get_mut(&key).and_then(VecDeque::pop_front);
+        let cut = s.cuts.get_mut(&key).and_then(VecDeque::pop_front);
+        (seq, scripted, cut)
     };
-    // `clear` may have emptied the record meanwhile: then the status has nowhere to go.
-    let answered = |status: u16| {
+    // `clear` may have emptied the record meanwhile: then the answer has nowhere to go.
+    let answered = |status: u16, body: &[u8]| {
         if let Some(s) = st.lock().unwrap().seen.iter_mut().find(|s| s.seq == seq) {
             s.status = status;
+            s.answer = serde_json::from_slice(body).unwrap_or_default();
         }
     };
     if let Some(r) = scripted {
-        answered(r.status);
+        answered(r.status, r.body.as_bytes());
         let mut b = HttpResponse::build(actix_web::http::StatusCode::from_u16(r.status).unwrap());
         for (k, v) in &r.headers {
             b.insert_header((k.as_str(), v.as_str()));
@@ -103,11 +126,16 @@ async fn handle(
     let answer = match fwd.body(body.to_vec()).send().await {
         Ok(a) => a,
         Err(e) => {
-            answered(502);
+            answered(502, b"");
             return HttpResponse::BadGateway().body(e.to_string());
         }
     };
-    answered(answer.status().as_u16());
+    let status = answer.status().as_u16();
+    let is_json = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
     let mut b = HttpResponse::build(actix_web::http::StatusCode::from_u16(answer.status().as_u16()).unwrap());
     for (k, v) in answer.headers() {
         if k != "content-length" && k != "transfer-encoding" && k != "connection" {
@@ -115,6 +143,12 @@ async fn handle(
         }
     }
     let bytes = answer.bytes().await.unwrap_or_default();
+    answered(status, if is_json { &bytes } else { b"" });
+    if let Some(n) = cut {
+        let part = bytes.slice(..n.min(bytes.len()));
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(part)]);
+        return b.no_chunking(bytes.len() as u64).streaming(stream);
+    }
     b.body(bytes)
 }
 
@@ -168,6 +202,16 @@ impl Proxy {
             .entry((method.to_string(), path.to_string()))
             .or_default()
             .extend(replies);
+    }
+
+    /// Cuts the next forwarded answer to `method` on exactly `path` after `after` body bytes,
+    /// while announcing the full `Content-Length`.
+    pub fn cut(&self, method: &str, path: &str, after: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.cuts
+            .entry((method.to_string(), path.to_string()))
+            .or_default()
+            .push_back(after);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
