@@ -455,6 +455,23 @@ mod tests {
     }
 
     #[test]
+    fn descriptor_replies_are_parsed_like_stream_replies() {
+        assert_eq!(parse_reply("fd[11]: OK"), Reply::Clean);
+        assert_eq!(
+            parse_reply("fd[7]: Eicar-Test-Signature.Custom.UNOFFICIAL FOUND\0"),
+            Reply::Found("Eicar-Test-Signature.Custom.UNOFFICIAL".into())
+        );
+        for other in [
+            "fd[]: OK",
+            "fd[x]: OK",
+            "PROTOCOL ERROR: ancillary data sent without FILDES. ERROR",
+            "fd[3]: lstat() failed: No such file or directory. ERROR",
+        ] {
+            assert!(matches!(parse_reply(other), Reply::Error(_)), "{other}");
+        }
+    }
+
+    #[test]
     fn versions_name_the_database_when_clamd_reports_one() {
         assert_eq!(
             describe_version("ClamAV 1.0.7/27480/Mon Dec  2 09:31:43 2024"),

@@ -329,10 +329,10 @@ async fn outcome(api: &Api, connector_url: &str, job: &str, location: &str) -> V
     if let Some(r) = r.as_array().and_then(|a| a.first()) {
         return json!({"verdict": r["verdict"]["verdict"], "detail": r["verdict"]["verdict_details"]});
     }
-    let (_, dlq) = api.get("/admin/dead-letter/items/scan_request?start=0&end=1000").await;
+    let (_, dlq) = api.get("/admin/dead-letter/items/scan_request?start=0&end=100").await;
     let entry = dlq["items"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no dead-letter list: {dlq}"))
         .iter()
         .find(|e| e["meta"]["job_id"] == job)
         .unwrap_or_else(|| panic!("job {job} has neither a result nor a dead-letter entry: {dlq}"))
@@ -353,8 +353,8 @@ fn symlink(target: &std::path::Path, link: &std::path::Path) {
 #[tokio::test]
 async fn built_in_folders_reach_clamd_by_descriptor_with_the_connector_s_refusals() {
     let (clamd, addr) = real_clamd();
-    let root = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(root.path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
     let asset = root.join("asset");
     write(&asset, "sub/eicar.com", EICAR);
     write(&asset, "sub/ok.txt", b"fine");
@@ -375,7 +375,12 @@ async fn built_in_folders_reach_clamd_by_descriptor_with_the_connector_s_refusal
     let api = Api::new(&core.url);
     api.wait_registered(&builtin_uuid).await;
     let conn_data = tempfile::tempdir().unwrap();
-    let (standalone, standalone_uuid) = start_fs_connector(&core.url, &asset, conn_data.path(), &[]);
+    let (standalone, standalone_uuid) = start_fs_connector(
+        &core.url,
+        &asset,
+        conn_data.path(),
+        &[("DSXCONNECTOR_ITEM_ACTION", "nothing")],
+    );
     api.wait_registered(&standalone_uuid).await;
     let a = asset.display().to_string();
     let cases = [
@@ -386,7 +391,7 @@ async fn built_in_folders_reach_clamd_by_descriptor_with_the_connector_s_refusal
         ("escape-dir/secret.com", "refused"),
         ("sub/../../outside/secret.com", "refused"),
         ("sub/swapped.com", "refused"),
-        ("sub/now-a-folder", "not a file"),
+        ("sub/now-a-folder", "not a regular file"),
         ("sub/gone.txt", "not found"),
     ];
     for (i, (rel, expected)) in cases.iter().enumerate() {
@@ -399,7 +404,7 @@ async fn built_in_folders_reach_clamd_by_descriptor_with_the_connector_s_refusal
                 assert_eq!(direct["class"], "connector_client", "{rel}: {direct}");
                 assert!(direct["error"].as_str().unwrap().starts_with("HTTP 403"), "{rel}: {direct}");
             }
-            "not a file" | "not found" => {
+            "not a regular file" | "not found" => {
                 let error = direct["error"].as_str().unwrap();
                 assert!(error.starts_with("HTTP 404") && error.contains(expected), "{rel}: {direct}");
             }

@@ -121,8 +121,7 @@ impl FilesystemStorage {
         real.starts_with(self.quarantine_real())
     }
 
-    /// The single place a location from a request becomes a path: `dsx-bytes:` locations are
-    /// decoded (a malformed one is refused like any location outside the asset), then confined.
+    /// [`confine_location`] for this asset.
     fn confine(&self, location: &str) -> Result<(PathBuf, Confined), Refused> {
         confine_location(&self.asset_path, location)
     }

@@ -174,8 +174,8 @@ pub fn start_fs_connector(core_url: &str, asset: &Path, data_dir: &Path, env: &[
 }
 
 /// A core with a built-in filesystem connector for `asset` in the same process, as `serve --fs`
-/// and `scan DIR` run it (its items are opened by the core itself); returns the core, the
-/// connector's uuid and its callback URL.
+/// and `scan DIR` run it (its items are opened by the core itself), reporting only; returns the
+/// core, the connector's uuid and its callback URL.
 pub fn start_core_with_builtin_fs(data_dir: &Path, asset: &Path, env: &[(&str, &str)]) -> (Threaded, String, String) {
     init_logs();
     let mut env = env_map(env);
@@ -198,7 +198,7 @@ pub fn start_core_with_builtin_fs(data_dir: &Path, asset: &Path, env: &[(&str, &
                 kind: ConnectorKind::Filesystem,
                 asset: &asset,
                 name: "filesystem-connector".into(),
-                action: None,
+                action: Some("nothing"),
                 quarantine: None,
                 filter: None,
             };
