@@ -68,6 +68,9 @@ pub struct ClamdScanner {
     max_file_size: u64,
     /// Largest open file scanned by descriptor (0: never).
     fdpass_max_size: u64,
+    /// Longest wait for the answer to a descriptor (a stream's is bounded by the pipeline,
+    /// from its last byte; a descriptor has no bytes to count from).
+    answer_timeout: Duration,
     /// The engine and signature database as the last `VERSION` answer gave them; refreshed by
     /// [`Scanner::refresh_version`] so results name the database that produced them.
     version: RwLock<Option<String>>,
@@ -126,6 +129,7 @@ impl ClamdScanner {
             address,
             max_file_size: s.max_file_size,
             fdpass_max_size: s.clamd_fdpass_max_size,
+            answer_timeout: s.timeout,
             version: RwLock::new(None),
         })
     }
@@ -230,9 +234,19 @@ impl ClamdScanner {
         let file = Arc::new(file);
         let hashed = {
             let file = Arc::clone(&file);
-            tokio::task::spawn_blocking(move || hash_file(&file))
+            tokio::task::spawn_blocking(move || hash_file(&file, size))
         };
-        let (reply, hashed) = tokio::join!(self.fildes(socket, &file), hashed);
+        let answer = async {
+            tokio::time::timeout(self.answer_timeout, self.fildes(socket, &file))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::new(
+                        ErrorClass::ClamdConnection,
+                        format!("clamd did not answer within {:?}", self.answer_timeout),
+                    ))
+                })
+        };
+        let (reply, hashed) = tokio::join!(answer, hashed);
         let reply = reply?;
         let (digest, len) = hashed
             .map_err(|e| Failure::caused(ErrorClass::Unknown, "hashing the item stopped", e))?
@@ -250,15 +264,17 @@ impl ClamdScanner {
 /// Bytes read per call when hashing a file scanned by descriptor.
 const HASH_CHUNK: usize = 256 * 1024;
 
-/// SHA-256 and length of a file, read by position so that the descriptor's shared offset,
-/// which clamd may read from, is never moved.
-fn hash_file(file: &std::fs::File) -> std::io::Result<([u8; 32], u64)> {
+/// SHA-256 and length of a file of `size` bytes, read by position so that the descriptor's
+/// shared offset, which clamd may read from, is never moved. A file that grew is read only one
+/// byte past `size` (enough to see it changed).
+fn hash_file(file: &std::fs::File, size: u64) -> std::io::Result<([u8; 32], u64)> {
     use std::os::unix::fs::FileExt;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut buf = vec![0u8; usize::try_from(size.saturating_add(1)).unwrap_or(HASH_CHUNK).min(HASH_CHUNK)];
     let mut at = 0u64;
-    loop {
-        let n = match file.read_at(&mut buf, at) {
+    while at <= size {
+        let want = usize::try_from(size + 1 - at).unwrap_or(buf.len()).min(buf.len());
+        let n = match file.read_at(&mut buf[..want], at) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -452,6 +468,20 @@ mod tests {
         );
         assert_eq!(parse_reply("INSTREAM size limit exceeded. ERROR"), Reply::SizeLimit);
         assert!(matches!(parse_reply("Something broke. ERROR"), Reply::Error(_)));
+    }
+
+    #[test]
+    fn hashing_reads_the_announced_size_and_sees_a_file_that_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let content: Vec<u8> = (0..600_000u32).map(|i| i as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let (digest, len) = hash_file(&file, content.len() as u64).unwrap();
+        assert_eq!((hex::encode(digest), len), (hex::encode(Sha256::digest(&content)), 600_000));
+        // Announced shorter than it is: read one byte past, never the whole rest.
+        assert_eq!(hash_file(&file, 10).unwrap().1, 11);
+        assert_eq!(hash_file(&file, 700_000).unwrap().1, 600_000);
     }
 
     #[test]
