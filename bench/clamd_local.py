@@ -98,7 +98,7 @@ def main():
         data = os.path.join(work, "scan-data")
         cmd = [os.path.join(a.bin_dir, "dsx-connect"), "scan", "--no-progress", "-q", "--data-dir", data, tree]
         if a.perf:
-            cmd = ["perf", "record", "-F", "999", "-g", "-o", a.perf, "--"] + cmd
+            cmd = ["perf", "record", "-F", "499", "--call-graph", "dwarf,32768", "-o", a.perf, "--"] + cmd
         run("dsx-connect", cmd, env, clamd, files)
     finally:
         clamd.terminate()

@@ -369,7 +369,7 @@ async fn status_failure(resp: reqwest::Response) -> Failure {
 
 /// The failure of a connector's error answer `status` with `message`: a connector's own
 /// trouble (408, 429, 5xx) is retried, a refusal is not. Also for the answers of a built-in
-/// connector read in-process (`crate::local_open`), so both ways classify alike.
+/// connector read in-process (`local_open.rs`), so both ways classify alike.
 pub fn answer_failure(status: StatusCode, message: &str, retry_after: Option<Duration>) -> Failure {
     let class = match status.as_u16() {
         408 | 429 | 500..=599 => ErrorClass::ConnectorServer,

@@ -32,7 +32,7 @@ pub struct Builtin<'a> {
 /// Starts a built-in connector against `core` at `core_url`, keeping its identity in
 /// `data_dir`. The core's built-in keys give it a fresh DSX-HMAC key in memory: it signs its
 /// calls and requires the core's signature on its own port. A filesystem connector's items are
-/// then opened by the core directly (`crate::local_open`).
+/// then opened by the core directly (`local_open.rs`).
 pub async fn start_builtin(
     b: Builtin<'_>,
     core_url: &str,

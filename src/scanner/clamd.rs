@@ -270,7 +270,12 @@ const HASH_CHUNK: usize = 256 * 1024;
 fn hash_file(file: &std::fs::File, size: u64) -> std::io::Result<([u8; 32], u64)> {
     use std::os::unix::fs::FileExt;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; usize::try_from(size.saturating_add(1)).unwrap_or(HASH_CHUNK).min(HASH_CHUNK)];
+    let mut buf = vec![
+        0u8;
+        usize::try_from(size.saturating_add(1))
+            .unwrap_or(HASH_CHUNK)
+            .min(HASH_CHUNK)
+    ];
     let mut at = 0u64;
     while at <= size {
         let want = usize::try_from(size + 1 - at).unwrap_or(buf.len()).min(buf.len());
@@ -298,11 +303,21 @@ async fn send_descriptor(c: &tokio::net::UnixStream, file: &std::fs::File) -> st
             if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
                 return Err(std::io::Error::other("no room for the descriptor"));
             }
-            Ok(sendmsg(c, &[std::io::IoSlice::new(&[0])], &mut control, SendFlags::NOSIGNAL)?)
+            Ok(sendmsg(
+                c,
+                &[std::io::IoSlice::new(&[0])],
+                &mut control,
+                SendFlags::NOSIGNAL,
+            )?)
         });
         match sent {
             Ok(1) => return Ok(()),
-            Ok(_) => return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "the descriptor was not sent")),
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "the descriptor was not sent",
+                ));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         }
@@ -478,7 +493,10 @@ mod tests {
         std::fs::write(&path, &content).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let (digest, len) = hash_file(&file, content.len() as u64).unwrap();
-        assert_eq!((hex::encode(digest), len), (hex::encode(Sha256::digest(&content)), 600_000));
+        assert_eq!(
+            (hex::encode(digest), len),
+            (hex::encode(Sha256::digest(&content)), 600_000)
+        );
         // Announced shorter than it is: read one byte past, never the whole rest.
         assert_eq!(hash_file(&file, 10).unwrap().1, 11);
         assert_eq!(hash_file(&file, 700_000).unwrap().1, 600_000);

@@ -320,7 +320,9 @@ async fn dsxa_results_name_the_engine_and_claim_no_version_it_does_not_report() 
 /// One item through `connector_url`: its verdict, or `(reason, class, details)` of its
 /// dead-letter entry.
 async fn outcome(api: &Api, connector_url: &str, job: &str, location: &str) -> Value {
-    let (s, v) = api.post("/scan/request", scan_request(location, connector_url, Some(job))).await;
+    let (s, v) = api
+        .post("/scan/request", scan_request(location, connector_url, Some(job)))
+        .await;
     assert_eq!(s, 202, "{v}");
     api.post(&format!("/scan/jobs/{job}/enqueue_done"), json!({"enqueued_total": 1}))
         .await;
@@ -402,11 +404,17 @@ async fn built_in_folders_reach_clamd_by_descriptor_with_the_connector_s_refusal
         match *expected {
             "refused" => {
                 assert_eq!(direct["class"], "connector_client", "{rel}: {direct}");
-                assert!(direct["error"].as_str().unwrap().starts_with("HTTP 403"), "{rel}: {direct}");
+                assert!(
+                    direct["error"].as_str().unwrap().starts_with("HTTP 403"),
+                    "{rel}: {direct}"
+                );
             }
             "not a regular file" | "not found" => {
                 let error = direct["error"].as_str().unwrap();
-                assert!(error.starts_with("HTTP 404") && error.contains(expected), "{rel}: {direct}");
+                assert!(
+                    error.starts_with("HTTP 404") && error.contains(expected),
+                    "{rel}: {direct}"
+                );
             }
             verdict => assert_eq!(direct["verdict"], verdict, "{rel}: {direct}"),
         }
@@ -422,7 +430,11 @@ async fn built_in_folders_reach_clamd_by_descriptor_with_the_connector_s_refusal
         "{log}"
     );
     assert_eq!(log.matches("instream(").count(), 3, "{log}");
-    assert_eq!(log.matches("/sub/ok.txt: OK").count(), 2, "plain and through the inner link: {log}");
+    assert_eq!(
+        log.matches("/sub/ok.txt: OK").count(),
+        2,
+        "plain and through the inner link: {log}"
+    );
     assert!(!log.contains("outside"), "nothing outside the asset was scanned: {log}");
 }
 
@@ -458,7 +470,10 @@ async fn files_over_the_descriptor_limit_are_streamed_and_never_reported_clean()
         log.contains("small.com: Eicar").then_some(log)
     })
     .await;
-    assert!(!log.contains("big.com"), "the large file was never passed by descriptor: {log}");
+    assert!(
+        !log.contains("big.com"),
+        "the large file was never passed by descriptor: {log}"
+    );
 }
 
 /// `dsx-connect scan DIR` with clamd on a unix socket: the malicious file is listed (exit 1)
@@ -483,7 +498,12 @@ fn scan_of_a_folder_with_a_local_clamd_passes_descriptors() {
         120,
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("a/evil.com"), "{text}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let log = loop {

@@ -128,7 +128,7 @@ impl FilesystemStorage {
 
     /// Opens the regular file at `location`, confined to the asset: what `read_file` serves,
     /// and what this process's core reads itself from its built-in connector
-    /// (`crate::local_open`), with the same refusals.
+    /// (`local_open.rs`), with the same refusals.
     pub async fn open(&self, location: &str) -> Result<OpenedFile, ReadError> {
         let (asset_path, location) = (self.asset_path.clone(), location.to_string());
         tokio::task::spawn_blocking(move || open_confined(&asset_path, &location))
