@@ -250,6 +250,7 @@ pub async fn start_role(settings: Arc<Settings>, listener: TcpListener, role: Ro
         held: Default::default(),
         trust,
         metrics: Arc::default(),
+        local_connectors: Default::default(),
         scanner,
         scanner_probe,
         clients,

@@ -364,12 +364,18 @@ async fn status_failure(resp: reqwest::Response) -> Failure {
     let status = resp.status();
     let retry_after = crate::retry::retry_after(resp.headers());
     let body = read_capped(resp, 4096).await.unwrap_or_default();
-    let text = http_error_text(status, &relay::error_text(&body));
+    answer_failure(status, &relay::error_text(&body), retry_after)
+}
+
+/// The failure of a connector's error answer `status` with `message`: a connector's own
+/// trouble (408, 429, 5xx) is retried, a refusal is not. Also for the answers of a built-in
+/// connector read in-process (`local_open.rs`), so both ways classify alike.
+pub fn answer_failure(status: StatusCode, message: &str, retry_after: Option<Duration>) -> Failure {
     let class = match status.as_u16() {
         408 | 429 | 500..=599 => ErrorClass::ConnectorServer,
         _ => ErrorClass::ConnectorClient,
     };
-    Failure::new(class, text).with_retry_after(retry_after)
+    Failure::new(class, http_error_text(status, message)).with_retry_after(retry_after)
 }
 
 impl ConnectorClients {

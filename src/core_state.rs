@@ -29,6 +29,8 @@ pub struct Core {
     pub trust: Arc<crate::trust::Trust>,
     /// This core's Prometheus instruments (`GET /metrics`).
     pub metrics: Arc<crate::metrics::core::CoreMetrics>,
+    /// This process's built-in filesystem connectors, whose items the workers open directly.
+    pub local_connectors: crate::local_open::LocalConnectors,
     /// The scanning engine (on an `api` process: built, never called).
     pub scanner: Arc<dyn Scanner>,
     /// The engine's cached readiness, on roles that scan (`readyz` fails while it is down).

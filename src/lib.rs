@@ -14,6 +14,7 @@ pub mod error_chain;
 pub mod failure;
 pub mod http;
 pub mod identity;
+pub mod local_open;
 pub mod metrics;
 pub mod model;
 pub mod oidc;

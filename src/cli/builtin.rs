@@ -6,7 +6,6 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::auth::builtin::BuiltinKeys;
 use crate::connectors::azure::AzureStorage;
 use crate::connectors::filesystem::FilesystemStorage;
 use crate::connectors::framework::Storage;
@@ -14,6 +13,7 @@ use crate::connectors::framework::server::{RunningConnector, start};
 use crate::connectors::framework::settings::{ConnectorKind, ConnectorSettings, Overrides, identity};
 use crate::connectors::gcs::GcsStorage;
 use crate::connectors::s3::S3Storage;
+use crate::core_state::Core;
 use crate::model::ConnectorUuid;
 use crate::settings_source::process_env;
 
@@ -29,14 +29,15 @@ pub struct Builtin<'a> {
     pub filter: Option<String>,
 }
 
-/// Starts a built-in connector against the core at `core_url`, keeping its identity in
-/// `data_dir`. The core's `keys` give it a fresh DSX-HMAC key in memory: it signs its calls and
-/// requires the core's signature on its own port.
+/// Starts a built-in connector against `core` at `core_url`, keeping its identity in
+/// `data_dir`. The core's built-in keys give it a fresh DSX-HMAC key in memory: it signs its
+/// calls and requires the core's signature on its own port. A filesystem connector's items are
+/// then opened by the core directly (`local_open.rs`).
 pub async fn start_builtin(
     b: Builtin<'_>,
     core_url: &str,
     data_dir: &Path,
-    keys: &BuiltinKeys,
+    core: &Core,
 ) -> anyhow::Result<RunningConnector> {
     let overrides = Overrides {
         name: Some(b.name.clone()),
@@ -53,18 +54,29 @@ pub async fn start_builtin(
         ConnectorSettings::load(b.kind, &process_env(), None, &overrides).map_err(anyhow::Error::new)?;
     let uuid = identity(&settings)?;
     settings.uuid = Some(uuid);
-    settings.auth.key = Some(keys.issue(&ConnectorUuid::from(uuid)));
+    let uuid = ConnectorUuid::from(uuid);
+    settings.auth.key = Some(core.trust.builtin().issue(&uuid));
     for w in warnings.iter().filter(|w| !w.contains("0.0.0.0")) {
         tracing::warn!("{w}");
     }
+    let mut local = None;
     let storage: Arc<dyn Storage> = match b.kind {
-        ConnectorKind::Filesystem => Arc::new(FilesystemStorage::new(&settings)?),
+        ConnectorKind::Filesystem => {
+            let fs = Arc::new(FilesystemStorage::new(&settings)?);
+            local = Some(Arc::clone(&fs));
+            fs
+        }
         ConnectorKind::S3 => Arc::new(S3Storage::new(&settings).await?),
         ConnectorKind::AzureBlob => Arc::new(AzureStorage::new(&settings)?),
         ConnectorKind::Gcs => Arc::new(GcsStorage::new(&settings).await?),
     };
     let listener = TcpListener::bind(settings.listen_addr)?;
-    start(settings, storage, listener).await
+    let running = start(settings, storage, listener).await?;
+    if let Some(fs) = local {
+        let url = running.service.settings().callback_url();
+        core.local_connectors.add(uuid, &url, &fs);
+    }
+    Ok(running)
 }
 
 /// The name of the n-th built-in connector of a kind (`filesystem-connector`, `-2`, …).

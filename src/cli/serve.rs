@@ -48,7 +48,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
             },
             &base,
             &settings.data_dir,
-            core.state.core.trust.builtin(),
+            &core.state.core,
         )
         .await?;
         *n += 1;

@@ -69,6 +69,8 @@ pub struct ScannerSettings {
     pub verify_tls: bool,
     pub ca_bundle: Option<PathBuf>,
     pub clamd_address: String,
+    /// Largest local file passed to clamd as a descriptor (0 = never).
+    pub clamd_fdpass_max_size: u64,
     /// 0 = unlimited.
     pub max_file_size: u64,
     pub timeout: Duration,

@@ -16,6 +16,11 @@ use crate::auth::url_guard::AllowList;
 use crate::model::Engine;
 use crate::settings_source::{ConfigError, Secret, Source};
 
+/// The default largest file passed to clamd by descriptor: this product's clamd size limit
+/// (25 MiB). clamd answers OK, unscanned, for a descriptor over its own `MaxFileSize` (100 MiB by
+/// default, often set lower), so the default stays well below what operators configure.
+const CLAMD_FDPASS_MAX_SIZE: u64 = 25 << 20;
+
 /// The prefixes (after `DSXCONNECT_`) of the variables that set command-line flags (the `env`
 /// names of `src/cli/`), which the settings loader leaves to the command line.
 pub const FLAG_VARIABLES: &[&str] = &["CONFIG", "SCAN_", "SERVE_", "HEALTHCHECK_", "TOKEN_", "USER_", "MAN_"];
@@ -189,6 +194,7 @@ fn read_scanner(s: &mut Source) -> ScannerSettings {
         verify_tls: s.flag(&SCANNER__VERIFY_TLS),
         ca_bundle: s.text(&SCANNER__CA_BUNDLE).map(PathBuf::from),
         clamd_address: s.text_or_default(&SCANNER__CLAMD_ADDRESS),
+        clamd_fdpass_max_size: s.size(&SCANNER__CLAMD_FDPASS_MAX_SIZE).unwrap_or(CLAMD_FDPASS_MAX_SIZE),
         max_file_size: s.size(&SCANNER__MAX_FILE_SIZE).unwrap_or(default_max),
         timeout: Duration::from_secs_f64(s.secs(&SCANNER__TIMEOUT_SECS)),
         sha256_blocklist: s.text(&SCANNER__SHA256_BLOCKLIST).map(PathBuf::from),

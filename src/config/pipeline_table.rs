@@ -90,6 +90,16 @@ pub const SCANNER__CLAMD_ADDRESS: Core<Text> = Setting::new(
     "`tcp://host:port`, `host:port`, `unix:///path` or an absolute path",
 )
 .shown("scanner.clamd_address", |s| json!(s.scanner.clamd_address));
+pub const SCANNER__CLAMD_FDPASS_MAX_SIZE: Core<Size> = Setting::new(
+    "SCANNER__CLAMD_FDPASS_MAX_SIZE",
+    Size,
+    Section::Scanner,
+    "files of a built-in filesystem connector up to this size are passed to a clamd on a unix socket as an open descriptor \
+     (`FILDES`), larger ones are streamed; 0 always streams. Keep it at most clamd's `MaxFileSize`: clamd answers OK \
+     for a descriptor over that limit without scanning it",
+)
+.default_doc("25M")
+.shown("scanner.clamd_fdpass_max_size", |s| json!(s.scanner.clamd_fdpass_max_size));
 pub const SCANNER__MAX_FILE_SIZE: Core<Size> = Setting::new(
     "SCANNER__MAX_FILE_SIZE",
     Size,

@@ -14,11 +14,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::StreamExt;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use serde_json::Value;
-
 use super::Pipeline;
 use crate::actors::job::{ItemFinished, JobChanged};
 use crate::backend::Cause;
@@ -31,7 +26,7 @@ use crate::model::{
 };
 use crate::request_id::RequestId;
 use crate::retry::Backoff;
-use crate::scanner::{ByteStream, Meter, MeterReport, Pace, ScanInput};
+use crate::scanner::{Meter, MeterReport, Pace, ScanInput};
 
 /// Longest a worker waits for a pause or cancel being committed before it looks again.
 const HOLD_WAIT: Duration = Duration::from_secs(2);
@@ -41,9 +36,6 @@ const RESULT_TAG_ATTEMPTS: u32 = 3;
 
 /// Waits between result-tag attempts: 500 ms, then 1 s.
 const RESULT_TAG_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1));
-
-/// How long a legacy JSON error envelope may be before it is treated as file content.
-const ENVELOPE_PEEK: usize = 64 * 1024;
 
 /// Runs one item to its end (recorded, rescheduled, parked or dead-lettered), on behalf of the
 /// request that accepted it (its id goes on the connector and scanner calls).
@@ -428,8 +420,8 @@ fn destination(item: &WorkItem) -> Result<crate::model::Pin, Failure> {
         .ok_or_else(|| Failure::new(ErrorClass::BadPayload, "work item has no connector_url"))
 }
 
-/// Fetch from the connector and scan, streaming ("read_file answers",
-/// "Size limit and transfer deadlines").
+/// Fetch from the connector (or open the file of a built-in one) and scan, streaming
+/// ("read_file answers", "Size limit and transfer deadlines").
 async fn scan_stage(ctx: &Pipeline, item: &WorkItem) -> Result<Verdict, Failure> {
     let started = Instant::now();
     let engine = ctx.core.scanner.engine();
@@ -438,28 +430,11 @@ async fn scan_stage(ctx: &Pipeline, item: &WorkItem) -> Result<Verdict, Failure>
     if limit > 0 && hint.is_some_and(|s| s > limit) {
         return Ok(stamp(Verdict::too_large(hint, engine), ctx, item, None));
     }
-    let resp = ctx
-        .core
-        .clients
-        .read_file(&destination(item)?, &item.scan_request)
-        .await?;
+    let source = super::source::open(&ctx.core, &destination(item)?, &item.scan_request).await?;
     let read_ms = started.elapsed().as_secs_f64() * 1e3;
-    let length = resp
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = source.length;
     if limit > 0 && length.is_some_and(|l| l > limit) {
         return Ok(stamp(Verdict::too_large(length, engine), ctx, item, Some(read_ms)));
-    }
-    let is_json = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
-    let mut source: ByteStream = Box::pin(resp.bytes_stream().map(|r| r.map_err(std::io::Error::other)));
-    if is_json {
-        source = check_legacy_envelope(source).await?;
     }
     let meter = Meter::expecting(length);
     let transfer = ctx.core.settings.workers.transfer;
@@ -469,8 +444,9 @@ async fn scan_stage(ctx: &Pipeline, item: &WorkItem) -> Result<Verdict, Failure>
         min_rate: transfer.min_rate,
     };
     let input = ScanInput {
-        body: meter.wrap(source, limit, Some(pace)),
+        body: meter.wrap(source.body, limit, Some(pace)),
         size: length,
+        local: source.local,
         metainfo: item.scan_request.metainfo.clone(),
         task_id: item.task_id.clone(),
     };
@@ -513,42 +489,6 @@ async fn scan_stage(ctx: &Pipeline, item: &WorkItem) -> Result<Verdict, Failure>
         )),
         (Err(f), None) => Err(f),
     }
-}
-
-/// Reads up to 64 KiB of a JSON answer: a `{"status":"error","message":…}` object is the
-/// original connectors' error envelope (not file content); anything else is scanned, prefix
-/// included.
-async fn check_legacy_envelope(mut source: ByteStream) -> Result<ByteStream, Failure> {
-    let mut prefix = Vec::new();
-    let mut ended = false;
-    while prefix.len() <= ENVELOPE_PEEK {
-        match source.next().await {
-            Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
-            Some(Err(e)) => {
-                return Err(Failure::caused(
-                    ErrorClass::ConnectorConnection,
-                    "connector stream broke",
-                    e,
-                ));
-            }
-            None => {
-                ended = true;
-                break;
-            }
-        }
-    }
-    if ended
-        && let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&prefix)
-        && m.get("status").and_then(Value::as_str) == Some("error")
-        && let Some(msg) = m.get("message").and_then(Value::as_str)
-    {
-        return Err(Failure::new(
-            ErrorClass::ConnectorClient,
-            format!("connector error: {msg}"),
-        ));
-    }
-    let head = futures_util::stream::once(async move { Ok(Bytes::from(prefix)) });
-    Ok(Box::pin(head.chain(source)))
 }
 
 /// Adds the core's measurements, and the engine's version to verdicts the core made itself

@@ -1,7 +1,9 @@
 //! ClamAV daemon client (docs/reference/CORE-API.md, "clamd"): `zINSTREAM` over TCP or a unix
-//! socket.
+//! socket, or, for a file the core opened itself on a clamd on a unix socket, `zFILDES` with the
+//! open descriptor: clamd then reads the file itself, as `clamdscan --fdpass` makes it do.
 
-use std::sync::RwLock;
+use std::os::fd::AsFd;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -64,6 +66,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
 pub struct ClamdScanner {
     address: ClamdAddress,
     max_file_size: u64,
+    /// Largest open file scanned by descriptor (0: never).
+    fdpass_max_size: u64,
+    /// Longest wait for the answer to a descriptor (a stream's is bounded by the pipeline,
+    /// from its last byte; a descriptor has no bytes to count from).
+    answer_timeout: Duration,
     /// The engine and signature database as the last `VERSION` answer gave them; refreshed by
     /// [`Scanner::refresh_version`] so results name the database that produced them.
     version: RwLock<Option<String>>,
@@ -93,12 +100,19 @@ pub enum Reply {
     Error(String),
 }
 
-/// Parses clamd's reply line (without the trailing NUL).
+/// Parses clamd's reply line (without the trailing NUL): `stream: …` to `INSTREAM`,
+/// `fd[<n>]: …` to `FILDES`.
 pub fn parse_reply(line: &str) -> Reply {
     let line = line.trim_end_matches('\0').trim();
-    if line == "stream: OK" {
+    let answer = line.strip_prefix("stream: ").or_else(|| {
+        line.strip_prefix("fd[")
+            .and_then(|r| r.split_once("]: "))
+            .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, a)| a)
+    });
+    if answer == Some("OK") {
         Reply::Clean
-    } else if let Some(sig) = line.strip_prefix("stream: ").and_then(|r| r.strip_suffix(" FOUND")) {
+    } else if let Some(sig) = answer.and_then(|r| r.strip_suffix(" FOUND")) {
         Reply::Found(sig.to_string())
     } else if line.starts_with("INSTREAM size limit exceeded") {
         Reply::SizeLimit
@@ -114,6 +128,8 @@ impl ClamdScanner {
         Ok(Self {
             address,
             max_file_size: s.max_file_size,
+            fdpass_max_size: s.clamd_fdpass_max_size,
+            answer_timeout: s.timeout,
             version: RwLock::new(None),
         })
     }
@@ -180,13 +196,139 @@ impl ClamdScanner {
         c.flush().await.map_err(io_fail)?;
         Ok(parse_reply(&read_reply(&mut c).await?))
     }
+
+    /// The unix socket of clamd when `size` bytes of an open file may be passed to it by
+    /// descriptor: only a local clamd can take one, and over its `MaxFileSize` clamd would
+    /// answer OK without scanning, so larger files are streamed (and meet its stream limit).
+    fn fdpass_socket(&self, size: Option<u64>) -> Option<&std::path::Path> {
+        match &self.address {
+            ClamdAddress::Unix(p) if size.is_some_and(|s| s <= self.fdpass_max_size) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// `zFILDES`: the command, then the descriptor as `SCM_RIGHTS` on one byte of its own
+    /// (clamd refuses a descriptor that arrives with the command), then one reply.
+    async fn fildes(&self, socket: &std::path::Path, file: &std::fs::File) -> Result<Reply, Failure> {
+        let mut c = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+            Failure::caused(
+                ErrorClass::ClamdConnection,
+                format!("cannot connect to clamd at {}", self.address),
+                e,
+            )
+        })?;
+        c.write_all(b"zFILDES\0").await.map_err(io_fail)?;
+        send_descriptor(&c, file).await.map_err(io_fail)?;
+        Ok(parse_reply(&read_reply(&mut c).await?))
+    }
+
+    /// Scans an open file by descriptor while its SHA-256 is computed beside it (the verdict
+    /// names the content's hash and size as with `INSTREAM`). A file whose length changed
+    /// meanwhile fails the attempt, as a stream that ends early does.
+    async fn scan_descriptor(
+        &self,
+        socket: &std::path::Path,
+        file: std::fs::File,
+        size: u64,
+    ) -> Result<(Reply, u64, [u8; 32]), Failure> {
+        let file = Arc::new(file);
+        let hashed = {
+            let file = Arc::clone(&file);
+            tokio::task::spawn_blocking(move || hash_file(&file, size))
+        };
+        let answer = async {
+            tokio::time::timeout(self.answer_timeout, self.fildes(socket, &file))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::new(
+                        ErrorClass::ClamdConnection,
+                        format!("clamd did not answer within {:?}", self.answer_timeout),
+                    ))
+                })
+        };
+        let (reply, hashed) = tokio::join!(answer, hashed);
+        let reply = reply?;
+        let (digest, len) = hashed
+            .map_err(|e| Failure::caused(ErrorClass::Unknown, "hashing the item stopped", e))?
+            .map_err(|e| Failure::caused(ErrorClass::ConnectorConnection, "reading the item", e))?;
+        if len != size {
+            return Err(Failure::new(
+                ErrorClass::ConnectorConnection,
+                format!("the file changed size while it was scanned ({size} bytes, then {len})"),
+            ));
+        }
+        Ok((reply, len, digest))
+    }
+}
+
+/// Bytes read per call when hashing a file scanned by descriptor.
+const HASH_CHUNK: usize = 256 * 1024;
+
+/// SHA-256 and length of a file of `size` bytes, read by position so that the descriptor's
+/// shared offset, which clamd may read from, is never moved. A file that grew is read only one
+/// byte past `size` (enough to see it changed).
+fn hash_file(file: &std::fs::File, size: u64) -> std::io::Result<([u8; 32], u64)> {
+    use std::os::unix::fs::FileExt;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![
+        0u8;
+        usize::try_from(size.saturating_add(1))
+            .unwrap_or(HASH_CHUNK)
+            .min(HASH_CHUNK)
+    ];
+    let mut at = 0u64;
+    while at <= size {
+        let want = usize::try_from(size + 1 - at).unwrap_or(buf.len()).min(buf.len());
+        let n = match file.read_at(&mut buf[..want], at) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok((hasher.finalize().into(), at))
+}
+
+/// Sends one NUL byte carrying `file`'s descriptor (`SCM_RIGHTS`).
+async fn send_descriptor(c: &tokio::net::UnixStream, file: &std::fs::File) -> std::io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    loop {
+        c.writable().await?;
+        let sent = c.try_io(tokio::io::Interest::WRITABLE, || {
+            let fds = [file.as_fd()];
+            let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+                return Err(std::io::Error::other("no room for the descriptor"));
+            }
+            Ok(sendmsg(
+                c,
+                &[std::io::IoSlice::new(&[0])],
+                &mut control,
+                SendFlags::NOSIGNAL,
+            )?)
+        });
+        match sent {
+            Ok(1) => return Ok(()),
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "the descriptor was not sent",
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn io_fail(e: std::io::Error) -> Failure {
     Failure::caused(ErrorClass::ClamdConnection, "clamd I/O error", e)
 }
 
-async fn read_reply(c: &mut Box<dyn Conn>) -> Result<String, Failure> {
+async fn read_reply(c: &mut (impl AsyncRead + Unpin + ?Sized)) -> Result<String, Failure> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 512];
     loop {
@@ -244,11 +386,21 @@ impl Scanner for ClamdScanner {
             // first verdict so that it names its database; a failure leaves the scan to report.
             let _ = self.refresh_version().await;
         }
-        let mut hasher = Sha256::new();
-        let mut sent = 0u64;
-        // No fixed cap here: the pipeline bounds the source's pace, the verdict after the last
-        // byte and the whole attempt, so a large file on a slow link is not cut at a fixed time.
-        let reply = self.instream(&mut input, &mut hasher, &mut sent).await?;
+        let (reply, sent, digest) = match (input.local.take(), self.fdpass_socket(input.size)) {
+            (Some(file), Some(socket)) => {
+                self.scan_descriptor(socket, file, input.size.unwrap_or_default())
+                    .await?
+            }
+            _ => {
+                let mut hasher = Sha256::new();
+                let mut sent = 0u64;
+                // No fixed cap here: the pipeline bounds the source's pace, the verdict after the
+                // last byte and the whole attempt, so a large file on a slow link is not cut at a
+                // fixed time.
+                let reply = self.instream(&mut input, &mut hasher, &mut sent).await?;
+                (reply, sent, hasher.finalize().into())
+            }
+        };
         let (kind, details) = match reply {
             Reply::Clean => (VerdictKind::Benign, VerdictDetails::default()),
             Reply::Found(sig) => (
@@ -273,7 +425,7 @@ impl Scanner for ClamdScanner {
         v.file_info = Some(FileInfo {
             file_type: Some("Unknown".into()),
             file_size_in_bytes: i64::try_from(sent).ok(),
-            file_hash: Some(hex::encode(hasher.finalize())),
+            file_hash: Some(hex::encode(digest)),
             container_hash: None,
             additional_office_data: None,
         });
@@ -331,6 +483,40 @@ mod tests {
         );
         assert_eq!(parse_reply("INSTREAM size limit exceeded. ERROR"), Reply::SizeLimit);
         assert!(matches!(parse_reply("Something broke. ERROR"), Reply::Error(_)));
+    }
+
+    #[test]
+    fn hashing_reads_the_announced_size_and_sees_a_file_that_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let content: Vec<u8> = (0..600_000u32).map(|i| i as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let (digest, len) = hash_file(&file, content.len() as u64).unwrap();
+        assert_eq!(
+            (hex::encode(digest), len),
+            (hex::encode(Sha256::digest(&content)), 600_000)
+        );
+        // Announced shorter than it is: read one byte past, never the whole rest.
+        assert_eq!(hash_file(&file, 10).unwrap().1, 11);
+        assert_eq!(hash_file(&file, 700_000).unwrap().1, 600_000);
+    }
+
+    #[test]
+    fn descriptor_replies_are_parsed_like_stream_replies() {
+        assert_eq!(parse_reply("fd[11]: OK"), Reply::Clean);
+        assert_eq!(
+            parse_reply("fd[7]: Eicar-Test-Signature.Custom.UNOFFICIAL FOUND\0"),
+            Reply::Found("Eicar-Test-Signature.Custom.UNOFFICIAL".into())
+        );
+        for other in [
+            "fd[]: OK",
+            "fd[x]: OK",
+            "PROTOCOL ERROR: ancillary data sent without FILDES. ERROR",
+            "fd[3]: lstat() failed: No such file or directory. ERROR",
+        ] {
+            assert!(matches!(parse_reply(other), Reply::Error(_)), "{other}");
+        }
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct ScanInput {
     pub body: ByteStream,
     /// Size when known in advance (the connector's `Content-Length`).
     pub size: Option<u64>,
+    /// The item's open file, when the core opened it itself (a built-in filesystem connector,
+    /// `local_open.rs`): an engine on this machine may scan it by descriptor instead of
+    /// consuming `body`, which then reads the same file.
+    pub local: Option<std::fs::File>,
     /// Display/tag text of the item (becomes DSXA's `file-tag`).
     pub metainfo: String,
     pub task_id: TaskId,

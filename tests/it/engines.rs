@@ -139,7 +139,16 @@ async fn clamd_gets_length_prefixed_chunks_and_its_replies_become_verdicts() {
 /// The daemon and its folder (removed when the test ends).
 struct Clamd {
     child: Child,
+    /// clamd's log: one line per scan, `instream(local): …` for a stream and the file's path
+    /// for a descriptor (`LogClean yes` logs clean files too).
+    log: std::path::PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl Clamd {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 impl Drop for Clamd {
@@ -151,6 +160,11 @@ impl Drop for Clamd {
 
 /// The real clamd, offline, with one custom signature (the EICAR MD5) on a unix socket.
 fn real_clamd() -> (Clamd, String) {
+    real_clamd_with("StreamMaxLength 10M\n")
+}
+
+/// [`real_clamd`] with more configuration lines.
+fn real_clamd_with(conf_lines: &str) -> (Clamd, String) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     std::fs::create_dir_all(&db).unwrap();
@@ -161,7 +175,7 @@ fn real_clamd() -> (Clamd, String) {
     std::fs::write(
         &conf,
         format!(
-            "DatabaseDirectory {}\nLocalSocket {}\nForeground yes\nLogFile {}\nStreamMaxLength 10M\n",
+            "DatabaseDirectory {}\nLocalSocket {}\nForeground yes\nLogFile {}\nLogClean yes\n{conf_lines}",
             db.display(),
             sock.display(),
             dir.path().join("clamd.log").display()
@@ -181,7 +195,8 @@ fn real_clamd() -> (Clamd, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let addr = format!("unix://{}", sock.display());
-    (Clamd { child, _dir: dir }, addr)
+    let log = dir.path().join("clamd.log");
+    (Clamd { child, log, _dir: dir }, addr)
 }
 
 /// MD5 for the clamd hash signature (computed by `md5sum`, to avoid a crate for one test).
@@ -300,4 +315,205 @@ async fn dsxa_results_name_the_engine_and_claim_no_version_it_does_not_report() 
         meta["engine"],
         json!({"name": "dsxa", "version": null, "test_engine": false, "note": "Deep Instinct DSXA"})
     );
+}
+
+/// One item through `connector_url`: its verdict, or `(reason, class, details)` of its
+/// dead-letter entry.
+async fn outcome(api: &Api, connector_url: &str, job: &str, location: &str) -> Value {
+    let (s, v) = api
+        .post("/scan/request", scan_request(location, connector_url, Some(job)))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    api.post(&format!("/scan/jobs/{job}/enqueue_done"), json!({"enqueued_total": 1}))
+        .await;
+    api.wait_job(job, "completed", Duration::from_secs(60)).await;
+    let (_, r) = api.get(&format!("/scan/results/job/{job}")).await;
+    if let Some(r) = r.as_array().and_then(|a| a.first()) {
+        return json!({"verdict": r["verdict"]["verdict"], "detail": r["verdict"]["verdict_details"]});
+    }
+    let (_, dlq) = api.get("/admin/dead-letter/items/scan_request?start=0&end=100").await;
+    let entry = dlq["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no dead-letter list: {dlq}"))
+        .iter()
+        .find(|e| e["meta"]["job_id"] == job)
+        .unwrap_or_else(|| panic!("job {job} has neither a result nor a dead-letter entry: {dlq}"))
+        .clone();
+    json!({"reason": entry["reason"], "class": entry["meta"]["error_class"], "error": entry["error_details"]})
+}
+
+fn symlink(target: &std::path::Path, link: &std::path::Path) {
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+/// A file of a built-in filesystem connector (`serve --fs`, `scan DIR`) is opened by the core
+/// and passed to a clamd on a unix socket as a descriptor: clamd logs the file's own path, where
+/// the same file read through a standalone connector's `read_file` is an `instream`. Every
+/// location gets exactly the standalone connector's answer: links out of the asset refused, a
+/// file replaced after it was listed (by a link out, a folder, nothing) refused or not found,
+/// a link inside the asset followed.
+#[tokio::test]
+async fn built_in_folders_reach_clamd_by_descriptor_with_the_connector_s_refusals() {
+    let (clamd, addr) = real_clamd();
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let asset = root.join("asset");
+    write(&asset, "sub/eicar.com", EICAR);
+    write(&asset, "sub/ok.txt", b"fine");
+    write(&root, "outside/secret.com", EICAR);
+    symlink(&asset.join("sub/ok.txt"), &asset.join("inside-link"));
+    symlink(&root.join("outside/secret.com"), &asset.join("escape"));
+    symlink(&root.join("outside"), &asset.join("escape-dir"));
+    // Listed as files, then replaced before they were opened.
+    symlink(&root.join("outside/secret.com"), &asset.join("sub/swapped.com"));
+    std::fs::create_dir_all(asset.join("sub/now-a-folder")).unwrap();
+    let env = [
+        ("DSXCONNECT_SCANNER__ENGINE", "clamd"),
+        ("DSXCONNECT_SCANNER__CLAMD_ADDRESS", addr.as_str()),
+        ("DSXCONNECT_WORKERS__MAX_ATTEMPTS", "1"),
+    ];
+    let data = tempfile::tempdir().unwrap();
+    let (core, builtin_uuid, builtin_url) = start_core_with_builtin_fs(data.path(), &asset, &env);
+    let api = Api::new(&core.url);
+    api.wait_registered(&builtin_uuid).await;
+    let conn_data = tempfile::tempdir().unwrap();
+    let (standalone, standalone_uuid) = start_fs_connector(
+        &core.url,
+        &asset,
+        conn_data.path(),
+        &[("DSXCONNECTOR_ITEM_ACTION", "nothing")],
+    );
+    api.wait_registered(&standalone_uuid).await;
+    let a = asset.display().to_string();
+    let cases = [
+        ("sub/eicar.com", "Malicious"),
+        ("sub/ok.txt", "Benign"),
+        ("inside-link", "Benign"),
+        ("escape", "refused"),
+        ("escape-dir/secret.com", "refused"),
+        ("sub/../../outside/secret.com", "refused"),
+        ("sub/swapped.com", "refused"),
+        ("sub/now-a-folder", "not a regular file"),
+        ("sub/gone.txt", "not found"),
+    ];
+    for (i, (rel, expected)) in cases.iter().enumerate() {
+        let location = format!("{a}/{rel}");
+        let direct = outcome(&api, &builtin_url, &format!("b{i}"), &location).await;
+        let over_http = outcome(&api, &standalone.url, &format!("s{i}"), &location).await;
+        assert_eq!(direct, over_http, "{rel}");
+        match *expected {
+            "refused" => {
+                assert_eq!(direct["class"], "connector_client", "{rel}: {direct}");
+                assert!(
+                    direct["error"].as_str().unwrap().starts_with("HTTP 403"),
+                    "{rel}: {direct}"
+                );
+            }
+            "not a regular file" | "not found" => {
+                let error = direct["error"].as_str().unwrap();
+                assert!(
+                    error.starts_with("HTTP 404") && error.contains(expected),
+                    "{rel}: {direct}"
+                );
+            }
+            verdict => assert_eq!(direct["verdict"], verdict, "{rel}: {direct}"),
+        }
+    }
+    // Three files scanned each way: by descriptor (clamd names the file) and as streams.
+    let log = wait_for("clamd's log lines", Duration::from_secs(30), || async {
+        let log = clamd.log();
+        (log.matches("instream(").count() >= 3 && log.contains("/sub/ok.txt: OK")).then_some(log)
+    })
+    .await;
+    assert!(
+        log.contains(&format!("{a}/sub/eicar.com: Eicar-Test-Signature.Custom")),
+        "{log}"
+    );
+    assert_eq!(log.matches("instream(").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("/sub/ok.txt: OK").count(),
+        2,
+        "plain and through the inner link: {log}"
+    );
+    assert!(!log.contains("outside"), "nothing outside the asset was scanned: {log}");
+}
+
+/// Past `DSXCONNECT_SCANNER__CLAMD_FDPASS_MAX_SIZE` a built-in connector's file is streamed:
+/// clamd answers OK for a descriptor over its `MaxFileSize` without scanning it, while the
+/// stream meets its stream limit and the item is reported too large, never clean.
+#[tokio::test]
+async fn files_over_the_descriptor_limit_are_streamed_and_never_reported_clean() {
+    let (clamd, addr) = real_clamd_with("StreamMaxLength 1M\nMaxFileSize 1M\n");
+    let root = tempfile::tempdir().unwrap();
+    let asset = std::fs::canonicalize(root.path()).unwrap();
+    let mut big = vec![b'.'; 2 << 20];
+    big.extend_from_slice(EICAR);
+    write(&asset, "big.com", &big);
+    write(&asset, "small.com", EICAR);
+    let env = [
+        ("DSXCONNECT_SCANNER__ENGINE", "clamd"),
+        ("DSXCONNECT_SCANNER__CLAMD_ADDRESS", addr.as_str()),
+        ("DSXCONNECT_SCANNER__CLAMD_FDPASS_MAX_SIZE", "1M"),
+    ];
+    let data = tempfile::tempdir().unwrap();
+    let (core, uuid, url) = start_core_with_builtin_fs(data.path(), &asset, &env);
+    let api = Api::new(&core.url);
+    api.wait_registered(&uuid).await;
+    let a = asset.display().to_string();
+    let big = outcome(&api, &url, "big", &format!("{a}/big.com")).await;
+    assert_eq!(big["verdict"], "Not Scanned", "{big}");
+    assert_eq!(big["detail"]["reason"], "file too large", "{big}");
+    let small = outcome(&api, &url, "small", &format!("{a}/small.com")).await;
+    assert_eq!(small["verdict"], "Malicious", "{small}");
+    let log = wait_for("clamd's log line", Duration::from_secs(30), || async {
+        let log = clamd.log();
+        log.contains("small.com: Eicar").then_some(log)
+    })
+    .await;
+    assert!(
+        !log.contains("big.com"),
+        "the large file was never passed by descriptor: {log}"
+    );
+}
+
+/// `dsx-connect scan DIR` with clamd on a unix socket: the malicious file is listed (exit 1)
+/// and clamd scanned every file by descriptor.
+#[test]
+fn scan_of_a_folder_with_a_local_clamd_passes_descriptors() {
+    let (clamd, addr) = real_clamd();
+    let tree = tempfile::tempdir().unwrap();
+    let tree_path = std::fs::canonicalize(tree.path()).unwrap();
+    write(&tree_path, "a/evil.com", EICAR);
+    for i in 0..5 {
+        write(&tree_path, &format!("b/f{i}.txt"), format!("clean {i}").as_bytes());
+    }
+    let data = tempfile::tempdir().unwrap();
+    let out = run_for(
+        Command::new(env!("CARGO_BIN_EXE_dsx-connect"))
+            .args(["scan", "--data-dir"])
+            .arg(data.path())
+            .arg(&tree_path)
+            .env("DSXCONNECT_SCANNER__ENGINE", "clamd")
+            .env("DSXCONNECT_SCANNER__CLAMD_ADDRESS", &addr),
+        120,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("a/evil.com"), "{text}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = clamd.log();
+        if log.matches("/b/f").count() >= 5 || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(log.contains("/a/evil.com: Eicar-Test-Signature.Custom"), "{log}");
+    assert_eq!(log.matches("/b/f").count(), 5, "{log}");
+    assert!(!log.contains("instream("), "{log}");
 }

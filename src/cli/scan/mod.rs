@@ -275,7 +275,7 @@ async fn start_connectors(
                 },
                 &base,
                 &settings.data_dir,
-                core.state.core.trust.builtin(),
+                &core.state.core,
             )
             .await?,
         );

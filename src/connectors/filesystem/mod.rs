@@ -110,12 +110,7 @@ impl FilesystemStorage {
 
     /// The asset root: the asset with every link resolved (when it is available).
     fn asset_root(&self) -> Result<PathBuf, Refused> {
-        std::fs::canonicalize(&self.asset_path).map_err(|e| {
-            Refused::AssetUnavailable(format!(
-                "asset folder {} is unavailable: {e}",
-                self.asset_path.display()
-            ))
-        })
+        asset_root(&self.asset_path)
     }
 
     fn quarantine_real(&self) -> PathBuf {
@@ -126,19 +121,113 @@ impl FilesystemStorage {
         real.starts_with(self.quarantine_real())
     }
 
-    /// The single place a location from a request becomes a path: `dsx-bytes:` locations are
-    /// decoded (a malformed one is refused like any location outside the asset), then confined.
+    /// [`confine_location`] for this asset.
     fn confine(&self, location: &str) -> Result<(PathBuf, Confined), Refused> {
-        let given = location::decode(location).map_err(|e| Refused::Outside(e.to_string()))?;
-        let root = self.asset_root()?;
-        let c = confine(Path::new(&given), &self.asset_path, &root)?;
-        Ok((root, c))
+        confine_location(&self.asset_path, location)
+    }
+
+    /// Opens the regular file at `location`, confined to the asset: what `read_file` serves,
+    /// and what this process's core reads itself from its built-in connector
+    /// (`local_open.rs`), with the same refusals.
+    pub async fn open(&self, location: &str) -> Result<OpenedFile, ReadError> {
+        let (asset_path, location) = (self.asset_path.clone(), location.to_string());
+        tokio::task::spawn_blocking(move || open_confined(&asset_path, &location))
+            .await
+            .map_err(|e| ReadError::new(500, e.to_string()))?
     }
 
     /// The location of a real path below the asset root (built on the asset path).
     fn location_of(&self, rel: &Path) -> String {
         location::below(&self.asset_path, rel)
     }
+}
+
+/// The root of the asset at `asset_path`: every link resolved (when it is available).
+fn asset_root(asset_path: &Path) -> Result<PathBuf, Refused> {
+    std::fs::canonicalize(asset_path)
+        .map_err(|e| Refused::AssetUnavailable(format!("asset folder {} is unavailable: {e}", asset_path.display())))
+}
+
+/// The single place a location from a request becomes a path: `dsx-bytes:` locations are
+/// decoded (a malformed one is refused like any location outside the asset), then confined.
+fn confine_location(asset_path: &Path, location: &str) -> Result<(PathBuf, Confined), Refused> {
+    let given = location::decode(location).map_err(|e| Refused::Outside(e.to_string()))?;
+    let root = asset_root(asset_path)?;
+    let c = confine(Path::new(&given), asset_path, &root)?;
+    Ok((root, c))
+}
+
+/// A regular file of the asset, open for reading, with its size when opened.
+#[derive(Debug)]
+pub struct OpenedFile {
+    pub file: std::fs::File,
+    pub size: u64,
+}
+
+impl OpenedFile {
+    /// The file's bytes as `read_file` streams them: exactly `size` bytes, or an error if the
+    /// file became shorter meanwhile.
+    pub fn into_body(self) -> ItemBody {
+        let stream = ExactLen::new(
+            ReaderStream::with_capacity(tokio::fs::File::from_std(self.file), READ_CHUNK),
+            self.size,
+            "the file became shorter while it was read",
+        );
+        ItemBody {
+            size: Some(self.size),
+            stream: Box::pin(stream),
+        }
+    }
+}
+
+/// Opens `location` beneath the asset at `asset_path` (blocking).
+fn open_confined(asset_path: &Path, location: &str) -> Result<OpenedFile, ReadError> {
+    if let Some(opened) = open_plain(asset_path, location) {
+        return Ok(opened);
+    }
+    let (root, c) = confine_location(asset_path, location).map_err(|r| match r {
+        Refused::Outside(m) => ReadError::new(403, m),
+        Refused::AssetUnavailable(m) => ReadError::new(503, m),
+    })?;
+    let not_found = || ReadError::new(404, format!("{} not found", c.real.display()));
+    if c.rel.as_os_str().is_empty() {
+        return Err(ReadError::new(404, "the asset folder is not a file"));
+    }
+    let file = Dir::open(&root)
+        .and_then(|d| d.open_file(&c.rel))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => not_found(),
+            io::ErrorKind::InvalidInput => ReadError::new(404, format!("{} is not a regular file", c.real.display())),
+            io::ErrorKind::PermissionDenied => ReadError::new(403, format!("permission denied: {e}")),
+            _ if is_link_refusal(&e) => ReadError::new(403, "the location resolves outside the asset"),
+            _ => ReadError::new(502, format!("cannot open {}: {e}", c.real.display())),
+        })?;
+    let size = file.metadata().map_err(|e| ReadError::new(502, e.to_string()))?.len();
+    Ok(OpenedFile { file, size })
+}
+
+/// The common case without resolving a path: a location that names, lexically, a file below
+/// the asset path with no link on the way is exactly what containment accepts, and opening it
+/// beneath the asset while refusing every link (`beneath`) is that check done by the kernel.
+/// `None` for anything else (a link inside the asset, a missing file, a refusal): the full
+/// check of [`open_confined`] then gives the answer, so both ways refuse the same.
+fn open_plain(asset_path: &Path, location: &str) -> Option<OpenedFile> {
+    let given = PathBuf::from(location::decode(location).ok()?);
+    if given.as_os_str().as_encoded_bytes().contains(&0) {
+        return None;
+    }
+    let joined = if given.is_absolute() {
+        given
+    } else {
+        asset_path.join(given)
+    };
+    let rel = lexical_normalize(&joined).strip_prefix(asset_path).ok()?.to_path_buf();
+    if rel.as_os_str().is_empty() {
+        return None;
+    }
+    let file = Dir::open(asset_path).ok()?.open_file(&rel).ok()?;
+    let size = file.metadata().ok()?.len();
+    Some(OpenedFile { file, size })
 }
 
 fn action_error(msg: impl Into<String>, action: ItemAction) -> ItemActionStatusResponse {
@@ -224,41 +313,7 @@ impl Storage for FilesystemStorage {
     }
 
     async fn read(&self, location: &str) -> Result<ItemBody, ReadError> {
-        let (root, c) = self.confine(location).map_err(|r| match r {
-            Refused::Outside(m) => ReadError::new(403, m),
-            Refused::AssetUnavailable(m) => ReadError::new(503, m),
-        })?;
-        let file = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, u64), ReadError> {
-            let not_found = || ReadError::new(404, format!("{} not found", c.real.display()));
-            if c.rel.as_os_str().is_empty() {
-                return Err(ReadError::new(404, "the asset folder is not a file"));
-            }
-            let f = Dir::open(&root)
-                .and_then(|d| d.open_file(&c.rel))
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => not_found(),
-                    io::ErrorKind::InvalidInput => {
-                        ReadError::new(404, format!("{} is not a regular file", c.real.display()))
-                    }
-                    io::ErrorKind::PermissionDenied => ReadError::new(403, format!("permission denied: {e}")),
-                    _ if is_link_refusal(&e) => ReadError::new(403, "the location resolves outside the asset"),
-                    _ => ReadError::new(502, format!("cannot open {}: {e}", c.real.display())),
-                })?;
-            let meta = f.metadata().map_err(|e| ReadError::new(502, e.to_string()))?;
-            Ok((f, meta.len()))
-        })
-        .await
-        .map_err(|e| ReadError::new(500, e.to_string()))??;
-        let (file, size) = file;
-        let stream = ExactLen::new(
-            ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_CHUNK),
-            size,
-            "the file became shorter while it was read",
-        );
-        Ok(ItemBody {
-            size: Some(size),
-            stream: Box::pin(stream),
-        })
+        Ok(self.open(location).await?.into_body())
     }
 
     async fn item_action(&self, location: &str, action: ItemAction) -> ActionAnswer {

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use dsx_connect::app::start_core as start_core_server;
+use dsx_connect::cli::builtin::{Builtin, start_builtin};
 use dsx_connect::config::Settings;
 use dsx_connect::connectors::filesystem::FilesystemStorage;
 use dsx_connect::connectors::framework::server::start;
@@ -170,6 +171,54 @@ pub fn start_fs_connector(core_url: &str, asset: &Path, data_dir: &Path, env: &[
         },
         uuid,
     )
+}
+
+/// A core with a built-in filesystem connector for `asset` in the same process, as `serve --fs`
+/// and `scan DIR` run it (its items are opened by the core itself), reporting only; returns the
+/// core, the connector's uuid and its callback URL.
+pub fn start_core_with_builtin_fs(data_dir: &Path, asset: &Path, env: &[(&str, &str)]) -> (Threaded, String, String) {
+    init_logs();
+    let mut env = env_map(env);
+    env.insert("DSXCONNECT_DATA_DIR".into(), data_dir.display().to_string());
+    if redis::backend_is_redis() {
+        env.entry("DSXCONNECT_REDIS_URL".into())
+            .or_insert_with(|| redis::url_for(data_dir));
+    }
+    env.entry("DSXCONNECT_WORKERS__RETRY_BACKOFF_BASE_SECS".into())
+        .or_insert("0.05".into());
+    let settings = Arc::new(Settings::from_map(&env, None).expect("valid core settings").settings);
+    let (asset, data_dir) = (asset.display().to_string(), data_dir.to_path_buf());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let core = start_core_server(settings, listener, true).await.expect("core starts");
+            let builtin = Builtin {
+                kind: ConnectorKind::Filesystem,
+                asset: &asset,
+                name: "filesystem-connector".into(),
+                action: Some("nothing"),
+                quarantine: None,
+                filter: None,
+            };
+            let conn = start_builtin(builtin, &core.base_url(), &data_dir, &core.state.core)
+                .await
+                .expect("built-in connector starts");
+            let ids = (conn.service.uuid().to_string(), conn.service.settings().callback_url());
+            ready_tx.send((core.base_url(), ids)).unwrap();
+            let _ = stop_rx.await;
+            conn.stop().await;
+            core.shutdown(Duration::from_secs(2)).await;
+        });
+    });
+    let (url, (uuid, conn_url)) = ready_rx.recv_timeout(Duration::from_secs(20)).expect("core ready");
+    let core = Threaded {
+        url,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    };
+    (core, uuid, conn_url)
 }
 
 /// The DSXA stub process.
