@@ -248,7 +248,7 @@ def measure(server, files, repeat, bin_dir):
         assert n == files, f"the connector enqueued {n} of {files}"
         conn.append((n / secs, cpu, rss))
         print(f"  {server.name} run={i} connector keys={n} seconds={secs:.2f} keys_per_s={n / secs:.0f} "
-              f"connector_cpu_s={cpu:.2f} connector_peak_rss_mb={rss:.1f} "
+              f"listing_cpu_s={cpu:.2f} connector_peak_rss_mb={rss:.1f} "
               f"server_cpu_s={cpu_seconds(server.proc.pid) - before:.2f} load={load()}", flush=True)
     row = dict(server=server.name, plain=statistics.median(plain), connector=statistics.median(c[0] for c in conn),
                cpu=statistics.median(c[1] for c in conn) * 20000 / files, rss=max(c[2] for c in conn))

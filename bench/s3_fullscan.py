@@ -113,7 +113,7 @@ def main():
         env = dict(CREDS, DSXCONNECTOR_S3_ENDPOINT_URL=endpoint)
         listed, secs, cpu, rss = standalone_listing(binary, "s3", "aws-s3-connector", asset, env)
         print(f"listing_alone keys={listed} seconds={secs:.2f} keys_per_s={listed / secs:.0f} "
-              f"connector_cpu_s={cpu:.2f} connector_peak_rss_mb={rss:.1f} "
+              f"listing_cpu_s={cpu:.2f} connector_peak_rss_mb={rss:.1f} "
               f"server_cpu_s={cpu_seconds(server.pid) - before:.2f}")
         env = [f"DSXCONNECTOR_S3_ENDPOINT_URL={endpoint}"] + [f"{k}={v}" for k, v in CREDS.items()]
         with Rig([tree], a.delay_ms, env=env, s3_assets=[asset]) as rig:
