@@ -11,7 +11,6 @@ use crate::connectors::filter::Filter;
 use crate::connectors::framework::paged_listing::{self, Page, pages_under};
 use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
 
-
 pub struct ListPlan {
     pub client: Arc<BlobClient>,
     pub asset: AzAsset,
@@ -35,7 +34,10 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
     let pages = pages_under(prefixes(&plan.asset, &filter), move |prefix, marker| {
         let (client, container) = (Arc::clone(&client), container.clone());
         async move {
-            match client.list_page(&container, &prefix, marker.as_deref(), page_size).await {
+            match client
+                .list_page(&container, &prefix, marker.as_deref(), page_size)
+                .await
+            {
                 Ok(p) => Ok(Page {
                     entries: p.blobs,
                     next: p.next_marker,

@@ -11,7 +11,6 @@ use crate::connectors::filter::Filter;
 use crate::connectors::framework::paged_listing::{self, Page, pages_under};
 use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
 
-
 pub struct ListPlan {
     pub client: GcsClient,
     pub asset: GcsAsset,
