@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::asset::{AzAsset, Quarantine};
 use super::client::BlobClient;
 use crate::connectors::filter::Filter;
-use crate::connectors::framework::paged_listing::{self, Page, pages_under};
-use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
+use crate::connectors::framework::{ItemReceiver, Unreadable};
+use crate::connectors::object_store::paged_listing::{self, Page, item_of, pages_under};
 
 pub struct ListPlan {
     pub client: Arc<BlobClient>,
@@ -18,20 +18,11 @@ pub struct ListPlan {
     pub page_size: u32,
 }
 
-/// The listing prefixes: the asset's, or the asset's followed by each hint.
-pub fn prefixes(asset: &AzAsset, filter: &Filter) -> Vec<String> {
-    let base = asset.list_prefix();
-    match filter.s3_prefix_hints() {
-        None => vec![base],
-        Some(hints) => hints.iter().map(|h| format!("{base}{h}")).collect(),
-    }
-}
-
 /// Lists in the background, one page ahead of the scan; the channel closes at the end (or after
 /// a listing error, which is sent as the last entry).
 pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
-    let (client, container, page_size) = (Arc::clone(&plan.client), plan.asset.container.clone(), plan.page_size);
-    let pages = pages_under(prefixes(&plan.asset, &filter), move |prefix, marker| {
+    let (client, container, page_size) = (Arc::clone(&plan.client), plan.asset.bucket.clone(), plan.page_size);
+    let pages = pages_under(plan.asset.list_prefixes(&filter), move |prefix, marker| {
         let (client, container) = (Arc::clone(&client), container.clone());
         async move {
             match client
@@ -50,16 +41,9 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
         }
     });
     paged_listing::spawn(pages, move |b| {
-        if b.folder || b.name.ends_with('/') || plan.quarantine.holds(&b.name) {
-            return None;
+        if b.folder {
+            return None; // an `hdi_isfolder` marker
         }
-        if !filter.is_in_scope(plan.asset.relative(&b.name)?) {
-            return None;
-        }
-        Some(Item {
-            metainfo: plan.asset.metainfo(&b.name),
-            location: b.name,
-            size: b.size,
-        })
+        item_of(&plan.asset, &plan.quarantine, &filter, b.name, b.size)
     })
 }

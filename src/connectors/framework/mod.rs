@@ -6,7 +6,6 @@ pub mod core_client;
 pub mod exact_len;
 pub mod full_scan;
 pub mod keyring;
-pub mod paged_listing;
 pub mod routes;
 pub mod scanned;
 pub mod server;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::asset::{Quarantine, S3Asset};
 use super::errors::S3Failure;
 use crate::connectors::filter::Filter;
-use crate::connectors::framework::paged_listing::{self, Page, pages_under};
-use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
+use crate::connectors::framework::{ItemReceiver, Unreadable};
+use crate::connectors::object_store::paged_listing::{self, Page, item_of, pages_under};
 
 /// Keys per ListObjectsV2 page (the S3 maximum).
 const PAGE: i32 = 1000;
@@ -20,20 +20,11 @@ pub struct ListPlan {
     pub quarantine: Quarantine,
 }
 
-/// The listing prefixes: the asset's, or the asset's followed by each hint.
-pub fn prefixes(asset: &S3Asset, filter: &Filter) -> Vec<String> {
-    let base = asset.list_prefix();
-    match filter.s3_prefix_hints() {
-        None => vec![base],
-        Some(hints) => hints.iter().map(|h| format!("{base}{h}")).collect(),
-    }
-}
-
 /// Lists in the background, one page ahead of the scan; the channel closes at the end (or after
 /// a listing error, which is sent as the last entry).
 pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
     let (client, bucket) = (plan.client.clone(), plan.asset.bucket.clone());
-    let pages = pages_under(prefixes(&plan.asset, &filter), move |prefix, token| {
+    let pages = pages_under(plan.asset.list_prefixes(&filter), move |prefix, token| {
         let (client, bucket) = (client.clone(), bucket.clone());
         async move {
             let asked = client
@@ -60,17 +51,7 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
         }
     });
     paged_listing::spawn(pages, move |obj| {
-        let key = obj.key?;
-        if key.ends_with('/') || plan.quarantine.holds(&key) {
-            return None;
-        }
-        if !filter.is_in_scope(plan.asset.relative(&key)?) {
-            return None;
-        }
-        Some(Item {
-            metainfo: plan.asset.metainfo(&key),
-            size: obj.size.and_then(|s| u64::try_from(s).ok()),
-            location: key,
-        })
+        let size = obj.size.and_then(|s| u64::try_from(s).ok());
+        item_of(&plan.asset, &plan.quarantine, &filter, obj.key?, size)
     })
 }

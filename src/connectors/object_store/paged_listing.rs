@@ -11,7 +11,9 @@ use std::future::Future;
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::mpsc;
 
-use super::{Item, ItemReceiver, Unreadable};
+use super::asset::{Asset, Quarantine, Store};
+use crate::connectors::filter::Filter;
+use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
 
 /// Items buffered between the lister and the full scan.
 const CHANNEL: usize = 2048;
@@ -87,6 +89,25 @@ where
     rx
 }
 
+/// The item of a listed object, or `None` for a folder marker (a name ending in `/`), a name in
+/// the quarantine or outside the asset, or one the filter leaves out (judged below the prefix).
+pub fn item_of<S: Store>(
+    asset: &Asset<S>,
+    quarantine: &Quarantine<S>,
+    filter: &Filter,
+    name: String,
+    size: Option<u64>,
+) -> Option<Item> {
+    if name.ends_with('/') || quarantine.holds(&name) || !filter.is_in_scope(asset.relative(&name)?) {
+        return None;
+    }
+    Some(Item {
+        metainfo: asset.metainfo(&name),
+        location: name,
+        size,
+    })
+}
+
 /// Runs `pages` in a task of its own and hands its pages over in order. A slot is reserved
 /// before each request, and the channel holds one page: the request for page n+2 leaves only
 /// once page n+1 was taken, that is once page n is drained. Dropping the receiver ends the task
@@ -144,6 +165,36 @@ mod tests {
         let all: Vec<_> = counted(Arc::default()).collect().await;
         let names: Vec<String> = all.into_iter().flat_map(Result::unwrap).collect();
         assert_eq!(names, ["a/1", "a/2", "b/1", "b/2", "c/1", "c/2"]);
+    }
+
+    #[test]
+    fn items_leave_out_folder_markers_the_quarantine_and_filtered_names() {
+        let asset = Asset::<crate::connectors::s3::asset::S3>::parse("b/pre").unwrap();
+        let quarantine = Quarantine::parse("q", &asset, true).unwrap();
+        let all = Filter::parse("").unwrap();
+        let item = |filter: &Filter, name: &str| item_of(&asset, &quarantine, filter, name.to_string(), Some(3));
+        assert_eq!(
+            item(&all, "pre/sub/a b.txt"),
+            Some(Item {
+                location: "pre/sub/a b.txt".into(),
+                metainfo: "b/pre/sub/a b.txt".into(),
+                size: Some(3),
+            })
+        );
+        for skipped in ["pre/sub/", "q/pre/x", "prefix/x", "other/x"] {
+            assert_eq!(item(&all, skipped), None, "{skipped}");
+        }
+        let whole = Asset::<crate::connectors::s3::asset::S3>::parse("b").unwrap();
+        let in_bucket = Quarantine::parse("q", &whole, true).unwrap();
+        assert_eq!(
+            item_of(&whole, &in_bucket, &all, "q/x".into(), None),
+            None,
+            "the quarantine"
+        );
+        assert!(item_of(&whole, &in_bucket, &all, "qx/y".into(), None).is_some());
+        let sub = Filter::parse("sub").unwrap();
+        assert!(item(&sub, "pre/sub/a").is_some());
+        assert_eq!(item(&sub, "pre/other/a"), None, "the filter");
     }
 
     #[tokio::test]
