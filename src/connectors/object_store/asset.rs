@@ -65,7 +65,7 @@ fn url<S: Store>(bucket: &str, prefix: &str) -> String {
 }
 
 /// `<scheme>://` stripped from `v`, if there.
-fn strip_scheme<'a, S: Store>(v: &'a str) -> Option<&'a str> {
+fn strip_scheme<S: Store>(v: &str) -> Option<&str> {
     v.strip_prefix(S::SCHEME)?.strip_prefix("://")
 }
 
