@@ -59,18 +59,64 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def standalone_listing(binary, kind, route, asset, env):
+    """Listing alone: `dsx-connect connector <kind>` for `asset` enumerating into a recording fake
+    core (no scanning). Returns (items enqueued, seconds from the trigger to `enqueue_done`,
+    connector CPU seconds over that span, connector peak RSS in MB); the CPU of start-up (settings,
+    TLS, registration) is left out so that the figure is the listing's."""
+    import fake_core
+
+    rec = fake_core.Recorder()
+    core = fake_core.start(rec)
+    port = free_port()
+    data = tempfile.mkdtemp(prefix=f"dsx-bench-{kind}-")
+    e = dict(os.environ, DSXCONNECTOR_ASSET=asset, DSXCONNECTOR_DSX_CONNECT_URL=core,
+             DSXCONNECTOR_CONNECTOR_URL=f"http://127.0.0.1:{port}", DSXCONNECTOR_LISTEN_ADDR=f"127.0.0.1:{port}",
+             DSXCONNECTOR_DATA_DIR=data, DSXCONNECTOR_LOG_LEVEL="warn", DSXCONNECTOR_ITEM_ACTION="nothing", **env)
+    proc = subprocess.Popen([binary, "connector", kind], env=e)
+    try:
+        base = f"http://127.0.0.1:{port}/{route}"
+        for _ in range(600):
+            try:
+                get(f"{base}/readyz")
+                break
+            except OSError:
+                time.sleep(0.05)
+        cpu_before, start = cpu_seconds(proc.pid), time.monotonic()
+        post(f"{base}/full_scan?job_id=bench")
+        while "bench" not in rec.done:
+            if proc.poll() is not None:
+                raise SystemExit(f"the {kind} connector exited with {proc.returncode}")
+            time.sleep(0.01)
+        end, body = rec.done["bench"]
+        cpu = cpu_seconds(proc.pid) - cpu_before
+        return body["enqueued_total"], end - start, cpu, peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def builtin_order(connector):
-    """Sort key of built-in connector names: `filesystem-connector`, `-2`, … then `aws-s3-connector`, …"""
+    """Sort key of built-in connector names: `filesystem-connector`, `-2`, … then the cloud ones."""
     name = connector["name"]
     base, _, n = name.rpartition("-")
     index = int(n) if n.isdigit() else 1
-    return (name.startswith("aws-s3"), index)
+    return (not name.startswith("filesystem"), index)
 
 
 class Rig:
     """The stub and a serve process with one built-in connector per tree."""
 
-    def __init__(self, trees, delay_ms=0, capture=False, env=(), bin_dir=None, s3_assets=()):
+    def __init__(self, trees, delay_ms=0, capture=False, env=(), bin_dir=None, s3_assets=(), cloud_assets=()):
+        """`cloud_assets`: (serve flag, asset) pairs, e.g. ("--azure", "container/prefix")."""
         self.bin = bin_dir or os.path.join(ROOT, "target", "release")
         self.data = tempfile.mkdtemp(prefix="dsx-bench-")
         self.procs = []
@@ -89,14 +135,15 @@ class Rig:
         cmd = [os.path.join(self.bin, "dsx-connect"), "serve", "--action", "nothing"]
         for t in trees:
             cmd += ["--fs", t]
-        for asset in s3_assets:
-            cmd += ["--s3", asset]
+        cloud_assets = [("--s3", a) for a in s3_assets] + list(cloud_assets)
+        for flag, asset in cloud_assets:
+            cmd += [flag, asset]
         os.makedirs(OUT, exist_ok=True)
         self.log = open(os.path.join(OUT, "serve.log"), "w")
         self.serve = subprocess.Popen(cmd, env=e, stdout=self.log, stderr=self.log)
         self.procs.append(self.serve)
         self.api = f"http://127.0.0.1:{port}/dsx-connect/api/v1"
-        self.connectors = self._wait_connectors(len(trees) + len(s3_assets))
+        self.connectors = self._wait_connectors(len(trees) + len(cloud_assets))
 
     def _wait_connectors(self, n):
         """The built-in connectors' uuids, filesystem ones first, each group in asset order."""

@@ -16,15 +16,13 @@ import argparse
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import urllib.error
 import urllib.request
 
-import fake_core
-from harness import OUT, ROOT, Rig, free_port, get, make_tree, peak_rss_mb, post
+from harness import OUT, ROOT, Rig, cpu_seconds, free_port, make_tree, peak_rss_mb, standalone_listing
 
 CREDS = dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", DSXCONNECTOR_S3_REGION="us-east-1")
 
@@ -92,40 +90,6 @@ def upload(endpoint, bucket, tree):
     return len(files)
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def listing_alone(endpoint, asset, binary):
-    rec = fake_core.Recorder()
-    core = fake_core.start(rec)
-    port = free_port()
-    env = dict(os.environ, DSXCONNECTOR_ASSET=asset, DSXCONNECTOR_DSX_CONNECT_URL=core,
-               DSXCONNECTOR_CONNECTOR_URL=f"http://127.0.0.1:{port}", DSXCONNECTOR_LISTEN_ADDR=f"127.0.0.1:{port}",
-               DSXCONNECTOR_DATA_DIR=tempfile.mkdtemp(prefix="dsx-bench-s3-"), DSXCONNECTOR_LOG_LEVEL="warn",
-               DSXCONNECTOR_ITEM_ACTION="nothing", DSXCONNECTOR_S3_ENDPOINT_URL=endpoint, **CREDS)
-    proc = subprocess.Popen([binary, "connector", "s3"], env=env)
-    try:
-        base = f"http://127.0.0.1:{port}/aws-s3-connector"
-        for _ in range(300):
-            try:
-                get(f"{base}/readyz")
-                break
-            except OSError:
-                time.sleep(0.05)
-        start = time.monotonic()
-        post(f"{base}/full_scan?job_id=bench")
-        while "bench" not in rec.done:
-            time.sleep(0.01)
-        end, body = rec.done["bench"]
-        return body["enqueued_total"], end - start, cpu_seconds(proc.pid), peak_rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20000)
@@ -146,9 +110,10 @@ def main():
         asset = f"{bucket}/bench"
         binary = os.path.join(ROOT, "target", "release", "dsx-connect")
         before = cpu_seconds(server.pid)
-        listed, secs, cpu, rss = listing_alone(endpoint, asset, binary)
+        env = dict(CREDS, DSXCONNECTOR_S3_ENDPOINT_URL=endpoint)
+        listed, secs, cpu, rss = standalone_listing(binary, "s3", "aws-s3-connector", asset, env)
         print(f"listing_alone keys={listed} seconds={secs:.2f} keys_per_s={listed / secs:.0f} "
-              f"connector_cpu_s={cpu:.2f} connector_peak_rss_mb={rss:.1f} "
+              f"listing_cpu_s={cpu:.2f} connector_peak_rss_mb={rss:.1f} "
               f"server_cpu_s={cpu_seconds(server.pid) - before:.2f}")
         env = [f"DSXCONNECTOR_S3_ENDPOINT_URL={endpoint}"] + [f"{k}={v}" for k, v in CREDS.items()]
         with Rig([tree], a.delay_ms, env=env, s3_assets=[asset]) as rig:

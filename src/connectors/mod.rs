@@ -6,4 +6,5 @@ pub mod filesystem;
 pub mod filter;
 pub mod framework;
 pub mod gcs;
+pub mod object_store;
 pub mod s3;

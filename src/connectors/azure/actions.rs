@@ -128,7 +128,7 @@ impl AzureStorage {
             ItemAction::Move => {
                 let tags = match self
                     .client
-                    .get_tags(&self.asset.container, name, src.version.as_deref())
+                    .get_tags(&self.asset.bucket, name, src.version.as_deref())
                     .await
                 {
                     Ok(t) => Some(t),
@@ -140,7 +140,7 @@ impl AzureStorage {
             ItemAction::Tag => {
                 let current = match self
                     .client
-                    .get_tags(&self.asset.container, name, src.version.as_deref())
+                    .get_tags(&self.asset.bucket, name, src.version.as_deref())
                     .await
                 {
                     Ok(t) => t,
@@ -153,7 +153,7 @@ impl AzureStorage {
                 };
                 match self
                     .client
-                    .set_tags(&self.asset.container, name, src.version.as_deref(), &merged)
+                    .set_tags(&self.asset.bucket, name, src.version.as_deref(), &merged)
                     .await
                 {
                     Ok(()) => (
@@ -167,7 +167,7 @@ impl AzureStorage {
             ItemAction::MoveTag => {
                 let (tags, supported) = match self
                     .client
-                    .get_tags(&self.asset.container, name, src.version.as_deref())
+                    .get_tags(&self.asset.bucket, name, src.version.as_deref())
                     .await
                 {
                     Ok(t) => match tagsets::with_verdict(&t, self.scan_time_tag(), self.tag_engine.as_deref()) {
@@ -206,7 +206,7 @@ impl AzureStorage {
         let if_match = if v.is_none() { e.as_deref() } else { None };
         let props = self
             .client
-            .properties(&self.asset.container, name, v.as_deref(), if_match)
+            .properties(&self.asset.bucket, name, v.as_deref(), if_match)
             .await?;
         let current = v.is_none() || props.is_current != Some(false);
         Ok(Source {
@@ -220,7 +220,7 @@ impl AzureStorage {
     /// Deletes the base blob (with its snapshots) while the scanned version is current, and the
     /// scanned version itself where versions are kept and purging is on.
     async fn delete_source(&self, name: &str, src: &Source) -> DeleteOutcome {
-        let c = &self.asset.container;
+        let c = &self.asset.bucket;
         if src.current {
             match self.client.delete(c, name, None, src.etag.as_deref()).await {
                 Ok(()) => {}
@@ -259,7 +259,7 @@ impl AzureStorage {
         let base = q.dest_name(name);
         let source_url = self
             .client
-            .copy_source(&self.asset.container, name, src.version.as_deref());
+            .copy_source(&self.asset.bucket, name, src.version.as_deref());
         let source_if_match = if src.version.is_none() {
             src.etag.as_deref()
         } else {
@@ -275,7 +275,7 @@ impl AzureStorage {
             let dest = if n == 0 { base.clone() } else { format!("{base}.{n}") };
             match self
                 .client
-                .copy(&q.container, &dest, &source_url, source_if_match, tags.as_deref(), tier)
+                .copy(&q.bucket, &dest, &source_url, source_if_match, tags.as_deref(), tier)
                 .await
             {
                 Ok((status, id)) => {
@@ -305,7 +305,7 @@ impl AzureStorage {
                 error(format!("The copy to quarantine did not complete: {why}"), action),
             );
         }
-        let moved_to = format!("{}/{dest}", q.container);
+        let moved_to = format!("{}/{dest}", q.bucket);
         match self.delete_source(name, src).await {
             DeleteOutcome::Done(_) => {
                 self.scanned.forget(name);
@@ -345,7 +345,7 @@ impl AzureStorage {
     /// Polls a pending copy until it succeeds; on `failed`, `aborted` or timeout it aborts the
     /// copy and deletes the destination, so the source stays the only copy.
     async fn wait_for_copy(&self, dest: &str, status: Option<String>, copy_id: Option<String>) -> Result<(), String> {
-        let c = &self.quarantine.container;
+        let c = &self.quarantine.bucket;
         let deadline = Instant::now() + self.settings.copy_timeout;
         let mut status = status.unwrap_or_else(|| "success".into());
         let mut copy_id = copy_id;

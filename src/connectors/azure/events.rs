@@ -122,7 +122,7 @@ pub fn classify(body: &Value, s: &Scope<'_>) -> Result<Vec<WebhookItem>, Webhook
             .iter()
             .find_map(|k| obj.get(*k).and_then(Value::as_str))
     {
-        return Ok(vec![place(s, &s.asset.container, name, None)]);
+        return Ok(vec![place(s, &s.asset.bucket, name, None)]);
     }
     let list = events(body).ok_or_else(|| bad("expected an Event Grid or CloudEvents delivery"))?;
     let mut out = Vec::with_capacity(list.len());
@@ -187,7 +187,7 @@ fn classify_event(e: &Value, s: &Scope<'_>) -> WebhookItem {
     let Some((container, name)) = located else {
         return WebhookItem::Rejected("malformed");
     };
-    if container != s.asset.container {
+    if container != s.asset.bucket {
         return WebhookItem::Rejected("foreign_bucket");
     }
     place(s, &container, &name, data.get("contentLength").and_then(Value::as_u64))

@@ -134,7 +134,7 @@ impl AzureStorage {
 
     /// `<blob service URL>/<container>[/<prefix>]`.
     fn base_url(&self) -> String {
-        let mut s = format!("{}/{}", self.client.endpoint, self.asset.container);
+        let mut s = format!("{}/{}", self.client.endpoint, self.asset.bucket);
         if !self.asset.prefix.is_empty() {
             s.push('/');
             s.push_str(&self.asset.prefix);
@@ -145,7 +145,7 @@ impl AzureStorage {
     /// Marks a blob `pending` as it is taken in, replacing any result it carries (one the core
     /// did not give this very scan is never trusted).
     async fn mark_pending(&self, name: &str) {
-        let c = &self.asset.container;
+        let c = &self.asset.bucket;
         let current = match self.client.get_tags(c, name, None).await {
             Ok(t) => t,
             Err(f) => {
@@ -214,7 +214,7 @@ impl Storage for AzureStorage {
         };
         format!(
             "ABS container: {}, prefix: {}, filter: {}",
-            self.asset.container,
+            self.asset.bucket,
             or_none(&self.asset.prefix),
             or_none(&self.filter_text)
         )
@@ -227,7 +227,7 @@ impl Storage for AzureStorage {
     fn extra_config(&self) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("account".into(), json!(self.client.account));
-        m.insert("container".into(), json!(self.asset.container));
+        m.insert("container".into(), json!(self.asset.bucket));
         m.insert("prefix".into(), json!(self.asset.prefix));
         m.insert("endpoint_url".into(), json!(self.client.endpoint));
         m.insert("auth".into(), json!(self.auth_mode));
@@ -247,7 +247,7 @@ impl Storage for AzureStorage {
     async fn repo_check(&self) -> RepoCheck {
         match self
             .client
-            .list_page(&self.asset.container, &self.asset.list_prefix(), None, 1)
+            .list_page(&self.asset.bucket, &self.asset.list_prefix(), None, 1)
             .await
         {
             Ok(_) => Ok(Vec::new()),
@@ -287,7 +287,7 @@ impl Storage for AzureStorage {
         self.inside(location).map_err(|(s, m)| ReadError::new(s, m))?;
         let resp = self
             .client
-            .get(&self.asset.container, location)
+            .get(&self.asset.bucket, location)
             .await
             .map_err(|f| read_error(&f, location))?;
         let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -387,7 +387,7 @@ impl Storage for AzureStorage {
                 ItemAction::NotImplemented,
             );
         }
-        let c = &self.asset.container;
+        let c = &self.asset.bucket;
         let version = self.scanned.get(location).and_then(|s| s.version);
         let current = match self.client.get_tags(c, location, version.as_deref()).await {
             Ok(t) => t,

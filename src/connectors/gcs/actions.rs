@@ -177,7 +177,7 @@ impl GcsStorage {
     ) -> ActionAnswer {
         let tagged = new_metadata.is_some();
         let body = rewrite_body(resource, new_metadata);
-        let base = self.quarantine.dest_key(name);
+        let base = self.quarantine.dest_name(name);
         let qbucket = &self.quarantine.bucket;
         let mut dest = None;
         'names: for n in 0..MAX_SUFFIX {

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 
-use self::asset::{AssetError, GcsAsset, Quarantine};
+use self::asset::{GcsAsset, Quarantine};
 use self::auth::{Auth, AuthError};
 use self::client::{ClientError, GcsClient};
 use self::errors::GcsFailure;
@@ -36,6 +36,7 @@ use crate::connectors::framework::{
     ActionAnswer, Item, ItemBody, ItemReceiver, ItemSink, ReadError, RepoCheck, RepoFailure, ResultTag, Storage,
     WebhookError, WebhookItem,
 };
+use crate::connectors::object_store::asset::AssetError;
 use crate::model::{ItemAction, ItemActionStatusResponse, StatusKind};
 
 /// Objects marked `pending` at once while items are enqueued.

@@ -178,7 +178,7 @@ impl S3Storage {
 
     /// The first destination key that holds nothing: `k`, `k.1`, `k.2`, …
     async fn free_destination(&self, key: &str) -> Result<String, S3Failure> {
-        let base = self.quarantine.dest_key(key);
+        let base = self.quarantine.dest_name(key);
         for n in 0..MAX_SUFFIX {
             let candidate = if n == 0 { base.clone() } else { format!("{base}.{n}") };
             match self
