@@ -2,6 +2,7 @@
 //! "Pipeline"), and the worker pool that claims items and runs them through it.
 
 pub mod item;
+pub mod reuse;
 pub mod worker_pool;
 
 use std::sync::Arc;

@@ -69,6 +69,7 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                         metainfo: plan.asset.metainfo(&b.name),
                         location: b.name,
                         size: b.size,
+                        identity: None,
                     };
                     if tx.send(Ok(item)).await.is_err() {
                         return; // the scan stopped listening

@@ -69,6 +69,7 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                     let item = Item {
                         metainfo: plan.asset.metainfo(&name),
                         size: obj.size.and_then(|s| s.parse().ok()),
+                        identity: None,
                         location: name,
                     };
                     if tx.send(Ok(item)).await.is_err() {

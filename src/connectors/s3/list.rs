@@ -11,6 +11,7 @@ use super::asset::{Quarantine, S3Asset};
 use super::errors::S3Failure;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
+use crate::model::ItemIdentity;
 
 /// Items buffered between the lister and the full scan (about two pages).
 const CHANNEL: usize = 2048;
@@ -73,6 +74,10 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                         location: key.to_string(),
                         metainfo: plan.asset.metainfo(key),
                         size: obj.size().and_then(|s| u64::try_from(s).ok()),
+                        identity: obj.e_tag().map(|etag| ItemIdentity::S3 {
+                            etag: etag.to_string(),
+                            version_id: None,
+                        }),
                     };
                     if tx.send(Ok(item)).await.is_err() {
                         return; // the scan stopped listening (limit reached, cancelled)
