@@ -1,5 +1,6 @@
-//! VerdictMemory on SQLite: one row per remembered verdict, numbered in insertion order, so the
-//! oldest beyond the bound are one range delete on the primary key.
+//! VerdictMemory on SQLite: one row per remembered verdict, numbered in insertion order without
+//! gaps above the evicted ones, so the oldest beyond the bound are one range delete on the
+//! primary key.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
@@ -30,22 +31,27 @@ impl VerdictMemory for SqliteStore {
         let bound = i64::try_from(bound).unwrap_or(i64::MAX);
         self.writer()
             .exec(None, move |c, _| {
-                // An update keeps the row's number: rows stay numbered without gaps above the
-                // evicted ones, so the newest `bound` rows are exactly those above max - bound.
-                c.prepare_cached(
-                    "INSERT INTO verdict_memory (key, record) VALUES (?1, ?2) \
-                     ON CONFLICT (key) DO UPDATE SET record = excluded.record",
-                )
-                .and_then(|mut s| s.execute(params![key, record]))
-                .and_then(|_| {
-                    c.prepare_cached(
-                        "DELETE FROM verdict_memory \
-                         WHERE seq <= (SELECT MAX(seq) FROM verdict_memory) - ?1",
-                    )?
-                    .execute(params![bound])
-                })
-                .map(|_| ())
-                .map_err(sql_err)
+                // Replaced in place, or inserted with the next number: numbers are only ever
+                // taken by inserts (an upsert would take one even when it updates), so the rows
+                // above max - bound are exactly the newest `bound`.
+                let updated = c
+                    .prepare_cached("UPDATE verdict_memory SET record = ?2 WHERE key = ?1")
+                    .and_then(|mut s| s.execute(params![key, record]))
+                    .map_err(sql_err)?;
+                if updated > 0 {
+                    return Ok(());
+                }
+                c.prepare_cached("INSERT INTO verdict_memory (key, record) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![key, record]))
+                    .and_then(|_| {
+                        c.prepare_cached(
+                            "DELETE FROM verdict_memory \
+                             WHERE seq <= (SELECT MAX(seq) FROM verdict_memory) - ?1",
+                        )?
+                        .execute(params![bound])
+                    })
+                    .map(|_| ())
+                    .map_err(sql_err)
             })
             .await
     }
