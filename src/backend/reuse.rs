@@ -70,7 +70,10 @@ mod tests {
         assert_ne!(k, MemoryKey::new(&d, "/x", &id(2), &e));
         assert_ne!(k, MemoryKey::new(&c, "/y", &id(2), &e));
         assert_ne!(k, MemoryKey::new(&c, "/x", &id(9), &e));
-        assert_ne!(k, MemoryKey::new(&c, "/x", &id(2), &EngineIdentity::new(Engine::Embedded, "b")));
+        assert_ne!(
+            k,
+            MemoryKey::new(&c, "/x", &id(2), &EngineIdentity::new(Engine::Embedded, "b"))
+        );
         assert_eq!(k.as_str().len(), 64);
     }
 }

@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ids::{ConnectorUuid, JobId, TaskId};
+use super::result::ReusedFrom;
 use super::scan_request::ScanRequestModel;
 use super::status::ItemActionStatusResponse;
-use super::result::ReusedFrom;
 use super::verdict::Verdict;
 
 /// Pipeline stage a work item is at; a retry restarts at the failed stage.

@@ -357,7 +357,10 @@ mod tests {
     fn only_a_reported_database_gives_a_reuse_identity() {
         let a = reuse_identity_of("ClamAV 1.0.7/27480/Mon Dec  2 09:31:43 2024").unwrap();
         assert_eq!(a.as_str(), "clamd:ClamAV 1.0.7/27480");
-        assert_ne!(Some(a), reuse_identity_of("ClamAV 1.0.7/27481/Tue Dec  3 09:31:43 2024"));
+        assert_ne!(
+            Some(a),
+            reuse_identity_of("ClamAV 1.0.7/27481/Tue Dec  3 09:31:43 2024")
+        );
         assert_eq!(reuse_identity_of("ClamAV 1.4.6"), None);
     }
 

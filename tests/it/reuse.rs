@@ -36,12 +36,16 @@ async fn reads(connector_url: &str) -> u64 {
 async fn wait_settled(files: &[PathBuf]) {
     use std::os::unix::fs::MetadataExt;
     wait_for("the files to settle", Duration::from_secs(30), || async {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         files
             .iter()
             .all(|f| {
                 let m = std::fs::metadata(f).unwrap();
-                let changed = (m.mtime() as f64 + m.mtime_nsec() as f64 / 1e9).max(m.ctime() as f64 + m.ctime_nsec() as f64 / 1e9);
+                let changed = (m.mtime() as f64 + m.mtime_nsec() as f64 / 1e9)
+                    .max(m.ctime() as f64 + m.ctime_nsec() as f64 / 1e9);
                 now - changed > 2.2
             })
             .then_some(())
@@ -53,14 +57,20 @@ async fn wait_settled(files: &[PathBuf]) {
 fn tree(root: &Path, n: usize) -> Vec<PathBuf> {
     let mut files = vec![write(root, "bad/eicar.com", EICAR)];
     for i in 1..n {
-        files.push(write(root, &format!("d{}/f{i}.txt", i % 3), format!("file {i}").as_bytes()));
+        files.push(write(
+            root,
+            &format!("d{}/f{i}.txt", i % 3),
+            format!("file {i}").as_bytes(),
+        ));
     }
     files
 }
 
 /// Starts a full scan (with `query`) and waits for it: the job view and its results.
 async fn scan(api: &Api, uuid: &str, query: &str) -> (Value, Vec<Value>) {
-    let (s, body) = api.post(&format!("/connectors/full_scan/{uuid}{query}"), json!({})).await;
+    let (s, body) = api
+        .post(&format!("/connectors/full_scan/{uuid}{query}"), json!({}))
+        .await;
     assert_eq!(s, 202, "{body}");
     let job_id = body["id"].as_str().unwrap().to_string();
     let job = api.wait_job(&job_id, "completed", JOB_DEADLINE).await;
@@ -112,7 +122,12 @@ async fn unchanged_files_are_not_read_again_until_they_change_or_a_rescan_is_ask
         assert_eq!(r["verdict"]["scan_engine"], "embedded", "{r}");
     }
     let malicious = results.iter().find(|r| r["verdict"]["verdict"] == "Malicious").unwrap();
-    assert!(malicious["scan_request"]["location"].as_str().unwrap().ends_with("eicar.com"));
+    assert!(
+        malicious["scan_request"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("eicar.com")
+    );
 
     // One file changes: exactly that one is read.
     std::fs::write(&files[3], b"changed content").unwrap();
@@ -176,7 +191,11 @@ async fn a_changed_engine_identity_rescans_everything_and_the_memory_survives_a_
     let job_id = api.full_scan_when_reachable(&uuid).await;
     let job = api.wait_job(&job_id, "completed", JOB_DEADLINE).await;
     assert_eq!(count(&job, "processed_count"), N as u64, "{job}");
-    assert_eq!(reads(&conn.url).await, 2 * N as u64, "a new engine identity reads everything");
+    assert_eq!(
+        reads(&conn.url).await,
+        2 * N as u64,
+        "a new engine identity reads everything"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1093,19 +1093,39 @@ async fn the_verdict_memory_keeps_the_newest_entries_within_its_bound(kind: Kind
         },
     };
     for i in 0..5 {
-        st.b.memory.remember(&key(i), &entry(i, VerdictKind::Benign), 3).await.unwrap();
+        st.b.memory
+            .remember(&key(i), &entry(i, VerdictKind::Benign), 3)
+            .await
+            .unwrap();
     }
     // Replacing the newest entry neither adds one nor evicts one.
-    st.b.memory.remember(&key(4), &entry(4, VerdictKind::Malicious), 3).await.unwrap();
+    st.b.memory
+        .remember(&key(4), &entry(4, VerdictKind::Malicious), 3)
+        .await
+        .unwrap();
     for i in 0..2 {
-        assert_eq!(st.b.memory.recall(&key(i)).await.unwrap(), None, "entry {i} was evicted");
+        assert_eq!(
+            st.b.memory.recall(&key(i)).await.unwrap(),
+            None,
+            "entry {i} was evicted"
+        );
     }
     for i in 2..5 {
-        let want = entry(i, if i == 4 { VerdictKind::Malicious } else { VerdictKind::Benign });
+        let want = entry(
+            i,
+            if i == 4 {
+                VerdictKind::Malicious
+            } else {
+                VerdictKind::Benign
+            },
+        );
         assert_eq!(st.b.memory.recall(&key(i)).await.unwrap(), Some(want), "entry {i}");
     }
     // One more forgets exactly the oldest kept one.
-    st.b.memory.remember(&key(5), &entry(5, VerdictKind::Benign), 3).await.unwrap();
+    st.b.memory
+        .remember(&key(5), &entry(5, VerdictKind::Benign), 3)
+        .await
+        .unwrap();
     assert_eq!(st.b.memory.recall(&key(2)).await.unwrap(), None);
     assert!(st.b.memory.recall(&key(3)).await.unwrap().is_some());
 }
