@@ -120,7 +120,7 @@ impl CoreMetrics {
         registry.register(
             "dsx_connect_verdict_reuse",
             "Verdict memory lookups and writes (docs/SCAN-REUSE.md), by outcome: hit, miss, \
-             lookup_failed, remembered, too_recent, remember_failed",
+             lookup_failed, remembered, too_recent, remember_retried, remember_failed",
             m.reuse.clone(),
         );
         Self { registry, ..m }

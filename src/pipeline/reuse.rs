@@ -4,18 +4,27 @@
 //!
 //! The memory is an optimisation, so its failures never fail an item: a lookup that fails scans
 //! the item, a write that fails only costs a scan later. Neither is silent: both are logged and
-//! counted (`dsx_connect_verdict_reuse`), as is every write left out on purpose.
+//! counted (`dsx_connect_verdict_reuse`), as is every write left out on purpose. A write that
+//! fails for a transient reason is tried again a few times first.
 
 use std::time::Duration;
 
 use super::Pipeline;
+use crate::backend::StoreError;
 use crate::backend::reuse::{MemoryKey, Remembered};
 use crate::model::{ReusedFrom, Verdict, VerdictKind, WorkItem};
+use crate::retry::Backoff;
 
 /// How long a file must have been unchanged when it was read for its verdict to be remembered.
 /// File timestamps are coarse on some file systems (and a write may land in the same tick as the
 /// listing): a file written again within that tick could keep its identity with new content.
 pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// Tries of a memory write that failed for a transient reason.
+const REMEMBER_ATTEMPTS: u32 = 3;
+
+/// Waits between those tries: 200 ms, then 400 ms.
+const REMEMBER_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(1));
 
 /// The memory key of an item, when its verdict may be reused at all: reuse is on, the item
 /// came with an identity from a pinned connector, and the engine can name its signatures.
@@ -81,12 +90,23 @@ pub async fn remember(ctx: &Pipeline, item: &WorkItem, verdict: &Verdict, read_a
         },
     };
     let bound = ctx.core.settings.workers.reuse_max_entries;
-    match ctx.core.backend.memory.remember(&key, &entry, bound).await {
-        Ok(()) => ctx.core.metrics.reuse("remembered"),
-        Err(e) => {
-            ctx.core.metrics.reuse("remember_failed");
-            let error = crate::error_chain::error_chain(&e);
-            tracing::warn!(task = %item.task_id, %error, "remembering the verdict failed; the item will be scanned again next time");
+    let mut attempt = 1;
+    loop {
+        match ctx.core.backend.memory.remember(&key, &entry, bound).await {
+            Ok(()) => return ctx.core.metrics.reuse("remembered"),
+            // The embedded store refuses a whole group commit now and then while a checkpoint
+            // holds the database ("database is locked"): such a write succeeds when tried again.
+            Err(StoreError::Unavailable(_) | StoreError::Timeout) if attempt < REMEMBER_ATTEMPTS => {
+                ctx.core.metrics.reuse("remember_retried");
+                tokio::time::sleep(REMEMBER_BACKOFF.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                ctx.core.metrics.reuse("remember_failed");
+                let error = crate::error_chain::error_chain(&e);
+                tracing::warn!(task = %item.task_id, %error, attempt, "remembering the verdict failed; the item will be scanned again next time");
+                return;
+            }
         }
     }
 }
