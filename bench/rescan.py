@@ -46,7 +46,8 @@ def line(name, files, secs, j, d):
     return (f"{name}: files={files} seconds={secs:.2f} files_per_s={files / secs:.0f} "
             f"processed={j['processed_count']} failed={j['failed_count']} reads={d.get('reads', 0)} "
             f"reused={d.get('hit', 0)} remembered={d.get('remembered', 0)} too_recent={d.get('too_recent', 0)} "
-            f"remember_failed={d.get('remember_failed', 0)} lookup_failed={d.get('lookup_failed', 0)}")
+            f"remember_retried={d.get('remember_retried', 0)} remember_failed={d.get('remember_failed', 0)} "
+            f"lookup_failed={d.get('lookup_failed', 0)}")
 
 
 def main():
@@ -70,7 +71,8 @@ def main():
         print(line("fresh", n, secs, j, d))
         secs, j, d = timed_scan(rig)
         print(line("rescan", n, secs, j, d))
-        touched = files[:: max(1, round(100 / a.touch_percent))]
+        k = max(1, int(n * a.touch_percent / 100))
+        touched = files[:: n // k][:k]
         for f in touched:
             os.utime(f)
         secs, j, d = timed_scan(rig)
