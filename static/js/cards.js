@@ -92,7 +92,7 @@ function buildCard(card) {
   p.cancel = btn('btn-cancel', 'stop', 'Cancel', 'btn btn-danger');
   // Unchecked, unchanged files reuse their last verdict (docs/SCAN-REUSE.md); checked, all are scanned.
   p.rescan = h('input', { type: 'checkbox', testid: 'rescan-all' });
-  p.rescanLabel = h('label', { class: 'rescan-all', 'data-min-role': 'operator', title: 'Scan every file, also those unchanged since their last scan' },
+  p.rescanLabel = h('label', { class: 'check', 'data-min-role': 'operator', title: 'Scan every file, also those unchanged since their last scan' },
     p.rescan, h('span', { text: 'Rescan all' }));
   p.actions = h('div', { class: 'card-actions' }, p.scan, p.rescanLabel, p.pause, p.resume, p.cancel);
 
