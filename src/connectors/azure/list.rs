@@ -11,6 +11,7 @@ use super::asset::{AzAsset, Quarantine};
 use super::client::BlobClient;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
+use crate::model::ItemIdentity;
 
 /// Items buffered between the lister and the full scan.
 const CHANNEL: usize = 2048;
@@ -69,7 +70,10 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                         metainfo: plan.asset.metainfo(&b.name),
                         location: b.name,
                         size: b.size,
-                        identity: None,
+                        identity: b.etag.map(|etag| ItemIdentity::Azure {
+                            etag,
+                            version_id: b.version_id,
+                        }),
                     };
                     if tx.send(Ok(item)).await.is_err() {
                         return; // the scan stopped listening

@@ -11,6 +11,7 @@ use super::asset::{GcsAsset, Quarantine};
 use super::client::GcsClient;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
+use crate::model::ItemIdentity;
 
 /// Items buffered between the lister and the full scan (about two pages).
 const CHANNEL: usize = 2048;
@@ -69,7 +70,7 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
                     let item = Item {
                         metainfo: plan.asset.metainfo(&name),
                         size: obj.size.and_then(|s| s.parse().ok()),
-                        identity: None,
+                        identity: obj.generation.map(|generation| ItemIdentity::Gcs { generation }),
                         location: name,
                     };
                     if tx.send(Ok(item)).await.is_err() {
