@@ -158,8 +158,8 @@ class Rig:
             time.sleep(0.1)
         raise SystemExit("the built-in connectors did not register")
 
-    def full_scan(self, uuid):
-        _, headers, _ = post(f"{self.api}/connectors/full_scan/{uuid}")
+    def full_scan(self, uuid, query=""):
+        _, headers, _ = post(f"{self.api}/connectors/full_scan/{uuid}{query}")
         return headers["X-Job-Id"]
 
     def job(self, job_id):

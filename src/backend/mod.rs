@@ -26,6 +26,7 @@ pub mod events;
 pub mod identity;
 pub mod job_rules;
 pub mod redis;
+pub mod reuse;
 pub mod schedules;
 pub mod sealed;
 pub mod sqlite;
@@ -503,6 +504,8 @@ pub struct Backend {
     pub attempts: Arc<dyn identity::AttemptStore>,
     pub audit: Arc<dyn identity::AuditStore>,
     pub schedules: Arc<dyn schedules::ScheduleStore>,
+    /// Verdicts of earlier scans, for reuse on unchanged items (docs/SCAN-REUSE.md).
+    pub memory: Arc<dyn reuse::VerdictMemory>,
     pub events: Arc<dyn EventBus>,
     /// Readiness probe and retention sweeps.
     pub maintenance: Arc<dyn Maintenance>,

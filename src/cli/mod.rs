@@ -229,9 +229,13 @@ pub struct ScanArgs {
     /// Write the report to this file instead of standard output.
     #[arg(long, short, value_name = "FILE", env = "DSXCONNECT_SCAN_OUTPUT")]
     pub output: Option<PathBuf>,
-    /// Keep the scan's state here instead of a temporary folder.
+    /// Keep the scan's state here instead of a temporary folder. A later scan with the same
+    /// folder reuses the verdicts of unchanged files (docs/SCAN-REUSE.md).
     #[arg(long, value_name = "DIR", env = "DSXCONNECT_SCAN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Scan every file, even those unchanged since a scan remembered in `--data-dir`.
+    #[arg(long, env = "DSXCONNECT_SCAN_RESCAN_ALL")]
+    pub rescan_all: bool,
     /// Serve the web UI during the scan at this address (e.g. 127.0.0.1:8586) and keep it
     /// open afterwards until Ctrl-C.
     #[arg(long, value_name = "ADDR", env = "DSXCONNECT_SCAN_UI")]

@@ -96,6 +96,8 @@ pub struct WorkerSettings {
     pub retry_dsxa_client_errors: bool,
     pub dlq_expire_after_days: u32,
     pub claim_idle_secs: u64,
+    /// Bound of the verdict memory (docs/SCAN-REUSE.md); 0 turns reuse off.
+    pub reuse_max_entries: u64,
     pub transfer: TransferSettings,
 }
 

@@ -226,6 +226,7 @@ fn read_workers(s: &mut Source) -> WorkerSettings {
         retry_dsxa_client_errors: s.flag(&WORKERS__RETRY_DSXA_CLIENT_ERRORS),
         dlq_expire_after_days: s.int(&WORKERS__DLQ_EXPIRE_AFTER_DAYS) as u32,
         claim_idle_secs: s.int(&WORKERS__CLAIM_IDLE_SECS) as u64,
+        reuse_max_entries: s.int(&WORKERS__REUSE_MAX_ENTRIES) as u64,
         transfer: TransferSettings {
             first_byte: Duration::from_secs_f64(s.secs(&TRANSFER__FIRST_BYTE_SECS)),
             rate_window: Duration::from_secs_f64(s.secs(&TRANSFER__RATE_WINDOW_SECS)),

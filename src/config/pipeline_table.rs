@@ -279,6 +279,13 @@ pub const WORKERS__CLAIM_IDLE_SECS: Core<Int> = Setting::new(
     "(distributed backend) reclaim un-acked entries after this many seconds",
 )
 .shown("workers.claim_idle_secs", |s| json!(s.workers.claim_idle_secs));
+pub const WORKERS__REUSE_MAX_ENTRIES: Core<Int> = Setting::new(
+    "WORKERS__REUSE_MAX_ENTRIES",
+    Int::with_default(1_000_000, 0, 1_000_000_000),
+    Section::Workers,
+    "verdicts remembered for rescans of unchanged items (oldest forgotten first; 0 = off; docs/SCAN-REUSE.md)",
+)
+.shown("workers.reuse_max_entries", |s| json!(s.workers.reuse_max_entries));
 pub const TRANSFER__FIRST_BYTE_SECS: Core<Secs> = Setting::new(
     "TRANSFER__FIRST_BYTE_SECS",
     Secs::with_default(60.0, 0.1, 86_400.0),

@@ -25,7 +25,7 @@ pub const MAX_SCHEDULES: usize = 1000;
 const MAX_NAME: usize = 128;
 const MAX_FILTER: usize = 4096;
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "connector_uuid",
     "name",
     "cron",
@@ -35,6 +35,7 @@ const FIELDS: [&str; 9] = [
     "job_name",
     "missed_runs",
     "paused",
+    "rescan_all",
 ];
 
 fn store_err(e: StoreError) -> ApiError {
@@ -68,6 +69,7 @@ fn view(def: &ScheduleDefinition, state: &ScheduleState) -> Value {
         "job_name": def.job_name,
         "missed_runs": def.missed_runs.as_str(),
         "paused": def.paused,
+        "rescan_all": def.rescan_all,
         "created_at": iso_ms(def.created_at_ms),
         "updated_at": iso_ms(def.updated_at_ms),
         "created_by": def.created_by,
@@ -116,6 +118,7 @@ struct Fields {
     job_name: Option<String>,
     missed_runs: MissedRuns,
     paused: bool,
+    rescan_all: bool,
 }
 
 fn fields(state: &HttpState, body: &Value, now: i64) -> Result<Fields, ApiError> {
@@ -278,15 +281,16 @@ fn fields(state: &HttpState, body: &Value, now: i64) -> Result<Fields, ApiError>
             MissedRuns::Once
         }
     };
-    let paused = match obj.get("paused") {
+    let flag = |issues: &mut Issues, k: &str| match obj.get(k) {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => {
-            issues
-                .push(Issue::new("bool_type", loc("paused"), "Input should be a valid boolean").with_input(v.clone()));
+            issues.push(Issue::new("bool_type", loc(k), "Input should be a valid boolean").with_input(v.clone()));
             false
         }
     };
+    let paused = flag(&mut issues, "paused");
+    let rescan_all = flag(&mut issues, "rescan_all");
     issues.into_result()?;
     match (connector_uuid, name, cadence) {
         (Some(connector_uuid), Some(name), Some(cadence)) => Ok(Fields {
@@ -297,6 +301,7 @@ fn fields(state: &HttpState, body: &Value, now: i64) -> Result<Fields, ApiError>
             job_name,
             missed_runs,
             paused,
+            rescan_all,
         }),
         // Every missing piece pushed an issue above.
         _ => Err(ApiError::detail(StatusCode::UNPROCESSABLE_ENTITY, "invalid schedule")),
@@ -367,6 +372,7 @@ pub async fn create(
         job_name: f.job_name,
         missed_runs: f.missed_runs,
         paused: f.paused,
+        rescan_all: f.rescan_all,
         anchor_ms: now,
         created_at_ms: now,
         updated_at_ms: now,
@@ -416,6 +422,7 @@ pub async fn update(
         job_name: f.job_name,
         missed_runs: f.missed_runs,
         paused: f.paused,
+        rescan_all: f.rescan_all,
         updated_at_ms: now,
         ..old.definition.clone()
     };
@@ -529,6 +536,7 @@ mod tests {
             job_name: None,
             missed_runs: MissedRuns::Skip,
             paused: false,
+            rescan_all: false,
             anchor_ms: 0,
             created_at_ms: 0,
             updated_at_ms: 0,

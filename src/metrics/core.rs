@@ -47,6 +47,7 @@ pub struct CoreMetrics {
     in_flight: Gauge,
     concurrency: Gauge,
     schedule_runs: Family<OutcomeLabel, Counter>,
+    reuse: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for CoreMetrics {
@@ -70,6 +71,7 @@ impl CoreMetrics {
             in_flight: Gauge::default(),
             concurrency: Gauge::default(),
             schedule_runs: Family::default(),
+            reuse: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -115,7 +117,18 @@ impl CoreMetrics {
             "Due times of scan schedules decided by this process, by outcome (started, skipped, failed)",
             m.schedule_runs.clone(),
         );
+        registry.register(
+            "dsx_connect_verdict_reuse",
+            "Verdict memory lookups and writes (docs/SCAN-REUSE.md), by outcome: hit, miss, \
+             lookup_failed, remembered, too_recent, remember_retried, remember_failed",
+            m.reuse.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// One verdict-memory event (see `pipeline::reuse::Reuse`).
+    pub fn reuse(&self, outcome: &'static str) {
+        self.reuse.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     pub fn registry(&self) -> &Registry {

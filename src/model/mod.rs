@@ -1,8 +1,10 @@
 //! Wire types shared by the core, the connectors and the stores.
 
 pub mod connector;
+pub mod engine_identity;
 pub mod findings;
 pub mod ids;
+pub mod item_identity;
 pub mod job;
 pub mod limits;
 pub mod result;
@@ -15,9 +17,11 @@ pub mod verdict;
 pub mod work;
 
 pub use connector::{ConnectorEvent, ConnectorEventKind, ConnectorInstanceModel, ConnectorStatus};
+pub use engine_identity::EngineIdentity;
 pub use ids::{ConnectorUuid, JobId, TaskId};
+pub use item_identity::ItemIdentity;
 pub use job::{JobRecord, JobStatus};
-pub use result::{ScanResultModel, TaskRecord, TaskState};
+pub use result::{ReusedFrom, ScanResultModel, TaskRecord, TaskState};
 pub use scan_request::ScanRequestModel;
 pub use status::{Confidence, Estimate, ItemAction, ItemActionStatusResponse, StatusKind, StatusResponse};
 pub use verdict::{Engine, Verdict, VerdictKind};

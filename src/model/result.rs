@@ -24,6 +24,22 @@ pub struct ScanResultModel {
     pub created_at: String,
     /// RFC 3339 UTC recording time; same instant as `created_at`.
     pub timestamp: String,
+    /// The verdict was not scanned again but reused from an earlier scan of the same content
+    /// with the same engine (docs/SCAN-REUSE.md). Omitted when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
+    /// The scan whose verdict was reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<ReusedFrom>,
+}
+
+/// Which scan a reused verdict comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReusedFrom {
+    /// The task that scanned the content.
+    pub task_id: TaskId,
+    /// RFC 3339 UTC time of that scan.
+    pub scanned_at: String,
 }
 
 impl ScanResultModel {
@@ -48,7 +64,16 @@ impl ScanResultModel {
             status,
             created_at: ts.clone(),
             timestamp: ts,
+            reused: false,
+            reused_from: None,
         }
+    }
+
+    /// Marks the result as reusing the verdict of scan `from`.
+    pub fn reusing(mut self, from: Option<ReusedFrom>) -> Self {
+        self.reused = from.is_some();
+        self.reused_from = from;
+        self
     }
 }
 

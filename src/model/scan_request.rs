@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::connector::ConnectorInstanceModel;
 use super::ids::JobId;
+use super::item_identity::ItemIdentity;
 use super::limits::{self, LOCATION_MAX, URL_MAX, check_len};
 use super::validation::{Issue, Issues, Loc, loc};
 
@@ -22,6 +23,14 @@ pub struct ScanRequestModel {
     pub scan_job_id: Option<String>,
     #[serde(default)]
     pub size_in_bytes: Option<i64>,
+    /// The item's identity as listed (docs/SCAN-REUSE.md): sent by our connectors only, so the
+    /// original connectors' requests keep their shape and are always scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<ItemIdentity>,
+    /// Set by the connector on every request of a full scan started with `rescan_all`: the
+    /// item is scanned even when a verdict for its identity is remembered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rescan: bool,
 }
 
 impl ScanRequestModel {
@@ -33,6 +42,8 @@ impl ScanRequestModel {
             connector_url: None,
             scan_job_id: None,
             size_in_bytes: None,
+            identity: None,
+            rescan: false,
         }
     }
 
@@ -98,6 +109,27 @@ impl ScanRequestModel {
                 }
             },
         };
+        let identity = match obj.get("identity") {
+            None | Some(Value::Null) => None,
+            Some(i) => match ItemIdentity::deserialize(i) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    issues.push(Issue::new("model_type", loc(prefix, "identity"), e.to_string()));
+                    None
+                }
+            },
+        };
+        let rescan = match obj.get("rescan") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                issues.push(
+                    Issue::new("bool_type", loc(prefix, "rescan"), "Input should be a valid boolean")
+                        .with_input(other.clone()),
+                );
+                false
+            }
+        };
         issues.into_result()?;
         Ok(Self {
             location: location.unwrap_or_default(),
@@ -106,6 +138,8 @@ impl ScanRequestModel {
             connector_url,
             scan_job_id,
             size_in_bytes,
+            identity,
+            rescan,
         })
     }
 }

@@ -90,6 +90,9 @@ pub struct ScheduleDefinition {
     pub job_name: Option<String>,
     pub missed_runs: MissedRuns,
     pub paused: bool,
+    /// Runs scan every item, reusing no remembered verdict (docs/SCAN-REUSE.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rescan_all: bool,
     /// Epoch ms: interval cadences count from here; set again by an edit of the cadence.
     pub anchor_ms: i64,
     pub created_at_ms: i64,

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ids::{ConnectorUuid, JobId, TaskId};
+use super::result::ReusedFrom;
 use super::scan_request::ScanRequestModel;
 use super::status::ItemActionStatusResponse;
 use super::verdict::Verdict;
@@ -69,6 +70,9 @@ pub struct WorkItem {
     /// worker's calls to the connector and the scanner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The verdict was reused from this earlier scan instead of scanning (docs/SCAN-REUSE.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<ReusedFrom>,
 }
 
 impl WorkItem {
@@ -178,6 +182,9 @@ impl DlqEntry {
             && let Some(v) = &item.verdict
         {
             payload["verdict"] = json!(v);
+            if let Some(from) = &item.reused_from {
+                payload["reused_from"] = json!(from);
+            }
         }
         if queue == DlqQueue::ScanResult
             && let Some(a) = &item.item_action
@@ -220,6 +227,10 @@ impl DlqEntry {
             .payload
             .get("item_action")
             .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let reused_from = self
+            .payload
+            .get("reused_from")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
         // A later stage needs what the earlier ones produced.
         if matches!(stage, Stage::Action | Stage::Record) && verdict.is_none() {
             return None;
@@ -239,6 +250,7 @@ impl DlqEntry {
             item_action,
             requeued: true,
             pin: self.meta.pin.clone(),
+            reused_from,
             request_id: crate::request_id::current().map(|r| r.into_string()),
         })
     }
@@ -338,6 +350,7 @@ mod tests {
                 url: "http://h:1/c".into(),
             }),
             request_id: Some("req-1".into()),
+            reused_from: None,
         };
         let e = DlqEntry::for_item(
             &item,

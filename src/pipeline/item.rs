@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Pipeline;
+use super::reuse;
 use crate::actors::job::{ItemFinished, JobChanged};
 use crate::backend::Cause;
 use crate::backend::write_health::when_writable;
@@ -95,19 +96,7 @@ async fn run(ctx: Arc<Pipeline>, claimed: Claimed) {
         let _ = ctx.core.backend.queue.task_started(&item.task_id, attempts).await;
         let stage_started = Instant::now();
         let step = match item.stage {
-            Stage::Scan => scan_stage(&ctx, &item).await.map(|v| {
-                let read = v.dsxconnect_read_elapsed_ms.map(|ms| ms / 1e3);
-                ctx.core
-                    .metrics
-                    .scan_took(v.scan_engine, stage_started.elapsed().as_secs_f64(), read);
-                let next = if v.verdict == VerdictKind::Malicious {
-                    Stage::Action
-                } else {
-                    Stage::Record
-                };
-                item.verdict = Some(v);
-                next
-            }),
+            Stage::Scan => scan_or_reuse(&ctx, &mut item, stage_started).await,
             Stage::Action => {
                 let acted = action_stage(&ctx, &item).await;
                 let outcome = acted.as_ref().map_or("failed", |a| status_label(a.status));
@@ -135,6 +124,35 @@ async fn run(ctx: Arc<Pipeline>, claimed: Claimed) {
             }
         }
     }
+}
+
+/// The scan stage: the remembered verdict of an unchanged item, or else a real scan, whose
+/// verdict is then remembered (docs/SCAN-REUSE.md). A malicious verdict, reused or not, goes on
+/// to the action stage.
+async fn scan_or_reuse(ctx: &Pipeline, item: &mut WorkItem, started: Instant) -> Result<Stage, Failure> {
+    let v = match reuse::recall(ctx, item).await {
+        Some(remembered) => {
+            item.reused_from = Some(remembered.from);
+            stamp(remembered.verdict, ctx, item, None)
+        }
+        None => {
+            let read_at_ns = reuse::now_ns();
+            let v = scan_stage(ctx, item).await?;
+            let read = v.dsxconnect_read_elapsed_ms.map(|ms| ms / 1e3);
+            ctx.core
+                .metrics
+                .scan_took(v.scan_engine, started.elapsed().as_secs_f64(), read);
+            reuse::remember(ctx, item, &v, read_at_ns).await;
+            v
+        }
+    };
+    let next = if v.verdict == VerdictKind::Malicious {
+        Stage::Action
+    } else {
+        Stage::Record
+    };
+    item.verdict = Some(v);
+    Ok(next)
 }
 
 /// Dead-letters an item whose processing panicked (`unknown_error`).
@@ -337,7 +355,8 @@ async fn record_stage(ctx: &Pipeline, receipt: &Receipt, item: &WorkItem, attemp
         verdict.clone(),
         action.clone(),
         chrono::Utc::now(),
-    );
+    )
+    .reusing(item.reused_from.clone());
     let outcome = Outcome::Processed(Box::new(result));
     let Some(stored) = finish(ctx, receipt, item, outcome, attempts)
         .await
@@ -491,8 +510,8 @@ async fn scan_stage(ctx: &Pipeline, item: &WorkItem) -> Result<Verdict, Failure>
     }
 }
 
-/// Adds the core's measurements, and the engine's version to verdicts the core made itself
-/// (too large) so every result names the engine version.
+/// Adds the core's measurements (a reused verdict has no read), and the engine's version to
+/// verdicts the core made itself (too large) so every result names the engine version.
 fn stamp(mut v: Verdict, ctx: &Pipeline, item: &WorkItem, read_ms: Option<f64>) -> Verdict {
     if v.scan_engine_version.is_none() {
         v.scan_engine_version = ctx.core.scanner.version();

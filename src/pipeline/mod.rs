@@ -2,6 +2,7 @@
 //! "Pipeline"), and the worker pool that claims items and runs them through it.
 
 pub mod item;
+pub mod reuse;
 pub mod source;
 pub mod worker_pool;
 

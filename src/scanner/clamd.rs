@@ -15,7 +15,7 @@ use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
 use crate::failure::{ErrorClass, Failure};
 use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
-use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
+use crate::model::{Engine, EngineIdentity, StatusResponse, Verdict, VerdictKind};
 
 /// Largest INSTREAM chunk sent (the protocol allows any size; clamd reads in pieces).
 const MAX_CHUNK: usize = 1 << 20;
@@ -74,6 +74,18 @@ pub struct ClamdScanner {
     /// The engine and signature database as the last `VERSION` answer gave them; refreshed by
     /// [`Scanner::refresh_version`] so results name the database that produced them.
     version: RwLock<Option<String>>,
+    /// From the same answer, only when it names a database (see [`reuse_identity_of`]).
+    reuse: RwLock<Option<EngineIdentity>>,
+}
+
+/// The reuse identity of a `VERSION` answer: engine version and database version. A clamd that
+/// reports no database version (custom signatures only) could change its signatures unseen, so
+/// it has none.
+pub fn reuse_identity_of(line: &str) -> Option<EngineIdentity> {
+    let mut parts = line.trim().splitn(3, '/');
+    let engine = parts.next()?.trim();
+    let db = parts.next().map(str::trim).filter(|d| !d.is_empty())?;
+    Some(EngineIdentity::new(Engine::Clamd, format!("{engine}/{db}")))
 }
 
 /// How clamd's `VERSION` answer is shown: `ClamAV 1.0.7/27480/Mon Dec  2 09:31:43 2024` becomes
@@ -131,6 +143,7 @@ impl ClamdScanner {
             fdpass_max_size: s.clamd_fdpass_max_size,
             answer_timeout: s.timeout,
             version: RwLock::new(None),
+            reuse: RwLock::new(None),
         })
     }
 
@@ -361,6 +374,10 @@ impl Scanner for ClamdScanner {
         self.cached_version()
     }
 
+    fn reuse_identity(&self) -> Option<EngineIdentity> {
+        self.reuse.read().ok().and_then(|r| r.clone())
+    }
+
     async fn refresh_version(&self) -> Result<(), Failure> {
         let line = self.command("VERSION").await?;
         if !line.starts_with("ClamAV") {
@@ -371,6 +388,9 @@ impl Scanner for ClamdScanner {
         }
         if let Ok(mut v) = self.version.write() {
             *v = Some(describe_version(&line));
+        }
+        if let Ok(mut r) = self.reuse.write() {
+            *r = reuse_identity_of(&line);
         }
         Ok(())
     }
@@ -517,6 +537,17 @@ mod tests {
         ] {
             assert!(matches!(parse_reply(other), Reply::Error(_)), "{other}");
         }
+    }
+
+    #[test]
+    fn only_a_reported_database_gives_a_reuse_identity() {
+        let a = reuse_identity_of("ClamAV 1.0.7/27480/Mon Dec  2 09:31:43 2024").unwrap();
+        assert_eq!(a.as_str(), "clamd:ClamAV 1.0.7/27480");
+        assert_ne!(
+            Some(a),
+            reuse_identity_of("ClamAV 1.0.7/27481/Tue Dec  3 09:31:43 2024")
+        );
+        assert_eq!(reuse_identity_of("ClamAV 1.4.6"), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::{ProbeError, ScanInput, Scanner};
 use crate::config::core::ScannerSettings;
 use crate::failure::{ErrorClass, Failure};
 use crate::model::verdict::{FileInfo, VerdictDetails, generate_scan_guid};
-use crate::model::{Engine, StatusResponse, Verdict, VerdictKind};
+use crate::model::{Engine, EngineIdentity, StatusResponse, Verdict, VerdictKind};
 
 /// The label of the built-in engine in versions, the UI and the CLI.
 pub const TEST_ENGINE_LABEL: &str = "builtin-test";
@@ -64,6 +64,22 @@ pub fn eicar() -> &'static [u8] {
 pub struct EmbeddedScanner {
     blocklist: HashMap<[u8; 32], String>,
     max_file_size: u64,
+    /// This version and a digest of the hash list: a changed list rescans everything.
+    reuse: EngineIdentity,
+}
+
+/// SHA-256 over the sorted entries of a hash list (digest and label), so its identity does not
+/// depend on the file's order, comments or spacing.
+fn blocklist_digest(list: &HashMap<[u8; 32], String>) -> String {
+    let mut entries: Vec<_> = list.iter().collect();
+    entries.sort();
+    let mut h = Sha256::new();
+    for (digest, label) in entries {
+        h.update(digest);
+        h.update(label.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
 }
 
 impl EmbeddedScanner {
@@ -72,9 +88,14 @@ impl EmbeddedScanner {
             Some(p) => load_blocklist(p)?,
             None => HashMap::new(),
         };
+        let reuse = EngineIdentity::new(
+            Engine::Embedded,
+            format!("{}/{}", test_engine_version(), blocklist_digest(&blocklist)),
+        );
         Ok(Self {
             blocklist,
             max_file_size: settings.max_file_size,
+            reuse,
         })
     }
 }
@@ -182,6 +203,10 @@ impl Scanner for EmbeddedScanner {
         Some(test_engine_version())
     }
 
+    fn reuse_identity(&self) -> Option<EngineIdentity> {
+        Some(self.reuse.clone())
+    }
+
     fn max_file_size(&self) -> u64 {
         self.max_file_size
     }
@@ -267,6 +292,17 @@ impl Scanner for EmbeddedScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_list_is_part_of_the_reuse_identity() {
+        let mut a = HashMap::new();
+        a.insert([1u8; 32], "x".to_string());
+        let mut b = a.clone();
+        assert_eq!(blocklist_digest(&a), blocklist_digest(&b));
+        b.insert([2u8; 32], "y".to_string());
+        assert_ne!(blocklist_digest(&a), blocklist_digest(&b));
+        assert_ne!(blocklist_digest(&a), blocklist_digest(&HashMap::new()));
+    }
 
     #[test]
     fn the_masked_string_decodes_to_eicar() {

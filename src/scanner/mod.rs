@@ -19,7 +19,7 @@ pub use meter::{Meter, MeterReport, Pace};
 
 use crate::config::core::ScannerSettings;
 use crate::failure::Failure;
-use crate::model::{Engine, StatusResponse, TaskId, Verdict};
+use crate::model::{Engine, EngineIdentity, StatusResponse, TaskId, Verdict};
 
 /// The bytes of one item as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -60,6 +60,12 @@ pub trait Scanner: Send + Sync {
     /// runs). Engines whose version cannot change have nothing to ask.
     async fn refresh_version(&self) -> Result<(), Failure> {
         Ok(())
+    }
+    /// The engine and signature set its verdicts come from, for reusing them on unchanged items
+    /// (docs/SCAN-REUSE.md). `None` (the default) when the engine cannot say which signatures it
+    /// uses: its verdicts are then never reused.
+    fn reuse_identity(&self) -> Option<EngineIdentity> {
+        None
     }
     /// What `/meta` and the CLI report about the engine.
     fn info(&self) -> EngineInfo {

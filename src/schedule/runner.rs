@@ -155,7 +155,7 @@ impl Scheduler {
         let Some(connector) = self.core.registry_view.get(&def.connector_uuid) else {
             return failed(run, format!("connector {} is not registered", def.connector_uuid));
         };
-        let query = query_for(&job_id, def.filter.as_deref());
+        let query = query_for(&job_id, def.filter.as_deref(), def.rescan_all);
         let mut delays = START_RETRY_DELAYS.iter();
         loop {
             let start = FullScanStart {
@@ -213,12 +213,15 @@ fn failed(mut run: ScheduleRun, reason: String) -> ScheduleRun {
     run
 }
 
-/// The connector query of a scheduled run: its job id and the schedule's filter.
-fn query_for(job_id: &JobId, filter: Option<&str>) -> String {
+/// The connector query of a scheduled run: its job id, the schedule's filter and `rescan_all`.
+fn query_for(job_id: &JobId, filter: Option<&str>, rescan_all: bool) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("job_id", job_id.as_str());
     if let Some(f) = filter.filter(|f| !f.is_empty()) {
         q.append_pair("filter", f);
+    }
+    if rescan_all {
+        q.append_pair("rescan_all", "true");
     }
     q.finish()
 }
@@ -269,6 +272,7 @@ mod tests {
                 job_name: None,
                 missed_runs,
                 paused: false,
+                rescan_all: false,
                 anchor_ms: 0,
                 created_at_ms: 0,
                 updated_at_ms: 0,
@@ -341,9 +345,9 @@ mod tests {
     #[test]
     fn the_connector_query_carries_the_job_id_and_an_encoded_filter() {
         let job = JobId::parse("sched-a-1").unwrap();
-        assert_eq!(query_for(&job, None), "job_id=sched-a-1");
+        assert_eq!(query_for(&job, None, false), "job_id=sched-a-1");
         assert_eq!(
-            query_for(&job, Some("--exclude *.tmp")),
+            query_for(&job, Some("--exclude *.tmp"), false),
             "job_id=sched-a-1&filter=--exclude+*.tmp"
         );
     }

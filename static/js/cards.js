@@ -90,7 +90,11 @@ function buildCard(card) {
   p.pause = btn('btn-pause', 'pause', 'Pause');
   p.resume = btn('btn-resume', 'play', 'Resume');
   p.cancel = btn('btn-cancel', 'stop', 'Cancel', 'btn btn-danger');
-  p.actions = h('div', { class: 'card-actions' }, p.scan, p.pause, p.resume, p.cancel);
+  // Unchecked, unchanged files reuse their last verdict (docs/SCAN-REUSE.md); checked, all are scanned.
+  p.rescan = h('input', { type: 'checkbox', testid: 'rescan-all' });
+  p.rescanLabel = h('label', { class: 'check', 'data-min-role': 'operator', title: 'Scan every file, also those unchanged since their last scan' },
+    p.rescan, h('span', { text: 'Rescan all' }));
+  p.actions = h('div', { class: 'card-actions' }, p.scan, p.rescanLabel, p.pause, p.resume, p.cancel);
 
   const el = h('article', { class: 'card', testid: 'connector-card', 'data-connector-uuid': card.uuid },
     h('div', { class: 'card-head' }, p.icon, h('div', { class: 'card-title' }, p.name, p.ready), p.cog),
@@ -98,7 +102,7 @@ function buildCard(card) {
       h('dt', { text: 'Filter' }), p.filter),
     p.job, p.actions);
 
-  p.scan.addEventListener('click', () => startScan(card.uuid));
+  p.scan.addEventListener('click', () => startScan(card.uuid, { rescanAll: p.rescan.checked }));
   p.pause.addEventListener('click', () => control(card, 'pause'));
   p.resume.addEventListener('click', () => control(card, 'resume'));
   p.cancel.addEventListener('click', () => control(card, 'cancel'));
@@ -230,8 +234,9 @@ function scheduleRemoval(card) {
 
 /* ------------------------------------------------------------------ actions */
 
-/** Full Scan (F-04.2) or sample scan (`limit`, F-13.3): exactly one request per click-to-202 cycle. */
-export async function startScan(uuid, { limit = null } = {}) {
+/** Full Scan (F-04.2) or sample scan (`limit`, F-13.3), optionally reusing no remembered verdict
+ *  (`rescanAll`): exactly one request per click-to-202 cycle. */
+export async function startScan(uuid, { limit = null, rescanAll = false } = {}) {
   const card = cards.get(uuid);
   if (!card || card.starting || !card.online) return;
   const kind = limit ? 'Sample scan' : 'Full scan';
@@ -239,7 +244,8 @@ export async function startScan(uuid, { limit = null } = {}) {
   card.keepFocus = card.el.contains(document.activeElement);
   render(card);
   try {
-    const res = await request(`connectors/full_scan/${encodeURIComponent(uuid)}`, { method: 'POST', params: limit ? { limit } : null });
+    const params = { ...(limit ? { limit } : {}), ...(rescanAll ? { rescan_all: 'true' } : {}) };
+    const res = await request(`connectors/full_scan/${encodeURIComponent(uuid)}`, { method: 'POST', params: Object.keys(params).length ? params : null });
     if (!res.ok) throw new Error(reasonOf(res));
     let id = res.headers.get('X-Job-Id');
     if (!id && res.body && typeof res.body.description === 'string') {

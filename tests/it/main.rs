@@ -34,6 +34,7 @@ mod job_control;
 mod pipeline;
 mod process;
 mod redis_scale;
+mod reuse;
 mod s3_end_to_end;
 mod s3_process;
 mod schedules;

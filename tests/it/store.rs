@@ -332,6 +332,7 @@ async fn dead_letters_expire_after_the_configured_days(kind: Kind) {
         requeued: false,
         pin: None,
         request_id: None,
+        reused_from: None,
     };
     for task in ["old", "new"] {
         let mut it = item.clone();
@@ -1104,3 +1105,66 @@ async fn without_clean_bodies_findings_keep_theirs_and_clean_results_are_still_r
         .unwrap();
     assert_eq!(bytes, 0);
 }
+
+/// The verdict memory keeps the newest `bound` entries: remembering past the bound forgets the
+/// oldest, a replaced entry keeps its place, and each entry is recalled as it was remembered.
+async fn the_verdict_memory_keeps_the_newest_entries_within_its_bound(kind: Kind) {
+    use dsx_connect::backend::reuse::{MemoryKey, Remembered};
+    use dsx_connect::model::{EngineIdentity, ItemIdentity, ReusedFrom};
+    let st = open(kind, 1000);
+    let engine = EngineIdentity::new(Engine::Embedded, "v1");
+    let key = |i: u64| {
+        let id = ItemIdentity::File {
+            dev: 1,
+            ino: i,
+            size: 3,
+            mtime_ns: 4,
+            ctime_ns: 5,
+        };
+        MemoryKey::new(&cu("c"), &format!("/f{i}"), &id, &engine)
+    };
+    let entry = |i: u64, kind: VerdictKind| Remembered {
+        verdict: Verdict::bare(kind, Engine::Embedded),
+        from: ReusedFrom {
+            task_id: tid(&format!("t{i}")),
+            scanned_at: "2026-01-01T00:00:00.000Z".into(),
+        },
+    };
+    for i in 0..5 {
+        st.b.memory
+            .remember(&key(i), &entry(i, VerdictKind::Benign), 3)
+            .await
+            .unwrap();
+    }
+    // Replacing the newest entry neither adds one nor evicts one.
+    st.b.memory
+        .remember(&key(4), &entry(4, VerdictKind::Malicious), 3)
+        .await
+        .unwrap();
+    for i in 0..2 {
+        assert_eq!(
+            st.b.memory.recall(&key(i)).await.unwrap(),
+            None,
+            "entry {i} was evicted"
+        );
+    }
+    for i in 2..5 {
+        let want = entry(
+            i,
+            if i == 4 {
+                VerdictKind::Malicious
+            } else {
+                VerdictKind::Benign
+            },
+        );
+        assert_eq!(st.b.memory.recall(&key(i)).await.unwrap(), Some(want), "entry {i}");
+    }
+    // One more forgets exactly the oldest kept one.
+    st.b.memory
+        .remember(&key(5), &entry(5, VerdictKind::Benign), 3)
+        .await
+        .unwrap();
+    assert_eq!(st.b.memory.recall(&key(2)).await.unwrap(), None);
+    assert!(st.b.memory.recall(&key(3)).await.unwrap().is_some());
+}
+both!(the_verdict_memory_keeps_the_newest_entries_within_its_bound);

@@ -16,6 +16,7 @@ mod jobs;
 mod queue;
 mod registry;
 mod results;
+mod reuse;
 mod schedules;
 mod scripts;
 mod tokens;
@@ -157,6 +158,7 @@ impl RedisStore {
             attempts: s.clone(),
             audit: s.clone(),
             schedules: s.clone(),
+            memory: s.clone(),
             events: bus,
             maintenance: s,
             write_health,

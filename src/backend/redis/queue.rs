@@ -178,6 +178,7 @@ impl WorkQueue for RedisStore {
                 requeued: false,
                 pin: Some(item.pin),
                 request_id: req.request_id.clone(),
+                reused_from: None,
             };
             args.push(item.task_id.into());
             args.push(item.job_id.into());

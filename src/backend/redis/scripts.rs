@@ -32,6 +32,7 @@ pub(super) struct Scripts {
     pub schedule_delete: Script,
     pub schedule_claim: Script,
     pub schedule_finish: Script,
+    pub reuse_remember: Script,
 }
 
 impl Scripts {
@@ -64,6 +65,7 @@ impl Scripts {
             schedule_delete: with_prelude(include_str!("lua/schedule_delete.lua")),
             schedule_claim: with_prelude(include_str!("lua/schedule_claim.lua")),
             schedule_finish: with_prelude(include_str!("lua/schedule_finish.lua")),
+            reuse_remember: with_prelude(include_str!("lua/reuse_remember.lua")),
         }
     }
 }

@@ -12,6 +12,7 @@ mod jobs;
 mod queue;
 mod registry;
 pub(crate) mod results;
+mod reuse;
 mod schedules;
 mod schema;
 pub mod sql;
@@ -190,6 +191,7 @@ impl SqliteStore {
             attempts: s.clone(),
             audit: s.clone(),
             schedules: s.clone(),
+            memory: s.clone(),
             events: Arc::new(LocalBus::new()),
             maintenance: s,
             write_health,

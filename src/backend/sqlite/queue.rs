@@ -88,6 +88,7 @@ fn accept_tx(c: &Connection, st: &mut WriterState, req: AcceptRequest) -> StoreR
                 requeued: false,
                 pin: Some(item.pin),
                 request_id: req.request_id.clone(),
+                reused_from: None,
             };
             let json = to_json(&work)?;
             let table_sql = if outcome == ItemOutcome::Parked {

@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS schedule_runs (
     run         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS schedule_runs_by_schedule ON schedule_runs(schedule_id, seq);
+CREATE TABLE IF NOT EXISTS verdict_memory (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    key    TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id      TEXT PRIMARY KEY,
     status      TEXT NOT NULL,

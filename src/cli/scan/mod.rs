@@ -294,20 +294,23 @@ async fn start_connectors(
 }
 
 /// Runs the targets' full scans one after the other; each started job is recorded in `started`
-/// as soon as it exists (an interrupted scan cancels and reports them).
+/// as soon as it exists (an interrupted scan cancels and reports them). With `rescan_all`, no
+/// verdict remembered in the data dir is reused.
 async fn scan_all(
     core: &CoreHandle,
     connectors: &[RunningConnector],
     targets: &[Target],
     started: &Mutex<Vec<(String, JobId)>>,
     progress: Progress,
+    rescan_all: bool,
 ) -> anyhow::Result<()> {
     let base = core.base_url();
     let http = reqwest::Client::new();
+    let query = if rescan_all { "?rescan_all=true" } else { "" };
     for (c, t) in connectors.iter().zip(targets) {
         let resp = http
             .post(format!(
-                "{base}/dsx-connect/api/v1/connectors/full_scan/{}",
+                "{base}/dsx-connect/api/v1/connectors/full_scan/{}{query}",
                 c.service.uuid()
             ))
             .send()
@@ -430,7 +433,7 @@ pub async fn run(mut settings: Settings, args: ScanArgs) -> anyhow::Result<i32> 
     let started_at = Instant::now();
     let started = Mutex::new(Vec::new());
     let interrupted = tokio::select! {
-        r = scan_all(&core, &connectors, &targets, &started, progress) => { r?; false }
+        r = scan_all(&core, &connectors, &targets, &started, progress, args.rescan_all) => { r?; false }
         () = stop.recv() => true,
     };
     let elapsed = started_at.elapsed();

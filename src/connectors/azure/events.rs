@@ -213,6 +213,7 @@ fn place(s: &Scope<'_>, _container: &str, name: &str, size: Option<u64>) -> Webh
         location: name.to_string(),
         metainfo: s.asset.metainfo(name),
         size,
+        identity: None,
     })
 }
 

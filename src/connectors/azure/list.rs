@@ -10,6 +10,7 @@ use super::client::BlobClient;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{ItemReceiver, Unreadable};
 use crate::connectors::object_store::paged_listing::{self, Page, item_of, pages_under};
+use crate::model::ItemIdentity;
 
 pub struct ListPlan {
     pub client: Arc<BlobClient>,
@@ -44,6 +45,10 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
         if b.folder {
             return None; // an `hdi_isfolder` marker
         }
-        item_of(&plan.asset, &plan.quarantine, &filter, b.name, b.size)
+        let identity = b.etag.map(|etag| ItemIdentity::Azure {
+            etag,
+            version_id: b.version_id,
+        });
+        item_of(&plan.asset, &plan.quarantine, &filter, b.name, b.size, identity)
     })
 }

@@ -13,6 +13,9 @@ pub struct Listed {
     pub size: Option<u64>,
     /// A hierarchical-namespace directory (`hdi_isfolder=true`, zero length).
     pub folder: bool,
+    /// `Properties/Etag` and `VersionId` (versioning on): the item identity (docs/SCAN-REUSE.md).
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
 }
 
 /// One List Blobs page.
@@ -77,7 +80,21 @@ pub fn parse_page(xml: &str) -> Result<Page, AzFailure> {
             .and_then(|c| c.text())
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("true"))
             && size.unwrap_or(0) == 0;
-        page.blobs.push(Listed { name, size, folder });
+        let text = |n: Option<roxmltree::Node>| {
+            n.and_then(|c| c.text())
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+        };
+        let etag = text(props.and_then(|p| p.children().find(|c| c.has_tag_name("Etag"))));
+        let version_id = text(child("VersionId"));
+        page.blobs.push(Listed {
+            name,
+            size,
+            folder,
+            etag,
+            version_id,
+        });
     }
     page.next_marker = doc
         .descendants()
@@ -288,7 +305,7 @@ mod tests {
     #[test]
     fn list_pages_carry_names_sizes_folders_and_the_marker() {
         let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>
-<Blob><Name>pre/a b+c.txt</Name><Properties><Content-Length>5</Content-Length></Properties></Blob>
+<Blob><Name>pre/a b+c.txt</Name><VersionId>2026-01-01T00:00:00.0000000Z</VersionId><Properties><Content-Length>5</Content-Length><Etag>0x8D1</Etag></Properties></Blob>
 <Blob><Name Encoded="true">pre/%EF%BF%BE</Name><Properties><Content-Length>1</Content-Length></Properties></Blob>
 <Blob><Name>pre/dir</Name><Properties><Content-Length>0</Content-Length></Properties><Metadata><hdi_isfolder>true</hdi_isfolder></Metadata></Blob>
 </Blobs><NextMarker>2!abc</NextMarker></EnumerationResults>"#;
@@ -296,6 +313,12 @@ mod tests {
         assert_eq!(p.blobs.len(), 3);
         assert_eq!(p.blobs[0].name, "pre/a b+c.txt");
         assert_eq!(p.blobs[0].size, Some(5));
+        assert_eq!(p.blobs[0].etag.as_deref(), Some("0x8D1"));
+        assert_eq!(p.blobs[0].version_id.as_deref(), Some("2026-01-01T00:00:00.0000000Z"));
+        assert_eq!(
+            (p.blobs[1].etag.as_deref(), p.blobs[1].version_id.as_deref()),
+            (None, None)
+        );
         assert_eq!(p.blobs[1].name, "pre/\u{fffe}");
         assert!(p.blobs[2].folder && !p.blobs[0].folder);
         assert_eq!(p.next_marker.as_deref(), Some("2!abc"));

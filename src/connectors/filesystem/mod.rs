@@ -397,6 +397,7 @@ impl Storage for FilesystemStorage {
                                 .unwrap_or_default()
                         }),
                     size: Some(m.len()),
+                    identity: None,
                 }),
                 _ => WebhookItem::Ignored("filtered"),
             },

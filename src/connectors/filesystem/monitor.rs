@@ -313,6 +313,9 @@ impl Collector {
             location: location::below(&self.plan.asset_path, rel),
             metainfo: path.file_name()?.to_string_lossy().into_owned(),
             size: Some(size),
+            // A change just seen is still settling: the identity is taken again by the next
+            // full scan's listing.
+            identity: None,
         })
     }
 }

@@ -17,6 +17,7 @@ use walkdir::WalkDir;
 use super::location;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
+use crate::model::ItemIdentity;
 
 /// Items buffered ahead of the sender.
 const CHANNEL_BOUND: usize = 2048;
@@ -96,12 +97,14 @@ fn walk(plan: &WalkPlan, filter: &Filter, tx: &mpsc::Sender<Result<Item, Unreada
         if !filter.is_in_scope(&rel) {
             continue;
         }
-        let size = entry.metadata().ok().map(|m| m.len());
+        // The walk does not follow links, so this is the entry's `lstat`, which it already holds.
+        let meta = entry.metadata().ok();
         let metainfo = entry.file_name().to_string_lossy().into_owned();
         let item = Item {
             location: location::below(base, rel_path),
             metainfo,
-            size,
+            size: meta.as_ref().map(std::fs::Metadata::len),
+            identity: meta.as_ref().map(ItemIdentity::of_file),
         };
         if tx.blocking_send(Ok(item)).is_err() {
             return; // the consumer stopped (limit reached, cancelled)

@@ -372,8 +372,8 @@ fn read_batch_answer(body: &[u8], n: usize) -> SendReport {
 }
 
 /// Builds the scan request of an item ("Building a scan request"): the model without its icon, the
-/// callback url.
-pub fn scan_request(item: &Item, model: &ConnectorInstanceModel, job_id: &str) -> ScanRequestModel {
+/// callback url, the item's identity, and `rescan` when the scan was asked to read everything.
+pub fn scan_request(item: &Item, model: &ConnectorInstanceModel, job_id: &str, rescan: bool) -> ScanRequestModel {
     ScanRequestModel {
         location: item.location.clone(),
         metainfo: item.metainfo.clone(),
@@ -384,6 +384,8 @@ pub fn scan_request(item: &Item, model: &ConnectorInstanceModel, job_id: &str) -
         connector_url: model.url.clone(),
         scan_job_id: Some(job_id.to_string()),
         size_in_bytes: item.size.and_then(|s| i64::try_from(s).ok()),
+        identity: item.identity.clone(),
+        rescan,
     }
 }
 

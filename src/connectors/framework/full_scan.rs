@@ -18,10 +18,26 @@ const BATCH_LINGER: Duration = Duration::from_millis(50);
 /// Consecutive abandoned requests that abort a scan.
 const MAX_ABANDONED_IN_A_ROW: u32 = 3;
 
-/// Starts a background full scan of job `job_id`, with `narrow` applied on top of the
-/// connector's filter, unless one runs for this job already, or `MAX_CONCURRENT_FULL_SCANS` run
-/// already.
-pub fn start(svc: &Arc<ConnectorService>, job_id: String, limit: Option<u64>, narrow: Option<Filter>) -> FullScanStart {
+/// What one full scan covers.
+pub struct ScanPlan {
+    pub job_id: String,
+    /// Accept at most this many items.
+    pub limit: Option<u64>,
+    /// Applied on top of the connector's own filter.
+    pub narrow: Option<Filter>,
+    /// `rescan_all`: every request asks the core to scan, never to reuse a remembered verdict.
+    pub rescan: bool,
+}
+
+/// Starts a background full scan, unless one runs for this job already, or
+/// `MAX_CONCURRENT_FULL_SCANS` run already.
+pub fn start(svc: &Arc<ConnectorService>, plan: ScanPlan) -> FullScanStart {
+    let ScanPlan {
+        job_id,
+        limit,
+        narrow,
+        rescan,
+    } = plan;
     let claimed = svc.claim_full_scan(&job_id);
     if claimed != FullScanStart::Started {
         return claimed;
@@ -32,7 +48,7 @@ pub fn start(svc: &Arc<ConnectorService>, job_id: String, limit: Option<u64>, na
             Some(extra) => Arc::new(scan.filter().narrowed_by(extra)),
             None => Arc::clone(scan.filter()),
         };
-        let n = run(Arc::clone(&scan), job_id.clone(), limit, filter).await;
+        let n = run(Arc::clone(&scan), job_id.clone(), limit, filter, rescan).await;
         tracing::info!(job = %job_id, accepted = n, "full scan enumeration finished");
         scan.release_full_scan(&job_id);
     });
@@ -41,7 +57,7 @@ pub fn start(svc: &Arc<ConnectorService>, job_id: String, limit: Option<u64>, na
 
 /// Runs a full scan of job `job_id` over the items `filter` puts in scope, to its
 /// `enqueue_done`. Returns the accepted count.
-async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>, filter: Arc<Filter>) -> u64 {
+async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>, filter: Arc<Filter>, rescan: bool) -> u64 {
     let model = svc.model();
     let stop = svc.shutdown_token().child_token();
     let mut rx = svc.storage().enumerate(filter);
@@ -70,7 +86,7 @@ async fn run(svc: Arc<ConnectorService>, job_id: String, limit: Option<u64>, fil
             let items: Vec<Item> = buffer.drain(..n).collect();
             linger = (!buffer.is_empty()).then(|| tokio::time::Instant::now() + BATCH_LINGER);
             inflight_items += n as u64;
-            let reqs = items.iter().map(|i| scan_request(i, &model, &job_id)).collect();
+            let reqs = items.iter().map(|i| scan_request(i, &model, &job_id, rescan)).collect();
             let (svc, job) = (Arc::clone(&svc), job_id.clone());
             inflight.push(async move {
                 svc.storage().before_enqueue(&items).await;

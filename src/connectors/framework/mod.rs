@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::connectors::filter::Filter;
-use crate::model::{ItemAction, ItemActionStatusResponse};
+use crate::model::{ItemAction, ItemActionStatusResponse, ItemIdentity};
 use crate::scanner::ByteStream;
 
 /// One item in scope.
@@ -30,6 +30,9 @@ pub struct Item {
     pub location: String,
     pub metainfo: String,
     pub size: Option<u64>,
+    /// What the listing says about the current content (docs/SCAN-REUSE.md); `None` when the
+    /// storage cannot tell, and such items are always scanned.
+    pub identity: Option<ItemIdentity>,
 }
 
 /// Why a repository check failed (`last_repo_check_reason`).

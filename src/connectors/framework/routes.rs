@@ -327,9 +327,9 @@ async fn estimate(svc: Svc, req: HttpRequest) -> HttpResponse {
     json(200, svc.estimate(limit).await)
 }
 
-/// `POST /<name>/full_scan?job_id=&limit=&filter=` ("Full-scan endpoint"). `filter` narrows the
-/// connector's own filter for this scan only (items must pass both); a scheduled scan's filter
-/// arrives here.
+/// `POST /<name>/full_scan?job_id=&limit=&filter=&rescan_all=` ("Full-scan endpoint"). `filter`
+/// narrows the connector's own filter for this scan only (items must pass both); a scheduled
+/// scan's filter arrives here. `rescan_all=true` marks every request `rescan` (docs/SCAN-REUSE.md).
 async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
     let q = query_pairs(&req);
     let job_id = match query_get(&q, "job_id").filter(|j| !j.is_empty()) {
@@ -367,6 +367,20 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
             }
         },
     };
+    let rescan = match query_get(&q, "rescan_all").map(str::trim) {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return validation(Issues::one(
+                Issue::new(
+                    "bool_parsing",
+                    vec![Loc::from("query"), Loc::from("rescan_all")],
+                    "Input should be a valid boolean",
+                )
+                .with_input(json!(other)),
+            ));
+        }
+    };
     if svc.is_stopping() {
         return status_error(503, "Connector stopping");
     }
@@ -377,9 +391,13 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
                 .with_description(format!("reason={} {}", f.reason, f.message)),
         );
     }
-    if let super::service::FullScanStart::Busy { running } =
-        super::full_scan::start(&svc, job_id.clone(), limit, narrow)
-    {
+    let plan = super::full_scan::ScanPlan {
+        job_id: job_id.clone(),
+        limit,
+        narrow,
+        rescan,
+    };
+    if let super::service::FullScanStart::Busy { running } = super::full_scan::start(&svc, plan) {
         let max = svc.settings().max_full_scans;
         let mut r = json(
             429,
@@ -395,6 +413,9 @@ async fn full_scan(svc: Svc, req: HttpRequest) -> HttpResponse {
     let mut desc = format!("Full scan running in the background. job_id={job_id}");
     if let Some(n) = limit {
         desc.push_str(&format!(" limit={n}"));
+    }
+    if rescan {
+        desc.push_str(" rescan_all=true");
     }
     HttpResponse::Ok().insert_header(("X-Job-Id", job_id.clone())).json(
         StatusResponse::success("Full scan initiated")

@@ -476,7 +476,10 @@ impl ConnectorService {
         let mut pending: &[Item] = &to_send;
         while !pending.is_empty() {
             let n = pending.len().min(self.core.batch_size().max(1));
-            let reqs = pending[..n].iter().map(|i| scan_request(i, &model, &job_id)).collect();
+            let reqs = pending[..n]
+                .iter()
+                .map(|i| scan_request(i, &model, &job_id, false))
+                .collect();
             let r = self.core.send(&job_id, reqs).await;
             out.enqueued += r.accepted;
             out.failed += n as u64 - r.accepted;

@@ -67,6 +67,9 @@ pub struct Listed {
     pub name: String,
     /// A decimal string in the JSON API.
     pub size: Option<String>,
+    /// A new one on every write of the name (the item identity, docs/SCAN-REUSE.md).
+    #[serde(default)]
+    pub generation: Option<String>,
 }
 
 /// The answer of one rewrite call.

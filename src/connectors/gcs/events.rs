@@ -108,6 +108,7 @@ fn classify_name(
         metainfo: asset.metainfo(&name),
         location: name,
         size,
+        identity: None,
     })
 }
 
@@ -217,6 +218,7 @@ mod tests {
                 location: "pre/a b+é.txt".into(),
                 metainfo: "bkt/pre/a b+é.txt".into(),
                 size: Some(12),
+                identity: None,
             })
         );
         let ignored = classify_message(&message("OBJECT_METADATA_UPDATE", "bkt", "pre/a", None), &a, &q, &f);

@@ -10,6 +10,7 @@ use super::client::GcsClient;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{ItemReceiver, Unreadable};
 use crate::connectors::object_store::paged_listing::{self, Page, item_of, pages_under};
+use crate::model::ItemIdentity;
 
 pub struct ListPlan {
     pub client: GcsClient,
@@ -39,6 +40,7 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
     });
     paged_listing::spawn(pages, move |obj| {
         let size = obj.size.and_then(|s| s.parse().ok());
-        item_of(&plan.asset, &plan.quarantine, &filter, obj.name, size)
+        let identity = obj.generation.map(|generation| ItemIdentity::Gcs { generation });
+        item_of(&plan.asset, &plan.quarantine, &filter, obj.name, size, identity)
     })
 }

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::asset::{Asset, Quarantine, Store};
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{Item, ItemReceiver, Unreadable};
+use crate::model::ItemIdentity;
 
 /// Items buffered between the lister and the full scan.
 const CHANNEL: usize = 2048;
@@ -91,12 +92,14 @@ where
 
 /// The item of a listed object, or `None` for a folder marker (a name ending in `/`), a name in
 /// the quarantine or outside the asset, or one the filter leaves out (judged below the prefix).
+/// `identity` is what the listing says of the object's content (docs/SCAN-REUSE.md).
 pub fn item_of<S: Store>(
     asset: &Asset<S>,
     quarantine: &Quarantine<S>,
     filter: &Filter,
     name: String,
     size: Option<u64>,
+    identity: Option<ItemIdentity>,
 ) -> Option<Item> {
     if name.ends_with('/') || quarantine.holds(&name) || !filter.is_in_scope(asset.relative(&name)?) {
         return None;
@@ -105,6 +108,7 @@ pub fn item_of<S: Store>(
         metainfo: asset.metainfo(&name),
         location: name,
         size,
+        identity,
     })
 }
 
@@ -172,13 +176,14 @@ mod tests {
         let asset = Asset::<crate::connectors::s3::asset::S3>::parse("b/pre").unwrap();
         let quarantine = Quarantine::parse("q", &asset, true).unwrap();
         let all = Filter::parse("").unwrap();
-        let item = |filter: &Filter, name: &str| item_of(&asset, &quarantine, filter, name.to_string(), Some(3));
+        let item = |filter: &Filter, name: &str| item_of(&asset, &quarantine, filter, name.to_string(), Some(3), None);
         assert_eq!(
             item(&all, "pre/sub/a b.txt"),
             Some(Item {
                 location: "pre/sub/a b.txt".into(),
                 metainfo: "b/pre/sub/a b.txt".into(),
                 size: Some(3),
+                identity: None,
             })
         );
         for skipped in ["pre/sub/", "q/pre/x", "prefix/x", "other/x"] {
@@ -187,11 +192,11 @@ mod tests {
         let whole = Asset::<crate::connectors::s3::asset::S3>::parse("b").unwrap();
         let in_bucket = Quarantine::parse("q", &whole, true).unwrap();
         assert_eq!(
-            item_of(&whole, &in_bucket, &all, "q/x".into(), None),
+            item_of(&whole, &in_bucket, &all, "q/x".into(), None, None),
             None,
             "the quarantine"
         );
-        assert!(item_of(&whole, &in_bucket, &all, "qx/y".into(), None).is_some());
+        assert!(item_of(&whole, &in_bucket, &all, "qx/y".into(), None, None).is_some());
         let sub = Filter::parse("sub").unwrap();
         assert!(item(&sub, "pre/sub/a").is_some());
         assert_eq!(item(&sub, "pre/other/a"), None, "the filter");

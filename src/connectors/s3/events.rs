@@ -156,6 +156,7 @@ fn classify_record(r: Record<'_>, asset: &S3Asset, quarantine: &Quarantine, filt
         metainfo: asset.metainfo(&key),
         location: key,
         size: r.size,
+        identity: None,
     })
 }
 
@@ -194,6 +195,7 @@ mod tests {
                 location: k.into(),
                 metainfo: format!("bkt/{k}"),
                 size: Some(7),
+                identity: None,
             })
         };
         assert_eq!(

@@ -10,6 +10,7 @@ use super::errors::S3Failure;
 use crate::connectors::filter::Filter;
 use crate::connectors::framework::{ItemReceiver, Unreadable};
 use crate::connectors::object_store::paged_listing::{self, Page, item_of, pages_under};
+use crate::model::ItemIdentity;
 
 /// Keys per ListObjectsV2 page (the S3 maximum).
 const PAGE: i32 = 1000;
@@ -52,6 +53,10 @@ pub fn spawn(plan: ListPlan, filter: Arc<Filter>) -> ItemReceiver {
     });
     paged_listing::spawn(pages, move |obj| {
         let size = obj.size.and_then(|s| u64::try_from(s).ok());
-        item_of(&plan.asset, &plan.quarantine, &filter, obj.key?, size)
+        let identity = obj.e_tag().map(|etag| ItemIdentity::S3 {
+            etag: etag.to_string(),
+            version_id: None,
+        });
+        item_of(&plan.asset, &plan.quarantine, &filter, obj.key?, size, identity)
     })
 }

@@ -119,6 +119,11 @@ pub fn spec(method: &str, path: &str) -> Option<Spec> {
         ("get", "/connectors/list") => s("Registered connectors").ok(200, "connectors", array(r("ConnectorListItem"))),
         ("post", "/connectors/full_scan/{uuid}") => s("Start a full scan (a job) of a connector's asset")
             .query("job_id", text(), "the job id to use (generated otherwise)")
+            .query(
+                "rescan_all",
+                json!({"type": "boolean"}),
+                "scan every item, reusing no remembered verdict (docs/SCAN-REUSE.md)",
+            )
             .ok(202, "started; the job id is in `id` and `X-Job-Id`", status()),
         ("get", "/connectors/repo_check/{uuid}") => s("Ask a connector whether its asset is reachable")
             .query("preview", json!({"type": "integer"}), "how many items to list")
