@@ -333,11 +333,11 @@ fn instance_metadata(req: &HttpRequest, st: &mut State) -> HttpResponse {
         HttpResponse::BadRequest()
             .json(json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}))
     } else if st.refuse {
-        HttpResponse::BadRequest()
-            .json(json!({"error": "invalid_request", "error_description": "Identity not found"}))
+        HttpResponse::BadRequest().json(json!({"error": "invalid_request", "error_description": "Identity not found"}))
     } else if param("api-version") != Some("2018-02-01") || resource != STORAGE_RESOURCE {
-        HttpResponse::BadRequest()
-            .json(json!({"error": "invalid_resource", "error_description": "the resource or api-version is not supported"}))
+        HttpResponse::BadRequest().json(
+            json!({"error": "invalid_resource", "error_description": "the resource or api-version is not supported"}),
+        )
     } else {
         record.granted = true;
         let lifetime = st.ids.lifetime.as_secs();
