@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Cloud connector benchmark (spec CONNECTORS.md §15.9): the same 20,000 files of 1–64 KiB as
+"""Cloud connector benchmark (docs/BENCHMARKS.md, "Azure Blob and GCS connectors beside S3"):
+the same 20,000 files of 1–64 KiB as
 `fullscan.py` in moto (S3, the baseline), Azurite (Azure Blob) and fake-gcs-server (GCS), each
 started as the test harness starts it (tests/it/common/{moto,azurite,gcs}.rs). Per server:
 
